@@ -1,0 +1,145 @@
+// Package store defines what the township service keeps: the box registry,
+// the events boxes upload, users and their sessions. Implementations live in
+// subpackages (boltstore by default, pgstore at scale) and must pass the
+// storetest conformance suite. Nothing here mentions bbolt or SQL.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors every implementation returns (wrapped) so callers can
+// branch with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+)
+
+// Box is one registered village box.
+type Box struct {
+	ID   string
+	Name string
+	// SecretHash is sha256 of the box's MQTT password. The password is 256
+	// random bits, so a fast hash is enough and a broker can check every
+	// connect cheaply.
+	SecretHash []byte
+	CreatedAt  time.Time
+
+	Online        bool
+	LastSeen      time.Time // last message of any kind from the box
+	AppliedRev    uint64    // as last reported by the box
+	OutboxBacklog uint64    // as last reported by the box
+	ReportedAt    time.Time // when the box last reported
+
+	DesiredRev uint64 // rev of the desired state last signed for the box
+
+	// Watermark is the highest seq such that every seq at or below it is
+	// stored or was settled by a batch floor: what the cloud acknowledges.
+	Watermark uint64
+}
+
+// Event is one stored box event.
+type Event struct {
+	BoxID      string
+	Seq        uint64
+	Time       time.Time // when the box recorded it (box clock)
+	Type       string
+	Priority   int
+	Data       []byte // the event's JSON object, as the box sent it
+	ReceivedAt time.Time
+}
+
+// Boxes is the box registry.
+type Boxes interface {
+	// CreateBox registers b; ErrExists if the id is taken.
+	CreateBox(ctx context.Context, b Box) error
+	// GetBox returns ErrNotFound for an unknown id.
+	GetBox(ctx context.Context, id string) (Box, error)
+	// ListBoxes returns every box ordered by id.
+	ListBoxes(ctx context.Context) ([]Box, error)
+	// UpdateBox reads box id, lets fn change it and writes it back in one
+	// transaction. ID, SecretHash and CreatedAt are not changeable this way.
+	// If fn returns an error nothing is written and the error is returned.
+	UpdateBox(ctx context.Context, id string, fn func(*Box) error) error
+}
+
+// Desired is the last signed desired state of a box, kept so it can be
+// republished after a restart or when the broker lost its retained copy.
+type Desired struct {
+	BoxID   string
+	Rev     uint64
+	Payload []byte // signed envelope as published
+}
+
+// DesiredStates keeps the signed desired state per box.
+type DesiredStates interface {
+	// PutDesired stores d if d.Rev is above the stored rev, and records the
+	// rev in the box's DesiredRev; an older or equal rev returns ErrExists.
+	PutDesired(ctx context.Context, d Desired) error
+	// GetDesired returns ErrNotFound when none was stored.
+	GetDesired(ctx context.Context, boxID string) (Desired, error)
+}
+
+// Events keeps what boxes upload.
+type Events interface {
+	// AppendEvents stores evs of box boxID by seq, ignoring seqs already
+	// stored, then advances the box's watermark: first to at least floor-1
+	// (the box says every seq below floor is settled), then over every
+	// contiguous stored seq. It returns the new watermark, and returns only
+	// after the write is durable. ErrNotFound for an unknown box.
+	AppendEvents(ctx context.Context, boxID string, floor uint64, evs []Event) (watermark uint64, err error)
+	// ListEvents returns up to limit events of boxID with seq > after, in
+	// seq order.
+	ListEvents(ctx context.Context, boxID string, after uint64, limit int) ([]Event, error)
+	// CountEvents returns how many events of boxID are stored.
+	CountEvents(ctx context.Context, boxID string) (uint64, error)
+}
+
+// Role of a console or API user.
+type Role string
+
+// Roles, from most to least powerful.
+const (
+	RoleAdmin    Role = "admin"
+	RoleReviewer Role = "reviewer"
+	RoleOperator Role = "operator"
+	RoleViewer   Role = "viewer"
+)
+
+// User is a township account.
+type User struct {
+	Name         string
+	PasswordHash []byte // bcrypt
+	Role         Role
+	CreatedAt    time.Time
+}
+
+// Session is a bearer token or console session; only the token's sha256 is
+// stored, so a copy of the store does not hand out live tokens.
+type Session struct {
+	TokenHash []byte
+	User      string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Users keeps accounts and sessions.
+type Users interface {
+	CreateUser(ctx context.Context, u User) error // ErrExists
+	GetUser(ctx context.Context, name string) (User, error)
+	ListUsers(ctx context.Context) ([]User, error)
+	PutSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, tokenHash []byte) (Session, error) // ErrNotFound
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+}
+
+// Store is everything the township service keeps.
+type Store interface {
+	Boxes
+	DesiredStates
+	Events
+	Users
+	Close() error
+}

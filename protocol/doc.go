@@ -1,0 +1,19 @@
+// Package protocol is the wire contract between the village box (dalaba-edge)
+// and the township service (dalaba-cloud): every MQTT topic name, every
+// message type, the size limits, strict decoders and the ed25519 signing of
+// desired state and commands.
+//
+// It is the only place that spells a topic string. It imports the standard
+// library and golang.org/x/crypto only, and knows nothing of MQTT clients,
+// stores or schedules.
+//
+// Every payload carries "v", the schema version. A decoder rejects a payload
+// whose version it does not speak, unknown fields, trailing data and anything
+// over the topic's size limit, with a *RejectError saying why.
+//
+// # Version history
+//
+//   - v1 (2026-11): desired, reported, cmd, cmd/result, events, events/ack,
+//     status. Signed envelope {v, body, sig} over "dalaba/v1/<kind>\n<box>\n"
+//     followed by the body bytes exactly as sent.
+package protocol

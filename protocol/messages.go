@@ -1,0 +1,156 @@
+package protocol
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Version is the schema version this package writes and reads.
+const Version = 1
+
+// Desired is the whole state the township wants a box to have. It travels
+// signed (see SignDesired); Rev only grows, and a box never applies a Rev at
+// or below the one it has.
+type Desired struct {
+	V         int       `json:"v"`
+	BoxID     string    `json:"box_id"`
+	Rev       uint64    `json:"rev"`
+	IssuedAt  time.Time `json:"issued_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+	// Spec is what the box should run: speakers, zones, cameras, schedules,
+	// announcements. Its parts are added by later schema versions of the
+	// features that use them; v1 keeps them opaque to the spine.
+	Spec json.RawMessage `json:"spec,omitempty"`
+}
+
+// Command is an immediate instruction to a box (play now, stop, a WebRTC
+// offer). It travels signed; a box runs each ID at most once and never after
+// ExpiresAt.
+type Command struct {
+	V         int             `json:"v"`
+	ID        string          `json:"id"`
+	BoxID     string          `json:"box_id"`
+	Type      string          `json:"type"`
+	IssuedAt  time.Time       `json:"issued_at"`
+	ExpiresAt time.Time       `json:"expires_at"`
+	Args      json.RawMessage `json:"args,omitempty"`
+}
+
+// MaxCommandLifetime bounds ExpiresAt-IssuedAt, so the set of command ids a
+// box must remember to refuse replays stays small.
+const MaxCommandLifetime = 15 * time.Minute
+
+// CommandResult answers a Command.
+type CommandResult struct {
+	V     int             `json:"v"`
+	ID    string          `json:"id"`
+	BoxID string          `json:"box_id"`
+	OK    bool            `json:"ok"`
+	Error string          `json:"error,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// Priority orders events for the outbox's disk cap: when full, the box drops
+// the oldest events of the lowest priority first.
+type Priority int
+
+// Event priorities.
+const (
+	PriorityDebug    Priority = 0 // diagnostics; first to go
+	PriorityInfo     Priority = 1 // routine: health, online/offline
+	PriorityNotice   Priority = 2 // play log, camera viewing, applied state
+	PriorityCritical Priority = 3 // rejections, drops, faults; last to go
+)
+
+// Event is one outbox entry. Seq is unique per box and grows by one per
+// append; Data is the type's own JSON object.
+type Event struct {
+	Seq      uint64          `json:"seq"`
+	Time     time.Time       `json:"time"`
+	Type     string          `json:"type"`
+	Priority Priority        `json:"prio"`
+	Data     json.RawMessage `json:"data,omitempty"`
+}
+
+// MaxBatchEvents bounds the events in one batch.
+const MaxBatchEvents = 2000
+
+// EventBatch carries outbox events to the cloud, in seq order.
+//
+// Floor is the lowest seq still in the box's outbox when the batch was sent:
+// every seq below it was either acknowledged already or dropped under the
+// disk cap (and the drop recorded in an event), so the cloud may count it as
+// settled when it computes the contiguous watermark.
+type EventBatch struct {
+	V      int     `json:"v"`
+	BoxID  string  `json:"box_id"`
+	Floor  uint64  `json:"floor"`
+	Events []Event `json:"events"`
+}
+
+// EventsAck tells the box the highest seq below which every event is stored
+// (or settled by Floor). The box deletes through Seq and nothing more.
+type EventsAck struct {
+	V     int    `json:"v"`
+	BoxID string `json:"box_id"`
+	Seq   uint64 `json:"seq"`
+}
+
+// Status is the box's presence, published retained on connect and as the
+// will on an unclean disconnect.
+type Status struct {
+	V      int       `json:"v"`
+	BoxID  string    `json:"box_id"`
+	Online bool      `json:"online"`
+	At     time.Time `json:"at,omitzero"`
+}
+
+// Reported is the box's summary: what it applied and how it is doing.
+type Reported struct {
+	V             int       `json:"v"`
+	BoxID         string    `json:"box_id"`
+	AppliedRev    uint64    `json:"applied_rev"`
+	OutboxBacklog uint64    `json:"outbox_backlog"`
+	At            time.Time `json:"at"`
+	Version       string    `json:"version,omitempty"`
+	Health        *Health   `json:"health,omitempty"`
+}
+
+// Health is the box's vital signs, also the data of an EventHealth event.
+type Health struct {
+	DiskFreeBytes  uint64    `json:"disk_free_bytes"`
+	DiskTotalBytes uint64    `json:"disk_total_bytes"`
+	OutboxBacklog  uint64    `json:"outbox_backlog"`
+	OutboxBytes    uint64    `json:"outbox_bytes"`
+	ClockTrusted   bool      `json:"clock_trusted"`
+	Clock          time.Time `json:"clock"`
+	UptimeSeconds  int64     `json:"uptime_s"`
+}
+
+// Event types recorded by the spine.
+const (
+	EventBoxStarted      = "box.started"      // data: {"version"}
+	EventHealth          = "box.health"       // data: Health
+	EventOutboxDropped   = "outbox.dropped"   // data: Dropped
+	EventDesiredApplied  = "desired.applied"  // data: {"rev"}
+	EventDesiredRejected = "desired.rejected" // data: Rejected
+	EventCmdRejected     = "cmd.rejected"     // data: Rejected
+	EventMessageRejected = "message.rejected" // data: Rejected
+)
+
+// Dropped is the data of an EventOutboxDropped event.
+type Dropped struct {
+	Count    uint64   `json:"count"`
+	FirstSeq uint64   `json:"first_seq"`
+	LastSeq  uint64   `json:"last_seq"`
+	MaxPrio  Priority `json:"max_prio"`
+	Reason   string   `json:"reason"`
+}
+
+// Rejected is the data of a *.rejected event.
+type Rejected struct {
+	Topic  string `json:"topic"`
+	Reason string `json:"reason"`
+	Rev    uint64 `json:"rev,omitempty"`
+	ID     string `json:"id,omitempty"`
+}
