@@ -1,0 +1,70 @@
+// Package testenv is shared test plumbing: how a test reacts when a real
+// component it needs (Mosquitto, PostgreSQL, ffmpeg, Chromium) is missing.
+// Under CI=true a missing component fails the test, so CI can never go green
+// by skipping; elsewhere the test skips with a hint naming how to get it.
+// Only tests import it.
+package testenv
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// InCI reports whether the tests run under CI (CI=true).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing fails the test under CI and skips it elsewhere, naming what is
+// missing and how to get it.
+func Missing(t testing.TB, what, hint string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s is missing (CI=true, so this fails): %s", what, hint)
+	}
+	t.Skipf("%s is missing; %s", what, hint)
+}
+
+// Tool returns the path of a command, or calls Missing.
+func Tool(t testing.TB, name, hint string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Missing(t, name, hint)
+	}
+	return p
+}
+
+// TCP checks that something listens on addr, or calls Missing.
+func TCP(t testing.TB, addr, what, hint string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		Missing(t, what+" at "+addr, hint)
+		return
+	}
+	_ = c.Close() // a probe; nothing was written
+}
+
+// MosquittoAddr is the Mosquitto every developer machine and CI runs.
+const MosquittoAddr = "127.0.0.1:1883"
+
+// Mosquitto checks the shared Mosquitto is up and returns its address.
+func Mosquitto(t testing.TB) string {
+	t.Helper()
+	TCP(t, MosquittoAddr, "Mosquitto", "apt-get install mosquitto && mosquitto -d")
+	return MosquittoAddr
+}
+
+// PostgresDSN returns the DSN of the local PostgreSQL, checking it is up.
+// DALABA_TEST_PG overrides it.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("DALABA_TEST_PG")
+	if dsn == "" {
+		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	TCP(t, "127.0.0.1:5432", "PostgreSQL", "apt-get install postgresql, or set DALABA_TEST_PG")
+	return dsn
+}
