@@ -1,0 +1,35 @@
+// Package broker is the township's embedded MQTT broker (MQTT 3.1.1 and 5,
+// optional TLS), used when no external broker is configured. It is the only
+// package that imports mochi-mqtt, so the broker library can be replaced
+// here alone.
+//
+// Every client authenticates through the Authenticator; anonymous clients
+// are refused. The rules follow the protocol package's topic table:
+//
+//   - a box B publishes only to protocol.Topic(B, k) for the kinds with
+//     k.FromBox() (reported, cmd/result, events, status), its will included;
+//   - a box B subscribes only to filters inside its own subtree
+//     (dalaba/v1/box/B/...), such as desired, cmd and events/ack; no filter
+//     reaching another box, no shared subscription, no $SYS;
+//   - the township service's own client (Identity.Cloud) may do everything.
+//
+// Delivery is checked again per message, so a subscription can never carry
+// another box's messages to a box.
+//
+// A box's session id is its box id, whatever client id it sent (as
+// Mosquitto's use_username_as_clientid does), so one box can neither take
+// over nor squat on another's persistent session. A client id already
+// holding a session of another identity is refused.
+//
+// Sessions with CleanSession=false persist in memory for SessionExpiry after
+// the client leaves; retained messages never expire. Packets above
+// MaxPacketSize are refused by closing the connection.
+//
+// Known limit of mochi: it acknowledges a QoS 1 publish before it queues
+// the message for subscribers, so a message published in the microseconds
+// in which its subscriber's session is being taken over by a reconnect can
+// be lost. Commands expire anyway and desired state is retained.
+//
+// It knows nothing of the box registry or the store: who is who is the
+// Authenticator's answer.
+package broker

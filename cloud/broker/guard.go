@@ -1,0 +1,217 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/dalaba/dalaba/protocol"
+)
+
+// mayPublish reports whether id may publish to topic: the cloud anything, a
+// box only the exact topics of its own subtree that boxes send.
+func mayPublish(id Identity, topic string) bool {
+	if id.Cloud {
+		return true
+	}
+	for _, k := range protocol.Kinds() {
+		if k.FromBox() && topic == protocol.Topic(id.Box, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// mayRead reports whether id may subscribe to filter, or receive a message
+// on topic: the cloud anything, a box only inside its own subtree. The box
+// id holds no wildcard or '/', so nothing after the prefix can reach
+// another box.
+func mayRead(id Identity, filter string) bool {
+	if id.Cloud {
+		return true
+	}
+	return strings.HasPrefix(filter, protocol.Prefix+id.Box+"/")
+}
+
+// cloudName stands for the cloud identity in a client's username; '+' can
+// never appear in a box id, so no box can be mistaken for it.
+const cloudName = "+cloud"
+
+// The guard replaces each authenticated client's username with its
+// identity's name, so the identity travels with mochi's own client record
+// through persistent sessions and takeovers, and no side table can go stale.
+func identityName(id Identity) []byte {
+	if id.Cloud {
+		return []byte(cloudName)
+	}
+	return []byte(id.Box)
+}
+
+func identityOf(cl *mqtt.Client) Identity {
+	n := string(cl.Properties.Username)
+	if n == cloudName {
+		return Identity{Cloud: true}
+	}
+	return Identity{Box: n}
+}
+
+// guard is the mochi hook that authenticates clients and enforces the
+// rules of the package comment.
+type guard struct {
+	mqtt.HookBase
+	ctx     context.Context // Run's: bounds Authenticate calls
+	srv     *mqtt.Server
+	auth    Authenticator
+	log     *slog.Logger
+	refused *refusals
+}
+
+func newGuard(ctx context.Context, srv *mqtt.Server, auth Authenticator, log *slog.Logger, refused *refusals) *guard {
+	return &guard{ctx: ctx, srv: srv, auth: auth, log: log, refused: refused}
+}
+
+func (g *guard) ID() string { return "dalaba-guard" }
+
+func (g *guard) Provides(b byte) bool {
+	switch b {
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnACLCheck, mqtt.OnDisconnect:
+		return true
+	}
+	return false
+}
+
+// OnConnect decides on a new connection. Every refusal answers CONNACK here
+// and returns an error, which makes mochi close the connection; so
+// OnConnectAuthenticate is reached only by clients let in.
+func (g *guard) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	user := string(pk.Connect.Username)
+	if user == "" {
+		return g.refuse(cl, packets.ErrNotAuthorized, "connect", "anonymous", "remote", cl.Net.Remote)
+	}
+	id, ok := g.auth.Authenticate(g.ctx, user, pk.Connect.Password)
+	if !ok {
+		return g.refuse(cl, packets.ErrBadUsernameOrPassword, "connect", "bad username or password", "username", user, "remote", cl.Net.Remote)
+	}
+	if id.Cloud {
+		id = Identity{Cloud: true} // one cloud identity, whatever else the authenticator said
+	} else {
+		if err := protocol.ValidateBoxID(id.Box); err != nil {
+			g.log.Error("authenticator returned an invalid box identity", "username", user, "error", err)
+			return g.refuse(cl, packets.ErrNotAuthorized, "connect", "invalid identity", "username", user, "remote", cl.Net.Remote)
+		}
+		if cl.ID != id.Box {
+			g.log.Debug("box session id set to its box id", "box_id", id.Box, "client_id", cl.ID)
+			if cl.Properties.Props.AssignedClientID != "" {
+				cl.Properties.Props.AssignedClientID = id.Box
+			}
+			cl.ID = id.Box
+		}
+	}
+	if cl.Properties.Will.Flag == 1 && !mayPublish(id, cl.Properties.Will.TopicName) {
+		return g.refuse(cl, packets.ErrNotAuthorized, "connect", "will topic not allowed", logKey(id), logValue(id), "topic", cl.Properties.Will.TopicName)
+	}
+	if old, ok := g.srv.Clients.Get(cl.ID); ok && identityOf(old) != id {
+		return g.refuse(cl, packets.ErrNotAuthorized, "connect", "client id holds another identity's session", logKey(id), logValue(id), "client_id", cl.ID)
+	}
+	cl.Properties.Username = identityName(id)
+	g.log.Debug("client connected", logKey(id), logValue(id), "client_id", cl.ID, "remote", cl.Net.Remote, "clean", cl.Properties.Clean)
+	return nil
+}
+
+// refuse answers CONNACK with code, logs the refusal and returns the error
+// that makes mochi drop the connection.
+func (g *guard) refuse(cl *mqtt.Client, code packets.Code, action, reason string, attrs ...any) error {
+	g.refused.warn(action+" "+reason, action, reason, attrs...)
+	ack := code
+	if cl.Properties.ProtocolVersion < 5 {
+		// mochi sends 3.1.1 clients the 5.0 code for "not authorized",
+		// which they cannot read; 3.1.1 has 4 and 5 for these.
+		ack = packets.Err3NotAuthorized
+		if code == packets.ErrBadUsernameOrPassword {
+			ack = packets.ErrMalformedUsernameOrPassword // 0x04, "bad user name or password" in 3.1.1
+		}
+	}
+	if err := g.srv.SendConnack(cl, ack, false, nil); err != nil {
+		return errors.Join(code, err)
+	}
+	return code
+}
+
+func (g *guard) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+
+// takeoverWait bounds how long a new connection waits for the cleanup of
+// the old one it replaces; the cleanup takes microseconds once the old
+// connection is closed.
+const takeoverWait = 2 * time.Second
+
+// OnSessionEstablish runs just before mochi hands the client id's session
+// to the new connection. If the old holder's session ends with its
+// connection (clean session), mochi's takeover races with the old
+// connection's own cleanup, which can then delete the new client and its
+// subscriptions, since both share the id: the box would silently receive
+// nothing. So end the old connection first and wait until its cleanup is
+// done; the new client then starts a fresh session, as it would anyway.
+func (g *guard) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
+	old, ok := g.srv.Clients.Get(cl.ID)
+	if !ok || old == cl || !endsWithConnection(old) {
+		return
+	}
+	_ = g.srv.DisconnectClient(old, packets.ErrSessionTakenOver) // returns the code it sent
+	deadline := time.Now().Add(takeoverWait)
+	for {
+		if cur, ok := g.srv.Clients.Get(cl.ID); !ok || cur != old {
+			return
+		}
+		if time.Now().After(deadline) {
+			g.log.Warn("old connection not cleaned up; taking over its session anyway", "client_id", cl.ID, "waited", takeoverWait)
+			return
+		}
+		time.Sleep(time.Millisecond) // the old connection's goroutine is finishing
+	}
+}
+
+// endsWithConnection reports whether cl's session is dropped when its
+// connection ends, as mochi decides it.
+func endsWithConnection(cl *mqtt.Client) bool {
+	if cl.Properties.ProtocolVersion == 5 {
+		return cl.Properties.Props.SessionExpiryInterval == 0
+	}
+	return cl.Properties.Clean
+}
+
+func (g *guard) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	id := identityOf(cl)
+	if write && mayPublish(id, topic) || !write && mayRead(id, topic) {
+		return true
+	}
+	action := "read"
+	if write {
+		action = "publish"
+	}
+	g.refused.warn(string(identityName(id))+" "+action, action, "not allowed", logKey(id), logValue(id), "topic", topic)
+	return false
+}
+
+func (g *guard) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	id := identityOf(cl)
+	g.log.Debug("client disconnected", logKey(id), logValue(id), "client_id", cl.ID, "session_kept", !expire, "error", err)
+}
+
+func logKey(id Identity) string {
+	if id.Cloud {
+		return "identity"
+	}
+	return "box_id"
+}
+
+func logValue(id Identity) string {
+	if id.Cloud {
+		return "cloud"
+	}
+	return id.Box
+}

@@ -1,0 +1,84 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/protocol"
+)
+
+// Deps are what an Ingester uses.
+type Deps struct {
+	Logger *slog.Logger
+	Store  store.Events
+	Now    func() time.Time // stamps Event.ReceivedAt
+}
+
+// Ingester stores event batches. It holds no state of its own, so one
+// Ingester may serve any number of goroutines.
+type Ingester struct {
+	log   *slog.Logger
+	store store.Events
+	now   func() time.Time
+}
+
+// New checks deps; it starts nothing.
+func New(deps Deps) (*Ingester, error) {
+	var errs []error
+	if deps.Logger == nil {
+		errs = append(errs, errors.New("no Deps.Logger"))
+	}
+	if deps.Store == nil {
+		errs = append(errs, errors.New("no Deps.Store"))
+	}
+	if deps.Now == nil {
+		errs = append(errs, errors.New("no Deps.Now"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("ingest: new: %w", err)
+	}
+	return &Ingester{log: deps.Logger.With("component", "ingest"), store: deps.Store, now: deps.Now}, nil
+}
+
+// Handle decodes payload from box's events topic, stores its events with
+// the batch's floor and returns the protocol.EventsAck payload to publish on
+// box's events/ack topic. The ack is made only after the store's durable
+// commit, so it never covers an event a crash could lose.
+//
+// A payload the protocol refuses returns an error wrapping its
+// *protocol.RejectError and stores nothing; an unknown box returns an error
+// wrapping store.ErrNotFound. Errors are returned, not logged: the caller
+// records them.
+func (in *Ingester) Handle(ctx context.Context, box string, payload []byte) (ack []byte, err error) {
+	batch, err := protocol.DecodeEventBatch(box, payload)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: batch of box %s: %w", box, err)
+	}
+	received := in.now()
+	evs := make([]store.Event, len(batch.Events))
+	for i, e := range batch.Events {
+		evs[i] = store.Event{
+			BoxID:      box,
+			Seq:        e.Seq,
+			Time:       e.Time,
+			Type:       e.Type,
+			Priority:   int(e.Priority),
+			Data:       e.Data,
+			ReceivedAt: received,
+		}
+	}
+	wm, err := in.store.AppendEvents(ctx, box, batch.Floor, evs)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: store batch of box %s: %w", box, err)
+	}
+	ack, err = protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: protocol.Version, BoxID: box, Seq: wm})
+	if err != nil {
+		return nil, fmt.Errorf("ingest: ack of box %s: %w", box, err)
+	}
+	in.log.Debug("batch stored", "box_id", box, "events", len(evs), "floor", batch.Floor, "seq", wm)
+	return ack, nil
+}

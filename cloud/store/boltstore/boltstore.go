@@ -1,0 +1,320 @@
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/dalaba/dalaba/cloud/store"
+)
+
+// SchemaVersion is the layout this package reads and writes. A file with
+// another version is refused rather than misread.
+const SchemaVersion = 1
+
+// DefaultTimeout is how long Open waits for the file lock when
+// Options.Timeout is zero. bbolt's own zero means forever, which would hang
+// a second dalaba-cloud silently instead of telling the operator.
+const DefaultTimeout = time.Second
+
+// Sentinel errors of Open.
+var (
+	ErrInUse  = errors.New("store in use by a running dalaba-cloud")
+	ErrSchema = errors.New("unsupported store schema")
+)
+
+// Options tune Open.
+type Options struct {
+	// Timeout bounds the wait for the file lock another process holds;
+	// zero means DefaultTimeout.
+	Timeout time.Duration
+}
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketBoxes    = []byte("boxes")
+	bucketDesired  = []byte("desired")
+	bucketEvents   = []byte("events")
+	bucketUsers    = []byte("users")
+	bucketSessions = []byte("sessions")
+	keySchema      = []byte("schema")
+)
+
+func buckets() [][]byte {
+	return [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions}
+}
+
+// Store is a store.Store on one bbolt file. Its methods are safe for
+// concurrent use; writes are serialised by bbolt.
+type Store struct {
+	db *bolt.DB
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens or creates the store file at path (mode 0600) and checks its
+// schema version.
+func Open(path string, opts Options) (*Store, error) {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("boltstore: open %s: %w (no file lock within %s: %w)", path, ErrInUse, timeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	if err := db.Update(initSchema); err != nil {
+		_ = db.Close() // the schema error is the one to report
+		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// initSchema writes the layout into a new file, or checks an existing one.
+func initSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		empty := true
+		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil }) // the callback never fails
+		if !empty {
+			return fmt.Errorf("%w: the file has no schema version; it is not a dalaba-cloud store", ErrSchema)
+		}
+		for _, name := range buckets() {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, u64(SchemaVersion))
+	}
+	v := meta.Get(keySchema)
+	if len(v) != 8 {
+		return fmt.Errorf("%w: unreadable schema version %x", ErrSchema, v)
+	}
+	if got := binary.BigEndian.Uint64(v); got != SchemaVersion {
+		return fmt.Errorf("%w: the file has version %d, this dalaba-cloud reads %d", ErrSchema, got, SchemaVersion)
+	}
+	for _, name := range buckets() {
+		if tx.Bucket(name) == nil {
+			return fmt.Errorf("%w: bucket %s is missing", ErrSchema, name)
+		}
+	}
+	return nil
+}
+
+// Close releases the file and its lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("boltstore: close: %w", err)
+	}
+	return nil
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// boxRecord is the stored form of a store.Box; its JSON names are the file
+// format, so they change only with SchemaVersion.
+type boxRecord struct {
+	Name          string    `json:"name"`
+	SecretHash    []byte    `json:"secret_hash"`
+	CreatedAt     time.Time `json:"created_at"`
+	Online        bool      `json:"online"`
+	LastSeen      time.Time `json:"last_seen"`
+	AppliedRev    uint64    `json:"applied_rev"`
+	OutboxBacklog uint64    `json:"outbox_backlog"`
+	ReportedAt    time.Time `json:"reported_at"`
+	DesiredRev    uint64    `json:"desired_rev"`
+	Watermark     uint64    `json:"watermark"`
+	// Events counts the box's stored events, so CountEvents need not walk
+	// them.
+	Events uint64 `json:"events"`
+}
+
+func toRecord(b store.Box, events uint64) boxRecord {
+	return boxRecord{
+		Name: b.Name, SecretHash: b.SecretHash, CreatedAt: b.CreatedAt,
+		Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
+		OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
+		DesiredRev: b.DesiredRev, Watermark: b.Watermark, Events: events,
+	}
+}
+
+func (r boxRecord) box(id string) store.Box {
+	return store.Box{
+		ID: id, Name: r.Name, SecretHash: r.SecretHash, CreatedAt: r.CreatedAt,
+		Online: r.Online, LastSeen: r.LastSeen, AppliedRev: r.AppliedRev,
+		OutboxBacklog: r.OutboxBacklog, ReportedAt: r.ReportedAt,
+		DesiredRev: r.DesiredRev, Watermark: r.Watermark,
+	}
+}
+
+// getBox reads box id's record; ErrNotFound if there is none.
+func getBox(tx *bolt.Tx, id string) (boxRecord, error) {
+	v := tx.Bucket(bucketBoxes).Get([]byte(id))
+	if v == nil {
+		return boxRecord{}, fmt.Errorf("box %q: %w", id, store.ErrNotFound)
+	}
+	var r boxRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return boxRecord{}, fmt.Errorf("box %q: decode: %w", id, err)
+	}
+	return r, nil
+}
+
+func putBox(tx *bolt.Tx, id string, r boxRecord) error {
+	v, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("box %q: encode: %w", id, err)
+	}
+	return tx.Bucket(bucketBoxes).Put([]byte(id), v)
+}
+
+// CreateBox registers b with its events bucket; ErrExists if the id is
+// taken.
+func (s *Store) CreateBox(ctx context.Context, b store.Box) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.ID == "" {
+		return errors.New("boltstore: create box: empty id")
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketBoxes).Get([]byte(b.ID)) != nil {
+			return fmt.Errorf("box %q: %w", b.ID, store.ErrExists)
+		}
+		if _, err := tx.Bucket(bucketEvents).CreateBucketIfNotExists([]byte(b.ID)); err != nil {
+			return fmt.Errorf("box %q: events bucket: %w", b.ID, err)
+		}
+		return putBox(tx, b.ID, toRecord(b, 0))
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: create box: %w", err)
+	}
+	return nil
+}
+
+// GetBox returns box id; ErrNotFound if unknown.
+func (s *Store) GetBox(ctx context.Context, id string) (store.Box, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Box{}, err
+	}
+	var b store.Box
+	err := s.db.View(func(tx *bolt.Tx) error {
+		r, err := getBox(tx, id)
+		b = r.box(id)
+		return err
+	})
+	if err != nil {
+		return store.Box{}, fmt.Errorf("boltstore: get box: %w", err)
+	}
+	return b, nil
+}
+
+// ListBoxes returns every box ordered by id (bbolt keys are sorted).
+func (s *Store) ListBoxes(ctx context.Context) ([]store.Box, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []store.Box
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketBoxes).ForEach(func(k, v []byte) error {
+			var r boxRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("box %q: decode: %w", k, err)
+			}
+			out = append(out, r.box(string(k)))
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: list boxes: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateBox runs fn on box id in one write transaction. Changes fn makes to
+// ID, SecretHash and CreatedAt are ignored; if fn fails nothing is written.
+func (s *Store) UpdateBox(ctx context.Context, id string, fn func(*store.Box) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getBox(tx, id)
+		if err != nil {
+			return err
+		}
+		b := r.box(id)
+		// fn gets its own copy of the hash, so it cannot alias the record.
+		b.SecretHash = append([]byte(nil), r.SecretHash...)
+		if err := fn(&b); err != nil {
+			return err
+		}
+		b.ID, b.SecretHash, b.CreatedAt = id, r.SecretHash, r.CreatedAt
+		return putBox(tx, id, toRecord(b, r.Events))
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: update box %s: %w", id, err)
+	}
+	return nil
+}
+
+// PutDesired stores d if its rev is above the stored one and records the
+// rev in the box; ErrExists otherwise, ErrNotFound for an unknown box.
+func (s *Store) PutDesired(ctx context.Context, d store.Desired) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		r, err := getBox(tx, d.BoxID)
+		if err != nil {
+			return err
+		}
+		bucket := tx.Bucket(bucketDesired)
+		if old := bucket.Get([]byte(d.BoxID)); len(old) >= 8 {
+			if rev := binary.BigEndian.Uint64(old); d.Rev <= rev {
+				return fmt.Errorf("rev %d of box %q is not above the stored rev %d: %w", d.Rev, d.BoxID, rev, store.ErrExists)
+			}
+		}
+		v := append(u64(d.Rev), d.Payload...)
+		if err := bucket.Put([]byte(d.BoxID), v); err != nil {
+			return err
+		}
+		r.DesiredRev = d.Rev
+		return putBox(tx, d.BoxID, r)
+	})
+	if err != nil {
+		return fmt.Errorf("boltstore: put desired: %w", err)
+	}
+	return nil
+}
+
+// GetDesired returns the last desired state stored for boxID.
+func (s *Store) GetDesired(ctx context.Context, boxID string) (store.Desired, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Desired{}, err
+	}
+	var d store.Desired
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketDesired).Get([]byte(boxID))
+		if v == nil {
+			return fmt.Errorf("desired state of box %q: %w", boxID, store.ErrNotFound)
+		}
+		if len(v) < 8 {
+			return fmt.Errorf("desired state of box %q: %d bytes, too short", boxID, len(v))
+		}
+		d = store.Desired{BoxID: boxID, Rev: binary.BigEndian.Uint64(v), Payload: append([]byte(nil), v[8:]...)}
+		return nil
+	})
+	if err != nil {
+		return store.Desired{}, fmt.Errorf("boltstore: get desired: %w", err)
+	}
+	return d, nil
+}

@@ -1,0 +1,20 @@
+// Package boltstore is the default store.Store: one bbolt file, enough for a
+// township of tens of boxes on one machine.
+//
+// Layout (schema version 1, in bucket "meta" key "schema"):
+//
+//	boxes/<box id>             JSON box record, with the event count and watermark
+//	desired/<box id>           8-byte big-endian rev, then the signed payload
+//	events/<box id>/<seq>      JSON event; seq as 8 bytes big-endian, so keys
+//	                           sort by seq and both ListEvents and the
+//	                           watermark advance are cursor walks
+//	users/<name>               JSON user
+//	sessions/<token sha256>    JSON session
+//
+// Every write is one bbolt transaction, which fsyncs before it returns: when
+// AppendEvents returns, the events and the new watermark are on disk
+// together, so an ack sent after it never covers what a crash could lose.
+//
+// The file is locked while open; a second dalaba-cloud on the same file gets
+// ErrInUse. It knows nothing of MQTT or of the protocol's JSON.
+package boltstore

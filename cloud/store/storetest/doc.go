@@ -1,0 +1,17 @@
+// Package storetest is the conformance suite of store.Store: every
+// implementation (boltstore, pgstore) calls Run from its own tests, so the
+// township service behaves the same whichever store it runs on.
+//
+// The suite pins what store.go leaves to judgement, so that implementations
+// agree on it:
+//
+//   - UpdateBox ignores changes fn makes to ID, SecretHash and CreatedAt (the
+//     stored values are kept) and writes the other changes.
+//   - A floor of 0 settles nothing.
+//   - ListEvents and CountEvents return ErrNotFound for an unknown box.
+//   - DeleteSession of an unknown token is not an error (logging out twice
+//     is harmless).
+//
+// Times are compared with time.Equal at microsecond precision, the finest a
+// PostgreSQL timestamp keeps. The suite knows nothing of any implementation.
+package storetest
