@@ -18,12 +18,10 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
 )
-
-// ErrInvalid marks an error the API answers with 400.
-var ErrInvalid = errors.New("invalid")
 
 // Fleet is what the API asks of the box fleet.
 type Fleet interface {
@@ -293,7 +291,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "not found")
 	case errors.Is(err, store.ErrExists):
 		writeError(w, http.StatusConflict, "already exists")
-	case errors.Is(err, ErrInvalid), errors.Is(err, auth.ErrInvalid):
+	case errors.Is(err, fleet.ErrInvalid), errors.Is(err, auth.ErrInvalid):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, "the box did not answer in time")

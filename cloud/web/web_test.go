@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/protocol"
@@ -29,7 +30,7 @@ type fakeFleet struct {
 
 func (f *fakeFleet) AddBox(ctx context.Context, id, name string) (store.Box, string, error) {
 	if err := protocol.ValidateBoxID(id); err != nil {
-		return store.Box{}, "", fmt.Errorf("%w: %v", ErrInvalid, err)
+		return store.Box{}, "", fmt.Errorf("%w: %v", fleet.ErrInvalid, err)
 	}
 	b := store.Box{ID: id, Name: name, CreatedAt: time.Now()}
 	if err := f.st.CreateBox(ctx, b); err != nil {
