@@ -26,7 +26,7 @@ import (
 // running is a Cloud started in-process on loopback port 0.
 type running struct {
 	dir, http, mqtt, token string
-	stop               func()
+	stop                   func()
 }
 
 func startCloud(t *testing.T, dir string, edit func(*config.Config)) *running {
