@@ -32,7 +32,7 @@ func mosquittoConfig(t testing.TB) string {
   url: tcp://%s
   client_id: %s
   public_url: tcp://%s
-`, addr, uniqueID("e2e-cloud"), addr)
+`, addr, uniqueID("e2e_cloud"), addr)
 }
 
 // onlineThenKilled: the box shows online within 5 s of its start, and
