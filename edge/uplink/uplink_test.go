@@ -150,7 +150,9 @@ func newBox(t testing.TB, url, id string) *box {
 		Clock: clock.Real(), Outbox: ob,
 		OnDesired: func(_ context.Context, p []byte) { b.mu.Lock(); b.desired = append(b.desired, p); b.mu.Unlock() },
 		OnCommand: func(_ context.Context, p []byte) { b.mu.Lock(); b.cmds = append(b.cmds, p); b.mu.Unlock() },
-		Reported:  func() protocol.Reported { return protocol.Reported{AppliedRev: 7, OutboxBacklog: ob.Stats().Backlog, At: time.Now()} },
+		Reported: func() protocol.Reported {
+			return protocol.Reported{AppliedRev: 7, OutboxBacklog: ob.Stats().Backlog, At: time.Now()}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
