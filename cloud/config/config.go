@@ -17,15 +17,17 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/dalaba/dalaba/internal/logging"
 )
 
 // Config is everything dalaba-cloud reads at start.
 type Config struct {
-	DataDir string  `yaml:"data_dir"`
-	HTTP    HTTP    `yaml:"http"`
-	MQTT    MQTT    `yaml:"mqtt"`
-	Desired Desired `yaml:"desired"`
-	Log     Log     `yaml:"log"`
+	DataDir string         `yaml:"data_dir"`
+	HTTP    HTTP           `yaml:"http"`
+	MQTT    MQTT           `yaml:"mqtt"`
+	Desired Desired        `yaml:"desired"`
+	Log     logging.Config `yaml:"log"`
 }
 
 // HTTP is the API (and later console) listener.
@@ -52,12 +54,6 @@ type Desired struct {
 	Validity time.Duration `yaml:"validity"`
 }
 
-// Log is the log output.
-type Log struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
-}
-
 // CloudAccount is the service's own MQTT account and client id by default.
 // The underscore is a character no box id can have, so no box can ever hold
 // that name or that session.
@@ -75,7 +71,7 @@ func Default() Config {
 			ClientID: CloudAccount,
 		},
 		Desired: Desired{Validity: 720 * time.Hour},
-		Log:     Log{Level: "info", Format: "text"},
+		Log:     logging.Default(),
 	}
 }
 
@@ -143,16 +139,7 @@ func (c Config) Validate() error {
 	if c.Desired.Validity < time.Hour {
 		bad("desired.validity %s: at least 1h", c.Desired.Validity)
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level %q: one of debug, info, warn, error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		bad("log.format %q: text or json", c.Log.Format)
-	}
+	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)
 }
 

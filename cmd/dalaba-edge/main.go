@@ -51,14 +51,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dalaba-edge: configuration:\n%v\n", err)
 		return 2
 	}
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated already
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(stderr, opts)
-	if cfg.Log.Format == "json" {
-		h = slog.NewJSONHandler(stderr, opts)
-	}
-	log := slog.New(h)
+	log := cfg.Log.New(stderr)
 	slog.SetDefault(log)
 
 	// A build date lets the box refuse a clock that reads earlier than the

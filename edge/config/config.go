@@ -20,19 +20,21 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dalaba/dalaba/internal/logging"
+
 	"github.com/dalaba/dalaba/protocol"
 )
 
 // Config is everything dalaba-edge reads at start.
 type Config struct {
-	BoxID          string        `yaml:"box_id"`
-	TownshipKey    string        `yaml:"township_key"`
-	Broker         Broker        `yaml:"broker"`
-	DataDir        string        `yaml:"data_dir"`
-	LocalAPI       string        `yaml:"local_api"`
-	Outbox         Outbox        `yaml:"outbox"`
-	HealthInterval time.Duration `yaml:"health_interval"`
-	Log            Log           `yaml:"log"`
+	BoxID          string         `yaml:"box_id"`
+	TownshipKey    string         `yaml:"township_key"`
+	Broker         Broker         `yaml:"broker"`
+	DataDir        string         `yaml:"data_dir"`
+	LocalAPI       string         `yaml:"local_api"`
+	Outbox         Outbox         `yaml:"outbox"`
+	HealthInterval time.Duration  `yaml:"health_interval"`
+	Log            logging.Config `yaml:"log"`
 }
 
 // Broker is how the box reaches the township's MQTT broker.
@@ -54,12 +56,6 @@ type Outbox struct {
 	AckTimeout  time.Duration `yaml:"ack_timeout"`
 }
 
-// Log is the log output.
-type Log struct {
-	Level  string `yaml:"level"`
-	Format string `yaml:"format"`
-}
-
 // Default returns the built-in configuration (identity left empty).
 func Default() Config {
 	return Config{
@@ -67,7 +63,7 @@ func Default() Config {
 		DataDir:        "/var/lib/dalaba",
 		Outbox:         Outbox{MaxBytes: 64 << 20, BatchEvents: 500, BatchBytes: 512 << 10, Window: 4, AckTimeout: 10 * time.Second},
 		HealthInterval: time.Minute,
-		Log:            Log{Level: "info", Format: "text"},
+		Log:            logging.Default(),
 	}
 }
 
@@ -154,15 +150,6 @@ func (c Config) Validate() error {
 	if c.HealthInterval < time.Second {
 		bad("health_interval: at least 1s")
 	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log.level %q: one of debug, info, warn, error", c.Log.Level)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		bad("log.format %q: text or json", c.Log.Format)
-	}
+	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)
 }
