@@ -6,19 +6,16 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/dalaba/dalaba/internal/logging"
+	"github.com/dalaba/dalaba/internal/yamlfile"
 )
 
 // Config is everything dalaba-cloud reads at start.
@@ -80,15 +77,8 @@ func Default() Config {
 func Load(path string) (Config, error) {
 	cfg := Default()
 	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return Config{}, fmt.Errorf("config: %w", err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		// An empty file decodes as io.EOF: all defaults.
-		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		if err := yamlfile.Decode(path, &cfg); err != nil {
+			return Config{}, err
 		}
 	}
 	cfg.applyEnv()

@@ -6,18 +6,16 @@ package downlink
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/dalaba/dalaba/internal/tlsclient"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -94,7 +92,7 @@ func (d *Downlink) Run(ctx context.Context) error {
 		SetMaxReconnectInterval(30 * time.Second).
 		SetDefaultPublishHandler(func(mqtt.Client, mqtt.Message) {})
 	if d.cfg.CAFile != "" || strings.HasPrefix(d.cfg.URL, "ssl://") || strings.HasPrefix(d.cfg.URL, "tls://") {
-		tc, err := tlsConfig(d.cfg.CAFile)
+		tc, err := tlsclient.Config(d.cfg.CAFile)
 		if err != nil {
 			return err
 		}
@@ -122,22 +120,6 @@ func (d *Downlink) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.Disconnect(500)
 	return nil
-}
-
-func tlsConfig(caFile string) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("downlink: CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("downlink: CA file %s holds no certificate", caFile)
-		}
-		tc.RootCAs = pool
-	}
-	return tc, nil
 }
 
 func (d *Downlink) route(_ mqtt.Client, m mqtt.Message) {

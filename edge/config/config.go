@@ -8,19 +8,16 @@
 package config
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/dalaba/dalaba/internal/logging"
+	"github.com/dalaba/dalaba/internal/yamlfile"
 
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -71,15 +68,8 @@ func Default() Config {
 // not validate, so that flags can still override; call Validate after.
 func Load(path string) (Config, error) {
 	cfg := Default()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Config{}, fmt.Errorf("config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	// An empty file decodes as io.EOF: all defaults.
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	if err := yamlfile.Decode(path, &cfg); err != nil {
+		return Config{}, err
 	}
 	if v := os.Getenv("DALABA_BROKER_URL"); v != "" {
 		cfg.Broker.URL = v

@@ -13,13 +13,10 @@ package uplink
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -28,6 +25,7 @@ import (
 
 	"github.com/dalaba/dalaba/edge/clock"
 	"github.com/dalaba/dalaba/edge/outbox"
+	"github.com/dalaba/dalaba/internal/tlsclient"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -226,17 +224,9 @@ func (u *Uplink) connect(ctx context.Context) (mqtt.Client, <-chan error, error)
 			}
 		})
 	if strings.HasPrefix(u.cfg.BrokerURL, "ssl://") || strings.HasPrefix(u.cfg.BrokerURL, "tls://") {
-		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if u.cfg.CAFile != "" {
-			pem, err := os.ReadFile(u.cfg.CAFile)
-			if err != nil {
-				return nil, nil, fmt.Errorf("uplink: CA file: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return nil, nil, fmt.Errorf("uplink: CA file %s holds no certificate", u.cfg.CAFile)
-			}
-			tc.RootCAs = pool
+		tc, err := tlsclient.Config(u.cfg.CAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("uplink: %w", err)
 		}
 		o.SetTLSConfig(tc)
 	}
