@@ -1,0 +1,340 @@
+// Package broadcast decides what plays where on the village box. Its
+// arbiter owns the zones (groups of speakers): it starts an item when all of
+// its zones are free, pre-empts lower-priority items for a higher one
+// (emergency > live paging > scheduled > background), resumes or skips a
+// pre-empted item as the item says, and records every playback for the
+// play log. It knows speakers only through the speaker interface and
+// nothing of MQTT.
+package broadcast
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dalaba/dalaba/devices/audio"
+	"github.com/dalaba/dalaba/devices/speaker"
+	"github.com/dalaba/dalaba/edge/clock"
+)
+
+// Priority orders items; a higher one pre-empts a lower one.
+type Priority int
+
+// Priorities, lowest first.
+const (
+	Background Priority = iota
+	Scheduled
+	Paging
+	Emergency
+)
+
+func (p Priority) String() string {
+	return [...]string{"background", "scheduled", "paging", "emergency"}[min(max(int(p), 0), 3)]
+}
+
+// OnPreempt is what happens to an item a higher one interrupts.
+type OnPreempt int
+
+// Resume plays the rest after the interruption; Skip drops it.
+const (
+	Resume OnPreempt = iota
+	Skip
+)
+
+// Item is one thing to play.
+type Item struct {
+	ID          string
+	Priority    Priority
+	Zones       []string
+	Clip        audio.PCM
+	OnPreempt   OnPreempt
+	ScheduledAt time.Time // zero for play-now
+}
+
+// Results of a playback.
+const (
+	ResultPlayed    = "played"
+	ResultPreempted = "preempted" // interrupted; a resumed playback follows
+	ResultSkipped   = "skipped"   // interrupted and dropped, or stopped
+	ResultFailed    = "failed"    // no speaker of its zones played it
+)
+
+// Playback is one entry of the play log.
+type Playback struct {
+	ItemID      string
+	Priority    Priority
+	ScheduledAt time.Time
+	StartedAt   time.Time
+	EndedAt     time.Time
+	Zones       []string
+	Speakers    []string          // the speakers that played it through
+	Errors      map[string]string // speaker id → why it did not
+	Result      string
+	Resumed     bool          // this playback continues an interrupted one
+	Offset      time.Duration // where in the clip it started
+}
+
+// Named is a speaker with its id.
+type Named struct {
+	ID      string
+	Speaker speaker.Speaker
+}
+
+// Deps are what the arbiter uses.
+type Deps struct {
+	Logger *slog.Logger
+	Clock  clock.Clock
+	Log    func(Playback) // the play log; called from the arbiter's goroutine
+}
+
+// Arbiter schedules items onto zones.
+type Arbiter struct {
+	d      Deps
+	log    *slog.Logger
+	submit chan *entry
+	stop   chan []string
+	zonesC chan map[string][]Named
+	done   chan *entry
+
+	// Owned by Run's goroutine.
+	zones  map[string][]Named
+	queue  []*entry
+	owner  map[string]*entry // zone → playing entry
+	seq    uint64
+	active sync.WaitGroup
+}
+
+type entry struct {
+	Item
+	seq       uint64
+	offset    time.Duration
+	resumed   bool
+	cancel    context.CancelFunc
+	started   time.Time
+	preempted bool
+	stopped   bool
+	played    []string
+	errs      map[string]string
+}
+
+// New makes an arbiter over zones.
+func New(zones map[string][]Named, deps Deps) (*Arbiter, error) {
+	if deps.Clock == nil || deps.Log == nil {
+		return nil, errors.New("broadcast: clock and play log are required")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Arbiter{
+		d: deps, log: deps.Logger.With("component", "broadcast"),
+		submit: make(chan *entry, 64), stop: make(chan []string, 8), zonesC: make(chan map[string][]Named, 1),
+		done: make(chan *entry, 64), zones: zones, owner: map[string]*entry{},
+	}, nil
+}
+
+// Submit queues an item; it starts as soon as its zones allow.
+func (a *Arbiter) Submit(ctx context.Context, it Item) error {
+	if len(it.Zones) == 0 || it.Clip.Validate() != nil {
+		return fmt.Errorf("broadcast: item %s: needs zones and a valid clip", it.ID)
+	}
+	select {
+	case a.submit <- &entry{Item: it}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Stop halts what plays on zones (every zone when none are named) and
+// drops what is queued for them.
+func (a *Arbiter) Stop(ctx context.Context, zones []string) error {
+	select {
+	case a.stop <- zones:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SetZones replaces the zones (a new desired state). Items already playing
+// finish on the speakers they started on.
+func (a *Arbiter) SetZones(z map[string][]Named) {
+	select {
+	case <-a.zonesC: // an unapplied older set is replaced
+	default:
+	}
+	a.zonesC <- z
+}
+
+// Run arbitrates until ctx ends; it then halts everything and waits.
+func (a *Arbiter) Run(ctx context.Context) error {
+	defer a.active.Wait()
+	for {
+		a.dispatch(ctx)
+		select {
+		case <-ctx.Done():
+			for _, e := range a.owner {
+				e.cancel()
+			}
+			return nil
+		case e := <-a.submit:
+			a.seq++
+			e.seq = a.seq
+			a.queue = append(a.queue, e)
+		case z := <-a.zonesC:
+			a.zones = z
+		case zs := <-a.stop:
+			a.halt(zs)
+		case e := <-a.done:
+			a.finish(e)
+		}
+	}
+}
+
+func covers(zs []string, z string) bool { return len(zs) == 0 || slices.Contains(zs, z) }
+
+func (a *Arbiter) halt(zs []string) {
+	kept := a.queue[:0]
+	for _, e := range a.queue {
+		if slices.ContainsFunc(e.Zones, func(z string) bool { return covers(zs, z) }) {
+			a.record(e, ResultSkipped, a.d.Clock.Now())
+			continue
+		}
+		kept = append(kept, e)
+	}
+	a.queue = kept
+	for z, e := range a.owner {
+		if covers(zs, z) && !e.stopped {
+			e.stopped = true
+			e.cancel()
+		}
+	}
+}
+
+// dispatch starts what can start and pre-empts what must make way, in
+// priority order (then arrival). A waiting item reserves its zones, so a
+// lower one cannot slip in ahead of it.
+func (a *Arbiter) dispatch(ctx context.Context) {
+	slices.SortStableFunc(a.queue, func(x, y *entry) int {
+		if c := cmp.Compare(y.Priority, x.Priority); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.seq, y.seq)
+	})
+	reserved := map[string]bool{}
+	kept := a.queue[:0]
+	for _, e := range a.queue {
+		free := true
+		for _, z := range e.Zones {
+			if reserved[z] {
+				free = false
+				continue
+			}
+			if o := a.owner[z]; o != nil {
+				free = false
+				if o.Priority < e.Priority && !o.preempted && !o.stopped {
+					o.preempted = true
+					o.cancel()
+					a.log.Info("pre-empting", "item", o.ID, "by", e.ID, "zone", z)
+				}
+			}
+		}
+		if !free {
+			for _, z := range e.Zones {
+				reserved[z] = true
+			}
+			kept = append(kept, e)
+			continue
+		}
+		a.start(ctx, e)
+	}
+	a.queue = kept
+}
+
+func (a *Arbiter) start(ctx context.Context, e *entry) {
+	pctx, cancel := context.WithCancel(ctx)
+	e.cancel, e.started, e.played, e.errs = cancel, a.d.Clock.Now(), nil, map[string]string{}
+	seen := map[string]bool{}
+	var speakers []Named
+	for _, z := range e.Zones {
+		a.owner[z] = e
+		for _, s := range a.zones[z] {
+			if !seen[s.ID] {
+				seen[s.ID] = true
+				speakers = append(speakers, s)
+			}
+		}
+		if _, ok := a.zones[z]; !ok {
+			e.errs["zone:"+z] = "unknown zone"
+		}
+	}
+	clip := e.Clip
+	if e.offset > 0 {
+		skip := int(e.offset*time.Duration(clip.Rate)/time.Second) * clip.Channels
+		clip.Samples = clip.Samples[min(skip, len(clip.Samples)):]
+	}
+	a.active.Add(1)
+	go func() {
+		defer a.active.Done()
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for _, s := range speakers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := s.Speaker.Play(pctx, clip)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil && pctx.Err() == nil {
+					e.errs[s.ID] = err.Error()
+				} else if pctx.Err() == nil {
+					e.played = append(e.played, s.ID)
+				}
+			}()
+		}
+		wg.Wait()
+		a.done <- e
+	}()
+}
+
+func (a *Arbiter) finish(e *entry) {
+	now := a.d.Clock.Now()
+	for _, z := range e.Zones {
+		if a.owner[z] == e {
+			delete(a.owner, z)
+		}
+	}
+	e.cancel()
+	switch {
+	case e.stopped:
+		a.record(e, ResultSkipped, now)
+	case e.preempted && e.OnPreempt == Resume:
+		a.record(e, ResultPreempted, now)
+		e.offset += now.Sub(e.started)
+		e.resumed, e.preempted = true, false
+		a.queue = append(a.queue, e) // keeps its seq: first in line at its priority
+	case e.preempted:
+		a.record(e, ResultSkipped, now)
+	case len(e.played) == 0:
+		a.record(e, ResultFailed, now)
+	default:
+		a.record(e, ResultPlayed, now)
+	}
+}
+
+func (a *Arbiter) record(e *entry, result string, end time.Time) {
+	p := Playback{
+		ItemID: e.ID, Priority: e.Priority, ScheduledAt: e.ScheduledAt, StartedAt: e.started, EndedAt: end,
+		Zones: e.Zones, Speakers: slices.Sorted(slices.Values(e.played)), Errors: e.errs, Result: result,
+		Resumed: e.resumed, Offset: e.offset,
+	}
+	if result == ResultFailed {
+		a.log.Warn("playback failed", "item", e.ID, "errors", e.errs)
+	}
+	a.d.Log(p)
+}
