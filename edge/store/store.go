@@ -29,6 +29,7 @@ var ErrStale = errors.New("store: rev is not newer than the stored one")
 var (
 	bucketMeta     = []byte("meta")
 	bucketCommands = []byte("commands")
+	bucketFired    = []byte("fired")
 
 	keySchema     = []byte("schema")
 	keyDesiredRev = []byte("desired_rev")
@@ -80,6 +81,9 @@ func Open(path string, opts Options) (*Store, error) {
 			return err
 		}
 		if _, err := tx.CreateBucketIfNotExists(bucketCommands); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucketIfNotExists(bucketFired); err != nil {
 			return err
 		}
 		if v := meta.Get(keySchema); v != nil {
@@ -200,4 +204,29 @@ func (s *Store) RaiseTimeFloor(t time.Time) error {
 		}
 		return m.Put(keyTimeFloor, u64(uint64(t.UnixNano())))
 	})
+}
+
+// LastFired returns when schedule id last fired (or was skipped), zero if
+// never: the broadcast scheduler counts from it, so a clock jumping back
+// never plays an occurrence twice.
+func (s *Store) LastFired(id string) (time.Time, error) {
+	var t time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketFired).Get([]byte(id)); len(v) == 8 {
+			t = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+		}
+		return nil
+	})
+	return t, err
+}
+
+// SetLastFired records that schedule id's occurrence at t was handled.
+func (s *Store) SetLastFired(id string, t time.Time) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFired).Put([]byte(id), u64(uint64(t.UnixNano())))
+	})
+	if err != nil {
+		return fmt.Errorf("store: record schedule %s: %w", id, err)
+	}
+	return nil
 }

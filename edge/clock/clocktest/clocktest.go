@@ -109,3 +109,22 @@ func (t *timer) Reset(d time.Duration) bool {
 	}
 	return active
 }
+
+// AdvanceToNext moves the time to the earliest armed timer's deadline and
+// fires it; false when no timer is armed.
+func (c *Clock) AdvanceToNext() bool {
+	c.mu.Lock()
+	if len(c.timers) == 0 {
+		c.mu.Unlock()
+		return false
+	}
+	next := c.timers[0].deadline
+	for _, t := range c.timers[1:] {
+		if t.deadline.Before(next) {
+			next = t.deadline
+		}
+	}
+	c.mu.Unlock()
+	c.Set(next)
+	return true
+}
