@@ -1,37 +1,46 @@
-// Package speaker is the one interface every loudspeaker driver meets: play
-// a clip, halt, say how it is. Drivers live in subpackages (soundcard,
-// rtpspeaker, httpspeaker, speakersim). A driver knows nothing of
-// schedules, zones or the township: the broadcast arbiter above decides
-// what plays where.
 package speaker
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/dalaba/dalaba/devices/audio"
 )
 
-// Speaker is a loudspeaker (or a group a driver addresses as one).
+// ErrHalted is what Play returns when Halt stopped it, so a caller can
+// tell a clip cut short on purpose from one that finished (nil) or failed.
+var ErrHalted = errors.New("speaker: halted")
+
+// Speaker is a loudspeaker, or a group a driver addresses as one (a
+// multicast group).
 type Speaker interface {
-	// Play plays pcm at real-time pace and returns when it has finished,
-	// when ctx ends or when Halt is called; the driver converts the format
-	// as it needs.
+	// Play sounds pcm, converting it to what the device takes, and blocks
+	// at real-time pace until it has finished (nil), ctx ends
+	// (ctx.Err(), promptly), Halt is called (ErrHalted) or the device
+	// fails. One Play at a time: a second call waits for the first.
 	Play(ctx context.Context, pcm audio.PCM) error
-	// Halt stops what is playing now.
+	// Halt stops what is playing now and returns at once; with nothing
+	// playing it does nothing, and it never affects a later Play.
 	Halt() error
-	// Health says whether the speaker is reachable and its last error.
+	// Health is the driver's latest view of the device. It does not block.
 	Health() Health
 }
 
 // Health is a driver's view of its speaker.
 type Health struct {
+	// Reachable is false once sending or playing to the device failed,
+	// and true again after it succeeds; a driver starts optimistic.
 	Reachable bool
+	// LastError says why the device is unreachable; empty when it is
+	// reachable.
 	LastError string
-	Since     time.Time // when Reachable last changed
+	// Since is when Reachable last changed (or the driver was made).
+	Since time.Time
 }
 
-// Volumer is a speaker whose level can be set (0-100).
+// Volumer is a speaker whose level can be set, in percent (0-100) on the
+// square law of audio.Volume; 100 plays clips as they are.
 type Volumer interface {
 	SetVolume(percent int) error
 }

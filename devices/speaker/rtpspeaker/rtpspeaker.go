@@ -1,13 +1,12 @@
-// Package rtpspeaker drives SIP/multicast paging speakers: G.711 (PCMU or
-// PCMA) at 8 kHz in 20 ms RTP packets (RFC 3550/3551), unicast or
-// multicast, paced in real time. It knows nothing of schedules or zones.
 package rtpspeaker
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -19,216 +18,395 @@ import (
 	"github.com/dalaba/dalaba/devices/speaker"
 )
 
-// Codec is the G.711 variant a speaker takes.
+// Codec is the G.711 law a speaker takes.
 type Codec string
 
-// Codecs and their static RTP payload types (RFC 3551).
+// The codecs, by their RTP encoding names.
 const (
-	PCMU Codec = "PCMU" // payload type 0
-	PCMA Codec = "PCMA" // payload type 8
+	PCMU Codec = "PCMU" // μ-law, payload type 0: North America, Japan, most SIP horns
+	PCMA Codec = "PCMA" // A-law, payload type 8: China and Europe
 )
 
-// Rate is G.711's sample rate; Frame the samples in one 20 ms packet.
+// PayloadType is c's static RTP payload type (RFC 3551).
+func (c Codec) PayloadType() uint8 {
+	if c == PCMA {
+		return 8
+	}
+	return 0
+}
+
+// The packetisation every G.711 paging speaker accepts.
 const (
-	Rate  = 8000
-	Frame = 160
+	Rate  = 8000                  // samples per second
+	Frame = 160                   // samples per packet
+	Ptime = 20 * time.Millisecond // audio per packet
 )
 
-// Config is one speaker (or multicast group).
+// Limits of Config.
+const (
+	MaxPrebuffer = 10 // packets (200 ms): more would let a cancelled clip play on for long
+	// recoverAfter is how many packets in a row must go out without an
+	// error before an unreachable speaker counts as reachable again
+	// (500 ms): a closed unicast port fails every other send, so it
+	// never gets there.
+	recoverAfter = 25
+)
+
+// Config is one speaker, or one multicast group of them.
 type Config struct {
-	Addr      string // host:port; a multicast group address sends multicast
-	Codec     Codec
-	TTL       int    // multicast hops; 0 keeps packets on this host
-	Interface string // multicast: outgoing interface name; "" = the system's choice
-	Volume    int    // 0-100; default 100
-	// Prebuffer packets are sent at once at the start of a spurt, so a
-	// speaker's jitter buffer fills before pacing starts. Default 0.
+	// Addr is "host:port" of the speaker, or of the multicast group.
+	Addr string
+	// Codec is what the speaker takes; "" means PCMU.
+	Codec Codec
+	// TTL is the multicast hop limit, 1-255; 0 means 1, this LAN
+	// segment. Multicast only.
+	TTL int
+	// HostOnly sends multicast with TTL 0: only listeners on this host
+	// hear it (tests, simulated speakers). Multicast only.
+	HostOnly bool
+	// Interface is the name of the interface multicast goes out of; ""
+	// follows the routing table. Multicast only.
+	Interface string
+	// Prebuffer is how many packets go out back to back at the start of
+	// a spurt, ahead of real time, to fill a speaker's jitter buffer at
+	// once: 0 to MaxPrebuffer; default 0.
 	Prebuffer int
+	// Logger gets health changes; nil discards. A dependency rather than
+	// configuration, carried here so New keeps its one-argument form.
+	Logger *slog.Logger
 }
 
-// Speaker sends RTP to one address.
-type Speaker struct {
-	cfg   Config
-	pt    uint8
-	conn  *net.UDPConn
-	ssrc  uint32
-	mu    sync.Mutex
-	seq   uint16
-	ts    uint32
-	last  time.Time // when the last packet went
-	vol   int
-	halt  chan struct{}
-	hlth  speaker.Health
-	plays sync.Mutex // one Play at a time
-}
-
-// New validates cfg and opens the socket.
-func New(cfg Config) (*Speaker, error) {
-	var pt uint8
-	switch cfg.Codec {
-	case PCMU:
-		pt = 0
-	case PCMA:
-		pt = 8
-	default:
-		return nil, fmt.Errorf("rtpspeaker: codec %q: PCMU or PCMA", cfg.Codec)
-	}
-	if cfg.Volume == 0 {
-		cfg.Volume = 100
-	}
-	raddr, err := net.ResolveUDPAddr("udp4", cfg.Addr)
+// validate reports every problem at once.
+func (c Config) validate() (*net.UDPAddr, error) {
+	var errs []error
+	addr, err := net.ResolveUDPAddr("udp4", c.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("rtpspeaker: address %q: %w", cfg.Addr, err)
+		errs = append(errs, fmt.Errorf("address %q: %w", c.Addr, err))
+	} else if addr.Port == 0 || addr.IP == nil || addr.IP.IsUnspecified() {
+		errs = append(errs, fmt.Errorf("address %q: needs a host and a port", c.Addr))
 	}
+	if c.Codec != "" && c.Codec != PCMU && c.Codec != PCMA {
+		errs = append(errs, fmt.Errorf("codec %q: PCMU or PCMA", c.Codec))
+	}
+	if c.TTL < 0 || c.TTL > 255 {
+		errs = append(errs, fmt.Errorf("TTL %d: 0-255", c.TTL))
+	}
+	if c.Prebuffer < 0 || c.Prebuffer > MaxPrebuffer {
+		errs = append(errs, fmt.Errorf("prebuffer %d: 0-%d packets", c.Prebuffer, MaxPrebuffer))
+	}
+	if addr != nil && !addr.IP.IsMulticast() && (c.TTL != 0 || c.HostOnly || c.Interface != "") {
+		errs = append(errs, fmt.Errorf("TTL, host-only and interface are for multicast, and %s is unicast", c.Addr))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("rtpspeaker: config: %w", err)
+	}
+	return addr, nil
+}
+
+// Speaker sends RTP to one address. It meets speaker.Speaker and
+// speaker.Volumer.
+type Speaker struct {
+	cfg  Config
+	log  *slog.Logger
+	conn *net.UDPConn
+	ssrc uint32
+	turn chan struct{} // holds a token while a Play sends
+
+	mu      sync.Mutex
+	seq     uint16
+	ts      uint32
+	lastEnd time.Time     // when the previous spurt's audio ended
+	vol     int           // percent
+	stop    chan struct{} // the current Play's; Halt closes it
+	health  speaker.Health
+	clean   int // packets sent since the last error
+	closed  bool
+}
+
+var _ interface {
+	speaker.Speaker
+	speaker.Volumer
+} = (*Speaker)(nil)
+
+// New validates cfg and opens the socket; nothing is sent until Play.
+func New(cfg Config) (*Speaker, error) {
+	raddr, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Codec == "" {
+		cfg.Codec = PCMU
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// A connected socket: the kernel then reports an ICMP "port
+	// unreachable" from a unicast speaker as ECONNREFUSED on a later send.
 	conn, err := net.DialUDP("udp4", nil, raddr)
 	if err != nil {
-		return nil, fmt.Errorf("rtpspeaker: %w", err)
+		return nil, fmt.Errorf("rtpspeaker: dial %s: %w", cfg.Addr, err)
 	}
 	if raddr.IP.IsMulticast() {
-		p := ipv4.NewPacketConn(conn)
-		if err := p.SetMulticastTTL(cfg.TTL); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("rtpspeaker: multicast TTL: %w", err)
-		}
-		_ = p.SetMulticastLoopback(true) // local listeners (a simulator, a recorder) hear it too
-		if cfg.Interface != "" {
-			ifi, err := net.InterfaceByName(cfg.Interface)
-			if err != nil {
-				conn.Close()
-				return nil, fmt.Errorf("rtpspeaker: interface %q: %w", cfg.Interface, err)
-			}
-			if err := p.SetMulticastInterface(ifi); err != nil {
-				conn.Close()
-				return nil, fmt.Errorf("rtpspeaker: multicast interface %s: %w", cfg.Interface, err)
-			}
+		if err := multicast(conn, cfg); err != nil {
+			_ = conn.Close() // the setup error is the one to report
+			return nil, fmt.Errorf("rtpspeaker: multicast %s: %w", cfg.Addr, err)
 		}
 	}
+	// RFC 3550 §5.1: the SSRC and the initial sequence number and
+	// timestamp are random, so streams do not collide and a known
+	// starting point gives no help to an attacker of encryption.
 	var r [10]byte
-	_, _ = rand.Read(r[:]) // crypto/rand.Read never fails on Linux
-	s := &Speaker{
-		cfg: cfg, pt: pt, conn: conn, vol: cfg.Volume, halt: make(chan struct{}, 1),
-		ssrc: binary.BigEndian.Uint32(r[0:4]), seq: binary.BigEndian.Uint16(r[4:6]), ts: binary.BigEndian.Uint32(r[6:10]),
-		hlth: speaker.Health{Reachable: true, Since: time.Now()},
-	}
-	return s, nil
+	_, _ = rand.Read(r[:]) // crypto/rand.Read never returns an error (Go 1.24+)
+	return &Speaker{
+		cfg:    cfg,
+		log:    log.With("component", "rtpspeaker", "addr", cfg.Addr),
+		conn:   conn,
+		ssrc:   binary.BigEndian.Uint32(r[0:4]),
+		seq:    binary.BigEndian.Uint16(r[4:6]),
+		ts:     binary.BigEndian.Uint32(r[6:10]),
+		turn:   make(chan struct{}, 1),
+		vol:    100,
+		health: speaker.Health{Reachable: true, Since: time.Now()},
+	}, nil
 }
 
-// Close closes the socket.
-func (s *Speaker) Close() error { return s.conn.Close() }
+func multicast(conn *net.UDPConn, cfg Config) error {
+	p := ipv4.NewPacketConn(conn)
+	ttl := max(cfg.TTL, 1)
+	if cfg.HostOnly {
+		ttl = 0
+	}
+	if err := p.SetMulticastTTL(ttl); err != nil {
+		return fmt.Errorf("TTL %d: %w", ttl, err)
+	}
+	// A simulator or a recorder on this box hears the group too.
+	if err := p.SetMulticastLoopback(true); err != nil {
+		return fmt.Errorf("loopback: %w", err)
+	}
+	if cfg.Interface != "" {
+		ifi, err := net.InterfaceByName(cfg.Interface)
+		if err != nil {
+			return fmt.Errorf("interface %q: %w", cfg.Interface, err)
+		}
+		if err := p.SetMulticastInterface(ifi); err != nil {
+			return fmt.Errorf("interface %s: %w", cfg.Interface, err)
+		}
+	}
+	return nil
+}
 
-// SetVolume sets the level applied to what is played next.
-func (s *Speaker) SetVolume(p int) error {
-	if p < 0 || p > 100 {
-		return fmt.Errorf("rtpspeaker: volume %d: 0-100", p)
+// Close closes the socket; Play fails afterwards.
+func (s *Speaker) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("rtpspeaker: close: %w", err)
+	}
+	return nil
+}
+
+// SetVolume sets the level of the clips played from now on, 0-100 on the
+// square law of audio.Volume; the default is 100.
+func (s *Speaker) SetVolume(percent int) error {
+	if percent < 0 || percent > 100 {
+		return fmt.Errorf("rtpspeaker: volume %d: 0-100", percent)
 	}
 	s.mu.Lock()
-	s.vol = p
+	s.vol = percent
 	s.mu.Unlock()
 	return nil
 }
 
-// Halt stops the current Play.
+// Halt stops the clip playing now; Play returns speaker.ErrHalted. A Play
+// waiting for its turn is not affected.
 func (s *Speaker) Halt() error {
-	select {
-	case s.halt <- struct{}{}:
-	default:
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		close(s.stop)
+		s.stop = nil
 	}
 	return nil
 }
 
-// Health reports the last send outcome: a unicast speaker that is not
-// listening answers with ICMP port unreachable, which a connected UDP
-// socket surfaces as an error on a later send.
+// Health reports the outcome of the latest sends: a unicast speaker that
+// is not listening answers with ICMP port unreachable, which fails the
+// next send; it counts as reachable again after a Play or 25 packets in
+// a row went out without an error. Multicast is unreachable only when
+// the host cannot send at all.
 func (s *Speaker) Health() speaker.Health {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.hlth
+	return s.health
 }
 
-func (s *Speaker) setHealth(err error) {
+func (s *Speaker) failed(err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ok := err == nil
-	if ok != s.hlth.Reachable {
-		s.hlth.Since = time.Now()
+	s.clean = 0
+	if s.health.Reachable {
+		s.health.Reachable, s.health.Since = false, time.Now()
+		s.log.Warn("speaker unreachable", "err", err)
 	}
-	s.hlth.Reachable = ok
-	if err != nil {
-		s.hlth.LastError = err.Error()
-	}
+	s.health.LastError = err.Error()
 }
 
-// Packets turns pcm into the G.711 payloads of 20 ms packets (the last one
-// padded with silence), after mono mixdown, resampling to 8 kHz and volume.
-func Packets(pcm audio.PCM, codec Codec, volume int) [][]byte {
-	p := audio.Volume(audio.Resample(pcm.Mono(), Rate), volume)
-	n := (len(p.Samples) + Frame - 1) / Frame
-	out := make([][]byte, n)
-	buf := make([]int16, Frame)
-	for i := range out {
-		clear(buf)
-		copy(buf, p.Samples[i*Frame:min((i+1)*Frame, len(p.Samples))])
-		if codec == PCMA {
-			out[i] = audio.EncodeALaw(nil, buf)
-		} else {
-			out[i] = audio.EncodeULaw(nil, buf)
-		}
-	}
-	return out
-}
-
-// Play sends pcm as one talk spurt, paced at 20 ms a packet.
-func (s *Speaker) Play(ctx context.Context, pcm audio.PCM) error {
-	if err := pcm.Validate(); err != nil {
-		return fmt.Errorf("rtpspeaker: %w", err)
-	}
-	s.plays.Lock()
-	defer s.plays.Unlock()
-	select { // a Halt from before this Play does not apply to it
-	case <-s.halt:
-	default:
-	}
+// sent records n packets sent without error; whole says the Play is done.
+func (s *Speaker) sent(n int, whole bool) {
 	s.mu.Lock()
-	vol := s.vol
-	if !s.last.IsZero() {
-		// RTP time keeps running between spurts (RFC 3550 §5.1).
-		s.ts += uint32(time.Since(s.last) / (time.Second / Rate))
+	defer s.mu.Unlock()
+	s.clean += n
+	if !s.health.Reachable && (whole || s.clean >= recoverAfter) {
+		s.health = speaker.Health{Reachable: true, Since: time.Now()}
+		s.log.Info("speaker reachable again")
+	}
+}
+
+// Play sends pcm as one talk spurt: mixed to mono, resampled to 8 kHz,
+// set to the volume, G.711-encoded, 20 ms a packet in real time, the last
+// packet padded with silence. It returns once the last packet's audio
+// has had time to play, or at once on ctx's end or Halt. Plays take
+// turns; a Play waiting for its turn gives up when ctx ends.
+func (s *Speaker) Play(ctx context.Context, pcm audio.PCM) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("rtpspeaker: play: %w", err)
+	}
+	if err := pcm.Validate(); err != nil {
+		return fmt.Errorf("rtpspeaker: play: %w", err)
+	}
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("rtpspeaker: play: waiting for the previous clip: %w", ctx.Err())
+	}
+	defer func() { <-s.turn }()
+	s.mu.Lock()
+	closed, vol := s.closed, s.vol
+	stop := make(chan struct{}) // from here on Halt applies to this clip
+	s.stop = stop
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.stop == stop {
+			s.stop = nil
+		}
+		s.mu.Unlock()
+	}()
+	if closed {
+		return errors.New("rtpspeaker: play: speaker closed")
+	}
+	// Costs a few milliseconds per second of audio unless the clip is
+	// already 8 kHz mono, as edge/media can prepare it once for all
+	// speakers.
+	samples, err := audio.Resample(pcm.Mono(), Rate)
+	if err != nil {
+		return fmt.Errorf("rtpspeaker: play: %w", err)
+	}
+	return s.spurt(ctx, stop, audio.Volume(samples, vol).Samples)
+}
+
+// spurt sends samples (8 kHz mono) paced by a ticker. Which packets are
+// due is worked out from the time since the start, not by counting
+// ticks, so a late wake-up sends the backlog at once instead of drifting
+// behind real time.
+func (s *Speaker) spurt(ctx context.Context, stop <-chan struct{}, samples []int16) error {
+	packets := (len(samples) + Frame - 1) / Frame
+	pt := s.cfg.Codec.PayloadType()
+	silence := audio.LinearToULaw(0)
+	if s.cfg.Codec == PCMA {
+		silence = audio.LinearToALaw(0)
+	}
+	payload := make([]byte, Frame)
+	buf := make([]byte, 12+Frame)
+
+	start := time.Now()
+	s.mu.Lock()
+	seq, ts := s.seq, s.ts
+	if gap := start.Sub(s.lastEnd); !s.lastEnd.IsZero() && gap > 0 {
+		// RTP time runs on through the silence between spurts (RFC 3550
+		// §5.1), so a receiver's jitter estimate sees no jump.
+		// In microseconds, which cannot overflow for 36 years of silence.
+		ts += uint32(int64(gap/time.Microsecond) * Rate / 1e6)
 	}
 	s.mu.Unlock()
-	payloads := Packets(pcm, s.cfg.Codec, vol)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for i, payload := range payloads {
-		if i >= s.cfg.Prebuffer && i > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-s.halt:
-				return nil
-			case <-tick.C:
-			}
-		}
+	sent := 0
+	defer func() {
 		s.mu.Lock()
-		pkt := rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == 0, PayloadType: s.pt, SequenceNumber: s.seq, Timestamp: s.ts, SSRC: s.ssrc}, Payload: payload}
-		s.seq++
-		s.ts += Frame
-		s.last = time.Now()
+		s.seq, s.ts = seq, ts
+		s.lastEnd = start.Add(time.Duration(sent) * Ptime)
 		s.mu.Unlock()
-		raw, err := pkt.Marshal()
-		if err != nil {
-			return fmt.Errorf("rtpspeaker: marshal: %w", err)
-		}
-		if _, err := s.conn.Write(raw); err != nil {
-			s.setHealth(err)
-			return fmt.Errorf("rtpspeaker: send to %s: %w", s.cfg.Addr, err)
-		}
-		s.setHealth(nil)
+	}()
+
+	tick := time.NewTicker(Ptime)
+	defer tick.Stop()
+	select { // Halted or cancelled while the clip was being converted
+	case <-stop:
+		return speaker.ErrHalted
+	case <-ctx.Done():
+		return fmt.Errorf("rtpspeaker: play: %w", ctx.Err())
+	default:
 	}
-	// The speaker plays the last packet for 20 ms after it arrives.
+	for {
+		due := min(packets, s.cfg.Prebuffer+1+int(time.Since(start)/Ptime))
+		from := sent
+		for ; sent < due; sent++ {
+			chunk := samples[sent*Frame : min((sent+1)*Frame, len(samples))]
+			if s.cfg.Codec == PCMA {
+				audio.EncodeALaw(payload, chunk)
+			} else {
+				audio.EncodeULaw(payload, chunk)
+			}
+			for i := len(chunk); i < Frame; i++ {
+				payload[i] = silence
+			}
+			p := rtp.Packet{
+				Header: rtp.Header{Version: 2, Marker: sent == 0, PayloadType: pt,
+					SequenceNumber: seq, Timestamp: ts, SSRC: s.ssrc},
+				Payload: payload,
+			}
+			n, err := p.MarshalTo(buf)
+			if err != nil {
+				return fmt.Errorf("rtpspeaker: marshal: %w", err)
+			}
+			if _, err := s.conn.Write(buf[:n]); err != nil {
+				if errors.Is(err, net.ErrClosed) { // our own Close, not the speaker's fault
+					return fmt.Errorf("rtpspeaker: send: %w", err)
+				}
+				s.failed(err)
+				return fmt.Errorf("rtpspeaker: send to %s: %w", s.cfg.Addr, err)
+			}
+			seq++
+			ts += Frame
+		}
+		if sent > from {
+			s.sent(sent-from, false)
+		}
+		if sent == packets {
+			break
+		}
+		if err := s.wait(ctx, stop, tick.C); err != nil {
+			return err
+		}
+	}
+	// The speaker is still playing what it buffered.
+	end := time.NewTimer(time.Until(start.Add(time.Duration(packets) * Ptime)))
+	defer end.Stop()
+	if err := s.wait(ctx, stop, end.C); err != nil {
+		return err
+	}
+	s.sent(0, true)
+	return nil
+}
+
+func (s *Speaker) wait(ctx context.Context, stop <-chan struct{}, c <-chan time.Time) error {
 	select {
 	case <-ctx.Done():
-		return ctx.Err()
-	case <-tick.C:
+		return fmt.Errorf("rtpspeaker: play: %w", ctx.Err())
+	case <-stop:
+		return speaker.ErrHalted
+	case <-c:
+		return nil
 	}
-	return nil
 }

@@ -1,7 +1,3 @@
-// Package speakersim is a simulated IP paging speaker: it listens for RTP
-// (unicast, or a multicast group), decodes G.711, records what it heard and
-// measures loss and interarrival jitter as RFC 3550 defines them. Tests,
-// `dalaba-sim speaker` and `make run` use it in place of a real horn.
 package speakersim
 
 import (
@@ -11,143 +7,189 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
-	"github.com/pion/rtp"
 	"golang.org/x/net/ipv4"
 
 	"github.com/dalaba/dalaba/devices/audio"
 )
 
-// Config says where to listen.
+// Defaults for Config.
+const (
+	// DefaultHangover is the silence that ends a talk spurt: ten missing
+	// 20 ms packets, longer than any jitter a LAN adds.
+	DefaultHangover = 200 * time.Millisecond
+	// DefaultMaxRecord bounds the recording, so a simulator left running
+	// for days does not grow without limit (10 min is 9.6 MB).
+	DefaultMaxRecord = 10 * time.Minute
+)
+
+// Config says where the speaker listens.
 type Config struct {
-	Listen    string // "127.0.0.1:0", or "239.255.10.1:5004" to join a group
-	Interface string // multicast: the interface to join on; "" = default
+	// Listen is "127.0.0.1:0" for unicast (port 0 picks one; see Addr),
+	// or a multicast group such as "239.255.10.1:5004", which is joined.
+	Listen string
+	// Interface is the name of the interface to join a group on; "" lets
+	// the kernel choose. Unused for unicast.
+	Interface string
+	// Hangover is the silence after which a talk spurt has ended; 0 means
+	// DefaultHangover.
+	Hangover time.Duration
+	// MaxRecord is how much of the latest audio is kept; 0 means
+	// DefaultMaxRecord.
+	MaxRecord time.Duration
 }
 
-// Stats are what the speaker measured.
+// Stats are what the speaker measured since it started.
 type Stats struct {
-	Packets     uint64
-	Lost        uint64  // expected minus received, from sequence numbers
-	JitterMs    float64 // RFC 3550 interarrival jitter, in milliseconds
-	Spurts      int     // packets with the marker bit: talk spurts begun
+	Packets    uint64        // RTP packets of PCMU or PCMA received
+	Lost       uint64        // expected minus received by sequence number (RFC 3550 A.3), over all sources
+	Late       uint64        // duplicates and packets behind the newest: counted, not played
+	Jitter     time.Duration // RFC 3550 §6.4.1 interarrival jitter of the current source
+	Spurts     int           // talk spurts begun: packets with the marker bit
+	Unmarked   int           // spurts (after Hangover of silence, or the first) that began without the marker bit
+	Ended      int           // talk spurts ended: Hangover passed with no packet
+	Sources    int           // SSRCs heard in turn; a new one restarts sequence tracking
+	BadPackets uint64        // not RTP version 2, or another payload type
+	// Of the last packet.
 	PayloadType uint8
 	SSRC        uint32
-	BadPackets  uint64 // not RTP, or an unknown payload type
 }
 
 // Sim is one simulated speaker.
 type Sim struct {
-	conn    *net.UDPConn
+	hangover time.Duration
+	conn     *net.UDPConn
+	// For multicast: the group and port, and the socket as a
+	// PacketConn that reports each packet's destination.
+	group   *net.UDPAddr
+	pc      *ipv4.PacketConn
 	mu      sync.Mutex
-	samples []int16
-	st      Stats
-	started bool
-	baseSeq uint32 // extended sequence numbers
-	maxSeq  uint32
-	cycles  uint32
-	prevTr  int64 // previous (arrival - rtp timestamp), in 1/8000 s
-	changed chan struct{}
+	r       receiver
+	changed chan struct{} // closed and replaced whenever r changes
 }
 
-// New binds the socket; Run reads it.
+// New validates cfg and binds the socket, so Addr is known at once; Run
+// reads it.
 func New(cfg Config) (*Sim, error) {
+	if cfg.Hangover < 0 || cfg.MaxRecord < 0 {
+		return nil, errors.New("speakersim: negative hangover or record length")
+	}
+	if cfg.Hangover == 0 {
+		cfg.Hangover = DefaultHangover
+	}
+	if cfg.MaxRecord == 0 {
+		cfg.MaxRecord = DefaultMaxRecord
+	}
 	addr, err := net.ResolveUDPAddr("udp4", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("speakersim: %w", err)
+		return nil, fmt.Errorf("speakersim: listen address %q: %w", cfg.Listen, err)
 	}
 	var conn *net.UDPConn
 	if addr.IP.IsMulticast() {
 		var ifi *net.Interface
 		if cfg.Interface != "" {
 			if ifi, err = net.InterfaceByName(cfg.Interface); err != nil {
-				return nil, fmt.Errorf("speakersim: %w", err)
+				return nil, fmt.Errorf("speakersim: interface %q: %w", cfg.Interface, err)
 			}
 		}
+		// The standard library binds the wildcard address (with
+		// SO_REUSEADDR, so several simulated speakers share a group and
+		// port) and joins the group; Run drops what was not sent to it.
 		conn, err = net.ListenMulticastUDP("udp4", ifi, addr)
-		if err == nil {
-			_ = ipv4.NewPacketConn(conn).SetMulticastLoopback(true) // best effort: a sender on this host must be heard
-		}
 	} else {
+		if cfg.Interface != "" {
+			return nil, fmt.Errorf("speakersim: interface %q given for unicast %s", cfg.Interface, cfg.Listen)
+		}
 		conn, err = net.ListenUDP("udp4", addr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("speakersim: listen %s: %w", cfg.Listen, err)
 	}
-	return &Sim{conn: conn, changed: make(chan struct{})}, nil
+	s := &Sim{hangover: cfg.Hangover, conn: conn, changed: make(chan struct{})}
+	if addr.IP.IsMulticast() {
+		s.group = &net.UDPAddr{IP: addr.IP, Port: conn.LocalAddr().(*net.UDPAddr).Port}
+		s.pc = ipv4.NewPacketConn(conn)
+		if err := s.pc.SetControlMessage(ipv4.FlagDst, true); err != nil {
+			_ = conn.Close() // the option's error is the one to report
+			return nil, fmt.Errorf("speakersim: ask for destination addresses: %w", err)
+		}
+	}
+	s.r.maxSamples = int(cfg.MaxRecord / time.Second * clockHz)
+	return s, nil
 }
 
-// Addr is where the speaker listens.
-func (s *Sim) Addr() *net.UDPAddr { return s.conn.LocalAddr().(*net.UDPAddr) }
+// Addr is where the speaker listens: the port chosen for ":0", and for
+// multicast the group.
+func (s *Sim) Addr() *net.UDPAddr {
+	if s.group != nil {
+		return s.group
+	}
+	return s.conn.LocalAddr().(*net.UDPAddr)
+}
 
-// Run receives until ctx ends, then closes the socket.
+// Close closes the socket, for a Sim whose Run never ran; Run closes it
+// itself when it returns.
+func (s *Sim) Close() error {
+	if err := s.conn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("speakersim: close: %w", err)
+	}
+	return nil
+}
+
+// Run receives until ctx ends (then it returns nil) or the socket fails.
 func (s *Sim) Run(ctx context.Context) error {
-	go func() {
-		<-ctx.Done()
-		s.conn.Close()
+	defer func() {
+		_ = s.Close() // Close reports nothing worth more than Run's own result
 	}()
+	stop := context.AfterFunc(ctx, func() {
+		_ = s.conn.Close() // unblocks the read below; Run's defer closes again harmlessly
+	})
+	defer stop()
 	buf := make([]byte, 1500)
 	for {
-		n, err := s.conn.Read(buf)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			return fmt.Errorf("speakersim: read: %w", err)
+		s.mu.Lock()
+		deadline := time.Time{}
+		if s.r.inSpurt {
+			deadline = time.Now().Add(s.hangover)
 		}
-		s.handle(buf[:n], nowTicks())
+		s.mu.Unlock()
+		if err := s.conn.SetReadDeadline(deadline); err != nil && ctx.Err() == nil {
+			return fmt.Errorf("speakersim: set deadline: %w", err)
+		}
+		n, err := s.read(buf)
+		now := time.Now()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.update(func(r *receiver) { r.idle() })
+		case err != nil:
+			return fmt.Errorf("speakersim: read: %w", err)
+		case n < 0: // for another group or address: not for this speaker
+		default:
+			s.update(func(r *receiver) { r.packet(buf[:n], now) })
+		}
 	}
 }
 
-// handle takes one datagram that arrived at arrival (in 1/8000 s).
-func (s *Sim) handle(b []byte, arrival int64) {
-	var p rtp.Packet
+// read reads one datagram; n is -1 for one sent to another address than
+// the group (other groups joined on the port by other sockets, unicast).
+func (s *Sim) read(buf []byte) (n int, err error) {
+	if s.pc == nil {
+		return s.conn.Read(buf)
+	}
+	n, cm, _, err := s.pc.ReadFrom(buf)
+	if err == nil && cm != nil && !cm.Dst.Equal(s.group.IP) {
+		return -1, nil
+	}
+	return n, err
+}
+
+func (s *Sim) update(f func(*receiver)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	defer s.signal()
-	if err := p.Unmarshal(b); err != nil || p.Version != 2 || (p.PayloadType != 0 && p.PayloadType != 8) {
-		s.st.BadPackets++
-		return
-	}
-	s.st.Packets++
-	s.st.PayloadType, s.st.SSRC = p.PayloadType, p.SSRC
-	if p.Marker {
-		s.st.Spurts++
-	}
-	seq := uint32(p.SequenceNumber)
-	if !s.started {
-		s.started, s.baseSeq, s.maxSeq = true, seq, seq
-	} else {
-		if seq < s.maxSeq&0xFFFF && s.maxSeq&0xFFFF-seq > 0x8000 {
-			s.cycles += 1 << 16 // wrapped
-		}
-		if ext := s.cycles | seq; ext > s.maxSeq {
-			s.maxSeq = ext
-		}
-		// RFC 3550 §6.4.1 / A.8: J += (|D| - J) / 16.
-		transit := arrival - int64(p.Timestamp)
-		d := transit - s.prevTr
-		if d < 0 {
-			d = -d
-		}
-		s.st.JitterMs += (float64(d)/8 - s.st.JitterMs) / 16
-	}
-	s.prevTr = arrival - int64(p.Timestamp)
-	expected := uint64(s.maxSeq-s.baseSeq) + 1
-	if expected > s.st.Packets {
-		s.st.Lost = expected - s.st.Packets
-	} else {
-		s.st.Lost = 0
-	}
-	for _, c := range p.Payload {
-		if p.PayloadType == 8 {
-			s.samples = append(s.samples, audio.ALawToLinear(c))
-		} else {
-			s.samples = append(s.samples, audio.ULawToLinear(c))
-		}
-	}
-}
-
-func (s *Sim) signal() {
+	f(&s.r)
 	close(s.changed)
 	s.changed = make(chan struct{})
 }
@@ -156,51 +198,62 @@ func (s *Sim) signal() {
 func (s *Sim) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.st
+	return s.r.st
 }
 
-// Audio returns everything heard, as 8 kHz mono.
+// Audio returns what was heard since the last Reset (at most MaxRecord of
+// the latest), as 8 kHz mono: talk spurts back to back, lost packets as
+// silence.
 func (s *Sim) Audio() audio.PCM {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return audio.PCM{Rate: 8000, Channels: 1, Samples: append([]int16(nil), s.samples...)}
+	kept := s.r.samples[max(0, len(s.r.samples)-s.r.maxSamples):]
+	return audio.PCM{Rate: clockHz, Channels: 1, Samples: append([]int16(nil), kept...)}
 }
 
-// Reset forgets what was heard (the statistics stay).
-func (s *Sim) Reset() {
+// Heard is the number of samples (at 8 kHz) heard since the last Reset.
+func (s *Sim) Heard() int {
 	s.mu.Lock()
-	s.samples = nil
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	return s.r.heard
 }
 
-// Wait blocks until cond holds for the stats and the number of samples
-// heard, or ctx ends.
+// Reset forgets the audio heard so far; the statistics stay.
+func (s *Sim) Reset() {
+	s.update(func(r *receiver) { r.samples, r.heard = nil, 0 })
+}
+
+// Wait blocks until cond holds or ctx ends. cond is called, with the
+// statistics and the number of samples heard since the last Reset, at
+// once and after every packet or spurt end; it must not block.
 func (s *Sim) Wait(ctx context.Context, cond func(st Stats, samples int) bool) error {
 	for {
 		s.mu.Lock()
-		ok := cond(s.st, len(s.samples))
-		ch := s.changed
+		ok, ch := cond(s.r.st, s.r.heard), s.changed
 		s.mu.Unlock()
 		if ok {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("speakersim: wait: %w", ctx.Err())
 		case <-ch:
 		}
 	}
 }
 
-// WriteWAV saves what was heard.
+// WriteWAV saves Audio as a 16-bit WAV file at path.
 func (s *Sim) WriteWAV(path string) error {
 	f, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("speakersim: %w", err)
+		return fmt.Errorf("speakersim: write WAV: %w", err)
 	}
 	if err := audio.EncodeWAV(f, s.Audio()); err != nil {
-		f.Close()
-		return fmt.Errorf("speakersim: %w", err)
+		_ = f.Close() // the encoding error is the one to report
+		return fmt.Errorf("speakersim: write WAV %s: %w", path, err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("speakersim: write WAV %s: %w", path, err)
+	}
+	return nil
 }
