@@ -1,199 +1,271 @@
 package schedule
 
 import (
-	"encoding/json"
+	"cmp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-var sh, _ = time.LoadLocation("Asia/Shanghai")
-
-func at(s string) time.Time {
-	t, err := time.ParseInLocation("2006-01-02 15:04", s, sh)
+func zone(t testing.TB, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
 	if err != nil {
-		panic(err)
+		t.Fatal(err)
 	}
-	return t
+	return loc
 }
 
-// 2028 is a leap year: a whole year of each rule, counted and spot-checked.
-func TestAYearOfRules(t *testing.T) {
-	from, to := at("2027-12-31 23:59"), at("2028-12-31 23:59")
-	cases := []struct {
-		name   string
-		rule   Rule
-		count  int
-		first  string
-		last   string
-		has    []string
-		hasnot []string
-	}{
-		{"every day 07:30", Rule{At: []string{"07:30"}}, 366, "2028-01-01 07:30", "2028-12-31 07:30", []string{"2028-02-29 07:30"}, nil},
-		{"weekdays 08:00", Rule{At: []string{"08:00"}, Weekdays: []int{1, 2, 3, 4, 5}}, 260, "2028-01-03 08:00", "2028-12-29 08:00", []string{"2028-02-29 08:00"}, []string{"2028-01-01 08:00"}},
-		{"1st of the month 08:00 and 18:00", Rule{At: []string{"18:00", "08:00"}, MonthDays: []int{1}}, 24, "2028-01-01 08:00", "2028-12-01 18:00", []string{"2028-06-01 18:00"}, nil},
-		{"last day of the month", Rule{At: []string{"20:00"}, MonthDays: []int{-1}}, 12, "2028-01-31 20:00", "2028-12-31 20:00", []string{"2028-02-29 20:00", "2028-04-30 20:00"}, []string{"2028-02-28 20:00"}},
-		{"the 31st: seven months", Rule{At: []string{"09:00"}, MonthDays: []int{31}}, 7, "2028-01-31 09:00", "2028-12-31 09:00", nil, []string{"2028-04-30 09:00"}},
-		{"the 30th: eleven months", Rule{At: []string{"09:00"}, MonthDays: []int{30}}, 11, "2028-01-30 09:00", "2028-12-30 09:00", nil, nil},
-		{"the 29th: every month in a leap year", Rule{At: []string{"09:00"}, MonthDays: []int{29}}, 12, "2028-01-29 09:00", "2028-12-29 09:00", []string{"2028-02-29 09:00"}, nil},
-		{"7 days from the 1st", Rule{At: []string{"08:00", "18:00"}, Start: "2028-03-01", End: "2028-03-07"}, 14, "2028-03-01 08:00", "2028-03-07 18:00", nil, []string{"2028-03-08 08:00"}},
-		{"one-shot", Rule{Once: "2028-05-04T10:00:00+08:00"}, 1, "2028-05-04 10:00", "2028-05-04 10:00", nil, nil},
-		{"count 3", Rule{At: []string{"12:00"}, Start: "2028-07-10", Count: 3}, 3, "2028-07-10 12:00", "2028-07-12 12:00", nil, nil},
-		{"weekends in a range, seconds", Rule{At: []string{"06:30:15"}, Weekdays: []int{6, 7}, Start: "2028-10-01", End: "2028-10-31"}, 9, "2028-10-01 06:30", "2028-10-29 06:30", nil, nil},
+// at reads "2028-01-31 09:00" or "2028-01-31 09:00:15" in zone name.
+func at(t testing.TB, name, s string) time.Time {
+	t.Helper()
+	layout := "2006-01-02 15:04"
+	if len(s) > len(layout) {
+		layout += ":05"
 	}
-	for _, c := range cases {
+	v, err := time.ParseInLocation(layout, s, zone(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func sh(t testing.TB, s string) time.Time { t.Helper(); return at(t, DefaultZone, s) }
+
+// each is every date of [first, last] at each time, "2006-01-02" and "15:04".
+func each(first, last string, times ...string) []string {
+	var out []string
+	d, _ := time.Parse(time.DateOnly, first)
+	end, _ := time.Parse(time.DateOnly, last)
+	for ; !d.After(end); d = d.AddDate(0, 0, 1) {
+		for _, c := range times {
+			out = append(out, d.Format(time.DateOnly)+" "+c)
+		}
+	}
+	return out
+}
+
+// naive is the rule's definition read literally, day by day, for zones
+// without DST: the oracle the month-stepping walk must agree with.
+func naive(t testing.TB, r Rule, from, to time.Time) []time.Time {
+	t.Helper()
+	loc := zone(t, cmp.Or(r.Zone, DefaultZone))
+	var out []time.Time
+	n := 0
+	first := from.In(loc).AddDate(0, 0, -1)
+	if r.Count > 0 {
+		first, _ = time.ParseInLocation(time.DateOnly, r.Start, loc)
+	}
+	for d := first; !d.After(to.AddDate(0, 0, 1)); d = d.AddDate(0, 0, 1) {
+		date := d.Format(time.DateOnly)
+		if r.Start != "" && date < r.Start || r.End != "" && date > r.End {
+			continue
+		}
+		if len(r.Weekdays) > 0 && !slices.Contains(r.Weekdays, (int(d.Weekday())+6)%7+1) {
+			continue
+		}
+		lastDay := d.AddDate(0, 0, 1).Day() == 1
+		if len(r.MonthDays) > 0 && !slices.Contains(r.MonthDays, d.Day()) && !(lastDay && slices.Contains(r.MonthDays, -1)) {
+			continue
+		}
+		var secs []int
+		for _, c := range r.At {
+			var hms [3]int
+			for i, part := range strings.Split(c, ":") {
+				hms[i], _ = strconv.Atoi(part)
+			}
+			secs = append(secs, hms[0]*3600+hms[1]*60+hms[2])
+		}
+		slices.Sort(secs)
+		for _, s := range secs {
+			x := time.Date(d.Year(), d.Month(), d.Day(), 0, 0, s, 0, loc)
+			if len(out) > 0 && x.Equal(out[len(out)-1]) {
+				continue
+			}
+			n++
+			if r.Count > 0 && n > r.Count {
+				return out
+			}
+			if x.After(from) && !x.After(to) {
+				out = append(out, x)
+			}
+		}
+	}
+	return out
+}
+
+func format(ts []time.Time, loc *time.Location) []string {
+	out := make([]string, len(ts))
+	for i, x := range ts {
+		out[i] = x.In(loc).Format("2006-01-02 15:04:05")
+	}
+	return out
+}
+
+// yearCases are a year of rules in Asia/Shanghai; 2028 is a leap year and
+// starts on a Saturday. want lists every instant, "2006-01-02 15:04" or
+// with seconds. They double as fuzz seeds.
+var yearCases = []struct {
+	name string
+	rule Rule
+	want []string // nil: only count (and the oracle) are checked
+	n    int
+}{
+	{"every day 07:30", Rule{At: []string{"07:30"}}, each("2028-01-01", "2028-12-31", "07:30"), 366},
+	{"workdays 08:00", Rule{At: []string{"08:00"}, Weekdays: []int{1, 2, 3, 4, 5}}, nil, 260},
+	{"the 1st, 08:00 and 18:00", Rule{At: []string{"18:00", "08:00"}, MonthDays: []int{1}}, []string{
+		"2028-01-01 08:00", "2028-01-01 18:00", "2028-02-01 08:00", "2028-02-01 18:00",
+		"2028-03-01 08:00", "2028-03-01 18:00", "2028-04-01 08:00", "2028-04-01 18:00",
+		"2028-05-01 08:00", "2028-05-01 18:00", "2028-06-01 08:00", "2028-06-01 18:00",
+		"2028-07-01 08:00", "2028-07-01 18:00", "2028-08-01 08:00", "2028-08-01 18:00",
+		"2028-09-01 08:00", "2028-09-01 18:00", "2028-10-01 08:00", "2028-10-01 18:00",
+		"2028-11-01 08:00", "2028-11-01 18:00", "2028-12-01 08:00", "2028-12-01 18:00",
+	}, 24},
+	{"the last day of the month", Rule{At: []string{"20:00"}, MonthDays: []int{-1}}, []string{
+		"2028-01-31 20:00", "2028-02-29 20:00", "2028-03-31 20:00", "2028-04-30 20:00",
+		"2028-05-31 20:00", "2028-06-30 20:00", "2028-07-31 20:00", "2028-08-31 20:00",
+		"2028-09-30 20:00", "2028-10-31 20:00", "2028-11-30 20:00", "2028-12-31 20:00",
+	}, 12},
+	{"the 31st: seven months", Rule{At: []string{"09:00"}, MonthDays: []int{31}}, []string{
+		"2028-01-31 09:00", "2028-03-31 09:00", "2028-05-31 09:00", "2028-07-31 09:00",
+		"2028-08-31 09:00", "2028-10-31 09:00", "2028-12-31 09:00",
+	}, 7},
+	{"the 30th: all but February", Rule{At: []string{"09:00"}, MonthDays: []int{30}}, []string{
+		"2028-01-30 09:00", "2028-03-30 09:00", "2028-04-30 09:00", "2028-05-30 09:00",
+		"2028-06-30 09:00", "2028-07-30 09:00", "2028-08-30 09:00", "2028-09-30 09:00",
+		"2028-10-30 09:00", "2028-11-30 09:00", "2028-12-30 09:00",
+	}, 11},
+	{"the 29th: every month of a leap year", Rule{At: []string{"09:00"}, MonthDays: []int{29}}, nil, 12},
+	{"29th, 30th, 31st together", Rule{At: []string{"09:00"}, MonthDays: []int{31, 29, 30}}, nil, 12 + 11 + 7},
+	{"the 31st and the last day fire once", Rule{At: []string{"09:00"}, MonthDays: []int{31, -1}}, nil, 12},
+	{"29 February 2028", Rule{At: []string{"10:00"}, MonthDays: []int{29}, Start: "2028-02-01", End: "2028-02-29"}, []string{"2028-02-29 10:00"}, 1},
+	{"seven days from the 1st", Rule{At: []string{"08:00"}, Start: "2028-03-01", End: "2028-03-07"}, each("2028-03-01", "2028-03-07", "08:00"), 7},
+	{"one-shot", Rule{Once: "2028-05-04T02:00:00Z"}, []string{"2028-05-04 10:00"}, 1},
+	{"count 3", Rule{At: []string{"12:00"}, Start: "2028-07-10", Count: 3}, []string{"2028-07-10 12:00", "2028-07-11 12:00", "2028-07-12 12:00"}, 3},
+	{"count 3 on weekends", Rule{At: []string{"12:00"}, Weekdays: []int{6, 7}, Start: "2028-07-10", Count: 3}, []string{"2028-07-15 12:00", "2028-07-16 12:00", "2028-07-22 12:00"}, 3},
+	{"count started last year", Rule{At: []string{"12:00"}, Start: "2027-12-30", Count: 4}, []string{"2028-01-01 12:00", "2028-01-02 12:00"}, 2},
+	{"weekends in October, with seconds", Rule{At: []string{"06:30:15"}, Weekdays: []int{6, 7}, Start: "2028-10-01", End: "2028-10-31"}, []string{
+		"2028-10-01 06:30:15", "2028-10-07 06:30:15", "2028-10-08 06:30:15", "2028-10-14 06:30:15", "2028-10-15 06:30:15",
+		"2028-10-21 06:30:15", "2028-10-22 06:30:15", "2028-10-28 06:30:15", "2028-10-29 06:30:15",
+	}, 9},
+	{"Mondays that are the 1st", Rule{At: []string{"07:00"}, Weekdays: []int{1}, MonthDays: []int{1}}, []string{"2028-05-01 07:00"}, 1},
+	{"duplicate times fire once", Rule{At: []string{"07:00", "07:00:00", "07:00"}, MonthDays: []int{15}, Weekdays: []int{2, 2}}, []string{"2028-02-15 07:00", "2028-08-15 07:00"}, 2},
+	{"outside the year", Rule{At: []string{"07:00"}, Start: "2029-01-01"}, nil, 0},
+}
+
+func TestAYearInShanghai(t *testing.T) {
+	loc := zone(t, DefaultZone)
+	from, to := sh(t, "2027-12-31 23:59:59"), sh(t, "2028-12-31 23:59:59")
+	for _, c := range yearCases {
 		t.Run(c.name, func(t *testing.T) {
 			if err := c.rule.Validate(); err != nil {
 				t.Fatal(err)
 			}
 			got := Between(c.rule, from, to)
-			if len(got) != c.count {
-				t.Fatalf("%d occurrences, want %d", len(got), c.count)
+			if len(got) != c.n {
+				t.Fatalf("%d occurrences, want %d: %v", len(got), c.n, format(got, loc))
 			}
-			minute := func(x time.Time) string { return x.In(sh).Format("2006-01-02 15:04") }
-			if minute(got[0]) != c.first || minute(got[len(got)-1]) != c.last {
-				t.Errorf("first %s last %s, want %s and %s", minute(got[0]), minute(got[len(got)-1]), c.first, c.last)
+			if c.want != nil {
+				want := make([]time.Time, len(c.want))
+				for i, s := range c.want {
+					want[i] = sh(t, s)
+				}
+				if !slices.EqualFunc(got, want, time.Time.Equal) {
+					t.Fatalf("got  %v\nwant %v", format(got, loc), format(want, loc))
+				}
 			}
-			set := map[string]bool{}
+			if c.rule.Once == "" {
+				if oracle := naive(t, c.rule, from, to); !slices.EqualFunc(got, oracle, time.Time.Equal) {
+					t.Fatalf("disagrees with the day-by-day reading:\ngot  %v\nwant %v", format(got, loc), format(oracle, loc))
+				}
+			}
 			for i, x := range got {
-				set[minute(x)] = true
-				if i > 0 && !x.After(got[i-1]) {
-					t.Fatalf("not increasing at %d", i)
-				}
-			}
-			for _, h := range c.has {
-				if !set[h] {
-					t.Errorf("missing %s", h)
-				}
-			}
-			for _, h := range c.hasnot {
-				if set[h] {
-					t.Errorf("unexpected %s", h)
+				if x.Location().String() != DefaultZone {
+					t.Fatalf("occurrence %d in %s, want the rule's zone", i, x.Location())
 				}
 			}
 		})
 	}
 }
 
-func TestNextIsStrictlyAfterAndEnds(t *testing.T) {
-	r := Rule{At: []string{"08:00"}, Start: "2028-01-01", End: "2028-01-02"}
-	n, ok := Next(r, at("2028-01-01 08:00"))
-	if !ok || !n.Equal(at("2028-01-02 08:00")) {
-		t.Fatalf("next after an occurrence: %s %v", n, ok)
+// Quiet hours suppress occurrences; they are not moved. The caller reports
+// each suppressed one as skipped.
+func TestQuietHoursSuppressAYear(t *testing.T) {
+	loc := zone(t, DefaultZone)
+	quiet := []Quiet{{From: "22:00", To: "06:30"}}
+	if err := ValidateQuiet(quiet); err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := Next(r, at("2028-01-02 08:00")); ok {
-		t.Fatal("an occurrence after the end date")
-	}
-	if _, ok := Next(Rule{Once: "2028-01-01T08:00:00+08:00"}, at("2028-01-01 08:00")); ok {
-		t.Fatal("a one-shot fired again")
-	}
-	if _, ok := Next(Rule{At: []string{"08:00"}, MonthDays: []int{30}, Weekdays: []int{1}, Start: "2028-02-01", End: "2028-02-29"}, at("2028-01-01 00:00")); ok {
-		t.Fatal("February 30th found")
-	}
-}
-
-func TestDSTGapAndOverlapFireOnce(t *testing.T) {
-	ny := Rule{At: []string{"02:30"}, Zone: "America/New_York", Start: "2028-03-11", End: "2028-11-06"}
-	got := Between(ny, time.Date(2028, 3, 10, 0, 0, 0, 0, time.UTC), time.Date(2028, 11, 7, 0, 0, 0, 0, time.UTC))
-	days := map[string]int{}
-	loc, _ := time.LoadLocation("America/New_York")
-	for _, x := range got {
-		days[x.In(loc).Format("2006-01-02")]++
-	}
-	for d, n := range days {
-		if n != 1 {
-			t.Errorf("%s fired %d times", d, n)
-		}
-	}
-	// 2028-03-12 02:30 does not exist in New York; it still fires once.
-	if days["2028-03-12"] != 1 || days["2028-11-05"] != 1 {
-		t.Errorf("DST days: gap %d, overlap %d", days["2028-03-12"], days["2028-11-05"])
-	}
-}
-
-func TestQuietHours(t *testing.T) {
-	q := []Quiet{{From: "22:00", To: "06:30"}, {From: "12:00", To: "13:00"}}
-	for s, want := range map[string]bool{
-		"2028-01-01 23:00": true, "2028-01-01 06:29": true, "2028-01-01 06:30": false,
-		"2028-01-01 21:59": false, "2028-01-01 12:30": true, "2028-01-01 13:00": false,
+	from, to := sh(t, "2027-12-31 23:59:59"), sh(t, "2028-12-31 23:59:59")
+	for _, c := range []struct {
+		at                []string
+		played, suppressd int
+	}{
+		{[]string{"23:00"}, 0, 366},
+		{[]string{"21:59"}, 366, 0},
+		{[]string{"06:00", "06:30", "12:00", "22:00", "23:00"}, 2 * 366, 3 * 366},
 	} {
-		if got := InQuiet(q, at(s), sh); got != want {
-			t.Errorf("%s quiet = %v", s, got)
-		}
-	}
-	if err := ValidateQuiet([]Quiet{{From: "25:00", To: "x"}}); err == nil {
-		t.Error("bad quiet hours accepted")
-	}
-}
-
-var badRules = []struct {
-	json string
-	want []string
-}{
-	{`{}`, []string{"at (times of day) or once"}},
-	{`{"at":["8:00","24:00","07:60"]}`, []string{`"8:00"`, `"24:00"`, `"07:60"`}},
-	{`{"at":["08:00"],"once":"2028-01-01T08:00:00Z"}`, []string{"exclude"}},
-	{`{"at":["08:00"],"weekdays":[0,8],"month_days":[32,-2]}`, []string{"weekday 0", "weekday 8", "month day 32", "month day -2"}},
-	{`{"at":["08:00"],"start":"2028-02-30","end":"2027-01-01","zone":"Mars/Olympus"}`, []string{"start", "zone"}},
-	{`{"at":["08:00"],"count":3}`, []string{"count needs a start"}},
-	{`{"once":"tomorrow"}`, []string{"RFC 3339"}},
-}
-
-func TestValidateReportsEverything(t *testing.T) {
-	for _, c := range badRules {
-		var r Rule
-		if err := json.Unmarshal([]byte(c.json), &r); err != nil {
-			t.Fatal(err)
-		}
-		err := r.Validate()
-		if err == nil {
-			t.Errorf("%s accepted", c.json)
-			continue
-		}
-		for _, w := range c.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%s: error lacks %q: %v", c.json, w, err)
+		var played, suppressed int
+		for _, x := range Between(Rule{At: c.at}, from, to) {
+			if InQuiet(quiet, x, loc) {
+				suppressed++
+			} else {
+				played++
 			}
 		}
-	}
-}
-
-func FuzzRuleJSON(f *testing.F) {
-	for _, c := range badRules {
-		f.Add([]byte(c.json), int64(0))
-	}
-	f.Add([]byte(`{"at":["07:30"],"weekdays":[1,3,5],"month_days":[-1,15],"start":"2028-01-01","count":5}`), int64(1830000000))
-	f.Fuzz(func(t *testing.T, b []byte, after int64) {
-		var r Rule
-		if json.Unmarshal(b, &r) != nil || r.Validate() != nil {
-			return
+		if played != c.played || suppressed != c.suppressd {
+			t.Errorf("at %v: %d played, %d suppressed; want %d and %d", c.at, played, suppressed, c.played, c.suppressd)
 		}
-		from := time.Unix(after%(1<<35), 0)
-		prev := from
-		for i := 0; i < 5; i++ {
-			n, ok := Next(r, prev)
-			if !ok {
-				return
-			}
-			if !n.After(prev) {
-				t.Fatalf("Next(%s) = %s, not after", prev, n)
-			}
-			prev = n
-		}
-	})
-}
-
-func BenchmarkNextDaily(b *testing.B) {
-	r := Rule{At: []string{"07:30", "18:00"}}
-	t0 := at("2028-01-01 00:00")
-	for i := 0; i < b.N; i++ {
-		Next(r, t0)
 	}
 }
 
-func BenchmarkBetweenYear(b *testing.B) {
-	r := Rule{At: []string{"07:30"}, Weekdays: []int{1, 2, 3, 4, 5}}
-	for i := 0; i < b.N; i++ {
-		Between(r, at("2028-01-01 00:00"), at("2028-12-31 23:59"))
+func TestInQuiet(t *testing.T) {
+	loc := zone(t, DefaultZone)
+	quiet := []Quiet{{From: "22:00", To: "06:30"}, {From: "12:00", To: "13:00:30"}}
+	for _, c := range []struct {
+		at   string
+		want bool
+	}{
+		{"2028-01-01 21:59:59", false},
+		{"2028-01-01 22:00:00", true}, // From is inclusive
+		{"2028-01-01 23:59:59", true},
+		{"2028-01-02 00:00:00", true},
+		{"2028-01-02 06:29:59", true},
+		{"2028-01-02 06:30:00", false}, // To is exclusive
+		{"2028-01-02 12:00:00", true},
+		{"2028-01-02 13:00:29", true},
+		{"2028-01-02 13:00:30", false},
+	} {
+		if got := InQuiet(quiet, sh(t, c.at), loc); got != c.want {
+			t.Errorf("%s: quiet %v, want %v", c.at, got, c.want)
+		}
+	}
+	// Read in loc, whatever t's own location: 23:00 in Shanghai is 15:00 UTC.
+	if !InQuiet(quiet, time.Date(2028, 1, 1, 15, 0, 0, 0, time.UTC), loc) {
+		t.Error("t was not read in loc")
+	}
+	if InQuiet(quiet, time.Date(2028, 1, 1, 15, 0, 0, 0, time.UTC), nil) {
+		t.Error("a nil loc did not read t in its own location")
+	}
+	// A window that does not parse silences nothing.
+	if InQuiet([]Quiet{{From: "xx", To: "06:30"}, {From: "08:00", To: "08:00"}}, sh(t, "2028-01-01 05:00"), loc) {
+		t.Error("a bad window matched")
+	}
+}
+
+func TestValidateQuiet(t *testing.T) {
+	err := ValidateQuiet([]Quiet{{From: "22:00", To: "06:30"}, {From: "25:00", To: "6:30"}, {From: "08:00", To: "08:00:00"}})
+	if err == nil {
+		t.Fatal("bad windows accepted")
+	}
+	for _, want := range []string{`quiet[1] from "25:00"`, `quiet[1] to "6:30"`, "quiet[2] from 08:00 to 08:00:00: an empty window"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "quiet[0]") {
+		t.Errorf("a good window reported:\n%v", err)
 	}
 }
