@@ -2,348 +2,400 @@ package uplink
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
-	"net"
 	"path/filepath"
-	"sync"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
-	mochi "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/hooks/auth"
-	"github.com/mochi-mqtt/server/v2/listeners"
-
 	"github.com/dalaba/dalaba/edge/clock"
+	"github.com/dalaba/dalaba/edge/clock/clocktest"
 	"github.com/dalaba/dalaba/edge/outbox"
 	"github.com/dalaba/dalaba/edge/store"
-	"github.com/dalaba/dalaba/internal/testenv"
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// testBroker is a real MQTT broker on loopback that can be stopped and
-// started again on the same address.
-type testBroker struct {
-	addr string
-	srv  *mochi.Server
-}
+func TestNewReportsEveryProblem(t *testing.T) {
+	_, err := New(Config{BackoffMin: time.Minute, BackoffMax: time.Second, Window: -1, BatchEvents: 5000, KeepAlive: -time.Second}, Deps{})
+	if err == nil {
+		t.Fatal("New accepted an empty config")
+	}
+	for _, want := range []string{"box id", "no broker URL", "backoff max", "window", "batch events", "keepalive", "no clock", "no outbox", "no OnDesired", "no OnCommand", "no Reported"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
+	}
 
-func newBroker(t testing.TB) *testBroker {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ob := newOutbox(t)
+	deps := Deps{Clock: clock.Real(), Outbox: ob, OnDesired: func(context.Context, []byte) {}, OnCommand: func(context.Context, []byte) {}, Reported: func() protocol.Reported { return protocol.Reported{} }}
+	missingCA := filepath.Join(t.TempDir(), "none.pem")
+	for _, tc := range []struct {
+		name, url, ca, want string
+	}{
+		{"bad scheme", "http://127.0.0.1:1883", "", "scheme"},
+		{"no port", "tcp://127.0.0.1", "", "host:port"},
+		{"CA without TLS", "tcp://127.0.0.1:1883", missingCA, "not a TLS URL"},
+		{"unreadable CA", "ssl://127.0.0.1:8883", missingCA, "CA file"},
+	} {
+		_, err := New(Config{BoxID: "box-1", BrokerURL: tc.url, CAFile: tc.ca}, deps)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want one mentioning %q", tc.name, err, tc.want)
+		}
 	}
-	b := &testBroker{addr: l.Addr().String()}
-	l.Close()
-	b.start(t)
-	t.Cleanup(b.stop)
-	return b
-}
-
-func (b *testBroker) start(t testing.TB) {
-	t.Helper()
-	srv := mochi.New(&mochi.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: b.addr})); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Serve(); err != nil {
-		t.Fatal(err)
-	}
-	b.srv = srv
-}
-
-func (b *testBroker) stop() {
-	if b.srv != nil {
-		b.srv.Close()
-		b.srv = nil
+	if _, err := New(Config{BoxID: "box-1", BrokerURL: "tls://127.0.0.1:8883"}, deps); err != nil {
+		t.Errorf("a TLS URL with the system roots: %v", err)
 	}
 }
 
-// cloud plays the township: it collects batches, dedupes by seq and acks
-// the contiguous watermark (when acking is on).
-type cloud struct {
-	t      testing.TB
-	box    string
-	cl     mqtt.Client
-	mu     sync.Mutex
-	seqs   map[uint64]int // seq → times received
-	wm     uint64
-	ack    bool
-	status []protocol.Status
-}
-
-func newCloud(t testing.TB, url, box string, ack bool) *cloud {
-	c := &cloud{t: t, box: box, seqs: map[uint64]int{}, ack: ack}
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID("cloud_" + box).SetCleanSession(true).
-		SetAutoReconnect(true).SetConnectRetry(true).SetConnectRetryInterval(50 * time.Millisecond).SetMaxReconnectInterval(200 * time.Millisecond)
-	o.SetOnConnectHandler(func(cl mqtt.Client) {
-		cl.Subscribe(protocol.Topic(box, protocol.KindEvents), 1, c.onEvents).WaitTimeout(5 * time.Second)
-		cl.Subscribe(protocol.Topic(box, protocol.KindStatus), 1, func(_ mqtt.Client, m mqtt.Message) {
-			if s, err := protocol.DecodeStatus(box, m.Payload()); err == nil {
-				c.mu.Lock()
-				c.status = append(c.status, s)
-				c.mu.Unlock()
-			}
-		}).WaitTimeout(5 * time.Second)
-	})
-	c.cl = mqtt.NewClient(o)
-	c.cl.Connect().WaitTimeout(5 * time.Second)
-	t.Cleanup(func() { c.cl.Disconnect(50) })
-	return c
-}
-
-func (c *cloud) onEvents(cl mqtt.Client, m mqtt.Message) {
-	b, err := protocol.DecodeEventBatch(c.box, m.Payload())
-	if err != nil {
-		c.t.Errorf("bad batch from the box: %v", err)
-		return
-	}
-	c.mu.Lock()
-	for _, e := range b.Events {
-		c.seqs[e.Seq]++
-	}
-	c.wm = max(c.wm, b.Floor-1)
-	for c.seqs[c.wm+1] > 0 {
-		c.wm++
-	}
-	wm, ack := c.wm, c.ack
-	c.mu.Unlock()
-	if ack {
-		p, _ := protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: 1, BoxID: c.box, Seq: wm})
-		cl.Publish(protocol.Topic(c.box, protocol.KindEventsAck), 1, false, p)
-	}
-}
-
-func (c *cloud) received() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.seqs)
-}
-
-type box struct {
-	ob      *outbox.Outbox
-	up      *Uplink
-	mu      sync.Mutex
-	desired [][]byte
-	cmds    [][]byte
-	cancel  func()
-	done    chan struct{}
-}
-
-func newBox(t testing.TB, url, id string) *box {
+func newOutbox(t *testing.T) *outbox.Outbox {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "edge.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = st.Close() })
 	ob, err := outbox.New(st.DB(), outbox.Config{}, outbox.Deps{Clock: clock.Real()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &box{ob: ob, done: make(chan struct{})}
-	b.up, err = New(Config{BoxID: id, BrokerURL: url, AckTimeout: 2 * time.Second, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond, KeepAlive: 5 * time.Second}, Deps{
-		Clock: clock.Real(), Outbox: ob,
-		OnDesired: func(_ context.Context, p []byte) { b.mu.Lock(); b.desired = append(b.desired, p); b.mu.Unlock() },
-		OnCommand: func(_ context.Context, p []byte) { b.mu.Lock(); b.cmds = append(b.cmds, p); b.mu.Unlock() },
-		Reported: func() protocol.Reported {
-			return protocol.Reported{AppliedRev: 7, OutboxBacklog: ob.Stats().Backlog, At: time.Now()}
-		},
+	return ob
+}
+
+func TestEventsDeletedOnlyAfterAck(t *testing.T) {
+	br := startBroker(t)
+	c := startCloud(t, br.url(), "box-ack", false)
+	b := startBoxWith(t, br.url(), "box-ack", boxOpts{deferRun: true})
+	// Queued before the first connect, so the full window goes out at once
+	// (with a township that does not ack, only the window is ever sent).
+	b.appendN(t, 1000)
+	b.run()
+	eventually(t, 10*time.Second, "connected", b.up.Connected)
+	eventually(t, 5*time.Second, "reported state on connect", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.reported) > 0
+	})
+	c.mu.Lock()
+	r := c.reported[0]
+	c.mu.Unlock()
+	if r.AppliedRev != 7 || r.Version != "test" || r.At.IsZero() {
+		t.Errorf("reported on connect = %+v", r)
+	}
+
+	eventually(t, 10*time.Second, "1000 events at the cloud", func() bool { return c.distinct() == 1000 })
+	if s := b.ob.Stats(); s.Backlog != 1000 {
+		t.Fatalf("events deleted with no ack: backlog %d", s.Backlog)
+	}
+	c.publishAckFromTest(t, 600)
+	eventually(t, 5*time.Second, "events through 600 deleted", func() bool { return b.ob.Stats().FirstSeq == 601 })
+	if s := b.ob.Stats(); s.Backlog != 400 || s.LastSeq != 1000 {
+		t.Fatalf("after an ack of 600: %+v, want 601-1000 queued", s)
+	}
+
+	// The township acks the rest: the drain completes and the box reports
+	// its empty backlog without being asked.
+	c.setAck(true)
+	c.publishAckFromTest(t, 1000)
+	eventually(t, 5*time.Second, "outbox empty", func() bool { return b.ob.Stats().Backlog == 0 })
+	eventually(t, 5*time.Second, "reported after the drain", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.reported) > 1 && c.reported[len(c.reported)-1].OutboxBacklog == 0
+	})
+}
+
+func (c *cloud) publishAckFromTest(t *testing.T, seq uint64) {
+	t.Helper()
+	p, err := protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: protocol.Version, BoxID: c.box, Seq: seq})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.publish(protocol.KindEventsAck, p, false)
+}
+
+func TestBrokerRestartDeliversAllOnceInOrder(t *testing.T) {
+	const n = 10_000
+	br := startBroker(t)
+	c := startCloud(t, br.url(), "box-outage", true)
+	b := startBox(t, br.url(), "box-outage")
+	eventually(t, 10*time.Second, "connected", b.up.Connected)
+
+	br.stop()
+	eventually(t, 10*time.Second, "the box sees the broker gone", func() bool { return !b.up.Connected() })
+	seqs := b.appendN(t, n)
+	if s := b.ob.Stats(); s.Backlog != n {
+		t.Fatalf("backlog %d while offline, want %d", s.Backlog, n)
+	}
+	br.restart()
+
+	eventually(t, 30*time.Second, "every event acknowledged and deleted", func() bool { return b.ob.Stats().Backlog == 0 })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	want := make([]uint64, n)
+	for i := range want {
+		want[i] = uint64(i + 1)
+	}
+	if !slices.Equal(c.log, want) {
+		t.Fatalf("stored %d events, want seqs 1-%d each once in order (first stored: %v)", len(c.log), n, c.log[:min(5, len(c.log))])
+	}
+	for seq, e := range c.events {
+		var d struct{ I int }
+		if err := json.Unmarshal(e.Data, &d); err != nil || d.I != seqs[seq] || e.Type != "test.event" {
+			t.Fatalf("seq %d arrived as %s %s, want data i=%d", seq, e.Type, e.Data, seqs[seq])
+		}
+	}
+	t.Logf("%d events stored once; %d received (the rest resent after the outage and deduped)", len(c.events), c.received)
+}
+
+func TestWillOnKilledConnection(t *testing.T) {
+	br := startBroker(t)
+	c := startCloud(t, br.url(), "box-will", false)
+	px := startProxy(t, br.addr)
+	b := startBox(t, px.url(), "box-will")
+	eventually(t, 10*time.Second, "online status", func() bool { s, ok := c.lastStatus(); return ok && s.Online })
+
+	px.setRefuse(true)
+	px.cut()
+	eventually(t, 10*time.Second, "the will (offline) after the link died", func() bool { s, ok := c.lastStatus(); return ok && !s.Online })
+	if s, _ := c.lastStatus(); !s.At.IsZero() {
+		t.Errorf("offline status has at=%s: that is the clean goodbye, not the will", s.At)
+	}
+	eventually(t, 10*time.Second, "the box sees the link gone", func() bool { return !b.up.Connected() })
+
+	// The will is retained: a township service starting now learns the
+	// box is offline.
+	late := startCloud(t, br.url(), "box-will", false)
+	eventually(t, 5*time.Second, "retained offline status", func() bool { s, ok := late.lastStatus(); return ok && !s.Online })
+
+	px.setRefuse(false)
+	eventually(t, 10*time.Second, "back online after the link returns", func() bool { s, ok := c.lastStatus(); return ok && s.Online })
+	if !b.up.Connected() {
+		eventually(t, 5*time.Second, "connected", b.up.Connected)
+	}
+}
+
+func TestCleanShutdownSaysOffline(t *testing.T) {
+	br := startBroker(t)
+	c := startCloud(t, br.url(), "box-bye", false)
+	b := startBox(t, br.url(), "box-bye")
+	eventually(t, 10*time.Second, "online status", func() bool { s, ok := c.lastStatus(); return ok && s.Online })
+	if err := b.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if b.up.Connected() {
+		t.Error("Connected after Run returned")
+	}
+	eventually(t, 5*time.Second, "offline status", func() bool { s, ok := c.lastStatus(); return ok && !s.Online })
+	if s, _ := c.lastStatus(); s.At.IsZero() {
+		t.Error("the goodbye status has no time")
+	}
+}
+
+func TestMalformedAcksIgnored(t *testing.T) {
+	br := startBroker(t)
+	c := startCloud(t, br.url(), "box-garbage", false)
+	b := startBoxWith(t, br.url(), "box-garbage", boxOpts{deferRun: true})
+	b.appendN(t, 10)
+	b.run()
+	eventually(t, 10*time.Second, "events at the cloud", func() bool { return c.distinct() == 10 })
+
+	garbage := [][]byte{
+		[]byte(`{`),
+		[]byte(`not json at all`),
+		[]byte(`{"v":2,"box_id":"box-garbage","seq":10}`),
+		[]byte(`{"v":1,"box_id":"box-other","seq":10}`),
+		[]byte(`{"v":1,"box_id":"box-garbage","seq":10,"extra":true}`),
+		[]byte(`{"v":1,"box_id":"box-garbage","seq":10,"pad":"` + strings.Repeat("x", 2000) + `"}`),
+	}
+	for _, g := range garbage {
+		c.publish(protocol.KindEventsAck, g, false)
+	}
+	// Well formed but beyond anything sent: obeying it would delete
+	// events the township never saw.
+	c.publishAckFromTest(t, 1_000_000)
+	c.publishAckFromTest(t, 4)
+
+	eventually(t, 5*time.Second, "the good ack after the garbage applied", func() bool { return b.ob.Stats().FirstSeq == 5 })
+	if s := b.ob.Stats(); s.Backlog != 6 {
+		t.Fatalf("backlog %d, want 6: a refused ack deleted events", s.Backlog)
+	}
+	if got := b.up.badAcks.Load(); got != uint64(len(garbage)) {
+		t.Errorf("%d malformed acks counted, want %d", got, len(garbage))
+	}
+	if got := b.up.aheadAcks.Load(); got != 1 {
+		t.Errorf("%d acks beyond what was sent counted, want 1", got)
+	}
+	if !b.up.Connected() {
+		t.Error("the garbage broke the session")
+	}
+	c.publishAckFromTest(t, 10)
+	eventually(t, 5*time.Second, "the session still works", func() bool { return b.ob.Stats().Backlog == 0 })
+}
+
+func TestDesiredAndCommandsPassThrough(t *testing.T) {
+	br := startBroker(t)
+	c := startCloud(t, br.url(), "box-in", false)
+	// Retained before the box exists: it arrives on subscribe.
+	desired := []byte("{\"v\":1,\"body\":{\"rev\":3},\"sig\":\"c2ln\"}\x00\xff\xfe trailing bytes are the applier's business")
+	c.publish(protocol.KindDesired, desired, true)
+
+	path := filepath.Join(t.TempDir(), "edge.db")
+	b := startBoxWith(t, br.url(), "box-in", boxOpts{path: path})
+	eventually(t, 10*time.Second, "connected", b.up.Connected)
+	cmd1 := []byte(`{"v":1,"body":{"id":"c1"},"sig":"AA=="}`)
+	c.publish(protocol.KindCmd, cmd1, false)
+	eventually(t, 5*time.Second, "desired and command handed on", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return len(b.desired) == 1 && len(b.commands) == 1
+	})
+	b.mu.Lock()
+	gotD, gotC := b.desired[0], b.commands[0]
+	b.mu.Unlock()
+	if string(gotD) != string(desired) || string(gotC) != string(cmd1) {
+		t.Fatalf("payloads altered:\ndesired %q\ncommand %q", gotD, gotC)
+	}
+
+	b.up.PublishResult(protocol.CommandResult{ID: "c1", OK: true, Data: json.RawMessage(`{"answer":"sdp"}`)})
+	eventually(t, 5*time.Second, "command result at the cloud", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.results) == 1
+	})
+	if r := c.results[0]; r.ID != "c1" || !r.OK || string(r.Data) != `{"answer":"sdp"}` {
+		t.Errorf("result = %+v", r)
+	}
+
+	// A command sent while the box is away waits in its persistent session
+	// and arrives on the next connect, before the box has subscribed.
+	if err := b.stop(); err != nil {
+		t.Fatal(err)
+	}
+	cmd2 := []byte(`{"v":1,"body":{"id":"c2"},"sig":"AA=="}`)
+	c.publish(protocol.KindCmd, cmd2, false)
+	b2 := startBoxWith(t, br.url(), "box-in", boxOpts{path: path})
+	eventually(t, 10*time.Second, "the queued command after reconnecting", func() bool {
+		b2.mu.Lock()
+		defer b2.mu.Unlock()
+		return slices.ContainsFunc(b2.commands, func(p []byte) bool { return string(p) == string(cmd2) })
+	})
+}
+
+func TestResendWithoutAckProgress(t *testing.T) {
+	clk := clocktest.New(time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC))
+	br := startBroker(t)
+	c := startCloud(t, br.url(), "box-resend", false)
+	b := startBoxWith(t, br.url(), "box-resend", boxOpts{clock: clk, deferRun: true})
+	b.appendN(t, 10)
+	b.run()
+	eventually(t, 10*time.Second, "first send", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.received == 10 })
+	eventually(t, 5*time.Second, "ack timer armed", func() bool { return clk.Timers() > 0 })
+	c.mu.Lock()
+	got := c.received
+	c.mu.Unlock()
+	if got != 10 {
+		t.Fatalf("resent before the ack timeout: %d received", got)
+	}
+	clk.Advance(time.Second) // AckTimeout in startBox
+	eventually(t, 5*time.Second, "the batch sent again", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.received == 20 })
+	c.setAck(true)
+	// The next resend, after the (longer) wait, is acked.
+	eventually(t, 5*time.Second, "ack timer armed again", func() bool { return clk.Timers() > 0 })
+	clk.Advance(time.Minute)
+	eventually(t, 5*time.Second, "acked after the resend", func() bool { return b.ob.Stats().Backlog == 0 })
+}
+
+func TestPublishResultDropsOldest(t *testing.T) {
+	ob := newOutbox(t)
+	u, err := New(Config{BoxID: "box-q", BrokerURL: "tcp://127.0.0.1:1"}, Deps{
+		Clock: clock.Real(), Outbox: ob, OnDesired: func(context.Context, []byte) {}, OnCommand: func(context.Context, []byte) {},
+		Reported: func() protocol.Reported { return protocol.Reported{} },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b.cancel = cancel
-	go ob.Run(ctx)
-	go func() { b.up.Run(ctx); close(b.done) }()
-	t.Cleanup(func() { cancel(); <-b.done; st.Close() })
-	return b
-}
-
-func (b *box) appendN(t testing.TB, n int) {
-	t.Helper()
-	var wg sync.WaitGroup
-	per := n / 10
-	for w := 0; w < 10; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < per; i++ {
-				if _, err := b.ob.Append(context.Background(), outbox.Entry{Type: "t", Priority: 1, Data: []byte(`{"i":1}`)}); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}()
+	for i := range resultQueue + 3 {
+		u.PublishResult(protocol.CommandResult{ID: fmt.Sprint(i)})
 	}
-	wg.Wait()
-}
-
-func eventually(t testing.TB, d time.Duration, what string, f func() bool) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(end) {
-			t.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if len(u.results) != resultQueue {
+		t.Fatalf("%d queued, want %d", len(u.results), resultQueue)
+	}
+	if r := <-u.results; r.ID != "3" || r.BoxID != "box-q" || r.V != protocol.Version {
+		t.Errorf("oldest kept = %+v, want id 3 for box-q", r)
 	}
 }
 
-func TestDeletesOnlyWhatTheCloudAcknowledged(t *testing.T) {
-	br := newBroker(t)
-	url := "tcp://" + br.addr
-	c := newCloud(t, url, "box-a", false)
-	b := newBox(t, url, "box-a")
-	b.appendN(t, 1000)
-	eventually(t, 10*time.Second, "all 1000 events received", func() bool { return c.received() == 1000 })
-	if s := b.ob.Stats(); s.Backlog != 1000 {
-		t.Fatalf("events deleted without an ack: backlog %d", s.Backlog)
-	}
-	p, _ := protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: 1, BoxID: "box-a", Seq: 600})
-	c.cl.Publish(protocol.Topic("box-a", protocol.KindEventsAck), 1, false, p).Wait()
-	eventually(t, 5*time.Second, "acked events deleted", func() bool { return b.ob.Stats().FirstSeq == 601 })
-	if s := b.ob.Stats(); s.Backlog != 400 {
-		t.Fatalf("backlog %d after ack of 600, want 400", s.Backlog)
-	}
-}
-
-func TestBrokerOutageDeliversEverythingOnce(t *testing.T) {
-	br := newBroker(t)
-	url := "tcp://" + br.addr
-	c := newCloud(t, url, "box-b", true)
-	b := newBox(t, url, "box-b")
-	eventually(t, 5*time.Second, "connected", b.up.Connected)
-	br.stop()
-	eventually(t, 5*time.Second, "sees the broker gone", func() bool { return !b.up.Connected() })
-	b.appendN(t, 10_000)
-	br.start(t)
-	eventually(t, 30*time.Second, "all 10,000 events delivered and acknowledged", func() bool { return b.ob.Stats().Backlog == 0 })
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for seq := uint64(1); seq <= 10_000; seq++ {
-		if c.seqs[seq] == 0 {
-			t.Fatalf("seq %d never arrived", seq)
-		}
-	}
-	if len(c.seqs) != 10_000 {
-		t.Fatalf("%d distinct seqs, want 10,000", len(c.seqs))
-	}
-}
-
-func TestInboundPassThroughAndGarbage(t *testing.T) {
-	br := newBroker(t)
-	url := "tcp://" + br.addr
-	c := newCloud(t, url, "box-c", false)
-	b := newBox(t, url, "box-c")
-	eventually(t, 5*time.Second, "connected", b.up.Connected)
-	pub := func(k protocol.Kind, p []byte) {
-		c.cl.Publish(protocol.Topic("box-c", k), 1, false, p).Wait()
-	}
-	desired := []byte(`{"v":1,"body":{"anything":true},"sig":"AA=="}`)
-	pub(protocol.KindDesired, desired)
-	pub(protocol.KindCmd, []byte("not even json"))
-	eventually(t, 5*time.Second, "desired and cmd handed on", func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return len(b.desired) == 1 && len(b.cmds) == 1
-	})
-	if string(b.desired[0]) != string(desired) {
-		t.Fatalf("desired altered: %s", b.desired[0])
-	}
-	b.appendN(t, 10)
-	eventually(t, 5*time.Second, "events sent", func() bool { return c.received() == 10 })
-	for _, g := range [][]byte{[]byte(`{`), []byte(`{"v":2,"box_id":"box-c","seq":10}`), []byte(`{"v":1,"box_id":"box-x","seq":10}`), make([]byte, 5000)} {
-		pub(protocol.KindEventsAck, g)
-	}
-	good, _ := protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: 1, BoxID: "box-c", Seq: 10})
-	pub(protocol.KindEventsAck, good)
-	eventually(t, 5*time.Second, "the good ack after the garbage is applied", func() bool { return b.ob.Stats().Backlog == 0 })
-	if b.up.badAcks.Load() != 4 {
-		t.Errorf("%d malformed acks counted, want 4", b.up.badAcks.Load())
-	}
-}
-
-func TestOfflineOnCleanShutdown(t *testing.T) {
-	br := newBroker(t)
-	url := "tcp://" + br.addr
-	c := newCloud(t, url, "box-d", false)
-	b := newBox(t, url, "box-d")
-	eventually(t, 5*time.Second, "online status", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return len(c.status) > 0 && c.status[len(c.status)-1].Online
-	})
-	b.cancel()
-	<-b.done
-	eventually(t, 5*time.Second, "offline status", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return !c.status[len(c.status)-1].Online
-	})
-}
-
-func TestBackoffGrowsWithJitter(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
+func TestBackoffGrowsCappedAndJittered(t *testing.T) {
 	lo, hi := time.Second, time.Minute
-	seen := map[time.Duration]bool{}
-	for n := 0; n < 40; n++ {
-		ceil := min(hi, lo<<min(n, 30))
-		for i := 0; i < 50; i++ {
-			d := Backoff(n, lo, hi, r)
-			if d < lo/2 || d > ceil {
-				t.Fatalf("attempt %d: %s outside [%s, %s]", n, d, lo/2, ceil)
+	r := rand.New(rand.NewPCG(7, 11))
+	mean := func(n int) time.Duration {
+		var sum time.Duration
+		for range 2000 {
+			d := backoff(n, lo, hi, r)
+			ceil := hi
+			if n < 6 {
+				ceil = lo << n
 			}
-			seen[d] = true
+			if d < 0 || d > ceil {
+				t.Fatalf("attempt %d: %s outside [0, %s]", n, d, ceil)
+			}
+			sum += d
+		}
+		return sum / 2000
+	}
+	prev := time.Duration(0)
+	for n := range 6 { // ceilings 1s … 32s
+		m := mean(n)
+		want := lo << n / 2
+		if m < want*8/10 || m > want*12/10 {
+			t.Errorf("attempt %d: mean wait %s, want about %s (uniform up to %s)", n, m, want, lo<<n)
+		}
+		if m <= prev {
+			t.Errorf("attempt %d: mean %s did not grow from %s", n, m, prev)
+		}
+		prev = m
+	}
+	for _, n := range []int{6, 10, 63, 64, 1000} {
+		if m := mean(n); m < hi*4/10 || m > hi*6/10 {
+			t.Errorf("attempt %d: mean %s, want about %s (capped at %s)", n, m, hi/2, hi)
 		}
 	}
-	if len(seen) < 1000 {
-		t.Errorf("only %d distinct waits: no jitter", len(seen))
-	}
-	late := 0
-	for i := 0; i < 100; i++ {
-		if Backoff(10, lo, hi, r) > 10*time.Second {
-			late++
+	// Jitter: many distinct waits, and the same seed gives the same ones.
+	a, b := rand.New(rand.NewPCG(1, 2)), rand.New(rand.NewPCG(1, 2))
+	seen := map[time.Duration]bool{}
+	for range 100 {
+		x, y := backoff(3, lo, hi, a), backoff(3, lo, hi, b)
+		if x != y {
+			t.Fatal("same seed, different waits")
 		}
+		seen[x] = true
 	}
-	if late < 50 {
-		t.Errorf("after 10 failures most waits should exceed 10 s, %d of 100 did", late)
+	if len(seen) < 90 {
+		t.Errorf("%d distinct waits out of 100: not jittered", len(seen))
 	}
 }
 
-func TestMosquitto(t *testing.T) {
-	addr := testenv.Mosquitto(t)
-	id := fmt.Sprintf("uplink-%d", rand.Uint32())
-	url := "tcp://" + addr
-	newCloud(t, url, id, true)
-	b := newBox(t, url, id)
-	b.appendN(t, 500)
-	eventually(t, 10*time.Second, "events acknowledged through Mosquitto", func() bool { return b.ob.Stats().Backlog == 0 })
-}
-
-// BenchmarkDrain100k: 100,000 buffered events sent and acknowledged over
-// the loopback broker.
-func BenchmarkDrain100k(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		br := newBroker(b)
-		url := "tcp://" + br.addr
-		id := fmt.Sprintf("bench-%d", i)
-		newCloud(b, url, id, true)
-		bx := newBox(b, url, id)
-		eventually(b, 5*time.Second, "connected", bx.up.Connected)
-		br.stop()
-		eventually(b, 5*time.Second, "disconnected", func() bool { return !bx.up.Connected() })
-		bx.appendN(b, 100_000)
-		b.StartTimer()
-		start := time.Now()
-		br.start(b)
-		eventually(b, 60*time.Second, "drained", func() bool { return bx.ob.Stats().Backlog == 0 })
-		b.ReportMetric(100_000/time.Since(start).Seconds(), "events/s")
+func TestRunTwiceRefused(t *testing.T) {
+	ob := newOutbox(t)
+	u, err := New(Config{BoxID: "box-twice", BrokerURL: "tcp://127.0.0.1:1"}, Deps{
+		Clock: clock.Real(), Outbox: ob, OnDesired: func(context.Context, []byte) {}, OnCommand: func(context.Context, []byte) {},
+		Reported: func() protocol.Reported { return protocol.Reported{} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- u.Run(ctx) }()
+	eventually(t, 5*time.Second, "Run started", u.once.Load)
+	if err := u.Run(ctx); err == nil {
+		t.Error("a second Run was accepted")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
