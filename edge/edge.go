@@ -1,16 +1,15 @@
-// Package edge assembles the village box: the bbolt store, the outbox, the
-// desired-state applier, the MQTT uplink, the health monitor and the local
-// API, started together and stopped in order (intake first, the outbox's
-// last commit, offline on the broker, then the file closed).
 package edge
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -28,20 +27,46 @@ import (
 
 // Deps are what main gives the box.
 type Deps struct {
-	Logger    *slog.Logger
-	Clock     clock.Clock
-	Version   string
-	BuildDate time.Time
+	Logger    *slog.Logger // nil: discard
+	Clock     clock.Clock  // nil: the wall clock
+	Version   string       // the software's version, reported to the township
+	BuildDate time.Time    // a clock reading earlier is not trusted; zero: no such check
 }
 
-// Edge is the box daemon.
+// DBFile is the bbolt file's name in the data directory.
+const DBFile = "edge.db"
+
+// Reconnect backoff bounds. Not in the config: they matter to the township
+// (how fast its boxes come back after an outage), not to an installer.
+const (
+	backoffMin = time.Second
+	backoffMax = time.Minute
+)
+
+// Edge is the box daemon. Make it with New; Run it once.
 type Edge struct {
-	cfg config.Config
-	d   Deps
-	log *slog.Logger
+	cfg     config.Config
+	d       Deps
+	log     *slog.Logger
+	started time.Time
+
+	st  *store.Store
+	ob  *outbox.Outbox
+	ap  *desired.Applier
+	up  *uplink.Uplink
+	mon *health.Monitor
+	api *localapi.Server
+
+	health    atomic.Pointer[protocol.Health] // the latest reading, for Reported
+	ran       atomic.Bool
+	closeOnce sync.Once
+	closeErr  error // Close's result
 }
 
-// New checks the configuration; nothing opens before Run.
+// New validates cfg, opens <data_dir>/edge.db (creating the directory) and
+// builds every part; it starts nothing. A second box on the same data
+// directory fails here, on the file lock. Close releases the file if Run is
+// never called.
 func New(cfg config.Config, deps Deps) (*Edge, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -52,114 +77,196 @@ func New(cfg config.Config, deps Deps) (*Edge, error) {
 	if deps.Clock == nil {
 		deps.Clock = clock.Real()
 	}
-	return &Edge{cfg: cfg, d: deps, log: deps.Logger.With("component", "edge", "box_id", cfg.BoxID)}, nil
+	e := &Edge{cfg: cfg, d: deps, log: deps.Logger.With("component", "edge", "box_id", cfg.BoxID), started: deps.Clock.Now()}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("edge: data dir: %w", err)
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, DBFile), store.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("edge: open %s (is another dalaba-edge running on this data dir?): %w", filepath.Join(cfg.DataDir, DBFile), err)
+	}
+	e.st = st
+	if err := e.build(); err != nil {
+		if cerr := st.Close(); cerr != nil {
+			e.log.Error("closing the store", "err", cerr)
+		}
+		return nil, err
+	}
+	return e, nil
 }
 
-// Run runs the box until ctx ends.
-func (e *Edge) Run(ctx context.Context) error {
-	started := e.d.Clock.Now()
-	if err := os.MkdirAll(e.cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("edge: data dir: %w", err)
-	}
-	st, err := store.Open(filepath.Join(e.cfg.DataDir, "edge.db"), store.Options{})
+// build makes the parts over the open store. The callbacks between them
+// are only called once Run runs.
+func (e *Edge) build() error {
+	var err error
+	log, clk, cfg := e.d.Logger, e.d.Clock, e.cfg
+	e.ob, err = outbox.New(e.st.DB(), outbox.Config{MaxBytes: cfg.Outbox.MaxBytes}, outbox.Deps{Logger: log, Clock: clk})
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
+	e.ap, err = desired.New(desired.Deps{
+		Logger: log, Clock: clk, BoxID: cfg.BoxID, Key: cfg.PublicKey(), Store: e.st, Record: e.record,
+		Results: func(r protocol.CommandResult) { e.up.PublishResult(r) },
+		Applied: func(uint64) { e.up.PublishReported() },
+	})
+	if err != nil {
+		return err
+	}
+	e.mon, err = health.New(health.Config{Interval: cfg.HealthInterval}, health.Deps{
+		Logger: log, Clock: clk, Floor: e.st, Outbox: backlog{e.ob}, DataDir: cfg.DataDir,
+		BuildDate: e.d.BuildDate, Started: e.started, Record: e.record,
+		Report: func(h protocol.Health) {
+			e.health.Store(&h)
+			e.up.PublishReported()
+		},
+	})
+	if err != nil {
+		return err
+	}
+	b := cfg.Broker
+	e.up, err = uplink.New(uplink.Config{
+		BoxID: cfg.BoxID, BrokerURL: b.URL, Username: b.Username, Password: b.Password, CAFile: b.CAFile,
+		KeepAlive: b.KeepAlive, ConnectTimeout: b.ConnectTimeout,
+		BatchEvents: cfg.Outbox.BatchEvents, BatchBytes: cfg.Outbox.BatchBytes, Window: cfg.Outbox.Window,
+		AckTimeout: cfg.Outbox.AckTimeout, Version: e.d.Version,
+		BackoffMin: backoffMin, BackoffMax: backoffMax,
+	}, uplink.Deps{
+		Logger: log, Clock: clk, Outbox: e.ob,
+		OnDesired: e.ap.HandleDesired, OnCommand: e.ap.HandleCommand,
+		Reported: e.reported,
+	})
+	if err != nil {
+		return err
+	}
+	e.api, err = localapi.New(cfg.SocketPath(), localapi.Deps{
+		Logger: log,
+		Append: func(ctx context.Context, ev localapi.Event) (uint64, error) {
+			return e.ob.Append(ctx, outbox.Entry{Type: ev.Type, Priority: ev.Priority, Data: ev.Data})
+		},
+		Status: e.status,
+	})
+	return err
+}
+
+// Desired is the applier, for parts that subscribe to desired state or
+// handle commands; subscribe before Run.
+func (e *Edge) Desired() *desired.Applier { return e.ap }
+
+// Run runs the box until ctx ends or a part fails, then stops the parts in
+// order (see the package doc) and closes the file. It returns the first
+// part's failure, nil after a clean stop.
+func (e *Edge) Run(ctx context.Context) error {
+	if !e.ran.CompareAndSwap(false, true) {
+		return errors.New("edge: Run called twice")
+	}
 	defer func() {
-		if err := st.Close(); err != nil {
+		if err := e.Close(); err != nil {
 			e.log.Error("closing the store", "err", err)
 		}
 	}()
-	ob, err := outbox.New(st.DB(), outbox.Config{MaxBytes: e.cfg.Outbox.MaxBytes}, outbox.Deps{Logger: e.d.Logger, Clock: e.d.Clock})
-	if err != nil {
-		return fmt.Errorf("edge: %w", err)
-	}
-	record := func(ctx context.Context, typ string, prio protocol.Priority, data any) error {
-		b, err := json.Marshal(data)
-		if err != nil {
-			return fmt.Errorf("edge: encode %s event: %w", typ, err)
-		}
-		_, err = ob.Append(ctx, outbox.Entry{Type: typ, Priority: prio, Data: b})
-		return err
+	if err := e.ap.Start(); err != nil {
+		// Not fatal: the township's retained desired state arrives on
+		// connect, and the box runs with no state until then.
+		e.log.Error("resuming the stored desired state", "err", err)
 	}
 
-	var up *uplink.Uplink
-	ap, err := desired.New(desired.Deps{
-		Logger: e.d.Logger, Clock: e.d.Clock, BoxID: e.cfg.BoxID, Key: e.cfg.PublicKey(), Store: st, Record: record,
-		Results: func(r protocol.CommandResult) { up.PublishResult(r) },
-		Applied: func(uint64) { up.PublishReported() },
-	})
-	if err != nil {
-		return err
-	}
-	mon, err := health.New(e.cfg.HealthInterval, health.Deps{
-		Logger: e.d.Logger, Clock: e.d.Clock, Floor: st, Outbox: backlog{ob}, DataDir: e.cfg.DataDir,
-		BuildDate: e.d.BuildDate, Started: started, Record: record,
-		Report: func() { up.PublishReported() },
-	})
-	if err != nil {
-		return err
-	}
-	b := e.cfg.Broker
-	up, err = uplink.New(uplink.Config{
-		BoxID: e.cfg.BoxID, BrokerURL: b.URL, Username: b.Username, Password: b.Password, CAFile: b.CAFile,
-		KeepAlive: b.KeepAlive, ConnectTimeout: b.ConnectTimeout,
-		BatchEvents: e.cfg.Outbox.BatchEvents, BatchBytes: e.cfg.Outbox.BatchBytes, Window: e.cfg.Outbox.Window,
-		AckTimeout: e.cfg.Outbox.AckTimeout, Version: e.d.Version,
-		BackoffMin: time.Second, BackoffMax: time.Minute,
-	}, uplink.Deps{
-		Logger: e.d.Logger, Clock: e.d.Clock, Outbox: ob,
-		OnDesired: ap.HandleDesired, OnCommand: ap.HandleCommand,
-		Reported: func() protocol.Reported {
-			s := ob.Stats()
-			return protocol.Reported{V: protocol.Version, BoxID: e.cfg.BoxID, AppliedRev: ap.AppliedRev(),
-				OutboxBacklog: s.Backlog, At: e.d.Clock.Now(), Version: e.d.Version}
-		},
-	})
-	if err != nil {
-		return err
-	}
-	api, err := localapi.New(e.cfg.SocketPath(), localapi.Deps{
-		Logger: e.d.Logger,
-		Append: func(ctx context.Context, ev localapi.Event) (uint64, error) {
-			return ob.Append(ctx, outbox.Entry{Type: ev.Type, Priority: ev.Priority, Data: ev.Data})
-		},
-		Status: func() any {
-			s := ob.Stats()
-			return map[string]any{
-				"box_id": e.cfg.BoxID, "version": e.d.Version, "connected": up.Connected(), "applied_rev": ap.AppliedRev(),
-				"outbox": map[string]uint64{"backlog": s.Backlog, "bytes": s.Bytes, "first_seq": s.FirstSeq, "last_seq": s.LastSeq},
-			}
-		},
-	})
-	if err != nil {
-		return err
-	}
-	if err := ap.Start(); err != nil {
-		e.log.Error("handing on the stored desired state", "err", err)
-	}
+	g, intakeCtx := errgroup.WithContext(ctx)
+	// The later stages outlive ctx: they stop when the stage before them
+	// has ended.
+	upCtx, stopUplink := context.WithCancel(context.WithoutCancel(ctx))
+	obCtx, stopOutbox := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopUplink()
+	defer stopOutbox()
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return ob.Run(gctx) })
-	g.Go(func() error {
-		if err := record(gctx, protocol.EventBoxStarted, protocol.PriorityNotice, map[string]string{"version": e.d.Version}); err != nil && gctx.Err() == nil {
-			e.log.Error("recording start", "err", err)
+	var intake sync.WaitGroup
+	runIntake := func(name string, run func(context.Context) error) {
+		intake.Add(1)
+		g.Go(func() error {
+			defer intake.Done()
+			return mustRunUntil(intakeCtx, name, run)
+		})
+	}
+	runIntake("local api", e.api.Run)
+	runIntake("health", e.mon.Run)
+	runIntake("start event", func(ctx context.Context) error {
+		if err := e.record(ctx, protocol.EventBoxStarted, protocol.PriorityNotice, map[string]string{"version": e.d.Version}); err != nil && ctx.Err() == nil {
+			e.log.Error("recording the start", "err", err)
 		}
+		<-ctx.Done()
 		return nil
 	})
-	g.Go(func() error { return up.Run(gctx) })
-	g.Go(func() error { return mon.Run(gctx) })
-	g.Go(func() error { return api.Run(gctx) })
-	e.log.Info("box running", "version", e.d.Version, "data_dir", e.cfg.DataDir, "broker", b.URL, "local_api", e.cfg.SocketPath())
-	err = g.Wait()
-	e.log.Info("box stopped")
+	upDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(upDone)
+		return mustRunUntil(upCtx, "uplink", e.up.Run)
+	})
+	g.Go(func() error { return mustRunUntil(obCtx, "outbox", e.ob.Run) })
+	g.Go(func() error {
+		<-intakeCtx.Done()
+		intake.Wait()
+		stopUplink()
+		<-upDone
+		stopOutbox()
+		return nil
+	})
+	e.log.Info("box running", "version", e.d.Version, "data_dir", e.cfg.DataDir, "broker", e.cfg.Broker.URL, "local_api", e.cfg.SocketPath())
+	err := g.Wait()
+	if err != nil {
+		e.log.Error("box stopped on a failure", "err", err)
+	} else {
+		e.log.Info("box stopped")
+	}
 	return err
+}
+
+// mustRunUntil runs a part and turns its ending before ctx into an error,
+// so that one part quietly giving up stops the box rather than leaving it
+// half alive.
+func mustRunUntil(ctx context.Context, name string, run func(context.Context) error) error {
+	err := run(ctx)
+	if err == nil && ctx.Err() == nil {
+		err = errors.New("stopped on its own")
+	}
+	if err != nil {
+		return fmt.Errorf("edge: %s: %w", name, err)
+	}
+	return nil
+}
+
+// Close closes the bbolt file. Run closes it when it returns; Close is for
+// an Edge that is never run, and is safe to call again.
+func (e *Edge) Close() error {
+	e.closeOnce.Do(func() { e.closeErr = e.st.Close() })
+	return e.closeErr
+}
+
+// record appends an event to the outbox; it returns once durable.
+func (e *Edge) record(ctx context.Context, typ string, prio protocol.Priority, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("edge: encode %s event: %w", typ, err)
+	}
+	_, err = e.ob.Append(ctx, outbox.Entry{Type: typ, Priority: prio, Data: b})
+	return err
+}
+
+// reported is the box's summary for the township; the uplink adds the
+// outbox backlog as it publishes.
+func (e *Edge) reported() protocol.Reported {
+	return protocol.Reported{V: protocol.Version, BoxID: e.cfg.BoxID, AppliedRev: e.ap.AppliedRev(),
+		OutboxBacklog: e.ob.Stats().Backlog, At: e.d.Clock.Now(), Version: e.d.Version, Health: e.health.Load()}
+}
+
+func (e *Edge) status() localapi.Status {
+	s := e.ob.Stats()
+	return localapi.Status{BoxID: e.cfg.BoxID, Version: e.d.Version, Connected: e.up.Connected(), AppliedRev: e.ap.AppliedRev(),
+		Outbox: localapi.OutboxStatus{Backlog: s.Backlog, Bytes: s.Bytes, FirstSeq: s.FirstSeq, LastSeq: s.LastSeq}}
 }
 
 // backlog adapts the outbox to what health reads.
 type backlog struct{ o *outbox.Outbox }
 
-func (b backlog) Backlog() (uint64, uint64) {
+func (b backlog) Backlog() (events, bytes uint64) {
 	s := b.o.Stats()
 	return s.Backlog, s.Bytes
 }

@@ -1,7 +1,15 @@
-// Command dalaba-edge is the village box daemon.
+// Command dalaba-edge is the village box daemon: it keeps the box's MQTT
+// session with the township, applies the signed desired state, records
+// events durably and uploads them, and serves the local API.
 //
 //	dalaba-edge [--config /etc/dalaba/edge.yaml] [--data-dir DIR]
 //	dalaba-edge --version
+//
+// configs/edge.example.yaml documents every configuration key. SIGTERM or
+// SIGINT stops the box cleanly: it finishes what it is storing, tells the
+// township it is offline and closes its file. Exit status: 0 after a clean
+// stop, 1 when the box failed while running, 2 for a usage or configuration
+// error (every problem is listed).
 package main
 
 import (
@@ -12,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -19,27 +28,45 @@ import (
 	"github.com/dalaba/dalaba/edge/config"
 )
 
-// Set by the linker (-X main.version=... -X main.buildDate=...).
+// Set by the linker: -X main.version=... -X main.buildDate=2026-11-24T00:00:00Z
+// (RFC 3339, or a plain date).
 var (
 	version   = "dev"
-	buildDate = ""
+	buildDate = "dev"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
-func run(args []string, stdout, stderr io.Writer) int {
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dalaba-edge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "/etc/dalaba/edge.yaml", "YAML config file (configs/edge.example.yaml documents every key)")
-	dataDir := fs.String("data-dir", "", "data directory (overrides data_dir)")
+	cfgPath := fs.String("config", "/etc/dalaba/edge.yaml", "the YAML config `file` (configs/edge.example.yaml documents every key)")
+	dataDir := fs.String("data-dir", "", "the data `dir`ectory, over data_dir and DALABA_DATA_DIR")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "dalaba-edge: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return exitUsage
 	}
 	if *showVersion {
-		fmt.Fprintf(stdout, "dalaba-edge %s %s\n", version, buildDate)
-		return 0
+		fmt.Fprintf(stdout, "dalaba-edge %s (built %s)\n", version, buildDate)
+		return exitOK
 	}
+
 	cfg, err := config.Load(*cfgPath)
 	if err == nil {
 		if *dataDir != "" {
@@ -48,25 +75,37 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cfg.Validate()
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "dalaba-edge: configuration:\n%v\n", err)
-		return 2
+		fmt.Fprintf(stderr, "dalaba-edge: configuration %s:\n%v\n", *cfgPath, indent(err.Error()))
+		return exitUsage
 	}
 	log := cfg.Log.New(stderr)
 	slog.SetDefault(log)
 
-	// A build date lets the box refuse a clock that reads earlier than the
-	// software it runs.
-	built, _ := time.Parse(time.RFC3339, buildDate) // zero when unset: no floor
+	built, ok := parseBuildDate(buildDate)
+	if !ok {
+		log.Warn("build date not set or unreadable; the clock is checked against the stored floor only", "build_date", buildDate)
+	}
 	e, err := edge.New(cfg, edge.Deps{Logger: log, Version: version, BuildDate: built})
 	if err != nil {
 		fmt.Fprintf(stderr, "dalaba-edge: %v\n", err)
-		return 2
+		return exitFailed
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if err := e.Run(ctx); err != nil {
-		log.Error("dalaba-edge stopped", "err", err)
-		return 1
+		log.Error("dalaba-edge stopped on a failure", "err", err)
+		return exitFailed
 	}
-	return 0
+	return exitOK
 }
+
+// parseBuildDate reads the linker-set build date. A box must not trust a
+// clock reading earlier than the software it runs.
+func parseBuildDate(s string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339, time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }

@@ -1,10 +1,3 @@
-// Package config is the village box's local configuration: identity,
-// broker, the pinned township key, paths and a few tunables. Everything
-// else the box does comes from the signed desired state. Strict YAML (an
-// unknown key is an error naming its line), code defaults, a few DALABA_*
-// environment overrides, and Validate reporting every problem at once.
-// configs/edge.example.yaml is its manual and is tested against the
-// defaults.
 package config
 
 import (
@@ -22,35 +15,36 @@ import (
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// Config is everything dalaba-edge reads at start.
+// Config is everything dalaba-edge reads at start. The zero value is not
+// usable; start from Default.
 type Config struct {
-	BoxID          string         `yaml:"box_id"`
-	TownshipKey    string         `yaml:"township_key"`
+	BoxID          string         `yaml:"box_id"`       // required; also the MQTT client id
+	TownshipKey    string         `yaml:"township_key"` // required; base64 ed25519 public key
 	Broker         Broker         `yaml:"broker"`
-	DataDir        string         `yaml:"data_dir"`
-	LocalAPI       string         `yaml:"local_api"`
+	DataDir        string         `yaml:"data_dir"`  // default /var/lib/dalaba
+	LocalAPI       string         `yaml:"local_api"` // unix socket; empty = <data_dir>/dalaba-edge.sock
 	Outbox         Outbox         `yaml:"outbox"`
-	HealthInterval time.Duration  `yaml:"health_interval"`
+	HealthInterval time.Duration  `yaml:"health_interval"` // default 1m
 	Log            logging.Config `yaml:"log"`
 }
 
 // Broker is how the box reaches the township's MQTT broker.
 type Broker struct {
-	URL            string        `yaml:"url"`
+	URL            string        `yaml:"url"` // required: tcp://, ssl:// or tls://host:port
 	Username       string        `yaml:"username"`
 	Password       string        `yaml:"password"`
-	CAFile         string        `yaml:"ca_file"`
-	KeepAlive      time.Duration `yaml:"keepalive"`
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	CAFile         string        `yaml:"ca_file"`         // PEM; empty = the system roots
+	KeepAlive      time.Duration `yaml:"keepalive"`       // default 30s
+	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 10s
 }
 
-// Outbox bounds and batches the event queue.
+// Outbox bounds the event queue and shapes its upload.
 type Outbox struct {
-	MaxBytes    int64         `yaml:"max_bytes"`
-	BatchEvents int           `yaml:"batch_events"`
-	BatchBytes  int           `yaml:"batch_bytes"`
-	Window      int           `yaml:"window"`
-	AckTimeout  time.Duration `yaml:"ack_timeout"`
+	MaxBytes    int64         `yaml:"max_bytes"`    // default 64 MiB
+	BatchEvents int           `yaml:"batch_events"` // default 500
+	BatchBytes  int           `yaml:"batch_bytes"`  // default 512 KiB
+	Window      int           `yaml:"window"`       // batches in flight; default 4
+	AckTimeout  time.Duration `yaml:"ack_timeout"`  // default 10s
 }
 
 // Default returns the built-in configuration (identity left empty).
@@ -64,21 +58,34 @@ func Default() Config {
 	}
 }
 
-// Load reads path over the defaults and applies the environment. It does
-// not validate, so that flags can still override; call Validate after.
+// The environment variables Load applies over the file. The password is
+// here so that it can live in a systemd credential rather than the file;
+// the others let an installer point a flashed image elsewhere.
+const (
+	EnvBrokerURL      = "DALABA_BROKER_URL"
+	EnvBrokerPassword = "DALABA_BROKER_PASSWORD"
+	EnvDataDir        = "DALABA_DATA_DIR"
+)
+
+// Load reads path over the defaults, then applies the DALABA_* environment
+// (a set, non-empty variable wins over the file). It does not validate, so
+// that flags can still override; call Validate after.
 func Load(path string) (Config, error) {
 	cfg := Default()
 	if err := yamlfile.Decode(path, &cfg); err != nil {
 		return Config{}, err
 	}
-	if v := os.Getenv("DALABA_BROKER_URL"); v != "" {
-		cfg.Broker.URL = v
-	}
-	if v := os.Getenv("DALABA_BROKER_PASSWORD"); v != "" {
-		cfg.Broker.Password = v
-	}
-	if v := os.Getenv("DALABA_DATA_DIR"); v != "" {
-		cfg.DataDir = v
+	for _, o := range []struct {
+		env string
+		dst *string
+	}{
+		{EnvBrokerURL, &cfg.Broker.URL},
+		{EnvBrokerPassword, &cfg.Broker.Password},
+		{EnvDataDir, &cfg.DataDir},
+	} {
+		if v := os.Getenv(o.env); v != "" {
+			*o.dst = v
+		}
 	}
 	return cfg, nil
 }
@@ -98,7 +105,13 @@ func (c Config) PublicKey() ed25519.PublicKey {
 	return k
 }
 
-// Validate reports every problem at once.
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path is
+// 108 bytes with its terminating NUL). A longer one fails at listen time with
+// a bare EINVAL, so it is caught here with a readable message.
+const maxSocketPath = 107
+
+// Validate reports every problem at once, one error per bad key, each
+// naming the key.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("config: "+format, a...)) }
@@ -108,19 +121,32 @@ func (c Config) Validate() error {
 	if _, err := protocol.ParsePublicKey(c.TownshipKey); err != nil {
 		bad("township_key: %v", err)
 	}
-	if u, err := url.Parse(c.Broker.URL); err != nil || u.Host == "" || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls") {
+	u, err := url.Parse(c.Broker.URL)
+	switch {
+	case c.Broker.URL == "":
+		bad("broker.url is empty: want tcp://, ssl:// or tls://host:port")
+	case err != nil || u.Hostname() == "" || u.Port() == "" || (u.Scheme != "tcp" && u.Scheme != "ssl" && u.Scheme != "tls"):
 		bad("broker.url %q: want tcp://, ssl:// or tls://host:port", c.Broker.URL)
+	case c.Broker.CAFile != "" && u.Scheme == "tcp":
+		bad("broker.ca_file is set but broker.url %q is not ssl:// or tls://", c.Broker.URL)
 	}
 	if c.Broker.CAFile != "" {
 		if _, err := os.Stat(c.Broker.CAFile); err != nil {
 			bad("broker.ca_file: %v", err)
 		}
 	}
-	if c.Broker.KeepAlive < time.Second || c.Broker.ConnectTimeout < time.Second {
-		bad("broker.keepalive and broker.connect_timeout: at least 1s")
+	// MQTT counts keepalive in whole seconds, up to 65535.
+	if c.Broker.KeepAlive < time.Second || c.Broker.KeepAlive > 65535*time.Second {
+		bad("broker.keepalive %s: 1s to 18h", c.Broker.KeepAlive)
+	}
+	if c.Broker.ConnectTimeout < time.Second {
+		bad("broker.connect_timeout %s: at least 1s", c.Broker.ConnectTimeout)
 	}
 	if c.DataDir == "" {
 		bad("data_dir is empty")
+	}
+	if p := c.SocketPath(); len(p) > maxSocketPath {
+		bad("local_api %q: a unix socket path is at most %d bytes; set local_api to a shorter one", p, maxSocketPath)
 	}
 	if c.Outbox.MaxBytes < 1<<20 {
 		bad("outbox.max_bytes %d: at least 1 MiB", c.Outbox.MaxBytes)
@@ -128,17 +154,19 @@ func (c Config) Validate() error {
 	if c.Outbox.BatchEvents < 1 || c.Outbox.BatchEvents > protocol.MaxBatchEvents {
 		bad("outbox.batch_events %d: 1-%d", c.Outbox.BatchEvents, protocol.MaxBatchEvents)
 	}
-	if c.Outbox.BatchBytes < 16<<10 || c.Outbox.BatchBytes > protocol.KindEvents.MaxPayload()/2 {
-		bad("outbox.batch_bytes %d: 16 KiB to %d", c.Outbox.BatchBytes, protocol.KindEvents.MaxPayload()/2)
+	// Half the events topic's limit leaves room for the JSON framing of a
+	// batch whose stored bytes are at the cap.
+	if maxB := protocol.KindEvents.MaxPayload() / 2; c.Outbox.BatchBytes < 16<<10 || c.Outbox.BatchBytes > maxB {
+		bad("outbox.batch_bytes %d: 16384 to %d", c.Outbox.BatchBytes, maxB)
 	}
 	if c.Outbox.Window < 1 || c.Outbox.Window > 64 {
 		bad("outbox.window %d: 1-64", c.Outbox.Window)
 	}
 	if c.Outbox.AckTimeout < time.Second {
-		bad("outbox.ack_timeout: at least 1s")
+		bad("outbox.ack_timeout %s: at least 1s", c.Outbox.AckTimeout)
 	}
 	if c.HealthInterval < time.Second {
-		bad("health_interval: at least 1s")
+		bad("health_interval %s: at least 1s", c.HealthInterval)
 	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)

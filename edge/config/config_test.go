@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, s string) string {
@@ -16,13 +17,39 @@ func write(t *testing.T, s string) string {
 	return p
 }
 
-func TestExampleIsDefaultsPlusIdentity(t *testing.T) {
+// clearEnv keeps a developer's own DALABA_* variables out of a test: an
+// empty variable overrides nothing.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{EnvBrokerURL, EnvBrokerPassword, EnvDataDir} {
+		t.Setenv(k, "")
+	}
+}
+
+// A provisioned box's identity, as `dalaba-cloud box add` prints it.
+const identity = `box_id: v1
+township_key: huS1GmUlkx0LKJBt2GLbKIKBo49rIhq9nCTqv09gajI=
+broker:
+    url: tcp://127.0.0.1:18830
+    username: v1
+    password: secret
+`
+
+func TestExampleIsTheDefaultsPlusIdentity(t *testing.T) {
+	clearEnv(t)
 	got, err := Load("../../configs/edge.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := got.Validate(); err != nil {
 		t.Fatalf("the example does not validate: %v", err)
+	}
+	// The identity is what the example must set, as every real file does.
+	for key, v := range map[string]string{"box_id": got.BoxID, "township_key": got.TownshipKey,
+		"broker.url": got.Broker.URL, "broker.username": got.Broker.Username, "broker.password": got.Broker.Password} {
+		if v == "" {
+			t.Errorf("the example leaves %s empty", key)
+		}
 	}
 	want := Default()
 	want.BoxID, want.TownshipKey = got.BoxID, got.TownshipKey
@@ -32,62 +59,147 @@ func TestExampleIsDefaultsPlusIdentity(t *testing.T) {
 	}
 }
 
-// What `dalaba-cloud box add` prints must load as it is.
 func TestProvisionedConfigLoads(t *testing.T) {
-	cfg, err := Load(write(t, `box_id: v1
-township_key: huS1GmUlkx0LKJBt2GLbKIKBo49rIhq9nCTqv09gajI=
-broker:
-    url: tcp://127.0.0.1:18830
-    username: v1
-    password: secret
-data_dir: /var/lib/dalaba
-`))
+	clearEnv(t)
+	cfg, err := Load(write(t, identity))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SocketPath() != "/var/lib/dalaba/dalaba-edge.sock" || len(cfg.PublicKey()) != 32 {
-		t.Errorf("derived values: %q %d", cfg.SocketPath(), len(cfg.PublicKey()))
+	if cfg.SocketPath() != "/var/lib/dalaba/dalaba-edge.sock" || len(cfg.PublicKey()) != 32 || cfg.Outbox.Window != 4 {
+		t.Errorf("derived values: socket %q, key %d bytes, window %d", cfg.SocketPath(), len(cfg.PublicKey()), cfg.Outbox.Window)
 	}
 }
 
-func TestUnknownKeyNamesLine(t *testing.T) {
-	_, err := Load(write(t, "box_id: v1\noutbox:\n  window: 2\n  windw: 3\n"))
-	if err == nil || !strings.Contains(err.Error(), "line 4") || !strings.Contains(err.Error(), "windw") {
-		t.Fatalf("err = %v", err)
+func TestEmptyFileIsTheDefaults(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(write(t, "# nothing yet\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg != Default() {
+		t.Errorf("got %+v", cfg)
 	}
 }
 
-func TestValidateReportsEverything(t *testing.T) {
-	cfg := Default()
-	cfg.BoxID = "Bad/Id"
-	cfg.TownshipKey = "short"
-	cfg.Broker.URL = "ftp://x"
+func TestLoadRefusesBadFilesNamingTheLine(t *testing.T) {
+	clearEnv(t)
+	cases := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"unknown top-level key", "box_id: v1\nbox_name: x\n", []string{"line 2", "box_name"}},
+		{"unknown nested key", "box_id: v1\noutbox:\n  window: 2\n  windw: 3\n", []string{"line 4", "windw"}},
+		{"duration that is not one", "health_interval: soon\n", []string{"line 1", "soon"}},
+		{"number that is not one", "outbox:\n  window: four\n", []string{"line 2", "four"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(write(t, c.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q: %v", w, err)
+				}
+			}
+		})
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
+		t.Error("a missing file was accepted")
+	}
+}
+
+func TestValidateNamesEachBadKey(t *testing.T) {
+	valid := func() Config {
+		c := Default()
+		c.BoxID, c.TownshipKey, c.Broker.URL = "v1", "huS1GmUlkx0LKJBt2GLbKIKBo49rIhq9nCTqv09gajI=", "tls://township.example:8883"
+		return c
+	}
+	if err := valid().Validate(); err != nil {
+		t.Fatalf("the valid base fails: %v", err)
+	}
+	cases := []struct {
+		key    string
+		change func(*Config)
+	}{
+		{"box_id", func(c *Config) { c.BoxID = "Village/1" }},
+		{"township_key", func(c *Config) { c.TownshipKey = "c2hvcnQ=" }},
+		{"broker.url", func(c *Config) { c.Broker.URL = "http://township:80" }},
+		{"broker.url", func(c *Config) { c.Broker.URL = "tcp://township" }},
+		{"broker.url", func(c *Config) { c.Broker.URL = "" }},
+		{"broker.ca_file", func(c *Config) { c.Broker.CAFile = "/nonexistent/ca.pem" }},
+		{"broker.ca_file", func(c *Config) { c.Broker.URL, c.Broker.CAFile = "tcp://township:1883", "config_test.go" }},
+		{"broker.keepalive", func(c *Config) { c.Broker.KeepAlive = 500 * time.Millisecond }},
+		{"broker.connect_timeout", func(c *Config) { c.Broker.ConnectTimeout = 0 }},
+		{"data_dir", func(c *Config) { c.DataDir = "" }},
+		{"local_api", func(c *Config) { c.DataDir = "/" + strings.Repeat("d", 120) }},
+		{"outbox.max_bytes", func(c *Config) { c.Outbox.MaxBytes = 1000 }},
+		{"outbox.batch_events", func(c *Config) { c.Outbox.BatchEvents = 0 }},
+		{"outbox.batch_bytes", func(c *Config) { c.Outbox.BatchBytes = 4 << 20 }},
+		{"outbox.window", func(c *Config) { c.Outbox.Window = 65 }},
+		{"outbox.ack_timeout", func(c *Config) { c.Outbox.AckTimeout = time.Millisecond }},
+		{"health_interval", func(c *Config) { c.HealthInterval = 0 }},
+		{"log.level", func(c *Config) { c.Log.Level = "loud" }},
+		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
+	}
+	for _, c := range cases {
+		t.Run(c.key, func(t *testing.T) {
+			cfg := valid()
+			c.change(&cfg)
+			err := cfg.Validate()
+			if err == nil || !strings.Contains(err.Error(), c.key) {
+				t.Errorf("err = %v, want one naming %s", err, c.key)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
+	cfg := Default() // no identity at all
 	cfg.Outbox.Window = 0
-	cfg.Outbox.BatchEvents = 1_000_000
 	cfg.Log.Level = "loud"
 	err := cfg.Validate()
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{"box_id", "township_key", "broker.url", "outbox.window", "outbox.batch_events", "log.level"} {
+	for _, want := range []string{"box_id", "township_key", "broker.url", "outbox.window", "log.level"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
+	if n := len(strings.Split(err.Error(), "\n")); n != 5 {
+		t.Errorf("%d lines, want one per problem:\n%v", n, err)
+	}
 }
 
-func TestEnvOverrides(t *testing.T) {
-	t.Setenv("DALABA_BROKER_URL", "tls://township:8883")
-	t.Setenv("DALABA_BROKER_PASSWORD", "from-env")
-	t.Setenv("DALABA_DATA_DIR", "/data")
-	cfg, err := Load(write(t, "broker:\n  url: tcp://x:1\n  password: file\n"))
-	if err != nil {
-		t.Fatal(err)
+func TestEnvironmentOverridesTheFile(t *testing.T) {
+	file := identity + "data_dir: /srv/dalaba\n"
+	cases := []struct {
+		name, env, value string
+		get              func(Config) string
+		want             string
+	}{
+		{"broker url", EnvBrokerURL, "tls://township:8883", func(c Config) string { return c.Broker.URL }, "tls://township:8883"},
+		{"broker password", EnvBrokerPassword, "from-env", func(c Config) string { return c.Broker.Password }, "from-env"},
+		{"data dir", EnvDataDir, "/data", func(c Config) string { return c.DataDir }, "/data"},
+		{"empty leaves the file's", EnvDataDir, "", func(c Config) string { return c.DataDir }, "/srv/dalaba"},
 	}
-	if cfg.Broker.URL != "tls://township:8883" || cfg.Broker.Password != "from-env" || cfg.DataDir != "/data" {
-		t.Errorf("env not applied: %+v", cfg)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv(c.env, c.value)
+			cfg, err := Load(write(t, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.get(cfg); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
 	}
 }

@@ -1,9 +1,3 @@
-// Package desired is how the box takes instructions: it verifies the
-// township's signed desired state (signature, box, expiry, rev newer than
-// what it has), persists it before anything acts on it, and only then hands
-// it to the parts that use it; it runs signed commands at most once each.
-// Whatever it refuses is logged and recorded as an event, and changes
-// nothing. It knows nothing of MQTT: payloads come in as bytes.
 package desired
 
 import (
@@ -17,12 +11,15 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/edge/clock"
+	"github.com/dalaba/dalaba/edge/store"
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// Store is the part of the box's store this package uses.
+// Store is the part of the box's store this package uses (*store.Store).
 type Store interface {
 	AppliedDesired() (rev uint64, payload []byte, err error)
+	// SaveDesired returns after fsync; store.ErrStale if rev is not above
+	// the stored one.
 	SaveDesired(rev uint64, payload []byte) error
 	RememberCommand(id string, expires, now time.Time) (fresh bool, err error)
 }
@@ -30,42 +27,66 @@ type Store interface {
 // Recorder appends an event to the outbox; it returns once durable.
 type Recorder func(ctx context.Context, typ string, prio protocol.Priority, data any) error
 
-// CommandFunc runs one command type and returns the result data.
+// CommandFunc runs one command type and returns the result's data (encoded
+// as JSON; nil for none). An error is sent back as the result's error.
 type CommandFunc func(ctx context.Context, c protocol.Command) (any, error)
 
 // Deps are what the applier uses.
 type Deps struct {
-	Logger  *slog.Logger
-	Clock   clock.Clock
-	BoxID   string
-	Key     ed25519.PublicKey // the township's, pinned at provisioning
-	Store   Store
-	Record  Recorder
-	Results func(protocol.CommandResult) // publishes a command's result
-	Applied func(rev uint64)             // e.g. publish the reported state
+	Logger *slog.Logger
+	Clock  clock.Clock // judges expiry; the box's clock, trusted or not
+	BoxID  string
+	Key    ed25519.PublicKey // the township's, pinned at provisioning
+	Store  Store
+	Record Recorder
+	// Results publishes a command's result; it must not block for long
+	// (the uplink queues it). Nil: results are dropped.
+	Results func(protocol.CommandResult)
+	// Applied is told each newly applied rev, after the subscribers
+	// (e.g. to publish the reported state). Nil: nobody is told.
+	Applied func(rev uint64)
 }
 
-// Applier applies desired state and runs commands.
+// Reasons this package adds to protocol's when it refuses a command.
+const (
+	ReasonUnknownCommand = "unknown command type"
+)
+
+// Applier applies desired state and runs commands. Make it with New,
+// register subscribers and command handlers, then call Start once.
 type Applier struct {
-	d    Deps
-	log  *slog.Logger
+	d   Deps
+	log *slog.Logger
+
+	// apply serialises HandleDesired, so that check, persist and swap are
+	// one step even if payloads arrive from more than one goroutine.
+	apply sync.Mutex
+
 	mu   sync.Mutex
 	rev  uint64
 	subs []func(protocol.Desired)
 	cmds map[string]CommandFunc
 }
 
-// New checks deps and reads the applied rev from the store.
+// New checks deps, reporting every problem at once, and reads the applied
+// rev from the store. It registers the "ping" command, which answers
+// {"pong": <box time>}.
 func New(deps Deps) (*Applier, error) {
 	var errs []error
-	if protocol.ValidateBoxID(deps.BoxID) != nil {
-		errs = append(errs, fmt.Errorf("box id %q", deps.BoxID))
+	if err := protocol.ValidateBoxID(deps.BoxID); err != nil {
+		errs = append(errs, err)
 	}
 	if len(deps.Key) != ed25519.PublicKeySize {
-		errs = append(errs, errors.New("no township key"))
+		errs = append(errs, fmt.Errorf("township key is %d bytes, want %d", len(deps.Key), ed25519.PublicKeySize))
 	}
-	if deps.Store == nil || deps.Record == nil || deps.Clock == nil {
-		errs = append(errs, errors.New("store, recorder and clock are required"))
+	if deps.Store == nil {
+		errs = append(errs, errors.New("no store"))
+	}
+	if deps.Record == nil {
+		errs = append(errs, errors.New("no event recorder"))
+	}
+	if deps.Clock == nil {
+		errs = append(errs, errors.New("no clock"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("desired: %w", err)
@@ -81,31 +102,34 @@ func New(deps Deps) (*Applier, error) {
 	}
 	rev, _, err := deps.Store.AppliedDesired()
 	if err != nil {
-		return nil, fmt.Errorf("desired: read applied state: %w", err)
+		return nil, fmt.Errorf("desired: read the applied state: %w", err)
 	}
 	a := &Applier{d: deps, log: deps.Logger.With("component", "desired"), rev: rev, cmds: map[string]CommandFunc{}}
 	a.Handle("ping", func(context.Context, protocol.Command) (any, error) {
-		return map[string]any{"pong": a.d.Clock.Now()}, nil
+		return map[string]time.Time{"pong": a.d.Clock.Now()}, nil
 	})
 	return a, nil
 }
 
-// Subscribe registers fn to receive every applied desired state, the
-// persisted one included (see Start). Call before Start.
+// Subscribe registers fn to receive every applied desired state, in rev
+// order, the persisted one included (see Start). fn runs on the caller of
+// HandleDesired and should hand the state on rather than work long. Call
+// before Start.
 func (a *Applier) Subscribe(fn func(protocol.Desired)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.subs = append(a.subs, fn)
 }
 
-// Handle registers the runner of a command type. Call before Start.
+// Handle registers the runner of a command type, replacing any before.
+// Call before Start.
 func (a *Applier) Handle(typ string, fn CommandFunc) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.cmds[typ] = fn
 }
 
-// AppliedRev is the rev of the state in force.
+// AppliedRev is the rev of the state in force, 0 when none.
 func (a *Applier) AppliedRev() uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -114,22 +138,27 @@ func (a *Applier) AppliedRev() uint64 {
 
 // Start hands the persisted desired state to the subscribers, so the box
 // runs what it had before a restart, uplink or not. The stored copy was
-// verified when it arrived; it is decoded again, without the expiry check,
-// since an expired state still beats none while the township is away.
+// verified when it arrived; it is verified again (a changed township key
+// shows here) but not for expiry: an expired state still beats none while
+// the township is out of reach.
 func (a *Applier) Start() error {
 	rev, payload, err := a.d.Store.AppliedDesired()
-	if err != nil || rev == 0 {
-		return err
+	if err != nil {
+		return fmt.Errorf("desired: read the applied state: %w", err)
+	}
+	if rev == 0 {
+		return nil
 	}
 	d, err := protocol.OpenDesired(a.d.Key, a.d.BoxID, payload, time.Time{})
 	if err != nil {
 		return fmt.Errorf("desired: the stored state rev %d no longer verifies: %w", rev, err)
 	}
-	a.publish(d)
+	a.log.Info("desired state resumed", "rev", rev)
+	a.handOn(d)
 	return nil
 }
 
-func (a *Applier) publish(d protocol.Desired) {
+func (a *Applier) handOn(d protocol.Desired) {
 	a.mu.Lock()
 	subs := append([]func(protocol.Desired){}, a.subs...)
 	a.mu.Unlock()
@@ -139,40 +168,47 @@ func (a *Applier) publish(d protocol.Desired) {
 }
 
 // HandleDesired verifies, persists and applies a payload from the desired
-// topic. The retained copy the broker redelivers on every reconnect (the
-// same rev) is ignored quietly.
+// topic.
 func (a *Applier) HandleDesired(ctx context.Context, payload []byte) {
+	a.apply.Lock()
+	defer a.apply.Unlock()
 	d, err := protocol.OpenDesired(a.d.Key, a.d.BoxID, payload, a.d.Clock.Now())
 	if err != nil {
 		a.refuse(ctx, protocol.EventDesiredRejected, protocol.KindDesired, err, 0, "")
 		return
 	}
-	a.mu.Lock()
-	cur := a.rev
-	a.mu.Unlock()
-	switch {
-	case d.Rev == cur:
+	cur := a.AppliedRev()
+	if d.Rev == cur {
+		a.log.Debug("desired state already applied", "rev", d.Rev)
 		return
-	case d.Rev < cur:
-		a.refuse(ctx, protocol.EventDesiredRejected, protocol.KindDesired,
-			&protocol.RejectError{Kind: protocol.KindDesired, Reason: protocol.ReasonStale, Err: fmt.Errorf("rev %d is older than the applied rev %d", d.Rev, cur)}, d.Rev, "")
+	}
+	stale := &protocol.RejectError{Kind: protocol.KindDesired, Reason: protocol.ReasonStale,
+		Err: fmt.Errorf("rev %d is not newer than the applied rev %d", d.Rev, cur)}
+	if d.Rev < cur {
+		a.refuse(ctx, protocol.EventDesiredRejected, protocol.KindDesired, stale, d.Rev, "")
 		return
 	}
 	if err := a.d.Store.SaveDesired(d.Rev, payload); err != nil {
-		a.log.Error("persisting desired state", "rev", d.Rev, "err", err)
-		return // not applied; the retained copy comes again on reconnect
+		if errors.Is(err, store.ErrStale) { // the file is ahead of memory: believe the file
+			a.refuse(ctx, protocol.EventDesiredRejected, protocol.KindDesired, stale, d.Rev, "")
+			return
+		}
+		// Not applied; the retained copy comes again on the next reconnect.
+		a.log.Error("persisting desired state; keeping the old one", "rev", d.Rev, "err", err)
+		return
 	}
 	a.mu.Lock()
 	a.rev = d.Rev
 	a.mu.Unlock()
 	a.log.Info("desired state applied", "rev", d.Rev, "previous_rev", cur)
 	a.record(ctx, protocol.EventDesiredApplied, protocol.PriorityNotice, map[string]uint64{"rev": d.Rev})
-	a.publish(d)
+	a.handOn(d)
 	a.d.Applied(d.Rev)
 }
 
-// HandleCommand verifies a payload from the cmd topic, refuses replays and
-// runs it, answering on cmd/result.
+// HandleCommand verifies a payload from the cmd topic, refuses a replay and
+// runs it, answering through Deps.Results. A command that cannot be
+// verified gets no answer: its id cannot be trusted.
 func (a *Applier) HandleCommand(ctx context.Context, payload []byte) {
 	now := a.d.Clock.Now()
 	c, err := protocol.OpenCommand(a.d.Key, a.d.BoxID, payload, now)
@@ -180,9 +216,13 @@ func (a *Applier) HandleCommand(ctx context.Context, payload []byte) {
 		a.refuse(ctx, protocol.EventCmdRejected, protocol.KindCmd, err, 0, "")
 		return
 	}
+	res := protocol.CommandResult{V: protocol.Version, ID: c.ID, BoxID: a.d.BoxID}
 	fresh, err := a.d.Store.RememberCommand(c.ID, c.ExpiresAt, now)
 	if err != nil {
-		a.log.Error("recording command id", "id", c.ID, "err", err)
+		// Not run: without the id on disk a redelivery could run it twice.
+		a.log.Error("recording command id; not running it", "id", c.ID, "err", err)
+		res.Error = "the box could not record the command id"
+		a.d.Results(res)
 		return
 	}
 	if !fresh {
@@ -193,33 +233,38 @@ func (a *Applier) HandleCommand(ctx context.Context, payload []byte) {
 	a.mu.Lock()
 	fn := a.cmds[c.Type]
 	a.mu.Unlock()
-	res := protocol.CommandResult{V: protocol.Version, ID: c.ID, BoxID: a.d.BoxID}
 	if fn == nil {
+		a.refuse(ctx, protocol.EventCmdRejected, protocol.KindCmd,
+			&protocol.RejectError{Kind: protocol.KindCmd, Reason: ReasonUnknownCommand, Err: fmt.Errorf("type %q", c.Type)}, 0, c.ID)
 		res.Error = fmt.Sprintf("unknown command type %q", c.Type)
 		a.d.Results(res)
 		return
 	}
+	a.log.Info("running command", "id", c.ID, "type", c.Type)
 	out, err := fn(ctx, c)
-	if err != nil {
+	switch {
+	case err != nil:
 		res.Error = err.Error()
-	} else {
-		res.OK = true
-		if out != nil {
-			if res.Data, err = json.Marshal(out); err != nil {
-				res.OK, res.Data, res.Error = false, nil, "encoding the result: "+err.Error()
-			}
+	case out != nil:
+		if res.Data, err = json.Marshal(out); err != nil {
+			res.Data, res.Error = nil, "encoding the result: "+err.Error()
+			break
 		}
+		res.OK = true
+	default:
+		res.OK = true
 	}
 	a.d.Results(res)
 }
 
 func (a *Applier) refuse(ctx context.Context, typ string, k protocol.Kind, err error, rev uint64, id string) {
-	reason := "error"
+	reason := protocol.ReasonInvalid
 	if re, ok := errors.AsType[*protocol.RejectError](err); ok {
 		reason = re.Reason
 	}
-	a.log.Warn("refused", "topic", protocol.Topic(a.d.BoxID, k), "reason", reason, "rev", rev, "id", id, "err", err)
-	a.record(ctx, typ, protocol.PriorityCritical, protocol.Rejected{Topic: protocol.Topic(a.d.BoxID, k), Reason: reason, Rev: rev, ID: id})
+	topic := protocol.Topic(a.d.BoxID, k)
+	a.log.Warn("refused", "topic", topic, "reason", reason, "rev", rev, "id", id, "err", err)
+	a.record(ctx, typ, protocol.PriorityCritical, protocol.Rejected{Topic: topic, Reason: reason, Rev: rev, ID: id})
 }
 
 func (a *Applier) record(ctx context.Context, typ string, prio protocol.Priority, data any) {

@@ -1,8 +1,3 @@
-// Package health records the box's vital signs: every interval it appends
-// a health event (disk, outbox, clock, uptime) and asks for the reported
-// state to be published. It also keeps the clock's trust floor: a clock
-// that reads earlier than the last trusted time, or earlier than the build,
-// cannot be trusted. It knows nothing of MQTT.
 package health
 
 import (
@@ -17,7 +12,7 @@ import (
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// Floor is the persisted last-trusted-time floor.
+// Floor is the persisted last-trusted-time floor (*store.Store).
 type Floor interface {
 	TimeFloor() (time.Time, error)
 	RaiseTimeFloor(t time.Time) error
@@ -28,45 +23,76 @@ type Outbox interface {
 	Backlog() (events, bytes uint64)
 }
 
+// Config sets the pace.
+type Config struct {
+	Interval time.Duration // between readings; required
+}
+
 // Deps are what the monitor uses.
 type Deps struct {
 	Logger    *slog.Logger
 	Clock     clock.Clock
 	Floor     Floor
 	Outbox    Outbox
-	DataDir   string
-	BuildDate time.Time
-	Started   time.Time
-	Record    func(ctx context.Context, typ string, prio protocol.Priority, data any) error
-	Report    func() // publish the reported state now
+	DataDir   string    // whose file system's space is reported
+	BuildDate time.Time // a clock reading earlier is not trusted; zero: no such check
+	Started   time.Time // for the uptime; zero: when New ran
+	// Record appends the health event; it returns once durable.
+	Record func(ctx context.Context, typ string, prio protocol.Priority, data any) error
+	// Report is given each reading after it is recorded (the assembly
+	// publishes the reported state with it). Nil: nobody is told.
+	Report func(protocol.Health)
 }
 
-// Monitor takes the box's pulse.
+// Monitor takes the box's pulse. Make it with New and Run it once.
 type Monitor struct {
-	d        Deps
-	log      *slog.Logger
-	interval time.Duration
+	cfg Config
+	d   Deps
+	log *slog.Logger
 }
 
-// New checks deps.
-func New(interval time.Duration, deps Deps) (*Monitor, error) {
-	if interval <= 0 || deps.Clock == nil || deps.Floor == nil || deps.Outbox == nil || deps.Record == nil {
-		return nil, errors.New("health: interval, clock, floor, outbox and recorder are required")
+// New checks cfg and deps, reporting every problem at once; it starts
+// nothing.
+func New(cfg Config, deps Deps) (*Monitor, error) {
+	var errs []error
+	if cfg.Interval <= 0 {
+		errs = append(errs, fmt.Errorf("interval %s: must be positive", cfg.Interval))
+	}
+	if deps.Clock == nil {
+		errs = append(errs, errors.New("no clock"))
+	}
+	if deps.Floor == nil {
+		errs = append(errs, errors.New("no time floor"))
+	}
+	if deps.Outbox == nil {
+		errs = append(errs, errors.New("no outbox"))
+	}
+	if deps.Record == nil {
+		errs = append(errs, errors.New("no event recorder"))
+	}
+	if deps.DataDir == "" {
+		errs = append(errs, errors.New("no data dir"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("health: %w", err)
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	if deps.Report == nil {
-		deps.Report = func() {}
+		deps.Report = func(protocol.Health) {}
 	}
-	return &Monitor{d: deps, log: deps.Logger.With("component", "health"), interval: interval}, nil
+	if deps.Started.IsZero() {
+		deps.Started = deps.Clock.Now()
+	}
+	return &Monitor{cfg: cfg, d: deps, log: deps.Logger.With("component", "health")}, nil
 }
 
-// Check reads the vital signs now and raises the trust floor when the
-// clock can be trusted.
+// Check reads the vital signs now and, when the clock can be trusted,
+// raises the trust floor to it.
 func (m *Monitor) Check() protocol.Health {
 	now := m.d.Clock.Now()
-	h := protocol.Health{Clock: now, UptimeSeconds: int64(now.Sub(m.d.Started).Seconds())}
+	h := protocol.Health{Clock: now, UptimeSeconds: int64(now.Sub(m.d.Started) / time.Second)}
 	h.OutboxBacklog, h.OutboxBytes = m.d.Outbox.Backlog()
 	var fs syscall.Statfs_t
 	if err := syscall.Statfs(m.d.DataDir, &fs); err == nil {
@@ -84,14 +110,13 @@ func (m *Monitor) Check() protocol.Health {
 		if err := m.d.Floor.RaiseTimeFloor(now); err != nil {
 			m.log.Error("raising the clock floor", "err", err)
 		}
-	} else {
+	} else if err == nil {
 		m.log.Warn("clock not trusted", "clock", now, "floor", floor, "build_date", m.d.BuildDate)
 	}
 	return h
 }
 
-// Run records a health event at once and then every interval until ctx
-// ends.
+// Run takes a reading at once and then every interval until ctx ends.
 func (m *Monitor) Run(ctx context.Context) error {
 	t := m.d.Clock.NewTimer(0)
 	defer t.Stop()
@@ -101,10 +126,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 			return nil
 		case <-t.C():
 		}
-		if err := m.d.Record(ctx, protocol.EventHealth, protocol.PriorityInfo, m.Check()); err != nil && ctx.Err() == nil {
-			m.log.Error("recording health", "err", fmt.Errorf("health: %w", err))
+		h := m.Check()
+		if err := m.d.Record(ctx, protocol.EventHealth, protocol.PriorityInfo, h); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			m.log.Error("recording health", "err", err)
 		}
-		m.d.Report()
-		t.Reset(m.interval)
+		m.d.Report(h)
+		t.Reset(m.cfg.Interval)
 	}
 }

@@ -4,93 +4,280 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/dalaba/dalaba/edge/clock"
+	"github.com/dalaba/dalaba/edge/outbox"
+	"github.com/dalaba/dalaba/edge/store"
+	"github.com/dalaba/dalaba/protocol"
 )
 
-func TestEvents(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "edge.sock")
-	var mu sync.Mutex
-	var stored []Event
-	next := uint64(0)
-	s, err := New(sock, Deps{
-		Append: func(_ context.Context, e Event) (uint64, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if e.Type == "fail.me" {
+// api is a local API over a real outbox in a real bbolt file.
+type api struct {
+	ob     *outbox.Outbox
+	sock   string
+	client *http.Client
+	fail   string // an event type whose append fails
+}
+
+func startAPI(t *testing.T) *api {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "edge.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob, err := outbox.New(st.DB(), outbox.Config{}, outbox.Deps{Clock: clock.Real()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &api{ob: ob, sock: filepath.Join(dir, "api.sock"), fail: "fail.me"}
+	s, err := New(a.sock, Deps{
+		Append: func(ctx context.Context, e Event) (uint64, error) {
+			if e.Type == a.fail {
 				return 0, errors.New("disk on fire")
 			}
-			next++
-			stored = append(stored, e)
-			return next, nil
+			return ob.Append(ctx, outbox.Entry{Type: e.Type, Priority: e.Priority, Data: e.Data})
 		},
-		Status: func() any { return map[string]string{"box_id": "village-1"} },
+		Status: func() Status {
+			s := ob.Stats()
+			return Status{BoxID: "village-1", Version: "test", Connected: true, AppliedRev: 7,
+				Outbox: OutboxStatus{Backlog: s.Backlog, Bytes: s.Bytes, FirstSeq: s.FirstSeq, LastSeq: s.LastSeq}}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The API stops before the outbox, as in the box.
+	obCtx, stopOutbox := context.WithCancel(context.Background())
+	obDone := make(chan error, 1)
+	go func() { obDone <- ob.Run(obCtx) }()
 	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error)
+	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	cl := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-	}}}
-	call := func(method, path, body string) (int, string) {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			req, _ := http.NewRequest(method, "http://box"+path, strings.NewReader(body))
-			resp, err := cl.Do(req)
-			if err != nil {
-				if time.Now().After(deadline) {
-					t.Fatal(err)
-				}
-				time.Sleep(5 * time.Millisecond) // the socket is not up yet
-				continue
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode, string(b)
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
 		}
+		if _, err := os.Stat(a.sock); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("socket left behind: %v", err)
+		}
+		stopOutbox()
+		<-obDone
+		st.Close()
+	})
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("not ready")
 	}
-	if code, body := call("GET", "/v1/status", ""); code != 200 || !strings.Contains(body, "village-1") {
-		t.Fatalf("status: %d %s", code, body)
+	a.client = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", a.sock)
+	}}}
+	return a
+}
+
+func (a *api) call(t *testing.T, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://box"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
 	}
-	code, body := call("POST", "/v1/events", `[{"type":"a","priority":1},{"type":"b","priority":2,"data":{"x":1}}]`)
+	resp, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// stored returns every event in the outbox.
+func (a *api) stored(t *testing.T) []protocol.Event {
+	t.Helper()
+	evs, _, err := a.ob.Read(0, 1<<20, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func TestPostedEventsAreInTheOutboxWhenAnswered(t *testing.T) {
+	a := startAPI(t)
+	code, body := a.call(t, "POST", "/v1/events", `[{"type":"sensor.fault","priority":3,"data":{"sensor":"door"}},{"type":"sensor.ok","priority":1}]`)
 	var out struct{ Seqs []uint64 }
-	if code != 200 || json.Unmarshal([]byte(body), &out) != nil || len(out.Seqs) != 2 {
+	if code != 200 || json.Unmarshal(body, &out) != nil || len(out.Seqs) != 2 {
 		t.Fatalf("append: %d %s", code, body)
 	}
-	if code, _ := call("POST", "/v1/events", `{"type":"single","priority":0}`); code != 200 {
-		t.Fatalf("single object: %d", code)
+	code, body = a.call(t, "POST", "/v1/events", ` {"type":"single","priority":0} `)
+	var one struct{ Seqs []uint64 }
+	if code != 200 || json.Unmarshal(body, &one) != nil || len(one.Seqs) != 1 {
+		t.Fatalf("a single object: %d %s", code, body)
 	}
-	bad := []string{
-		`[{"type":"ok","priority":1},{"type":"","priority":1}]`,
-		`[{"type":"ok","priority":1},{"type":"x","priority":9}]`,
-		`{"type":"x","priority":1,"data":"not-an-object`,
-		`[]`,
-		`"hello"`,
+	bySeq := map[uint64]protocol.Event{}
+	for _, e := range a.stored(t) {
+		bySeq[e.Seq] = e
 	}
-	for _, b := range bad {
-		if code, body := call("POST", "/v1/events", b); code != 400 || !strings.Contains(body, "error") {
-			t.Errorf("%s: %d %s, want 400", b, code, body)
+	want := map[uint64]string{out.Seqs[0]: "", out.Seqs[1]: "", one.Seqs[0]: ""}
+	if len(want) != 3 || len(bySeq) != 3 {
+		t.Fatalf("seqs %v %v, stored %v", out.Seqs, one.Seqs, bySeq)
+	}
+	for seq := range want {
+		if _, ok := bySeq[seq]; !ok {
+			t.Errorf("seq %d answered but not in the outbox", seq)
 		}
 	}
-	mu.Lock()
-	if len(stored) != 3 {
-		t.Errorf("%d events stored; bad requests must store nothing", len(stored))
+	// The answer's seqs follow the request's order.
+	if e := bySeq[out.Seqs[0]]; e.Type != "sensor.fault" || e.Priority != protocol.PriorityCritical || string(e.Data) != `{"sensor":"door"}` {
+		t.Errorf("first event stored as %+v", e)
 	}
-	mu.Unlock()
-	if code, _ := call("POST", "/v1/events", `{"type":"fail.me","priority":1}`); code != 503 {
-		t.Errorf("a failed append answered %d, want 503", code)
+	if e := bySeq[out.Seqs[1]]; e.Type != "sensor.ok" || len(e.Data) != 0 {
+		t.Errorf("second event stored as %+v", e)
+	}
+}
+
+func TestAThousandEventsInOneRequest(t *testing.T) {
+	a := startAPI(t)
+	evs := make([]string, MaxEvents)
+	for i := range evs {
+		evs[i] = fmt.Sprintf(`{"type":"bulk","priority":1,"data":{"i":%d}}`, i)
+	}
+	code, body := a.call(t, "POST", "/v1/events", "["+strings.Join(evs, ",")+"]")
+	var out struct{ Seqs []uint64 }
+	if code != 200 || json.Unmarshal(body, &out) != nil || len(out.Seqs) != MaxEvents {
+		t.Fatalf("append: %d %.200s", code, body)
+	}
+	stored := a.stored(t)
+	if len(stored) != MaxEvents {
+		t.Fatalf("%d stored", len(stored))
+	}
+	seen := map[uint64]bool{}
+	for _, s := range out.Seqs {
+		seen[s] = true
+	}
+	for _, e := range stored {
+		if !seen[e.Seq] {
+			t.Errorf("stored seq %d was not answered", e.Seq)
+		}
+	}
+	if code, body := a.call(t, "POST", "/v1/events", "["+strings.Join(append(evs, evs[0]), ",")+"]"); code != 400 || !strings.Contains(string(body), "1-1000") {
+		t.Errorf("1001 events: %d %s", code, body)
+	}
+}
+
+func TestBadRequestsAppendNothing(t *testing.T) {
+	a := startAPI(t)
+	big := `{"type":"x","priority":1,"data":{"s":"` + strings.Repeat("a", protocol.MaxEventDataLen) + `"}}`
+	cases := []struct {
+		name, body, want string
+	}{
+		{"one bad among good", `[{"type":"ok","priority":1},{"type":"","priority":1}]`, "event 1"},
+		{"priority out of range", `[{"type":"ok","priority":1},{"type":"x","priority":9}]`, "priority 9"},
+		{"no priority", `{"type":"x"}`, "no priority"},
+		{"misspelt field", `{"type":"x","prioriy":3}`, "prioriy"},
+		{"cut short", `{"type":"x","priority":1,"data":"not-an-object`, "bad JSON"},
+		{"data not an object", `{"type":"x","priority":1,"data":[1,2]}`, "object"},
+		{"data too large", big, "data is"},
+		{"empty array", `[]`, "1-1000"},
+		{"a string", `"hello"`, "want a JSON event"},
+		{"empty body", ``, "want a JSON event"},
+		{"trailing data", `{"type":"x","priority":1} {}`, "trailing"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := a.call(t, "POST", "/v1/events", c.body)
+			var e struct{ Error string }
+			if code != 400 || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, c.want) {
+				t.Errorf("%d %s, want 400 with an error mentioning %q", code, body, c.want)
+			}
+		})
+	}
+	if n := len(a.stored(t)); n != 0 {
+		t.Errorf("%d events stored by bad requests", n)
+	}
+	if code, _ := a.call(t, "GET", "/v1/events", ""); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /v1/events: %d", code)
+	}
+}
+
+func TestAFailedAppendIsA503WithWhatWasStored(t *testing.T) {
+	a := startAPI(t)
+	code, body := a.call(t, "POST", "/v1/events", `[{"type":"ok","priority":1},{"type":"fail.me","priority":1}]`)
+	var out struct {
+		Error string
+		Seqs  []uint64
+	}
+	if code != 503 || json.Unmarshal(body, &out) != nil || !strings.Contains(out.Error, "disk on fire") {
+		t.Fatalf("%d %s", code, body)
+	}
+	if len(out.Seqs) != 2 || out.Seqs[0] == 0 || out.Seqs[1] != 0 {
+		t.Errorf("seqs %v, want the stored one's and 0", out.Seqs)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	a := startAPI(t)
+	if code, body := a.call(t, "POST", "/v1/events", `{"type":"a","priority":1}`); code != 200 {
+		t.Fatalf("append: %d %s", code, body)
+	}
+	code, body := a.call(t, "GET", "/v1/status", "")
+	var got map[string]any
+	if code != 200 || json.Unmarshal(body, &got) != nil {
+		t.Fatalf("%d %s", code, body)
+	}
+	want := `{"applied_rev":7,"box_id":"village-1","connected":true,"outbox":{"backlog":1,"bytes":`
+	if b, _ := json.Marshal(got); !strings.HasPrefix(string(b), want) || !strings.Contains(string(b), `"first_seq":1,"last_seq":1},"version":"test"}`) {
+		t.Errorf("status %s", b)
+	}
+}
+
+func TestSocketIsGroupOnlyAndAStaleOneIsReplaced(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "edge.sock")
+	if err := os.WriteFile(sock, nil, 0o600); err != nil { // left by a crash
+		t.Fatal(err)
+	}
+	s, err := New(sock, Deps{Append: func(context.Context, Event) (uint64, error) { return 1, nil }, Status: func() Status { return Status{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	select {
+	case <-s.Ready():
+	case err := <-done:
+		t.Fatalf("Run: %v", err)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket %v mode %v, want a socket with 0660", err, fi.Mode())
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestNewReportsEveryProblem(t *testing.T) {
+	_, err := New("", Deps{})
+	for _, want := range []string{"no socket path", "no append", "no status"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %q", err, want)
+		}
 	}
 }
