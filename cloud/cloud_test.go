@@ -5,9 +5,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +20,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"golang.org/x/crypto/bcrypt"
 	"gopkg.in/yaml.v3"
 
 	"github.com/dalaba/dalaba/cloud/config"
@@ -23,66 +28,103 @@ import (
 	"github.com/dalaba/dalaba/protocol"
 )
 
+// wait bounds every wait on the network here; a healthy run needs
+// milliseconds.
+const wait = 10 * time.Second
+
+const adminPassword = "test-admin-password"
+
 // running is a Cloud started in-process on loopback port 0.
 type running struct {
 	dir, http, mqtt, token string
-	stop                   func()
+	stdout                 *bytes.Buffer
+	stop                   func() error
 }
 
-func startCloud(t *testing.T, dir string, edit func(*config.Config)) *running {
-	t.Helper()
+func testConfig(dir string) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = dir
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.MQTT.Listen = "127.0.0.1:0"
+	return cfg
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func startCloud(t *testing.T, dir string, edit func(*config.Config)) *running {
+	t.Helper()
+	cfg := testConfig(dir)
 	if edit != nil {
 		edit(&cfg)
 	}
-	t.Setenv("DALABA_ADMIN_PASSWORD", "test-password")
-	c, err := New(cfg, Deps{})
+	t.Setenv(config.EnvAdminPassword, adminPassword)
+	r := launch(t, cfg)
+	r.login(t, "admin", adminPassword)
+	return r
+}
+
+// launch runs a Cloud until the test ends and waits until it is ready.
+func launch(t *testing.T, cfg config.Config) *running {
+	t.Helper()
+	r := &running{dir: cfg.DataDir, stdout: &bytes.Buffer{}}
+	c, err := New(cfg, Deps{Logger: testLogger(t), Version: "test", Stdout: r.stdout, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(dir, listenFile))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	r := &running{dir: dir}
-	r.stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("cloud stopped with %v", err)
-		}
+	var once sync.Once
+	var runErr error
+	r.stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
 	}
 	t.Cleanup(func() {
-		if ctx.Err() == nil {
-			r.stop()
+		if err := r.stop(); err != nil {
+			t.Errorf("cloud stopped with %v", err)
 		}
 	})
-	waitFor(t, 10*time.Second, "listen.json", func() bool {
-		b, err := os.ReadFile(filepath.Join(dir, listenFile))
+	waitFor(t, "listen.json", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("cloud exited before it was ready: %v", err)
+		default:
+		}
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, listenFile))
 		if err != nil {
 			return false
 		}
-		var l struct{ HTTP, MQTT string }
+		var l struct {
+			HTTP string `json:"http"`
+			MQTT string `json:"mqtt"`
+		}
 		if json.Unmarshal(b, &l) != nil {
 			return false
 		}
 		r.http, r.mqtt = l.HTTP, l.MQTT
 		return true
 	})
-	var login struct{ Token string }
-	r.api(t, "POST", "/api/v1/login", `{"username":"admin","password":"test-password"}`, &login, 200)
-	r.token = login.Token
 	return r
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+func (r *running) login(t *testing.T, user, password string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	var login struct{ Token string }
+	r.token = ""
+	r.api(t, "POST", "/api/v1/login", fmt.Sprintf(`{"username":%q,"password":%q}`, user, password), &login, 200)
+	r.token = login.Token
+}
+
+// waitFor polls cond until it holds or wait has passed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", within, what)
+			t.Fatalf("not within %s: %s", wait, what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -90,7 +132,10 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 
 func (r *running) api(t *testing.T, method, path, body string, out any, want int) {
 	t.Helper()
-	req, _ := http.NewRequest(method, "http://"+r.http+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+r.http+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
@@ -111,44 +156,73 @@ func (r *running) api(t *testing.T, method, path, body string, out any, want int
 }
 
 type boxView struct {
-	Online           bool   `json:"online"`
-	AppliedRev       uint64 `json:"applied_rev"`
-	DesiredRev       uint64 `json:"desired_rev"`
-	Watermark        uint64 `json:"watermark"`
-	RejectedMessages uint64 `json:"rejected_messages"`
+	Online           bool      `json:"online"`
+	LastSeen         time.Time `json:"last_seen"`
+	AppliedRev       uint64    `json:"applied_rev"`
+	DesiredRev       uint64    `json:"desired_rev"`
+	OutboxBacklog    uint64    `json:"outbox_backlog"`
+	ReportedAt       time.Time `json:"reported_at"`
+	Watermark        uint64    `json:"watermark"`
+	RejectedMessages uint64    `json:"rejected_messages"`
 }
 
+// box reads a box from the list, as the console does.
 func (r *running) box(t *testing.T, id string) boxView {
-	var b boxView
-	r.api(t, "GET", "/api/v1/boxes/"+id, "", &b, 200)
-	return b
+	t.Helper()
+	var boxes []struct {
+		ID string `json:"id"`
+		boxView
+	}
+	r.api(t, "GET", "/api/v1/boxes", "", &boxes, 200)
+	for _, b := range boxes {
+		if b.ID == id {
+			return b.boxView
+		}
+	}
+	t.Fatalf("box %s not listed", id)
+	return boxView{}
 }
 
-// edgeConfig is the part of the printed edge config the test needs.
+// edgeConfig is the printed edge config, decoded strictly: it must hold
+// these keys and no other.
 type edgeConfig struct {
 	BoxID       string `yaml:"box_id"`
 	TownshipKey string `yaml:"township_key"`
 	Broker      struct {
-		URL, Username, Password string
+		URL      string `yaml:"url"`
+		Username string `yaml:"username"`
+		Password string `yaml:"password"`
 	} `yaml:"broker"`
+	DataDir string `yaml:"data_dir"`
 }
 
-func (r *running) addBox(t *testing.T, id string) edgeConfig {
-	var out struct {
-		EdgeConfig string `json:"edge_config"`
-	}
-	r.api(t, "POST", "/api/v1/boxes", fmt.Sprintf(`{"id":%q,"name":"测试村"}`, id), &out, 201)
+func parseEdgeConfig(t *testing.T, s string) edgeConfig {
+	t.Helper()
 	var ec edgeConfig
-	if err := yaml.Unmarshal([]byte(out.EdgeConfig), &ec); err != nil {
-		t.Fatal(err)
+	dec := yaml.NewDecoder(strings.NewReader(s))
+	dec.KnownFields(true)
+	if err := dec.Decode(&ec); err != nil {
+		t.Fatalf("edge config: %v\n%s", err, s)
 	}
 	return ec
 }
 
-// fakeBox is a paho client with a box's credentials, playing the box.
+func (r *running) addBox(t *testing.T, id string) edgeConfig {
+	t.Helper()
+	var out struct {
+		EdgeConfig string `json:"edge_config"`
+	}
+	r.api(t, "POST", "/api/v1/boxes", fmt.Sprintf(`{"id":%q,"name":"测试村"}`, id), &out, 201)
+	return parseEdgeConfig(t, out.EdgeConfig)
+}
+
+// fakeBox is a paho client with a box's credentials, playing the box. Its
+// TCP connection is kept so a test can cut it as a crash would.
 type fakeBox struct {
+	id      string
 	cl      mqtt.Client
 	mu      sync.Mutex
+	conn    net.Conn
 	desired [][]byte
 	acks    []protocol.EventsAck
 	cmds    [][]byte
@@ -156,28 +230,37 @@ type fakeBox struct {
 
 func connectBox(t *testing.T, ec edgeConfig, brokerURL string, will bool) *fakeBox {
 	t.Helper()
-	fb := &fakeBox{}
+	fb := &fakeBox{id: ec.BoxID}
 	o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(ec.BoxID).SetCleanSession(false).
-		SetUsername(ec.Broker.Username).SetPassword(ec.Broker.Password).SetAutoReconnect(false)
+		SetUsername(ec.Broker.Username).SetPassword(ec.Broker.Password).SetAutoReconnect(false).
+		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt.ClientOptions) (net.Conn, error) {
+			c, err := net.DialTimeout("tcp", u.Host, wait)
+			if err == nil {
+				fb.mu.Lock()
+				fb.conn = c
+				fb.mu.Unlock()
+			}
+			return c, err
+		})
 	if will {
-		w, _ := json.Marshal(protocol.Status{V: 1, BoxID: ec.BoxID, Online: false})
+		w := marshal(t, protocol.KindStatus, protocol.Status{V: 1, BoxID: ec.BoxID, Online: false})
 		o.SetBinaryWill(protocol.Topic(ec.BoxID, protocol.KindStatus), w, 1, true)
 	}
 	fb.cl = mqtt.NewClient(o)
-	if tok := fb.cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := fb.cl.Connect(); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("box connect: %v", tok.Error())
 	}
+	t.Cleanup(func() { fb.cl.Disconnect(0) })
 	sub := func(k protocol.Kind, f func([]byte)) {
 		tok := fb.cl.Subscribe(protocol.Topic(ec.BoxID, k), 1, func(_ mqtt.Client, m mqtt.Message) { f(m.Payload()) })
-		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
 			t.Fatalf("subscribe: %v", tok.Error())
 		}
 	}
 	sub(protocol.KindDesired, func(p []byte) { fb.mu.Lock(); fb.desired = append(fb.desired, p); fb.mu.Unlock() })
 	sub(protocol.KindCmd, func(p []byte) { fb.mu.Lock(); fb.cmds = append(fb.cmds, p); fb.mu.Unlock() })
 	sub(protocol.KindEventsAck, func(p []byte) {
-		a, err := protocol.DecodeEventsAck(ec.BoxID, p)
-		if err == nil {
+		if a, err := protocol.DecodeEventsAck(ec.BoxID, p); err == nil {
 			fb.mu.Lock()
 			fb.acks = append(fb.acks, a)
 			fb.mu.Unlock()
@@ -186,10 +269,10 @@ func connectBox(t *testing.T, ec edgeConfig, brokerURL string, will bool) *fakeB
 	return fb
 }
 
-func (fb *fakeBox) publish(t *testing.T, topic string, retained bool, payload []byte) {
+func (fb *fakeBox) publish(t *testing.T, k protocol.Kind, retained bool, payload []byte) {
 	t.Helper()
-	if tok := fb.cl.Publish(topic, 1, retained, payload); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("publish %s: %v", topic, tok.Error())
+	if tok := fb.cl.Publish(protocol.Topic(fb.id, k), 1, retained, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("publish %s: %v", k, tok.Error())
 	}
 }
 
@@ -202,7 +285,34 @@ func (fb *fakeBox) lastAck() uint64 {
 	return fb.acks[len(fb.acks)-1].Seq
 }
 
+// firstDesired waits for a desired state and opens it with pub.
+func (fb *fakeBox) firstDesired(t *testing.T, pub ed25519.PublicKey) protocol.Desired {
+	t.Helper()
+	waitFor(t, "retained desired state at "+fb.id, func() bool { fb.mu.Lock(); defer fb.mu.Unlock(); return len(fb.desired) > 0 })
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	d, err := protocol.OpenDesired(pub, fb.id, fb.desired[0], time.Now())
+	if err != nil {
+		t.Fatalf("desired state does not verify: %v", err)
+	}
+	return d
+}
+
+// crash closes the box's TCP connection without an MQTT DISCONNECT.
+func (fb *fakeBox) crash(t *testing.T) {
+	t.Helper()
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	if fb.conn == nil {
+		t.Fatal("no connection to cut")
+	}
+	if err := fb.conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func marshal(t *testing.T, k protocol.Kind, v any) []byte {
+	t.Helper()
 	b, err := protocol.Marshal(k, v)
 	if err != nil {
 		t.Fatal(err)
@@ -210,11 +320,24 @@ func marshal(t *testing.T, k protocol.Kind, v any) []byte {
 	return b
 }
 
+func batch(t *testing.T, box string, floor uint64, seqs ...uint64) []byte {
+	t.Helper()
+	var evs []protocol.Event
+	for _, q := range seqs {
+		evs = append(evs, protocol.Event{Seq: q, Time: time.Now(), Type: "test.event", Priority: protocol.PriorityInfo, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, q))})
+	}
+	return marshal(t, protocol.KindEvents, protocol.EventBatch{V: 1, BoxID: box, Floor: floor, Events: evs})
+}
+
 func TestBoxLifecycleOverEmbeddedBroker(t *testing.T) {
 	r := startCloud(t, t.TempDir(), nil)
-	ec := r.addBox(t, "village-1")
-	if ec.Broker.URL != "tcp://"+r.mqtt || ec.Broker.Username != "village-1" || ec.Broker.Password == "" {
-		t.Fatalf("edge config broker section: %+v (mqtt %s)", ec.Broker, r.mqtt)
+	if r.stdout.Len() != 0 {
+		t.Errorf("a password was printed although %s was set: %q", config.EnvAdminPassword, r.stdout)
+	}
+	const id = "village-1"
+	ec := r.addBox(t, id)
+	if ec.BoxID != id || ec.Broker.URL != "tcp://"+r.mqtt || ec.Broker.Username != id || ec.Broker.Password == "" || ec.DataDir == "" {
+		t.Fatalf("edge config: %+v (mqtt %s)", ec, r.mqtt)
 	}
 	pub, err := protocol.ParsePublicKey(ec.TownshipKey)
 	if err != nil {
@@ -222,111 +345,269 @@ func TestBoxLifecycleOverEmbeddedBroker(t *testing.T) {
 	}
 	fb := connectBox(t, ec, ec.Broker.URL, true)
 
-	// The retained, signed desired state arrives and verifies.
-	waitFor(t, 5*time.Second, "retained desired state", func() bool { fb.mu.Lock(); defer fb.mu.Unlock(); return len(fb.desired) > 0 })
-	fb.mu.Lock()
-	d, err := protocol.OpenDesired(pub, "village-1", fb.desired[0], time.Now())
-	fb.mu.Unlock()
-	if err != nil || d.Rev != 1 {
-		t.Fatalf("desired: %+v %v", d, err)
-	}
-
-	// Presence and reported state.
-	fb.publish(t, protocol.Topic("village-1", protocol.KindStatus), true, marshal(t, protocol.KindStatus, protocol.Status{V: 1, BoxID: "village-1", Online: true}))
-	fb.publish(t, protocol.Topic("village-1", protocol.KindReported), true, marshal(t, protocol.KindReported, protocol.Reported{V: 1, BoxID: "village-1", AppliedRev: 1, At: time.Now()}))
-	waitFor(t, 5*time.Second, "online with rev 1 applied", func() bool { b := r.box(t, "village-1"); return b.Online && b.AppliedRev == 1 })
-
-	// Events: stored, acknowledged after the commit, paged by the API;
-	// the same batch again is stored once.
-	var evs []protocol.Event
-	for i := uint64(1); i <= 5; i++ {
-		evs = append(evs, protocol.Event{Seq: i, Time: time.Now(), Type: "test.event", Priority: protocol.PriorityInfo})
-	}
-	batch := marshal(t, protocol.KindEvents, protocol.EventBatch{V: 1, BoxID: "village-1", Floor: 1, Events: evs})
-	fb.publish(t, protocol.Topic("village-1", protocol.KindEvents), false, batch)
-	fb.publish(t, protocol.Topic("village-1", protocol.KindEvents), false, batch)
-	waitFor(t, 5*time.Second, "ack of seq 5", func() bool { return fb.lastAck() == 5 })
-	var page struct {
-		Events []struct{ Seq uint64 } `json:"events"`
-	}
-	r.api(t, "GET", "/api/v1/boxes/village-1/events?after=0&limit=100", "", &page, 200)
-	if len(page.Events) != 5 {
-		t.Fatalf("%d events stored, want 5 (a re-sent batch stored once)", len(page.Events))
-	}
-
-	// Garbage on every box→cloud topic is counted, and the cloud goes on.
-	for _, k := range []protocol.Kind{protocol.KindStatus, protocol.KindReported, protocol.KindEvents, protocol.KindCmdResult} {
-		fb.publish(t, protocol.Topic("village-1", k), false, []byte(`{"v":1,`))
-	}
-	waitFor(t, 5*time.Second, "4 rejected messages counted", func() bool { return r.box(t, "village-1").RejectedMessages == 4 })
-
-	// A signed command reaches the box; its result reaches the API caller.
-	go func() {
-		waitFor(t, 5*time.Second, "command at the box", func() bool { fb.mu.Lock(); defer fb.mu.Unlock(); return len(fb.cmds) > 0 })
-		fb.mu.Lock()
-		c, err := protocol.OpenCommand(pub, "village-1", fb.cmds[0], time.Now())
-		fb.mu.Unlock()
-		if err != nil {
-			t.Errorf("command: %v", err)
-			return
+	t.Run("signed desired state rev 1 is waiting, retained", func(t *testing.T) {
+		if d := fb.firstDesired(t, pub); d.Rev != 1 || d.BoxID != id || !d.ExpiresAt.After(time.Now().Add(700*time.Hour)) {
+			t.Fatalf("desired %+v", d)
 		}
-		fb.publish(t, protocol.Topic("village-1", protocol.KindCmdResult), false,
-			marshal(t, protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: c.ID, BoxID: "village-1", OK: true, Data: json.RawMessage(`{"pong":true}`)}))
-	}()
-	var res protocol.CommandResult
-	r.api(t, "POST", "/api/v1/boxes/village-1/commands", `{"type":"ping"}`, &res, 200)
-	if !res.OK || !bytes.Contains(res.Data, []byte("pong")) {
-		t.Fatalf("command result %+v", res)
-	}
+	})
 
-	// The box's connection dies without a DISCONNECT: the will marks it
-	// offline.
-	killConnection(t, fb)
-	waitFor(t, 5*time.Second, "offline after the will", func() bool { return !r.box(t, "village-1").Online })
-}
+	t.Run("status and reported show in the API", func(t *testing.T) {
+		fb.publish(t, protocol.KindStatus, true, marshal(t, protocol.KindStatus, protocol.Status{V: 1, BoxID: id, Online: true, At: time.Now()}))
+		fb.publish(t, protocol.KindReported, true, marshal(t, protocol.KindReported, protocol.Reported{V: 1, BoxID: id, AppliedRev: 1, OutboxBacklog: 3, At: time.Now()}))
+		waitFor(t, "online with rev 1 applied", func() bool { b := r.box(t, id); return b.Online && b.AppliedRev == 1 })
+		b := r.box(t, id)
+		if b.DesiredRev != 1 || b.OutboxBacklog != 3 || b.LastSeen.IsZero() || b.ReportedAt.IsZero() {
+			t.Fatalf("box %+v", b)
+		}
+	})
 
-// killConnection ends the box's connection without a DISCONNECT, as a
-// crash would: a second connection with the box's credentials and client id
-// takes the session over, the broker drops the first connection, and its
-// will is published.
-func killConnection(t *testing.T, fb *fakeBox) {
-	t.Helper()
-	r := fb.cl.OptionsReader()
-	opts := mqtt.NewClientOptions().AddBroker(r.Servers()[0].String()).SetClientID(r.ClientID()).
-		SetCleanSession(true).SetUsername(r.Username()).SetPassword(r.Password()).SetAutoReconnect(false)
-	c := mqtt.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("takeover connect: %v", tok.Error())
-	}
-	c.Disconnect(100)
+	t.Run("events are acked after storing and paged by the API", func(t *testing.T) {
+		fb.publish(t, protocol.KindEvents, false, batch(t, id, 1, 1, 2, 3))
+		waitFor(t, "ack of seq 3", func() bool { return fb.lastAck() == 3 })
+		// A re-sent batch is stored once; a later one moves the ack on.
+		fb.publish(t, protocol.KindEvents, false, batch(t, id, 1, 1, 2, 3))
+		fb.publish(t, protocol.KindEvents, false, batch(t, id, 1, 4, 5))
+		waitFor(t, "ack of seq 5", func() bool { return fb.lastAck() == 5 })
+		var seqs []uint64
+		after := uint64(0)
+		for range 10 {
+			var page struct {
+				Events []struct {
+					Seq  uint64          `json:"seq"`
+					Data json.RawMessage `json:"data"`
+				} `json:"events"`
+				NextAfter uint64 `json:"next_after"`
+			}
+			r.api(t, "GET", fmt.Sprintf("/api/v1/boxes/%s/events?after=%d&limit=2", id, after), "", &page, 200)
+			if len(page.Events) == 0 {
+				break
+			}
+			for _, e := range page.Events {
+				seqs = append(seqs, e.Seq)
+				if string(e.Data) != fmt.Sprintf(`{"n":%d}`, e.Seq) {
+					t.Errorf("event %d data %s", e.Seq, e.Data)
+				}
+			}
+			after = page.NextAfter
+		}
+		if fmt.Sprint(seqs) != "[1 2 3 4 5]" {
+			t.Fatalf("stored seqs %v, want [1 2 3 4 5]", seqs)
+		}
+		if b := r.box(t, id); b.Watermark != 5 {
+			t.Fatalf("watermark %d", b.Watermark)
+		}
+	})
+
+	t.Run("garbage on every box topic is counted, and the cloud goes on", func(t *testing.T) {
+		before := r.box(t, id).RejectedMessages
+		bad := map[protocol.Kind][]byte{
+			protocol.KindStatus:    []byte(`{"v":1,`),
+			protocol.KindReported:  []byte(`not json`),
+			protocol.KindEvents:    []byte(`{"v":2,"box_id":"village-1","floor":1,"events":[]}`),
+			protocol.KindCmdResult: []byte(`{"v":1,"id":"x","box_id":"village-2","ok":true}`),
+		}
+		for k, p := range bad {
+			fb.publish(t, k, false, p)
+		}
+		waitFor(t, "4 more rejected messages", func() bool { return r.box(t, id).RejectedMessages == before+4 })
+		// Still served: a good batch after the garbage is stored and acked.
+		fb.publish(t, protocol.KindEvents, false, batch(t, id, 1, 6))
+		waitFor(t, "ack of seq 6 after the garbage", func() bool { return fb.lastAck() == 6 })
+		if !r.box(t, id).Online {
+			t.Fatal("garbage status changed presence")
+		}
+	})
+
+	t.Run("a signed command reaches the box and its result the API caller", func(t *testing.T) {
+		// The box answers once the command is there, until the test ends.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			var p []byte
+			for p == nil {
+				select {
+				case <-done:
+					return // the API call below failed first
+				case <-time.After(10 * time.Millisecond):
+				}
+				fb.mu.Lock()
+				if len(fb.cmds) > 0 {
+					p = fb.cmds[0]
+				}
+				fb.mu.Unlock()
+			}
+			c, err := protocol.OpenCommand(pub, id, p, time.Now())
+			if err != nil || c.Type != "ping" || string(c.Args) != `{"n":1}` {
+				t.Errorf("command %+v: %v", c, err)
+				return
+			}
+			res, _ := protocol.Marshal(protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: c.ID, BoxID: id, OK: true, Data: json.RawMessage(`{"pong":true}`)})
+			fb.cl.Publish(protocol.Topic(id, protocol.KindCmdResult), 1, false, res)
+		}()
+		var res protocol.CommandResult
+		r.api(t, "POST", "/api/v1/boxes/"+id+"/commands", `{"type":"ping","args":{"n":1}}`, &res, 200)
+		if !res.OK || res.BoxID != id || !bytes.Contains(res.Data, []byte("pong")) {
+			t.Fatalf("command result %+v", res)
+		}
+	})
+
+	t.Run("a crashed box goes offline through its will", func(t *testing.T) {
+		fb.crash(t)
+		waitFor(t, "offline after the will", func() bool { return !r.box(t, id).Online })
+	})
 }
 
 func TestDesiredRepublishedAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	r := startCloud(t, dir, nil)
 	ec := r.addBox(t, "village-2")
-	r.stop()
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
 
-	// A new broker on a new port knows no retained message: the restarted
-	// cloud must publish the stored desired state again.
+	// A new embedded broker knows no retained message: the restarted cloud
+	// must publish the stored desired state again, with the same key.
 	r2 := startCloud(t, dir, nil)
-	fb := connectBox(t, ec, "tcp://"+r2.mqtt, false)
-	waitFor(t, 5*time.Second, "desired after restart", func() bool { fb.mu.Lock(); defer fb.mu.Unlock(); return len(fb.desired) > 0 })
 	pub, _ := protocol.ParsePublicKey(ec.TownshipKey)
-	fb.mu.Lock()
-	_, err := protocol.OpenDesired(pub, "village-2", fb.desired[0], time.Now())
-	fb.mu.Unlock()
+	fb := connectBox(t, ec, "tcp://"+r2.mqtt, false)
+	if d := fb.firstDesired(t, pub); d.Rev != 1 {
+		t.Fatalf("rev %d after restart, want the stored rev 1", d.Rev)
+	}
+	if r2.stdout.Len() != 0 {
+		t.Errorf("second start printed %q", r2.stdout)
+	}
+}
+
+func TestAddBoxAndUserWhileStopped(t *testing.T) {
+	t.Setenv(config.EnvAdminPassword, "")
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	out, err := AddBox(t.Context(), cfg, "village-3", "三村", "tls://township.example:8883")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k, _ := loadKey(dir); !k.Public().(ed25519.PublicKey).Equal(pub) {
-		t.Fatal("the township key changed across a restart")
+	ec := parseEdgeConfig(t, out)
+	if ec.BoxID != "village-3" || ec.Broker.URL != "tls://township.example:8883" || ec.Broker.Username != "village-3" {
+		t.Fatalf("edge config %+v", ec)
+	}
+	if _, err := AddBox(t.Context(), cfg, "village-3", "again", ""); err == nil {
+		t.Fatal("a second box with the same id was accepted")
+	}
+	if _, err := AddBox(t.Context(), cfg, "Village 4", "x", ""); err == nil {
+		t.Fatal("an invalid id was accepted")
+	}
+	gen, err := AddUser(t.Context(), cfg, "operator1", "operator", "")
+	if err != nil || len(gen) < 12 {
+		t.Fatalf("user add with a generated password: %q %v", gen, err)
+	}
+	if gen, err := AddUser(t.Context(), cfg, "viewer1", "viewer", "given-password"); err != nil || gen != "" {
+		t.Fatalf("user add with a given password: %q %v", gen, err)
+	}
+	if _, err := AddUser(t.Context(), cfg, "x", "king", ""); err == nil {
+		t.Fatal("an unknown role was accepted")
+	}
+
+	// The service starts with a user already there: no admin is made,
+	// nothing printed; the operator logs in with the generated password.
+	r := launch(t, cfg)
+	r.login(t, "operator1", gen)
+	if r.stdout.Len() != 0 {
+		t.Errorf("printed %q although users exist", r.stdout)
+	}
+	// The box added offline gets its desired state from the running cloud.
+	pub, _ := protocol.ParsePublicKey(ec.TownshipKey)
+	fb := connectBox(t, ec, "tcp://"+r.mqtt, false)
+	if d := fb.firstDesired(t, pub); d.Rev != 1 {
+		t.Fatalf("rev %d", d.Rev)
+	}
+	// While it runs the store is locked, and box add says what to do.
+	if _, err := AddBox(t.Context(), cfg, "village-5", "五村", ""); !errors.Is(err, ErrRunning) || !strings.Contains(err.Error(), "POST /api/v1/boxes") {
+		t.Fatalf("box add while running: %v", err)
+	}
+}
+
+func TestFirstStartPrintsGeneratedPassword(t *testing.T) {
+	t.Setenv(config.EnvAdminPassword, "")
+	cfg := testConfig(t.TempDir())
+	r := launch(t, cfg)
+	if err := r.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, listenFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("listen.json left after a clean stop (%v)", err)
+	}
+	line := r.stdout.String()
+	_, pw, ok := strings.Cut(line, "password ")
+	pw, _, _ = strings.Cut(pw, " ")
+	if !ok || len(pw) < 12 || strings.Count(line, "\n") != 1 {
+		t.Fatalf("stdout %q, want one line with the generated password", line)
+	}
+	r = launch(t, cfg)
+	r.login(t, "admin", pw)
+	if r.stdout.Len() != 0 {
+		t.Errorf("second start printed %q", r.stdout)
+	}
+}
+
+func TestKeyCreatedOnceAndPrivate(t *testing.T) {
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	k1, err := loadKey(dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, keyFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	k2, err := loadKey(dir, log)
+	if err != nil || !k1.Equal(k2) {
+		t.Fatalf("second load gave another key (%v)", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, keyFile), []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadKey(dir, log); err == nil || !strings.Contains(err.Error(), keyFile) {
+		t.Fatalf("a corrupt key loaded: %v", err)
+	}
+}
+
+func TestStartFailsCleanlyOnTakenPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := testConfig(t.TempDir())
+	cfg.HTTP.Listen = ln.Addr().String()
+	t.Setenv(config.EnvAdminPassword, adminPassword)
+	c, err := New(cfg, Deps{Logger: testLogger(t), PasswordCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "http listen") {
+		t.Fatalf("Run = %v, want the http listen error", err)
+	}
+	// The store was closed: it opens again at once.
+	st, err := openStore(cfg.DataDir)
+	if err != nil {
+		t.Fatalf("store still held after the failed start: %v", err)
+	}
+	st.Close()
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	cfg := testConfig("")
+	cfg.HTTP.Listen = "nope"
+	_, err := New(cfg, Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "data_dir") || !strings.Contains(err.Error(), "http.listen") {
+		t.Fatalf("New = %v, want both problems", err)
 	}
 }
 
 func TestExternalMosquitto(t *testing.T) {
 	addr := testenv.Mosquitto(t)
-	id := fmt.Sprintf("ext-%d", time.Now().UnixNano()%1e9)
+	id := fmt.Sprintf("ext-%d", time.Now().UnixNano())
 	r := startCloud(t, t.TempDir(), func(c *config.Config) {
 		c.MQTT.Embedded = false
 		c.MQTT.URL = "tcp://" + addr
@@ -336,12 +617,23 @@ func TestExternalMosquitto(t *testing.T) {
 	if ec.Broker.URL != "tcp://"+addr {
 		t.Fatalf("box told to use %s", ec.Broker.URL)
 	}
-	fb := connectBox(t, ec, ec.Broker.URL, false)
-	waitFor(t, 5*time.Second, "desired via Mosquitto", func() bool { fb.mu.Lock(); defer fb.mu.Unlock(); return len(fb.desired) > 0 })
-	fb.publish(t, protocol.Topic(id, protocol.KindEvents), false, marshal(t, protocol.KindEvents, protocol.EventBatch{V: 1, BoxID: id, Floor: 1,
-		Events: []protocol.Event{{Seq: 1, Time: time.Now(), Type: "x", Priority: 1}}}))
-	waitFor(t, 5*time.Second, "ack via Mosquitto", func() bool { return fb.lastAck() == 1 })
-	// Clear the retained desired state this run left on the shared broker.
-	fb.cl.Publish(protocol.Topic(id, protocol.KindDesired), 1, true, []byte{}).WaitTimeout(time.Second)
-	fb.cl.Disconnect(100)
+	pub, _ := protocol.ParsePublicKey(ec.TownshipKey)
+	fb := connectBox(t, ec, ec.Broker.URL, true)
+	t.Cleanup(func() {
+		// Clear what this run left retained on the shared broker.
+		for _, k := range []protocol.Kind{protocol.KindDesired, protocol.KindStatus} {
+			fb.cl.Publish(protocol.Topic(id, k), 1, true, []byte{}).WaitTimeout(time.Second)
+		}
+	})
+	if d := fb.firstDesired(t, pub); d.Rev != 1 {
+		t.Fatalf("rev %d", d.Rev)
+	}
+	fb.publish(t, protocol.KindStatus, true, marshal(t, protocol.KindStatus, protocol.Status{V: 1, BoxID: id, Online: true}))
+	waitFor(t, "online via Mosquitto", func() bool { return r.box(t, id).Online })
+	fb.publish(t, protocol.KindEvents, false, batch(t, id, 1, 1, 2))
+	waitFor(t, "ack via Mosquitto", func() bool { return fb.lastAck() == 2 })
+	fb.publish(t, protocol.KindReported, false, []byte("garbage"))
+	waitFor(t, "rejected via Mosquitto", func() bool { return r.box(t, id).RejectedMessages == 1 })
+	fb.crash(t)
+	waitFor(t, "offline via Mosquitto's will", func() bool { return !r.box(t, id).Online })
 }

@@ -1,7 +1,3 @@
-// Package auth is who may use the township service: users with bcrypt
-// password hashes and roles, bearer tokens (stored only as sha256), login
-// rate limiting, and what each role may do. It knows nothing of HTTP
-// routing or MQTT.
 package auth
 
 import (
@@ -12,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
@@ -52,6 +50,12 @@ type Auth struct {
 	cost  int
 	mu    sync.Mutex
 	fails map[string]failures
+
+	// decoy is a bcrypt hash compared against when the user does not
+	// exist, so a login takes as long for an unknown name as for a wrong
+	// password and does not tell which names exist.
+	decoyOnce sync.Once
+	decoy     []byte
 }
 
 type failures struct {
@@ -99,8 +103,8 @@ func (a *Auth) Bootstrap(ctx context.Context, password string) (created bool, pw
 // AddUser creates a user; store.ErrExists if the name is taken.
 func (a *Auth) AddUser(ctx context.Context, name, password string, role store.Role) error {
 	var errs []error
-	if n := utf8.RuneCountInString(name); n < 1 || n > 32 {
-		errs = append(errs, fmt.Errorf("%w: user name must be 1-32 characters", ErrInvalid))
+	if n := utf8.RuneCountInString(name); n < 1 || n > 32 || !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 || strings.TrimSpace(name) != name {
+		errs = append(errs, fmt.Errorf("%w: user name must be 1-32 printable characters without surrounding spaces", ErrInvalid))
 	}
 	if len(password) < 8 || len(password) > 72 {
 		errs = append(errs, fmt.Errorf("%w: password must be 8-72 bytes", ErrInvalid))
@@ -143,9 +147,13 @@ func (a *Auth) Login(ctx context.Context, name, password, remoteAddr string) (st
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return "", time.Time{}, fmt.Errorf("auth: login: %w", err)
 	}
-	if err != nil || bcrypt.CompareHashAndPassword(u.PasswordHash, []byte(password)) != nil {
+	hash := u.PasswordHash
+	if err != nil {
+		hash = a.decoyHash()
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil {
 		a.fail(remoteAddr, now)
-		a.log.Warn("login refused", "user", name, "remote", remoteAddr)
+		a.log.Warn("login refused", "user", name, "remote_addr", remoteAddr)
 		return "", time.Time{}, ErrBadCredentials
 	}
 	token := randomString(32)
@@ -154,6 +162,15 @@ func (a *Auth) Login(ctx context.Context, name, password, remoteAddr string) (st
 		return "", time.Time{}, fmt.Errorf("auth: login: %w", err)
 	}
 	return token, exp, nil
+}
+
+func (a *Auth) decoyHash() []byte {
+	a.decoyOnce.Do(func() {
+		// An error leaves decoy nil: the compare then fails at once, which
+		// only gives back the timing this guards.
+		a.decoy, _ = bcrypt.GenerateFromPassword([]byte(randomString(12)), a.cost)
+	})
+	return a.decoy
 }
 
 // Verify returns the user a token belongs to; an unknown or expired token

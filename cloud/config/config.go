@@ -1,8 +1,3 @@
-// Package config is the township service's configuration: one struct, code
-// defaults, strict YAML (an unknown key is an error naming its line), a few
-// DALABA_* environment overrides, and Validate reporting every problem at
-// once. configs/cloud.example.yaml is its manual and is tested equal to the
-// defaults.
 package config
 
 import (
@@ -29,20 +24,21 @@ type Config struct {
 
 // HTTP is the API (and later console) listener.
 type HTTP struct {
-	Listen string `yaml:"listen"`
+	Listen string `yaml:"listen"` // host:port; port 0 picks a free one
 }
 
 // MQTT says which broker the service uses and how boxes reach it.
 type MQTT struct {
 	Embedded bool   `yaml:"embedded"`
-	Listen   string `yaml:"listen"`
+	Listen   string `yaml:"listen"` // embedded broker, host:port
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
-	URL      string `yaml:"url"`
+	URL      string `yaml:"url"`     // external broker, when Embedded is false
+	CAFile   string `yaml:"ca_file"` // external broker's CA; "" = system roots
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	Password string `yaml:"password"` // external broker only; embedded makes one per start
 	ClientID string `yaml:"client_id"`
-	// PublicURL is what boxes are told to connect to; empty = derived.
+	// PublicURL is what boxes are told to connect to; "" = derived.
 	PublicURL string `yaml:"public_url"`
 }
 
@@ -51,10 +47,17 @@ type Desired struct {
 	Validity time.Duration `yaml:"validity"`
 }
 
-// CloudAccount is the service's own MQTT account and client id by default.
-// The underscore is a character no box id can have, so no box can ever hold
-// that name or that session.
+// CloudAccount is the service's own MQTT user name and client id by
+// default. The underscore is a character no box id can have, so no box can
+// ever be registered under that name or take that session.
 const CloudAccount = "dalaba_cloud"
+
+// Environment variables read on top of the file.
+const (
+	EnvDataDir       = "DALABA_DATA_DIR"
+	EnvMQTTURL       = "DALABA_MQTT_URL"       // also turns the embedded broker off
+	EnvAdminPassword = "DALABA_ADMIN_PASSWORD" // read by the assembly, on the first start only
+)
 
 // Default returns the built-in configuration.
 func Default() Config {
@@ -72,24 +75,34 @@ func Default() Config {
 	}
 }
 
-// Load reads path over the defaults (path "" = defaults only), applies the
-// environment and validates.
-func Load(path string) (Config, error) {
+// Read returns the defaults overlaid with the file at path ("" = none) and
+// then the environment. It does not validate, so that flags can be applied
+// before Validate reports everything at once.
+func Read(path string) (Config, error) {
 	cfg := Default()
 	if path != "" {
 		if err := yamlfile.Decode(path, &cfg); err != nil {
 			return Config{}, err
 		}
 	}
-	cfg.applyEnv()
+	cfg.applyEnv(os.Getenv)
+	return cfg, nil
+}
+
+// Load is Read followed by Validate.
+func Load(path string) (Config, error) {
+	cfg, err := Read(path)
+	if err != nil {
+		return Config{}, err
+	}
 	return cfg, cfg.Validate()
 }
 
-func (c *Config) applyEnv() {
-	if v := os.Getenv("DALABA_DATA_DIR"); v != "" {
+func (c *Config) applyEnv(getenv func(string) string) {
+	if v := getenv(EnvDataDir); v != "" {
 		c.DataDir = v
 	}
-	if v := os.Getenv("DALABA_MQTT_URL"); v != "" {
+	if v := getenv(EnvMQTTURL); v != "" {
 		c.MQTT.URL = v
 		c.MQTT.Embedded = false
 	}
@@ -112,17 +125,19 @@ func (c Config) Validate() error {
 		if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
 			bad("mqtt.cert_file and mqtt.key_file go together")
 		}
-	} else if err := checkBrokerURL(c.MQTT.URL); err != nil {
+	} else if err := ValidateBrokerURL(c.MQTT.URL); err != nil {
 		bad("mqtt.url (required when mqtt.embedded is false): %v", err)
 	}
 	if c.MQTT.Username == "" {
 		bad("mqtt.username is empty")
 	}
+	// A box's session is keyed by its id: a client id that could be a box id
+	// would let the service and that box throw each other off the broker.
 	if !strings.ContainsAny(c.MQTT.ClientID, "_.:") {
 		bad("mqtt.client_id %q must contain '_', '.' or ':' so it can never equal a box id", c.MQTT.ClientID)
 	}
 	if c.MQTT.PublicURL != "" {
-		if err := checkBrokerURL(c.MQTT.PublicURL); err != nil {
+		if err := ValidateBrokerURL(c.MQTT.PublicURL); err != nil {
 			bad("mqtt.public_url: %v", err)
 		}
 	}
@@ -133,7 +148,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func checkBrokerURL(s string) error {
+// ValidateBrokerURL checks an MQTT broker URL: tcp://, ssl:// or tls://
+// (or mqtt://, mqtts://) with a host and a port.
+func ValidateBrokerURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil {
 		return err
@@ -143,14 +160,16 @@ func checkBrokerURL(s string) error {
 	default:
 		return fmt.Errorf("%q: scheme must be tcp://, ssl:// or tls://", s)
 	}
-	if u.Host == "" {
-		return fmt.Errorf("%q: no host", s)
+	if u.Hostname() == "" || u.Port() == "" {
+		return fmt.Errorf("%q: want scheme://host:port", s)
 	}
 	return nil
 }
 
-// PublicBrokerURL is the broker address boxes are told to use, given the
-// address the embedded broker actually bound (for port 0).
+// PublicBrokerURL is the broker address boxes are told to use: public_url
+// when set; else the external broker's url; else the embedded broker's
+// address (bound, the one actually bound for port 0, or else listen), with
+// a wildcard host replaced by this machine's host name.
 func (c Config) PublicBrokerURL(bound string) string {
 	if c.MQTT.PublicURL != "" {
 		return c.MQTT.PublicURL
@@ -162,16 +181,25 @@ func (c Config) PublicBrokerURL(bound string) string {
 	if bound != "" {
 		addr = bound
 	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "tcp://" + addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
 	scheme := "tcp"
 	if c.MQTT.CertFile != "" {
 		scheme = "tls"
 	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return scheme + "://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = thisHost()
+	}
 	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// thisHost is the machine's name, as boxes on the township network would
+// dial it; loopback when the name is unknown.
+func thisHost() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "127.0.0.1"
 }

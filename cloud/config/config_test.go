@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, s string) string {
@@ -17,7 +18,14 @@ func write(t *testing.T, s string) string {
 	return p
 }
 
+// noEnv keeps the developer's own DALABA_* variables out of a test.
+func noEnv(t *testing.T) {
+	t.Setenv(EnvDataDir, "")
+	t.Setenv(EnvMQTTURL, "")
+}
+
 func TestExampleEqualsDefaults(t *testing.T) {
+	noEnv(t)
 	got, err := Load("../../configs/cloud.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -27,10 +35,30 @@ func TestExampleEqualsDefaults(t *testing.T) {
 	}
 }
 
+func TestDefaultsAreValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestEmptyFileIsDefaults(t *testing.T) {
+	noEnv(t)
 	got, err := Load(write(t, ""))
 	if err != nil || !reflect.DeepEqual(got, Default()) {
 		t.Fatalf("empty file: %+v, %v", got, err)
+	}
+}
+
+func TestFileOverridesDefaults(t *testing.T) {
+	noEnv(t)
+	got, err := Load(write(t, "data_dir: /srv/dalaba\nmqtt:\n  listen: 127.0.0.1:8883\ndesired:\n  validity: 48h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.DataDir, want.MQTT.Listen, want.Desired.Validity = "/srv/dalaba", "127.0.0.1:8883", 48*time.Hour
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
 
@@ -42,43 +70,86 @@ func TestUnknownKeyNamesLine(t *testing.T) {
 }
 
 func TestValidateReportsEverything(t *testing.T) {
+	noEnv(t)
 	_, err := Load(write(t, `data_dir: ""
 http: {listen: nope}
-mqtt: {embedded: false, url: "ftp://x", client_id: plainid}
+mqtt: {embedded: false, url: "ftp://x", username: "", client_id: plainid, public_url: "tcp://nohost"}
 desired: {validity: 1m}
 log: {level: loud, format: xml}
 `))
 	if err == nil {
 		t.Fatal("accepted")
 	}
-	for _, want := range []string{"data_dir", "http.listen", "mqtt.url", "client_id", "desired.validity", "log.level", "log.format"} {
+	for _, want := range []string{"data_dir", "http.listen", "mqtt.url", "mqtt.username", "client_id", "public_url", "desired.validity", "log.level", "log.format"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %s:\n%v", want, err)
 		}
 	}
 }
 
+func TestValidateEmbedded(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string // "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"port zero", func(c *Config) { c.MQTT.Listen = "127.0.0.1:0" }, ""},
+		{"bad listen", func(c *Config) { c.MQTT.Listen = "1883" }, "mqtt.listen"},
+		{"cert without key", func(c *Config) { c.MQTT.CertFile = "c.pem" }, "cert_file and mqtt.key_file"},
+		{"url ignored when embedded", func(c *Config) { c.MQTT.URL = "nonsense" }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestEnvOverrides(t *testing.T) {
-	t.Setenv("DALABA_DATA_DIR", "/srv/dalaba")
-	t.Setenv("DALABA_MQTT_URL", "tcp://10.0.0.5:1883")
-	got, err := Load("")
+	t.Setenv(EnvDataDir, "/srv/dalaba")
+	t.Setenv(EnvMQTTURL, "tcp://10.0.0.5:1883")
+	got, err := Load(write(t, "data_dir: /from/file\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.DataDir != "/srv/dalaba" || got.MQTT.URL != "tcp://10.0.0.5:1883" || got.MQTT.Embedded {
-		t.Errorf("env not applied: %+v", got)
+		t.Errorf("env not applied over the file: %+v", got)
+	}
+}
+
+func TestReadDoesNotValidate(t *testing.T) {
+	noEnv(t)
+	cfg, err := Read(write(t, "data_dir: \"\"\n"))
+	if err != nil {
+		t.Fatalf("Read validated: %v", err)
+	}
+	if cfg.Validate() == nil {
+		t.Fatal("Validate accepted an empty data_dir")
 	}
 }
 
 func TestPublicBrokerURL(t *testing.T) {
-	c := Default()
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name  string
 		edit  func(*Config)
 		bound string
 		want  string
 	}{
-		{"unspecified host becomes loopback", func(*Config) {}, "0.0.0.0:41883", "tcp://127.0.0.1:41883"},
+		{"wildcard host becomes this host", func(*Config) {}, "0.0.0.0:41883", "tcp://" + host + ":41883"},
+		{"listen when nothing is bound yet", func(c *Config) { c.MQTT.Listen = "10.2.0.1:1883" }, "", "tcp://10.2.0.1:1883"},
 		{"bound address wins over listen", func(c *Config) { c.MQTT.Listen = "127.0.0.1:0" }, "127.0.0.1:5555", "tcp://127.0.0.1:5555"},
 		{"tls when a certificate is set", func(c *Config) { c.MQTT.CertFile, c.MQTT.KeyFile = "c", "k" }, "10.1.1.1:8883", "tls://10.1.1.1:8883"},
 		{"external broker", func(c *Config) { c.MQTT.Embedded = false; c.MQTT.URL = "tcp://broker:1883" }, "", "tcp://broker:1883"},
@@ -86,7 +157,7 @@ func TestPublicBrokerURL(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := c
+			cfg := Default()
 			tc.edit(&cfg)
 			if got := cfg.PublicBrokerURL(tc.bound); got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)

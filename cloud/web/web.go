@@ -1,8 +1,3 @@
-// Package web is the township service's HTTP face: the JSON API under
-// /api/v1 (and, later, the console). It authenticates with bearer tokens,
-// checks roles, decodes strictly and answers errors as {"error": "..."}.
-// It knows the store and the fleet only through interfaces; nothing here
-// speaks MQTT.
 package web
 
 import (
@@ -15,58 +10,81 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// Fleet is what the API asks of the box fleet.
+// Store is what the API reads.
+type Store interface {
+	store.Boxes
+	store.Events
+}
+
+// Fleet registers boxes.
 type Fleet interface {
-	// AddBox registers a box and returns its ready edge config.
+	// AddBox registers a box and returns it with its MQTT secret.
 	AddBox(ctx context.Context, id, name string) (store.Box, string, error)
-	// Rejected counts the malformed messages received from a box.
-	Rejected(boxID string) uint64
+	// EdgeConfig renders the box's ready edge config.
+	EdgeConfig(b store.Box, secret string) (string, error)
+}
+
+// Downlink reaches the boxes.
+type Downlink interface {
 	// SendCommand signs and sends a command and waits for its result.
-	SendCommand(ctx context.Context, box, typ string, args json.RawMessage) (protocol.CommandResult, error)
+	SendCommand(ctx context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error)
+	// Rejected counts the malformed messages received from a box.
+	Rejected(box string) uint64
 }
 
 // Deps are what the server uses.
 type Deps struct {
-	Logger *slog.Logger
-	Store  store.Store
-	Auth   *auth.Auth
-	Fleet  Fleet
+	Logger   *slog.Logger
+	Store    Store
+	Auth     *auth.Auth
+	Fleet    Fleet
+	Downlink Downlink
 }
 
 // Limits of the API.
 const (
-	maxBody        = 64 << 10
-	defaultLimit   = 100
-	maxLimit       = 1000
-	commandTimeout = 15 * time.Second
+	MaxBody      = 64 << 10 // bytes of a request body
+	DefaultLimit = 100      // events per page
+	MaxLimit     = 1000
+	// CommandTimeout is how long a command may wait for the box's result;
+	// it is also the command's lifetime, so a box that was offline never
+	// runs it after the caller gave up.
+	CommandTimeout = 15 * time.Second
 )
 
 // Server serves the API.
 type Server struct {
-	log   *slog.Logger
-	st    store.Store
-	auth  *auth.Auth
-	fleet Fleet
-	mux   *http.ServeMux
+	log  *slog.Logger
+	st   Store
+	auth *auth.Auth
+	fl   Fleet
+	dl   Downlink
+	mux  *http.ServeMux
 }
 
 // New validates deps and builds the routes.
 func New(deps Deps) (*Server, error) {
-	if deps.Store == nil || deps.Auth == nil || deps.Fleet == nil {
-		return nil, errors.New("web: store, auth and fleet are required")
-	}
+	var errs []error
 	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
+		errs = append(errs, errors.New("no Deps.Logger"))
 	}
-	s := &Server{log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fleet: deps.Fleet, mux: http.NewServeMux()}
+	if deps.Store == nil || deps.Auth == nil || deps.Fleet == nil || deps.Downlink == nil {
+		errs = append(errs, errors.New("Deps.Store, Auth, Fleet and Downlink are required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("web: new: %w", err)
+	}
+	s := &Server{log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink, mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
 	s.mux.HandleFunc("POST /api/v1/logout", s.authed(auth.ActionViewBoxes, s.logout))
@@ -75,31 +93,48 @@ func New(deps Deps) (*Server, error) {
 	s.mux.HandleFunc("GET /api/v1/boxes/{id}", s.authed(auth.ActionViewBoxes, s.getBox))
 	s.mux.HandleFunc("GET /api/v1/boxes/{id}/events", s.authed(auth.ActionViewBoxes, s.listEvents))
 	s.mux.HandleFunc("POST /api/v1/boxes/{id}/commands", s.authed(auth.ActionSendCommands, s.sendCommand))
-	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)
-	})
+	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-type userKey struct{}
+// notFound answers what no route matched: 405 with Allow when the path
+// exists under other methods, else 404, both as JSON.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+strings.Join(allow, " or "))
+		return
+	}
+	writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+}
 
 // authed wraps h with token authentication and the role check for action.
 func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearer(r)
 		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dalaba"`)
 			writeError(w, http.StatusUnauthorized, "missing bearer token (POST /api/v1/login first)")
 			return
 		}
 		u, err := s.auth.Verify(r.Context(), tok)
+		if errors.Is(err, auth.ErrBadCredentials) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="dalaba", error="invalid_token"`)
+			writeError(w, http.StatusUnauthorized, "invalid or expired token")
+			return
+		}
 		if err != nil {
-			if errors.Is(err, auth.ErrBadCredentials) {
-				writeError(w, http.StatusUnauthorized, "invalid or expired token")
-				return
-			}
 			s.fail(w, r, err)
 			return
 		}
@@ -107,17 +142,16 @@ func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc
 			writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this", u.Role))
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u)))
+		h(w, r)
 	}
 }
 
 func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	const p = "Bearer "
-	if len(h) <= len(p) || h[:len(p)] != p {
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return "", false
 	}
-	return h[len(p):], true
+	return tok, true
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -135,6 +169,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	tok, exp, err := s.auth.Login(r.Context(), in.Username, in.Password, host)
 	switch {
 	case errors.Is(err, auth.ErrRateLimited):
+		w.Header().Set("Retry-After", strconv.Itoa(int(auth.FailureWindow/time.Second)))
 		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again in a minute")
 	case errors.Is(err, auth.ErrBadCredentials):
 		writeError(w, http.StatusUnauthorized, "wrong user name or password")
@@ -173,7 +208,7 @@ func (s *Server) boxJSON(b store.Box) boxJSON {
 	return boxJSON{
 		ID: b.ID, Name: b.Name, Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
 		DesiredRev: b.DesiredRev, OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
-		Watermark: b.Watermark, RejectedMessages: s.fleet.Rejected(b.ID), CreatedAt: b.CreatedAt,
+		Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), CreatedAt: b.CreatedAt,
 	}
 }
 
@@ -207,11 +242,17 @@ func (s *Server) addBox(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	b, cfg, err := s.fleet.AddBox(r.Context(), in.ID, in.Name)
+	b, secret, err := s.fl.AddBox(r.Context(), in.ID, in.Name)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	cfg, err := s.fl.EdgeConfig(b, secret)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/boxes/"+b.ID)
 	writeJSON(w, http.StatusCreated, map[string]any{"box": s.boxJSON(b), "edge_config": cfg})
 }
 
@@ -231,12 +272,17 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "after: "+err.Error())
 		return
 	}
-	limit, err := uintParam(q.Get("limit"), defaultLimit)
-	if err != nil || limit == 0 || limit > maxLimit {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: a number from 1 to %d", maxLimit))
+	limit, err := uintParam(q.Get("limit"), DefaultLimit)
+	if err != nil || limit == 0 || limit > MaxLimit {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: a whole number from 1 to %d", MaxLimit))
 		return
 	}
-	evs, err := s.st.ListEvents(r.Context(), r.PathValue("id"), after, int(limit))
+	id := r.PathValue("id")
+	if _, err := s.st.GetBox(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	evs, err := s.st.ListEvents(r.Context(), id, after, int(limit))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -274,9 +320,13 @@ func (s *Server) sendCommand(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), commandTimeout)
+	var args any
+	if len(in.Args) > 0 {
+		args = in.Args
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), CommandTimeout)
 	defer cancel()
-	res, err := s.fleet.SendCommand(ctx, id, in.Type, in.Args)
+	res, err := s.dl.SendCommand(ctx, id, in.Type, args, CommandTimeout)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -291,10 +341,15 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "not found")
 	case errors.Is(err, store.ErrExists):
 		writeError(w, http.StatusConflict, "already exists")
-	case errors.Is(err, fleet.ErrInvalid), errors.Is(err, auth.ErrInvalid):
+	case errors.Is(err, fleet.ErrInvalid), errors.Is(err, auth.ErrInvalid), errors.Is(err, downlink.ErrInvalidCommand):
 		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, downlink.ErrNotConnected):
+		writeError(w, http.StatusServiceUnavailable, "the township service is not connected to its MQTT broker")
+	case errors.Is(err, downlink.ErrNoResult), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, "the box did not answer in time")
+	case r.Context().Err() != nil:
+		// The client left; there is no one to answer.
+		s.log.Debug("request abandoned by the client", "method", r.Method, "path", r.URL.Path, "err", err)
 	default:
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, http.StatusInternalServerError, "internal error")
@@ -302,9 +357,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // decode reads one JSON object strictly: unknown fields, trailing data and
-// bodies over maxBody are refused.
+// bodies over MaxBody are refused.
 func decode(w http.ResponseWriter, r *http.Request, dst any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {
@@ -312,19 +367,20 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 			err = errors.New("trailing data after the JSON object")
 		}
 	}
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", maxBody))
-			return false
-		}
-		writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+	if err == nil {
+		return true
+	}
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", MaxBody))
 		return false
 	}
-	return true
+	writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do
 }

@@ -6,52 +6,70 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+	"gopkg.in/yaml.v3"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// fakeFleet stands in for cloud/fleet, which needs a broker.
-type fakeFleet struct {
-	st      store.Store
-	timeout bool
+// published records the desired states the real fleet publishes.
+type published struct {
+	mu   sync.Mutex
+	boxs []string
 }
 
-func (f *fakeFleet) AddBox(ctx context.Context, id, name string) (store.Box, string, error) {
-	if err := protocol.ValidateBoxID(id); err != nil {
-		return store.Box{}, "", fmt.Errorf("%w: %v", fleet.ErrInvalid, err)
-	}
-	b := store.Box{ID: id, Name: name, CreatedAt: time.Now()}
-	if err := f.st.CreateBox(ctx, b); err != nil {
-		return store.Box{}, "", err
-	}
-	return b, "box_id: " + id + "\n", nil
+func (p *published) PublishDesired(_ context.Context, box string, _ []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.boxs = append(p.boxs, box)
+	return nil
 }
 
-func (f *fakeFleet) Rejected(string) uint64 { return 7 }
+// fakeDownlink stands in for the MQTT side, which needs a broker (the
+// cloud package's tests run the real one end to end).
+type fakeDownlink struct {
+	mu   sync.Mutex
+	err  error // returned by SendCommand when set
+	sent []string
+}
 
-func (f *fakeFleet) SendCommand(ctx context.Context, box, typ string, _ json.RawMessage) (protocol.CommandResult, error) {
-	if f.timeout {
-		return protocol.CommandResult{}, context.DeadlineExceeded
+func (d *fakeDownlink) SendCommand(_ context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return protocol.CommandResult{}, d.err
 	}
+	b, _ := json.Marshal(args) // args came from JSON
+	d.sent = append(d.sent, fmt.Sprintf("%s %s %s %s", box, typ, b, ttl))
 	return protocol.CommandResult{V: 1, ID: "c1", BoxID: box, OK: true, Data: json.RawMessage(`{"pong":1}`)}, nil
+}
+
+func (d *fakeDownlink) Rejected(box string) uint64 {
+	if box == "village-1" {
+		return 7
+	}
+	return 0
 }
 
 type env struct {
 	srv    *httptest.Server
 	st     store.Store
-	fleet  *fakeFleet
+	pub    *published
+	dl     *fakeDownlink
 	tokens map[store.Role]string
 }
 
@@ -62,30 +80,49 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	a, err := auth.New(auth.Deps{Store: st, BcryptCost: bcrypt.MinCost})
+	log := slog.New(slog.DiscardHandler)
+	a, err := auth.New(auth.Deps{Logger: log, Store: st, BcryptCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fl := &fakeFleet{st: st}
-	s, err := New(Deps{Store: st, Auth: a, Fleet: fl})
+	key, err := protocol.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{srv: httptest.NewServer(s.Handler()), st: st, fleet: fl, tokens: map[store.Role]string{}}
+	pub := &published{}
+	fl, err := fleet.New(fleet.Config{Validity: 720 * time.Hour, BrokerURL: "tls://township.example:8883", CloudUser: "dalaba_cloud"},
+		fleet.Deps{Logger: log, Store: st, Key: key, Publisher: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dl := &fakeDownlink{}
+	s, err := New(Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{srv: httptest.NewServer(s.Handler()), st: st, pub: pub, dl: dl, tokens: map[store.Role]string{}}
 	t.Cleanup(e.srv.Close)
 	for _, r := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleReviewer, store.RoleViewer} {
 		if err := a.AddUser(t.Context(), string(r), "password-"+string(r), r); err != nil {
 			t.Fatal(err)
 		}
-		var out struct{ Token string }
-		if code := e.call(t, "", "POST", "/api/v1/login", fmt.Sprintf(`{"username":%q,"password":"password-%s"}`, r, r), &out); code != 200 {
-			t.Fatalf("login %s: %d", r, code)
+		var out struct {
+			Token     string    `json:"token"`
+			ExpiresAt time.Time `json:"expires_at"`
+		}
+		if code := e.call(t, "", "POST", "/api/v1/login", fmt.Sprintf(`{"username":%q,"password":"password-%s"}`, r, r), &out); code != 200 || out.Token == "" {
+			t.Fatalf("login %s: %d %+v", r, code, out)
+		}
+		if d := time.Until(out.ExpiresAt); d < auth.TokenTTL-time.Minute || d > auth.TokenTTL {
+			t.Fatalf("token of %s expires in %s, want %s", r, d, auth.TokenTTL)
 		}
 		e.tokens[r] = out.Token
 	}
 	return e
 }
 
+// call makes a request and checks that every error answer is a JSON
+// {"error": "..."}.
 func (e *env) call(t *testing.T, token, method, path, body string, out any) int {
 	t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
@@ -101,6 +138,9 @@ func (e *env) call(t *testing.T, token, method, path, body string, out any) int 
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") && resp.StatusCode != http.StatusNoContent {
+		t.Errorf("%s %s: Content-Type %q", method, path, ct)
+	}
 	if resp.StatusCode >= 400 {
 		var e struct{ Error string }
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
@@ -117,7 +157,7 @@ func (e *env) call(t *testing.T, token, method, path, body string, out any) int 
 
 func TestStatuses(t *testing.T) {
 	e := newEnv(t)
-	admin, viewer, operator := e.tokens[store.RoleAdmin], e.tokens[store.RoleViewer], e.tokens[store.RoleOperator]
+	admin, viewer, operator, reviewer := e.tokens[store.RoleAdmin], e.tokens[store.RoleViewer], e.tokens[store.RoleOperator], e.tokens[store.RoleReviewer]
 	if code := e.call(t, admin, "POST", "/api/v1/boxes", `{"id":"village-1","name":"一村"}`, nil); code != 201 {
 		t.Fatalf("add box: %d", code)
 	}
@@ -128,25 +168,40 @@ func TestStatuses(t *testing.T) {
 		{"health needs no token", "", "GET", "/healthz", "", 200},
 		{"no token", "", "GET", "/api/v1/boxes", "", 401},
 		{"bad token", "nope", "GET", "/api/v1/boxes", "", 401},
+		{"no token for a box", "", "GET", "/api/v1/boxes/village-1", "", 401},
+		{"no token for events", "", "GET", "/api/v1/boxes/village-1/events", "", 401},
+		{"no token for commands", "", "POST", "/api/v1/boxes/village-1/commands", `{"type":"ping"}`, 401},
+		{"no token to add a box", "", "POST", "/api/v1/boxes", `{"id":"b","name":"x"}`, 401},
 		{"viewer lists boxes", viewer, "GET", "/api/v1/boxes", "", 200},
+		{"reviewer lists boxes", reviewer, "GET", "/api/v1/boxes", "", 200},
 		{"viewer cannot add a box", viewer, "POST", "/api/v1/boxes", `{"id":"b","name":"x"}`, 403},
 		{"operator cannot add a box", operator, "POST", "/api/v1/boxes", `{"id":"b","name":"x"}`, 403},
+		{"reviewer cannot add a box", reviewer, "POST", "/api/v1/boxes", `{"id":"b","name":"x"}`, 403},
 		{"viewer cannot send commands", viewer, "POST", "/api/v1/boxes/village-1/commands", `{"type":"ping"}`, 403},
+		{"reviewer cannot send commands", reviewer, "POST", "/api/v1/boxes/village-1/commands", `{"type":"ping"}`, 403},
 		{"operator sends commands", operator, "POST", "/api/v1/boxes/village-1/commands", `{"type":"ping"}`, 200},
+		{"admin sends commands", admin, "POST", "/api/v1/boxes/village-1/commands", `{"type":"ping","args":{"n":1}}`, 200},
 		{"command to unknown box", operator, "POST", "/api/v1/boxes/nobox/commands", `{"type":"ping"}`, 404},
+		{"command with unknown field", operator, "POST", "/api/v1/boxes/village-1/commands", `{"type":"ping","ttl":5}`, 400},
 		{"duplicate box", admin, "POST", "/api/v1/boxes", `{"id":"village-1","name":"again"}`, 409},
 		{"invalid box id", admin, "POST", "/api/v1/boxes", `{"id":"Bad/Id","name":"x"}`, 400},
+		{"box id of the cloud's own account", admin, "POST", "/api/v1/boxes", `{"id":"dalaba_cloud","name":"x"}`, 400},
+		{"empty name", admin, "POST", "/api/v1/boxes", `{"id":"b1","name":""}`, 400},
 		{"unknown field", admin, "POST", "/api/v1/boxes", `{"id":"b2","name":"x","colour":"red"}`, 400},
 		{"malformed JSON", admin, "POST", "/api/v1/boxes", `{"id":`, 400},
+		{"not an object", admin, "POST", "/api/v1/boxes", `["b"]`, 400},
 		{"trailing JSON", admin, "POST", "/api/v1/boxes", `{"id":"b3","name":"x"}{}`, 400},
-		{"too big", admin, "POST", "/api/v1/boxes", `{"id":"b4","name":"` + strings.Repeat("x", maxBody) + `"}`, 413},
+		{"too big", admin, "POST", "/api/v1/boxes", `{"id":"b4","name":"` + strings.Repeat("x", MaxBody) + `"}`, 413},
 		{"unknown box", viewer, "GET", "/api/v1/boxes/nobox", "", 404},
 		{"bad after", viewer, "GET", "/api/v1/boxes/village-1/events?after=-1", "", 400},
 		{"limit too high", viewer, "GET", "/api/v1/boxes/village-1/events?limit=1001", "", 400},
 		{"limit zero", viewer, "GET", "/api/v1/boxes/village-1/events?limit=0", "", 400},
+		{"limit not a number", viewer, "GET", "/api/v1/boxes/village-1/events?limit=ten", "", 400},
 		{"events of unknown box", viewer, "GET", "/api/v1/boxes/nobox/events", "", 404},
 		{"unknown route", viewer, "GET", "/api/v1/nothing", "", 404},
+		{"wrong method", admin, "DELETE", "/api/v1/boxes", "", 405},
 		{"bad login", "", "POST", "/api/v1/login", `{"username":"admin","password":"wrong"}`, 401},
+		{"login with unknown field", "", "POST", "/api/v1/login", `{"username":"admin","password":"password-admin","otp":1}`, 400},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -155,71 +210,147 @@ func TestStatuses(t *testing.T) {
 			}
 		})
 	}
-	// Nothing half-saved: the refused adds left one box only.
+	// Nothing half-saved: the refused adds left one box, published once.
 	boxes, _ := e.st.ListBoxes(t.Context())
-	if len(boxes) != 1 {
-		t.Errorf("%d boxes stored after refused adds, want 1", len(boxes))
+	if len(boxes) != 1 || len(e.pub.boxs) != 1 {
+		t.Errorf("%d boxes stored and %d desired states published after refused adds, want 1 and 1", len(boxes), len(e.pub.boxs))
 	}
-	e.fleet.timeout = true
-	if got := e.call(t, operator, "POST", "/api/v1/boxes/village-1/commands", `{"type":"ping"}`, nil); got != 504 {
-		t.Errorf("command timeout: %d, want 504", got)
+	want := []string{"village-1 ping null 15s", `village-1 ping {"n":1} 15s`}
+	if fmt.Sprint(e.dl.sent) != fmt.Sprint(want) {
+		t.Errorf("commands sent %q, want %q", e.dl.sent, want)
+	}
+}
+
+func TestCommandFailures(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.CreateBox(t.Context(), store.Box{ID: "village-1", Name: "一村", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"box did not answer", fmt.Errorf("x: %w: %w", downlink.ErrNoResult, context.DeadlineExceeded), 504},
+		{"broker down", fmt.Errorf("x: %w", downlink.ErrNotConnected), 503},
+		{"bad command", fmt.Errorf("%w: type \"\"", downlink.ErrInvalidCommand), 400},
+		{"anything else", fmt.Errorf("disk on fire"), 500},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			e.dl.mu.Lock()
+			e.dl.err = c.err
+			e.dl.mu.Unlock()
+			if got := e.call(t, e.tokens[store.RoleOperator], "POST", "/api/v1/boxes/village-1/commands", `{"type":"ping"}`, nil); got != c.want {
+				t.Errorf("status %d, want %d", got, c.want)
+			}
+		})
+	}
+}
+
+func TestAddBoxReturnsEdgeConfig(t *testing.T) {
+	e := newEnv(t)
+	var out struct {
+		Box        boxJSON `json:"box"`
+		EdgeConfig string  `json:"edge_config"`
+	}
+	if code := e.call(t, e.tokens[store.RoleAdmin], "POST", "/api/v1/boxes", `{"id":"village-9","name":"九村"}`, &out); code != 201 {
+		t.Fatalf("status %d", code)
+	}
+	if out.Box.ID != "village-9" || out.Box.Name != "九村" || out.Box.DesiredRev != 1 {
+		t.Errorf("box %+v", out.Box)
+	}
+	var ec struct {
+		BoxID  string `yaml:"box_id"`
+		Broker struct {
+			URL, Username, Password string
+		} `yaml:"broker"`
+	}
+	if err := yaml.Unmarshal([]byte(out.EdgeConfig), &ec); err != nil {
+		t.Fatal(err)
+	}
+	if ec.BoxID != "village-9" || ec.Broker.URL != "tls://township.example:8883" || ec.Broker.Username != "village-9" || ec.Broker.Password == "" {
+		t.Errorf("edge config %+v", ec)
+	}
+	b, err := e.st.GetBox(t.Context(), "village-9")
+	if err != nil || !bytes.Equal(b.SecretHash, fleet.SecretHash(ec.Broker.Password)) {
+		t.Errorf("stored secret hash does not match the edge config's password (%v)", err)
 	}
 }
 
 func TestLoginRateLimited(t *testing.T) {
 	e := newEnv(t)
-	for i := 0; i < auth.MaxFailures; i++ {
-		e.call(t, "", "POST", "/api/v1/login", `{"username":"admin","password":"x"}`, nil)
+	for range auth.MaxFailures {
+		if got := e.call(t, "", "POST", "/api/v1/login", `{"username":"admin","password":"x"}`, nil); got != 401 {
+			t.Fatalf("failed login: %d", got)
+		}
 	}
 	if got := e.call(t, "", "POST", "/api/v1/login", `{"username":"admin","password":"password-admin"}`, nil); got != 429 {
 		t.Fatalf("status %d, want 429", got)
 	}
 }
 
+func TestLogoutEndsToken(t *testing.T) {
+	e := newEnv(t)
+	tok := e.tokens[store.RoleViewer]
+	if got := e.call(t, tok, "POST", "/api/v1/logout", "", nil); got != 204 {
+		t.Fatalf("logout: %d", got)
+	}
+	if got := e.call(t, tok, "GET", "/api/v1/boxes", "", nil); got != 401 {
+		t.Fatalf("after logout: %d, want 401", got)
+	}
+}
+
 func TestBoxesAndEventPaging(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	if err := e.st.CreateBox(ctx, store.Box{ID: "v1", Name: "一村", CreatedAt: time.Now()}); err != nil {
+	if err := e.st.CreateBox(ctx, store.Box{ID: "village-1", Name: "一村", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	// seqs 1..5 and 8..9: a gap the box will fill later.
 	var evs []store.Event
 	for _, q := range []uint64{1, 2, 3, 4, 5, 8, 9} {
-		evs = append(evs, store.Event{BoxID: "v1", Seq: q, Time: time.Now(), Type: "t", Priority: 1, Data: []byte(`{"q":1}`), ReceivedAt: time.Now()})
+		evs = append(evs, store.Event{BoxID: "village-1", Seq: q, Time: time.Now(), Type: "t", Priority: 1, Data: []byte(`{"q":1}`), ReceivedAt: time.Now()})
 	}
-	if _, err := e.st.AppendEvents(ctx, "v1", 1, evs); err != nil {
+	if _, err := e.st.AppendEvents(ctx, "village-1", 1, evs); err != nil {
 		t.Fatal(err)
 	}
 	var boxes []boxJSON
 	if e.call(t, e.tokens[store.RoleViewer], "GET", "/api/v1/boxes", "", &boxes) != 200 || len(boxes) != 1 {
 		t.Fatalf("boxes: %+v", boxes)
 	}
-	if b := boxes[0]; b.ID != "v1" || b.Name != "一村" || b.Watermark != 5 || b.RejectedMessages != 7 {
+	if b := boxes[0]; b.ID != "village-1" || b.Name != "一村" || b.Watermark != 5 || b.RejectedMessages != 7 {
 		t.Errorf("box fields: %+v", b)
 	}
 	var seqs []uint64
-	after := uint64(0)
+	after, pages := uint64(0), 0
 	for {
 		var page struct {
 			Events    []eventJSON `json:"events"`
 			NextAfter uint64      `json:"next_after"`
 		}
-		e.call(t, e.tokens[store.RoleViewer], "GET", fmt.Sprintf("/api/v1/boxes/v1/events?after=%d&limit=3", after), "", &page)
+		e.call(t, e.tokens[store.RoleViewer], "GET", fmt.Sprintf("/api/v1/boxes/village-1/events?after=%d&limit=3", after), "", &page)
 		if len(page.Events) == 0 {
 			if page.NextAfter != after {
 				t.Errorf("empty page next_after %d, want %d", page.NextAfter, after)
 			}
 			break
 		}
+		pages++
 		for _, ev := range page.Events {
 			seqs = append(seqs, ev.Seq)
-			if !bytes.Equal(ev.Data, []byte(`{"q":1}`)) {
-				t.Errorf("data %s", ev.Data)
+			if !bytes.Equal(ev.Data, []byte(`{"q":1}`)) || ev.Type != "t" || ev.Prio != 1 || ev.ReceivedAt.IsZero() {
+				t.Errorf("event %+v", ev)
 			}
 		}
 		after = page.NextAfter
 	}
-	if fmt.Sprint(seqs) != "[1 2 3 4 5 8 9]" {
-		t.Errorf("paged seqs %v", seqs)
+	if fmt.Sprint(seqs) != "[1 2 3 4 5 8 9]" || pages != 3 {
+		t.Errorf("paged seqs %v in %d pages, want [1 2 3 4 5 8 9] in 3", seqs, pages)
+	}
+	var def struct{ Events []eventJSON }
+	e.call(t, e.tokens[store.RoleViewer], "GET", "/api/v1/boxes/village-1/events", "", &def)
+	if len(def.Events) != 7 {
+		t.Errorf("default page has %d events, want all 7", len(def.Events))
 	}
 }

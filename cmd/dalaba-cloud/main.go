@@ -2,8 +2,17 @@
 //
 //	dalaba-cloud [serve] [--config FILE] [--data-dir DIR] [--http ADDR] [--mqtt ADDR]
 //	dalaba-cloud box add ID --name NAME [--broker-url URL] [--config FILE] [--data-dir DIR]
-//	dalaba-cloud user add NAME --role ROLE [--config FILE] [--data-dir DIR]   (password on stdin, or generated)
+//	dalaba-cloud user add NAME --role ROLE [--config FILE] [--data-dir DIR]
 //	dalaba-cloud --version
+//
+// serve runs the service until SIGINT or SIGTERM. box add registers a box
+// with the service stopped and prints its ready edge config on stdout.
+// user add creates a user with the service stopped; the password is read
+// from stdin (one line) when stdin is not a terminal, else generated and
+// printed. configs/cloud.example.yaml documents the config file.
+//
+// Exit status: 0 done, 1 failed, 2 bad usage or configuration (every
+// problem is listed).
 package main
 
 import (
@@ -13,7 +22,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -23,117 +31,229 @@ import (
 	"github.com/dalaba/dalaba/cloud/config"
 )
 
-// Set by the linker (-X main.version=... -X main.buildDate=...).
-var (
-	version   = "dev"
-	buildDate = ""
+// version is set by the linker: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+// common are the flags every subcommand takes.
+type common struct {
+	config, dataDir string
+}
 
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
-		fmt.Fprintf(stdout, "dalaba-cloud %s %s\n", version, buildDate)
-		return 0
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.config, "config", "", "YAML config `file` (configs/cloud.example.yaml documents every key)")
+	fs.StringVar(&c.dataDir, "data-dir", "", "data `directory` (overrides data_dir)")
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintf(stdout, "dalaba-cloud %s\n", version)
+		return exitOK
 	}
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-		if (cmd == "box" || cmd == "user") && len(args) > 0 && args[0] == "add" {
-			cmd, args = cmd+" add", args[1:]
-		}
+	switch {
+	case len(args) == 0 || strings.HasPrefix(args[0], "-"):
+	case args[0] == "serve":
+		args = args[1:]
+	case len(args) >= 2 && (args[0] == "box" || args[0] == "user") && args[1] == "add":
+		cmd, args = args[0]+" add", args[2:]
+	default:
+		fmt.Fprintf(stderr, "dalaba-cloud: unknown command %q: serve, box add, user add or --version\n", strings.Join(args[:min(2, len(args))], " "))
+		return exitUsage
 	}
-	fs := flag.NewFlagSet("dalaba-cloud "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "", "YAML config file (configs/cloud.example.yaml documents every key)")
-	dataDir := fs.String("data-dir", "", "data directory (overrides data_dir)")
-	httpAddr := fs.String("http", "", "HTTP listen address (overrides http.listen)")
-	mqttAddr := fs.String("mqtt", "", "embedded broker listen address (overrides mqtt.listen)")
-	name := fs.String("name", "", "box add: the village's name")
-	brokerURL := fs.String("broker-url", "", "box add: broker URL written into the box's config")
-	role := fs.String("role", "", "user add: admin, reviewer, operator or viewer")
+	switch cmd {
+	case "box add":
+		return boxAdd(ctx, args, stdout, stderr)
+	case "user add":
+		return userAdd(ctx, args, stdin, stdout, stderr)
+	}
+	return serve(ctx, args, stdout, stderr)
+}
 
-	// Positional operands (the box id, the user name) may come first.
-	var operand string
-	if cmd == "box add" || cmd == "user add" {
-		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-			fmt.Fprintf(stderr, "dalaba-cloud %s: missing the %s\n", cmd, map[string]string{"box add": "box id", "user add": "user name"}[cmd])
-			return 2
+func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags around one operand (what: the box id or user name;
+// "" = none expected), which may come before, between or after them.
+func parse(fs *flag.FlagSet, args []string, what string) (operand string, ok bool) {
+	var extra []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return "", false
 		}
-		operand, args = args[0], args[1:]
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if operand == "" && what != "" {
+			operand = args[0]
+		} else {
+			extra = append(extra, args[0])
+		}
+		args = args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	switch {
+	case what != "" && operand == "":
+		fmt.Fprintf(fs.Output(), "%s: missing the %s\n", fs.Name(), what)
+	case len(extra) > 0:
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), strings.Join(extra, " "))
+	default:
+		return operand, true
 	}
-	cfg, err := config.Load(*cfgPath)
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
-	if *httpAddr != "" {
-		cfg.HTTP.Listen = *httpAddr
-	}
-	if *mqttAddr != "" {
-		cfg.MQTT.Listen = *mqttAddr
-	}
-	if err == nil || *dataDir != "" || *httpAddr != "" || *mqttAddr != "" {
-		err = cfg.Validate() // flags may have fixed or broken what the file said
+	fs.Usage()
+	return "", false
+}
+
+// loadConfig reads the file and environment, applies the flags, and
+// validates once, so every problem is reported together.
+func loadConfig(c common, apply func(*config.Config), stderr io.Writer) (config.Config, bool) {
+	cfg, err := config.Read(c.config)
+	if err == nil {
+		if c.dataDir != "" {
+			cfg.DataDir = c.dataDir
+		}
+		if apply != nil {
+			apply(&cfg)
+		}
+		err = cfg.Validate()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "dalaba-cloud: configuration:\n%v\n", err)
-		return 2
+		return config.Config{}, false
 	}
-	log := cfg.Log.New(stderr)
-	slog.SetDefault(log)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-
-	switch cmd {
-	case "serve":
-		c, err := cloud.New(cfg, cloud.Deps{Logger: log, Version: version, Stdout: stdout})
-		if err == nil {
-			err = c.Run(ctx)
-		}
-		if err != nil {
-			log.Error("dalaba-cloud stopped", "err", err)
-			return 1
-		}
-		return 0
-	case "box add":
-		if *name == "" {
-			fmt.Fprintln(stderr, "dalaba-cloud box add: --name is required")
-			return 2
-		}
-		out, err := cloud.AddBox(ctx, cfg, operand, *name, *brokerURL)
-		if err != nil {
-			fmt.Fprintf(stderr, "dalaba-cloud box add: %v\n", err)
-			return 1
-		}
-		fmt.Fprint(stdout, out)
-		return 0
-	case "user add":
-		pw := readPassword(stdin)
-		pw, err := cloud.AddUser(ctx, cfg, operand, *role, pw)
-		if err != nil {
-			fmt.Fprintf(stderr, "dalaba-cloud user add: %v\n", err)
-			return 1
-		}
-		fmt.Fprintf(stdout, "user %s (%s) password: %s\n", operand, *role, pw)
-		return 0
-	}
-	fmt.Fprintf(stderr, "dalaba-cloud: unknown command %q (serve, box add, user add, --version)\n", cmd)
-	return 2
+	return cfg, true
 }
 
-// readPassword takes one line from stdin when it is not a terminal.
-func readPassword(r io.Reader) string {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c common
+	var httpAddr, mqttAddr string
+	fs := newFlags("dalaba-cloud serve", "dalaba-cloud [serve] [--config FILE] [--data-dir DIR] [--http ADDR] [--mqtt ADDR]", stderr)
+	c.register(fs)
+	fs.StringVar(&httpAddr, "http", "", "HTTP listen `address` (overrides http.listen)")
+	fs.StringVar(&mqttAddr, "mqtt", "", "embedded broker listen `address` (overrides mqtt.listen)")
+	if _, ok := parse(fs, args, ""); !ok {
+		return exitUsage
+	}
+	cfg, ok := loadConfig(c, func(cfg *config.Config) {
+		if httpAddr != "" {
+			cfg.HTTP.Listen = httpAddr
+		}
+		if mqttAddr != "" {
+			cfg.MQTT.Listen = mqttAddr
+		}
+	}, stderr)
+	if !ok {
+		return exitUsage
+	}
+	log := cfg.Log.New(stderr)
+	svc, err := cloud.New(cfg, cloud.Deps{Logger: log, Version: version, Stdout: stdout})
+	if err == nil {
+		err = svc.Run(ctx)
+	}
+	if err != nil {
+		log.Error("dalaba-cloud stopped", "err", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+func boxAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c common
+	var name, brokerURL string
+	fs := newFlags("dalaba-cloud box add", "dalaba-cloud box add ID --name NAME [--broker-url URL] [--config FILE] [--data-dir DIR]", stderr)
+	c.register(fs)
+	fs.StringVar(&name, "name", "", "the village's `name` (required)")
+	fs.StringVar(&brokerURL, "broker-url", "", "broker `URL` written into the box's config (default: mqtt.public_url, or derived)")
+	id, ok := parse(fs, args, "box id")
+	if !ok {
+		return exitUsage
+	}
+	if name == "" {
+		fmt.Fprintln(stderr, "dalaba-cloud box add: --name is required")
+		return exitUsage
+	}
+	cfg, ok := loadConfig(c, nil, stderr)
+	if !ok {
+		return exitUsage
+	}
+	out, err := cloud.AddBox(ctx, cfg, id, name, brokerURL)
+	if err != nil {
+		fmt.Fprintf(stderr, "dalaba-cloud box add: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprint(stdout, out)
+	return exitOK
+}
+
+func userAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var c common
+	var role string
+	fs := newFlags("dalaba-cloud user add", "dalaba-cloud user add NAME --role admin|reviewer|operator|viewer [--config FILE] [--data-dir DIR] < password", stderr)
+	c.register(fs)
+	fs.StringVar(&role, "role", "", "admin, reviewer, operator or viewer (required)")
+	name, ok := parse(fs, args, "user name")
+	if !ok {
+		return exitUsage
+	}
+	if role == "" {
+		fmt.Fprintln(stderr, "dalaba-cloud user add: --role is required")
+		return exitUsage
+	}
+	cfg, ok := loadConfig(c, nil, stderr)
+	if !ok {
+		return exitUsage
+	}
+	password, err := readPassword(stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "dalaba-cloud user add: reading the password from stdin: %v\n", err)
+		return exitFailed
+	}
+	generated, err := cloud.AddUser(ctx, cfg, name, role, password)
+	if err != nil {
+		fmt.Fprintf(stderr, "dalaba-cloud user add: %v\n", err)
+		return exitFailed
+	}
+	if generated != "" {
+		fmt.Fprintf(stdout, "user %s (%s) added; password %s (shown only this once)\n", name, role, generated)
+	} else {
+		fmt.Fprintf(stdout, "user %s (%s) added\n", name, role)
+	}
+	return exitOK
+}
+
+// readPassword reads one line from stdin unless it is a terminal (then ""
+// means: generate one). A password is never taken from the command line,
+// where ps would show it.
+func readPassword(r io.Reader) (string, error) {
 	if f, ok := r.(*os.File); ok {
-		if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice != 0 {
-			return ""
+		st, err := f.Stat()
+		if err != nil || st.Mode()&os.ModeCharDevice != 0 {
+			return "", nil
 		}
 	}
 	line, err := bufio.NewReader(r).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return ""
+		return "", err
 	}
-	return strings.TrimSpace(line)
+	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -1,0 +1,154 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/protocol"
+)
+
+// emptySpec is the desired spec until features fill it in.
+var emptySpec = json.RawMessage(`{}`)
+
+// signNext signs spec (nil = the current spec, or an empty one) as box id's
+// next rev, issued now and valid for the configured validity, and stores
+// it. Only then may it be published: what was published is always what a
+// restart republishes.
+func (f *Fleet) signNext(ctx context.Context, id string, spec json.RawMessage) (store.Desired, error) {
+	f.signMu.Lock()
+	defer f.signMu.Unlock()
+	b, err := f.st.GetBox(ctx, id)
+	if err != nil {
+		return store.Desired{}, fmt.Errorf("fleet: sign desired for %s: %w", id, err)
+	}
+	if spec == nil {
+		spec = emptySpec
+		if cur, err := f.current(ctx, id); err == nil && len(cur.Spec) > 0 {
+			spec = cur.Spec
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Desired{}, err
+		}
+	}
+	now := f.now()
+	rev := b.DesiredRev + 1
+	payload, err := protocol.SignDesired(f.key, protocol.Desired{BoxID: id, Rev: rev, IssuedAt: now, ExpiresAt: now.Add(f.cfg.Validity), Spec: spec})
+	if err != nil {
+		return store.Desired{}, fmt.Errorf("fleet: sign desired for %s rev %d: %w", id, rev, err)
+	}
+	d := store.Desired{BoxID: id, Rev: rev, Payload: payload}
+	if err := f.st.PutDesired(ctx, d); err != nil {
+		return store.Desired{}, fmt.Errorf("fleet: store desired for %s rev %d: %w", id, rev, err)
+	}
+	return d, nil
+}
+
+// current decodes box id's stored desired state. It was signed here, so
+// only the envelope is opened, without checking the signature or expiry.
+func (f *Fleet) current(ctx context.Context, id string) (protocol.Desired, error) {
+	sd, err := f.st.GetDesired(ctx, id)
+	if err != nil {
+		return protocol.Desired{}, fmt.Errorf("fleet: desired state of %s: %w", id, err)
+	}
+	var env protocol.Envelope
+	var d protocol.Desired
+	if err := json.Unmarshal(sd.Payload, &env); err != nil {
+		return protocol.Desired{}, fmt.Errorf("fleet: stored desired state of %s: %w", id, err)
+	}
+	if err := json.Unmarshal(env.Body, &d); err != nil {
+		return protocol.Desired{}, fmt.Errorf("fleet: stored desired state of %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// SetSpec signs spec as box id's next desired state, stores and publishes
+// it, and returns its rev.
+func (f *Fleet) SetSpec(ctx context.Context, id string, spec json.RawMessage) (uint64, error) {
+	if len(spec) == 0 || !json.Valid(spec) {
+		return 0, fmt.Errorf("%w: spec of %s is not JSON", ErrInvalid, id)
+	}
+	d, err := f.signNext(ctx, id, spec)
+	if err != nil {
+		return 0, err
+	}
+	f.log.Info("desired state changed", "box_id", id, "rev", d.Rev)
+	f.publish(ctx, d)
+	return d.Rev, nil
+}
+
+// publish sends d retained. A failure is not a loss: d is stored and is
+// published again after the next connect.
+func (f *Fleet) publish(ctx context.Context, d store.Desired) {
+	if err := f.pub.PublishDesired(ctx, d.BoxID, d.Payload); err != nil {
+		f.log.Warn("desired state stored, not published yet", "box_id", d.BoxID, "rev", d.Rev, "err", err)
+		return
+	}
+	f.log.Debug("desired state published", "box_id", d.BoxID, "rev", d.Rev)
+}
+
+// Refresh re-signs, as rev+1, every desired state issued at least half its
+// validity ago (and signs rev 1 for a box that has none), and publishes
+// what it signed. Run calls it every RefreshEvery.
+func (f *Fleet) Refresh(ctx context.Context) {
+	f.each(ctx, false)
+}
+
+// Connected implements the downlink's Handler: after every connect it
+// refreshes ageing desired states and republishes every box's stored one,
+// retained, since an embedded broker forgets retained messages when it
+// restarts. A box ignores a rev it already has.
+func (f *Fleet) Connected(ctx context.Context) {
+	f.each(ctx, true)
+}
+
+func (f *Fleet) each(ctx context.Context, all bool) {
+	boxes, err := f.st.ListBoxes(ctx)
+	if err != nil {
+		f.log.Error("listing boxes for their desired state", "err", err)
+		return
+	}
+	published := 0
+	for _, b := range boxes {
+		if ctx.Err() != nil {
+			return
+		}
+		d, fresh, err := f.refreshed(ctx, b.ID)
+		if err != nil {
+			f.log.Error("desired state not refreshed", "box_id", b.ID, "err", err)
+			continue
+		}
+		if all || fresh {
+			f.publish(ctx, d)
+			published++
+		}
+	}
+	if published > 0 {
+		f.log.Info("desired states published", "boxes", published, "republish", all)
+	}
+}
+
+// refreshed returns box id's stored desired state, re-signed first when it
+// is missing or half its validity has passed (fresh is then true).
+func (f *Fleet) refreshed(ctx context.Context, id string) (d store.Desired, fresh bool, err error) {
+	cur, err := f.current(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return store.Desired{}, false, err
+	case f.now().Sub(cur.IssuedAt) < f.cfg.Validity/2:
+		d, err := f.st.GetDesired(ctx, id)
+		return d, false, err
+	}
+	d, err = f.signNext(ctx, id, nil)
+	if err != nil {
+		return store.Desired{}, false, err
+	}
+	why := "half its validity passed"
+	if cur.Rev == 0 {
+		why = "none stored"
+	}
+	f.log.Info("desired state signed", "box_id", id, "rev", d.Rev, "reason", why)
+	return d, true, nil
+}

@@ -1,0 +1,11 @@
+// Package fleet is the township's view of its boxes: registering them with
+// their MQTT credentials (only a sha256 of each secret is kept), rendering
+// each box's ready edge config, compiling, signing and publishing each box's
+// desired state (re-signed before it expires, republished after every
+// connect because an embedded broker forgets retained messages when it
+// restarts), taking in what boxes publish (presence, reported state, event
+// batches through ingest) and admitting clients to the embedded broker.
+//
+// It knows the store through cloud/store and MQTT only as a Publisher and as
+// the messages the downlink hands it; it knows nothing of HTTP.
+package fleet
