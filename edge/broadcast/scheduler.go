@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/edge/clock"
-	"github.com/dalaba/dalaba/edge/schedule"
+	"github.com/dalaba/dalaba/protocol/schedule"
 )
 
 // Schedule is one recurring or one-shot item the box fires on its own

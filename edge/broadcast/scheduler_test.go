@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/edge/clock/clocktest"
-	"github.com/dalaba/dalaba/edge/schedule"
+	"github.com/dalaba/dalaba/protocol/schedule"
 	"github.com/dalaba/dalaba/edge/store"
 )
 

@@ -3,6 +3,10 @@
 // range, a one-shot instant, a repeat count, a time zone) it says when the
 // rule fires, and whether an instant falls in quiet hours.
 //
+// It lives under protocol because a Rule is part of the wire contract: the
+// township validates rules and previews the coming playbacks with the same
+// code the box fires them with, so the two can never disagree.
+//
 // Everything here is a pure function of its inputs. The package must not
 // know about goroutines, timers, MQTT, storage or the clock: it never asks
 // what time it is. edge/broadcast owns the clock, fires the occurrences,
