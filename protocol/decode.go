@@ -184,8 +184,8 @@ func validateDesired(d Desired) error {
 	} else if !d.ExpiresAt.After(d.IssuedAt) {
 		errs = append(errs, errors.New("expires_at must be after issued_at"))
 	}
-	if len(d.Spec) > 0 && !json.Valid(d.Spec) {
-		errs = append(errs, errors.New("spec is not JSON"))
+	if _, err := parseSpec(d.Spec); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -69,6 +69,9 @@ func (f *Fleet) SetSpec(ctx context.Context, id string, spec json.RawMessage) (u
 	if len(spec) == 0 || !json.Valid(spec) {
 		return 0, fmt.Errorf("%w: spec of %s is not JSON", ErrInvalid, id)
 	}
+	if _, err := protocol.DecodeSpec(spec); err != nil {
+		return 0, fmt.Errorf("%w: spec of %s: %w", ErrInvalid, id, err)
+	}
 	d, err := f.signNext(ctx, id, spec)
 	if err != nil {
 		return 0, err

@@ -244,12 +244,14 @@ func TestRefreshReSignsAgeingStates(t *testing.T) {
 	if _, _, err := e.f.AddBox(ctx, "village-1", "一村"); err != nil {
 		t.Fatal(err)
 	}
-	spec := json.RawMessage(`{"speakers":[{"id":"s1"}]}`)
+	spec := json.RawMessage(`{"broadcast":{"speakers":[{"id":"s1","driver":"soundcard"}],"zones":[{"id":"all","speakers":["s1"]}]}}`)
 	if rev, err := e.f.SetSpec(ctx, "village-1", spec); err != nil || rev != 2 {
 		t.Fatalf("SetSpec: rev %d, %v", rev, err)
 	}
-	if _, err := e.f.SetSpec(ctx, "village-1", json.RawMessage(`{`)); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("bad spec: %v", err)
+	for _, bad := range []string{`{`, `{"speakers":[]}`, `{"broadcast":{"zones":[{"id":"all","speakers":["nobody"]}]}}`} {
+		if _, err := e.f.SetSpec(ctx, "village-1", json.RawMessage(bad)); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("bad spec %s: %v", bad, err)
+		}
 	}
 	n := e.pub.count()
 

@@ -84,7 +84,7 @@ func newRig(t *testing.T, dir string, wrap func(Store) Store) *rig {
 
 func (r *rig) desired(t *testing.T, k ed25519.PrivateKey, forBox string, rev uint64, exp time.Time) []byte {
 	t.Helper()
-	p, err := protocol.SignDesired(k, protocol.Desired{BoxID: forBox, Rev: rev, IssuedAt: t0.Add(-time.Hour), ExpiresAt: exp, Spec: json.RawMessage(`{"zones":[]}`)})
+	p, err := protocol.SignDesired(k, protocol.Desired{BoxID: forBox, Rev: rev, IssuedAt: t0.Add(-time.Hour), ExpiresAt: exp, Spec: json.RawMessage(`{"broadcast":{}}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestGoodDesiredStateIsPersistedThenHandedOnAndReported(t *testing.T) {
 	if rev, payload, _ := r.st.AppliedDesired(); rev != 5 || len(payload) == 0 {
 		t.Fatalf("stored rev %d", rev)
 	}
-	if r.a.AppliedRev() != 5 || len(r.handed) != 1 || r.handed[0].Rev != 5 || string(r.handed[0].Spec) != `{"zones":[]}` {
+	if r.a.AppliedRev() != 5 || len(r.handed) != 1 || r.handed[0].Rev != 5 || string(r.handed[0].Spec) != `{"broadcast":{}}` {
 		t.Fatalf("applied rev %d, handed on %+v", r.a.AppliedRev(), r.handed)
 	}
 	if len(r.applied) != 1 || r.applied[0] != 5 {
