@@ -3,22 +3,24 @@ module github.com/dalaba/dalaba
 go 1.26.8
 
 require (
+	github.com/ebitengine/oto/v3 v3.5.1
 	github.com/eclipse/paho.mqtt.golang v1.5.1
+	github.com/hajimehoshi/go-mp3 v0.3.4
 	github.com/mochi-mqtt/server/v2 v2.7.9
+	github.com/pion/rtp v1.10.6
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/crypto v0.58.0
+	golang.org/x/net v0.60.0
 	golang.org/x/sync v0.24.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
+	github.com/ebitengine/purego v0.11.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
-	github.com/hajimehoshi/go-mp3 v0.3.4 // indirect
+	github.com/jfreymuth/pulse v0.1.3 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
-	github.com/pion/rtp v1.10.6 // indirect
 	github.com/rs/xid v1.4.0 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	gopkg.in/check.v1 v1.0.0-20201130134442-10cb98267c6c // indirect
 )
