@@ -12,10 +12,11 @@ BUILD_DATE  ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.buildDate=$(BUILD_DATE)
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Debian packages the tests and the demo use, as package:command, the
-# command showing the package is there: mosquitto (a private broker runs
-# the ACL test).
-APT_NEEDS := mosquitto:mosquitto_passwd
+# Debian packages the tests and the demo use, as package:what, "what" being
+# a command or a shared library showing the package is there: mosquitto (a
+# private broker runs the ACL test), libasound2 (the sound-card driver,
+# tested on ALSA's null device; Debian 13 installs it as libasound2t64).
+APT_NEEDS := mosquitto:mosquitto_passwd libasound2:libasound.so.2
 
 # Where `make run` listens; override on the command line if taken.
 HTTP ?= 127.0.0.1:8080
@@ -29,7 +30,7 @@ help: ## list the targets
 
 deps: ## install missing Debian packages (guarded)
 	@missing=""; for pair in $(APT_NEEDS); do pkg=$${pair%%:*}; cmd=$${pair##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	  command -v $$cmd >/dev/null 2>&1 || /sbin/ldconfig -p | grep -qF "$$cmd" || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
