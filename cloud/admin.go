@@ -18,6 +18,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/config"
 	"github.com/dalaba/dalaba/cloud/fleet"
+	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/protocol"
@@ -161,7 +162,7 @@ func AddBox(ctx context.Context, cfg config.Config, id, name, brokerURL string) 
 	if err != nil {
 		return "", err
 	}
-	fl, err := fleet.New(fleet.Config{Validity: cfg.Desired.Validity, BrokerURL: brokerURL, CloudUser: cfg.MQTT.Username},
+	fl, err := fleet.New(fleet.Config{Validity: cfg.Desired.Validity, BrokerURL: brokerURL, MediaURL: cfg.PublicHTTPURL("") + media.BoxPrefix, CloudUser: cfg.MQTT.Username},
 		fleet.Deps{Logger: log, Store: st, Key: key, Publisher: nowhere{}})
 	if err != nil {
 		return "", err

@@ -25,6 +25,8 @@ import (
 	"github.com/dalaba/dalaba/cloud/config"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
+	"github.com/dalaba/dalaba/cloud/media"
+	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/web"
 )
 
@@ -141,11 +143,13 @@ func (c *Cloud) Run(ctx context.Context) error {
 		ClientID: c.cfg.MQTT.ClientID, CAFile: c.cfg.MQTT.CAFile,
 	}
 	mqttAddr := ""
+	// Boxes log in to the embedded broker and download clips with the same
+	// credentials, so one authenticator serves both.
+	authn, err := fleet.NewAuthenticator(st, c.cfg.MQTT.Username)
+	if err != nil {
+		return abort(err)
+	}
 	if c.cfg.MQTT.Embedded {
-		authn, err := fleet.NewAuthenticator(st, c.cfg.MQTT.Username)
-		if err != nil {
-			return abort(err)
-		}
 		b, err := broker.New(broker.Config{Listen: c.cfg.MQTT.Listen, CertFile: c.cfg.MQTT.CertFile, KeyFile: c.cfg.MQTT.KeyFile},
 			broker.Deps{Logger: c.deps.Logger, Auth: authn})
 		if err != nil {
@@ -170,8 +174,18 @@ func (c *Cloud) Run(ctx context.Context) error {
 	}
 
 	rl := &relay{}
-	fl, err := fleet.New(fleet.Config{Validity: c.cfg.Desired.Validity, BrokerURL: c.cfg.PublicBrokerURL(mqttAddr), CloudUser: c.cfg.MQTT.Username},
+	mediaURL := c.cfg.PublicHTTPURL(ln.Addr().String()) + media.BoxPrefix
+	fl, err := fleet.New(fleet.Config{Validity: c.cfg.Desired.Validity, BrokerURL: c.cfg.PublicBrokerURL(mqttAddr), MediaURL: mediaURL, CloudUser: c.cfg.MQTT.Username},
 		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl})
+	if err != nil {
+		return abort(err)
+	}
+	lib, err := media.New(media.Config{Dir: filepath.Join(c.cfg.DataDir, "media"), MaxBytes: c.cfg.Media.MaxBytes},
+		media.Deps{Logger: c.deps.Logger, Index: st, Plans: st, BoxAuth: boxAuth(authn)})
+	if err != nil {
+		return abort(err)
+	}
+	planner, err := plan.New(plan.Deps{Logger: c.deps.Logger, Store: st, Fleet: fl})
 	if err != nil {
 		return abort(err)
 	}
@@ -180,12 +194,15 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	rl.dl = dl
-	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl})
+	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib})
 	if err != nil {
 		return abort(err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle(media.BoxPrefix, lib.BoxHandler())
+	mux.Handle("/", api.Handler())
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    16 << 10,
@@ -229,10 +246,18 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return err
 	}
 	c.log.Info("ready", "http", httpAddr, "mqtt", mqttAddr, "embedded_broker", c.cfg.MQTT.Embedded,
-		"public_broker_url", c.cfg.PublicBrokerURL(mqttAddr), "version", c.deps.Version)
+		"public_broker_url", c.cfg.PublicBrokerURL(mqttAddr), "media_url", mediaURL, "version", c.deps.Version)
 	err = g.Wait()
 	c.log.Info("stopped", "err", err)
 	return err
+}
+
+// boxAuth admits a box, and only a box, to media downloads.
+func boxAuth(a *fleet.Authenticator) media.BoxAuth {
+	return func(ctx context.Context, user, password string) (string, bool) {
+		id, ok := a.Authenticate(ctx, user, []byte(password))
+		return id.Box, ok && id.Box != ""
+	}
 }
 
 // dialable turns a wildcard listen address into one the service's own

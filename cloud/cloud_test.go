@@ -194,6 +194,9 @@ type edgeConfig struct {
 		Password string `yaml:"password"`
 	} `yaml:"broker"`
 	DataDir string `yaml:"data_dir"`
+	Media   struct {
+		URL string `yaml:"url"`
+	} `yaml:"media"`
 }
 
 func parseEdgeConfig(t *testing.T, s string) edgeConfig {
@@ -336,7 +339,7 @@ func TestBoxLifecycleOverEmbeddedBroker(t *testing.T) {
 	}
 	const id = "village-1"
 	ec := r.addBox(t, id)
-	if ec.BoxID != id || ec.Broker.URL != "tcp://"+r.mqtt || ec.Broker.Username != id || ec.Broker.Password == "" || ec.DataDir == "" {
+	if ec.BoxID != id || ec.Broker.URL != "tcp://"+r.mqtt || ec.Broker.Username != id || ec.Broker.Password == "" || ec.DataDir == "" || ec.Media.URL != "http://"+r.http+"/media/" {
 		t.Fatalf("edge config: %+v (mqtt %s)", ec, r.mqtt)
 	}
 	pub, err := protocol.ParsePublicKey(ec.TownshipKey)

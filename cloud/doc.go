@@ -1,9 +1,11 @@
 // Package cloud assembles the township service, dalaba-cloud: it opens the
-// store (<data_dir>/cloud.db) and the township signing key
-// (<data_dir>/township.key, made on first start), creates the first admin,
-// and starts the embedded broker (unless an external one is configured),
-// the downlink, the fleet and the HTTP API in that order, stopping them in
-// reverse: HTTP drained, downlink disconnected, broker closed, store closed.
+// store (<data_dir>/cloud.db), the township signing key
+// (<data_dir>/township.key, made on first start) and the audio clips
+// (<data_dir>/media), creates the first admin, and starts the embedded
+// broker (unless an external one is configured), the downlink, the fleet
+// and the HTTP server (the API, and /media/ for boxes) in that order,
+// stopping them in reverse: HTTP drained, downlink disconnected, broker
+// closed, store closed.
 //
 // It also holds what the command line does with the service stopped
 // (AddBox, AddUser), so cmd/dalaba-cloud imports only this package and

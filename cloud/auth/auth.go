@@ -256,6 +256,9 @@ const (
 	ActionManageBoxes
 	ActionSendCommands
 	ActionManageUsers
+	// ActionManageBroadcast edits speakers, zones, schedules and uploads
+	// clips: day-to-day work, like commands.
+	ActionManageBroadcast
 )
 
 // Allowed reports whether role may do action. Admins may do everything;
@@ -264,7 +267,7 @@ func Allowed(role store.Role, action Action) bool {
 	switch action {
 	case ActionViewBoxes:
 		return ValidRole(role)
-	case ActionSendCommands:
+	case ActionSendCommands, ActionManageBroadcast:
 		return role == store.RoleAdmin || role == store.RoleOperator
 	case ActionManageBoxes, ActionManageUsers:
 		return role == store.RoleAdmin

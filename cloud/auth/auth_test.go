@@ -154,6 +154,10 @@ func TestAllowed(t *testing.T) {
 		{store.RoleViewer, ActionViewBoxes, true},
 		{store.RoleViewer, ActionSendCommands, false},
 		{store.RoleViewer, ActionManageUsers, false},
+		{store.RoleOperator, ActionManageBroadcast, true},
+		{store.RoleAdmin, ActionManageBroadcast, true},
+		{store.RoleReviewer, ActionManageBroadcast, false},
+		{store.RoleViewer, ActionManageBroadcast, false},
 		{"", ActionViewBoxes, false},
 	}
 	for _, c := range cases {

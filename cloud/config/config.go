@@ -11,6 +11,7 @@ import (
 
 	"github.com/dalaba/dalaba/internal/logging"
 	"github.com/dalaba/dalaba/internal/yamlfile"
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // Config is everything dalaba-cloud reads at start.
@@ -19,12 +20,21 @@ type Config struct {
 	HTTP    HTTP           `yaml:"http"`
 	MQTT    MQTT           `yaml:"mqtt"`
 	Desired Desired        `yaml:"desired"`
+	Media   Media          `yaml:"media"`
 	Log     logging.Config `yaml:"log"`
 }
 
 // HTTP is the API (and later console) listener.
 type HTTP struct {
 	Listen string `yaml:"listen"` // host:port; port 0 picks a free one
+	// PublicURL is the service's HTTP base URL as boxes reach it (they
+	// download clips from <public_url>/media/); "" = derived from Listen.
+	PublicURL string `yaml:"public_url"`
+}
+
+// Media is how uploaded audio is taken.
+type Media struct {
+	MaxBytes int64 `yaml:"max_bytes"` // of one clip
 }
 
 // MQTT says which broker the service uses and how boxes reach it.
@@ -71,6 +81,7 @@ func Default() Config {
 			ClientID: CloudAccount,
 		},
 		Desired: Desired{Validity: 720 * time.Hour},
+		Media:   Media{MaxBytes: 32 << 20},
 		Log:     logging.Default(),
 	}
 }
@@ -118,6 +129,14 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen %q: %v", c.HTTP.Listen, err)
 	}
+	if c.HTTP.PublicURL != "" {
+		if err := validateHTTPURL(c.HTTP.PublicURL); err != nil {
+			bad("http.public_url: %v", err)
+		}
+	}
+	if c.Media.MaxBytes < 1<<10 || c.Media.MaxBytes > protocol.MaxMediaBytes {
+		bad("media.max_bytes %d: want 1024 to %d", c.Media.MaxBytes, protocol.MaxMediaBytes)
+	}
 	if c.MQTT.Embedded {
 		if _, _, err := net.SplitHostPort(c.MQTT.Listen); err != nil {
 			bad("mqtt.listen %q: %v", c.MQTT.Listen, err)
@@ -164,6 +183,39 @@ func ValidateBrokerURL(s string) error {
 		return fmt.Errorf("%q: want scheme://host:port", s)
 	}
 	return nil
+}
+
+func validateHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q: want http:// or https://host[:port][/path]", s)
+	}
+	return nil
+}
+
+// PublicHTTPURL is the service's HTTP base URL as boxes reach it, without
+// a trailing slash: public_url when set; else http:// and the listen
+// address (bound, the one actually bound for port 0, or else listen), a
+// wildcard host replaced by this machine's host name.
+func (c Config) PublicHTTPURL(bound string) string {
+	if c.HTTP.PublicURL != "" {
+		return strings.TrimRight(c.HTTP.PublicURL, "/")
+	}
+	addr := c.HTTP.Listen
+	if bound != "" {
+		addr = bound
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = thisHost()
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // PublicBrokerURL is the broker address boxes are told to use: public_url

@@ -165,3 +165,47 @@ func TestPublicBrokerURL(t *testing.T) {
 		})
 	}
 }
+
+func TestPublicHTTPURL(t *testing.T) {
+	host := thisHost()
+	cases := []struct {
+		name, listen, public, bound, want string
+	}{
+		{"default", "127.0.0.1:8080", "", "", "http://127.0.0.1:8080"},
+		{"the port actually bound", "127.0.0.1:0", "", "127.0.0.1:41234", "http://127.0.0.1:41234"},
+		{"wildcard host", "0.0.0.0:8080", "", "", "http://" + host + ":8080"},
+		{"configured, trailing slash dropped", "127.0.0.1:8080", "https://township.example/dalaba/", "127.0.0.1:1", "https://township.example/dalaba"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.HTTP.Listen, cfg.HTTP.PublicURL = c.listen, c.public
+			if got := cfg.PublicHTTPURL(c.bound); got != c.want {
+				t.Fatalf("PublicHTTPURL(%q) = %q, want %q", c.bound, got, c.want)
+			}
+		})
+	}
+}
+
+func TestValidateHTTPAndMedia(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"public url without scheme", func(c *Config) { c.HTTP.PublicURL = "township.example" }, "http.public_url"},
+		{"public url of another scheme", func(c *Config) { c.HTTP.PublicURL = "ftp://township.example" }, "http.public_url"},
+		{"public url with a query", func(c *Config) { c.HTTP.PublicURL = "https://township.example/?a=1" }, "http.public_url"},
+		{"clips too small", func(c *Config) { c.Media.MaxBytes = 10 }, "media.max_bytes"},
+		{"clips too large", func(c *Config) { c.Media.MaxBytes = 1 << 30 }, "media.max_bytes"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Default()
+			c.edit(&cfg)
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Validate = %v, want an error about %s", err, c.want)
+			}
+		})
+	}
+}

@@ -37,6 +37,9 @@ type Config struct {
 	Validity time.Duration
 	// BrokerURL is what boxes connect to, written into their edge configs.
 	BrokerURL string
+	// MediaURL is where boxes download clips, <url><sha256>, with their
+	// broker credentials; written into edge configs as media.url when set.
+	MediaURL string
 	// CloudUser is the service's own MQTT user name, which no box may take.
 	CloudUser string
 }
@@ -189,9 +192,9 @@ func SecretHash(secret string) []byte {
 }
 
 // EdgeConfig renders the box's ready dalaba-edge config with the fleet's
-// broker URL and township key.
+// broker and media URLs and township key.
 func (f *Fleet) EdgeConfig(b store.Box, secret string) (string, error) {
-	return EdgeConfig(b, secret, f.cfg.BrokerURL, f.key.Public().(ed25519.PublicKey))
+	return EdgeConfig(b, secret, f.cfg.BrokerURL, f.cfg.MediaURL, f.key.Public().(ed25519.PublicKey))
 }
 
 // EdgeDataDir is the data_dir written into edge configs: dalaba-edge's
@@ -200,13 +203,21 @@ const EdgeDataDir = "/var/lib/dalaba"
 
 // EdgeConfig renders a ready dalaba-edge config for box b: its identity,
 // the township's public key, the broker and its credentials (the box id is
-// the MQTT user name), and the data directory. The other keys of
+// the MQTT user name), the data directory, and where clips are downloaded
+// (media.url, left out when mediaURL is empty). The other keys of
 // configs/edge.example.yaml keep their defaults.
-func EdgeConfig(b store.Box, secret, brokerURL string, pub ed25519.PublicKey) (string, error) {
+func EdgeConfig(b store.Box, secret, brokerURL, mediaURL string, pub ed25519.PublicKey) (string, error) {
 	type brokerCfg struct {
 		URL      string `yaml:"url"`
 		Username string `yaml:"username"`
 		Password string `yaml:"password"`
+	}
+	type mediaCfg struct {
+		URL string `yaml:"url"`
+	}
+	var media *mediaCfg
+	if mediaURL != "" {
+		media = &mediaCfg{URL: mediaURL}
 	}
 	var body strings.Builder
 	enc := yaml.NewEncoder(&body)
@@ -216,7 +227,8 @@ func EdgeConfig(b store.Box, secret, brokerURL string, pub ed25519.PublicKey) (s
 		TownshipKey string    `yaml:"township_key"`
 		Broker      brokerCfg `yaml:"broker"`
 		DataDir     string    `yaml:"data_dir"`
-	}{b.ID, protocol.EncodePublicKey(pub), brokerCfg{brokerURL, b.ID, secret}, EdgeDataDir})
+		Media       *mediaCfg `yaml:"media,omitempty"`
+	}{b.ID, protocol.EncodePublicKey(pub), brokerCfg{brokerURL, b.ID, secret}, EdgeDataDir, media})
 	if err == nil {
 		err = enc.Close()
 	}

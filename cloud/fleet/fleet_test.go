@@ -76,7 +76,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{st: st, pub: &recorder{last: map[string][]byte{}}, clk: &clock{t: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}, key: key}
-	e.f, err = New(Config{Validity: validity, BrokerURL: "tls://township.example:8883", CloudUser: "township-cloud"},
+	e.f, err = New(Config{Validity: validity, BrokerURL: "tls://township.example:8883", MediaURL: "https://township.example/media/", CloudUser: "township-cloud"},
 		Deps{Logger: slog.New(slog.DiscardHandler), Store: st, Key: key, Publisher: e.pub, Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +191,9 @@ func TestEdgeConfig(t *testing.T) {
 			Password string `yaml:"password"`
 		} `yaml:"broker"`
 		DataDir string `yaml:"data_dir"`
+		Media   struct {
+			URL string `yaml:"url"`
+		} `yaml:"media"`
 	}
 	dec := yaml.NewDecoder(strings.NewReader(out))
 	dec.KnownFields(true)
@@ -202,7 +205,7 @@ func TestEdgeConfig(t *testing.T) {
 		t.Errorf("township_key %q is not the township's public key (%v)", ec.TownshipKey, err)
 	}
 	if ec.BoxID != "village-1" || ec.Broker.URL != "tls://township.example:8883" || ec.Broker.Username != "village-1" ||
-		ec.Broker.Password != secret || ec.DataDir != EdgeDataDir {
+		ec.Broker.Password != secret || ec.DataDir != EdgeDataDir || ec.Media.URL != "https://township.example/media/" {
 		t.Errorf("edge config %+v", ec)
 	}
 	if !strings.HasPrefix(out, "# dalaba-edge config for box village-1") || !strings.Contains(out, "# Village: 一村: \"东头\"\n") {

@@ -1,5 +1,6 @@
 // Package store defines what the township service keeps: the box registry,
-// the events boxes upload, users and their sessions. Implementations live in
+// the events boxes upload, users and their sessions, each box's broadcast
+// plan and the index of uploaded audio. Implementations live in
 // subpackages (boltstore by default, pgstore at scale) and must pass the
 // storetest conformance suite. Nothing here mentions bbolt or SQL.
 package store
@@ -8,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // Sentinel errors every implementation returns (wrapped) so callers can
@@ -135,11 +138,59 @@ type Users interface {
 	DeleteSession(ctx context.Context, tokenHash []byte) error
 }
 
+// Plan is a box's broadcast plan as the township edits it: speakers, zones,
+// schedules, quiet hours, time zone and chime. Broadcast.Media is left
+// empty: it is compiled from the media index when the desired state is made.
+type Plan struct {
+	BoxID     string
+	Broadcast protocol.Broadcast
+	UpdatedAt time.Time
+	UpdatedBy string // user name
+}
+
+// Plans keeps one broadcast plan per box.
+type Plans interface {
+	// GetPlan returns ErrNotFound when none was stored (callers treat that
+	// as the empty plan).
+	GetPlan(ctx context.Context, boxID string) (Plan, error)
+	// UpdatePlan reads box boxID's plan (the empty plan, with BoxID set,
+	// when none is stored), lets fn change it and writes it back in one
+	// transaction. BoxID is not changeable this way. ErrNotFound for an
+	// unknown box; if fn returns an error nothing is written and the error
+	// is returned. fn must not call the store: it runs inside the write.
+	UpdatePlan(ctx context.Context, boxID string, fn func(*Plan) error) error
+}
+
+// MediaInfo describes one uploaded audio clip, stored by its sha256.
+type MediaInfo struct {
+	SHA256     string // 64 lowercase hex digits
+	Name       string
+	Format     string // "wav" or "mp3"
+	Size       int64  // bytes
+	DurationMS int64
+	UploadedBy string
+	UploadedAt time.Time
+}
+
+// MediaIndex lists the clips in the media directory. Clips are never
+// removed, so a reference checked against the index stays good.
+type MediaIndex interface {
+	// PutMedia indexes m. A sha256 already indexed keeps its first record
+	// and is not an error: the same bytes uploaded twice are one clip.
+	PutMedia(ctx context.Context, m MediaInfo) error
+	// GetMedia returns ErrNotFound for a sha256 not indexed.
+	GetMedia(ctx context.Context, sha string) (MediaInfo, error)
+	// ListMedia returns every clip, newest upload first (ties by sha256).
+	ListMedia(ctx context.Context) ([]MediaInfo, error)
+}
+
 // Store is everything the township service keeps.
 type Store interface {
 	Boxes
 	DesiredStates
 	Events
 	Users
+	Plans
+	MediaIndex
 	Close() error
 }

@@ -2,7 +2,7 @@
 // /api/v1 (and, later, the console). It authenticates with bearer tokens
 // (POST /api/v1/login), checks each route's role through auth.Allowed,
 // decodes request bodies strictly (unknown fields, trailing data and bodies
-// over 64 KiB are refused) and answers every error as {"error": "..."}
+// over 64 KiB are refused; uploads have their own limit) and answers every error as {"error": "..."}
 // with its status code.
 //
 // Routes:
@@ -15,6 +15,30 @@
 //	GET  /api/v1/boxes/{id}                 one box
 //	GET  /api/v1/boxes/{id}/events          ?after=SEQ&limit=N (100, at most 1000) → {events, next_after}
 //	POST /api/v1/boxes/{id}/commands        admin, operator: {type, args} → the box's result; 504 without one
+//
+// Broadcast (reads: every role; changes: admin, operator). Every change is
+// compiled with the media index into the box's desired state, validated as
+// the box would, and only then saved, signed and published (400 and nothing
+// changed when it is not valid); the answer is the plan with desired_rev.
+//
+//	GET    /api/v1/boxes/{id}/broadcast          the plan: quiet, tz, chime, speakers, zones, schedules
+//	PUT    /api/v1/boxes/{id}/broadcast          replace the whole plan (no media: they are compiled)
+//	PUT    /api/v1/boxes/{id}/speakers/{sid}     add or replace a protocol.Speaker
+//	DELETE /api/v1/boxes/{id}/speakers/{sid}     409 while a zone uses it
+//	PUT    /api/v1/boxes/{id}/zones/{zid}        add or replace a protocol.Zone
+//	DELETE /api/v1/boxes/{id}/zones/{zid}        409 while a schedule uses it
+//	PUT    /api/v1/boxes/{id}/schedules/{schid}  add or replace a protocol.Schedule
+//	DELETE /api/v1/boxes/{id}/schedules/{schid}
+//	GET    /api/v1/boxes/{id}/upcoming           ?days=N (7, at most 31) → {from, to, items, truncated}; quiet-hour items flagged
+//	POST   /api/v1/media                         upload a WAV or MP3: raw body with ?name=, or multipart field "file";
+//	                                             up to media.max_bytes → 201 with the clip's record
+//	GET    /api/v1/media                         every clip, newest first
+//	GET    /api/v1/media/{sha256}                download (Range works)
+//	POST   /api/v1/boxes/{id}/play               admin, operator: protocol.PlayArgs; the clips are granted to the box
+//	POST   /api/v1/boxes/{id}/stop               admin, operator: protocol.StopArgs
+//	POST   /api/v1/boxes/{id}/volume             admin, operator: protocol.VolumeArgs
+//
+// Boxes download clips from /media/<sha256>, served by cloud/media.
 //
 // It knows the store, the fleet and the downlink only through the
 // interfaces it declares; nothing here speaks MQTT or bbolt.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
+	"github.com/dalaba/dalaba/cloud/media"
+	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -24,6 +27,24 @@ import (
 type Store interface {
 	store.Boxes
 	store.Events
+	GetMedia(ctx context.Context, sha string) (store.MediaInfo, error)
+	ListMedia(ctx context.Context) ([]store.MediaInfo, error)
+}
+
+// Planner reads and edits boxes' broadcast plans; every edit is compiled
+// into the box's desired state.
+type Planner interface {
+	Get(ctx context.Context, box string) (store.Plan, error)
+	Update(ctx context.Context, box, by string, fn func(*protocol.Broadcast) error) (store.Plan, uint64, error)
+}
+
+// Media stores uploaded clips and lets boxes fetch them.
+type Media interface {
+	Put(ctx context.Context, name string, r io.Reader, by string) (store.MediaInfo, error)
+	Open(ctx context.Context, sha string) (*os.File, store.MediaInfo, error)
+	// Grant lets box download shas outside its plan for a while.
+	Grant(box string, shas []string)
+	MaxBytes() int64
 }
 
 // Fleet registers boxes.
@@ -49,6 +70,9 @@ type Deps struct {
 	Auth     *auth.Auth
 	Fleet    Fleet
 	Downlink Downlink
+	Planner  Planner
+	Media    Media
+	Now      func() time.Time // nil = time.Now
 }
 
 // Limits of the API.
@@ -69,6 +93,9 @@ type Server struct {
 	auth *auth.Auth
 	fl   Fleet
 	dl   Downlink
+	pl   Planner
+	md   Media
+	now  func() time.Time
 	mux  *http.ServeMux
 }
 
@@ -78,13 +105,19 @@ func New(deps Deps) (*Server, error) {
 	if deps.Logger == nil {
 		errs = append(errs, errors.New("no Deps.Logger"))
 	}
-	if deps.Store == nil || deps.Auth == nil || deps.Fleet == nil || deps.Downlink == nil {
-		errs = append(errs, errors.New("Deps.Store, Auth, Fleet and Downlink are required"))
+	if deps.Store == nil || deps.Auth == nil || deps.Fleet == nil || deps.Downlink == nil || deps.Planner == nil || deps.Media == nil {
+		errs = append(errs, errors.New("Deps.Store, Auth, Fleet, Downlink, Planner and Media are required"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("web: new: %w", err)
 	}
-	s := &Server{log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink, mux: http.NewServeMux()}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s := &Server{
+		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
+		pl: deps.Planner, md: deps.Media, now: deps.Now, mux: http.NewServeMux(),
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
 	s.mux.HandleFunc("POST /api/v1/logout", s.authed(auth.ActionViewBoxes, s.logout))
@@ -93,6 +126,9 @@ func New(deps Deps) (*Server, error) {
 	s.mux.HandleFunc("GET /api/v1/boxes/{id}", s.authed(auth.ActionViewBoxes, s.getBox))
 	s.mux.HandleFunc("GET /api/v1/boxes/{id}/events", s.authed(auth.ActionViewBoxes, s.listEvents))
 	s.mux.HandleFunc("POST /api/v1/boxes/{id}/commands", s.authed(auth.ActionSendCommands, s.sendCommand))
+	s.broadcastRoutes()
+	s.mediaRoutes()
+	s.playbackRoutes()
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }
@@ -104,7 +140,7 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // exists under other methods, else 404, both as JSON.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	var allow []string
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
@@ -142,8 +178,17 @@ func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc
 			writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this", u.Role))
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u.Name)))
 	}
+}
+
+// userKey holds the authenticated user's name in a request's context.
+type userKey struct{}
+
+// userOf is the name of the user authed let through.
+func userOf(r *http.Request) string {
+	name, _ := r.Context().Value(userKey{}).(string) // set by authed on every route that asks
+	return name
 }
 
 func bearer(r *http.Request) (string, bool) {
@@ -334,6 +379,9 @@ func (s *Server) sendCommand(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+// errBadRequest marks a request the handler itself refused.
+var errBadRequest = errors.New("bad request")
+
 // fail maps an error to its status; unexpected ones are logged and hidden.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
@@ -341,8 +389,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "not found")
 	case errors.Is(err, store.ErrExists):
 		writeError(w, http.StatusConflict, "already exists")
-	case errors.Is(err, fleet.ErrInvalid), errors.Is(err, auth.ErrInvalid), errors.Is(err, downlink.ErrInvalidCommand):
+	case errors.Is(err, fleet.ErrInvalid), errors.Is(err, auth.ErrInvalid), errors.Is(err, downlink.ErrInvalidCommand),
+		errors.Is(err, plan.ErrInvalid), errors.Is(err, media.ErrInvalid), errors.Is(err, errBadRequest):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, plan.ErrInUse):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, media.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, downlink.ErrNotConnected):
 		writeError(w, http.StatusServiceUnavailable, "the township service is not connected to its MQTT broker")
 	case errors.Is(err, downlink.ErrNoResult), errors.Is(err, context.DeadlineExceeded):

@@ -3,6 +3,7 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,8 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
+	"github.com/dalaba/dalaba/cloud/media"
+	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/protocol"
@@ -66,6 +69,10 @@ func (d *fakeDownlink) Rejected(box string) uint64 {
 }
 
 type env struct {
+	clk    *clock
+	fl     *fleet.Fleet
+	key    ed25519.PrivateKey
+	lib    *media.Library
 	srv    *httptest.Server
 	st     store.Store
 	pub    *published
@@ -96,11 +103,31 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	dl := &fakeDownlink{}
-	s, err := New(Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl})
+	clk := &clock{t: time.Now()}
+	authn, err := fleet.NewAuthenticator(st, "dalaba_cloud")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{srv: httptest.NewServer(s.Handler()), st: st, pub: pub, dl: dl, tokens: map[store.Role]string{}}
+	lib, err := media.New(media.Config{Dir: filepath.Join(t.TempDir(), "media"), MaxBytes: testMaxBytes},
+		media.Deps{Logger: log, Index: st, Plans: st, Now: clk.Now, BoxAuth: func(ctx context.Context, user, pass string) (string, bool) {
+			id, ok := authn.Authenticate(ctx, user, []byte(pass))
+			return id.Box, ok && id.Box != ""
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl, err := plan.New(plan.Deps{Logger: log, Store: st, Fleet: fl, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(media.BoxPrefix, lib.BoxHandler())
+	mux.Handle("/", s.Handler())
+	e := &env{srv: httptest.NewServer(mux), st: st, pub: pub, dl: dl, tokens: map[store.Role]string{}, clk: clk, fl: fl, key: key, lib: lib}
 	t.Cleanup(e.srv.Close)
 	for _, r := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleReviewer, store.RoleViewer} {
 		if err := a.AddUser(t.Context(), string(r), "password-"+string(r), r); err != nil {

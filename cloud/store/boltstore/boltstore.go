@@ -15,8 +15,9 @@ import (
 )
 
 // SchemaVersion is the layout this package reads and writes. A file with
-// another version is refused rather than misread.
-const SchemaVersion = 1
+// a newer version is refused rather than misread; an older one is migrated
+// on open (version 2 added the plans and media buckets).
+const SchemaVersion = 2
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. bbolt's own zero means forever, which would hang
@@ -43,12 +44,17 @@ var (
 	bucketEvents   = []byte("events")
 	bucketUsers    = []byte("users")
 	bucketSessions = []byte("sessions")
+	bucketPlans    = []byte("plans")
+	bucketMedia    = []byte("media")
 	keySchema      = []byte("schema")
 )
 
 func buckets() [][]byte {
-	return [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions}
+	return [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia}
 }
+
+// addedIn lists the buckets each schema version added, for migration.
+var addedIn = map[uint64][][]byte{2: {bucketPlans, bucketMedia}}
 
 // Store is a store.Store on one bbolt file. Its methods are safe for
 // concurrent use; writes are serialised by bbolt.
@@ -99,8 +105,23 @@ func initSchema(tx *bolt.Tx) error {
 	if len(v) != 8 {
 		return fmt.Errorf("%w: unreadable schema version %x", ErrSchema, v)
 	}
-	if got := binary.BigEndian.Uint64(v); got != SchemaVersion {
-		return fmt.Errorf("%w: the file has version %d, this dalaba-cloud reads %d", ErrSchema, got, SchemaVersion)
+	got := binary.BigEndian.Uint64(v)
+	if got == 0 || got > SchemaVersion {
+		return fmt.Errorf("%w: the file has version %d, this dalaba-cloud reads up to %d", ErrSchema, got, SchemaVersion)
+	}
+	// Migrations only add buckets, so an older file is brought up to date
+	// in this same transaction: all of it or none.
+	for ver := got + 1; ver <= SchemaVersion; ver++ {
+		for _, name := range addedIn[ver] {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("migrate to schema %d: create bucket %s: %w", ver, name, err)
+			}
+		}
+	}
+	if got != SchemaVersion {
+		if err := meta.Put(keySchema, u64(SchemaVersion)); err != nil {
+			return fmt.Errorf("migrate to schema %d: %w", SchemaVersion, err)
+		}
 	}
 	for _, name := range buckets() {
 		if tx.Bucket(name) == nil {

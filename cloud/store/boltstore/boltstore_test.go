@@ -276,3 +276,45 @@ func TestCancelledContextChangesNothing(t *testing.T) {
 		t.Fatalf("stored %d events on a cancelled context", n)
 	}
 }
+
+func TestOpenMigratesSchema1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cloud.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, n := range [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions} {
+			if _, err := tx.CreateBucket(n); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(keySchema, u64(1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("Open of a schema 1 file: %v", err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.CreateBox(ctx, store.Box{ID: "village-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdatePlan(ctx, "village-1", func(p *store.Plan) error { p.UpdatedBy = "x"; return nil }); err != nil {
+		t.Fatalf("plans after migration: %v", err)
+	}
+	if _, err := s.ListMedia(ctx); err != nil {
+		t.Fatalf("media after migration: %v", err)
+	}
+	var ver []byte
+	_ = s.db.View(func(tx *bolt.Tx) error { ver = tx.Bucket(bucketMeta).Get(keySchema); return nil }) // the callback never fails
+	if !slices.Equal(ver, u64(SchemaVersion)) {
+		t.Fatalf("schema after migration %x, want %d", ver, SchemaVersion)
+	}
+}

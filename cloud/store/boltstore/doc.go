@@ -1,7 +1,8 @@
 // Package boltstore is the default store.Store: one bbolt file, enough for a
 // township of tens of boxes on one machine.
 //
-// Layout (schema version 1, in bucket "meta" key "schema"):
+// Layout (schema version 2, in bucket "meta" key "schema"; a version 1
+// file gains the plans and media buckets when opened):
 //
 //	boxes/<box id>             JSON box record, with the event count and watermark
 //	desired/<box id>           8-byte big-endian rev, then the signed payload
@@ -10,6 +11,9 @@
 //	                           watermark advance are cursor walks
 //	users/<name>               JSON user
 //	sessions/<token sha256>    JSON session
+//	plans/<box id>             JSON plan: the protocol's broadcast section
+//	                           (its wire JSON), updated_at, updated_by
+//	media/<sha256>             JSON media record
 //
 // Every write is one bbolt transaction, which fsyncs before it returns: when
 // AppendEvents returns, the events and the new watermark are on disk

@@ -11,6 +11,8 @@
 //   - ListEvents and CountEvents return ErrNotFound for an unknown box.
 //   - DeleteSession of an unknown token is not an error (logging out twice
 //     is harmless).
+//   - UpdatePlan ignores a change fn makes to BoxID.
+//   - PutMedia of an indexed sha256 keeps the first record and succeeds.
 //
 // Times are compared with time.Equal at microsecond precision, the finest a
 // PostgreSQL timestamp keeps. The suite knows nothing of any implementation.
