@@ -19,7 +19,9 @@ import (
 	"github.com/dalaba/dalaba/edge/desired"
 	"github.com/dalaba/dalaba/edge/health"
 	"github.com/dalaba/dalaba/edge/localapi"
+	"github.com/dalaba/dalaba/edge/media"
 	"github.com/dalaba/dalaba/edge/outbox"
+	"github.com/dalaba/dalaba/edge/playout"
 	"github.com/dalaba/dalaba/edge/store"
 	"github.com/dalaba/dalaba/edge/uplink"
 	"github.com/dalaba/dalaba/protocol"
@@ -56,6 +58,9 @@ type Edge struct {
 	up  *uplink.Uplink
 	mon *health.Monitor
 	api *localapi.Server
+	med *media.Cache
+	po  *playout.Playout
+	drv *drivers
 
 	health    atomic.Pointer[protocol.Health] // the latest reading, for Reported
 	ran       atomic.Bool
@@ -124,6 +129,28 @@ func (e *Edge) build() error {
 		return err
 	}
 	b := cfg.Broker
+	e.med, err = media.New(media.Config{
+		Dir: filepath.Join(cfg.DataDir, "media"), MaxBytes: cfg.Media.MaxBytes,
+		BaseURL: cfg.Media.URL, Username: b.Username, Password: b.Password,
+	}, media.Deps{Logger: log, DB: e.st.DB(), Now: clk.Now})
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	e.drv, err = newDrivers(cfg.Broadcast, log)
+	if err != nil {
+		return err
+	}
+	e.po, err = playout.New(playout.Config{Grace: cfg.Broadcast.Grace}, playout.Deps{
+		Logger: log, Clock: clk, State: e.st, Media: e.med, Drivers: e.drv.make, Record: e.record,
+		Trusted: e.mon.Trusted, Floor: e.st.TimeFloor,
+	})
+	if err != nil {
+		return err
+	}
+	e.ap.Subscribe(e.po.ApplyDesired)
+	e.ap.Handle(protocol.CmdPlay, e.po.Play)
+	e.ap.Handle(protocol.CmdStop, e.po.Stop)
+	e.ap.Handle(protocol.CmdVolume, e.po.Volume)
 	e.up, err = uplink.New(uplink.Config{
 		BoxID: cfg.BoxID, BrokerURL: b.URL, Username: b.Username, Password: b.Password, CAFile: b.CAFile,
 		KeepAlive: b.KeepAlive, ConnectTimeout: b.ConnectTimeout,
@@ -188,6 +215,10 @@ func (e *Edge) Run(ctx context.Context) error {
 	}
 	runIntake("local api", e.api.Run)
 	runIntake("health", e.mon.Run)
+	runIntake("playout", e.po.Run)
+	if e.drv.clip != nil {
+		runIntake("clip server", e.drv.clip.Run)
+	}
 	runIntake("start event", func(ctx context.Context) error {
 		if err := e.record(ctx, protocol.EventBoxStarted, protocol.PriorityNotice, map[string]string{"version": e.d.Version}); err != nil && ctx.Err() == nil {
 			e.log.Error("recording the start", "err", err)
@@ -236,7 +267,14 @@ func mustRunUntil(ctx context.Context, name string, run func(context.Context) er
 // Close closes the bbolt file. Run closes it when it returns; Close is for
 // an Edge that is never run, and is safe to call again.
 func (e *Edge) Close() error {
-	e.closeOnce.Do(func() { e.closeErr = e.st.Close() })
+	e.closeOnce.Do(func() {
+		if e.drv != nil && e.drv.clip != nil {
+			if err := e.drv.clip.Close(); err != nil {
+				e.log.Warn("closing the clip server", "err", err)
+			}
+		}
+		e.closeErr = e.st.Close()
+	})
 	return e.closeErr
 }
 

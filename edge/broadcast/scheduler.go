@@ -109,11 +109,31 @@ func NewScheduler(cfg SchedulerConfig, deps SchedulerDeps) (*Scheduler, error) {
 	return &Scheduler{cfg: cfg, d: deps, log: deps.Logger.With("component", "scheduler"), wake: make(chan struct{}, 1)}, nil
 }
 
+// SetQuiet replaces the quiet hours and the zone they are read in (nil:
+// keep the current zone); bad windows are refused and change nothing.
+func (s *Scheduler) SetQuiet(q []schedule.Quiet, loc *time.Location) error {
+	if err := schedule.ValidateQuiet(q); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.cfg.Quiet = q
+	if loc != nil {
+		s.cfg.Zone = loc
+	}
+	s.mu.Unlock()
+	s.poke()
+	return nil
+}
+
 // Set replaces the schedules (a new desired state).
 func (s *Scheduler) Set(scheds []Schedule) {
 	s.mu.Lock()
 	s.scheds = scheds
 	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -153,7 +173,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // pass handles every due occurrence and returns the earliest future one.
 func (s *Scheduler) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 	s.mu.Lock()
-	scheds := s.scheds
+	scheds, quiet, zone := s.scheds, s.cfg.Quiet, s.cfg.Zone
 	s.mu.Unlock()
 	var earliest time.Time
 	found := false
@@ -179,18 +199,21 @@ func (s *Scheduler) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 				}
 				break
 			}
+			// Persisted before it plays: a crash between the two loses
+			// one occurrence (recorded as late by nobody) rather than
+			// playing it twice after the restart.
+			if err := s.d.State.SetLastFired(sc.ID, occ); err != nil {
+				s.log.Error("recording schedule state; not firing", "schedule", sc.ID, "err", err)
+				break
+			}
 			switch {
 			case now.Sub(occ) > s.cfg.Grace:
 				late.Count++
 				late.At = occ
-			case schedule.InQuiet(s.cfg.Quiet, occ, s.cfg.Zone):
+			case schedule.InQuiet(quiet, occ, zone):
 				s.d.Skipped(Missed{ScheduleID: sc.ID, At: occ, Count: 1, Reason: SkipQuiet})
 			default:
 				sc.Fire(ctx, occ)
-			}
-			if err := s.d.State.SetLastFired(sc.ID, occ); err != nil {
-				s.log.Error("recording schedule state", "schedule", sc.ID, "err", err)
-				break
 			}
 			from = occ
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,7 +26,32 @@ type Config struct {
 	LocalAPI       string         `yaml:"local_api"` // unix socket; empty = <data_dir>/dalaba-edge.sock
 	Outbox         Outbox         `yaml:"outbox"`
 	HealthInterval time.Duration  `yaml:"health_interval"` // default 1m
+	Media          Media          `yaml:"media"`
+	Broadcast      Broadcast      `yaml:"broadcast"`
 	Log            logging.Config `yaml:"log"`
+}
+
+// Media is where announcements come from and how much of them the box
+// keeps.
+type Media struct {
+	// URL is the township's media base: the box fetches URL + sha256 with
+	// its broker user name and password. Empty: nothing is downloaded,
+	// and only clips already cached play.
+	URL      string `yaml:"url"`
+	MaxBytes int64  `yaml:"max_bytes"` // the cache's cap; default 512 MiB
+}
+
+// Broadcast tunes the loudspeakers' side of the box.
+type Broadcast struct {
+	// Grace is how late a scheduled announcement may still start (after a
+	// reboot, say); later ones are skipped and recorded. Default 2m.
+	Grace time.Duration `yaml:"grace"`
+	// HTTPListen is where the box serves clips to network speakers that
+	// fetch a URL ("0.0.0.0:8090"); empty: such speakers cannot play.
+	HTTPListen string `yaml:"http_listen"`
+	// HTTPAdvertise is the host those speakers reach the box at; empty:
+	// the host of HTTPListen.
+	HTTPAdvertise string `yaml:"http_advertise"`
 }
 
 // Broker is how the box reaches the township's MQTT broker.
@@ -54,6 +80,8 @@ func Default() Config {
 		DataDir:        "/var/lib/dalaba",
 		Outbox:         Outbox{MaxBytes: 64 << 20, BatchEvents: 500, BatchBytes: 512 << 10, Window: 4, AckTimeout: 10 * time.Second},
 		HealthInterval: time.Minute,
+		Media:          Media{MaxBytes: 512 << 20},
+		Broadcast:      Broadcast{Grace: 2 * time.Minute},
 		Log:            logging.Default(),
 	}
 }
@@ -167,6 +195,22 @@ func (c Config) Validate() error {
 	}
 	if c.HealthInterval < time.Second {
 		bad("health_interval %s: at least 1s", c.HealthInterval)
+	}
+	if c.Media.URL != "" {
+		if u, err := url.Parse(c.Media.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("media.url %q: want an http:// or https:// URL", c.Media.URL)
+		}
+	}
+	if c.Media.MaxBytes < 16<<20 {
+		bad("media.max_bytes %d: at least 16 MiB", c.Media.MaxBytes)
+	}
+	if c.Broadcast.Grace < time.Second || c.Broadcast.Grace > 24*time.Hour {
+		bad("broadcast.grace %s: 1s to 24h", c.Broadcast.Grace)
+	}
+	if c.Broadcast.HTTPListen != "" {
+		if _, _, err := net.SplitHostPort(c.Broadcast.HTTPListen); err != nil {
+			bad("broadcast.http_listen %q: want host:port", c.Broadcast.HTTPListen)
+		}
 	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)

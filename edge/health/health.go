@@ -116,6 +116,18 @@ func (m *Monitor) Check() protocol.Health {
 	return h
 }
 
+// Trusted reports whether now is a clock reading the box can believe: not
+// before the persisted floor nor the build date. A floor that cannot be
+// read trusts nothing: holding schedules is safer than playing them twice.
+func (m *Monitor) Trusted(now time.Time) bool {
+	floor, err := m.d.Floor.TimeFloor()
+	if err != nil {
+		m.log.Error("reading the clock floor", "err", err)
+		return false
+	}
+	return !now.Before(floor) && !now.Before(m.d.BuildDate)
+}
+
 // Run takes a reading at once and then every interval until ctx ends.
 func (m *Monitor) Run(ctx context.Context) error {
 	t := m.d.Clock.NewTimer(0)
