@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/edge/clock/clocktest"
-	"github.com/dalaba/dalaba/protocol/schedule"
 	"github.com/dalaba/dalaba/edge/store"
+	"github.com/dalaba/dalaba/protocol/schedule"
 )
 
 var shanghai, _ = time.LoadLocation("Asia/Shanghai")
