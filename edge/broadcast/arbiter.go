@@ -115,7 +115,8 @@ type entry struct {
 	offset    time.Duration
 	resumed   bool
 	cancel    context.CancelFunc
-	started   time.Time
+	started   time.Time // box clock, for the log
+	began     time.Time // monotonic, for the offset: the wall clock may jump mid-clip
 	preempted bool
 	stopped   bool
 	played    []string
@@ -258,7 +259,7 @@ func (a *Arbiter) dispatch(ctx context.Context) {
 
 func (a *Arbiter) start(ctx context.Context, e *entry) {
 	pctx, cancel := context.WithCancel(ctx)
-	e.cancel, e.started, e.played, e.errs = cancel, a.d.Clock.Now(), nil, map[string]string{}
+	e.cancel, e.started, e.began, e.played, e.errs = cancel, a.d.Clock.Now(), time.Now(), nil, map[string]string{}
 	seen := map[string]bool{}
 	var speakers []Named
 	for _, z := range e.Zones {
@@ -315,7 +316,7 @@ func (a *Arbiter) finish(e *entry) {
 		a.record(e, ResultSkipped, now)
 	case e.preempted && e.OnPreempt == Resume:
 		a.record(e, ResultPreempted, now)
-		e.offset += now.Sub(e.started)
+		e.offset += time.Since(e.began)
 		e.resumed, e.preempted = true, false
 		a.queue = append(a.queue, e) // keeps its seq: first in line at its priority
 	case e.preempted:

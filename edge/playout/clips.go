@@ -139,3 +139,10 @@ func (c *clips) bytes() int {
 	}
 	return n
 }
+
+// decoded counts the clips held decoded.
+func (c *clips) decoded() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pcm)
+}
