@@ -15,12 +15,14 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests and the demo use, as package:what, "what" being
 # a command or a shared library showing the package is there: mosquitto (a
 # private broker runs the ACL test), libasound2 (the sound-card driver,
-# tested on ALSA's null device; Debian 13 installs it as libasound2t64).
-APT_NEEDS := mosquitto:mosquitto_passwd libasound2:libasound.so.2
+# tested on ALSA's null device; Debian 13 installs it as libasound2t64),
+# espeak-ng (Mandarin speech for announcements), jq and curl (make run).
+APT_NEEDS := mosquitto:mosquitto_passwd libasound2:libasound.so.2 espeak-ng:espeak-ng jq:jq curl:curl
 
 # Where `make run` listens; override on the command line if taken.
 HTTP ?= 127.0.0.1:8080
 MQTT ?= 127.0.0.1:18830
+SPEAKER ?= 127.0.0.1:15004
 RUN_DIR ?= run
 
 .PHONY: help deps build cross test test-race test-32bit bench lint run clean
@@ -62,27 +64,8 @@ test: deps lint test-race test-32bit cross ## everything CI runs; the tree must 
 bench: ## benchmarks (figures quoted in the closing notes)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 20m ./... | tee bench.out
 
-run: deps build ## a township service and one village box on embedded defaults
-	@mkdir -p $(RUN_DIR)
-	@if [ ! -f $(RUN_DIR)/admin-password ]; then head -c 12 /dev/urandom | base64 | tr -d '/+=' > $(RUN_DIR)/admin-password; fi
-	@if [ ! -f $(RUN_DIR)/edge.yaml ]; then \
-	  ./bin/dalaba-cloud box add village-1 --name 示范村 --data-dir $(RUN_DIR)/cloud --broker-url tcp://$(MQTT) > $(RUN_DIR)/edge.yaml.tmp && \
-	  mv $(RUN_DIR)/edge.yaml.tmp $(RUN_DIR)/edge.yaml; fi
-	@trap 'kill 0' INT TERM EXIT; \
-	DALABA_ADMIN_PASSWORD=$$(cat $(RUN_DIR)/admin-password) ./bin/dalaba-cloud serve --data-dir $(RUN_DIR)/cloud --http $(HTTP) --mqtt $(MQTT) 2> $(RUN_DIR)/cloud.log & \
-	./bin/dalaba-edge --config $(RUN_DIR)/edge.yaml --data-dir $(RUN_DIR)/edge 2> $(RUN_DIR)/edge.log & \
-	sleep 1; \
-	echo ""; \
-	echo "  Dalaba is running (Ctrl-C stops both)"; \
-	echo "  township API:  http://$(HTTP)/api/v1   (console later at http://$(HTTP)/)"; \
-	echo "  admin login:   admin / $$(cat $(RUN_DIR)/admin-password)"; \
-	echo "  MQTT broker:   tcp://$(MQTT)"; \
-	echo "  village box:   village-1, config $(RUN_DIR)/edge.yaml"; \
-	echo "  logs:          $(RUN_DIR)/cloud.log $(RUN_DIR)/edge.log"; \
-	echo "  try:           TOKEN=\$$(curl -s -d '{\"username\":\"admin\",\"password\":\"'\$$(cat $(RUN_DIR)/admin-password)'\"}' http://$(HTTP)/api/v1/login | sed 's/.*\"token\":\"\\([^\"]*\\)\".*/\\1/')"; \
-	echo "                 curl -s -H \"Authorization: Bearer \$$TOKEN\" http://$(HTTP)/api/v1/boxes"; \
-	echo ""; \
-	wait
+run: deps build ## a township service, one village box and a simulated loudspeaker, with a demo plan
+	@configs/demo/run.sh $(RUN_DIR) $(HTTP) $(MQTT) $(SPEAKER)
 
 clean: ## remove build output and the demo's data
 	rm -rf bin dist $(RUN_DIR) bench.out

@@ -19,6 +19,7 @@ func (p *Playout) played(pb broadcast.Playback) {
 		delete(p.items, pb.ItemID)
 	}
 	p.mu.Unlock()
+	p.log.Info("playback", "item", pb.ItemID, "result", pb.Result, "zones", pb.Zones, "speakers", pb.Speakers, "resumed", pb.Resumed)
 	speakers := pb.Speakers
 	if speakers == nil {
 		speakers = []string{}
