@@ -122,6 +122,11 @@ func (e *Edge) build() error {
 		BuildDate: e.d.BuildDate, Started: e.started, Record: e.record,
 		Report: func(h protocol.Health) {
 			e.health.Store(&h)
+			if e.up.Connected() {
+				if err := e.st.SetLastContact(h.Clock); err != nil {
+					e.log.Error("recording the last contact", "err", err)
+				}
+			}
 			e.up.PublishReported()
 		},
 	})
@@ -142,7 +147,7 @@ func (e *Edge) build() error {
 	}
 	e.po, err = playout.New(playout.Config{Grace: cfg.Broadcast.Grace}, playout.Deps{
 		Logger: log, Clock: clk, State: e.st, Media: e.med, Drivers: e.drv.make, Record: e.record,
-		Trusted: e.mon.Trusted, Floor: e.st.TimeFloor,
+		Trusted: e.mon.Trusted, Floor: e.st.TimeFloor, LastContact: e.lastContact,
 	})
 	if err != nil {
 		return err
@@ -286,6 +291,20 @@ func (e *Edge) record(ctx context.Context, typ string, prio protocol.Priority, d
 	}
 	_, err = e.ob.Append(ctx, outbox.Entry{Type: typ, Priority: prio, Data: b})
 	return err
+}
+
+// lastContact is now while the uplink is up (the broker hands the box the
+// township's latest desired state on every connect), else the last time a
+// health reading found it up.
+func (e *Edge) lastContact() time.Time {
+	if e.up.Connected() {
+		return e.d.Clock.Now()
+	}
+	t, err := e.st.LastContact()
+	if err != nil {
+		e.log.Error("reading the last contact", "err", err)
+	}
+	return t
 }
 
 // reported is the box's summary for the township; the uplink adds the

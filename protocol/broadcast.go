@@ -37,7 +37,21 @@ type Broadcast struct {
 	Zones     []Zone     `json:"zones,omitempty"`
 	Media     []Media    `json:"media,omitempty"`
 	Schedules []Schedule `json:"schedules,omitempty"`
+	// ListWindowH is how long, in hours, a box out of touch with the
+	// township still plays list announcements; 0 means DefaultListWindowH.
+	// Past it the box cannot confirm a list is current (an entry may have
+	// been revoked meanwhile), so it skips them and records why.
+	ListWindowH int `json:"list_window_h,omitempty"`
 }
+
+// DefaultListWindowH is three days.
+const DefaultListWindowH = 72
+
+// Schedule kinds.
+const (
+	SchedulePolicy = "policy" // default: plays whenever due
+	ScheduleList   = "list"   // a 红黑榜 announcement: plays only while confirmed current
+)
 
 // ChimeOff in Broadcast.Chime turns the chime off.
 const ChimeOff = "off"
@@ -136,6 +150,8 @@ type Schedule struct {
 	// OnPreempt is PreemptResume (default) or PreemptSkip.
 	OnPreempt string `json:"on_preempt,omitempty"`
 	NoChime   bool   `json:"no_chime,omitempty"`
+	// Kind is SchedulePolicy (default) or ScheduleList.
+	Kind string `json:"kind,omitempty"`
 }
 
 // Limits on a broadcast section, so one desired state stays within
@@ -292,6 +308,12 @@ func (b *Broadcast) Validate() error {
 		if err := validatePreempt(s.OnPreempt); err != nil {
 			add("%s (%s): %w", where, s.ID, err)
 		}
+		if s.Kind != "" && s.Kind != SchedulePolicy && s.Kind != ScheduleList {
+			add("%s (%s).kind %q: want %q or %q", where, s.ID, s.Kind, SchedulePolicy, ScheduleList)
+		}
+	}
+	if b.ListWindowH < 0 || b.ListWindowH > 24*365 {
+		add("broadcast.list_window_h %d: want 1 to %d hours, or 0 for %d", b.ListWindowH, 24*365, DefaultListWindowH)
 	}
 	return errors.Join(errs...)
 }
@@ -480,6 +502,11 @@ type Skip struct {
 	Count      int       `json:"count,omitempty"` // occurrences folded into this record
 	Reason     string    `json:"reason"`          // quiet_hours, late, …
 }
+
+// Reasons in Skip besides the scheduler's (quiet_hours, late).
+const (
+	SkipListUnconfirmed = "list_unconfirmed" // out of touch with the township past the list window
+)
 
 // ClockUntrusted says the box holds its schedules because its clock cannot
 // be trusted.

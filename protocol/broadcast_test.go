@@ -20,7 +20,8 @@ const (
 // network speaker at the school, the line-out, and a morning announcement.
 func goodBroadcast() Broadcast {
 	return Broadcast{
-		Quiet: []schedule.Quiet{{From: "22:00", To: "06:30"}},
+		Quiet:       []schedule.Quiet{{From: "22:00", To: "06:30"}},
+		ListWindowH: 48,
 		Speakers: []Speaker{
 			{ID: "square", Name: "村口广场", Driver: DriverRTP, Addr: "239.255.10.1:5004", Codec: "PCMA", TTL: 2},
 			{ID: "school", Driver: DriverHTTP, PlayURL: "http://10.0.0.7/api/play?url={url}", StopURL: "http://10.0.0.7/api/stop"},
@@ -32,7 +33,7 @@ func goodBroadcast() Broadcast {
 		},
 		Media: []Media{{SHA256: shaA, Name: "防汛通知", Size: 48000, DurationMS: 3000}, {SHA256: shaB, Size: 10}},
 		Schedules: []Schedule{{
-			ID: "morning", Name: "早间广播", Media: []string{shaA, shaB}, Zones: []string{"east"},
+			ID: "morning", Name: "早间广播", Media: []string{shaA, shaB}, Zones: []string{"east"}, Kind: ScheduleList,
 			Rule: schedule.Rule{At: []string{"07:30"}, Weekdays: []int{1, 2, 3, 4, 5}},
 		}},
 	}
@@ -70,6 +71,8 @@ func TestBroadcastValidate(t *testing.T) {
 		{"quiet", func(b *Broadcast) { b.Quiet = []schedule.Quiet{{From: "07:00", To: "07:00"}} }, "broadcast.quiet"},
 		{"tz", func(b *Broadcast) { b.TZ = "Mars/Olympus" }, "broadcast.tz"},
 		{"chime", func(b *Broadcast) { b.Chime = strings.Repeat("d", 64) }, "broadcast.chime"},
+		{"schedule kind", func(b *Broadcast) { b.Schedules[0].Kind = "gossip" }, `kind "gossip"`},
+		{"list window", func(b *Broadcast) { b.ListWindowH = -1 }, "list_window_h -1"},
 		{"no zones at all", func(b *Broadcast) { b.Zones = nil; b.Schedules[0].Zones = nil }, "no zones to play on"},
 	}
 	for _, c := range cases {

@@ -174,7 +174,7 @@ func (p *Playout) schedules(b *protocol.Broadcast) []broadcast.Schedule {
 	var out []broadcast.Schedule
 	for _, s := range b.Schedules {
 		req := request{
-			Media: s.Media, Zones: s.Zones, Priority: s.Priority, OnPreempt: s.OnPreempt, NoChime: s.NoChime,
+			Media: s.Media, Zones: s.Zones, Priority: s.Priority, OnPreempt: s.OnPreempt, NoChime: s.NoChime, Kind: s.Kind,
 			Meta: itemMeta{ScheduleID: s.ID, Name: s.Name, Media: s.Media, Priority: orDefault(s.Priority)},
 		}
 		out = append(out, broadcast.Schedule{ID: s.ID, Rule: s.Rule, Fire: func(ctx context.Context, at time.Time) {

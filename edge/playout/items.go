@@ -19,6 +19,7 @@ type request struct {
 	OnPreempt string
 	NoChime   bool
 	Repeat    int
+	Kind      string
 	Meta      itemMeta
 }
 
@@ -34,6 +35,11 @@ const fireWait = time.Minute
 // goroutine so other schedules keep their time.
 func (p *Playout) fire(ctx context.Context, req request, at time.Time) {
 	id := req.Meta.ScheduleID + "@" + at.UTC().Format(time.RFC3339)
+	if req.Kind == protocol.ScheduleList && !p.listConfirmed(at) {
+		p.log.Warn("list announcement skipped: the box cannot confirm the list is current", "schedule", req.Meta.ScheduleID, "at", at)
+		p.record(protocol.EventSkipped, protocol.PriorityNotice, protocol.Skip{ScheduleID: req.Meta.ScheduleID, At: at, Count: 1, Reason: protocol.SkipListUnconfirmed})
+		return
+	}
 	if it, err := p.render(req, true); err == nil {
 		p.submit(ctx, id, req, it, at)
 		return
@@ -50,6 +56,23 @@ func (p *Playout) fire(ctx context.Context, req request, at time.Time) {
 		}
 		p.submit(ctx, id, req, it, at)
 	}()
+}
+
+// listConfirmed reports whether the box was in touch with the township
+// within the list window before at: otherwise a list entry may have been
+// revoked since, and a name must not be announced on stale information.
+func (p *Playout) listConfirmed(at time.Time) bool {
+	if p.d.LastContact == nil {
+		return false
+	}
+	last := p.d.LastContact()
+	p.mu.Lock()
+	window := p.spec.ListWindowH
+	p.mu.Unlock()
+	if window == 0 {
+		window = protocol.DefaultListWindowH
+	}
+	return !last.IsZero() && at.Sub(last) <= time.Duration(window)*time.Hour
 }
 
 // prepare loads the clips of req and renders it.

@@ -74,6 +74,10 @@ type Deps struct {
 	// Floor is the last trusted time, for the clock-untrusted event; nil
 	// leaves it out.
 	Floor func() (time.Time, error)
+	// LastContact is when the box was last in touch with the township
+	// (now, while connected); list announcements play only within the
+	// desired state's list window of it. Nil: never in touch.
+	LastContact func() time.Time
 }
 
 // Playout is the broadcast side of the box. Make it with New, Run it once;

@@ -71,13 +71,14 @@ func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:
 // downloading from a township stand-in over HTTP, RTP speakers sending to
 // simulated speakers on loopback, and a fake wall clock.
 type rig struct {
-	t     testing.TB
-	p     *Playout
-	clk   *clocktest.Clock
-	cache *media.Cache
-	files map[string][]byte // what the township serves, by sha256
-	sims  map[string]*speakersim.Sim
-	trust atomic.Bool
+	t       testing.TB
+	p       *Playout
+	clk     *clocktest.Clock
+	cache   *media.Cache
+	files   map[string][]byte // what the township serves, by sha256
+	sims    map[string]*speakersim.Sim
+	trust   atomic.Bool
+	contact atomic.Pointer[time.Time]
 
 	mu     sync.Mutex
 	events []recorded
@@ -93,6 +94,7 @@ func newRig(t testing.TB, start time.Time, sims ...string) *rig {
 	t.Helper()
 	r := &rig{t: t, clk: clocktest.New(start), files: map[string][]byte{}, sims: map[string]*speakersim.Sim{}, taken: map[int]bool{}}
 	r.trust.Store(true)
+	r.contact.Store(&start)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
@@ -128,7 +130,8 @@ func newRig(t testing.TB, start time.Time, sims ...string) *rig {
 	}
 	r.p, err = New(Config{HealthEvery: time.Second}, Deps{
 		Clock: r.clk, State: st, Media: r.cache, Drivers: r.driver, Record: r.record,
-		Trusted: func(time.Time) bool { return r.trust.Load() },
+		Trusted:     func(time.Time) bool { return r.trust.Load() },
+		LastContact: func() time.Time { return *r.contact.Load() },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -552,5 +555,45 @@ func TestUntrustedClockHoldsAndSaysSo(t *testing.T) {
 	r.clk.Set(at("2027-03-01", "07:31:00"))
 	if l := r.waitPlay("morning@"); l.Result != "played" {
 		t.Fatalf("logged %+v", l)
+	}
+}
+
+func TestListAnnouncementNeedsRecentContact(t *testing.T) {
+	r := newRig(t, at("2027-03-04", "07:29:00"), "horn")
+	lastSeen := at("2027-03-01", "07:00:00") // three days and a half ago
+	r.contact.Store(&lastSeen)
+	list := r.serve(wav(t, tone(8000, 440, 200*time.Millisecond)))
+	policy := r.serve(wav(t, tone(8000, 660, 200*time.Millisecond)))
+	spec := &protocol.Broadcast{
+		Chime:    protocol.ChimeOff,
+		Speakers: []protocol.Speaker{r.speaker("horn")},
+		Zones:    []protocol.Zone{{ID: "square", Speakers: []string{"horn"}}},
+		Media:    []protocol.Media{list, policy},
+		Schedules: []protocol.Schedule{
+			{ID: "list", Kind: protocol.ScheduleList, Media: []string{list.SHA256}, Rule: schedule.Rule{At: []string{"07:30", "08:00"}}},
+			{ID: "policy", Media: []string{policy.SHA256}, Rule: schedule.Rule{At: []string{"07:31"}}},
+		},
+	}
+	r.p.Apply(spec)
+	r.loaded(2)
+	r.clk.Set(at("2027-03-04", "07:30:00"))
+	raw := r.waitEvent(protocol.EventSkipped, nil)
+	var sk protocol.Skip
+	if err := json.Unmarshal(raw, &sk); err != nil || sk.ScheduleID != "list" || sk.Reason != protocol.SkipListUnconfirmed {
+		t.Fatalf("skip event %s", raw)
+	}
+	r.clk.Set(at("2027-03-04", "07:31:00"))
+	if l := r.waitPlay("policy@"); l.Result != "played" {
+		t.Fatalf("policy announcement logged %+v", l)
+	}
+	if n := r.count(protocol.EventPlayed); n != 1 {
+		t.Fatalf("%d playbacks, want only the policy one: %s", n, r.dump())
+	}
+	// Back in touch: the next list occurrence plays.
+	now := at("2027-03-04", "07:45:00")
+	r.contact.Store(&now)
+	r.clk.Set(at("2027-03-04", "08:00:00"))
+	if l := r.waitPlay("list@"); l.Result != "played" {
+		t.Fatalf("list announcement logged %+v", l)
 	}
 }

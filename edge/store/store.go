@@ -35,6 +35,7 @@ var (
 	keyDesiredRev = []byte("desired_rev")
 	keyDesired    = []byte("desired")
 	keyTimeFloor  = []byte("time_floor")
+	keyContact    = []byte("last_contact")
 )
 
 // Options tune Open.
@@ -203,6 +204,26 @@ func (s *Store) RaiseTimeFloor(t time.Time) error {
 			return nil
 		}
 		return m.Put(keyTimeFloor, u64(uint64(t.UnixNano())))
+	})
+}
+
+// LastContact is when the box was last known connected to the township,
+// zero if never: list announcements are played only while it is recent.
+func (s *Store) LastContact() (time.Time, error) {
+	var t time.Time
+	err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyContact); len(v) == 8 {
+			t = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+		}
+		return nil
+	})
+	return t, err
+}
+
+// SetLastContact records t as the last contact.
+func (s *Store) SetLastContact(t time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyContact, u64(uint64(t.UnixNano())))
 	})
 }
 

@@ -43,6 +43,12 @@ func TestDesiredReplayFloorSurviveReopen(t *testing.T) {
 	if f, _ := s.TimeFloor(); !f.Equal(t0) {
 		t.Errorf("floor %s lowered or lost, want %s", f, t0)
 	}
+	if c, err := s.LastContact(); !c.IsZero() || err != nil {
+		t.Errorf("a new box's last contact: %s, %v", c, err)
+	}
+	if err := s.SetLastContact(t0); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 
 	s, err = Open(path, Options{})
@@ -52,6 +58,9 @@ func TestDesiredReplayFloorSurviveReopen(t *testing.T) {
 	defer s.Close()
 	if rev, p, _ := s.AppliedDesired(); rev != 3 || string(p) != "three" {
 		t.Errorf("after reopen: %d %q", rev, p)
+	}
+	if c, _ := s.LastContact(); !c.Equal(t0) {
+		t.Errorf("last contact after reopen: %s, want %s", c, t0)
 	}
 	if fresh, _ := s.RememberCommand("c1", t0.Add(time.Minute), t0.Add(2*time.Second)); fresh {
 		t.Error("c1 forgotten across a restart")
