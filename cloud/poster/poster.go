@@ -1,0 +1,132 @@
+package poster
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"strings"
+	"time"
+)
+
+// Entry is one line of a list.
+type Entry struct {
+	Name      string // the person, e.g. "张三"
+	Household string // the household, e.g. "三组12号"; "" = not shown
+	Category  string // e.g. "孝老爱亲"
+	Reason    string // what was done
+	Points    int    // positive for red, usually negative for black
+}
+
+// Data is one poster.
+type Data struct {
+	Township string
+	Village  string
+	Period   string // as printed, e.g. "2026年11月"
+	Red      []Entry
+	Black    []Entry
+	Issued   time.Time // printed as a date in its own location
+	Size     string    // paper: "A4" (default) or "A3", portrait
+}
+
+// ErrBadData wraps every refusal of Data.
+var ErrBadData = errors.New("poster: bad data")
+
+//go:embed poster.html.tmpl
+var pageText string
+
+// page is parsed on each Render rather than kept in a package variable (no
+// package state): parsing is cheap next to printing a poster once a month.
+func page() (*template.Template, error) {
+	return template.New("poster").Funcs(template.FuncMap{
+		"points": points,
+	}).Parse(pageText)
+}
+
+// Render writes d as one HTML page. Nothing is written if d is refused or
+// the template fails, so w never holds half a poster.
+func Render(w io.Writer, d Data) error {
+	size, err := check(d)
+	if err != nil {
+		return err
+	}
+	t, err := page()
+	if err != nil {
+		return fmt.Errorf("poster: parse template: %w", err)
+	}
+	issued := ""
+	if !d.Issued.IsZero() {
+		issued = d.Issued.Format("2006年1月2日")
+	}
+	var b bytes.Buffer
+	err = t.Execute(&b, view{
+		Title:    strings.Join(nonEmpty(d.Village, d.Period, "红黑榜"), " "),
+		Township: d.Township,
+		Red:      d.Red,
+		Black:    d.Black,
+		Issued:   issued,
+		Size:     size,
+	})
+	if err != nil {
+		return fmt.Errorf("poster: render: %w", err)
+	}
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("poster: write: %w", err)
+	}
+	return nil
+}
+
+// view is what the template sees.
+type view struct {
+	Title, Township string
+	Red, Black      []Entry
+	Issued          string
+	Size            string // "A4" or "A3", trusted: checked against a list
+}
+
+// check validates d and returns the paper size.
+func check(d Data) (string, error) {
+	var errs []error
+	size := d.Size
+	switch size {
+	case "":
+		size = "A4"
+	case "A4", "A3":
+	default:
+		errs = append(errs, fmt.Errorf("%w: size %q: want A4 or A3", ErrBadData, d.Size))
+	}
+	if strings.TrimSpace(d.Village) == "" {
+		errs = append(errs, fmt.Errorf("%w: village is empty", ErrBadData))
+	}
+	if strings.TrimSpace(d.Period) == "" {
+		errs = append(errs, fmt.Errorf("%w: period is empty", ErrBadData))
+	}
+	for list, entries := range map[string][]Entry{"red": d.Red, "black": d.Black} {
+		for i, e := range entries {
+			if strings.TrimSpace(e.Name) == "" {
+				errs = append(errs, fmt.Errorf("%w: %s entry %d has no name", ErrBadData, list, i+1))
+			}
+		}
+	}
+	return size, errors.Join(errs...)
+}
+
+// points prints a score with its sign, as boards show it: "+5", "-3", "0".
+func points(n int) string {
+	if n > 0 {
+		return fmt.Sprintf("+%d", n)
+	}
+	return fmt.Sprint(n)
+}
+
+func nonEmpty(ss ...string) []string {
+	out := ss[:0:0]
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
