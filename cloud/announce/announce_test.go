@@ -25,7 +25,6 @@ type published struct{ n int }
 
 func (p *published) PublishDesired(context.Context, string, []byte) error { p.n++; return nil }
 
-
 // newRig is a township with one village whose square has a horn, speaking
 // with the real espeak-ng.
 func newRig(t *testing.T) (*Announcer, *boltstore.Store, *plan.Planner, func() time.Time) {
