@@ -1,6 +1,9 @@
 package config
 
 import (
+	"github.com/dalaba/dalaba/cloud/announce"
+	"github.com/dalaba/dalaba/cloud/tts"
+
 	"errors"
 	"fmt"
 	"net"
@@ -21,7 +24,21 @@ type Config struct {
 	MQTT    MQTT           `yaml:"mqtt"`
 	Desired Desired        `yaml:"desired"`
 	Media   Media          `yaml:"media"`
+	Lists   Lists          `yaml:"lists"`
+	TTS     tts.Config     `yaml:"tts"`
 	Log     logging.Config `yaml:"log"`
+}
+
+// Lists is how the township runs its red and black lists.
+type Lists struct {
+	// Approvals is how many distinct reviewers, none the author, approve
+	// an entry before it can be published.
+	Approvals int `yaml:"approvals"`
+	// Template is the announcement's wording (text/template); "" = the
+	// built-in one.
+	Template string `yaml:"template"`
+	// Publish is when a published list is announced.
+	Publish announce.Config `yaml:"publish"`
 }
 
 // HTTP is the API (and later console) listener.
@@ -82,7 +99,13 @@ func Default() Config {
 		},
 		Desired: Desired{Validity: 720 * time.Hour},
 		Media:   Media{MaxBytes: 32 << 20},
-		Log:     logging.Default(),
+		Lists:   Lists{Approvals: 2, Publish: announce.Default()},
+		TTS: tts.Config{
+			Engine: "espeak",
+			Espeak: tts.EspeakConfig{Binary: "espeak-ng", Voice: "cmn-latn-pinyin", Speed: 150, Timeout: time.Minute},
+			HTTP:   tts.HTTPConfig{Timeout: time.Minute, MaxBytes: 32 << 20},
+		},
+		Log: logging.Default(),
 	}
 }
 
@@ -125,6 +148,21 @@ func (c Config) Validate() error {
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("config: "+format, a...)) }
 	if c.DataDir == "" {
 		bad("data_dir is empty")
+	}
+	if c.Lists.Approvals < 1 || c.Lists.Approvals > 5 {
+		bad("lists.approvals %d: 1 to 5", c.Lists.Approvals)
+	}
+	if err := c.Lists.Publish.Validate(); err != nil {
+		bad("lists.publish: %v", err)
+	}
+	switch c.TTS.Engine {
+	case "espeak":
+	case "http":
+		if c.TTS.HTTP.URL == "" {
+			bad("tts.http.url is empty but tts.engine is http")
+		}
+	default:
+		bad("tts.engine %q: espeak or http", c.TTS.Engine)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
 		bad("http.listen %q: %v", c.HTTP.Listen, err)

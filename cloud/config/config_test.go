@@ -198,6 +198,11 @@ func TestValidateHTTPAndMedia(t *testing.T) {
 		{"public url with a query", func(c *Config) { c.HTTP.PublicURL = "https://township.example/?a=1" }, "http.public_url"},
 		{"clips too small", func(c *Config) { c.Media.MaxBytes = 10 }, "media.max_bytes"},
 		{"clips too large", func(c *Config) { c.Media.MaxBytes = 1 << 30 }, "media.max_bytes"},
+		{"no approvals", func(c *Config) { c.Lists.Approvals = 0 }, "lists.approvals"},
+		{"publication at no time", func(c *Config) { c.Lists.Publish.At = nil }, "lists.publish"},
+		{"publication at 24:30", func(c *Config) { c.Lists.Publish.At = []string{"24:30"} }, "lists.publish"},
+		{"unknown tts engine", func(c *Config) { c.TTS.Engine = "festival" }, "tts.engine"},
+		{"http tts without a url", func(c *Config) { c.TTS.Engine = "http" }, "tts.http.url"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
