@@ -25,6 +25,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/config"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
+	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/web"
@@ -194,7 +195,13 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	rl.dl = dl
-	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib})
+	// The lists' Announcer (list text → loudspeaker schedule) is not wired
+	// yet: without one, publications are saved and only logged.
+	ls, err := lists.New(lists.Config{}, lists.Deps{Logger: c.deps.Logger, Store: st})
+	if err != nil {
+		return abort(err)
+	}
+	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib, Lists: ls})
 	if err != nil {
 		return abort(err)
 	}

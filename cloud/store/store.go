@@ -192,5 +192,6 @@ type Store interface {
 	Users
 	Plans
 	MediaIndex
+	Lists
 	Close() error
 }

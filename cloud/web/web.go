@@ -17,6 +17,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
+	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/store"
@@ -72,7 +73,9 @@ type Deps struct {
 	Downlink Downlink
 	Planner  Planner
 	Media    Media
-	Now      func() time.Time // nil = time.Now
+	// Lists runs the red/black lists; nil leaves their routes out.
+	Lists *lists.Service
+	Now   func() time.Time // nil = time.Now
 }
 
 // Limits of the API.
@@ -95,6 +98,7 @@ type Server struct {
 	dl   Downlink
 	pl   Planner
 	md   Media
+	ls   *lists.Service
 	now  func() time.Time
 	mux  *http.ServeMux
 }
@@ -116,7 +120,7 @@ func New(deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
-		pl: deps.Planner, md: deps.Media, now: deps.Now, mux: http.NewServeMux(),
+		pl: deps.Planner, md: deps.Media, ls: deps.Lists, now: deps.Now, mux: http.NewServeMux(),
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
@@ -129,6 +133,9 @@ func New(deps Deps) (*Server, error) {
 	s.broadcastRoutes()
 	s.mediaRoutes()
 	s.playbackRoutes()
+	if s.ls != nil {
+		s.listsRoutes()
+	}
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }
@@ -178,9 +185,14 @@ func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc
 			writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this", u.Role))
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), userKey{}, u.Name)))
+		ctx := context.WithValue(r.Context(), userKey{}, u.Name)
+		h(w, r.WithContext(context.WithValue(ctx, roleKey{}, u.Role)))
 	}
 }
+
+// roleKey holds the authenticated user's role in a request's context,
+// for handlers whose checks go beyond the route's action.
+type roleKey struct{}
 
 // userKey holds the authenticated user's name in a request's context.
 type userKey struct{}

@@ -16,8 +16,9 @@ import (
 
 // SchemaVersion is the layout this package reads and writes. A file with
 // a newer version is refused rather than misread; an older one is migrated
-// on open (version 2 added the plans and media buckets).
-const SchemaVersion = 2
+// on open (version 2 added the plans and media buckets, version 3 the
+// red/black lists' buckets).
+const SchemaVersion = 3
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. bbolt's own zero means forever, which would hang
@@ -46,15 +47,24 @@ var (
 	bucketSessions = []byte("sessions")
 	bucketPlans    = []byte("plans")
 	bucketMedia    = []byte("media")
+	bucketHouses   = []byte("households")
+	bucketPersons  = []byte("persons")
+	bucketCats     = []byte("categories")
+	bucketEntries  = []byte("entries")
+	bucketAudit    = []byte("audit")
 	keySchema      = []byte("schema")
 )
 
 func buckets() [][]byte {
-	return [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia}
+	return [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
+		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit}
 }
 
 // addedIn lists the buckets each schema version added, for migration.
-var addedIn = map[uint64][][]byte{2: {bucketPlans, bucketMedia}}
+var addedIn = map[uint64][][]byte{
+	2: {bucketPlans, bucketMedia},
+	3: {bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit},
+}
 
 // Store is a store.Store on one bbolt file. Its methods are safe for
 // concurrent use; writes are serialised by bbolt.

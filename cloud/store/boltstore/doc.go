@@ -1,8 +1,9 @@
 // Package boltstore is the default store.Store: one bbolt file, enough for a
 // township of tens of boxes on one machine.
 //
-// Layout (schema version 2, in bucket "meta" key "schema"; a version 1
-// file gains the plans and media buckets when opened):
+// Layout (schema version 3, in bucket "meta" key "schema"; an older file
+// gains the buckets added since when opened: version 2 the plans and media
+// buckets, version 3 the lists' five):
 //
 //	boxes/<box id>             JSON box record, with the event count and watermark
 //	desired/<box id>           8-byte big-endian rev, then the signed payload
@@ -14,6 +15,15 @@
 //	plans/<box id>             JSON plan: the protocol's broadcast section
 //	                           (its wire JSON), updated_at, updated_by
 //	media/<sha256>             JSON media record
+//	households/<box id>/<id>   JSON household of a village
+//	persons/<box id>/<id>      JSON person of a village
+//	categories/<box id>        JSON array of the village's categories
+//	entries/<id>               JSON red/black list entry; id as 8 bytes
+//	                           big-endian from the bucket's sequence
+//	audit/<seq>                JSON audit record; seq as 8 bytes big-endian
+//	                           from the bucket's sequence, which rolls back
+//	                           with its transaction, so seqs have no gaps.
+//	                           Nothing rewrites or deletes an audit key.
 //
 // Every write is one bbolt transaction, which fsyncs before it returns: when
 // AppendEvents returns, the events and the new watermark are on disk

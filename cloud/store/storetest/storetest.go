@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open) })
 	t.Run("Plans", func(t *testing.T) { testPlans(t, open) })
 	t.Run("Media", func(t *testing.T) { testMedia(t, open) })
+	t.Run("Lists", func(t *testing.T) { testLists(t, open) })
 }
 
 // t0 has microsecond precision on purpose: see the package comment.
