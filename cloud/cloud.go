@@ -25,7 +25,9 @@ import (
 	"github.com/dalaba/dalaba/cloud/config"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
+	"github.com/dalaba/dalaba/cloud/announce"
 	"github.com/dalaba/dalaba/cloud/lists"
+	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/web"
@@ -195,13 +197,17 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	rl.dl = dl
-	// The lists' Announcer (list text → loudspeaker schedule) is not wired
-	// yet: without one, publications are saved and only logged.
-	ls, err := lists.New(lists.Config{}, lists.Deps{Logger: c.deps.Logger, Store: st})
+	speech := c.speech()
+	ann, err := announce.New(c.cfg.Lists.Publish, announce.Deps{Logger: c.deps.Logger, Speech: speech, Library: lib, Plans: planner})
 	if err != nil {
 		return abort(err)
 	}
-	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib, Lists: ls})
+	ls, err := lists.New(lists.Config{Approvals: c.cfg.Lists.Approvals, Template: c.cfg.Lists.Template},
+		lists.Deps{Logger: c.deps.Logger, Store: st, Announcer: ann})
+	if err != nil {
+		return abort(err)
+	}
+	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib, Lists: ls, Speech: speech})
 	if err != nil {
 		return abort(err)
 	}
@@ -335,3 +341,23 @@ func writeListen(dir, httpAddr, mqttAddr string) error {
 	}
 	return nil
 }
+
+// speech is the configured TTS engine. One that cannot start (espeak-ng
+// not installed, say) does not stop the service: broadcasts of uploaded
+// audio still work, and whatever needs speech fails with the reason.
+func (c *Cloud) speech() tts.Engine {
+	e, err := tts.New(c.cfg.TTS)
+	if err != nil {
+		c.deps.Logger.Error("text to speech unavailable; list announcements and typed announcements will fail", "err", err)
+		return noSpeech{err}
+	}
+	return e
+}
+
+type noSpeech struct{ err error }
+
+func (n noSpeech) Synthesize(context.Context, string) ([]byte, error) {
+	return nil, fmt.Errorf("text to speech unavailable: %w", n.err)
+}
+
+func (noSpeech) Name() string { return "none" }

@@ -34,9 +34,17 @@
 //	                                             up to media.max_bytes → 201 with the clip's record
 //	GET    /api/v1/media                         every clip, newest first
 //	GET    /api/v1/media/{sha256}                download (Range works)
+//	POST   /api/v1/media/speech                  admin, operator: {name, text} spoken by the TTS engine → 201 with the clip
 //	POST   /api/v1/boxes/{id}/play               admin, operator: protocol.PlayArgs; the clips are granted to the box
 //	POST   /api/v1/boxes/{id}/stop               admin, operator: protocol.StopArgs
 //	POST   /api/v1/boxes/{id}/volume             admin, operator: protocol.VolumeArgs
+//
+// The red and black lists (cloud/lists/lists.go registers them in
+// lists.go): households, persons, categories, entries and their review,
+// publication, revocation, audit, points and leaderboard under
+// /api/v1/villages/{box}/… and /api/v1/entries/…, and
+//
+//	GET    /api/v1/villages/{box}/lists/{period}/poster  ?size=A4|A3: the printable poster (HTML)
 //
 // Boxes download clips from /media/<sha256>, served by cloud/media.
 //

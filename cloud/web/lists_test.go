@@ -70,7 +70,11 @@ const (
 // november is inside the period the tests publish.
 var november = time.Date(2026, 11, 10, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
 
-func newListsEnv(t *testing.T) *listsEnv {
+func newListsEnv(t *testing.T) *listsEnv { t.Helper(); return newListsEnvWith(t, nil) }
+
+// newListsEnvWith is newListsEnv with a speech engine for typed
+// announcements (nil: none).
+func newListsEnvWith(t *testing.T, speech Speech) *listsEnv {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
@@ -108,7 +112,7 @@ func newListsEnv(t *testing.T) *listsEnv {
 		t.Fatal(err)
 	}
 	dl := &fakeDownlink{}
-	s, err := New(Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Now: clk.Now})
+	s, err := New(Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

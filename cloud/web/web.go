@@ -20,7 +20,9 @@ import (
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
+	"github.com/dalaba/dalaba/cloud/poster"
 	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -75,7 +77,9 @@ type Deps struct {
 	Media    Media
 	// Lists runs the red/black lists; nil leaves their routes out.
 	Lists *lists.Service
-	Now   func() time.Time // nil = time.Now
+	// Speech reads typed announcements aloud; nil leaves the route out.
+	Speech Speech
+	Now    func() time.Time // nil = time.Now
 }
 
 // Limits of the API.
@@ -99,6 +103,7 @@ type Server struct {
 	pl   Planner
 	md   Media
 	ls   *lists.Service
+	sp   Speech
 	now  func() time.Time
 	mux  *http.ServeMux
 }
@@ -120,7 +125,7 @@ func New(deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
-		pl: deps.Planner, md: deps.Media, ls: deps.Lists, now: deps.Now, mux: http.NewServeMux(),
+		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: http.NewServeMux(),
 	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
@@ -133,7 +138,11 @@ func New(deps Deps) (*Server, error) {
 	s.broadcastRoutes()
 	s.mediaRoutes()
 	s.playbackRoutes()
+	if s.sp != nil {
+		s.mux.HandleFunc("POST /api/v1/media/speech", s.authed(auth.ActionManageBroadcast, s.speak))
+	}
 	if s.ls != nil {
+		s.mux.HandleFunc("GET /api/v1/villages/{box}/lists/{period}/poster", s.authed(auth.ActionViewBoxes, s.poster))
 		s.listsRoutes()
 	}
 	s.mux.HandleFunc("/", s.notFound)
@@ -402,7 +411,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrExists):
 		writeError(w, http.StatusConflict, "already exists")
 	case errors.Is(err, fleet.ErrInvalid), errors.Is(err, auth.ErrInvalid), errors.Is(err, downlink.ErrInvalidCommand),
-		errors.Is(err, plan.ErrInvalid), errors.Is(err, media.ErrInvalid), errors.Is(err, errBadRequest):
+		errors.Is(err, plan.ErrInvalid), errors.Is(err, media.ErrInvalid), errors.Is(err, errBadRequest),
+		errors.Is(err, tts.ErrBadText), errors.Is(err, poster.ErrBadData):
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, plan.ErrInUse):
 		writeError(w, http.StatusConflict, err.Error())

@@ -1,0 +1,89 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/dalaba/dalaba/cloud/media"
+	"github.com/dalaba/dalaba/cloud/poster"
+)
+
+// Speech reads text aloud (cloud/tts).
+type Speech interface {
+	Synthesize(ctx context.Context, text string) ([]byte, error)
+}
+
+// speak turns a typed policy announcement into a clip of the library: the
+// console's "text" announcements, played or scheduled like any upload.
+func (s *Server) speak(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+		Text string `json:"text"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if err := media.ValidateName(in.Name); err != nil {
+		writeError(w, http.StatusBadRequest, "name: "+err.Error())
+		return
+	}
+	wav, err := s.sp.Synthesize(r.Context(), in.Text)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("speaking %q: %w", in.Name, err))
+		return
+	}
+	m, err := s.md.Put(r.Context(), in.Name, bytes.NewReader(wav), userOf(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/media/"+m.SHA256)
+	writeJSON(w, http.StatusCreated, clipJSON(m))
+}
+
+// poster is a village's published list of a period as a printable page
+// for the 宣传栏; ?size=A3 for the larger board.
+func (s *Server) poster(w http.ResponseWriter, r *http.Request) {
+	box, ok := pathID(w, r, "box")
+	if !ok {
+		return
+	}
+	v, err := s.ls.List(r.Context(), box, r.PathValue("period"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := poster.Data{Village: v.VillageName, Period: periodZH(v.Period), Issued: s.now(), Size: r.URL.Query().Get("size")}
+	if d.Village == "" {
+		d.Village = v.Village
+	}
+	for _, row := range v.Red {
+		d.Red = append(d.Red, posterEntry(row.Name, row.HouseholdHead, row.Category, row.Reason, row.Points))
+	}
+	for _, row := range v.Black {
+		d.Black = append(d.Black, posterEntry(row.Name, row.HouseholdHead, row.Category, row.Reason, row.Points))
+	}
+	var b bytes.Buffer
+	if err := poster.Render(&b, d); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = w.Write(b.Bytes())
+}
+
+func posterEntry(name, head, category, reason string, points int) poster.Entry {
+	return poster.Entry{Name: name, Household: head, Category: category, Reason: reason, Points: points}
+}
+
+// periodZH writes "2026-11" as "2026年11月".
+func periodZH(p string) string {
+	t, err := time.Parse("2006-01", p)
+	if err != nil {
+		return p
+	}
+	return fmt.Sprintf("%d年%d月", t.Year(), int(t.Month()))
+}
