@@ -3,6 +3,8 @@ module github.com/dalaba/dalaba
 go 1.26.8
 
 require (
+	github.com/bluenviron/gortsplib/v5 v5.6.5
+	github.com/bluenviron/mediacommon/v2 v2.9.4
 	github.com/ebitengine/oto/v3 v3.5.1
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/hajimehoshi/go-mp3 v0.3.4
@@ -17,9 +19,15 @@ require (
 
 require (
 	github.com/ebitengine/purego v0.11.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/jfreymuth/pulse v0.1.3 // indirect
+	github.com/pion/logging v0.2.4 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
+	github.com/pion/rtcp v1.2.17 // indirect
+	github.com/pion/sdp/v3 v3.0.19 // indirect
+	github.com/pion/srtp/v3 v3.0.13 // indirect
+	github.com/pion/transport/v4 v4.1.0 // indirect
 	github.com/rs/xid v1.4.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	gopkg.in/check.v1 v1.0.0-20201130134442-10cb98267c6c // indirect

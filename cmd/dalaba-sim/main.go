@@ -2,13 +2,15 @@
 // developed, demonstrated and tested without the hardware.
 //
 //	dalaba-sim speaker [--listen ADDR] [--interface IF] [--record DIR] [--stats-interval D] [--name NAME]
+//	dalaba-sim camera [--listen ADDR] [--path PATH] [--clip FILE] [--fps N] [--user U --pass P]
 //	dalaba-sim help [COMMAND]
 //	dalaba-sim --version
 //
 // speaker is an IP paging loudspeaker: it takes RTP G.711 (PCMU or PCMA)
 // on a unicast address or a multicast group, logs what a real horn's
 // jitter buffer would suffer and, with --record, writes what it heard as
-// a WAV file. `dalaba-sim help speaker` lists its flags.
+// a WAV file. camera is an RTSP camera looping a short H.264 clip.
+// `dalaba-sim help COMMAND` lists a command's flags.
 //
 // A device runs until SIGINT or SIGTERM. Exit status: 0 after a clean
 // stop, 1 when the device failed while running, 2 for a usage error.
@@ -51,6 +53,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"speaker", "an RTP paging loudspeaker (unicast or multicast), recording what it hears", runSpeaker},
+		{"camera", "an RTSP monitoring camera looping an H.264 clip (UDP or TCP, optional credentials)", runCamera},
 	}
 }
 

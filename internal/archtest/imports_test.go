@@ -75,7 +75,7 @@ func TestImportRules(t *testing.T) {
 		"dalaba-edge":  {module + "/edge", module + "/edge/config"},
 		"dalaba-cloud": {module + "/cloud", module + "/cloud/config"},
 		// The simulator is the devices' own front end: no app behind it.
-		"dalaba-sim": {module + "/devices/audio", module + "/devices/speaker/speakersim"},
+		"dalaba-sim": {module + "/devices/audio", module + "/devices/speaker/speakersim", module + "/devices/camera/sim"},
 	} {
 		pkg := module + "/cmd/" + cmd
 		direct, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, pkg).Output()

@@ -1,0 +1,233 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/bluenviron/gortsplib/v5"
+)
+
+// Defaults for Config.
+const (
+	DefaultListen = "127.0.0.1:0"
+	DefaultPath   = "cam1"
+	DefaultFPS    = 25
+	// maxFPS bounds Config.FPS: more is no camera the box relays.
+	maxFPS = 240
+)
+
+// Config says where the camera listens and what it shows.
+type Config struct {
+	// Listen is the RTSP (TCP) address, "127.0.0.1:0" by default (port 0
+	// picks one; see Addr). The UDP ports for RTP and RTCP are an
+	// even/odd pair picked on the same host.
+	Listen string
+	// Path is the stream's path, "cam1" by default: rtsp://HOST:PORT/cam1.
+	Path string
+	// Clip is the Annex-B H.264 byte stream to loop; nil means
+	// DefaultClip.
+	Clip []byte
+	// FPS is the frame rate the clip is played at, DefaultFPS if 0.
+	FPS int
+	// Username and Password, when Username is set, are the credentials
+	// readers must give (basic or digest); others get 401.
+	Username, Password string
+	// Logger gets the camera's events; nil discards them.
+	Logger *slog.Logger
+}
+
+// Stats are what a camera counted since it started.
+type Stats struct {
+	Readers  int    // sessions playing now
+	Sessions int    // sessions opened so far
+	Frames   uint64 // access units sent to the stream (readers or not)
+	Loops    uint64 // times the whole clip was sent
+	Refused  int    // requests refused for wrong credentials
+}
+
+// Sim is a simulated RTSP camera.
+type Sim struct {
+	cfg  Config
+	clip *clip
+	sock *sockets
+	h    *handler
+	log  *slog.Logger
+
+	mu     sync.Mutex
+	frames uint64
+	loops  uint64
+	ran    bool
+}
+
+// New validates cfg, parses the clip and binds the sockets, so Addr and
+// URL are known at once; Run serves.
+func New(cfg Config) (*Sim, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	cfg.Path = strings.Trim(cfg.Path, "/")
+	if cfg.Path == "" {
+		cfg.Path = DefaultPath
+	}
+	if strings.ContainsAny(cfg.Path, "?#") {
+		return nil, fmt.Errorf("camera sim: path %q has a query or fragment", cfg.Path)
+	}
+	if cfg.FPS == 0 {
+		cfg.FPS = DefaultFPS
+	}
+	if cfg.FPS < 0 || cfg.FPS > maxFPS {
+		return nil, fmt.Errorf("camera sim: %d fps is outside 1..%d", cfg.FPS, maxFPS)
+	}
+	if cfg.Username == "" && cfg.Password != "" {
+		return nil, errors.New("camera sim: a password without a user name")
+	}
+	if cfg.Clip == nil {
+		cfg.Clip = defaultClip
+	}
+	c, err := parseClip(cfg.Clip)
+	if err != nil {
+		return nil, fmt.Errorf("camera sim: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sock, err := bind(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("camera sim: %w", err)
+	}
+	return &Sim{
+		cfg:  cfg,
+		clip: c,
+		sock: sock,
+		log:  log,
+		h: &handler{
+			path:    cfg.Path,
+			user:    cfg.Username,
+			pass:    cfg.Password,
+			log:     log,
+			readers: make(map[*gortsplib.ServerSession]struct{}),
+		},
+	}, nil
+}
+
+// Addr is the RTSP address: the port chosen for ":0".
+func (s *Sim) Addr() *net.TCPAddr { return s.sock.tcp.Addr().(*net.TCPAddr) }
+
+// URL is the stream's URL, rtsp://127.0.0.1:PORT/cam1, without
+// credentials. A camera listening on all interfaces is named by the
+// loopback address, which reaches it from this host.
+func (s *Sim) URL() string {
+	a := s.Addr()
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "127.0.0.1" // "::" is dual stack in Go: this works for it too
+	}
+	u := url.URL{Scheme: "rtsp", Host: net.JoinHostPort(host, strconv.Itoa(a.Port)), Path: "/" + s.cfg.Path}
+	return u.String()
+}
+
+// Clip describes the clip the camera loops.
+func (s *Sim) Clip() ClipInfo { return s.clip.info }
+
+// Stats returns what was counted so far.
+func (s *Sim) Stats() Stats {
+	s.h.mu.Lock()
+	st := Stats{Readers: len(s.h.readers), Sessions: s.h.sessions, Refused: s.h.refused}
+	s.h.mu.Unlock()
+	s.mu.Lock()
+	st.Frames, st.Loops = s.frames, s.loops
+	s.mu.Unlock()
+	return st
+}
+
+// Close releases the sockets of a Sim whose Run never ran; once Run has
+// started, ending its context is what stops the camera.
+func (s *Sim) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ran {
+		s.ran = true // so a later Run refuses, rather than serving closed sockets
+		s.sock.close()
+	}
+	return nil
+}
+
+// Run serves until ctx ends, then drops every reader, releases the
+// ports and returns nil; or it returns the error that stopped the
+// server. It is called once.
+func (s *Sim) Run(ctx context.Context) error {
+	s.mu.Lock()
+	ran := s.ran
+	s.ran = true
+	s.mu.Unlock()
+	if ran {
+		return errors.New("camera sim: Run called twice, or after Close")
+	}
+
+	tcp, rtp, rtcp := s.sock.addrs()
+	srv := &gortsplib.Server{
+		Handler:        s.h,
+		RTSPAddress:    tcp,
+		UDPRTPAddress:  rtp,
+		UDPRTCPAddress: rtcp,
+		Listen:         s.sock.listen,
+		ListenPacket:   s.sock.listenPacket,
+	}
+	if err := srv.Start(); err != nil {
+		s.sock.close()
+		return fmt.Errorf("camera sim: start RTSP server: %w", err)
+	}
+	st := &gortsplib.ServerStream{Server: srv, Desc: s.description()}
+	if err := st.Initialize(); err != nil {
+		srv.Close()
+		return fmt.Errorf("camera sim: stream: %w", err)
+	}
+	s.h.setStream(st)
+	s.log.Info("camera serving", "url", s.URL(), "clip", s.clip.info.String(),
+		"profile", s.clip.info.Profile, "fps", s.cfg.FPS, "udp_rtp", rtp)
+
+	// The server stops on its own only on a fatal error (its listener
+	// failing); its goroutine ends when srv.Close returns at the latest.
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Wait() }()
+
+	pctx, cancel := context.WithCancel(ctx)
+	playDone := make(chan error, 1)
+	go func() { playDone <- s.play(pctx, st) }()
+
+	var err error
+	played := false
+	select {
+	case <-ctx.Done():
+	case err = <-srvDone:
+		err = fmt.Errorf("camera sim: RTSP server stopped: %w", err)
+		srvDone = nil
+	case err = <-playDone:
+		played = true
+	}
+	cancel()
+	if !played {
+		if perr := <-playDone; err == nil {
+			err = perr
+		}
+	}
+	// New requests get 503 from here; then the readers are dropped and
+	// the sockets closed, all before Run returns, so the address is free
+	// for the camera's next life.
+	s.h.setStream(nil)
+	st.Close()
+	srv.Close()
+	if srvDone != nil {
+		<-srvDone
+	}
+	s.log.Info("camera stopped", "url", s.URL())
+	return err
+}
