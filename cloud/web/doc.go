@@ -39,8 +39,7 @@
 //	POST   /api/v1/boxes/{id}/stop               admin, operator: protocol.StopArgs
 //	POST   /api/v1/boxes/{id}/volume             admin, operator: protocol.VolumeArgs
 //
-// The red and black lists (cloud/lists/lists.go registers them in
-// lists.go): households, persons, categories, entries and their review,
+// The red and black lists (routes in lists.go): households, persons, categories, entries and their review,
 // publication, revocation, audit, points and leaderboard under
 // /api/v1/villages/{box}/… and /api/v1/entries/…, and
 //
