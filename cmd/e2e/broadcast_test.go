@@ -161,7 +161,7 @@ func TestWeekOfflineBroadcast(t *testing.T) {
 // into the config of a box run in this process: its own data directory,
 // and health readings hourly so that a week on the fake clock does not
 // fill the outbox with ten thousand of them.
-func inProcessEdgeConfig(t *testing.T, yaml string) config.Config {
+func inProcessEdgeConfig(t testing.TB, yaml string) config.Config {
 	t.Helper()
 	cfg, err := config.Load(writeEdgeConfig(t, yaml))
 	if err != nil {
@@ -246,7 +246,7 @@ func (e *inProcessEdge) status() (edgeStatus, error) {
 }
 
 // connected is whether the box's uplink holds an MQTT session now.
-func (e *inProcessEdge) connected(t *testing.T) bool {
+func (e *inProcessEdge) connected(t testing.TB) bool {
 	t.Helper()
 	s, err := e.status()
 	if err != nil {

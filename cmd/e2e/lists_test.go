@@ -32,7 +32,7 @@ const listsPassword = "e2e-lists-password"
 // addUsers creates the lists' users, and the admin the harness logs in as
 // (made by the service only when it starts with no users), with the
 // service stopped, as an installer would.
-func addUsers(t *testing.T, dataDir string) {
+func addUsers(t testing.TB, dataDir string) {
 	t.Helper()
 	users := map[string]string{"admin": "admin"}
 	for name, role := range listsUsers {
@@ -52,7 +52,7 @@ func addUsers(t *testing.T, dataDir string) {
 }
 
 // as is the township service as seen by one user.
-func (c *cloud) as(t *testing.T, user string) *cloud {
+func (c *cloud) as(t testing.TB, user string) *cloud {
 	t.Helper()
 	var login struct{ Token string }
 	c.do(t, "POST", "/api/v1/login", map[string]string{"username": user, "password": listsPassword}, &login, http.StatusOK)
@@ -62,7 +62,7 @@ func (c *cloud) as(t *testing.T, user string) *cloud {
 }
 
 // stoppableEdge runs a box in this process until stop is called.
-func stoppableEdge(t *testing.T, cfg config.Config, clk *clocktest.Clock) (box *inProcessEdge, stop func()) {
+func stoppableEdge(t testing.TB, cfg config.Config, clk *clocktest.Clock) (box *inProcessEdge, stop func()) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	e, err := edgebox.New(cfg, edgebox.Deps{Clock: clk, Logger: logger, Version: "e2e"})
@@ -129,7 +129,7 @@ func waitAnnouncement(t *testing.T, horn *speakersim.Sim, clk *clocktest.Clock, 
 }
 
 // lastSeq is the seq of the newest event in the box's outbox.
-func lastSeq(t *testing.T, box *inProcessEdge) uint64 {
+func lastSeq(t testing.TB, box *inProcessEdge) uint64 {
 	t.Helper()
 	var st struct {
 		Outbox struct {
@@ -171,7 +171,7 @@ type apiClip struct {
 }
 
 // listClip is the clip the box's desired plan schedules for period's list.
-func listClip(t *testing.T, c *cloud, box, period string) apiClip {
+func listClip(t testing.TB, c *cloud, box, period string) apiClip {
 	t.Helper()
 	var plan struct {
 		Broadcast protocol.Broadcast `json:"broadcast"`
