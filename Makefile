@@ -16,8 +16,9 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # a command or a shared library showing the package is there: mosquitto (a
 # private broker runs the ACL test), libasound2 (the sound-card driver,
 # tested on ALSA's null device; Debian 13 installs it as libasound2t64),
-# espeak-ng (Mandarin speech for announcements), jq and curl (make run).
-APT_NEEDS := mosquitto:mosquitto_passwd libasound2:libasound.so.2 espeak-ng:espeak-ng jq:jq curl:curl
+# espeak-ng (Mandarin speech for announcements), ffmpeg (ffprobe reads the
+# relayed camera streams in tests), jq and curl (make run).
+APT_NEEDS := mosquitto:mosquitto_passwd libasound2:libasound.so.2 espeak-ng:espeak-ng ffmpeg:ffprobe jq:jq curl:curl
 
 # Where `make run` listens; override on the command line if taken.
 HTTP ?= 127.0.0.1:8080
