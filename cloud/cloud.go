@@ -20,16 +20,16 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dalaba/dalaba/cloud/announce"
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/broker"
 	"github.com/dalaba/dalaba/cloud/config"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
-	"github.com/dalaba/dalaba/cloud/announce"
 	"github.com/dalaba/dalaba/cloud/lists"
-	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
+	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/cloud/web"
 )
 

@@ -1,9 +1,6 @@
 package config
 
 import (
-	"github.com/dalaba/dalaba/cloud/announce"
-	"github.com/dalaba/dalaba/cloud/tts"
-
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/announce"
+	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/internal/logging"
 	"github.com/dalaba/dalaba/internal/yamlfile"
 	"github.com/dalaba/dalaba/protocol"
