@@ -19,6 +19,7 @@ import (
 // decoder refuses unknown fields: a township newer than its box must bump V.
 type Spec struct {
 	Broadcast *Broadcast `json:"broadcast,omitempty"`
+	Cameras   *Cameras   `json:"cameras,omitempty"`
 }
 
 // Broadcast is the loudspeaker section of a desired state: the village's
@@ -550,10 +551,15 @@ func parseSpec(raw json.RawMessage) (Spec, error) {
 	if err := decodeArgs(raw, &s); err != nil {
 		return Spec{}, fmt.Errorf("spec: %w", err)
 	}
+	var errs []error
 	if s.Broadcast != nil {
-		if err := s.Broadcast.Validate(); err != nil {
-			return Spec{}, err
-		}
+		errs = append(errs, s.Broadcast.Validate())
+	}
+	if s.Cameras != nil {
+		errs = append(errs, s.Cameras.Validate())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Spec{}, err
 	}
 	return s, nil
 }

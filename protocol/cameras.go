@@ -1,0 +1,182 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Cameras is the camera section of a desired state: the village's RTSP
+// cameras the box relays, and how many may watch.
+type Cameras struct {
+	Cameras []Camera `json:"cameras,omitempty"`
+	// ICE lists the STUN and TURN servers the box offers WebRTC viewers,
+	// so it can be reached behind a village's 4G NAT.
+	ICE []ICEServer `json:"ice,omitempty"`
+	// MaxViewers bounds viewers of all cameras at once (RTSP and WebRTC);
+	// 0 means DefaultMaxViewers.
+	MaxViewers int `json:"max_viewers,omitempty"`
+	// MaxViewersPerCamera bounds one camera's viewers; 0 means
+	// DefaultMaxViewersPerCamera.
+	MaxViewersPerCamera int `json:"max_viewers_per_camera,omitempty"`
+	// BudgetKbps is the box's uplink budget for WebRTC viewers, in kbit/s;
+	// a viewer that would exceed it is refused. 0: no budget.
+	BudgetKbps int `json:"budget_kbps,omitempty"`
+}
+
+// Viewer limits by default.
+const (
+	DefaultMaxViewers          = 32
+	DefaultMaxViewersPerCamera = 8
+	MaxCameras                 = 64
+)
+
+// Camera is one RTSP camera. Its credentials travel in the signed desired
+// state: the broker (the township's, over TLS) sees them, villages do not.
+type Camera struct {
+	ID       string `json:"id"`
+	Name     string `json:"name,omitempty"`
+	URL      string `json:"url"` // rtsp://host[:port]/path
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	// Transport is how the box pulls it: "tcp" (default), "udp" or "auto".
+	Transport string `json:"transport,omitempty"`
+	// AlwaysOn pulls the camera whether or not anyone watches (for an
+	// NVR that records through the box); otherwise only on demand.
+	AlwaysOn bool `json:"always_on,omitempty"`
+	// BitrateKbps is what one viewer of it costs the budget; 0 means 4000.
+	BitrateKbps int `json:"bitrate_kbps,omitempty"`
+}
+
+// ICEServer is a STUN or TURN server.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+// Validate reports every problem with c at once, each naming where it is.
+func (c *Cameras) Validate() error {
+	var errs []error
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if len(c.Cameras) > MaxCameras {
+		add("cameras: %d cameras, limit %d", len(c.Cameras), MaxCameras)
+	}
+	ids := map[string]bool{}
+	for i, cam := range c.Cameras {
+		where := fmt.Sprintf("cameras.cameras[%d]", i)
+		if err := ValidateID(cam.ID); err != nil {
+			add("%s: %w", where, err)
+		} else if ids[cam.ID] {
+			add("%s: id %q used twice", where, cam.ID)
+		}
+		ids[cam.ID] = true
+		if len(cam.Name) > MaxNameLen {
+			add("%s.name: longer than %d bytes", where, MaxNameLen)
+		}
+		u, err := url.Parse(cam.URL)
+		if err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" || u.User != nil {
+			add("%s (%s).url %q: want rtsp://host[:port]/path, credentials in username and password", where, cam.ID, cam.URL)
+		}
+		if len(cam.Username) > 128 || len(cam.Password) > 128 || strings.ContainsAny(cam.Username+cam.Password, "\r\n\x00") {
+			add("%s (%s): bad credentials (at most 128 bytes, no line breaks)", where, cam.ID)
+		}
+		switch cam.Transport {
+		case "", "tcp", "udp", "auto":
+		default:
+			add("%s (%s).transport %q: want tcp, udp or auto", where, cam.ID, cam.Transport)
+		}
+		if cam.BitrateKbps < 0 || cam.BitrateKbps > 100_000 {
+			add("%s (%s).bitrate_kbps %d: want 1 to 100000, or 0 for 4000", where, cam.ID, cam.BitrateKbps)
+		}
+	}
+	for i, s := range c.ICE {
+		if len(s.URLs) == 0 {
+			add("cameras.ice[%d]: no urls", i)
+		}
+		for _, raw := range s.URLs {
+			scheme, _, ok := strings.Cut(raw, ":")
+			if !ok || (scheme != "stun" && scheme != "stuns" && scheme != "turn" && scheme != "turns") {
+				add("cameras.ice[%d]: %q: want stun:, stuns:, turn: or turns:", i, raw)
+			}
+		}
+	}
+	if c.MaxViewers < 0 || c.MaxViewers > 1000 || c.MaxViewersPerCamera < 0 || c.MaxViewersPerCamera > 1000 {
+		add("cameras: viewer limits %d/%d: want 1 to 1000, or 0 for the defaults", c.MaxViewers, c.MaxViewersPerCamera)
+	}
+	if c.BudgetKbps < 0 {
+		add("cameras.budget_kbps %d: want 0 (none) or more", c.BudgetKbps)
+	}
+	return errors.Join(errs...)
+}
+
+// Commands of the camera feature.
+const (
+	// CmdWHEP carries a browser's SDP offer for a camera (WHEPArgs); the
+	// result is WHEPResult with the box's answer.
+	CmdWHEP = "camera.whep"
+	// CmdWHEPStop ends a viewer's session (WHEPStopArgs).
+	CmdWHEPStop = "camera.whep_stop"
+)
+
+// MaxSDP bounds an SDP offer or answer.
+const MaxSDP = 32 << 10
+
+// WHEPArgs asks the box to answer a viewer's offer.
+type WHEPArgs struct {
+	Camera string `json:"camera"`
+	Offer  string `json:"offer"`  // SDP
+	Viewer string `json:"viewer"` // who watches, for the viewing audit
+}
+
+// Validate checks the arguments on their own.
+func (a WHEPArgs) Validate() error {
+	var errs []error
+	if err := ValidateID(a.Camera); err != nil {
+		errs = append(errs, fmt.Errorf("camera: %w", err))
+	}
+	if a.Offer == "" || len(a.Offer) > MaxSDP || !strings.HasPrefix(a.Offer, "v=0") {
+		errs = append(errs, fmt.Errorf("offer: want an SDP offer of at most %d bytes", MaxSDP))
+	}
+	if len(a.Viewer) > MaxNameLen {
+		errs = append(errs, fmt.Errorf("viewer: longer than %d bytes", MaxNameLen))
+	}
+	return errors.Join(errs...)
+}
+
+// WHEPResult is the box's answer.
+type WHEPResult struct {
+	Session string `json:"session"`
+	Answer  string `json:"answer"` // SDP
+}
+
+// WHEPStopArgs ends a viewer's session.
+type WHEPStopArgs struct {
+	Session string `json:"session"`
+}
+
+// Event types of the camera feature.
+const (
+	EventCameraOnline  = "camera.online"  // data: CameraState
+	EventCameraOffline = "camera.offline" // data: CameraState
+	EventCameraViewed  = "camera.viewed"  // data: Viewing
+)
+
+// CameraState is a camera's reachability as the box sees it.
+type CameraState struct {
+	Camera string `json:"camera"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Viewing is one viewer's session, recorded when it ends: who watched
+// which camera, from when to when, over what.
+type Viewing struct {
+	Camera string    `json:"camera"`
+	Viewer string    `json:"viewer"`
+	Via    string    `json:"via"` // rtsp or webrtc
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Bytes  uint64    `json:"bytes,omitempty"`
+}
