@@ -285,7 +285,11 @@ func TestCrashKeepsEveryAcknowledgedEvent(t *testing.T) {
 			}
 			close(lines)
 		}()
-		kill := time.After(time.Duration(30+rand.IntN(120)) * time.Millisecond)
+		// The kill comes at a random moment once the child is appending:
+		// under load a child can take longer to start than the window.
+		var kill <-chan time.Time
+		started := false
+		giveUp := time.After(30 * time.Second)
 	read:
 		for {
 			select {
@@ -295,7 +299,14 @@ func TestCrashKeepsEveryAcknowledgedEvent(t *testing.T) {
 				}
 				if seq, err := strconv.ParseUint(l, 10, 64); err == nil {
 					printed[seq] = true
+					if !started {
+						started = true
+						kill = time.After(time.Duration(30+rand.IntN(120)) * time.Millisecond)
+					}
 				}
+			case <-giveUp:
+				cmd.Process.Signal(syscall.SIGKILL)
+				giveUp = nil
 			case <-kill:
 				cmd.Process.Signal(syscall.SIGKILL)
 				kill = nil
