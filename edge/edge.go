@@ -22,6 +22,7 @@ import (
 	"github.com/dalaba/dalaba/edge/media"
 	"github.com/dalaba/dalaba/edge/outbox"
 	"github.com/dalaba/dalaba/edge/playout"
+	"github.com/dalaba/dalaba/edge/relay"
 	"github.com/dalaba/dalaba/edge/store"
 	"github.com/dalaba/dalaba/edge/uplink"
 	"github.com/dalaba/dalaba/protocol"
@@ -60,6 +61,7 @@ type Edge struct {
 	api *localapi.Server
 	med *media.Cache
 	po  *playout.Playout
+	rl  *relay.Relay
 	drv *drivers
 
 	health    atomic.Pointer[protocol.Health] // the latest reading, for Reported
@@ -92,7 +94,7 @@ func New(cfg config.Config, deps Deps) (*Edge, error) {
 	}
 	e.st = st
 	if err := e.build(); err != nil {
-		if cerr := st.Close(); cerr != nil {
+		if cerr := e.Close(); cerr != nil {
 			e.log.Error("closing the store", "err", cerr)
 		}
 		return nil, err
@@ -153,6 +155,12 @@ func (e *Edge) build() error {
 		return err
 	}
 	e.ap.Subscribe(e.po.ApplyDesired)
+	e.rl, err = relay.New(relay.Config{Listen: cfg.Relay.Listen, Username: cfg.Relay.Username, Password: cfg.Relay.Password, Linger: cfg.Relay.Linger},
+		relay.Deps{Logger: log, Events: e.cameraEvent})
+	if err != nil {
+		return fmt.Errorf("edge: camera relay: %w", err)
+	}
+	e.ap.Subscribe(e.applyCameras)
 	e.ap.Handle(protocol.CmdPlay, e.po.Play)
 	e.ap.Handle(protocol.CmdStop, e.po.Stop)
 	e.ap.Handle(protocol.CmdVolume, e.po.Volume)
@@ -221,6 +229,7 @@ func (e *Edge) Run(ctx context.Context) error {
 	runIntake("local api", e.api.Run)
 	runIntake("health", e.mon.Run)
 	runIntake("playout", e.po.Run)
+	runIntake("camera relay", e.rl.Run)
 	if e.drv.clip != nil {
 		runIntake("clip server", e.drv.clip.Run)
 	}
@@ -273,6 +282,11 @@ func mustRunUntil(ctx context.Context, name string, run func(context.Context) er
 // an Edge that is never run, and is safe to call again.
 func (e *Edge) Close() error {
 	e.closeOnce.Do(func() {
+		if e.rl != nil && !e.ran.Load() {
+			if err := e.rl.Close(); err != nil {
+				e.log.Warn("closing the camera relay", "err", err)
+			}
+		}
 		if e.drv != nil && e.drv.clip != nil {
 			if err := e.drv.clip.Close(); err != nil {
 				e.log.Warn("closing the clip server", "err", err)

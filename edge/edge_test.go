@@ -236,6 +236,7 @@ func testConfig(t *testing.T, brokerURL, id string, key ed25519.PublicKey) confi
 	cfg.BoxID, cfg.TownshipKey, cfg.Broker.URL = id, protocol.EncodePublicKey(key), brokerURL
 	cfg.DataDir = t.TempDir()
 	cfg.HealthInterval = time.Hour // one reading at start
+	cfg.Relay.Listen = "127.0.0.1:0"
 	return cfg
 }
 

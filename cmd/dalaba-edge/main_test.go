@@ -27,6 +27,9 @@ import (
 func writeConfig(t *testing.T, s string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "edge.yaml")
+	if !strings.Contains(s, "relay:") { // tests run side by side: no fixed RTSP port
+		s += "\nrelay:\n  listen: 127.0.0.1:0\n"
+	}
 	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -329,6 +329,9 @@ type edge struct {
 func writeEdgeConfig(t testing.TB, yaml string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "edge.yaml")
+	if !strings.Contains(yaml, "relay:") { // boxes run side by side here: no fixed RTSP port
+		yaml += "\nrelay:\n  listen: 127.0.0.1:0\n"
+	}
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

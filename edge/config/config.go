@@ -28,7 +28,21 @@ type Config struct {
 	HealthInterval time.Duration  `yaml:"health_interval"` // default 1m
 	Media          Media          `yaml:"media"`
 	Broadcast      Broadcast      `yaml:"broadcast"`
+	Relay          Relay          `yaml:"relay"`
 	Log            logging.Config `yaml:"log"`
+}
+
+// Relay is the box's RTSP server re-serving the village's cameras to the
+// LAN (an NVR) and, through WebRTC, to the township.
+type Relay struct {
+	// Listen is the RTSP address: rtsp://<box>:8554/<camera-id>.
+	Listen string `yaml:"listen"`
+	// Username and Password, when set, are what RTSP readers must give.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Linger is how long a camera is still pulled after its last viewer
+	// left.
+	Linger time.Duration `yaml:"linger"`
 }
 
 // Media is where announcements come from and how much of them the box
@@ -82,6 +96,7 @@ func Default() Config {
 		HealthInterval: time.Minute,
 		Media:          Media{MaxBytes: 512 << 20},
 		Broadcast:      Broadcast{Grace: 2 * time.Minute},
+		Relay:          Relay{Listen: "0.0.0.0:8554", Linger: 30 * time.Second},
 		Log:            logging.Default(),
 	}
 }
@@ -211,6 +226,15 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Broadcast.HTTPListen); err != nil {
 			bad("broadcast.http_listen %q: want host:port", c.Broadcast.HTTPListen)
 		}
+	}
+	if _, _, err := net.SplitHostPort(c.Relay.Listen); err != nil {
+		bad("relay.listen %q: want host:port", c.Relay.Listen)
+	}
+	if c.Relay.Password != "" && c.Relay.Username == "" {
+		bad("relay.password is set but relay.username is empty")
+	}
+	if c.Relay.Linger < 0 || c.Relay.Linger > time.Hour {
+		bad("relay.linger %s: 0 to 1h", c.Relay.Linger)
 	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)

@@ -1,0 +1,122 @@
+package whep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/pion/rtp"
+
+	"github.com/dalaba/dalaba/protocol"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxSessions = 16
+	// DefaultSessionTimeout is how long a viewer has, after the answer,
+	// to connect (ICE and DTLS): a browser on the township LAN needs well
+	// under a second, one behind TURN a few.
+	DefaultSessionTimeout = 15 * time.Second
+	// DefaultDisconnectedTimeout is how long a connected viewer may be
+	// silent before ICE calls it disconnected; the session ends once it
+	// has been silent twice as long (ICE failed).
+	DefaultDisconnectedTimeout = 5 * time.Second
+	// DefaultMaxPayload keeps each RTP payload small enough that, with
+	// SRTP and a TURN or VPN header on top, a packet fits a 1500-byte MTU.
+	DefaultMaxPayload = 1200
+)
+
+// Config says how the Server treats viewers.
+type Config struct {
+	// ICE lists the STUN and TURN servers the box gathers candidates
+	// with; none means host candidates only (the box and the viewer on
+	// one network, or the viewer reaching the box's address).
+	ICE []protocol.ICEServer
+	// MaxSessions bounds WebRTC viewers at once, DefaultMaxSessions if
+	// 0; the relay's reader limits apply on top.
+	MaxSessions int
+	// SessionTimeout is how long a viewer has to connect after its
+	// answer, DefaultSessionTimeout if 0.
+	SessionTimeout time.Duration
+	// DisconnectedTimeout is how long a viewer may be silent before ICE
+	// calls it disconnected, DefaultDisconnectedTimeout if 0; after
+	// twice that the session ends.
+	DisconnectedTimeout time.Duration
+	// UDPPortMin and UDPPortMax, when both set, bound the UDP ports ICE
+	// binds (for a firewall rule); any ephemeral port otherwise.
+	UDPPortMin, UDPPortMax uint16
+	// Loopback offers candidates on loopback interfaces too: for tests
+	// and for a viewer on the box itself.
+	Loopback bool
+	// MaxPayload is the largest RTP payload sent, in bytes,
+	// DefaultMaxPayload if 0; bigger camera packets are split.
+	MaxPayload int
+}
+
+// withDefaults fills the zero fields.
+func (c Config) withDefaults() Config {
+	if c.MaxSessions == 0 {
+		c.MaxSessions = DefaultMaxSessions
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.DisconnectedTimeout == 0 {
+		c.DisconnectedTimeout = DefaultDisconnectedTimeout
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	return c
+}
+
+// Validate reports every problem of a Config with its defaults filled.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.MaxSessions < 0 {
+		errs = append(errs, fmt.Errorf("max sessions: %d is negative", c.MaxSessions))
+	}
+	if c.SessionTimeout < 0 {
+		errs = append(errs, fmt.Errorf("session timeout: %v is negative", c.SessionTimeout))
+	}
+	if c.DisconnectedTimeout < 0 {
+		errs = append(errs, fmt.Errorf("disconnected timeout: %v is negative", c.DisconnectedTimeout))
+	}
+	if (c.UDPPortMin == 0) != (c.UDPPortMax == 0) || c.UDPPortMin > c.UDPPortMax {
+		errs = append(errs, fmt.Errorf("udp ports: want both of min and max, min <= max; got %d-%d", c.UDPPortMin, c.UDPPortMax))
+	}
+	// An FU-A fragment needs room for its two header bytes and some data.
+	if c.MaxPayload < 100 {
+		errs = append(errs, fmt.Errorf("max payload: %d is below 100 bytes", c.MaxPayload))
+	}
+	for i, s := range c.ICE {
+		if len(s.URLs) == 0 {
+			errs = append(errs, fmt.Errorf("ice[%d]: no urls", i))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Source is where viewers get a camera's video: the relay. Subscribe
+// returns the camera's description (one H.264 video media; not to be
+// modified) and its RTP packets, each the receiver's own; the channel
+// closes when the camera is lost or ctx ends. release must be called.
+type Source interface {
+	Subscribe(ctx context.Context, cameraID string) (*description.Session, <-chan *rtp.Packet, func(), error)
+}
+
+// Deps are what the Server is given.
+type Deps struct {
+	// Logger gets the log, nil discards it.
+	Logger *slog.Logger
+	// Source gives cameras' video; required.
+	Source Source
+	// Events gets one Viewing per ended session (Via "webrtc"). It is
+	// called from session goroutines, possibly concurrently, and must
+	// not block (append to the outbox and return). Nil drops them.
+	Events func(protocol.Viewing)
+}
