@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
@@ -16,7 +17,14 @@ type handler struct {
 	path, user, pass string
 	log              *slog.Logger
 
+	// ready is closed when the stream first serves: a request that comes
+	// in between the server's start and the stream's (a camera booting)
+	// waits for it rather than being refused.
+	ready     chan struct{}
+	readyOnce sync.Once
+
 	mu       sync.Mutex
+	stopped  bool
 	stream   *gortsplib.ServerStream // nil while not serving: requests get 503
 	readers  map[*gortsplib.ServerSession]struct{}
 	refused  int
@@ -26,8 +34,15 @@ type handler struct {
 func (h *handler) setStream(st *gortsplib.ServerStream) {
 	h.mu.Lock()
 	h.stream = st
+	h.stopped = h.stopped || st == nil
 	h.mu.Unlock()
+	if st != nil {
+		h.readyOnce.Do(func() { close(h.ready) })
+	}
 }
+
+// readyWait bounds how long a request waits for a starting stream.
+const readyWait = 2 * time.Second
 
 func (h *handler) OnConnOpen(ctx *gortsplib.ServerHandlerOnConnOpenCtx) {
 	h.log.Debug("camera: connection opened", "remote", ctx.Conn.NetConn().RemoteAddr().String())
@@ -102,8 +117,17 @@ func (h *handler) lookup(conn *gortsplib.ServerConn, req *base.Request, path str
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
 	h.mu.Lock()
-	st := h.stream
+	st, stopped := h.stream, h.stopped
 	h.mu.Unlock()
+	if st == nil && !stopped {
+		select {
+		case <-h.ready:
+		case <-time.After(readyWait):
+		}
+		h.mu.Lock()
+		st = h.stream
+		h.mu.Unlock()
+	}
 	if st == nil {
 		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
 	}

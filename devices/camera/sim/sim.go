@@ -109,6 +109,7 @@ func New(cfg Config) (*Sim, error) {
 		sock: sock,
 		log:  log,
 		h: &handler{
+			ready:   make(chan struct{}),
 			path:    cfg.Path,
 			user:    cfg.Username,
 			pass:    cfg.Password,
