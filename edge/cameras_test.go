@@ -51,7 +51,9 @@ func TestCamerasFromTheDesiredState(t *testing.T) {
 		t.Fatal(err)
 	}
 	tw.publish(protocol.KindDesired, d, true)
-	t.Cleanup(func() { tw.cl.Publish(protocol.Topic("cam-box", protocol.KindDesired), 1, true, []byte{}).WaitTimeout(5 * time.Second) })
+	t.Cleanup(func() {
+		tw.cl.Publish(protocol.Topic("cam-box", protocol.KindDesired), 1, true, []byte{}).WaitTimeout(5 * time.Second)
+	})
 	tw.eventually("camera.online", func() bool { return len(tw.eventsOfType(protocol.EventCameraOnline)) == 1 })
 
 	out, err := exec.Command(ffprobe, "-v", "error", "-rtsp_transport", "tcp", "-select_streams", "v:0",
