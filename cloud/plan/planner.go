@@ -86,6 +86,15 @@ func (p *Planner) Get(ctx context.Context, box string) (store.Plan, error) {
 // If signing fails after the save, the plan is kept and the error says
 // so; the next change compiles again.
 func (p *Planner) Update(ctx context.Context, box, by string, fn func(*protocol.Broadcast) error) (store.Plan, uint64, error) {
+	return p.update(ctx, box, by, func(pl *store.Plan) error { return fn(&pl.Broadcast) })
+}
+
+// UpdateCameras is Update for the box's cameras.
+func (p *Planner) UpdateCameras(ctx context.Context, box, by string, fn func(*protocol.Cameras) error) (store.Plan, uint64, error) {
+	return p.update(ctx, box, by, func(pl *store.Plan) error { return fn(&pl.Cameras) })
+}
+
+func (p *Planner) update(ctx context.Context, box, by string, fn func(*store.Plan) error) (store.Plan, uint64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// Read before the write transaction, which must not call the store.
@@ -102,13 +111,20 @@ func (p *Planner) Update(ctx context.Context, box, by string, fn func(*protocol.
 	var saved store.Plan
 	var spec json.RawMessage
 	err = p.st.UpdatePlan(ctx, box, func(pl *store.Plan) error {
-		if err := fn(&pl.Broadcast); err != nil {
+		if err := fn(pl); err != nil {
 			return err
 		}
 		pl.Broadcast.Media = nil // compiled, never saved
 		s, err := Compile(pl.Broadcast, index)
 		if err != nil {
 			return err
+		}
+		if len(pl.Cameras.Cameras) > 0 || len(pl.Cameras.ICE) > 0 {
+			if err := pl.Cameras.Validate(); err != nil {
+				return fmt.Errorf("%w: %w", ErrInvalid, err)
+			}
+			cams := pl.Cameras
+			s.Cameras = &cams
 		}
 		if spec, err = json.Marshal(s); err != nil {
 			return fmt.Errorf("encode spec: %w", err)

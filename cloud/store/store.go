@@ -144,6 +144,7 @@ type Users interface {
 type Plan struct {
 	BoxID     string
 	Broadcast protocol.Broadcast
+	Cameras   protocol.Cameras // the box's cameras and viewer limits
 	UpdatedAt time.Time
 	UpdatedBy string // user name
 }

@@ -38,6 +38,13 @@
 //	POST   /api/v1/boxes/{id}/play               admin, operator: protocol.PlayArgs; the clips are granted to the box
 //	POST   /api/v1/boxes/{id}/stop               admin, operator: protocol.StopArgs
 //	POST   /api/v1/boxes/{id}/volume             admin, operator: protocol.VolumeArgs
+//	GET    /api/v1/boxes/{id}/cameras            the box's cameras, ICE servers and viewer limits (passwords hidden)
+//	PUT    /api/v1/boxes/{id}/cameras            admin, operator: replace the whole protocol.Cameras section
+//	PUT    /api/v1/boxes/{id}/cameras/{cid}      admin, operator: add or replace a protocol.Camera
+//	DELETE /api/v1/boxes/{id}/cameras/{cid}
+//	POST   /api/v1/boxes/{id}/cameras/{cid}/whep WHEP: an SDP offer (application/sdp) → 201 with the box's answer and
+//	                                             Location …/whep/{session}; signalled to the box over MQTT
+//	DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}  end the viewing
 //
 // The red and black lists (routes in lists.go): households, persons, categories, entries and their review,
 // publication, revocation, audit, points and leaderboard under

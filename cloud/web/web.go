@@ -39,6 +39,7 @@ type Store interface {
 type Planner interface {
 	Get(ctx context.Context, box string) (store.Plan, error)
 	Update(ctx context.Context, box, by string, fn func(*protocol.Broadcast) error) (store.Plan, uint64, error)
+	UpdateCameras(ctx context.Context, box, by string, fn func(*protocol.Cameras) error) (store.Plan, uint64, error)
 }
 
 // Media stores uploaded clips and lets boxes fetch them.
@@ -138,6 +139,7 @@ func New(deps Deps) (*Server, error) {
 	s.broadcastRoutes()
 	s.mediaRoutes()
 	s.playbackRoutes()
+	s.cameraRoutes()
 	if s.sp != nil {
 		s.mux.HandleFunc("POST /api/v1/media/speech", s.authed(auth.ActionManageBroadcast, s.speak))
 	}

@@ -47,6 +47,7 @@ func (p *published) PublishDesired(_ context.Context, box string, _ []byte) erro
 type fakeDownlink struct {
 	mu   sync.Mutex
 	err  error // returned by SendCommand when set
+	res  *protocol.CommandResult
 	sent []string
 }
 
@@ -58,6 +59,9 @@ func (d *fakeDownlink) SendCommand(_ context.Context, box, typ string, args any,
 	}
 	b, _ := json.Marshal(args) // args came from JSON
 	d.sent = append(d.sent, fmt.Sprintf("%s %s %s %s", box, typ, b, ttl))
+	if d.res != nil {
+		return *d.res, nil
+	}
 	return protocol.CommandResult{V: 1, ID: "c1", BoxID: box, OK: true, Data: json.RawMessage(`{"pong":1}`)}, nil
 }
 

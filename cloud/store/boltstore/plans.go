@@ -18,6 +18,7 @@ import (
 // protocol version.
 type planRecord struct {
 	Broadcast protocol.Broadcast `json:"broadcast"`
+	Cameras   protocol.Cameras   `json:"cameras,omitzero"`
 	UpdatedAt time.Time          `json:"updated_at"`
 	UpdatedBy string             `json:"updated_by"`
 }
@@ -31,7 +32,7 @@ func getPlan(tx *bolt.Tx, boxID string) (store.Plan, error) {
 	if err := json.Unmarshal(v, &r); err != nil {
 		return store.Plan{}, fmt.Errorf("plan of box %q: decode: %w", boxID, err)
 	}
-	return store.Plan{BoxID: boxID, Broadcast: r.Broadcast, UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy}, nil
+	return store.Plan{BoxID: boxID, Broadcast: r.Broadcast, Cameras: r.Cameras, UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy}, nil
 }
 
 // GetPlan returns box boxID's plan; ErrNotFound when none is stored.
@@ -72,7 +73,7 @@ func (s *Store) UpdatePlan(ctx context.Context, boxID string, fn func(*store.Pla
 		if err := fn(&p); err != nil {
 			return err
 		}
-		v, err := json.Marshal(planRecord{Broadcast: p.Broadcast, UpdatedAt: p.UpdatedAt, UpdatedBy: p.UpdatedBy})
+		v, err := json.Marshal(planRecord{Broadcast: p.Broadcast, Cameras: p.Cameras, UpdatedAt: p.UpdatedAt, UpdatedBy: p.UpdatedBy})
 		if err != nil {
 			return fmt.Errorf("plan of box %q: encode: %w", boxID, err)
 		}

@@ -1,0 +1,179 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/protocol"
+)
+
+func (s *Server) cameraRoutes() {
+	s.mux.HandleFunc("GET /api/v1/boxes/{id}/cameras", s.authed(auth.ActionViewBoxes, s.getCameras))
+	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/cameras", s.authed(auth.ActionManageBroadcast, s.putCameras))
+	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/cameras/{cid}", s.authed(auth.ActionManageBroadcast, s.putCamera))
+	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/cameras/{cid}", s.authed(auth.ActionManageBroadcast, s.deleteCamera))
+	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/{cid}/whep", s.authed(auth.ActionViewBoxes, s.whep))
+	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", s.authed(auth.ActionViewBoxes, s.whepStop))
+}
+
+// camerasJSON is a box's camera section as the API shows it: credentials
+// are written, never read back.
+func camerasJSON(c protocol.Cameras, rev uint64) map[string]any {
+	cams := make([]protocol.Camera, 0, len(c.Cameras))
+	for _, cam := range c.Cameras {
+		if cam.Password != "" {
+			cam.Password = "********"
+		}
+		cams = append(cams, cam)
+	}
+	c.Cameras = cams
+	out := map[string]any{"cameras": c}
+	if rev > 0 {
+		out["desired_rev"] = rev
+	}
+	return out
+}
+
+func (s *Server) getCameras(w http.ResponseWriter, r *http.Request) {
+	p, err := s.pl.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, camerasJSON(p.Cameras, 0))
+}
+
+func (s *Server) changeCameras(w http.ResponseWriter, r *http.Request, fn func(*protocol.Cameras) error) {
+	p, rev, err := s.pl.UpdateCameras(r.Context(), r.PathValue("id"), userOf(r), fn)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, camerasJSON(p.Cameras, rev))
+}
+
+// putCameras replaces the whole section: cameras, ICE servers, limits.
+func (s *Server) putCameras(w http.ResponseWriter, r *http.Request) {
+	var in protocol.Cameras
+	if !decode(w, r, &in) {
+		return
+	}
+	s.changeCameras(w, r, func(c *protocol.Cameras) error { *c = in; return nil })
+}
+
+func (s *Server) putCamera(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "cid")
+	if !ok {
+		return
+	}
+	var in protocol.Camera
+	if !decode(w, r, &in) || !bodyID(w, &in.ID, id) {
+		return
+	}
+	s.changeCameras(w, r, func(c *protocol.Cameras) error {
+		c.Cameras = upsert(c.Cameras, id, cameraID, in)
+		return nil
+	})
+}
+
+func (s *Server) deleteCamera(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(w, r, "cid")
+	if !ok {
+		return
+	}
+	s.changeCameras(w, r, func(c *protocol.Cameras) error {
+		var err error
+		c.Cameras, err = remove(c.Cameras, "camera", id, cameraID)
+		return err
+	})
+}
+
+func cameraID(x protocol.Camera) string { return x.ID }
+
+// whep takes a browser's SDP offer (WHEP: POST application/sdp), has the
+// box answer it over MQTT as a signed command, and returns the answer
+// (201, application/sdp) with the session's URL for ending it.
+func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
+	box, cam := r.PathValue("id"), r.PathValue("cid")
+	if err := protocol.ValidateID(cam); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
+		writeError(w, http.StatusUnsupportedMediaType, "send the SDP offer as application/sdp")
+		return
+	}
+	offer, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxSDP))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("an SDP offer is at most %d bytes", protocol.MaxSDP))
+		return
+	}
+	args := protocol.WHEPArgs{Camera: cam, Offer: string(offer), Viewer: userOf(r)}
+	if err := args.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	p, err := s.pl.Get(r.Context(), box)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.fail(w, r, err)
+		return
+	}
+	if !slices.ContainsFunc(p.Cameras.Cameras, func(c protocol.Camera) bool { return c.ID == cam }) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("box %s has no camera %q", box, cam))
+		return
+	}
+	res, ok := s.boxCommand(w, r, box, protocol.CmdWHEP, args)
+	if !ok {
+		return
+	}
+	var ans protocol.WHEPResult
+	if err := json.Unmarshal(res.Data, &ans); err != nil || ans.Answer == "" || protocol.ValidateID(ans.Session) != nil {
+		s.log.Error("box answered a WHEP offer with no usable answer", "box_id", box, "camera", cam, "err", err)
+		writeError(w, http.StatusBadGateway, "the box gave no usable SDP answer")
+		return
+	}
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/boxes/%s/cameras/%s/whep/%s", box, cam, ans.Session))
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, ans.Answer)
+}
+
+func (s *Server) whepStop(w http.ResponseWriter, r *http.Request) {
+	session, ok := pathID(w, r, "session")
+	if !ok {
+		return
+	}
+	if _, ok := s.boxCommand(w, r, r.PathValue("id"), protocol.CmdWHEPStop, protocol.WHEPStopArgs{Session: session}); ok {
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// boxCommand sends a command to an existing box and returns its successful
+// result; otherwise it has answered the request: 404 for an unknown box,
+// 409 with the box's reason when the box refused.
+func (s *Server) boxCommand(w http.ResponseWriter, r *http.Request, box, typ string, args any) (protocol.CommandResult, bool) {
+	if _, err := s.st.GetBox(r.Context(), box); err != nil {
+		s.fail(w, r, err)
+		return protocol.CommandResult{}, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), CommandTimeout)
+	defer cancel()
+	res, err := s.dl.SendCommand(ctx, box, typ, args, CommandTimeout)
+	if err != nil {
+		s.fail(w, r, err)
+		return protocol.CommandResult{}, false
+	}
+	if !res.OK {
+		writeError(w, http.StatusConflict, "the box refused: "+res.Error)
+		return protocol.CommandResult{}, false
+	}
+	return res, true
+}

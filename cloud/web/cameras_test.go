@@ -1,0 +1,86 @@
+package web
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/protocol"
+)
+
+const offerSDP = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 H264/90000\r\n"
+
+func TestCamerasAndWHEP(t *testing.T) {
+	e := newEnv(t)
+	e.addBox(t)
+	op, viewer := e.tokens[store.RoleOperator], e.tokens[store.RoleViewer]
+
+	// Cameras go into the box's signed desired state; passwords are not
+	// read back.
+	if code := e.call(t, op, "PUT", "/api/v1/boxes/village-1/cameras/gate",
+		`{"name":"村口","url":"rtsp://192.168.1.64:554/live","username":"admin","password":"s3cret"}`, nil); code != 200 {
+		t.Fatalf("PUT camera: %d", code)
+	}
+	_, spec := e.desired(t)
+	if spec.Cameras == nil || len(spec.Cameras.Cameras) != 1 || spec.Cameras.Cameras[0].Password != "s3cret" {
+		t.Fatalf("desired cameras %+v", spec.Cameras)
+	}
+	var got struct {
+		Cameras protocol.Cameras `json:"cameras"`
+	}
+	e.call(t, viewer, "GET", "/api/v1/boxes/village-1/cameras", "", &got)
+	if len(got.Cameras.Cameras) != 1 || got.Cameras.Cameras[0].Password == "s3cret" {
+		t.Fatalf("GET cameras %+v: the password must not be shown", got)
+	}
+	for _, c := range []struct {
+		token, method, path, body string
+		want                      int
+	}{
+		{op, "PUT", "/api/v1/boxes/village-1/cameras/bad", `{"url":"http://x/"}`, 400},
+		{op, "PUT", "/api/v1/boxes/village-1/cameras/gate", `{"id":"other","url":"rtsp://x/"}`, 400},
+		{viewer, "PUT", "/api/v1/boxes/village-1/cameras/gate", `{"url":"rtsp://x/"}`, 403},
+		{op, "DELETE", "/api/v1/boxes/village-1/cameras/nope", ``, 404},
+		{op, "PUT", "/api/v1/boxes/nowhere/cameras/gate", `{"url":"rtsp://x/"}`, 404},
+	} {
+		if code := e.call(t, c.token, c.method, c.path, c.body, nil); code != c.want {
+			t.Errorf("%s %s %s: %d, want %d", c.method, c.path, c.body, code, c.want)
+		}
+	}
+
+	// WHEP: the offer travels to the box as a signed command; its answer
+	// comes back as the body, with the session's URL.
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true,
+		Data: json.RawMessage(`{"session":"s-1","answer":"v=0\r\nanswer"}`)}
+	code, body, hdr := e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep", "application/sdp", []byte(offerSDP), nil)
+	if code != 201 || hdr.Get("Content-Type") != "application/sdp" || string(body) != "v=0\r\nanswer" ||
+		hdr.Get("Location") != "/api/v1/boxes/village-1/cameras/gate/whep/s-1" {
+		t.Fatalf("WHEP: %d %q %v", code, body, hdr)
+	}
+	last := e.dl.sent[len(e.dl.sent)-1]
+	if !strings.Contains(last, protocol.CmdWHEP) || !strings.Contains(last, `"viewer":"viewer"`) || !strings.Contains(last, `"camera":"gate"`) {
+		t.Fatalf("command sent: %s", last)
+	}
+	if code, _, _ := e.raw(t, viewer, "DELETE", "/api/v1/boxes/village-1/cameras/gate/whep/s-1", "", nil, nil); code != 200 {
+		t.Fatalf("WHEP stop: %d", code)
+	}
+	for _, c := range []struct {
+		path, ctype, body string
+		want              int
+	}{
+		{"/api/v1/boxes/village-1/cameras/gate/whep", "application/json", offerSDP, 415},
+		{"/api/v1/boxes/village-1/cameras/gate/whep", "application/sdp", "hello", 400},
+		{"/api/v1/boxes/village-1/cameras/nope/whep", "application/sdp", offerSDP, 404},
+		{"/api/v1/boxes/nowhere/cameras/gate/whep", "application/sdp", offerSDP, 404},
+		{"/api/v1/boxes/village-1/cameras/gate/whep", "application/sdp", "v=0" + strings.Repeat("a", protocol.MaxSDP), 413},
+	} {
+		if code, body, _ := e.raw(t, viewer, "POST", c.path, c.ctype, []byte(c.body), nil); code != c.want {
+			t.Errorf("POST %s (%s): %d %s, want %d", c.path, c.ctype, code, body, c.want)
+		}
+	}
+	// The box refusing (one viewer too many, say) is a clear 409.
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: false, Error: "camera gate: 8 viewers already"}
+	if code, body, _ := e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep", "application/sdp", []byte(offerSDP), nil); code != 409 || !strings.Contains(string(body), "viewers already") {
+		t.Fatalf("refused offer: %d %s", code, body)
+	}
+}
