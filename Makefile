@@ -24,6 +24,8 @@ APT_NEEDS := mosquitto:mosquitto_passwd libasound2:libasound.so.2 espeak-ng:espe
 HTTP ?= 127.0.0.1:8080
 MQTT ?= 127.0.0.1:18830
 SPEAKER ?= 127.0.0.1:15004
+CAMERA ?= 127.0.0.1:18555
+RELAY ?= 127.0.0.1:18554
 RUN_DIR ?= run
 
 .PHONY: help deps build cross test test-race test-32bit bench lint run clean
@@ -65,8 +67,8 @@ test: deps lint test-race test-32bit cross ## everything CI runs; the tree must 
 bench: ## benchmarks (figures quoted in the closing notes)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 20m ./... | tee bench.out
 
-run: deps build ## a township service, one village box and a simulated loudspeaker, with a demo plan
-	@configs/demo/run.sh $(RUN_DIR) $(HTTP) $(MQTT) $(SPEAKER)
+run: deps build ## a township service, one village box, a simulated loudspeaker and camera, with a demo plan
+	@configs/demo/run.sh $(RUN_DIR) $(HTTP) $(MQTT) $(SPEAKER) $(CAMERA) $(RELAY)
 
 clean: ## remove build output and the demo's data
 	rm -rf bin dist $(RUN_DIR) bench.out

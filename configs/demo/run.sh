@@ -2,10 +2,10 @@
 # make run: a township service, one village box and a simulated loudspeaker
 # on this machine, with a demo broadcast plan, until Ctrl-C.
 #
-# Usage: configs/demo/run.sh RUN_DIR HTTP_ADDR MQTT_ADDR SPEAKER_ADDR
+# Usage: configs/demo/run.sh RUN_DIR HTTP_ADDR MQTT_ADDR SPEAKER_ADDR CAMERA_ADDR RELAY_ADDR
 # The binaries are expected in ./bin (make build).
 set -euo pipefail
-run=$1 http=$2 mqtt=$3 spk=$4
+run=$1 http=$2 mqtt=$3 spk=$4 cam=$5 relay=$6
 mkdir -p "$run"
 
 [ -f "$run/admin-password" ] || head -c 12 /dev/urandom | base64 | tr -d '/+=' > "$run/admin-password"
@@ -19,6 +19,7 @@ mqtt:
 YAML
 if [ ! -f "$run/edge.yaml" ]; then
   ./bin/dalaba-cloud box add village-1 --name 示范村 --config "$run/cloud.yaml" --broker-url "tcp://$mqtt" > "$run/edge.yaml.tmp"
+  printf '\nrelay:\n  listen: %s\n' "$relay" >> "$run/edge.yaml.tmp"
   mv "$run/edge.yaml.tmp" "$run/edge.yaml"
 fi
 
@@ -26,6 +27,7 @@ trap 'kill $(jobs -p) 2>/dev/null; wait' INT TERM EXIT
 DALABA_ADMIN_PASSWORD=$pass ./bin/dalaba-cloud serve --config "$run/cloud.yaml" 2> "$run/cloud.log" &
 ./bin/dalaba-edge --config "$run/edge.yaml" --data-dir "$run/edge" 2> "$run/edge.log" &
 ./bin/dalaba-sim speaker --listen "$spk" --record "$run/speaker" --stats-interval 1m 2> "$run/speaker.log" > "$run/speaker.out" &
+./bin/dalaba-sim camera --listen "$cam" --stats-interval 1m 2> "$run/camera.log" > "$run/camera.out" &
 
 api=http://$http/api/v1
 for _ in $(seq 100); do curl -fs "http://$http/healthz" >/dev/null && break; sleep 0.1; done
@@ -47,6 +49,9 @@ auth=(-H "Authorization: Bearer $token")
       {id: "greeting", name: "试播", media: [$sha], zones: ["square"], rule: {once: $once}},
       {id: "daily", name: "每日广播", media: [$sha], zones: ["square"], rule: {at: ["08:00", "18:00"]}}
     ]}' | curl -fsS "${auth[@]}" -X PUT --data-binary @- "$api/boxes/village-1/broadcast" >/dev/null
+  # The village gate's camera (simulated), relayed by the box on demand.
+  jq -n --arg url "rtsp://$cam/cam1" '{name: "村口", url: $url}' |
+    curl -fsS "${auth[@]}" -X PUT --data-binary @- "$api/boxes/village-1/cameras/gate" >/dev/null
 }
 
 cat <<TXT
@@ -56,7 +61,9 @@ cat <<TXT
   MQTT broker:    tcp://$mqtt
   village box:    village-1 (示范村), config $run/edge.yaml
   loudspeaker:    simulated at $spk; what it hears goes to $run/speaker/heard.wav on exit
-  logs:           $run/cloud.log $run/edge.log $run/speaker.log
+  camera:         simulated at rtsp://$cam/cam1, relayed by the box at rtsp://$relay/gate
+                  (ffplay -rtsp_transport tcp rtsp://$relay/gate)
+  logs:           $run/cloud.log $run/edge.log $run/speaker.log $run/camera.log
 
   The demo greeting plays within a minute, then daily at 08:00 and 18:00.
   Play log:       curl -s -H "Authorization: Bearer $token" "$api/boxes/village-1/events?limit=20" | jq '.events[] | select(.type=="broadcast.played")'
