@@ -2,9 +2,12 @@ package edge
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dalaba/dalaba/edge/relay"
+	"github.com/dalaba/dalaba/edge/whep"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -18,12 +21,15 @@ func (e *Edge) applyCameras(d protocol.Desired) {
 		return
 	}
 	var cams []relay.Camera
+	var ice []protocol.ICEServer
 	if s.Cameras != nil {
+		ice = s.Cameras.ICE
 		for _, c := range s.Cameras.Cameras {
 			cams = append(cams, relay.Camera{ID: c.ID, Name: c.Name, URL: c.URL, Username: c.Username, Password: c.Password,
 				Transport: c.Transport, AlwaysOn: c.AlwaysOn})
 		}
 	}
+	e.wh.SetICE(ice)
 	if err := e.rl.SetCameras(cams); err != nil {
 		e.log.Error("cameras refused by the relay; keeping the current ones", "rev", d.Rev, "err", err)
 		return
@@ -41,6 +47,9 @@ func (e *Edge) cameraEvent(ev relay.Event) {
 	case relay.EventOffline:
 		err = e.record(ctx, protocol.EventCameraOffline, protocol.PriorityCritical, protocol.CameraState{Camera: ev.Camera, Error: ev.Error})
 	default: // a viewer left: the viewing audit
+		if strings.HasPrefix(ev.Reader, whep.ReaderPrefix) {
+			return // recorded by the WebRTC side, with its bytes
+		}
 		err = e.record(ctx, protocol.EventCameraViewed, protocol.PriorityNotice, protocol.Viewing{
 			Camera: ev.Camera, Viewer: ev.Reader, Via: "rtsp", From: ev.From, To: orNow(ev.To)})
 	}
@@ -54,4 +63,32 @@ func orNow(t time.Time) time.Time {
 		return time.Now()
 	}
 	return t
+}
+
+// viewing records a WebRTC viewer's session.
+func (e *Edge) viewing(v protocol.Viewing) {
+	if err := e.record(context.Background(), protocol.EventCameraViewed, protocol.PriorityNotice, v); err != nil {
+		e.log.Error("recording a viewing", "camera", v.Camera, "err", err)
+	}
+}
+
+// answerWHEP runs the camera.whep command: a township viewer's offer.
+func (e *Edge) answerWHEP(ctx context.Context, c protocol.Command) (any, error) {
+	var a protocol.WHEPArgs
+	if err := protocol.DecodeArgs(c.Args, &a); err != nil {
+		return nil, fmt.Errorf("whep: arguments: %w", err)
+	}
+	if err := a.Validate(); err != nil {
+		return nil, fmt.Errorf("whep: %w", err)
+	}
+	return e.wh.Answer(ctx, a)
+}
+
+// stopWHEP runs the camera.whep_stop command.
+func (e *Edge) stopWHEP(_ context.Context, c protocol.Command) (any, error) {
+	var a protocol.WHEPStopArgs
+	if err := protocol.DecodeArgs(c.Args, &a); err != nil {
+		return nil, fmt.Errorf("whep stop: arguments: %w", err)
+	}
+	return nil, e.wh.Stop(a.Session)
 }

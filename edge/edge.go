@@ -25,6 +25,7 @@ import (
 	"github.com/dalaba/dalaba/edge/relay"
 	"github.com/dalaba/dalaba/edge/store"
 	"github.com/dalaba/dalaba/edge/uplink"
+	"github.com/dalaba/dalaba/edge/whep"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -62,6 +63,7 @@ type Edge struct {
 	med *media.Cache
 	po  *playout.Playout
 	rl  *relay.Relay
+	wh  *whep.Server
 	drv *drivers
 
 	health    atomic.Pointer[protocol.Health] // the latest reading, for Reported
@@ -160,7 +162,13 @@ func (e *Edge) build() error {
 	if err != nil {
 		return fmt.Errorf("edge: camera relay: %w", err)
 	}
+	e.wh, err = whep.New(whep.Config{}, whep.Deps{Logger: log, Source: e.rl, Events: e.viewing})
+	if err != nil {
+		return fmt.Errorf("edge: webrtc: %w", err)
+	}
 	e.ap.Subscribe(e.applyCameras)
+	e.ap.Handle(protocol.CmdWHEP, e.answerWHEP)
+	e.ap.Handle(protocol.CmdWHEPStop, e.stopWHEP)
 	e.ap.Handle(protocol.CmdPlay, e.po.Play)
 	e.ap.Handle(protocol.CmdStop, e.po.Stop)
 	e.ap.Handle(protocol.CmdVolume, e.po.Volume)
@@ -230,6 +238,7 @@ func (e *Edge) Run(ctx context.Context) error {
 	runIntake("health", e.mon.Run)
 	runIntake("playout", e.po.Run)
 	runIntake("camera relay", e.rl.Run)
+	runIntake("webrtc", e.wh.Run)
 	if e.drv.clip != nil {
 		runIntake("clip server", e.drv.clip.Run)
 	}

@@ -43,7 +43,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// DisconnectedTimeout is how long a viewer may be silent before ICE
 	// calls it disconnected, DefaultDisconnectedTimeout if 0; after
-	// twice that the session ends.
+	// twice that the session ends. A receiving browser sends RTCP about
+	// every second and ICE consent checks every ~5 s, so it is not
+	// meant to be much shorter than the default.
 	DisconnectedTimeout time.Duration
 	// UDPPortMin and UDPPortMax, when both set, bound the UDP ports ICE
 	// binds (for a firewall rule); any ephemeral port otherwise.
@@ -83,8 +85,9 @@ func (c Config) Validate() error {
 	if c.SessionTimeout < 0 {
 		errs = append(errs, fmt.Errorf("session timeout: %v is negative", c.SessionTimeout))
 	}
-	if c.DisconnectedTimeout < 0 {
-		errs = append(errs, fmt.Errorf("disconnected timeout: %v is negative", c.DisconnectedTimeout))
+	// Keepalives go at half of it: shorter would flood the viewer.
+	if c.DisconnectedTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("disconnected timeout: %v is below 100ms", c.DisconnectedTimeout))
 	}
 	if (c.UDPPortMin == 0) != (c.UDPPortMax == 0) || c.UDPPortMin > c.UDPPortMax {
 		errs = append(errs, fmt.Errorf("udp ports: want both of min and max, min <= max; got %d-%d", c.UDPPortMin, c.UDPPortMax))
