@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -30,6 +31,14 @@ func (e *Edge) applyCameras(d protocol.Desired) {
 		}
 	}
 	e.wh.SetICE(ice)
+	limits := protocol.Cameras{}
+	if s.Cameras != nil {
+		limits = *s.Cameras
+	}
+	e.rl.SetLimits(cmp.Or(limits.MaxViewersPerCamera, protocol.DefaultMaxViewersPerCamera), cmp.Or(limits.MaxViewers, protocol.DefaultMaxViewers))
+	e.camMu.Lock()
+	e.cams = limits
+	e.camMu.Unlock()
 	if err := e.rl.SetCameras(cams); err != nil {
 		e.log.Error("cameras refused by the relay; keeping the current ones", "rev", d.Rev, "err", err)
 		return
@@ -81,6 +90,9 @@ func (e *Edge) answerWHEP(ctx context.Context, c protocol.Command) (any, error) 
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("whep: %w", err)
 	}
+	if err := e.withinBudget(a.Camera); err != nil {
+		return nil, err
+	}
 	return e.wh.Answer(ctx, a)
 }
 
@@ -91,4 +103,31 @@ func (e *Edge) stopWHEP(_ context.Context, c protocol.Command) (any, error) {
 		return nil, fmt.Errorf("whep stop: arguments: %w", err)
 	}
 	return nil, e.wh.Stop(a.Session)
+}
+
+// defaultBitrateKbps is what a camera's viewer costs the budget when the
+// desired state does not say.
+const defaultBitrateKbps = 4000
+
+// withinBudget refuses a WebRTC viewer who would take the box's uplink
+// past the desired state's budget, counting every viewer at the bitrate
+// of the camera asked for: the village's 4G uplink is shared with the
+// loudspeakers' downloads and the outbox.
+func (e *Edge) withinBudget(camera string) error {
+	e.camMu.Lock()
+	c := e.cams
+	e.camMu.Unlock()
+	if c.BudgetKbps == 0 {
+		return nil
+	}
+	kbps := defaultBitrateKbps
+	for _, cam := range c.Cameras {
+		if cam.ID == camera && cam.BitrateKbps > 0 {
+			kbps = cam.BitrateKbps
+		}
+	}
+	if n := e.wh.Sessions(); (n+1)*kbps > c.BudgetKbps {
+		return fmt.Errorf("whep: the box's viewing budget of %d kbit/s is used by %d viewers; camera %s needs %d kbit/s more", c.BudgetKbps, n, camera, kbps)
+	}
+	return nil
 }

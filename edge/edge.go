@@ -64,7 +64,10 @@ type Edge struct {
 	po  *playout.Playout
 	rl  *relay.Relay
 	wh  *whep.Server
-	drv *drivers
+
+	camMu sync.Mutex
+	cams  protocol.Cameras // the desired state's camera section, for the budget
+	drv   *drivers
 
 	health    atomic.Pointer[protocol.Health] // the latest reading, for Reported
 	ran       atomic.Bool

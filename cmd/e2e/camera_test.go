@@ -195,4 +195,24 @@ func TestCameraOverWHEP(t *testing.T) {
 		}
 		return n == 2
 	})
+
+	// A budget of one 4 Mbit/s viewer: the second is refused, clearly.
+	c.do(t, "PUT", "/api/v1/boxes/"+id+"/cameras", protocol.Cameras{
+		Cameras: []protocol.Camera{{ID: "gate", URL: cam.URL(), BitrateKbps: 4000}}, BudgetKbps: 4000}, &put, http.StatusOK)
+	eventually(t, 15*time.Second, "box applies the budget", func() bool { return c.box(t, id).AppliedRev == put.DesiredRev })
+	first, offer := newBrowser(t)
+	first.watch(t, c, id, "gate", offer)
+	_, offer2 := newBrowser(t)
+	req, _ := http.NewRequest("POST", "http://"+c.HTTP+"/api/v1/boxes/"+id+"/cameras/gate/whep", bytes.NewReader([]byte(offer2)))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/sdp")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !bytes.Contains(body, []byte("budget")) {
+		t.Fatalf("a viewer past the budget: %d %s; want 409 naming the budget", resp.StatusCode, body)
+	}
 }

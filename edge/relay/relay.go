@@ -24,12 +24,25 @@ type Relay struct {
 	sock   *sockets
 	srv    *gortsplib.Server // set by Run before any source runs
 	total  atomic.Int64      // readers on the box
+	// The reader limits, from Config and then SetLimits.
+	perCamera, perBox atomic.Int64
 
 	mu      sync.Mutex
 	sources map[string]*source
 	runCtx  context.Context // while Run runs: parent of the sources'
 	wg      sync.WaitGroup  // the sources' goroutines
 	ran     bool
+}
+
+// SetLimits changes the reader limits for readers from now on (a new
+// desired state); 0 keeps a limit as it is. Readers already in stay.
+func (r *Relay) SetLimits(perCamera, perBox int) {
+	if perCamera > 0 {
+		r.perCamera.Store(int64(perCamera))
+	}
+	if perBox > 0 {
+		r.perBox.Store(int64(perBox))
+	}
 }
 
 // CameraStats is what Stats tells of a camera.
@@ -58,13 +71,16 @@ func New(cfg Config, deps Deps) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	return &Relay{
+	r := &Relay{
 		cfg:     cfg,
 		log:     log.With("component", "relay"),
 		events:  deps.Events,
 		sock:    sock,
 		sources: make(map[string]*source),
-	}, nil
+	}
+	r.perCamera.Store(int64(cfg.MaxReadersPerCamera))
+	r.perBox.Store(int64(cfg.MaxReaders))
+	return r, nil
 }
 
 // Addr is the RTSP address: the port chosen for ":0".
@@ -242,10 +258,10 @@ func (r *Relay) room(src *source) error {
 	n := src.readers
 	src.mu.Unlock()
 	switch {
-	case n >= r.cfg.MaxReadersPerCamera:
-		return fmt.Errorf("%w: camera %q has its %d readers already", ErrTooManyReaders, src.cam.ID, r.cfg.MaxReadersPerCamera)
-	case r.total.Load() >= int64(r.cfg.MaxReaders):
-		return fmt.Errorf("%w: the box has its %d readers already", ErrTooManyReaders, r.cfg.MaxReaders)
+	case n >= int(r.perCamera.Load()):
+		return fmt.Errorf("%w: camera %q has its %d readers already", ErrTooManyReaders, src.cam.ID, int(r.perCamera.Load()))
+	case r.total.Load() >= r.perBox.Load():
+		return fmt.Errorf("%w: the box has its %d readers already", ErrTooManyReaders, int(r.perBox.Load()))
 	}
 	return nil
 }
@@ -254,7 +270,7 @@ func (r *Relay) room(src *source) error {
 func (r *Relay) takeSlot() bool {
 	for {
 		n := r.total.Load()
-		if n >= int64(r.cfg.MaxReaders) {
+		if n >= r.perBox.Load() {
 			return false
 		}
 		if r.total.CompareAndSwap(n, n+1) {

@@ -436,3 +436,20 @@ func TestNoLeaks(t *testing.T) {
 	}
 	again.Close()
 }
+
+// TestSetLimits: a new desired state's limits apply to the next reader.
+func TestSetLimits(t *testing.T) {
+	cam := startCamera(t, sim.Config{})
+	r := startRelay(t, quick(), Camera{ID: "a", URL: cam.URL()})
+	if _, err := dial(t, r.URL("a")); err != nil {
+		t.Fatal(err)
+	}
+	r.SetLimits(1, 0)
+	if _, err := dial(t, r.URL("a")); !isStatus(err, 503) || !strings.Contains(err.Error(), "readers already") {
+		t.Fatalf("second reader with a limit of one per camera: %v; want 503", err)
+	}
+	r.SetLimits(2, 0)
+	if _, err := dial(t, r.URL("a")); err != nil {
+		t.Fatalf("second reader once the limit is two: %v", err)
+	}
+}

@@ -97,11 +97,11 @@ func (s *source) admit() error {
 	if s.ended {
 		return fmt.Errorf("%w: camera %q was removed", ErrUnknownCamera, s.cam.ID)
 	}
-	if s.readers >= s.r.cfg.MaxReadersPerCamera {
-		return fmt.Errorf("%w: camera %q has its %d readers already", ErrTooManyReaders, s.cam.ID, s.r.cfg.MaxReadersPerCamera)
+	if s.readers >= int(s.r.perCamera.Load()) {
+		return fmt.Errorf("%w: camera %q has its %d readers already", ErrTooManyReaders, s.cam.ID, int(s.r.perCamera.Load()))
 	}
 	if !s.r.takeSlot() {
-		return fmt.Errorf("%w: the box has its %d readers already", ErrTooManyReaders, s.r.cfg.MaxReaders)
+		return fmt.Errorf("%w: the box has its %d readers already", ErrTooManyReaders, int(s.r.perBox.Load()))
 	}
 	s.readers++
 	return nil
