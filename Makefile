@@ -17,8 +17,9 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # private broker runs the ACL test), libasound2 (the sound-card driver,
 # tested on ALSA's null device; Debian 13 installs it as libasound2t64),
 # espeak-ng (Mandarin speech for announcements), ffmpeg (ffprobe reads the
-# relayed camera streams in tests), jq and curl (make run).
-APT_NEEDS := mosquitto:mosquitto_passwd libasound2:libasound.so.2 espeak-ng:espeak-ng ffmpeg:ffprobe jq:jq curl:curl
+# relayed camera streams in tests), chromium and fonts-noto-cjk (the
+# console's browser tests and screenshots), jq and curl (make run).
+APT_NEEDS := mosquitto:mosquitto_passwd libasound2:libasound.so.2 espeak-ng:espeak-ng ffmpeg:ffprobe chromium:chromium fonts-noto-cjk:NotoSansCJK-Regular.ttc jq:jq curl:curl
 
 # Where `make run` listens; override on the command line if taken.
 HTTP ?= 127.0.0.1:8080
@@ -35,7 +36,8 @@ help: ## list the targets
 
 deps: ## install missing Debian packages (guarded)
 	@missing=""; for pair in $(APT_NEEDS); do pkg=$${pair%%:*}; cmd=$${pair##*:}; \
-	  command -v $$cmd >/dev/null 2>&1 || /sbin/ldconfig -p | grep -qF "$$cmd" || missing="$$missing $$pkg"; done; \
+	  command -v $$cmd >/dev/null 2>&1 || /sbin/ldconfig -p | grep -qF "$$cmd" || \
+	  ls /usr/share/fonts/*/*/$$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 

@@ -24,6 +24,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/broker"
 	"github.com/dalaba/dalaba/cloud/config"
+	"github.com/dalaba/dalaba/cloud/console"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
@@ -211,9 +212,14 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
+	// The console serves its pages and passes everything else to the API.
+	con, err := console.New(console.Config{}, console.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Next: api.Handler()})
+	if err != nil {
+		return abort(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(media.BoxPrefix, lib.BoxHandler())
-	mux.Handle("/", api.Handler())
+	mux.Handle("/", con.Handler())
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -222,6 +228,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return httpCtx },
 		ErrorLog:          slog.NewLogLogger(c.log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(con.Shutdown) // open dashboards would hold the drain
 
 	dlDone := make(chan struct{})
 	g.Go(func() error { defer close(dlDone); return dl.Run(mqttCtx) })

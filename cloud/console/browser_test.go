@@ -1,0 +1,83 @@
+package console
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/internal/testenv"
+)
+
+// TestBrowser signs in through the form in a real headless Chromium at a
+// phone's size, lands on the dashboard, sees the box, sees a change
+// arrive over the event stream, and keeps a screenshot. Run with
+// -artifacts to keep it (the path is logged).
+func TestBrowser(t *testing.T) {
+	chromium := testenv.Tool(t, "chromium", "apt-get install chromium")
+	e := newEnv(t, false)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox, // the tests run as root in CI containers
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(390, 844),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, time.Minute)
+	defer cancel()
+
+	row := `#boxes tbody tr[data-box="village-1"]`
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(e.srv.URL+"/login"),
+		chromedp.WaitVisible(chromedp.CSS(`#login-form`)),
+		chromedp.SendKeys(chromedp.CSS(`#username`), "viewer"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "password-viewer"),
+		chromedp.Click(chromedp.CSS(`#login-submit`)),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+	); err != nil {
+		t.Fatalf("sign in and see the dashboard: %v", err)
+	}
+	cell := func(k string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(row+` [data-k=`+k+`]`)))
+		if err != nil {
+			t.Fatalf("read %s: %v", k, err)
+		}
+		return s
+	}
+	if name, online, clock := cell("name"), cell("online_text"), cell("clock_text"); name != "一村" || online != "在线" || clock != "可信" {
+		t.Errorf("row shows name %q, online %q, clock %q", name, online, clock)
+	}
+
+	// A change in the store reaches the page through the event stream.
+	if err := e.st.UpdateBox(t.Context(), "village-1", func(b *store.Box) error {
+		b.OutboxBacklog, b.Online = 42, false
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('`+row+` [data-k=backlog]').textContent === "42" &&
+		document.querySelector('`+row+` [data-k=online_text]').textContent === "离线"`,
+		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		t.Fatalf("the stream's change never showed: %v", err)
+	}
+
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100 = PNG; less is JPEG
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	path := filepath.Join(t.ArtifactDir(), "dashboard.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+}

@@ -1,0 +1,170 @@
+package console
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dalaba/dalaba/cloud/store"
+)
+
+// assets are the templates and static files, built into the binary so the
+// service stays one file to copy.
+//
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Auth signs officials in and out; *auth.Auth is the one implementation.
+type Auth interface {
+	Login(ctx context.Context, name, password, remoteAddr string) (string, time.Time, error)
+	Verify(ctx context.Context, token string) (store.User, error)
+	Logout(ctx context.Context, token string) error
+}
+
+// Store is what the console reads.
+type Store interface {
+	ListBoxes(ctx context.Context) ([]store.Box, error)
+	// ListEvents finds each box's last health report (clock trust).
+	ListEvents(ctx context.Context, boxID string, after uint64, limit int) ([]store.Event, error)
+}
+
+// Config tunes the console; the zero value is ready to use.
+type Config struct {
+	// Interval is how often the box stream looks for changes; 0 = 3s.
+	Interval time.Duration
+	// CSRFKey derives CSRF tokens from sessions; nil = 32 random bytes per
+	// process, so pages open across a restart must be reloaded before a
+	// form is sent (sessions themselves survive).
+	CSRFKey []byte
+	// Location shows times; nil = time.Local.
+	Location *time.Location
+}
+
+// Deps are what the console uses.
+type Deps struct {
+	Logger *slog.Logger
+	Store  Store
+	Auth   Auth
+	// Next serves every request the console has no route for (the API);
+	// nil answers those with the console's 404 page.
+	Next http.Handler
+	Now  func() time.Time // nil = time.Now
+}
+
+// Defaults.
+const (
+	DefaultInterval = 3 * time.Second
+	// keepalive bounds the silence on an unchanged box stream, so proxies
+	// and phones on flaky links do not drop it as idle.
+	keepalive = 30 * time.Second
+	// maxForm bounds a form body: the console's forms are a few fields.
+	maxForm = 16 << 10
+)
+
+// Console serves the pages.
+type Console struct {
+	cfg   Config
+	log   *slog.Logger
+	st    Store
+	auth  Auth
+	next  http.Handler
+	now   func() time.Time
+	csrf  csrf
+	msgs  catalog
+	pages map[string]*template.Template
+	mux   *http.ServeMux
+
+	// quit ends the box streams at shutdown, which would otherwise hold
+	// http.Server.Shutdown for its whole drain timeout.
+	quit     chan struct{}
+	quitOnce sync.Once
+}
+
+// New validates deps, parses the templates and builds the routes.
+func New(cfg Config, deps Deps) (*Console, error) {
+	var errs []error
+	if deps.Logger == nil {
+		errs = append(errs, errors.New("no Deps.Logger"))
+	}
+	if deps.Store == nil || deps.Auth == nil {
+		errs = append(errs, errors.New("Deps.Store and Deps.Auth are required"))
+	}
+	if cfg.Interval < 0 {
+		errs = append(errs, fmt.Errorf("negative Interval %s", cfg.Interval))
+	}
+	if cfg.CSRFKey != nil && len(cfg.CSRFKey) < 32 {
+		errs = append(errs, errors.New("CSRFKey must have at least 32 bytes"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("console: new: %w", err)
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.Location == nil {
+		cfg.Location = time.Local
+	}
+	if cfg.CSRFKey == nil {
+		cfg.CSRFKey = make([]byte, 32)
+		_, _ = rand.Read(cfg.CSRFKey) // crypto/rand.Read never fails on Linux
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	msgs, err := newCatalog(messages())
+	if err != nil {
+		return nil, err
+	}
+	pages, err := parsePages(assets)
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{
+		cfg: cfg, log: deps.Logger.With("component", "console"), st: deps.Store, auth: deps.Auth,
+		next: deps.Next, now: deps.Now, csrf: csrf{key: cfg.CSRFKey}, msgs: msgs, pages: pages,
+		mux: http.NewServeMux(), quit: make(chan struct{}),
+	}
+	if err := c.routes(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Console) routes() error {
+	static, err := fs.Sub(assets, "static")
+	if err != nil {
+		return fmt.Errorf("console: static assets: %w", err)
+	}
+	c.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	c.mux.HandleFunc("GET /login", c.loginPage)
+	c.mux.HandleFunc("POST /login", c.login)
+	c.mux.HandleFunc("POST /logout", c.signedIn(viewBoxes, c.logout))
+	c.mux.HandleFunc("GET /{$}", c.signedIn(viewBoxes, c.dashboard))
+	c.mux.HandleFunc("GET /events/boxes", c.signedIn(viewBoxes, c.boxEvents))
+	c.mux.HandleFunc("/", c.rest)
+	return nil
+}
+
+// Handler returns the console's handler, which passes what it does not
+// serve to Deps.Next.
+func (c *Console) Handler() http.Handler { return c.mux }
+
+// Shutdown ends the open box streams; give it to
+// http.Server.RegisterOnShutdown. Safe to call more than once.
+func (c *Console) Shutdown() { c.quitOnce.Do(func() { close(c.quit) }) }
+
+func (c *Console) rest(w http.ResponseWriter, r *http.Request) {
+	if c.next != nil {
+		c.next.ServeHTTP(w, r)
+		return
+	}
+	c.errorPage(w, r, http.StatusNotFound, "NotFound")
+}
