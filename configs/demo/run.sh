@@ -57,7 +57,8 @@ auth=(-H "Authorization: Bearer $token")
 cat <<TXT
 
   Dalaba is running (Ctrl-C stops everything)
-  township API:   $api   (admin / $pass)
+  console:        http://$http/   (admin / $pass)
+  township API:   $api
   MQTT broker:    tcp://$mqtt
   village box:    village-1 (示范村), config $run/edge.yaml
   loudspeaker:    simulated at $spk; what it hears goes to $run/speaker/heard.wav on exit
