@@ -213,7 +213,8 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	// The console serves its pages and passes everything else to the API.
-	con, err := console.New(console.Config{}, console.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Next: api.Handler()})
+	con, err := console.New(console.Config{}, console.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Next: api.Handler(),
+		Lists: ls})
 	if err != nil {
 		return abort(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
@@ -57,6 +58,8 @@ type Deps struct {
 	// nil answers those with the console's 404 page.
 	Next http.Handler
 	Now  func() time.Time // nil = time.Now
+	// Lists runs the red/black lists (红黑榜); nil leaves their pages out.
+	Lists *lists.Service
 }
 
 // Defaults.
@@ -75,6 +78,7 @@ type Console struct {
 	log   *slog.Logger
 	st    Store
 	auth  Auth
+	ls    *lists.Service
 	next  http.Handler
 	now   func() time.Time
 	csrf  csrf
@@ -128,7 +132,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{
-		cfg: cfg, log: deps.Logger.With("component", "console"), st: deps.Store, auth: deps.Auth,
+		cfg: cfg, log: deps.Logger.With("component", "console"), st: deps.Store, auth: deps.Auth, ls: deps.Lists,
 		next: deps.Next, now: deps.Now, csrf: csrf{key: cfg.CSRFKey}, msgs: msgs, pages: pages,
 		mux: http.NewServeMux(), quit: make(chan struct{}),
 	}
@@ -149,6 +153,9 @@ func (c *Console) routes() error {
 	c.mux.HandleFunc("POST /logout", c.signedIn(viewBoxes, c.logout))
 	c.mux.HandleFunc("GET /{$}", c.signedIn(viewBoxes, c.dashboard))
 	c.mux.HandleFunc("GET /events/boxes", c.signedIn(viewBoxes, c.boxEvents))
+	if c.ls != nil {
+		c.listsRoutes()
+	}
 	c.mux.HandleFunc("/", c.rest)
 	return nil
 }

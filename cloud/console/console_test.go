@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/protocol"
@@ -31,6 +32,8 @@ type env struct {
 	srv *httptest.Server
 	st  *boltstore.Store
 	con *Console
+	ls  *lists.Service
+	au  *auth.Auth
 }
 
 // apiMarker is what the stand-in API answers, to see requests fall through.
@@ -71,7 +74,8 @@ func newEnv(t *testing.T, tlsServer bool) *env {
 		t.Fatal(err)
 	}
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, apiMarker) })
-	con, err := New(Config{Interval: 20 * time.Millisecond}, Deps{Logger: log, Store: st, Auth: a, Next: api})
+	ls := newLists(t, log, st)
+	con, err := New(Config{Interval: 20 * time.Millisecond}, Deps{Logger: log, Store: st, Auth: a, Next: api, Lists: ls})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +87,7 @@ func newEnv(t *testing.T, tlsServer bool) *env {
 	}
 	t.Cleanup(srv.Close)
 	t.Cleanup(con.Shutdown) // before srv.Close, so open streams end
-	return &env{srv: srv, st: st, con: con}
+	return &env{srv: srv, st: st, con: con, ls: ls, au: a}
 }
 
 // client is a browser: it keeps cookies and does not follow redirects,

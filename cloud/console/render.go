@@ -18,11 +18,12 @@ type page struct {
 	CSRF      string // the form's CSRF token
 	User      string // "" on the sign-in page
 	Role      string
+	HasLists  bool // the 红黑榜 pages are served
 	Data      any
 }
 
 func (c *Console) pageData(l lang, v *visit, csrfToken string, data any) page {
-	p := page{T: c.msgs[l], HTMLLang: l.htmlLang(), OtherLang: string(langEN), CSRF: csrfToken, Data: data}
+	p := page{T: c.msgs[l], HTMLLang: l.htmlLang(), OtherLang: string(langEN), CSRF: csrfToken, HasLists: c.ls != nil, Data: data}
 	if l == langEN {
 		p.OtherLang = string(langZH)
 	}
