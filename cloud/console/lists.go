@@ -65,8 +65,8 @@ func (c *Console) listsRoutes() {
 // mayEdit and mayReview mirror cloud/lists' rule, to show only usable
 // buttons and refuse a role outright; the service still checks everything
 // (the author's own approval, the entry's state).
-func mayEdit(r store.Role) bool   { return r == store.RoleAdmin || r == store.RoleOperator }
-func mayReview(r store.Role) bool { return r == store.RoleAdmin || r == store.RoleReviewer }
+func mayEdit(r store.Role) bool   { return lists.Actor{Role: r}.MayEdit() }
+func mayReview(r store.Role) bool { return lists.Actor{Role: r}.MayReview() }
 
 func actorOf(v *visit) lists.Actor { return lists.Actor{Name: v.user.Name, Role: v.user.Role} }
 

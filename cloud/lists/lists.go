@@ -136,13 +136,20 @@ const (
 	permReview                   // approve, reject, revoke
 )
 
+// MayEdit reports whether a's role writes entries and registers and
+// publishes; the console shows its forms by it.
+func (a Actor) MayEdit() bool { return a.Role == store.RoleAdmin || a.Role == store.RoleOperator }
+
+// MayReview reports whether a's role approves, rejects and revokes.
+func (a Actor) MayReview() bool { return a.Role == store.RoleAdmin || a.Role == store.RoleReviewer }
+
 func (a Actor) may(p permission) error {
 	ok := false
 	switch p {
 	case permEdit:
-		ok = a.Role == store.RoleAdmin || a.Role == store.RoleOperator
+		ok = a.MayEdit()
 	case permReview:
-		ok = a.Role == store.RoleAdmin || a.Role == store.RoleReviewer
+		ok = a.MayReview()
 	}
 	if ok {
 		return nil
