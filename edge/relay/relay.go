@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 
 	"github.com/bluenviron/gortsplib/v5"
+
+	"github.com/dalaba/dalaba/internal/rtspsock"
 )
 
 // Relay re-serves cameras over RTSP and to subscribers.
@@ -21,7 +23,7 @@ type Relay struct {
 	cfg    Config
 	log    *slog.Logger
 	events func(Event)
-	sock   *sockets
+	sock   *rtspsock.Sockets
 	srv    *gortsplib.Server // set by Run before any source runs
 	total  atomic.Int64      // readers on the box
 	// The reader limits, from Config and then SetLimits.
@@ -67,7 +69,7 @@ func New(cfg Config, deps Deps) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sock, err := bind(cfg.Listen, cfg.RTPPort)
+	sock, err := rtspsock.Bind(cfg.Listen, cfg.RTPPort)
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -84,7 +86,7 @@ func New(cfg Config, deps Deps) (*Relay, error) {
 }
 
 // Addr is the RTSP address: the port chosen for ":0".
-func (r *Relay) Addr() *net.TCPAddr { return r.sock.tcp.Addr().(*net.TCPAddr) }
+func (r *Relay) Addr() *net.TCPAddr { return r.sock.TCPAddr() }
 
 // URL is where a reader finds a camera, rtsp://HOST:PORT/<id>, without
 // credentials; an unspecified host is named by loopback.
@@ -105,7 +107,7 @@ func (r *Relay) Close() error {
 	defer r.mu.Unlock()
 	if !r.ran {
 		r.ran = true
-		r.sock.close()
+		r.sock.Close()
 	}
 	return nil
 }
@@ -174,17 +176,17 @@ func (r *Relay) Run(ctx context.Context) error {
 	if ran {
 		return errors.New("relay: Run called twice, or after Close")
 	}
-	tcp, rtp, rtcp := r.sock.addrs()
+	tcp, rtp, rtcp := r.sock.Addrs()
 	srv := &gortsplib.Server{
 		Handler:        &handler{r: r},
 		RTSPAddress:    tcp,
 		UDPRTPAddress:  rtp,
 		UDPRTCPAddress: rtcp,
-		Listen:         r.sock.listen,
-		ListenPacket:   r.sock.listenPacket,
+		Listen:         r.sock.Listen,
+		ListenPacket:   r.sock.ListenPacket,
 	}
 	if err := srv.Start(); err != nil {
-		r.sock.close()
+		r.sock.Close()
 		return fmt.Errorf("relay: start RTSP server: %w", err)
 	}
 	r.srv = srv

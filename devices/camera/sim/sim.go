@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/bluenviron/gortsplib/v5"
+
+	"github.com/dalaba/dalaba/internal/rtspsock"
 )
 
 // Defaults for Config.
@@ -56,7 +58,7 @@ type Stats struct {
 type Sim struct {
 	cfg  Config
 	clip *clip
-	sock *sockets
+	sock *rtspsock.Sockets
 	h    *handler
 	log  *slog.Logger
 
@@ -99,7 +101,7 @@ func New(cfg Config) (*Sim, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sock, err := bind(cfg.Listen)
+	sock, err := rtspsock.Bind(cfg.Listen, 0)
 	if err != nil {
 		return nil, fmt.Errorf("camera sim: %w", err)
 	}
@@ -120,7 +122,7 @@ func New(cfg Config) (*Sim, error) {
 }
 
 // Addr is the RTSP address: the port chosen for ":0".
-func (s *Sim) Addr() *net.TCPAddr { return s.sock.tcp.Addr().(*net.TCPAddr) }
+func (s *Sim) Addr() *net.TCPAddr { return s.sock.TCPAddr() }
 
 // URL is the stream's URL, rtsp://127.0.0.1:PORT/cam1, without
 // credentials. A camera listening on all interfaces is named by the
@@ -156,7 +158,7 @@ func (s *Sim) Close() error {
 	defer s.mu.Unlock()
 	if !s.ran {
 		s.ran = true // so a later Run refuses, rather than serving closed sockets
-		s.sock.close()
+		s.sock.Close()
 	}
 	return nil
 }
@@ -173,17 +175,17 @@ func (s *Sim) Run(ctx context.Context) error {
 		return errors.New("camera sim: Run called twice, or after Close")
 	}
 
-	tcp, rtp, rtcp := s.sock.addrs()
+	tcp, rtp, rtcp := s.sock.Addrs()
 	srv := &gortsplib.Server{
 		Handler:        s.h,
 		RTSPAddress:    tcp,
 		UDPRTPAddress:  rtp,
 		UDPRTCPAddress: rtcp,
-		Listen:         s.sock.listen,
-		ListenPacket:   s.sock.listenPacket,
+		Listen:         s.sock.Listen,
+		ListenPacket:   s.sock.ListenPacket,
 	}
 	if err := srv.Start(); err != nil {
-		s.sock.close()
+		s.sock.Close()
 		return fmt.Errorf("camera sim: start RTSP server: %w", err)
 	}
 	st := &gortsplib.ServerStream{Server: srv, Desc: s.description()}

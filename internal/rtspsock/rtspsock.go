@@ -1,0 +1,112 @@
+// Package rtspsock binds the sockets of an RTSP server before it starts:
+// the TCP listener and an even/odd UDP port pair for RTP and RTCP (RFC 3550,
+// and what gortsplib's server insists on). Binding first makes the address
+// known at once and a taken port an error of construction, not of Run; the
+// server then takes the sockets through its Listen and ListenPacket hooks,
+// because ":0" cannot name a port pair.
+//
+// The box's camera relay and the simulated camera both serve RTSP this way.
+package rtspsock
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+)
+
+// Sockets are one server's bound sockets.
+type Sockets struct {
+	tcp       net.Listener
+	rtp, rtcp *net.UDPConn
+}
+
+// pairTries bounds the search for a free even/odd UDP port pair.
+const pairTries = 50
+
+// Bind listens on listen (TCP) and binds the UDP pair on the same host:
+// at rtpPort and rtpPort+1, or, with rtpPort 0, at the first free pair.
+func Bind(listen string, rtpPort int) (*Sockets, error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %q: %w", listen, err)
+	}
+	rtp, rtcp, err := udpPair(ln.Addr().(*net.TCPAddr).IP, rtpPort)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return &Sockets{tcp: ln, rtp: rtp, rtcp: rtcp}, nil
+}
+
+func udpPair(ip net.IP, port int) (rtp, rtcp *net.UDPConn, err error) {
+	if port != 0 {
+		rtp, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
+		if err != nil {
+			return nil, nil, fmt.Errorf("RTP socket: %w", err)
+		}
+		rtcp, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port + 1})
+		if err != nil {
+			rtp.Close()
+			return nil, nil, fmt.Errorf("RTCP socket: %w", err)
+		}
+		return rtp, rtcp, nil
+	}
+	for range pairTries {
+		rtp, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip})
+		if err != nil {
+			return nil, nil, fmt.Errorf("RTP socket: %w", err)
+		}
+		p := rtp.LocalAddr().(*net.UDPAddr).Port
+		if p%2 == 0 && p < 65535 {
+			rtcp, err = net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: p + 1})
+			if err == nil {
+				return rtp, rtcp, nil
+			}
+		}
+		rtp.Close()
+	}
+	return nil, nil, errors.New("RTP socket: no free even/odd UDP port pair")
+}
+
+// TCPAddr is the RTSP address.
+func (s *Sockets) TCPAddr() *net.TCPAddr { return s.tcp.Addr().(*net.TCPAddr) }
+
+// Addrs are the addresses to give the server, which checks the pair and
+// then asks the hooks for them.
+func (s *Sockets) Addrs() (tcp, rtp, rtcp string) {
+	u := func(c *net.UDPConn) string {
+		a := c.LocalAddr().(*net.UDPAddr)
+		return net.JoinHostPort(a.IP.String(), strconv.Itoa(a.Port))
+	}
+	return s.tcp.Addr().String(), u(s.rtp), u(s.rtcp)
+}
+
+// Listen is the server's Listen hook: it hands over the bound listener.
+func (s *Sockets) Listen(_, address string) (net.Listener, error) {
+	if tcp, _, _ := s.Addrs(); address != tcp {
+		return nil, fmt.Errorf("unexpected TCP listen on %s", address)
+	}
+	return s.tcp, nil
+}
+
+// ListenPacket is the server's ListenPacket hook: it hands over the bound
+// UDP sockets.
+func (s *Sockets) ListenPacket(_, address string) (net.PacketConn, error) {
+	_, rtp, rtcp := s.Addrs()
+	switch address {
+	case rtp:
+		return s.rtp, nil
+	case rtcp:
+		return s.rtcp, nil
+	}
+	return nil, fmt.Errorf("unexpected UDP listen on %s", address)
+}
+
+// Close closes the three sockets, for a server that never started (a
+// started server closes them itself).
+func (s *Sockets) Close() {
+	s.tcp.Close()
+	s.rtp.Close()
+	s.rtcp.Close()
+}

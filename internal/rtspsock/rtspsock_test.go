@@ -1,0 +1,46 @@
+package rtspsock
+
+import (
+	"fmt"
+	"net"
+	"testing"
+)
+
+func TestBindPicksAnEvenOddPair(t *testing.T) {
+	s, err := Bind("127.0.0.1:0", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tcp, rtp, rtcp := s.Addrs()
+	_, rp, _ := net.SplitHostPort(rtp)
+	_, cp, _ := net.SplitHostPort(rtcp)
+	var r, c int
+	if _, err := fmt.Sscan(rp, &r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Sscan(cp, &c); err != nil {
+		t.Fatal(err)
+	}
+	if r%2 != 0 || c != r+1 || s.TCPAddr().String() != tcp {
+		t.Fatalf("pair %s/%s, tcp %s", rtp, rtcp, tcp)
+	}
+	if l, err := s.Listen("tcp", tcp); err != nil || l == nil {
+		t.Fatalf("Listen hook: %v", err)
+	}
+	if _, err := s.Listen("tcp", "127.0.0.1:1"); err == nil {
+		t.Error("Listen hook handed over a socket for another address")
+	}
+	for _, a := range []string{rtp, rtcp} {
+		if pc, err := s.ListenPacket("udp", a); err != nil || pc == nil {
+			t.Fatalf("ListenPacket hook %s: %v", a, err)
+		}
+	}
+	if _, err := s.ListenPacket("udp", "127.0.0.1:1"); err == nil {
+		t.Error("ListenPacket hook handed over a socket for another address")
+	}
+	// A fixed pair that is taken is refused.
+	if _, err := Bind("127.0.0.1:0", r); err == nil {
+		t.Error("bound an RTP port already in use")
+	}
+}
