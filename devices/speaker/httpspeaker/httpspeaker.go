@@ -150,7 +150,7 @@ type Speaker struct {
 	mu     sync.Mutex
 	vol    int      // percent
 	cur    *playing // the current Play; Halt and Close cut it short
-	health speaker.Health
+	status *speaker.Status
 	closed bool
 }
 
@@ -179,15 +179,16 @@ func New(cfg Config) (*Speaker, error) {
 		client = &http.Client{}
 	}
 	life, endLife := context.WithCancel(context.Background())
+	log = log.With("component", "httpspeaker", "speaker", host)
 	return &Speaker{
 		cfg:     cfg,
-		log:     log.With("component", "httpspeaker", "speaker", host),
+		log:     log,
 		client:  client,
 		turn:    make(chan struct{}, 1),
 		life:    life,
 		endLife: endLife,
 		vol:     cfg.Volume,
-		health:  speaker.Health{Reachable: true, Since: time.Now()},
+		status:  speaker.NewStatus(log),
 	}, nil
 }
 
@@ -233,30 +234,11 @@ func (s *Speaker) Halt() error {
 // Health reports the outcome of the latest control request: a refused
 // connection, a timeout or an answer other than 2xx makes the speaker
 // unreachable, the next 2xx reachable again.
-func (s *Speaker) Health() speaker.Health {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.health
-}
+func (s *Speaker) Health() speaker.Health { return s.status.Health() }
 
-func (s *Speaker) failed(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.health.Reachable {
-		s.health.Reachable, s.health.Since = false, time.Now()
-		s.log.Warn("speaker unreachable", "err", err)
-	}
-	s.health.LastError = err.Error()
-}
+func (s *Speaker) failed(err error) { s.status.Failed(err) }
 
-func (s *Speaker) answered() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.health.Reachable {
-		s.health = speaker.Health{Reachable: true, Since: time.Now()}
-		s.log.Info("speaker reachable again")
-	}
-}
+func (s *Speaker) answered() { s.status.Reached() }
 
 // Play converts pcm to mono at the configured rate and volume, publishes
 // it, tells the speaker to play its URL and waits for the clip's length:

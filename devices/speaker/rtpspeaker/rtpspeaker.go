@@ -118,7 +118,7 @@ type Speaker struct {
 	lastEnd time.Time     // when the previous spurt's audio ended
 	vol     int           // percent
 	stop    chan struct{} // the current Play's; Halt closes it
-	health  speaker.Health
+	status  *speaker.Status
 	clean   int // packets sent since the last error
 	closed  bool
 }
@@ -158,16 +158,17 @@ func New(cfg Config) (*Speaker, error) {
 	// starting point gives no help to an attacker of encryption.
 	var r [10]byte
 	_, _ = rand.Read(r[:]) // crypto/rand.Read never returns an error (Go 1.24+)
+	log = log.With("component", "rtpspeaker", "addr", cfg.Addr)
 	return &Speaker{
 		cfg:    cfg,
-		log:    log.With("component", "rtpspeaker", "addr", cfg.Addr),
+		log:    log,
 		conn:   conn,
 		ssrc:   binary.BigEndian.Uint32(r[0:4]),
 		seq:    binary.BigEndian.Uint16(r[4:6]),
 		ts:     binary.BigEndian.Uint32(r[6:10]),
 		turn:   make(chan struct{}, 1),
 		vol:    100,
-		health: speaker.Health{Reachable: true, Since: time.Now()},
+		status: speaker.NewStatus(log),
 	}, nil
 }
 
@@ -236,31 +237,23 @@ func (s *Speaker) Halt() error {
 // next send; it counts as reachable again after a Play or 25 packets in
 // a row went out without an error. Multicast is unreachable only when
 // the host cannot send at all.
-func (s *Speaker) Health() speaker.Health {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.health
-}
+func (s *Speaker) Health() speaker.Health { return s.status.Health() }
 
 func (s *Speaker) failed(err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.clean = 0
-	if s.health.Reachable {
-		s.health.Reachable, s.health.Since = false, time.Now()
-		s.log.Warn("speaker unreachable", "err", err)
-	}
-	s.health.LastError = err.Error()
+	s.mu.Unlock()
+	s.status.Failed(err)
 }
 
 // sent records n packets sent without error; whole says the Play is done.
 func (s *Speaker) sent(n int, whole bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.clean += n
-	if !s.health.Reachable && (whole || s.clean >= recoverAfter) {
-		s.health = speaker.Health{Reachable: true, Since: time.Now()}
-		s.log.Info("speaker reachable again")
+	recovered := whole || s.clean >= recoverAfter
+	s.mu.Unlock()
+	if recovered {
+		s.status.Reached()
 	}
 }
 

@@ -196,7 +196,7 @@ type Speaker struct {
 	mu     sync.Mutex
 	vol    int           // percent
 	stop   chan struct{} // the current Play's; Halt closes it
-	health speaker.Health
+	status *speaker.Status
 }
 
 var _ interface {
@@ -226,7 +226,7 @@ func New(cfg Config) (*Speaker, error) {
 		card:   cfg.Card,
 		log:    log,
 		vol:    cfg.Volume,
-		health: speaker.Health{Reachable: true, Since: time.Now()},
+		status: speaker.NewStatus(log),
 	}, nil
 }
 
@@ -262,29 +262,12 @@ func (s *Speaker) Health() speaker.Health {
 	if err := s.card.Err(); err != nil {
 		s.failed(err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.health
+	return s.status.Health()
 }
 
-func (s *Speaker) failed(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.health.Reachable {
-		s.health.Reachable, s.health.Since = false, time.Now()
-		s.log.Warn("speaker unreachable", "err", err)
-	}
-	s.health.LastError = err.Error()
-}
+func (s *Speaker) failed(err error) { s.status.Failed(err) }
 
-func (s *Speaker) played() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.health.Reachable {
-		s.health = speaker.Health{Reachable: true, Since: time.Now()}
-		s.log.Info("speaker reachable again")
-	}
-}
+func (s *Speaker) played() { s.status.Reached() }
 
 // Play converts pcm to the card's rate and channels, sets it to the
 // volume and plays it. It returns once the clip has played, at once on
