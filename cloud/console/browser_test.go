@@ -46,9 +46,11 @@ func TestBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("sign in and see the dashboard: %v", err)
 	}
+	// One evaluation per cell: the stream may replace the row at any time,
+	// so a node found by one call can be gone by the next.
 	cell := func(k string) string {
 		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(row+` [data-k=`+k+`]`)))
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+row+` [data-k=`+k+`]').textContent`))
 		if err != nil {
 			t.Fatalf("read %s: %v", k, err)
 		}

@@ -123,7 +123,11 @@ func New(cfg Config, deps Deps) (*Console, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	msgs, err := newCatalog(messages())
+	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages())
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := newCatalog(all)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +160,12 @@ func (c *Console) routes() error {
 	if c.ls != nil {
 		c.listsRoutes()
 	}
+	c.bridgeRoutes()
+	c.broadcastRoutes()
+	c.pagingRoutes()
+	c.cameraRoutes()
+	c.eventRoutes()
+	c.userRoutes()
 	c.mux.HandleFunc("/", c.rest)
 	return nil
 }

@@ -34,11 +34,11 @@ func (c csrf) token(purpose, secret string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-// check reports whether r carries the token of secret. It reads the form,
-// so the body must already be bounded.
-func (c csrf) check(r *http.Request, purpose, secret string) bool {
+// check reports whether r carries the token of secret. With form it may
+// read the form, so the body must already be bounded.
+func (c csrf) check(r *http.Request, purpose, secret string, form bool) bool {
 	got := r.Header.Get(csrfHeader)
-	if got == "" {
+	if got == "" && form {
 		got = r.PostFormValue(csrfField)
 	}
 	if got == "" || secret == "" {

@@ -59,7 +59,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if ck, err := r.Cookie(loginCookie); err == nil {
 		nonce = ck.Value
 	}
-	if !c.csrf.check(r, purposeLogin, nonce) {
+	if !c.csrf.check(r, purposeLogin, nonce, true) {
 		c.log.Warn("sign-in without a valid CSRF token refused", "remote_addr", r.RemoteAddr)
 		c.errorPage(w, r, http.StatusForbidden, "Forbidden")
 		return

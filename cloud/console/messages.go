@@ -44,6 +44,11 @@ func messages() map[string]message {
 		"Logout":         {"退出登录", "Sign out"},
 		"SignedInAs":     {"当前用户", "Signed in as"},
 		"DashboardTitle": {"各村广播盒", "Village boxes"},
+		"NavBroadcast":   {"广播", "Broadcasts"},
+		"NavPaging":      {"喊话", "Live paging"},
+		"NavCameras":     {"监控", "Cameras"},
+		"NavEvents":      {"事件", "Events"},
+		"NavUsers":       {"用户", "Users"},
 		"ColName":        {"村/盒子", "Village / box"},
 		"ColOnline":      {"在线", "Online"},
 		"ColLastSeen":    {"最后联系", "Last seen"},
@@ -121,6 +126,21 @@ func messages() map[string]message {
 		"BadPoints":        {"积分须为整数。", "Points must be a whole number."},
 		"BadSubject":       {"请选择村民或户。", "Choose a person or household."},
 	}
+}
+
+// mergeMessages joins each page's vocabulary into one; a key defined twice
+// is an error, so one page cannot silently change another's words.
+func mergeMessages(parts ...map[string]message) (map[string]message, error) {
+	all := map[string]message{}
+	for _, p := range parts {
+		for k, m := range p {
+			if _, dup := all[k]; dup {
+				return nil, fmt.Errorf("console: message %s defined twice", k)
+			}
+			all[k] = m
+		}
+	}
+	return all, nil
 }
 
 // catalog holds the messages of each language, ready for templates.

@@ -31,6 +31,14 @@ type visit struct {
 // state-changing ones must also carry the session's CSRF token. Without a
 // session a page request is sent to /login and a script's gets 401.
 func (c *Console) signedIn(action auth.Action, h func(http.ResponseWriter, *http.Request, *visit)) http.HandlerFunc {
+	return c.guard(action, true, h)
+}
+
+// guard is signedIn; form says a change may carry its CSRF token as a form
+// field, which means reading a body bounded to maxForm. The bridge passes
+// bodies of any size on to the API, so there the token must come in the
+// header and the body is left alone.
+func (c *Console) guard(action auth.Action, form bool, h func(http.ResponseWriter, *http.Request, *visit)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		l := langOf(w, r)
 		tok := sessionToken(r)
@@ -55,8 +63,10 @@ func (c *Console) signedIn(action auth.Action, h func(http.ResponseWriter, *http
 			return
 		}
 		if !safeMethod(r.Method) {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if !c.csrf.check(r, purposeSession, tok) {
+			if form {
+				r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			}
+			if !c.csrf.check(r, purposeSession, tok, form) {
 				c.log.Warn("request without a valid CSRF token refused", "user", u.Name, "method", r.Method, "path", r.URL.Path)
 				if fromScript(r) {
 					c.errorJSON(w, http.StatusForbidden, c.msgs[l]["Forbidden"])
