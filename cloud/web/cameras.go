@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
@@ -107,16 +105,11 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
-		writeError(w, http.StatusUnsupportedMediaType, "send the SDP offer as application/sdp")
+	offer, ok := readOffer(w, r)
+	if !ok {
 		return
 	}
-	offer, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxSDP))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("an SDP offer is at most %d bytes", protocol.MaxSDP))
-		return
-	}
-	args := protocol.WHEPArgs{Camera: cam, Offer: string(offer), Viewer: userOf(r)}
+	args := protocol.WHEPArgs{Camera: cam, Offer: offer, Viewer: userOf(r)}
 	if err := args.Validate(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -140,10 +133,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, "the box gave no usable SDP answer")
 		return
 	}
-	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", fmt.Sprintf("/api/v1/boxes/%s/cameras/%s/whep/%s", box, cam, ans.Session))
-	w.WriteHeader(http.StatusCreated)
-	_, _ = io.WriteString(w, ans.Answer)
+	writeAnswer(w, fmt.Sprintf("/api/v1/boxes/%s/cameras/%s/whep/%s", box, cam, ans.Session), ans.Answer)
 }
 
 func (s *Server) whepStop(w http.ResponseWriter, r *http.Request) {

@@ -45,6 +45,10 @@
 //	POST   /api/v1/boxes/{id}/cameras/{cid}/whep WHEP: an SDP offer (application/sdp) → 201 with the box's answer and
 //	                                             Location …/whep/{session}; signalled to the box over MQTT
 //	DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}  end the viewing
+//	POST   /api/v1/boxes/{id}/paging            admin, operator: live paging (喊话) signalled as WHIP: an SDP offer with
+//	                                             a microphone track, ?zones=a,b (none: every zone) → 201 with the box's
+//	                                             answer, X-Paging-Codec (PCMA or PCMU) and Location …/paging/{session}
+//	DELETE /api/v1/boxes/{id}/paging/{session}  hang up
 //
 // The red and black lists (routes in lists.go): households, persons, categories, entries and their review,
 // publication, revocation, audit, points and leaderboard under

@@ -140,6 +140,7 @@ func New(deps Deps) (*Server, error) {
 	s.mediaRoutes()
 	s.playbackRoutes()
 	s.cameraRoutes()
+	s.pagingRoutes()
 	if s.sp != nil {
 		s.mux.HandleFunc("POST /api/v1/media/speech", s.authed(auth.ActionManageBroadcast, s.speak))
 	}
