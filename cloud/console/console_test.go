@@ -479,8 +479,15 @@ func TestFallsThroughToAPI(t *testing.T) {
 }
 
 func TestMessagesComplete(t *testing.T) {
-	if _, err := newCatalog(messages()); err != nil {
+	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages())
+	if err != nil {
 		t.Fatal(err)
+	}
+	if _, err := newCatalog(all); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mergeMessages(map[string]message{"X": {"一", "one"}}, map[string]message{"X": {"二", "two"}}); err == nil {
+		t.Error("a key defined by two pages was accepted")
 	}
 	if _, err := newCatalog(map[string]message{"X": {zh: "只有中文"}}); err == nil {
 		t.Error("a message without English was accepted")
