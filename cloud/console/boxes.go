@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/store"
@@ -24,7 +25,17 @@ type boxRow struct {
 	Rev        string `json:"rev"` // "applied / desired"
 	InSync     bool   `json:"in_sync"`
 	SyncText   string `json:"sync_text"`
+	Disk       string `json:"disk"` // free of total, or unknown
+	DiskLow    bool   `json:"disk_low"`
+	Speakers   string `json:"speakers"` // each speaker with its health
+	SpeakersOK bool   `json:"speakers_ok"`
+	Cameras    string `json:"cameras"`
+	CamerasOK  bool   `json:"cameras_ok"`
 }
+
+// diskLow is the free share under which the disk shows as a warning: the
+// outbox and the media cache need room while the uplink is down.
+const diskLow = 0.10
 
 // timeLayout shows a last-seen time; the year is left out because a box
 // silent for a year is plainly offline anyway.
@@ -39,13 +50,21 @@ func (c *Console) rows(ctx context.Context, l lang) ([]boxRow, error) {
 	t := c.msgs[l]
 	out := make([]boxRow, 0, len(boxes))
 	for _, b := range boxes {
-		ck, err := c.clockOf(ctx, b)
+		st, err := c.stateOf(ctx, b)
 		if err != nil {
 			return nil, err
 		}
+		speakers, speakersOK := devicesText(st.Speakers, t)
+		cameras, camerasOK := devicesText(st.Cameras, t)
+		disk, low := t["Unknown"], false
+		if h := st.Health; h != nil && h.DiskTotalBytes > 0 {
+			disk = fmt.Sprintf(t["DiskFree"], bytesText(h.DiskFreeBytes), bytesText(h.DiskTotalBytes))
+			low = float64(h.DiskFreeBytes) < diskLow*float64(h.DiskTotalBytes)
+		}
 		out = append(out, boxRow{
 			ID: b.ID, Name: displayName(b), Online: b.Online, OnlineText: t[onOff(b.Online)],
-			LastSeen: c.lastSeen(b.LastSeen, t), Clock: ck, ClockText: t[clockKey(ck)],
+			LastSeen: c.lastSeen(b.LastSeen, t), Clock: st.Clock, ClockText: t[clockKey(st.Clock)],
+			Disk: disk, DiskLow: low, Speakers: speakers, SpeakersOK: speakersOK, Cameras: cameras, CamerasOK: camerasOK,
 			Backlog: b.OutboxBacklog, AppliedRev: b.AppliedRev, DesiredRev: b.DesiredRev,
 			Rev:    fmt.Sprintf("%d / %d", b.AppliedRev, b.DesiredRev),
 			InSync: b.AppliedRev == b.DesiredRev, SyncText: t[syncKey(b.AppliedRev == b.DesiredRev)],
@@ -80,4 +99,46 @@ func (c *Console) lastSeen(at time.Time, t map[string]string) string {
 		return t["Never"]
 	}
 	return at.In(c.cfg.Location).Format(timeLayout)
+}
+
+// devicesText lists devices with their health in one line, and whether
+// all of them are known to be fine.
+func devicesText(devs []device, t map[string]string) (string, bool) {
+	if len(devs) == 0 {
+		return "—", true
+	}
+	parts := make([]string, 0, len(devs))
+	allOK := true
+	for _, d := range devs {
+		name := d.Name
+		if name == "" {
+			name = d.ID
+		}
+		state := t["DeviceOK"]
+		switch {
+		case !d.Known && !d.OK:
+			state = t["Unknown"] // not a fault: a camera nobody watches is not pulled
+		case !d.OK:
+			state, allOK = t["DeviceDown"], false
+			if d.Error != "" {
+				state += " (" + d.Error + ")"
+			}
+		}
+		parts = append(parts, name+" "+state)
+	}
+	return strings.Join(parts, " · "), allOK
+}
+
+// bytesText shows a size in binary units, one decimal.
+func bytesText(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -35,6 +35,8 @@ type Store interface {
 	ListBoxes(ctx context.Context) ([]store.Box, error)
 	// ListEvents finds each box's last health report (clock trust).
 	ListEvents(ctx context.Context, boxID string, after uint64, limit int) ([]store.Event, error)
+	// GetPlan lists each box's speakers and cameras for their health.
+	GetPlan(ctx context.Context, boxID string) (store.Plan, error)
 }
 
 // Config tunes the console; the zero value is ready to use.

@@ -20,6 +20,9 @@
     tr.querySelector('[data-k=online_text]').className = 'state ' + (row.online ? 'ok' : 'bad');
     tr.querySelector('[data-k=clock_text]').className = 'state clock-' + row.clock;
     tr.querySelector('[data-k=sync_text]').className = 'state ' + (row.in_sync ? 'ok' : 'warn');
+    tr.querySelector('[data-k=disk]').className = 'state ' + (row.disk_low ? 'warn' : '');
+    tr.querySelector('[data-k=speakers]').className = 'devices ' + (row.speakers_ok ? '' : 'bad');
+    tr.querySelector('[data-k=cameras]').className = 'devices ' + (row.cameras_ok ? '' : 'warn');
   }
 
   function render(rows) {
