@@ -29,7 +29,7 @@ CAMERA ?= 127.0.0.1:18555
 RELAY ?= 127.0.0.1:18554
 RUN_DIR ?= run
 
-.PHONY: help deps build cross test test-race test-32bit bench lint run clean
+.PHONY: help deps build cross test test-race test-32bit bench lint run screenshots clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ test: deps lint test-race test-32bit cross ## everything CI runs; the tree must 
 
 bench: ## benchmarks (figures quoted in the closing notes)
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 -timeout 20m ./... | tee bench.out
+
+screenshots: deps ## retake the console screenshots README.md shows (the browser tests take them)
+	DALABA_SCREENSHOTS=$(CURDIR)/cloud/console/screenshots $(GO) test -count=1 -run 'TestBrowser|TestConsole' ./cloud/console ./cmd/e2e
 
 run: deps build ## a township service, one village box, a simulated loudspeaker and camera, with a demo plan
 	@configs/demo/run.sh $(RUN_DIR) $(HTTP) $(MQTT) $(SPEAKER) $(CAMERA) $(RELAY)

@@ -2,8 +2,6 @@ package console
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -136,11 +134,7 @@ func TestBrowserLists(t *testing.T) {
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	path := filepath.Join(t.ArtifactDir(), "lists.png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	testenv.Screenshot(t, "lists", png)
 
 	// The poster link works with the console's session.
 	run("open the poster",

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,11 +9,6 @@ import (
 
 	"github.com/dalaba/dalaba/internal/testenv"
 )
-
-// screenshotsEnv names a directory the console tests write their
-// screenshots to (make screenshots sets it to the README's images);
-// without it they go to the test's artifact directory.
-const screenshotsEnv = "DALABA_SCREENSHOTS"
 
 // chrome is a headless Chromium driving the township console of one
 // running service.
@@ -93,21 +86,12 @@ func (b *chrome) poll(t *testing.T, within time.Duration, what, expr string) {
 	}
 }
 
-// screenshot keeps the page as name.png in $DALABA_SCREENSHOTS, or in
-// the test's artifact directory.
+// screenshot keeps the page as name.png (testenv.Screenshot says where).
 func (b *chrome) screenshot(t *testing.T, name string) {
 	t.Helper()
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)) // 100 = PNG
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	dir := os.Getenv(screenshotsEnv)
-	if dir == "" {
-		dir = t.ArtifactDir()
-	}
-	path := filepath.Join(dir, name+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (%d bytes)", path, len(png))
+	testenv.Screenshot(t, name, png)
 }

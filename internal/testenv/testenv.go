@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -67,4 +68,24 @@ func PostgresDSN(t testing.TB) string {
 	}
 	TCP(t, "127.0.0.1:5432", "PostgreSQL", "apt-get install postgresql, or set DALABA_TEST_PG")
 	return dsn
+}
+
+// ScreenshotsEnv names a directory the browser tests write their
+// screenshots to: `make screenshots` sets it to the README's images.
+// Without it they go to the test's artifact directory (kept with
+// -artifacts), so a test run never changes the tree.
+const ScreenshotsEnv = "DALABA_SCREENSHOTS"
+
+// Screenshot keeps png as name.png and logs where.
+func Screenshot(t *testing.T, name string, png []byte) {
+	t.Helper()
+	dir := os.Getenv(ScreenshotsEnv)
+	if dir == "" {
+		dir = t.ArtifactDir()
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatalf("keeping screenshot %s: %v", name, err)
+	}
+	t.Logf("screenshot: %s (%d bytes)", path, len(png))
 }
