@@ -193,6 +193,9 @@ type listsData struct {
 	// CanPublish: the user may publish and some entry is approved.
 	CanPublish bool
 	PosterURL  string
+	// Board ranks the village's households by their points of the month
+	// (积分榜); households without points are left out.
+	Board []lists.Standing
 }
 
 type villageOption struct {
@@ -315,6 +318,15 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 		d.Entries = append(d.Entries, row)
 	}
 	d.PosterURL = "/lists/poster?" + url.Values{"village": {d.Village}, "period": {d.Period}}.Encode()
+	board, err := c.ls.Leaderboard(ctx, d.Village, d.Period)
+	if err != nil {
+		return err
+	}
+	for _, st := range board {
+		if st.Points != 0 {
+			d.Board = append(d.Board, st)
+		}
+	}
 	return nil
 }
 

@@ -112,6 +112,7 @@ func TestBrowserLists(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#publish`)),
 		chromedp.WaitVisible(chromedp.CSS(row("1")+`[data-status="published"]`)),
 		chromedp.WaitVisible(chromedp.CSS(row("2")+`[data-status="published"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#board li[data-household="h1"]`)),
 	)
 	for _, id := range []string{"1", "2"} {
 		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(row(id)+` [data-k=status]`)))

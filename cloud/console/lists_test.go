@@ -182,6 +182,10 @@ func TestListsPoster(t *testing.T) {
 	if !strings.Contains(page.body, `/lists/poster?period=`+period+`&amp;village=village-1`) || !strings.Contains(page.body, "已发布") {
 		t.Errorf("no poster link or published status:\n%s", page.body)
 	}
+	// The published entry counts on the month's points board (积分榜).
+	if !strings.Contains(page.body, `id="board"`) || !strings.Contains(page.body, `<li data-household="h1">`) {
+		t.Errorf("no points board with household h1:\n%s", page.body)
+	}
 	a := e.get(t, c, "/lists/poster?period="+period+"&village=village-1")
 	if a.code != http.StatusOK || !strings.Contains(a.body, "李四") || !strings.Contains(a.body, "一村") {
 		t.Errorf("poster: %d\n%s", a.code, a.body)

@@ -131,6 +131,9 @@ func messages() map[string]message {
 		"ListNoPermission": {"您的角色无权进行此操作。", "Your role may not do this."},
 		"BadPoints":        {"积分须为整数。", "Points must be a whole number."},
 		"BadSubject":       {"请选择村民或户。", "Choose a person or household."},
+		"BoardTitle":       {"本月积分榜", "Points this month"},
+		"BoardEmpty":       {"本月还没有计分的条目。", "No points counted this month yet."},
+		"HouseholdSuffix":  {"户", "'s household"},
 	}
 }
 
