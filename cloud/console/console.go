@@ -37,6 +37,8 @@ type Store interface {
 	ListEvents(ctx context.Context, boxID string, after uint64, limit int) ([]store.Event, error)
 	// GetPlan lists each box's speakers and cameras for their health.
 	GetPlan(ctx context.Context, boxID string) (store.Plan, error)
+	// SearchEvents pages the event log (/events).
+	SearchEvents(ctx context.Context, f store.EventFilter) ([]store.Event, string, error)
 }
 
 // Config tunes the console; the zero value is ready to use.

@@ -18,6 +18,8 @@ import (
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrExists   = errors.New("store: already exists")
+	// ErrBadFilter: a search cannot run as asked (see SearchEvents).
+	ErrBadFilter = errors.New("store: bad filter")
 )
 
 // Box is one registered village box.
@@ -100,6 +102,36 @@ type Events interface {
 	CountEvents(ctx context.Context, boxID string) (uint64, error)
 }
 
+// EventFilter selects events for people reading the event log.
+type EventFilter struct {
+	// BoxID limits the search to one box; "" searches every box.
+	BoxID string
+	// Type matches the event type exactly; "" matches every type.
+	Type string
+	// From and To bound Event.Time (the box's clock): From <= Time < To.
+	// A zero bound is open.
+	From, To time.Time
+	// Cursor continues a search where an earlier page of the same filter
+	// ended (its next); "" starts with the newest events.
+	Cursor string
+	// Limit is the most events one page holds; at least 1.
+	Limit int
+}
+
+// EventSearch finds events for the event log.
+type EventSearch interface {
+	// SearchEvents returns a page of events matching f, newest first: each
+	// box's events in descending seq (a box's seq order is its true order,
+	// whatever its clock did), the boxes interleaved by the Time of each
+	// one's next event, the latest first and equal times by box id. next
+	// continues the search and is "" once nothing is left. A page may hold
+	// fewer than f.Limit events, even none, while next is not "": a call
+	// bounds the events it reads, so one search over a long history is
+	// several calls. ErrNotFound for an unknown f.BoxID; ErrBadFilter for
+	// a Limit below 1, From after To or a cursor not made for f.
+	SearchEvents(ctx context.Context, f EventFilter) (evs []Event, next string, err error)
+}
+
 // Role of a console or API user.
 type Role string
 
@@ -117,6 +149,9 @@ type User struct {
 	PasswordHash []byte // bcrypt
 	Role         Role
 	CreatedAt    time.Time
+	// Disabled accounts cannot sign in and their tokens are refused; the
+	// account is kept so the audit trail's names stay meaningful.
+	Disabled bool
 }
 
 // Session is a bearer token or console session; only the token's sha256 is
@@ -133,6 +168,14 @@ type Users interface {
 	CreateUser(ctx context.Context, u User) error // ErrExists
 	GetUser(ctx context.Context, name string) (User, error)
 	ListUsers(ctx context.Context) ([]User, error)
+	// UpdateUser reads user name, lets fn change it and writes it back in
+	// one transaction. When fn changed anything, every session of the user
+	// is deleted in that transaction too: a session was granted to the
+	// account as it was. Name and CreatedAt are not changeable this way.
+	// ErrNotFound for an unknown name; if fn returns an error nothing is
+	// written and the error is returned. fn must not call the store.
+	// It returns the user as stored.
+	UpdateUser(ctx context.Context, name string, fn func(*User) error) (User, error)
 	PutSession(ctx context.Context, s Session) error
 	GetSession(ctx context.Context, tokenHash []byte) (Session, error) // ErrNotFound
 	DeleteSession(ctx context.Context, tokenHash []byte) error
@@ -190,6 +233,7 @@ type Store interface {
 	Boxes
 	DesiredStates
 	Events
+	EventSearch
 	Users
 	Plans
 	MediaIndex

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,11 @@ type userRecord struct {
 	PasswordHash []byte     `json:"password_hash"`
 	Role         store.Role `json:"role"`
 	CreatedAt    time.Time  `json:"created_at"`
+	Disabled     bool       `json:"disabled,omitempty"`
+}
+
+func toUserRecord(u store.User) userRecord {
+	return userRecord{PasswordHash: u.PasswordHash, Role: u.Role, CreatedAt: u.CreatedAt, Disabled: u.Disabled}
 }
 
 type sessionRecord struct {
@@ -37,7 +43,7 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		if b.Get([]byte(u.Name)) != nil {
 			return fmt.Errorf("user %q: %w", u.Name, store.ErrExists)
 		}
-		v, err := json.Marshal(userRecord{PasswordHash: u.PasswordHash, Role: u.Role, CreatedAt: u.CreatedAt})
+		v, err := json.Marshal(toUserRecord(u))
 		if err != nil {
 			return err
 		}
@@ -75,7 +81,76 @@ func decodeUser(name string, v []byte) (store.User, error) {
 	if err := json.Unmarshal(v, &r); err != nil {
 		return store.User{}, fmt.Errorf("user %q: decode: %w", name, err)
 	}
-	return store.User{Name: name, PasswordHash: r.PasswordHash, Role: r.Role, CreatedAt: r.CreatedAt}, nil
+	return store.User{Name: name, PasswordHash: r.PasswordHash, Role: r.Role, CreatedAt: r.CreatedAt, Disabled: r.Disabled}, nil
+}
+
+// UpdateUser lets fn change user name and, when it changed anything,
+// deletes the user's sessions in the same transaction. Sessions are keyed
+// by token hash, so this walks them all: a township has a few dozen.
+func (s *Store) UpdateUser(ctx context.Context, name string, fn func(*store.User) error) (store.User, error) {
+	if err := ctx.Err(); err != nil {
+		return store.User{}, err
+	}
+	var out store.User
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		v := b.Get([]byte(name))
+		if v == nil {
+			return fmt.Errorf("user %q: %w", name, store.ErrNotFound)
+		}
+		old, err := decodeUser(name, v)
+		if err != nil {
+			return err
+		}
+		u := old
+		u.PasswordHash = bytes.Clone(old.PasswordHash) // fn may write into it
+		if err := fn(&u); err != nil {
+			return err
+		}
+		u.Name, u.CreatedAt = old.Name, old.CreatedAt
+		out = u
+		if bytes.Equal(u.PasswordHash, old.PasswordHash) && u.Role == old.Role && u.Disabled == old.Disabled {
+			return nil
+		}
+		nv, err := json.Marshal(toUserRecord(u))
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(name), nv); err != nil {
+			return err
+		}
+		return deleteSessionsOf(tx, name)
+	})
+	if err != nil {
+		return store.User{}, fmt.Errorf("boltstore: update user: %w", err)
+	}
+	return out, nil
+}
+
+// deleteSessionsOf removes every session of user. The keys are gathered
+// first: deleting under a moving cursor can skip the next key.
+func deleteSessionsOf(tx *bolt.Tx, user string) error {
+	b := tx.Bucket(bucketSessions)
+	var doomed [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var r sessionRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("session %x: decode: %w", k, err)
+		}
+		if r.User == user {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range doomed {
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("delete session of %q: %w", user, err)
+		}
+	}
+	return nil
 }
 
 // ListUsers returns every user ordered by name.

@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Desired", func(t *testing.T) { testDesired(t, open) })
 	t.Run("AppendEvents", func(t *testing.T) { testAppendEvents(t, open) })
 	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
+	t.Run("SearchEvents", func(t *testing.T) { testSearchEvents(t, open) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open) })
 	t.Run("Plans", func(t *testing.T) { testPlans(t, open) })
@@ -628,7 +629,8 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		return store.User{Name: name, PasswordHash: []byte("$2a$10$hash-of-" + name), Role: role, CreatedAt: t0}
 	}
 	same := func(a, b store.User) bool {
-		return a.Name == b.Name && bytes.Equal(a.PasswordHash, b.PasswordHash) && a.Role == b.Role && a.CreatedAt.Equal(b.CreatedAt)
+		return a.Name == b.Name && bytes.Equal(a.PasswordHash, b.PasswordHash) && a.Role == b.Role && a.CreatedAt.Equal(b.CreatedAt) &&
+			a.Disabled == b.Disabled
 	}
 	t.Run("create then get", func(t *testing.T) {
 		s := fresh(t, open)
@@ -683,6 +685,115 @@ func testUsers(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 		if want := []string{"admin", "li", "wang", "zhao"}; !slices.Equal(names, want) {
 			t.Fatalf("ListUsers names = %v, want %v", names, want)
+		}
+	})
+	t.Run("a disabled user is stored as disabled", func(t *testing.T) {
+		s := fresh(t, open)
+		u := user("wang", store.RoleViewer)
+		u.Disabled = true
+		if err := s.CreateUser(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetUser(t.Context(), "wang"); err != nil || !same(got, u) {
+			t.Fatalf("GetUser = %+v, %v; want %+v", got, err, u)
+		}
+	})
+	testUpdateUser(t, open, user, same)
+}
+
+// testUpdateUser checks UpdateUser and the sessions it ends.
+func testUpdateUser(t *testing.T, open func(t *testing.T) store.Store, user func(string, store.Role) store.User, same func(a, b store.User) bool) {
+	hash := func(s string) []byte { return []byte(fmt.Sprintf("%-32s", "sha256("+s+")")) }
+	// setup stores wang (operator) and li with a session each.
+	setup := func(t *testing.T) store.Store {
+		s := fresh(t, open)
+		for _, n := range []string{"wang", "li"} {
+			if err := s.CreateUser(t.Context(), user(n, store.RoleOperator)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.PutSession(t.Context(), store.Session{TokenHash: hash(n), User: n, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	hasSession := func(t *testing.T, s store.Store, n string) bool {
+		t.Helper()
+		_, err := s.GetSession(t.Context(), hash(n))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	changes := []struct {
+		name string
+		fn   func(*store.User)
+	}{
+		{"role", func(u *store.User) { u.Role = store.RoleViewer }},
+		{"password", func(u *store.User) { u.PasswordHash = []byte("$2a$10$another-hash") }},
+		{"disabled", func(u *store.User) { u.Disabled = true }},
+	}
+	for _, c := range changes {
+		t.Run("a change of "+c.name+" is stored and ends only that user's sessions", func(t *testing.T) {
+			s := setup(t)
+			want := user("wang", store.RoleOperator)
+			c.fn(&want)
+			got, err := s.UpdateUser(t.Context(), "wang", func(u *store.User) error {
+				c.fn(u)
+				u.Name, u.CreatedAt = "renamed", t0.Add(time.Hour) // not changeable
+				return nil
+			})
+			if err != nil || !same(got, want) {
+				t.Fatalf("UpdateUser = %+v, %v; want %+v", got, err, want)
+			}
+			if got, err := s.GetUser(t.Context(), "wang"); err != nil || !same(got, want) {
+				t.Fatalf("GetUser after the update = %+v, %v; want %+v", got, err, want)
+			}
+			if _, err := s.GetUser(t.Context(), "renamed"); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("the update renamed the user: GetUser(renamed) = %v", err)
+			}
+			if hasSession(t, s, "wang") {
+				t.Error("wang's session outlived the change")
+			}
+			if !hasSession(t, s, "li") {
+				t.Error("li's session ended with wang's change")
+			}
+		})
+	}
+	t.Run("an update that changes nothing keeps the sessions", func(t *testing.T) {
+		s := setup(t)
+		if _, err := s.UpdateUser(t.Context(), "wang", func(*store.User) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !hasSession(t, s, "wang") {
+			t.Error("a no-op update ended the session")
+		}
+	})
+	t.Run("fn's error writes nothing", func(t *testing.T) {
+		s := setup(t)
+		boom := errors.New("refused")
+		_, err := s.UpdateUser(t.Context(), "wang", func(u *store.User) error {
+			u.Role, u.Disabled = store.RoleAdmin, true
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("UpdateUser = %v, want fn's error", err)
+		}
+		if got, err := s.GetUser(t.Context(), "wang"); err != nil || !same(got, user("wang", store.RoleOperator)) {
+			t.Fatalf("GetUser after a refused update = %+v, %v", got, err)
+		}
+		if !hasSession(t, s, "wang") {
+			t.Error("a refused update ended the session")
+		}
+	})
+	t.Run("update of an unknown name is ErrNotFound", func(t *testing.T) {
+		s := setup(t)
+		called := false
+		if _, err := s.UpdateUser(t.Context(), "nobody", func(*store.User) error { called = true; return nil }); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("UpdateUser = %v, want ErrNotFound", err)
+		}
+		if called {
+			t.Error("fn was called for an unknown user")
 		}
 	})
 }
