@@ -15,6 +15,21 @@
 //	GET  /api/v1/boxes/{id}                 one box
 //	GET  /api/v1/boxes/{id}/events          ?after=SEQ&limit=N (100, at most 1000) → {events, next_after}
 //	POST /api/v1/boxes/{id}/commands        admin, operator: {type, args} → the box's result; 504 without one
+//	GET  /api/v1/users                      admin: every account [{name, role, created_at, disabled}], no hashes
+//	POST /api/v1/users                      admin: {name, password, role} → 201; 409 if the name is taken
+//	PUT  /api/v1/users/{name}               admin: {role?, password?, disabled?}; ends that user's sessions;
+//	                                        400 for an admin demoting or disabling themself, or the last admin
+//	GET  /api/v1/audit/recent               admin, reviewer: ?limit=N (100, at most 1000) → {records}, newest first
+//	GET  /api/v1/audit                      ?after=SEQ&limit=N → {records, next_after}, oldest first (with the
+//	                                        lists: every role, see below; without: admin, reviewer)
+//
+// Every successful change (POST, PUT or DELETE answered 2xx) is appended to
+// the audit trail before it is answered: the user, the route pattern as the
+// action, the box, the path, and the JSON body (up to 4 KiB) with its
+// password, secret, token and credential members removed; larger or
+// other bodies only by content type and size, uploads by name and size.
+// The lists record their own changes; sign-in and sign-out are recorded
+// by cloud/auth as "login" and "logout" (see audit.go).
 //
 // Broadcast (reads: every role; changes: admin, operator). Every change is
 // compiled with the media index into the box's desired state, validated as

@@ -66,6 +66,7 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	noteAudit(r, nil, map[string]any{"name": m.Name, "size": m.Size, "sha256": m.SHA256}) // never the clip's bytes
 	w.Header().Set("Location", "/api/v1/media/"+m.SHA256)
 	writeJSON(w, http.StatusCreated, clipJSON(m))
 }

@@ -30,6 +30,7 @@ import (
 type Store interface {
 	store.Boxes
 	store.Events
+	store.AuditTrail
 	GetMedia(ctx context.Context, sha string) (store.MediaInfo, error)
 	ListMedia(ctx context.Context) ([]store.MediaInfo, error)
 }
@@ -148,6 +149,8 @@ func New(deps Deps) (*Server, error) {
 		s.mux.HandleFunc("GET /api/v1/villages/{box}/lists/{period}/poster", s.authed(auth.ActionViewBoxes, s.poster))
 		s.listsRoutes()
 	}
+	s.userRoutes()
+	s.auditRoutes()
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }
@@ -174,7 +177,8 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
 }
 
-// authed wraps h with token authentication and the role check for action.
+// authed wraps h with token authentication and the role check for action,
+// and records a change h makes in the audit trail (audit.go).
 func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearer(r)
@@ -198,7 +202,7 @@ func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc
 			return
 		}
 		ctx := context.WithValue(r.Context(), userKey{}, u.Name)
-		h(w, r.WithContext(context.WithValue(ctx, roleKey{}, u.Role)))
+		s.audited(w, r.WithContext(context.WithValue(ctx, roleKey{}, u.Role)), h)
 	}
 }
 
