@@ -2,11 +2,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +11,6 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/dalaba/dalaba/devices/camera/sim"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -133,29 +129,7 @@ func (b *browser) keyframes() (aus, idrs int, firstDecodable bool) {
 // profile, though the browser offers a few fixed profiles), pulled once
 // however many watch.
 func TestCameraOverWHEP(t *testing.T) {
-	clip, err := os.ReadFile(filepath.Join("..", "..", "devices", "camera", "sim", "testdata", "high-1280x720.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cam, err := sim.New(sim.Config{Listen: "127.0.0.1:0", Clip: clip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	camDone := make(chan error, 1)
-	go func() { camDone <- cam.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-camDone })
-
-	c := startCloud(t, cloudOpts{})
-	id := uniqueID("cam")
-	startEdge(t, writeEdgeConfig(t, c.addBox(t, id)), t.TempDir())
-	eventually(t, 15*time.Second, "box online", func() bool { return c.box(t, id).Online })
-	var put struct {
-		DesiredRev uint64 `json:"desired_rev"`
-	}
-	c.do(t, "PUT", "/api/v1/boxes/"+id+"/cameras/gate", protocol.Camera{ID: "gate", Name: "村口", URL: cam.URL()}, &put, http.StatusOK)
-	eventually(t, 15*time.Second, "box applies the camera", func() bool { return c.box(t, id).AppliedRev == put.DesiredRev })
-
+	c, id, cam := cameraVillage(t)
 	var viewers []*browser
 	var sessions []string
 	for range 2 {
@@ -197,6 +171,9 @@ func TestCameraOverWHEP(t *testing.T) {
 	})
 
 	// A budget of one 4 Mbit/s viewer: the second is refused, clearly.
+	var put struct {
+		DesiredRev uint64 `json:"desired_rev"`
+	}
 	c.do(t, "PUT", "/api/v1/boxes/"+id+"/cameras", protocol.Cameras{
 		Cameras: []protocol.Camera{{ID: "gate", URL: cam.URL(), BitrateKbps: 4000}}, BudgetKbps: 4000}, &put, http.StatusOK)
 	eventually(t, 15*time.Second, "box applies the budget", func() bool { return c.box(t, id).AppliedRev == put.DesiredRev })

@@ -19,13 +19,13 @@ import (
 // cameraVillage is TestCameraOverWHEP's setup: a running township, a box
 // with a relay, and a simulated camera (High profile 1280×720 H.264)
 // that the box has applied as camera "gate" (村口).
-func cameraVillage(t *testing.T) (c *cloud, box string) {
+func cameraVillage(t *testing.T) (c *cloud, box string, cam *sim.Sim) {
 	t.Helper()
 	clip, err := os.ReadFile(filepath.Join("..", "..", "devices", "camera", "sim", "testdata", "high-1280x720.h264"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cam, err := sim.New(sim.Config{Listen: "127.0.0.1:0", Clip: clip})
+	cam, err = sim.New(sim.Config{Listen: "127.0.0.1:0", Clip: clip})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func cameraVillage(t *testing.T) (c *cloud, box string) {
 	}
 	c.do(t, "PUT", "/api/v1/boxes/"+box+"/cameras/gate", protocol.Camera{ID: "gate", Name: "村口", URL: cam.URL()}, &put, http.StatusOK)
 	eventually(t, 15*time.Second, "box applies the camera", func() bool { return c.box(t, box).AppliedRev == put.DesiredRev })
-	return c, box
+	return c, box, cam
 }
 
 // TestConsoleCameraGrid: an official opens 监控 in Chromium, presses
@@ -54,7 +54,7 @@ func cameraVillage(t *testing.T) (c *cloud, box string) {
 // 停止 ends the session, the box records the viewing, and the event log
 // (事件) finds it by box and type.
 func TestConsoleCameraGrid(t *testing.T) {
-	c, box := cameraVillage(t)
+	c, box, _ := cameraVillage(t)
 	b := newChrome(t, c, 1100, 900, 2*time.Minute)
 	b.signIn(t, "admin", adminPassword)
 
