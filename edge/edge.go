@@ -21,6 +21,7 @@ import (
 	"github.com/dalaba/dalaba/edge/localapi"
 	"github.com/dalaba/dalaba/edge/media"
 	"github.com/dalaba/dalaba/edge/outbox"
+	"github.com/dalaba/dalaba/edge/paging"
 	"github.com/dalaba/dalaba/edge/playout"
 	"github.com/dalaba/dalaba/edge/relay"
 	"github.com/dalaba/dalaba/edge/store"
@@ -64,6 +65,7 @@ type Edge struct {
 	po  *playout.Playout
 	rl  *relay.Relay
 	wh  *whep.Server
+	pg  *paging.Server
 
 	camMu sync.Mutex
 	cams  protocol.Cameras // the desired state's camera section, for the budget
@@ -169,12 +171,19 @@ func (e *Edge) build() error {
 	if err != nil {
 		return fmt.Errorf("edge: webrtc: %w", err)
 	}
+	e.pg, err = paging.New(paging.Config{}, paging.Deps{Logger: log, Air: pagingAir{e.po}})
+	if err != nil {
+		return fmt.Errorf("edge: paging: %w", err)
+	}
 	e.ap.Subscribe(e.applyCameras)
+	e.ap.Subscribe(e.applyPagingICE)
 	e.ap.Handle(protocol.CmdWHEP, e.answerWHEP)
 	e.ap.Handle(protocol.CmdWHEPStop, e.stopWHEP)
 	e.ap.Handle(protocol.CmdPlay, e.po.Play)
 	e.ap.Handle(protocol.CmdStop, e.po.Stop)
 	e.ap.Handle(protocol.CmdVolume, e.po.Volume)
+	e.ap.Handle(protocol.CmdPage, e.answerPage)
+	e.ap.Handle(protocol.CmdPageStop, e.stopPage)
 	e.up, err = uplink.New(uplink.Config{
 		BoxID: cfg.BoxID, BrokerURL: b.URL, Username: b.Username, Password: b.Password, CAFile: b.CAFile,
 		KeepAlive: b.KeepAlive, ConnectTimeout: b.ConnectTimeout,
@@ -242,6 +251,7 @@ func (e *Edge) Run(ctx context.Context) error {
 	runIntake("playout", e.po.Run)
 	runIntake("camera relay", e.rl.Run)
 	runIntake("webrtc", e.wh.Run)
+	runIntake("paging", e.pg.Run)
 	if e.drv.clip != nil {
 		runIntake("clip server", e.drv.clip.Run)
 	}

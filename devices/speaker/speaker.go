@@ -44,3 +44,35 @@ type Health struct {
 type Volumer interface {
 	SetVolume(percent int) error
 }
+
+// Law is a G.711 companding law, by its RTP encoding name.
+type Law string
+
+// The laws.
+const (
+	ULaw Law = "PCMU" // μ-law: North America, Japan, most SIP horns
+	ALaw Law = "PCMA" // A-law: China and Europe
+)
+
+// Frame is a piece of a live G.711 stream at 8 kHz: one byte a sample,
+// usually 160 (20 ms).
+type Frame struct {
+	// Payload is shared by every speaker the frame goes to: read it,
+	// never change or keep it past the next frame.
+	Payload []byte
+	// Timestamp is the source's RTP timestamp (8 kHz) of the first
+	// sample; the step from one frame to the next says how much audio
+	// was lost between them.
+	Timestamp uint32
+}
+
+// Live is a speaker that takes a live G.711 stream (paging from a
+// microphone) frame by frame, as it arrives, without a decode where it
+// can be helped.
+type Live interface {
+	// PlayLive sounds the frames of in, each of law, as they arrive,
+	// until in closes (nil), ctx ends (ctx.Err()), Halt is called
+	// (ErrHalted) or the device fails. It takes its turn with Play: a
+	// clip playing now finishes first.
+	PlayLive(ctx context.Context, law Law, in <-chan Frame) error
+}

@@ -3,8 +3,9 @@
 // its zones are free, pre-empts lower-priority items for a higher one
 // (emergency > live paging > scheduled > background), resumes or skips a
 // pre-empted item as the item says, and records every playback for the
-// play log. It knows speakers only through the speaker interface and
-// nothing of MQTT.
+// play log. Besides clips it plays live items (paging): a stream of G.711
+// frames fanned out to the speakers that take live audio. It knows
+// speakers only through the speaker interface and nothing of MQTT.
 package broadcast
 
 import (
@@ -54,7 +55,36 @@ type Item struct {
 	Clip        audio.PCM
 	OnPreempt   OnPreempt
 	ScheduledAt time.Time // zero for play-now
+	// Live makes this a live item: it plays the stream, not Clip, and is
+	// never resumed (a pre-empted live item is skipped, whatever
+	// OnPreempt says: what was said meanwhile is gone).
+	Live *Live
 }
+
+// Live is the stream of a live item (paging). While the item plays, each
+// frame goes at once to every speaker of its zones that takes live audio
+// (speaker.Live); a speaker that does not is an error of the playback, and
+// one that falls behind by liveQueue frames loses frames rather than delay
+// the others. Frames sent while the item waits for its zones are dropped:
+// it goes on the air with what comes after. The item has played when
+// Frames closes.
+type Live struct {
+	Law speaker.Law
+	// Frames is read only while the item plays: its sender must not
+	// block on it.
+	Frames <-chan speaker.Frame
+	// Ended, if set, is called once, with the playback logged, when the
+	// item has left the arbiter: played, stopped, pre-empted, or dropped
+	// from the queue because the stream ended before its zones were
+	// free. It is called from the arbiter's goroutine and must not block.
+	// An item cut short by the end of Run gets no call.
+	Ended func(Playback)
+}
+
+// liveQueue is how many frames (100 ms of 20 ms frames) a speaker of a
+// live item may fall behind before it loses some: a speaker takes a frame
+// in a socket write, so only a stalled one ever gets there.
+const liveQueue = 5
 
 // Results of a playback.
 const (
@@ -140,7 +170,11 @@ func New(zones map[string][]Named, deps Deps) (*Arbiter, error) {
 
 // Submit queues an item; it starts as soon as its zones allow.
 func (a *Arbiter) Submit(ctx context.Context, it Item) error {
-	if len(it.Zones) == 0 || it.Clip.Validate() != nil {
+	if it.Live != nil {
+		if len(it.Zones) == 0 || it.Live.Frames == nil || (it.Live.Law != speaker.ULaw && it.Live.Law != speaker.ALaw) {
+			return fmt.Errorf("broadcast: live item %s: needs zones and a stream of PCMU or PCMA", it.ID)
+		}
+	} else if len(it.Zones) == 0 || it.Clip.Validate() != nil {
 		return fmt.Errorf("broadcast: item %s: needs zones and a valid clip", it.ID)
 	}
 	select {
@@ -258,6 +292,12 @@ func (a *Arbiter) dispatch(ctx context.Context) {
 }
 
 func (a *Arbiter) start(ctx context.Context, e *entry) {
+	if e.Live != nil && !drained(e.Live.Frames) {
+		// Its pager hung up while it waited: nothing goes on the air.
+		e.started, e.errs = a.d.Clock.Now(), map[string]string{"item": "the live stream ended before its zones were free"}
+		a.record(e, ResultSkipped, e.started)
+		return
+	}
 	pctx, cancel := context.WithCancel(ctx)
 	e.cancel, e.started, e.began, e.played, e.errs = cancel, a.d.Clock.Now(), time.Now(), nil, map[string]string{}
 	seen := map[string]bool{}
@@ -273,6 +313,15 @@ func (a *Arbiter) start(ctx context.Context, e *entry) {
 		if _, ok := a.zones[z]; !ok {
 			e.errs["zone:"+z] = "unknown zone"
 		}
+	}
+	if e.Live != nil {
+		a.active.Add(1)
+		go func() {
+			defer a.active.Done()
+			a.live(pctx, e, speakers)
+			a.done <- e
+		}()
+		return
 	}
 	clip := e.Clip
 	if e.offset > 0 {
@@ -314,7 +363,7 @@ func (a *Arbiter) finish(e *entry) {
 	switch {
 	case e.stopped:
 		a.record(e, ResultSkipped, now)
-	case e.preempted && e.OnPreempt == Resume:
+	case e.preempted && e.OnPreempt == Resume && e.Live == nil:
 		a.record(e, ResultPreempted, now)
 		e.offset += time.Since(e.began)
 		e.resumed, e.preempted = true, false
@@ -338,4 +387,82 @@ func (a *Arbiter) record(e *entry, result string, end time.Time) {
 		a.log.Warn("playback failed", "item", e.ID, "errors", e.errs)
 	}
 	a.d.Log(p)
+	if e.Live != nil && e.Live.Ended != nil {
+		e.Live.Ended(p) // a live item is never resumed: this is its last record
+	}
+}
+
+// drained empties a live item's stream of what was sent before it started;
+// false if the stream has ended.
+func drained(frames <-chan speaker.Frame) bool {
+	for {
+		select {
+		case _, ok := <-frames:
+			if !ok {
+				return false
+			}
+		default:
+			return true
+		}
+	}
+}
+
+// live plays a live item on speakers until its stream ends or pctx does:
+// it fans each frame out to a queue per speaker, which the speaker's
+// PlayLive empties.
+func (a *Arbiter) live(pctx context.Context, e *entry, speakers []Named) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var queues []chan speaker.Frame
+	for _, s := range speakers {
+		l, ok := s.Speaker.(speaker.Live)
+		if !ok {
+			mu.Lock()
+			e.errs[s.ID] = "live paging needs an RTP speaker"
+			mu.Unlock()
+			continue
+		}
+		q := make(chan speaker.Frame, liveQueue)
+		queues = append(queues, q)
+		wg.Go(func() {
+			err := l.PlayLive(pctx, e.Live.Law, q)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && pctx.Err() == nil {
+				e.errs[s.ID] = err.Error()
+			} else if pctx.Err() == nil {
+				e.played = append(e.played, s.ID)
+			}
+		})
+	}
+	if len(queues) == 0 {
+		return // nothing to play it on: failed, and off the air at once
+	}
+	lost := 0
+	func() {
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case f, ok := <-e.Live.Frames:
+				if !ok {
+					return
+				}
+				for _, q := range queues {
+					select {
+					case q <- f:
+					default:
+						lost++
+					}
+				}
+			}
+		}
+	}()
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	if lost > 0 {
+		a.log.Warn("live item: speakers fell behind and lost frames", "item", e.ID, "frames", lost)
+	}
 }

@@ -3,11 +3,13 @@ package broadcast
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dalaba/dalaba/devices/audio"
+	"github.com/dalaba/dalaba/devices/speaker"
 	"github.com/dalaba/dalaba/devices/speaker/rtpspeaker"
 	"github.com/dalaba/dalaba/devices/speaker/speakersim"
 	"github.com/dalaba/dalaba/edge/clock"
@@ -47,6 +49,12 @@ func newRig(t *testing.T, zones map[string][]string) *rig {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { sp.Close() })
+			if strings.HasPrefix(id, "clips-only") {
+				// The same speaker seen through the Speaker interface alone,
+				// as a play-URL speaker or a sound card is: no live audio.
+				z[zone] = append(z[zone], Named{ID: id, Speaker: clipsOnly{sp}})
+				continue
+			}
 			z[zone] = append(z[zone], Named{ID: id, Speaker: sp})
 		}
 	}
@@ -176,5 +184,208 @@ func TestStopHaltsAndDropsQueued(t *testing.T) {
 	}
 	if got["long"] != ResultSkipped || got["queued"] != ResultSkipped {
 		t.Fatalf("after stop: %v", got)
+	}
+}
+
+// clipsOnly hides a driver's capabilities beyond speaker.Speaker.
+type clipsOnly struct{ speaker.Speaker }
+
+// mic is a pager's microphone: 20 ms frames of a μ-law tone, sent as a
+// WebRTC session would (never blocking: a frame nobody takes is lost)
+// until hangUp.
+type mic struct {
+	frames chan speaker.Frame
+	stop   chan struct{}
+	done   chan struct{}
+	ended  chan Playback // what Live.Ended was given
+}
+
+func newMic(t *testing.T) *mic {
+	m := &mic{frames: make(chan speaker.Frame, 2), stop: make(chan struct{}), done: make(chan struct{}), ended: make(chan Playback, 2)}
+	go func() {
+		defer close(m.done)
+		defer close(m.frames)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		tone := clip(20 * time.Millisecond).Samples
+		for ts := uint32(0); ; ts += 160 {
+			select {
+			case <-m.stop:
+				return
+			case <-tick.C:
+			}
+			select {
+			case m.frames <- speaker.Frame{Payload: audio.EncodeULaw(nil, tone), Timestamp: ts}:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(m.hangUp)
+	return m
+}
+
+func (m *mic) hangUp() {
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+	}
+	<-m.done
+}
+
+func (m *mic) item(id string, zones ...string) Item {
+	return Item{ID: id, Priority: Paging, Zones: zones, OnPreempt: Skip,
+		Live: &Live{Law: speaker.ULaw, Frames: m.frames, Ended: func(p Playback) { m.ended <- p }}}
+}
+
+func (m *mic) wasEnded(t *testing.T, result string) {
+	t.Helper()
+	select {
+	case p := <-m.ended:
+		if p.Result != result {
+			t.Errorf("Live.Ended got result %s, want %s", p.Result, result)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("Live.Ended was not called")
+	}
+}
+
+func waitSim(t *testing.T, s *speakersim.Sim, what string, cond func(speakersim.Stats, int) bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.Wait(ctx, cond); err != nil {
+		t.Fatalf("%s: %v (stats %+v)", what, err, s.Stats())
+	}
+}
+
+// A page pre-empts the scheduled item of its zone, which resumes after it;
+// the page's own entry in the play log has its zones and speakers.
+func TestPagingPreemptsScheduled(t *testing.T) {
+	r := newRig(t, map[string][]string{"east": {"e1"}, "west": {"w1"}})
+	ctx := t.Context()
+	if err := r.a.Submit(ctx, Item{ID: "news", Priority: Scheduled, Zones: []string{"east", "west"}, Clip: clip(3 * time.Second), OnPreempt: Resume}); err != nil {
+		t.Fatal(err)
+	}
+	e1, w1 := r.sims["e1"], r.sims["w1"]
+	waitSim(t, e1, "the news on the air", func(_ speakersim.Stats, n int) bool { return n >= 4000 })
+	m := newMic(t)
+	if err := r.a.Submit(ctx, m.item("page:s1", "east")); err != nil {
+		t.Fatal(err)
+	}
+	waitSim(t, e1, "the page on the air", func(st speakersim.Stats, _ int) bool { return st.Spurts >= 2 })
+	before := e1.Heard()
+	waitSim(t, e1, "half a second of the page", func(_ speakersim.Stats, n int) bool { return n >= before+4000 })
+	if p := r.next(t); p.ItemID != "news" || p.Result != ResultPreempted {
+		t.Fatalf("first log entry %+v, want the news preempted", p)
+	}
+	m.hangUp()
+	p := r.next(t)
+	if p.ItemID != "page:s1" || p.Result != ResultPlayed || p.Priority != Paging || len(p.Zones) != 1 || p.Zones[0] != "east" ||
+		len(p.Speakers) != 1 || p.Speakers[0] != "e1" || len(p.Errors) != 0 || p.Resumed || !p.EndedAt.After(p.StartedAt) {
+		t.Fatalf("the page logged %+v", p)
+	}
+	m.wasEnded(t, ResultPlayed)
+	if p := r.next(t); p.ItemID != "news" || !p.Resumed || p.Result != ResultPlayed {
+		t.Fatalf("after the page: %+v, want the news resumed and played", p)
+	}
+	if st := w1.Stats(); st.Spurts != 2 {
+		t.Errorf("west heard %d talk spurts, want 2 (the news, then its rest): a page of east went west", st.Spurts)
+	}
+}
+
+// An emergency pre-empts a page, which ends (a live item does not resume).
+func TestEmergencyPreemptsPaging(t *testing.T) {
+	r := newRig(t, map[string][]string{"east": {"e1"}})
+	ctx := t.Context()
+	m := newMic(t)
+	if err := r.a.Submit(ctx, m.item("page:s2", "east")); err != nil {
+		t.Fatal(err)
+	}
+	e1 := r.sims["e1"]
+	waitSim(t, e1, "the page on the air", func(_ speakersim.Stats, n int) bool { return n >= 1600 })
+	if err := r.a.Submit(ctx, Item{ID: "flood", Priority: Emergency, Zones: []string{"east"}, Clip: clip(300 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.next(t); p.ItemID != "page:s2" || p.Result != ResultSkipped || p.Priority != Paging {
+		t.Fatalf("the page logged %+v, want skipped", p)
+	}
+	m.wasEnded(t, ResultSkipped)
+	if p := r.next(t); p.ItemID != "flood" || p.Result != ResultPlayed {
+		t.Fatalf("the emergency logged %+v", p)
+	}
+	select {
+	case p := <-r.logC:
+		t.Fatalf("after the emergency: %+v; a pre-empted page must not come back", p)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// Speakers that take no live audio are errors of the page; the others
+// play it. A page whose pager hung up while it waited never goes on the
+// air; one stopped is skipped.
+func TestPagingOddCases(t *testing.T) {
+	r := newRig(t, map[string][]string{"east": {"e1", "clips-only-1"}, "west": {"clips-only-2"}})
+	ctx := t.Context()
+
+	m := newMic(t)
+	if err := r.a.Submit(ctx, m.item("page:mixed", "east")); err != nil {
+		t.Fatal(err)
+	}
+	waitSim(t, r.sims["e1"], "the page on the air", func(_ speakersim.Stats, n int) bool { return n >= 800 })
+	m.hangUp()
+	p := r.next(t)
+	if p.Result != ResultPlayed || len(p.Speakers) != 1 || p.Speakers[0] != "e1" || p.Errors["clips-only-1"] != "live paging needs an RTP speaker" {
+		t.Fatalf("a page of a mixed zone logged %+v", p)
+	}
+	m.wasEnded(t, ResultPlayed)
+	if st := r.sims["clips-only-1"].Stats(); st.Packets != 0 {
+		t.Errorf("a speaker without live audio got %d packets", st.Packets)
+	}
+
+	m = newMic(t)
+	if err := r.a.Submit(ctx, m.item("page:west", "west")); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.next(t); p.Result != ResultFailed || p.Errors["clips-only-2"] == "" {
+		t.Fatalf("a page with no speaker for it logged %+v", p)
+	}
+	m.wasEnded(t, ResultFailed)
+
+	// A long emergency holds east; a page waits behind it, and its pager
+	// gives up.
+	if err := r.a.Submit(ctx, Item{ID: "siren", Priority: Emergency, Zones: []string{"east"}, Clip: clip(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	m = newMic(t)
+	if err := r.a.Submit(ctx, m.item("page:late", "east")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the page queue up: its hang-up is what is tested
+	m.hangUp()
+	if p := r.next(t); p.ItemID != "siren" || p.Result != ResultPlayed {
+		t.Fatalf("got %+v, want the siren played", p)
+	}
+	if p := r.next(t); p.ItemID != "page:late" || p.Result != ResultSkipped || p.Errors["item"] == "" {
+		t.Fatalf("a page given up in the queue logged %+v", p)
+	}
+	m.wasEnded(t, ResultSkipped)
+
+	m = newMic(t)
+	if err := r.a.Submit(ctx, m.item("page:stopped", "east")); err != nil {
+		t.Fatal(err)
+	}
+	before := r.sims["e1"].Heard()
+	waitSim(t, r.sims["e1"], "the page on the air", func(_ speakersim.Stats, n int) bool { return n >= before+800 })
+	if err := r.a.Stop(ctx, []string{"east"}); err != nil {
+		t.Fatal(err)
+	}
+	if p := r.next(t); p.ItemID != "page:stopped" || p.Result != ResultSkipped {
+		t.Fatalf("a stopped page logged %+v", p)
+	}
+	m.wasEnded(t, ResultSkipped)
+
+	if err := r.a.Submit(ctx, Item{ID: "bad", Priority: Paging, Zones: []string{"east"}, Live: &Live{Law: "G722", Frames: m.frames}}); err == nil {
+		t.Error("a G.722 live item was taken")
 	}
 }

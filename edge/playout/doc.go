@@ -13,6 +13,9 @@
 // scheduled instant and the first packet. A line-out sharing a zone with RTP
 // horns therefore plays the horns' 8 kHz rendering.
 //
+// Live pages (喊话) come through Page: a stream of G.711 frames the
+// arbiter fans out to the RTP speakers of their zones at paging priority.
+//
 // Zone volume: a speaker plays at its own volume times the lowest volume of
 // the zones that list it, so turning any of its zones down turns it down.
 //

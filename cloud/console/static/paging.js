@@ -65,7 +65,7 @@
       return;
     }
     const plan = await resp.json();
-    showZones((plan.zones || []).map(function (z) { return { id: z.id, name: z.name }; }));
+    showZones(((plan.broadcast && plan.broadcast.zones) || []).map(function (z) { return { id: z.id, name: z.name }; }));
   }
 
   function gathered(pc) {

@@ -269,27 +269,11 @@ func (s *Speaker) Play(ctx context.Context, pcm audio.PCM) error {
 	if err := pcm.Validate(); err != nil {
 		return fmt.Errorf("rtpspeaker: play: %w", err)
 	}
-	select {
-	case s.turn <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("rtpspeaker: play: waiting for the previous clip: %w", ctx.Err())
+	stop, vol, done, err := s.take(ctx)
+	if err != nil {
+		return err
 	}
-	defer func() { <-s.turn }()
-	s.mu.Lock()
-	closed, vol := s.closed, s.vol
-	stop := make(chan struct{}) // from here on Halt applies to this clip
-	s.stop = stop
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if s.stop == stop {
-			s.stop = nil
-		}
-		s.mu.Unlock()
-	}()
-	if closed {
-		return errors.New("rtpspeaker: play: speaker closed")
-	}
+	defer done()
 	// Costs a few milliseconds per second of audio unless the clip is
 	// already 8 kHz mono, as edge/media can prepare it once for all
 	// speakers.
@@ -298,6 +282,36 @@ func (s *Speaker) Play(ctx context.Context, pcm audio.PCM) error {
 		return fmt.Errorf("rtpspeaker: play: %w", err)
 	}
 	return s.spurt(ctx, stop, audio.Volume(samples, vol).Samples)
+}
+
+// take waits for the speaker's turn and arms Halt for the play that has
+// it; done ends the turn. It fails when ctx ends first or the speaker is
+// closed. vol is the volume the play goes out at.
+func (s *Speaker) take(ctx context.Context) (stop <-chan struct{}, vol int, done func(), err error) {
+	select {
+	case s.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, 0, nil, fmt.Errorf("rtpspeaker: play: waiting for the previous clip: %w", ctx.Err())
+	}
+	s.mu.Lock()
+	closed := s.closed
+	vol = s.vol
+	ch := make(chan struct{}) // from here on Halt applies to this play
+	s.stop = ch
+	s.mu.Unlock()
+	done = func() {
+		s.mu.Lock()
+		if s.stop == ch {
+			s.stop = nil
+		}
+		s.mu.Unlock()
+		<-s.turn
+	}
+	if closed {
+		done()
+		return nil, 0, nil, errors.New("rtpspeaker: play: speaker closed")
+	}
+	return ch, vol, done, nil
 }
 
 // spurt sends samples (8 kHz mono) paced by a ticker. Which packets are
