@@ -83,8 +83,8 @@ func TestConsolePaging(t *testing.T) {
 	heardBefore := len(horn.Audio().Samples)
 	b.run(t, "start paging", chromedp.Click(chromedp.CSS(`#paging-start`)))
 	b.poll(t, 20*time.Second, "the page goes on air", `document.getElementById("paging-status").dataset.state === "onair"`)
-	if st := eval[string](t, b, `document.getElementById("paging-status").textContent`); !strings.Contains(st, "PCMA") {
-		t.Errorf("status %q: the box should have chosen PCMA", st)
+	if st := eval[string](t, b, `document.getElementById("paging-status").textContent`); st != "正在喊话 (PCMA)" {
+		t.Errorf("status %q, want 正在喊话 (PCMA): the box chooses A-law", st)
 	}
 
 	// Two seconds of the microphone at the horn, at 8 kHz.

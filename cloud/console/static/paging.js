@@ -169,7 +169,7 @@
           return;
         }
         if (pc.connectionState === "connected") {
-          status("onair", text.onair + " (" + (call.codec || "G.711") + ")");
+          status("onair", text.air + " (" + (call.codec || "G.711") + ")");
           stopBtn.disabled = false;
           const t0 = Date.now();
           call.timer = setInterval(function () {
