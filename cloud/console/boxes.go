@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/store"
@@ -40,6 +41,35 @@ const diskLow = 0.10
 // timeLayout shows a last-seen time; the year is left out because a box
 // silent for a year is plainly offline anyway.
 const timeLayout = "01-02 15:04:05"
+
+// rowsCache holds the rows last read in one language, so that every open
+// dashboard's stream shares one read per interval instead of each
+// scanning every box's latest events (about 33 ms for 100 villages).
+type rowsCache struct {
+	mu   sync.Mutex
+	at   map[lang]time.Time
+	rows map[lang][]boxRow
+}
+
+// sharedRows is rows, read at most once per Config.Interval per language.
+// Holding the lock while reading makes streams that tick together wait
+// for the one read rather than all doing it.
+func (c *Console) sharedRows(ctx context.Context, l lang) ([]boxRow, error) {
+	c.cache.mu.Lock()
+	defer c.cache.mu.Unlock()
+	if at, ok := c.cache.at[l]; ok && time.Since(at) < c.cfg.Interval {
+		return c.cache.rows[l], nil
+	}
+	rows, err := c.rows(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	if c.cache.at == nil {
+		c.cache.at, c.cache.rows = map[lang]time.Time{}, map[lang][]boxRow{}
+	}
+	c.cache.at[l], c.cache.rows[l] = time.Now(), rows
+	return rows, nil
+}
 
 // rows reads every box, ordered by id as the store lists them.
 func (c *Console) rows(ctx context.Context, l lang) ([]boxRow, error) {

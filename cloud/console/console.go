@@ -89,6 +89,7 @@ type Console struct {
 	msgs  catalog
 	pages map[string]*template.Template
 	mux   *http.ServeMux
+	cache rowsCache // the box streams' shared rows
 
 	// quit ends the box streams at shutdown, which would otherwise hold
 	// http.Server.Shutdown for its whole drain timeout.

@@ -1,12 +1,21 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -68,5 +77,101 @@ func TestDashboardShowsDevices(t *testing.T) {
 	c, _ := e.signedIn(t, store.RoleViewer)
 	if a := e.get(t, c, "/"); !strings.Contains(a.body, "west 故障 (connection refused)") || !strings.Contains(a.body, "存储") {
 		t.Errorf("the page lacks the devices:\n%s", a.body)
+	}
+}
+
+// BenchmarkDashboardRows measures one refresh of the dashboard's rows for
+// a township of 100 villages, each box with a plan of four speakers and
+// two cameras and a full window of recent events: the work each open
+// dashboard costs the service every Config.Interval.
+func BenchmarkDashboardRows(b *testing.B) {
+	st, err := boltstore.Open(filepath.Join(b.TempDir(), "cloud.db"), boltstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	health, _ := json.Marshal(protocol.Health{ClockTrusted: true, Clock: time.Now(), DiskFreeBytes: 8 << 30, DiskTotalBytes: 16 << 30})
+	spk, _ := json.Marshal(protocol.SpeakerHealth{ID: "s2", Reachable: false, Error: "timeout"})
+	for i := range 100 {
+		id := fmt.Sprintf("village-%03d", i)
+		if err := st.CreateBox(ctx, store.Box{ID: id, Name: "村" + id, CreatedAt: time.Now()}); err != nil {
+			b.Fatal(err)
+		}
+		if err := st.UpdatePlan(ctx, id, func(p *store.Plan) error {
+			for s := range 4 {
+				p.Broadcast.Speakers = append(p.Broadcast.Speakers, protocol.Speaker{ID: fmt.Sprintf("s%d", s), Driver: protocol.DriverRTP, Addr: "10.0.0.1:5004"})
+			}
+			p.Cameras.Cameras = []protocol.Camera{{ID: "gate", URL: "rtsp://10.0.0.2/"}, {ID: "pond", URL: "rtsp://10.0.0.3/"}}
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+		evs := make([]store.Event, 2*healthWindow)
+		for j := range evs {
+			typ, data := protocol.EventHealth, health
+			if j%2 == 1 {
+				typ, data = protocol.EventSpeakerHealth, spk
+			}
+			evs[j] = store.Event{BoxID: id, Seq: uint64(j + 1), Time: time.Now(), Type: typ, Data: data, ReceivedAt: time.Now()}
+		}
+		if _, err := st.AppendEvents(ctx, id, uint64(len(evs)), evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	a, err := auth.New(auth.Deps{Logger: slog.New(slog.DiscardHandler), Store: st, BcryptCost: bcrypt.MinCost})
+	if err != nil {
+		b.Fatal(err)
+	}
+	con, err := New(Config{}, Deps{Logger: slog.New(slog.DiscardHandler), Store: st, Auth: a})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		rows, err := con.rows(ctx, langZH)
+		if err != nil || len(rows) != 100 {
+			b.Fatalf("rows: %d, %v", len(rows), err)
+		}
+	}
+}
+
+// countingStore counts the reads of the box list.
+type countingStore struct {
+	Store
+	mu    sync.Mutex
+	lists int
+}
+
+func (s *countingStore) ListBoxes(ctx context.Context) ([]store.Box, error) {
+	s.mu.Lock()
+	s.lists++
+	s.mu.Unlock()
+	return s.Store.ListBoxes(ctx)
+}
+
+// TestStreamsShareRows: dashboards open at once share one read of the
+// boxes per interval and language.
+func TestStreamsShareRows(t *testing.T) {
+	e := newEnv(t, false)
+	cs := &countingStore{Store: e.st}
+	con, err := New(Config{Interval: time.Hour}, Deps{Logger: slog.New(slog.DiscardHandler), Store: cs, Auth: e.au})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if rows, err := con.sharedRows(t.Context(), langZH); err != nil || len(rows) != 1 {
+				t.Errorf("rows %v, %v", rows, err)
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := con.sharedRows(t.Context(), langEN); err != nil {
+		t.Fatal(err)
+	}
+	if cs.lists != 2 {
+		t.Errorf("8 streams in Chinese and one in English read the boxes %d times, want 2", cs.lists)
 	}
 }

@@ -33,7 +33,7 @@ func (c *Console) boxEvents(w http.ResponseWriter, r *http.Request, v *visit) {
 			_ = rc.Flush()                                   // likewise
 			return
 		}
-		rows, err := c.rows(r.Context(), v.lang)
+		rows, err := c.sharedRows(r.Context(), v.lang)
 		if err != nil {
 			c.log.Warn("box stream: reading boxes", "err", err)
 		} else if b, err := json.Marshal(rows); err != nil {
