@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/devices/speaker"
+	"github.com/dalaba/dalaba/edge/rtcpeer"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -18,11 +19,11 @@ const (
 	DefaultMaxSessions = 8
 	// DefaultSessionTimeout is how long a pager has, after the answer, to
 	// connect (ICE and DTLS).
-	DefaultSessionTimeout = 15 * time.Second
+	DefaultSessionTimeout = rtcpeer.DefaultSessionTimeout
 	// DefaultDisconnectedTimeout is how long a connected pager may be
 	// silent on the network before ICE calls it disconnected; the page
 	// ends once it has been silent twice as long (ICE failed).
-	DefaultDisconnectedTimeout = 5 * time.Second
+	DefaultDisconnectedTimeout = rtcpeer.DefaultDisconnectedTimeout
 	// DefaultIdleTimeout ends a page that sends no audio: a browser keeps
 	// sending G.711 frames even when muted, so a gap this long means the
 	// microphone is gone.
@@ -83,17 +84,7 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem of a Config with its defaults filled.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	if c.MaxSessions < 0 {
-		errs = append(errs, fmt.Errorf("max sessions: %d is negative", c.MaxSessions))
-	}
-	if c.SessionTimeout < 0 {
-		errs = append(errs, fmt.Errorf("session timeout: %v is negative", c.SessionTimeout))
-	}
-	// Keepalives go at half of it: shorter would flood the pager.
-	if c.DisconnectedTimeout < 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("disconnected timeout: %v is below 100ms", c.DisconnectedTimeout))
-	}
+	errs := c.peer().Problems()
 	// Frames come every 20 ms; a hiccup of a few must not end a page.
 	if c.IdleTimeout < 100*time.Millisecond {
 		errs = append(errs, fmt.Errorf("idle timeout: %v is below 100ms", c.IdleTimeout))
@@ -101,15 +92,15 @@ func (c Config) Validate() error {
 	if c.MaxDuration < 0 {
 		errs = append(errs, fmt.Errorf("max duration: %v is negative", c.MaxDuration))
 	}
-	if (c.UDPPortMin == 0) != (c.UDPPortMax == 0) || c.UDPPortMin > c.UDPPortMax {
-		errs = append(errs, fmt.Errorf("udp ports: want both of min and max, min <= max; got %d-%d", c.UDPPortMin, c.UDPPortMax))
-	}
-	for i, s := range c.ICE {
-		if len(s.URLs) == 0 {
-			errs = append(errs, fmt.Errorf("ice[%d]: no urls", i))
-		}
-	}
 	return errors.Join(errs...)
+}
+
+// peer is the part of c every answering server of the box has.
+func (c Config) peer() rtcpeer.Config {
+	return rtcpeer.Config{
+		ICE: c.ICE, MaxSessions: c.MaxSessions, SessionTimeout: c.SessionTimeout, DisconnectedTimeout: c.DisconnectedTimeout,
+		UDPPortMin: c.UDPPortMin, UDPPortMax: c.UDPPortMax, Loopback: c.Loopback,
+	}
 }
 
 // Page is a connected pager's audio, for the Air.

@@ -21,4 +21,7 @@
 //
 // The package knows nothing of MQTT, commands, speakers' addresses or the
 // play log: the box hands it offers and gives it an Air.
+//
+// The WebRTC plumbing it shares with whep (transport settings, the pion
+// set-up, the answer, the session registry) is edge/rtcpeer.
 package paging

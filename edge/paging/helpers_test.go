@@ -20,6 +20,8 @@ import (
 	"github.com/dalaba/dalaba/devices/speaker/speakersim"
 	"github.com/dalaba/dalaba/edge/broadcast"
 	"github.com/dalaba/dalaba/edge/clock"
+	"github.com/dalaba/dalaba/edge/rtcpeer"
+	"github.com/dalaba/dalaba/edge/rtcpeer/rtcpeertest"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -135,11 +137,7 @@ func startRig(t testing.TB, cfg Config, speakers ...speakerSpec) *rig {
 	}
 	r.srv = srv
 	r.srvRun = runBackground(t, "paging", srv.Run)
-	waitFor(t, "the server runs", func() bool {
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		return srv.runCtx != nil
-	})
+	waitFor(t, "the server runs", srv.reg.Running)
 	return r
 }
 
@@ -234,16 +232,8 @@ func newPager(t testing.TB, law speaker.Law, codecs ...codec) (*pager, string) {
 			t.Fatal(err)
 		}
 	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := rtcpeertest.NewPeer(t, m, nil)
 	p := &pager{pc: pc, law: law, stateEnd: make(chan struct{})}
-	t.Cleanup(func() { _ = p.pc.GracefulClose() }) // closing twice is fine
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed {
 			p.once.Do(func() { close(p.stateEnd) })
@@ -253,6 +243,7 @@ func newPager(t testing.TB, law speaker.Law, codecs ...codec) (*pager, string) {
 	if law == speaker.ALaw {
 		mime = webrtc.MimeTypePCMA
 	}
+	var err error
 	p.track, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 8000}, "mic", "pager")
 	if err != nil {
 		t.Fatal(err)
@@ -261,32 +252,14 @@ func newPager(t testing.TB, law speaker.Law, codecs ...codec) (*pager, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { // RTCP, read as a browser does; ends when pc closes
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := sender.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	return p, pc.LocalDescription().SDP
+	go rtcpeer.DrainRTCP(sender) // as a browser does; ends when pc closes
+	return p, rtcpeertest.Offer(t, pc)
 }
 
 // accept takes the box's answer.
 func (p *pager) accept(t testing.TB, answer string) {
 	t.Helper()
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatalf("set answer: %v", err)
-	}
+	rtcpeertest.Accept(t, p.pc, answer)
 }
 
 // speak writes 20 ms frames of voice (see voice) in real time until ctx

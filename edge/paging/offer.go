@@ -4,18 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/pion/sdp/v3"
 
 	"github.com/dalaba/dalaba/devices/speaker"
+	"github.com/dalaba/dalaba/edge/rtcpeer"
 )
 
 // Errors Answer and Stop return, wrapped; read them with errors.Is.
 var (
 	ErrBadRequest      = errors.New("invalid paging request")
-	ErrBadOffer        = errors.New("malformed SDP offer")
+	ErrBadOffer        = rtcpeer.ErrBadOffer
 	ErrNoAudio         = errors.New("offer sends no audio")
 	ErrNoG711          = errors.New("offer has neither PCMA nor PCMU at 8 kHz")
 	ErrZoneBusy        = errors.New("zone already being paged")
@@ -33,9 +33,9 @@ type offered struct {
 // parseOffer checks a pager's offer and picks what the box answers with:
 // on the first audio m-line that sends, PCMA if offered, else PCMU.
 func parseOffer(raw string) (offered, error) {
-	var sd sdp.SessionDescription
-	if err := sd.UnmarshalString(raw); err != nil {
-		return offered{}, fmt.Errorf("%w: %w", ErrBadOffer, err)
+	sd, err := rtcpeer.ParseOffer(raw)
+	if err != nil {
+		return offered{}, err
 	}
 	var audio *sdp.MediaDescription
 	why := "no audio m-line"
@@ -53,28 +53,20 @@ func parseOffer(raw string) (offered, error) {
 	if audio == nil {
 		return offered{}, fmt.Errorf("%w: %s", ErrNoAudio, why)
 	}
+	codecs, names, err := rtcpeer.Codecs(sd, audio)
+	if err != nil {
+		return offered{}, err
+	}
 	var pcmu, pcma *offered
-	var names []string
-	for _, f := range audio.MediaName.Formats {
-		pt, err := strconv.ParseUint(f, 10, 7)
-		if err != nil {
-			return offered{}, fmt.Errorf("%w: payload type %q", ErrBadOffer, f)
-		}
-		c, err := sd.GetCodecForPayloadType(uint8(pt))
-		if err != nil {
-			continue // a dynamic type without its rtpmap: nothing the box knows
-		}
-		if !slices.Contains(names, c.Name) {
-			names = append(names, c.Name)
-		}
+	for _, c := range codecs {
 		if c.ClockRate != 8000 || (c.EncodingParameters != "" && c.EncodingParameters != "1") {
 			continue
 		}
 		switch {
 		case strings.EqualFold(c.Name, "PCMA") && pcma == nil:
-			pcma = &offered{Law: speaker.ALaw, PT: uint8(pt)}
+			pcma = &offered{Law: speaker.ALaw, PT: c.PT}
 		case strings.EqualFold(c.Name, "PCMU") && pcmu == nil:
-			pcmu = &offered{Law: speaker.ULaw, PT: uint8(pt)}
+			pcmu = &offered{Law: speaker.ULaw, PT: c.PT}
 		}
 	}
 	switch {

@@ -2,14 +2,13 @@ package paging
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"slices"
-	"sync"
 
+	"github.com/dalaba/dalaba/edge/rtcpeer"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -19,12 +18,8 @@ type Server struct {
 	log *slog.Logger
 	air Air
 
-	mu       sync.Mutex
-	ice      []protocol.ICEServer // the desired state's, over cfg.ICE
-	runCtx   context.Context      // set while Run runs
-	closing  bool
-	sessions map[string]*session // answering or running: they hold their zones
-	wg       sync.WaitGroup      // sessions, from admission to their end
+	peers *rtcpeer.Peers
+	reg   *rtcpeer.Registry[*session] // answering or running: they hold their zones
 }
 
 // New validates cfg; Run serves.
@@ -39,71 +34,38 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg.withDefaults(), log: log.With("component", "paging"), air: deps.Air, sessions: map[string]*session{}}, nil
+	cfg = cfg.withDefaults()
+	return &Server{
+		cfg: cfg, log: log.With("component", "paging"), air: deps.Air,
+		peers: rtcpeer.NewPeers(cfg.peer()),
+		reg: rtcpeer.NewRegistry[*session](cfg.MaxSessions, rtcpeer.Refusals{
+			NotRunning: ErrNotRunning, Full: ErrTooManySessions, Unknown: ErrUnknownSession,
+		}),
+	}, nil
 }
 
 // SetICE replaces the STUN and TURN servers new pages gather with (a new
 // desired state); nil goes back to Config.ICE.
-func (s *Server) SetICE(ice []protocol.ICEServer) {
-	s.mu.Lock()
-	s.ice = ice
-	s.mu.Unlock()
-}
-
-func (s *Server) iceServers() []protocol.ICEServer {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ice != nil {
-		return s.ice
-	}
-	return s.cfg.ICE
-}
+func (s *Server) SetICE(ice []protocol.ICEServer) { s.peers.SetICE(ice) }
 
 // Run owns the sessions: Answer works while it runs; when ctx ends it ends
 // every page, waits for their goroutines and returns nil. It is called
 // once.
 func (s *Server) Run(ctx context.Context) error {
-	s.mu.Lock()
-	if s.runCtx != nil || s.closing {
-		s.mu.Unlock()
-		return errors.New("paging: Run called twice")
+	if err := s.reg.Run(ctx, "box stopping"); err != nil {
+		return fmt.Errorf("paging: %w", err)
 	}
-	s.runCtx = ctx
-	s.mu.Unlock()
-
-	<-ctx.Done()
-
-	s.mu.Lock()
-	s.closing = true
-	all := make([]*session, 0, len(s.sessions))
-	for _, ss := range s.sessions {
-		all = append(all, ss)
-	}
-	s.mu.Unlock()
-	for _, ss := range all {
-		ss.stop("box stopping")
-	}
-	s.wg.Wait()
 	return nil
 }
 
 // Sessions is how many pages are being answered or are on now.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.sessions)
-}
+func (s *Server) Sessions() int { return s.reg.Len() }
 
 // Stop ends a page and returns once its session has ended.
 func (s *Server) Stop(id string) error {
-	s.mu.Lock()
-	ss := s.sessions[id]
-	s.mu.Unlock()
-	if ss == nil {
-		return fmt.Errorf("paging: stop %q: %w", id, ErrUnknownSession)
+	if err := s.reg.Stop(id); err != nil {
+		return fmt.Errorf("paging: stop %q: %w", id, err)
 	}
-	ss.stop("stopped")
-	<-ss.done
 	return nil
 }
 
@@ -124,65 +86,42 @@ func (s *Server) Answer(ctx context.Context, args protocol.PageArgs, commandID s
 	if err := s.air.Check(args.Zones); err != nil {
 		return protocol.PageResult{}, fmt.Errorf("paging: answer: %w", err)
 	}
-	id, err := newID()
+	id, err := rtcpeer.NewID()
 	if err != nil {
 		return protocol.PageResult{}, fmt.Errorf("paging: answer: %w", err)
 	}
-	ss, err := s.admit(id, args, commandID, off)
+	// The zones are held from admission: a second offer for one of them
+	// is refused even while this one is still being answered.
+	ss, err := s.reg.Admit(func(runCtx context.Context, held iter.Seq[*session]) (*session, error) {
+		for o := range held {
+			if z, ok := overlap(args.Zones, o.zones); ok {
+				if o.pager == "" {
+					return nil, fmt.Errorf("%w: %s", ErrZoneBusy, z)
+				}
+				return nil, fmt.Errorf("%w: %s, by %q", ErrZoneBusy, z, o.pager)
+			}
+		}
+		return newSession(runCtx, s, id, args, commandID, off), nil
+	})
 	if err != nil {
 		return protocol.PageResult{}, fmt.Errorf("paging: answer: %w", err)
 	}
 	// While answering, the caller may give up; afterwards only the
 	// session's own reasons end it.
-	unhook := context.AfterFunc(ctx, func() { ss.stop("answer abandoned") })
+	unhook := context.AfterFunc(ctx, func() { ss.Stop("answer abandoned") })
 	answer, err := ss.open(args.Offer)
 	unhook()
 	if err != nil {
-		ss.stop("answer failed")
-		s.drop(ss)
+		ss.Stop("answer failed")
+		s.reg.Drop(ss)
 		return protocol.PageResult{}, fmt.Errorf("paging: answer: %w", err)
 	}
 	if ctx.Err() != nil {
-		ss.stop("answer abandoned") // nobody gets the answer: run ends at once
+		ss.Stop("answer abandoned") // nobody gets the answer: run ends at once
 	}
-	go ss.run()
+	s.reg.Go(ss, ss.run)
 	ss.log.Info("page answered", "zones", args.Zones, "codec", off.Law)
 	return protocol.PageResult{Session: id, Answer: answer, Codec: string(off.Law)}, nil
-}
-
-// admit holds args' zones for a new session, counted until drop or the
-// end of its run.
-func (s *Server) admit(id string, args protocol.PageArgs, commandID string, off offered) (*session, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.runCtx == nil || s.closing {
-		return nil, ErrNotRunning
-	}
-	if len(s.sessions) >= s.cfg.MaxSessions {
-		return nil, fmt.Errorf("%w (%d)", ErrTooManySessions, s.cfg.MaxSessions)
-	}
-	for _, o := range s.sessions {
-		if z, ok := overlap(args.Zones, o.zones); ok {
-			if o.pager == "" {
-				return nil, fmt.Errorf("%w: %s", ErrZoneBusy, z)
-			}
-			return nil, fmt.Errorf("%w: %s, by %q", ErrZoneBusy, z, o.pager)
-		}
-	}
-	ctx, cancel := context.WithCancel(s.runCtx)
-	ss := newSession(ctx, cancel, s, id, args, commandID, off)
-	s.sessions[id] = ss
-	s.wg.Add(1)
-	return ss, nil
-}
-
-// drop forgets a session that never ran.
-func (s *Server) drop(ss *session) {
-	s.mu.Lock()
-	delete(s.sessions, ss.id)
-	s.mu.Unlock()
-	close(ss.done)
-	s.wg.Done()
 }
 
 // overlap names a zone two pages share; no zones is every zone.
@@ -201,13 +140,4 @@ func overlap(a, b []string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// newID is a session id no pager can guess.
-func newID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("session id: %w", err)
-	}
-	return hex.EncodeToString(b), nil
 }

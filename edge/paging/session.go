@@ -9,6 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/dalaba/dalaba/devices/speaker"
+	"github.com/dalaba/dalaba/edge/rtcpeer"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -24,30 +25,20 @@ const endWait = 2 * time.Second
 // session is one page: a PeerConnection receiving one audio track whose
 // frames go to the Air.
 type session struct {
+	*rtcpeer.Session
 	srv       *Server
-	id        string
+	runCtx    context.Context // the server's Run's: ends when the box stops
 	zones     []string
 	pager     string
 	commandID string
 	off       offered
-	ctx       context.Context
-	cancel    context.CancelFunc
 	pc        *webrtc.PeerConnection // set by open
 	log       *slog.Logger
 
-	tracks    chan incoming      // the first track pion gives
-	connected chan struct{}      // closed when the pager connects
-	failed    chan struct{}      // closed when the peer fails or closes
-	alive     chan struct{}      // a frame arrived
-	frames    chan speaker.Frame // to the Air; closed when the page ends
-	ended     chan string        // the Air's result
-	connOnce  sync.Once
-	failOnce  sync.Once
-
-	reasonMu sync.Mutex
-	reason   string // why it ended, the first one given
-
-	done chan struct{} // closed when run has cleaned up
+	tracks chan incoming      // the first track pion gives
+	alive  chan struct{}      // a frame arrived
+	frames chan speaker.Frame // to the Air; closed when the page ends
+	ended  chan string        // the Air's result
 
 	// The reader's counts, read once it has stopped.
 	packets, late, strays, dropped int
@@ -59,24 +50,13 @@ type incoming struct {
 	receiver *webrtc.RTPReceiver
 }
 
-func newSession(ctx context.Context, cancel context.CancelFunc, srv *Server, id string, args protocol.PageArgs, commandID string, off offered) *session {
+func newSession(runCtx context.Context, srv *Server, id string, args protocol.PageArgs, commandID string, off offered) *session {
+	log := srv.log.With("session", id, "pager", args.Pager)
 	return &session{
-		srv: srv, id: id, zones: args.Zones, pager: args.Pager, commandID: commandID, off: off, ctx: ctx, cancel: cancel,
-		log:    srv.log.With("session", id, "pager", args.Pager),
-		tracks: make(chan incoming, 1), connected: make(chan struct{}), failed: make(chan struct{}),
-		alive: make(chan struct{}, 1), frames: make(chan speaker.Frame, frameQueue), ended: make(chan string, 1),
-		done: make(chan struct{}),
-	}
-}
-
-// onState is pion's callback: it only signals, run acts.
-func (ss *session) onState(st webrtc.PeerConnectionState) {
-	ss.log.Debug("peer state", "state", st.String())
-	switch st {
-	case webrtc.PeerConnectionStateConnected:
-		ss.connOnce.Do(func() { close(ss.connected) })
-	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-		ss.failOnce.Do(func() { close(ss.failed) })
+		Session: rtcpeer.NewSession(runCtx, id, log),
+		srv:     srv, runCtx: runCtx, zones: args.Zones, pager: args.Pager, commandID: commandID, off: off, log: log,
+		tracks: make(chan incoming, 1), alive: make(chan struct{}, 1),
+		frames: make(chan speaker.Frame, frameQueue), ended: make(chan string, 1),
 	}
 }
 
@@ -90,25 +70,13 @@ func (ss *session) onTrack(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 	}
 }
 
-// stop ends the session for reason; the first reason given is kept.
-func (ss *session) stop(reason string) {
-	ss.reasonMu.Lock()
-	if ss.reason == "" {
-		ss.reason = reason
-	}
-	ss.reasonMu.Unlock()
-	ss.cancel()
-}
-
-// run takes the page until it ends, then cleans up. The server's
-// WaitGroup counts it.
+// run takes the page until it ends, then cleans up; the registry's Go
+// runs it.
 func (ss *session) run() {
-	defer ss.srv.wg.Done()
-	defer close(ss.done)
 	from := time.Now()
 	var readers sync.WaitGroup
 	onAir, result := false, ""
-	ss.stop(ss.loop(&readers, &onAir, &result))
+	ss.Stop(ss.loop(&readers, &onAir, &result))
 
 	if err := ss.pc.GracefulClose(); err != nil {
 		ss.log.Warn("closing peer connection", "error", err)
@@ -119,20 +87,15 @@ func (ss *session) run() {
 		t := time.NewTimer(endWait)
 		select {
 		case result = <-ss.ended:
-		case <-ss.srv.runCtx.Done(): // the box is stopping: so is the Air
+		case <-ss.runCtx.Done(): // the box is stopping: so is the Air
 		case <-t.C:
 			ss.log.Warn("the page is still on the air after its session ended")
 		}
 		t.Stop()
 	}
-	ss.srv.mu.Lock()
-	delete(ss.srv.sessions, ss.id)
-	ss.srv.mu.Unlock()
+	ss.srv.reg.Remove(ss)
 
-	ss.reasonMu.Lock()
-	reason := ss.reason
-	ss.reasonMu.Unlock()
-	ss.log.Info("page ended", "reason", reason, "result", result, "on_air", onAir,
+	ss.log.Info("page ended", "reason", ss.Reason(), "result", result, "on_air", onAir,
 		"took", time.Since(from).Round(time.Millisecond), "packets", ss.packets,
 		"late", ss.late, "strays", ss.strays, "dropped", ss.dropped)
 }
@@ -140,7 +103,7 @@ func (ss *session) run() {
 // loop waits for the pager, puts the page on the air and watches it; it
 // returns why it ended. Readers it starts are counted in readers.
 func (ss *session) loop(readers *sync.WaitGroup, onAir *bool, result *string) string {
-	cfg := ss.srv.cfg
+	cfg, ctx := ss.srv.cfg, ss.Context()
 	var trackDone chan struct{}
 	take := func(in incoming) {
 		if trackDone != nil {
@@ -171,20 +134,20 @@ func (ss *session) loop(readers *sync.WaitGroup, onAir *bool, result *string) st
 	defer connect.Stop()
 	for waiting := true; waiting; {
 		select {
-		case <-ss.ctx.Done():
+		case <-ctx.Done():
 			return ss.cancelled()
-		case <-ss.failed:
+		case <-ss.Failed():
 			return "pager failed before connecting"
 		case <-connect.C:
 			return "pager did not connect in time"
 		case in := <-ss.tracks:
 			take(in)
-		case <-ss.connected:
+		case <-ss.Connected():
 			waiting = false
 		}
 	}
-	err := ss.srv.air.Start(ss.ctx, Page{
-		Session: ss.id, Zones: ss.zones, Pager: ss.pager, CommandID: ss.commandID, Law: ss.off.Law, Frames: ss.frames,
+	err := ss.srv.air.Start(ctx, Page{
+		Session: ss.ID(), Zones: ss.zones, Pager: ss.pager, CommandID: ss.commandID, Law: ss.off.Law, Frames: ss.frames,
 		Ended: func(r string) {
 			select {
 			case ss.ended <- r:
@@ -205,9 +168,9 @@ func (ss *session) loop(readers *sync.WaitGroup, onAir *bool, result *string) st
 	defer longest.Stop()
 	for {
 		select {
-		case <-ss.ctx.Done():
+		case <-ctx.Done():
 			return ss.cancelled()
-		case <-ss.failed:
+		case <-ss.Failed():
 			return "pager gone"
 		case in := <-ss.tracks:
 			take(in)
@@ -228,7 +191,7 @@ func (ss *session) loop(readers *sync.WaitGroup, onAir *bool, result *string) st
 // cancelled says why the session's context ended, when stop gave no
 // reason first.
 func (ss *session) cancelled() string {
-	if ss.srv.runCtx.Err() != nil {
+	if ss.runCtx.Err() != nil {
 		return "box stopping"
 	}
 	return "ended"

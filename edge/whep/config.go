@@ -10,6 +10,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/pion/rtp"
 
+	"github.com/dalaba/dalaba/edge/rtcpeer"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -17,13 +18,12 @@ import (
 const (
 	DefaultMaxSessions = 16
 	// DefaultSessionTimeout is how long a viewer has, after the answer,
-	// to connect (ICE and DTLS): a browser on the township LAN needs well
-	// under a second, one behind TURN a few.
-	DefaultSessionTimeout = 15 * time.Second
+	// to connect (ICE and DTLS).
+	DefaultSessionTimeout = rtcpeer.DefaultSessionTimeout
 	// DefaultDisconnectedTimeout is how long a connected viewer may be
 	// silent before ICE calls it disconnected; the session ends once it
 	// has been silent twice as long (ICE failed).
-	DefaultDisconnectedTimeout = 5 * time.Second
+	DefaultDisconnectedTimeout = rtcpeer.DefaultDisconnectedTimeout
 	// DefaultMaxPayload keeps each RTP payload small enough that, with
 	// SRTP and a TURN or VPN header on top, a packet fits a 1500-byte MTU.
 	DefaultMaxPayload = 1200
@@ -78,30 +78,20 @@ func (c Config) withDefaults() Config {
 // Validate reports every problem of a Config with its defaults filled.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	if c.MaxSessions < 0 {
-		errs = append(errs, fmt.Errorf("max sessions: %d is negative", c.MaxSessions))
-	}
-	if c.SessionTimeout < 0 {
-		errs = append(errs, fmt.Errorf("session timeout: %v is negative", c.SessionTimeout))
-	}
-	// Keepalives go at half of it: shorter would flood the viewer.
-	if c.DisconnectedTimeout < 100*time.Millisecond {
-		errs = append(errs, fmt.Errorf("disconnected timeout: %v is below 100ms", c.DisconnectedTimeout))
-	}
-	if (c.UDPPortMin == 0) != (c.UDPPortMax == 0) || c.UDPPortMin > c.UDPPortMax {
-		errs = append(errs, fmt.Errorf("udp ports: want both of min and max, min <= max; got %d-%d", c.UDPPortMin, c.UDPPortMax))
-	}
+	errs := c.peer().Problems()
 	// An FU-A fragment needs room for its two header bytes and some data.
 	if c.MaxPayload < 100 {
 		errs = append(errs, fmt.Errorf("max payload: %d is below 100 bytes", c.MaxPayload))
 	}
-	for i, s := range c.ICE {
-		if len(s.URLs) == 0 {
-			errs = append(errs, fmt.Errorf("ice[%d]: no urls", i))
-		}
-	}
 	return errors.Join(errs...)
+}
+
+// peer is the part of c every answering server of the box has.
+func (c Config) peer() rtcpeer.Config {
+	return rtcpeer.Config{
+		ICE: c.ICE, MaxSessions: c.MaxSessions, SessionTimeout: c.SessionTimeout, DisconnectedTimeout: c.DisconnectedTimeout,
+		UDPPortMin: c.UDPPortMin, UDPPortMax: c.UDPPortMax, Loopback: c.Loopback,
+	}
 }
 
 // Source is where viewers get a camera's video: the relay. Subscribe

@@ -14,4 +14,7 @@
 //
 // The package knows nothing of MQTT, commands or the outbox: the box hands
 // it offers and takes its Viewing events (Deps.Events).
+//
+// The WebRTC plumbing it shares with paging (transport settings, the pion
+// set-up, the answer, the session registry) is edge/rtcpeer.
 package whep

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dalaba/dalaba/devices/camera/sim"
 	"github.com/dalaba/dalaba/edge/relay"
+	"github.com/dalaba/dalaba/edge/rtcpeer/rtcpeertest"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -123,11 +124,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 	}
 	r.srv = srv
 	r.srvRun = runBackground(t, "whep", srv.Run)
-	waitFor(t, "the server runs", func() bool {
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		return srv.runCtx != nil
-	})
+	waitFor(t, "the server runs", srv.reg.Running)
 	return r
 }
 
@@ -220,19 +217,8 @@ func newViewerWith(t testing.TB, cs []webrtc.RTPCodecParameters, set func(*webrt
 			t.Fatal(err)
 		}
 	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	if set != nil {
-		set(&se)
-	}
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := rtcpeertest.NewPeer(t, m, set)
 	v := &viewer{pc: pc, ended: make(chan struct{}), stateEnd: make(chan struct{})}
-	t.Cleanup(func() { _ = v.pc.GracefulClose() }) // closing twice is fine
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		v.mu.Lock()
 		v.state = s
@@ -253,24 +239,13 @@ func newViewerWith(t testing.TB, cs []webrtc.RTPCodecParameters, set func(*webrt
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	return v, pc.LocalDescription().SDP
+	return v, rtcpeertest.Offer(t, pc)
 }
 
 // accept takes the box's answer.
 func (v *viewer) accept(t testing.TB, answer string) {
 	t.Helper()
-	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		t.Fatalf("set answer: %v", err)
-	}
+	rtcpeertest.Accept(t, v.pc, answer)
 }
 
 // read rebuilds access units until the track ends.

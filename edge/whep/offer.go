@@ -3,17 +3,17 @@ package whep
 import (
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/dalaba/dalaba/edge/rtcpeer"
 )
 
 // Errors Answer returns, wrapped; read them with errors.Is.
 var (
 	ErrBadRequest       = errors.New("invalid WHEP request")
-	ErrBadOffer         = errors.New("malformed SDP offer")
+	ErrBadOffer         = rtcpeer.ErrBadOffer
 	ErrNoVideo          = errors.New("offer has no video to receive")
 	ErrNoH264           = errors.New("offer has no H.264 with packetization-mode=1")
 	ErrUnsupportedCodec = errors.New("camera codec not supported over WebRTC")
@@ -34,9 +34,9 @@ type offered struct {
 // since cameras fragment their frames in FU-A, in the offer's order (the
 // viewer's preference).
 func parseOffer(raw string) ([]offered, error) {
-	var sd sdp.SessionDescription
-	if err := sd.UnmarshalString(raw); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadOffer, err)
+	sd, err := rtcpeer.ParseOffer(raw)
+	if err != nil {
+		return nil, err
 	}
 	var video *sdp.MediaDescription
 	for _, m := range sd.MediaDescriptions {
@@ -53,20 +53,12 @@ func parseOffer(raw string) ([]offered, error) {
 			return nil, fmt.Errorf("%w: the video m-line is %s", ErrNoVideo, a.Key)
 		}
 	}
+	codecs, names, err := rtcpeer.Codecs(sd, video)
+	if err != nil {
+		return nil, err
+	}
 	var out []offered
-	var names []string
-	for _, f := range video.MediaName.Formats {
-		pt, err := strconv.ParseUint(f, 10, 7)
-		if err != nil {
-			return nil, fmt.Errorf("%w: payload type %q", ErrBadOffer, f)
-		}
-		c, err := sd.GetCodecForPayloadType(uint8(pt))
-		if err != nil {
-			continue // no rtpmap: a static type no browser offers for video
-		}
-		if !slices.Contains(names, c.Name) {
-			names = append(names, c.Name)
-		}
+	for _, c := range codecs {
 		if !strings.EqualFold(c.Name, "H264") || c.ClockRate != 90000 {
 			continue
 		}
@@ -79,7 +71,7 @@ func parseOffer(raw string) ([]offered, error) {
 			// RFC 6184: absent means Baseline level 1.0.
 			prof = [3]byte{0x42, 0x00, 0x0a}
 		}
-		out = append(out, offered{PT: uint8(pt), Fmtp: c.Fmtp, Profile: prof})
+		out = append(out, offered{PT: c.PT, Fmtp: c.Fmtp, Profile: prof})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w (offered: %s)", ErrNoH264, strings.Join(names, " "))
