@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -171,6 +173,9 @@ func AddBox(ctx context.Context, cfg config.Config, id, name, brokerURL string) 
 	if err != nil {
 		return "", err
 	}
+	if err := auditCLI(ctx, st, "box add", id, "box/"+id, map[string]string{"id": id, "name": name}); err != nil {
+		return "", err
+	}
 	out, err := fl.EdgeConfig(b, secret)
 	if err != nil {
 		return "", err
@@ -203,5 +208,26 @@ func AddUser(ctx context.Context, cfg config.Config, name, role, password string
 	if err := au.AddUser(ctx, name, password, store.Role(role)); err != nil {
 		return "", err
 	}
+	if err := auditCLI(ctx, st, "user add", "", "user/"+name, map[string]string{"name": name, "role": role}); err != nil {
+		return "", err
+	}
 	return generated, nil
+}
+
+// cliActor is who the audit trail names for changes made with the service
+// stopped, on the township server itself.
+const cliActor = "dalaba-cloud (command line)"
+
+// auditCLI records a change made on the command line, as the API records
+// its own. The change is made by then; a refusal says so.
+func auditCLI(ctx context.Context, st *boltstore.Store, action, village, target string, after any) error {
+	b, err := json.Marshal(after)
+	if err != nil {
+		return fmt.Errorf("cloud: %s: audit record: %w", action, err)
+	}
+	if _, err := st.AppendAudit(ctx, store.AuditRecord{Time: time.Now(), Actor: cliActor, Action: action,
+		Village: village, Target: target, After: b}); err != nil {
+		return fmt.Errorf("cloud: %s: done, but the audit trail refused its record: %w", action, err)
+	}
+	return nil
 }

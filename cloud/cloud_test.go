@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dalaba/dalaba/cloud/config"
+	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/internal/testenv"
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -508,6 +510,28 @@ func TestAddBoxAndUserWhileStopped(t *testing.T) {
 	}
 	if _, err := AddUser(t.Context(), cfg, "x", "king", ""); err == nil {
 		t.Fatal("an unknown role was accepted")
+	}
+	// What the command line did is in the audit trail, and only that.
+	st, err := openStore(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.ListAudit(t.Context(), store.AuditFilter{Limit: 100})
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Actor+": "+r.Action+" "+r.Target+" "+string(r.After))
+	}
+	want := []string{
+		`dalaba-cloud (command line): box add box/village-3 {"id":"village-3","name":"三村"}`,
+		`dalaba-cloud (command line): user add user/operator1 {"name":"operator1","role":"operator"}`,
+		`dalaba-cloud (command line): user add user/viewer1 {"name":"viewer1","role":"viewer"}`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("audit trail:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
 	// The service starts with a user already there: no admin is made,
