@@ -2,7 +2,6 @@ package cloud
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
@@ -51,10 +50,6 @@ func testConfig(dir string) config.Config {
 	return cfg
 }
 
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
 func startCloud(t *testing.T, dir string, edit func(*config.Config)) *running {
 	t.Helper()
 	cfg := testConfig(dir)
@@ -71,28 +66,17 @@ func startCloud(t *testing.T, dir string, edit func(*config.Config)) *running {
 func launch(t *testing.T, cfg config.Config) *running {
 	t.Helper()
 	r := &running{dir: cfg.DataDir, stdout: &bytes.Buffer{}}
-	c, err := New(cfg, Deps{Logger: testLogger(t), Version: "test", Stdout: r.stdout, PasswordCost: bcrypt.MinCost})
+	c, err := New(cfg, Deps{Logger: testenv.Logger(t, slog.LevelInfo), Version: "test", Stdout: r.stdout, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	var once sync.Once
-	var runErr error
-	r.stop = func() error {
-		once.Do(func() { cancel(); runErr = <-done })
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := r.stop(); err != nil {
-			t.Errorf("cloud stopped with %v", err)
-		}
-	})
+	// Run may spend drainTimeout draining HTTP before it returns.
+	run := testenv.Background(t, drainTimeout+wait, "cloud", c.Run)
+	r.stop = run.Stop
 	waitFor(t, "listen.json", func() bool {
 		select {
-		case err := <-done:
-			t.Fatalf("cloud exited before it was ready: %v", err)
+		case <-run.Done():
+			t.Fatalf("cloud exited before it was ready: %v", run.Err())
 		default:
 		}
 		b, err := os.ReadFile(filepath.Join(cfg.DataDir, listenFile))
@@ -123,13 +107,7 @@ func (r *running) login(t *testing.T, user, password string) {
 // waitFor polls cond until it holds or wait has passed.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", wait, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, wait, what, cond)
 }
 
 func (r *running) api(t *testing.T, method, path, body string, out any, want int) {
@@ -608,7 +586,7 @@ func TestStartFailsCleanlyOnTakenPort(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.HTTP.Listen = ln.Addr().String()
 	t.Setenv(config.EnvAdminPassword, adminPassword)
-	c, err := New(cfg, Deps{Logger: testLogger(t), PasswordCost: bcrypt.MinCost})
+	c, err := New(cfg, Deps{Logger: testenv.Logger(t, slog.LevelInfo), PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,12 +32,7 @@ import (
 
 // testLogger discards logs unless EDGE_TEST_LOG is set, so a failing run
 // can be replayed with the box's story.
-func testLogger() *slog.Logger {
-	if os.Getenv("EDGE_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger() *slog.Logger { return testenv.EnvLogger("EDGE_TEST_LOG") }
 
 // embeddedBroker starts a mochi broker allowing everyone on a free loopback
 // port and returns its URL.

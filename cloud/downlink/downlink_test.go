@@ -14,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/dalaba/dalaba/cloud/broker"
+	"github.com/dalaba/dalaba/internal/testenv"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -90,15 +91,10 @@ func (h *handler) messages(box string) []string {
 
 func (h *handler) connects() int { h.mu.Lock(); defer h.mu.Unlock(); return h.connected }
 
+// waitFor polls cond until it holds or wait has passed.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", wait, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.WaitFor(t, wait, what, cond)
 }
 
 func newDownlink(t *testing.T, addr string, h Handler) (*Downlink, ed25519.PrivateKey) {

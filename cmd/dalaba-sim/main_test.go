@@ -18,6 +18,7 @@ import (
 
 	"github.com/dalaba/dalaba/devices/audio"
 	"github.com/dalaba/dalaba/devices/speaker/rtpspeaker"
+	"github.com/dalaba/dalaba/internal/testenv"
 )
 
 // testVersion is linked into the binary, to show -X main.version works.
@@ -273,11 +274,5 @@ func TestSpeakerRecords(t *testing.T) {
 // waitFor polls cond until it holds, for at most 10 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10 s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 10*time.Second, what, cond)
 }

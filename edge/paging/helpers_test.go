@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,52 +21,13 @@ import (
 	"github.com/dalaba/dalaba/edge/clock"
 	"github.com/dalaba/dalaba/edge/rtcpeer"
 	"github.com/dalaba/dalaba/edge/rtcpeer/rtcpeertest"
+	"github.com/dalaba/dalaba/internal/testenv"
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// testLogger sends a log to the test's, at info level (debug is per
-// packet state and floods -race runs).
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// background runs fn until stop (or the test's end) and checks it
-// returned nil.
-type background struct {
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-func runBackground(t testing.TB, what string, fn func(context.Context) error) *background {
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &background{cancel: cancel, done: make(chan error, 1)}
-	go func() { b.done <- fn(ctx) }()
-	t.Cleanup(func() { b.stop(t, what) })
-	return b
-}
-
-func (b *background) stop(t testing.TB, what string) {
-	t.Helper()
-	b.once.Do(func() {
-		b.cancel()
-		select {
-		case err := <-b.done:
-			if err != nil {
-				t.Errorf("%s Run: %v", what, err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("%s Run did not return", what)
-		}
-	})
-}
+// wait bounds every wait here: for a condition, and for a Run to return
+// once stopped. A healthy run needs milliseconds.
+const wait = 15 * time.Second
 
 // speakerSpec is one loudspeaker of a rig: an RTP driver sending to a
 // simulated speaker in its law, or (clipsOnly) the same seen through the
@@ -86,11 +46,11 @@ type clipsOnly struct{ speaker.Speaker }
 // priority).
 type rig struct {
 	srv     *Server
-	srvRun  *background
+	srvRun  *testenv.Running
 	arb     *broadcast.Arbiter
-	arbRun  *background
+	arbRun  *testenv.Running
 	sims    map[string]*speakersim.Sim
-	simRuns []*background
+	simRuns []*testenv.Running
 	zones   map[string][]broadcast.Named
 
 	mu     sync.Mutex
@@ -100,14 +60,14 @@ type rig struct {
 
 func startRig(t testing.TB, cfg Config, speakers ...speakerSpec) *rig {
 	t.Helper()
-	log := testLogger(t)
+	log := testenv.Logger(t, slog.LevelInfo) // debug is per packet state and floods -race runs
 	r := &rig{sims: map[string]*speakersim.Sim{}, zones: map[string][]broadcast.Named{}}
 	for _, s := range speakers {
 		sim, err := speakersim.New(speakersim.Config{Listen: "127.0.0.1:0", Hangover: 100 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.simRuns = append(r.simRuns, runBackground(t, "speaker "+s.id, sim.Run))
+		r.simRuns = append(r.simRuns, testenv.Background(t, wait, "speaker "+s.id, sim.Run))
 		r.sims[s.id] = sim
 		sp, err := rtpspeaker.New(rtpspeaker.Config{Addr: sim.Addr().String(), Codec: s.codec})
 		if err != nil {
@@ -129,14 +89,14 @@ func startRig(t testing.TB, cfg Config, speakers ...speakerSpec) *rig {
 		t.Fatal(err)
 	}
 	r.arb = arb
-	r.arbRun = runBackground(t, "arbiter", arb.Run)
+	r.arbRun = testenv.Background(t, wait, "arbiter", arb.Run)
 	cfg.Loopback = true
 	srv, err := New(cfg, Deps{Logger: log, Air: r})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.srv = srv
-	r.srvRun = runBackground(t, "paging", srv.Run)
+	r.srvRun = testenv.Background(t, wait, "paging", srv.Run)
 	waitFor(t, "the server runs", srv.reg.Running)
 	return r
 }
@@ -349,16 +309,10 @@ func blockShare(s []int16, freq float64) float64 {
 	return 2 * power / (float64(len(s)) * total)
 }
 
-// waitFor polls cond until it holds, for at most 15 s.
+// waitFor polls cond until it holds, for at most wait.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 15 s: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, wait, what, cond)
 }
 
 // page answers a new pager for zones and returns it with its session.

@@ -310,7 +310,7 @@ func TestNoLeaks(t *testing.T) {
 		}
 		_ = pagers[1].pc.GracefulClose() // the pager leaves; its close is what is tested
 		waitFor(t, "the leaving pager's session ends", func() bool { return r.srv.Sessions() == 1 })
-		r.srvRun.stop(t, "paging")
+		r.srvRun.Stop()
 		if n := r.srv.Sessions(); n != 0 {
 			t.Errorf("%d sessions after Run", n)
 		}
@@ -321,9 +321,9 @@ func TestNoLeaks(t *testing.T) {
 		for _, p := range pagers {
 			_ = p.pc.GracefulClose() // may be closed already
 		}
-		r.arbRun.stop(t, "arbiter")
+		r.arbRun.Stop()
 		for _, b := range r.simRuns {
-			b.stop(t, "speaker")
+			b.Stop()
 		}
 	}()
 

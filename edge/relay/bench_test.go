@@ -2,7 +2,6 @@ package relay
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -63,7 +62,7 @@ func BenchmarkRelay1080p(b *testing.B) {
 					relayedURLs[i] = r.URL(fmt.Sprintf("cam%d", i))
 				}
 				relayed := measureReaders(b, c.readers, relayedURLs)
-				r.stop(b)
+				r.Stop()
 				cpu = (relayed.cpu - direct.cpu).Seconds() / relayed.wall.Seconds() * 100
 				heap = float64(relayed.heap-direct.heap) / (1 << 20)
 				mbps = float64(relayed.bytes) * 8 / relayed.wall.Seconds() / 1e6 / float64(c.cams*c.readers)
@@ -85,11 +84,7 @@ func startRelayQuiet(b *testing.B, cfg Config, cams ...Camera) *running {
 	if err := r.SetCameras(cams); err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rr := &running{Relay: r, ev: &events{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { rr.done <- r.Run(ctx) }()
-	b.Cleanup(func() { rr.stop(b) })
-	return rr
+	return &running{Relay: r, Running: testenv.Background(b, waitRelay, "relay", r.Run), ev: &events{}}
 }
 
 // startSimProcess runs `dalaba-sim camera` on clip and returns its URL.

@@ -1,12 +1,10 @@
 package relay
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,19 +16,15 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/dalaba/dalaba/devices/camera/sim"
+	"github.com/dalaba/dalaba/internal/testenv"
 )
 
-// testLogger sends a log to the test's, at debug level.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+// How long the tests here wait; a healthy run needs milliseconds.
+const (
+	wait       = 10 * time.Second // for a condition (waitFor)
+	waitRelay  = 15 * time.Second // for a stopped relay's Run to return
+	waitCamera = 10 * time.Second // for a stopped camera's Run to return
+)
 
 // fixture reads a clip of the camera simulator's testdata.
 func fixture(t testing.TB, name string) []byte {
@@ -42,45 +36,24 @@ func fixture(t testing.TB, name string) []byte {
 	return b
 }
 
-// camera is a simulated camera whose Run goes on in the background.
+// camera is a simulated camera whose Run goes on in the background; its
+// Stop ends Run and waits for it: the camera "goes away".
 type camera struct {
 	*sim.Sim
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
+	*testenv.Running
 }
 
-// startCamera runs a simulated camera until stop or the test's end.
+// startCamera runs a simulated camera until Stop or the test's end.
 func startCamera(t testing.TB, cfg sim.Config) *camera {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t).With("component", "sim")
+		cfg.Logger = testenv.Logger(t, slog.LevelDebug).With("component", "sim")
 	}
 	s, err := sim.New(cfg)
 	if err != nil {
 		t.Fatalf("sim.New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &camera{Sim: s, cancel: cancel, done: make(chan error, 1)}
-	go func() { c.done <- s.Run(ctx) }()
-	t.Cleanup(func() { c.stop(t) })
-	return c
-}
-
-// stop ends the camera's Run and waits for it: the camera "goes away".
-func (c *camera) stop(t testing.TB) {
-	t.Helper()
-	c.once.Do(func() {
-		c.cancel()
-		select {
-		case err := <-c.done:
-			if err != nil {
-				t.Errorf("camera Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("camera Run did not return")
-		}
-	})
+	return &camera{Sim: s, Running: testenv.Background(t, waitCamera, "camera", s.Run)}
 }
 
 // events records what the relay tells.
@@ -110,10 +83,8 @@ func (e *events) of(typ string) []Event {
 // running is a relay whose Run goes on in the background.
 type running struct {
 	*Relay
-	ev     *events
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
+	*testenv.Running
+	ev *events
 }
 
 // quick is a config for tests: any port, short waits.
@@ -127,37 +98,18 @@ func quick() Config {
 	}
 }
 
-// startRelay runs a relay with cams until stop or the test's end.
+// startRelay runs a relay with cams until Stop or the test's end.
 func startRelay(t testing.TB, cfg Config, cams ...Camera) *running {
 	t.Helper()
 	ev := &events{}
-	r, err := New(cfg, Deps{Logger: testLogger(t), Events: ev.add})
+	r, err := New(cfg, Deps{Logger: testenv.Logger(t, slog.LevelDebug), Events: ev.add})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	if err := r.SetCameras(cams); err != nil {
 		t.Fatalf("SetCameras: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	rr := &running{Relay: r, ev: ev, cancel: cancel, done: make(chan error, 1)}
-	go func() { rr.done <- r.Run(ctx) }()
-	t.Cleanup(func() { rr.stop(t) })
-	return rr
-}
-
-func (r *running) stop(t testing.TB) {
-	t.Helper()
-	r.once.Do(func() {
-		r.cancel()
-		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Errorf("relay Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("relay Run did not return")
-		}
-	})
+	return &running{Relay: r, Running: testenv.Background(t, waitRelay, "relay", r.Run), ev: ev}
 }
 
 func (r *running) stats(id string) CameraStats {
@@ -240,14 +192,8 @@ func (r *reader) received() (pkts []*rtp.Packet, aus int) {
 	return append([]*rtp.Packet(nil), r.pkts...), r.aus
 }
 
-// waitFor polls cond until it holds, for at most 10 s.
+// waitFor polls cond until it holds, for at most wait.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10 s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, wait, what, cond)
 }

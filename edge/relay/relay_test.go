@@ -136,7 +136,7 @@ func TestCameraLoss(t *testing.T) {
 	waitFor(t, "frames", func() bool { _, n := rd.received(); return n > 0 })
 	waitFor(t, "camera.online", func() bool { return len(r.ev.of(EventOnline)) == 1 })
 
-	cam.stop(t)
+	cam.Stop()
 	select {
 	case err := <-rd.closed:
 		t.Logf("reader's session ended: %v", err)
@@ -299,7 +299,7 @@ func TestSubscriberToldOfLoss(t *testing.T) {
 	}
 	defer release()
 	<-pkts
-	cam.stop(t)
+	cam.Stop()
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
@@ -418,8 +418,8 @@ func TestNoLeaks(t *testing.T) {
 	}
 	<-pkts
 	release()
-	r.stop(t)
-	cam.stop(t)
+	r.Stop()
+	cam.Stop()
 
 	const tolerance = 2
 	deadline := time.Now().Add(5 * time.Second)

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -24,17 +23,13 @@ import (
 	"github.com/dalaba/dalaba/edge/clock"
 	"github.com/dalaba/dalaba/edge/outbox"
 	"github.com/dalaba/dalaba/edge/store"
+	"github.com/dalaba/dalaba/internal/testenv"
 	"github.com/dalaba/dalaba/protocol"
 )
 
 // testLogger discards logs unless UPLINK_TEST_LOG is set, so a failing run
 // can be replayed with the session's story.
-func testLogger() *slog.Logger {
-	if os.Getenv("UPLINK_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.DiscardHandler)
-}
+func testLogger() *slog.Logger { return testenv.EnvLogger("UPLINK_TEST_LOG") }
 
 // broker is a real mochi broker on loopback that can be stopped and started
 // again on the same address (losing every session, as a broker without

@@ -2,11 +2,9 @@ package whep
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,21 +15,13 @@ import (
 	"github.com/dalaba/dalaba/devices/camera/sim"
 	"github.com/dalaba/dalaba/edge/relay"
 	"github.com/dalaba/dalaba/edge/rtcpeer/rtcpeertest"
+	"github.com/dalaba/dalaba/internal/testenv"
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// testLogger sends a log to the test's, at info level (debug is per
-// packet state and floods -race runs).
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+// wait bounds every wait here: for a condition, and for a Run to return
+// once stopped. A healthy run needs milliseconds.
+const wait = 15 * time.Second
 
 // fixture reads a clip of the camera simulator's testdata.
 func fixture(t testing.TB, name string) []byte {
@@ -43,46 +33,15 @@ func fixture(t testing.TB, name string) []byte {
 	return b
 }
 
-// background runs fn until stop (or the test's end) and checks it
-// returned nil.
-type background struct {
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-}
-
-func runBackground(t testing.TB, what string, fn func(context.Context) error) *background {
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &background{cancel: cancel, done: make(chan error, 1)}
-	go func() { b.done <- fn(ctx) }()
-	t.Cleanup(func() { b.stop(t, what) })
-	return b
-}
-
-func (b *background) stop(t testing.TB, what string) {
-	t.Helper()
-	b.once.Do(func() {
-		b.cancel()
-		select {
-		case err := <-b.done:
-			if err != nil {
-				t.Errorf("%s Run: %v", what, err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("%s Run did not return", what)
-		}
-	})
-}
-
 // rig is a simulated camera, the relay pulling it as "cam1" and a
 // Server on top, all running.
 type rig struct {
 	cam      *sim.Sim
-	camRun   *background
+	camRun   *testenv.Running
 	relay    *relay.Relay
-	relayRun *background
+	relayRun *testenv.Running
 	srv      *Server
-	srvRun   *background
+	srvRun   *testenv.Running
 
 	mu       sync.Mutex
 	viewings []protocol.Viewing
@@ -96,13 +55,13 @@ type rigOpts struct {
 
 func startRig(t testing.TB, o rigOpts) *rig {
 	t.Helper()
-	log := testLogger(t)
+	log := testenv.Logger(t, slog.LevelInfo) // debug is per packet state and floods -race runs
 	cam, err := sim.New(sim.Config{Clip: o.clip, Logger: log.With("component", "sim")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &rig{cam: cam}
-	r.camRun = runBackground(t, "camera", cam.Run)
+	r.camRun = testenv.Background(t, wait, "camera", cam.Run)
 	rl, err := relay.New(relay.Config{
 		Listen: "127.0.0.1:0", Linger: 200 * time.Millisecond,
 		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
@@ -115,7 +74,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	r.relay = rl
-	r.relayRun = runBackground(t, "relay", rl.Run)
+	r.relayRun = testenv.Background(t, wait, "relay", rl.Run)
 	cfg := o.cfg
 	cfg.Loopback = true
 	srv, err := New(cfg, Deps{Logger: log, Source: rl, Events: r.addViewing})
@@ -123,7 +82,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	r.srv = srv
-	r.srvRun = runBackground(t, "whep", srv.Run)
+	r.srvRun = testenv.Background(t, wait, "whep", srv.Run)
 	waitFor(t, "the server runs", srv.reg.Running)
 	return r
 }
@@ -307,14 +266,8 @@ func (r *rig) watch(t testing.TB, cs []webrtc.RTPCodecParameters, who string) (*
 	return v, res
 }
 
-// waitFor polls cond until it holds, for at most 15 s.
+// waitFor polls cond until it holds, for at most wait.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 15 s: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, wait, what, cond)
 }

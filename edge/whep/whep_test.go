@@ -179,7 +179,7 @@ func TestCameraGoesAway(t *testing.T) {
 	r := startRig(t, rigOpts{})
 	v, _ := r.watch(t, nil, "officer li")
 	waitFor(t, "frames", func() bool { return len(v.received()) >= 5 })
-	r.camRun.stop(t, "camera")
+	r.camRun.Stop()
 	select {
 	case <-v.stateEnd:
 	case <-v.ended:
@@ -212,7 +212,7 @@ func TestNoLeaks(t *testing.T) {
 		}
 		_ = b.pc.GracefulClose() // the viewer leaves; its close is what is tested
 		waitFor(t, "the leaving viewer's session ends", func() bool { return r.srv.Sessions() == 1 })
-		r.srvRun.stop(t, "whep")
+		r.srvRun.Stop()
 		if n := r.srv.Sessions(); n != 0 {
 			t.Errorf("%d sessions after Run", n)
 		}
@@ -226,8 +226,8 @@ func TestNoLeaks(t *testing.T) {
 		for _, v := range []*viewer{a, b, c} {
 			_ = v.pc.GracefulClose() // may be closed already
 		}
-		r.relayRun.stop(t, "relay")
-		r.camRun.stop(t, "camera")
+		r.relayRun.Stop()
+		r.camRun.Stop()
 	}()
 
 	const tolerance = 3

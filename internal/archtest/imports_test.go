@@ -65,6 +65,9 @@ func TestImportRules(t *testing.T) {
 	}, "protocol imports only the standard library and x/crypto")
 	forbid(module+"/edge", func(d string) bool { return under(d, module+"/cloud") }, "edge never imports cloud")
 	forbid(module+"/cloud", func(d string) bool { return under(d, module+"/edge") }, "cloud never imports edge")
+	// Packages named *test (storetest, rtcpeertest ...) are test helpers
+	// themselves, and forbid passes over them.
+	forbid(module, func(d string) bool { return d == module+"/internal/testenv" }, "only tests import internal/testenv")
 	if _, ok := all[module+"/devices"]; ok || hasUnder(all, module+"/devices") {
 		forbid(module+"/devices", func(d string) bool {
 			return under(d, module+"/edge") || under(d, module+"/cloud") || under(d, module+"/protocol") ||

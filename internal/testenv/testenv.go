@@ -1,8 +1,12 @@
-// Package testenv is shared test plumbing: how a test reacts when a real
-// component it needs (Mosquitto, PostgreSQL, ffmpeg, Chromium) is missing.
-// Under CI=true a missing component fails the test, so CI can never go green
-// by skipping; elsewhere the test skips with a hint naming how to get it.
-// Only tests import it.
+// Package testenv is shared test plumbing. First, how a test reacts when a
+// real component it needs (Mosquitto, PostgreSQL, ffmpeg, Chromium) is
+// missing: under CI=true a missing component fails the test, so CI can never
+// go green by skipping; elsewhere the test skips with a hint naming how to
+// get it. Then what many packages' tests do alike: log to the test's output
+// (Logger, EnvLogger), run a component's Run(ctx) in the background until
+// the test stops it or ends (Background), and poll a condition to a deadline
+// instead of sleeping (WaitFor).
+// Only tests import it (internal/archtest checks).
 package testenv
 
 import (

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/pion/rtp"
+
+	"github.com/dalaba/dalaba/internal/testenv"
 )
 
 // fixture reads a clip from testdata.
@@ -29,60 +30,29 @@ func fixture(t testing.TB, name string) []byte {
 	return b
 }
 
-// testLogger sends the camera's log to the test's, at debug level.
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+// wait bounds every wait here: for a condition, and for a stopped Run to
+// return. A healthy run needs milliseconds.
+const wait = 10 * time.Second
 
-type tWriter struct{ t testing.TB }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// running is a camera whose Run goes on in the background.
+// running is a camera whose Run goes on in the background; its Stop ends
+// Run and returns Run's error (reported already), and may be called more
+// than once.
 type running struct {
 	*Sim
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
-	err    error
+	*testenv.Running
 }
 
-// stop ends Run and returns its result; it may be called more than once.
-func (r *running) stop(t testing.TB) error {
-	t.Helper()
-	r.once.Do(func() {
-		r.cancel()
-		select {
-		case r.err = <-r.done:
-		case <-time.After(10 * time.Second):
-			r.err = errors.New("Run did not return within 10 s of its context ending")
-		}
-	})
-	return r.err
-}
-
-// start makes a camera from cfg and runs it until the test ends.
+// start makes a camera from cfg and runs it until Stop or the test's end.
 func start(t testing.TB, cfg Config) *running {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		cfg.Logger = testenv.Logger(t, slog.LevelDebug)
 	}
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{Sim: s, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		if err := r.stop(t); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return r
+	return &running{Sim: s, Running: testenv.Background(t, wait, "camera", s.Run)}
 }
 
 // frame is an access unit a client received.
@@ -169,16 +139,10 @@ func (r *reader) received() ([]frame, []error) {
 	return append([]frame(nil), r.frames...), append([]error(nil), r.errs...)
 }
 
-// waitFor polls cond until it holds, for at most 10 s.
+// waitFor polls cond until it holds, for at most wait.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 10 s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, wait, what, cond)
 }
 
 // noLeaks checks that, once everything is closed, no goroutine of the

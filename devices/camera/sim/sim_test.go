@@ -184,7 +184,7 @@ func TestComesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "frames from the first camera", func() bool { f, _ := r.received(); return len(f) > 5 })
-	if err := first.stop(t); err != nil {
+	if err := first.Stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	gone := make(chan error, 1)
@@ -213,7 +213,7 @@ func TestComesBack(t *testing.T) {
 	}
 	waitFor(t, "frames from the camera that came back", func() bool { f, _ := r2.received(); return len(f) > 5 })
 	r2.c.Close()
-	if err := second.stop(t); err != nil {
+	if err := second.Stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	noLeaks(t)
