@@ -129,12 +129,15 @@ type AuditRecord struct {
 }
 
 // AuditFilter selects audit records: Village and EntryID match when set;
-// records with seq > After, at most Limit of them, in seq order.
+// records with seq > After, at most Limit of them, in seq order. With
+// Last, the Limit newest of those instead of the oldest (still in seq
+// order): the latest changes without knowing the top seq.
 type AuditFilter struct {
 	Village string
 	EntryID uint64
 	After   uint64
 	Limit   int
+	Last    bool
 }
 
 // Villagers keeps each village's households, persons and categories.

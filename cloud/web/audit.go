@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -54,8 +53,10 @@ const (
 
 func (s *Server) auditRoutes() {
 	s.mux.HandleFunc("GET /api/v1/audit/recent", s.authed(auth.ActionViewAudit, s.recentAudit))
+	// With the lists every role reads the trail, as the lists' review is
+	// public to the township (lists.go registers it so).
 	if s.ls == nil {
-		s.mux.HandleFunc("GET /api/v1/audit", s.authed(auth.ActionViewAudit, s.pageAudit))
+		s.mux.HandleFunc("GET /api/v1/audit", s.authed(auth.ActionViewAudit, s.listAudit))
 	}
 }
 
@@ -293,7 +294,7 @@ func (s *Server) recentAudit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rs, err := latestAudit(r.Context(), s.st, limit)
+	rs, err := s.st.ListAudit(r.Context(), store.AuditFilter{Limit: limit, Last: true})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -302,69 +303,31 @@ func (s *Server) recentAudit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"records": toAuditJSON(rs)})
 }
 
-func (s *Server) pageAudit(w http.ResponseWriter, r *http.Request) {
-	after, err := uintParam(r.URL.Query().Get("after"), 0)
-	if err != nil {
+// listAudit pages the trail forward: ?village=, ?entry=, ?after=, ?limit=.
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.AuditFilter{Village: q.Get("village")}
+	var err error
+	if f.EntryID, err = uintParam(q.Get("entry"), 0); err != nil {
+		writeError(w, http.StatusBadRequest, "entry: "+err.Error())
+		return
+	}
+	if f.After, err = uintParam(q.Get("after"), 0); err != nil {
 		writeError(w, http.StatusBadRequest, "after: "+err.Error())
 		return
 	}
-	limit, ok := auditLimit(w, r)
-	if !ok {
+	var ok bool
+	if f.Limit, ok = auditLimit(w, r); !ok {
 		return
 	}
-	rs, err := s.st.ListAudit(r.Context(), store.AuditFilter{After: after, Limit: limit})
+	rs, err := s.st.ListAudit(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	next := after
+	next := f.After
 	if len(rs) > 0 {
 		next = rs[len(rs)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"records": toAuditJSON(rs), "next_after": next})
-}
-
-// latestAudit returns the newest n records, oldest first. The trail reads
-// forward only, so the top seq is found by probing: "is there a record
-// after k" is true below the top and false from it on, so doubling k and
-// then bisecting finds it in about 2·log2(top) one-record reads.
-func latestAudit(ctx context.Context, t store.AuditTrail, n int) ([]store.AuditRecord, error) {
-	after := func(k uint64) (bool, error) {
-		rs, err := t.ListAudit(ctx, store.AuditFilter{After: k, Limit: 1})
-		return len(rs) > 0, err
-	}
-	lo, hi := uint64(0), uint64(1) // a record after lo; the top is in (lo, hi] once none is after hi
-	if ok, err := after(0); err != nil || !ok {
-		return nil, err
-	}
-	for {
-		ok, err := after(hi)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			break
-		}
-		if hi >= 1<<62 {
-			return nil, errors.New("web: audit: seqs beyond 2^62")
-		}
-		lo, hi = hi, hi*2
-	}
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		ok, err := after(mid)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	from := uint64(0)
-	if hi > uint64(n) {
-		from = hi - uint64(n)
-	}
-	return t.ListAudit(ctx, store.AuditFilter{After: from, Limit: n})
 }

@@ -271,7 +271,9 @@ func TestRecentAudit(t *testing.T) {
 	}
 }
 
-func TestLatestAuditFindsTheTop(t *testing.T) {
+// TestLatestAudit: the recent trail is the newest records, whatever the
+// trail's length.
+func TestLatestAudit(t *testing.T) {
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -285,7 +287,7 @@ func TestLatestAuditFindsTheTop(t *testing.T) {
 			}
 		}
 		for _, n := range []int{1, 3, 100} {
-			rs, err := latestAudit(t.Context(), st, n)
+			rs, err := st.ListAudit(t.Context(), store.AuditFilter{Limit: n, Last: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -347,34 +347,3 @@ func (s *Server) leaderboard(w http.ResponseWriter, r *http.Request) {
 		s.answer(w, r, http.StatusOK, v, err)
 	}
 }
-
-func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var f store.AuditFilter
-	var err error
-	f.Village = q.Get("village")
-	if f.EntryID, err = uintParam(q.Get("entry"), 0); err != nil {
-		writeError(w, http.StatusBadRequest, "entry: "+err.Error())
-		return
-	}
-	if f.After, err = uintParam(q.Get("after"), 0); err != nil {
-		writeError(w, http.StatusBadRequest, "after: "+err.Error())
-		return
-	}
-	limit, err := uintParam(q.Get("limit"), lists.DefaultAuditLimit)
-	if err != nil || limit == 0 || limit > lists.MaxAuditLimit {
-		writeError(w, http.StatusBadRequest, "limit: a whole number from 1 to 1000")
-		return
-	}
-	f.Limit = int(limit)
-	recs, err := s.ls.Audit(r.Context(), f)
-	if err != nil {
-		s.listsFail(w, r, err)
-		return
-	}
-	next := f.After
-	if len(recs) > 0 {
-		next = recs[len(recs)-1].Seq
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": recs, "next_after": next})
-}

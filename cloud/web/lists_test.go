@@ -265,7 +265,7 @@ func TestListsWorkflow(t *testing.T) {
 	// The trail holds every step of the black entry, in order, each
 	// with its before and after.
 	var audit struct {
-		Records []lists.AuditView `json:"records"`
+		Records []auditJSON `json:"records"`
 	}
 	e.do(t, viewer1, "GET", fmt.Sprintf("/api/v1/audit?entry=%d", black), "", 200, &audit)
 	var actions []string
@@ -342,10 +342,10 @@ func TestListsEditSendsApprovedBackToDraft(t *testing.T) {
 		t.Fatalf("rejected entry = %+v", v)
 	}
 	var audit struct {
-		Records []lists.AuditView `json:"records"`
+		Records []auditJSON `json:"records"`
 	}
 	e.do(t, viewer1, "GET", fmt.Sprintf("/api/v1/audit?entry=%d", id), "", 200, &audit)
-	var upd lists.AuditView
+	var upd auditJSON
 	for _, r := range audit.Records {
 		if r.Action == "entry.update" {
 			upd = r
@@ -454,7 +454,7 @@ func TestListsBadInput(t *testing.T) {
 	e.do(t, viewer1, "GET", "/api/v1/villages/village-1/households", "", 200, &hs)
 	var cats struct{ Categories []lists.CategoryView }
 	e.do(t, viewer1, "GET", "/api/v1/villages/village-1/categories", "", 200, &cats)
-	var audit struct{ Records []lists.AuditView }
+	var audit struct{ Records []auditJSON }
 	e.do(t, viewer1, "GET", "/api/v1/audit?village=village-1", "", 200, &audit) // the village's: sign-ins are in the trail too
 	if len(es) != 0 || len(hs) != 3 || hs[0].Head != "张大山" || len(hs[0].Members) != 1 || len(cats.Categories) != 6 || len(audit.Records) != 6 {
 		t.Fatalf("after refusals: %d entries, households %+v, %d categories, %d audit records", len(es), hs, len(cats.Categories), len(audit.Records))
@@ -538,7 +538,7 @@ func TestListsAnnounceFailureKeepsThePublication(t *testing.T) {
 	if len(calls) != 3 || calls[2].text != out.Text || !strings.Contains(out.Text, "张小明") {
 		t.Fatalf("retry: %q, calls %+v", out.Text, calls)
 	}
-	var audit struct{ Records []lists.AuditView }
+	var audit struct{ Records []auditJSON }
 	e.do(t, viewer1, "GET", "/api/v1/audit?village=village-1", "", 200, &audit)
 	var outcomes []string
 	for _, r := range audit.Records {

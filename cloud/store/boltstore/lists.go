@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -525,7 +526,14 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 			return nil // no seq above the top (After+1 would wrap to 0)
 		}
 		c := tx.Bucket(bucketAudit).Cursor()
-		for k, v := c.Seek(u64(f.After + 1)); k != nil && len(out) < f.Limit; k, v = c.Next() {
+		// Forward from After, or with Last backward from the top down to it.
+		k, v := c.Seek(u64(f.After + 1))
+		next := c.Next
+		if f.Last {
+			k, v = c.Last()
+			next = c.Prev
+		}
+		for ; k != nil && beU64(k) > f.After && len(out) < f.Limit; k, v = next() {
 			var r auditRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("audit %x: decode: %w", k, err)
@@ -537,6 +545,9 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.Aud
 				Seq: beU64(k), Time: r.Time, Actor: r.Actor, Action: r.Action, Village: r.Village, EntryID: r.EntryID,
 				Target: r.Target, Before: r.Before, After: r.After, Note: r.Note,
 			})
+		}
+		if f.Last {
+			slices.Reverse(out)
 		}
 		return nil
 	})

@@ -392,6 +392,11 @@ func testAudit(t *testing.T, open func(t *testing.T) store.Store) {
 			{store.AuditFilter{After: 3, Limit: 2}, []uint64{4, 5}},
 			{store.AuditFilter{After: 9, Limit: 2}, nil},
 			{store.AuditFilter{After: ^uint64(0), Limit: 2}, nil},
+			{store.AuditFilter{Limit: 3, Last: true}, []uint64{7, 8, 9}},
+			{store.AuditFilter{Limit: 100, Last: true}, []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9}},
+			{store.AuditFilter{Village: "village-1", Limit: 2, Last: true}, []uint64{5, 8}},
+			{store.AuditFilter{After: 7, Limit: 5, Last: true}, []uint64{8, 9}},
+			{store.AuditFilter{After: 9, Limit: 5, Last: true}, nil},
 		}
 		for _, c := range cases {
 			got, err := s.ListAudit(ctx, c.f)
