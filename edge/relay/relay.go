@@ -176,17 +176,9 @@ func (r *Relay) Run(ctx context.Context) error {
 	if ran {
 		return errors.New("relay: Run called twice, or after Close")
 	}
-	tcp, rtp, rtcp := r.sock.Addrs()
-	srv := &gortsplib.Server{
-		Handler:        &handler{r: r},
-		RTSPAddress:    tcp,
-		UDPRTPAddress:  rtp,
-		UDPRTCPAddress: rtcp,
-		Listen:         r.sock.Listen,
-		ListenPacket:   r.sock.ListenPacket,
-	}
-	if err := srv.Start(); err != nil {
-		r.sock.Close()
+	tcp, rtp, _ := r.sock.Addrs()
+	srv, err := r.sock.Serve(&handler{r: r})
+	if err != nil {
 		return fmt.Errorf("relay: start RTSP server: %w", err)
 	}
 	r.srv = srv
@@ -205,7 +197,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-srvDone:

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+
+	"github.com/bluenviron/gortsplib/v5"
 )
 
 // Sockets are one server's bound sockets.
@@ -101,6 +103,25 @@ func (s *Sockets) ListenPacket(_, address string) (net.PacketConn, error) {
 		return s.rtcp, nil
 	}
 	return nil, fmt.Errorf("unexpected UDP listen on %s", address)
+}
+
+// Serve starts a gortsplib server for h on the sockets. If it cannot
+// start, the sockets are closed; once started, the server owns them.
+func (s *Sockets) Serve(h gortsplib.ServerHandler) (*gortsplib.Server, error) {
+	tcp, rtp, rtcp := s.Addrs()
+	srv := &gortsplib.Server{
+		Handler:        h,
+		RTSPAddress:    tcp,
+		UDPRTPAddress:  rtp,
+		UDPRTCPAddress: rtcp,
+		Listen:         s.Listen,
+		ListenPacket:   s.ListenPacket,
+	}
+	if err := srv.Start(); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return srv, nil
 }
 
 // Close closes the three sockets, for a server that never started (a

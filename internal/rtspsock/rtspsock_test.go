@@ -44,3 +44,28 @@ func TestBindPicksAnEvenOddPair(t *testing.T) {
 		t.Error("bound an RTP port already in use")
 	}
 }
+
+// TestServe: the server takes the bound sockets, so a client reaches it at
+// their address, and closing it frees the port.
+func TestServe(t *testing.T) {
+	s, err := Bind("127.0.0.1:0", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp, _, _ := s.Addrs()
+	srv, err := s.Serve(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", tcp)
+	if err != nil {
+		t.Fatalf("dial the started server: %v", err)
+	}
+	c.Close()
+	srv.Close()
+	l, err := net.Listen("tcp", tcp)
+	if err != nil {
+		t.Fatalf("the port stayed taken after Close: %v", err)
+	}
+	l.Close()
+}

@@ -175,17 +175,9 @@ func (s *Sim) Run(ctx context.Context) error {
 		return errors.New("camera sim: Run called twice, or after Close")
 	}
 
-	tcp, rtp, rtcp := s.sock.Addrs()
-	srv := &gortsplib.Server{
-		Handler:        s.h,
-		RTSPAddress:    tcp,
-		UDPRTPAddress:  rtp,
-		UDPRTCPAddress: rtcp,
-		Listen:         s.sock.Listen,
-		ListenPacket:   s.sock.ListenPacket,
-	}
-	if err := srv.Start(); err != nil {
-		s.sock.Close()
+	_, rtp, _ := s.sock.Addrs()
+	srv, err := s.sock.Serve(s.h)
+	if err != nil {
 		return fmt.Errorf("camera sim: start RTSP server: %w", err)
 	}
 	st := &gortsplib.ServerStream{Server: srv, Desc: s.description()}
@@ -206,7 +198,6 @@ func (s *Sim) Run(ctx context.Context) error {
 	playDone := make(chan error, 1)
 	go func() { playDone <- s.play(pctx, st) }()
 
-	var err error
 	played := false
 	select {
 	case <-ctx.Done():
