@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/dalaba/dalaba/devices/camera/sim"
@@ -36,19 +34,8 @@ func runCamera(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	user := fs.String("user", "", "user `name` readers must give (default: no authentication)")
 	pass := fs.String("pass", "", "`password` readers must give with --user")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "how often to log the camera's statistics; 0 disables")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "dalaba-sim camera: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return exitUsage
-	}
-	if *statsEvery < 0 {
-		fmt.Fprintf(stderr, "dalaba-sim camera: --stats-interval %s is negative\n", *statsEvery)
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr, statsEvery); !ok {
+		return code
 	}
 	if *fps <= 0 {
 		fmt.Fprintf(stderr, "dalaba-sim camera: --fps %d: must be positive\n", *fps)

@@ -18,12 +18,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // version is set by the linker: -ldflags "-X main.version=v1.2.3".
@@ -110,4 +113,26 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\n`dalaba-sim help COMMAND` lists a command's flags; `dalaba-sim --version` prints the version.")
+}
+
+// parseFlags parses a simulator's flags and the checks every simulator
+// shares: no arguments beyond the flags, a stats interval not negative
+// (read once parsed). When not ok, code is the exit status, the reason
+// already written to stderr (-h is not an error).
+func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer, statsEvery *time.Duration) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK, false
+		}
+		return exitUsage, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected arguments: %s\n", fs.Name(), strings.Join(fs.Args(), " "))
+		return exitUsage, false
+	}
+	if *statsEvery < 0 {
+		fmt.Fprintf(stderr, "%s: --stats-interval %s is negative\n", fs.Name(), *statsEvery)
+		return exitUsage, false
+	}
+	return 0, true
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -40,19 +38,8 @@ func runSpeaker(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	record := fs.String("record", "", "`dir`ectory to write "+recordName+" in, on exit and on SIGUSR1 (default: no recording)")
 	statsEvery := fs.Duration("stats-interval", 10*time.Second, "how often to log the reception statistics; 0 disables")
 	name := fs.String("name", "", "a `label` for the log lines, to tell several simulated speakers apart")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "dalaba-sim speaker: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return exitUsage
-	}
-	if *statsEvery < 0 {
-		fmt.Fprintf(stderr, "dalaba-sim speaker: --stats-interval %s is negative\n", *statsEvery)
-		return exitUsage
+	if code, ok := parseFlags(fs, args, stderr, statsEvery); !ok {
+		return code
 	}
 	var wavPath string
 	if *record != "" {
