@@ -140,7 +140,8 @@ type Speaker struct {
 	cfg    Config
 	log    *slog.Logger
 	client *http.Client
-	turn   chan struct{} // holds a token while a Play, or the stop request after it, runs
+	turn   *speaker.Turn // held while a Play, or the stop request after it, runs
+	vol    *speaker.Level
 	// life ends at Close: it bounds the stop requests sent after Play
 	// has returned.
 	life    context.Context
@@ -148,7 +149,6 @@ type Speaker struct {
 	stops   sync.WaitGroup
 
 	mu     sync.Mutex
-	vol    int      // percent
 	cur    *playing // the current Play; Halt and Close cut it short
 	status *speaker.Status
 	closed bool
@@ -184,10 +184,10 @@ func New(cfg Config) (*Speaker, error) {
 		cfg:     cfg,
 		log:     log,
 		client:  client,
-		turn:    make(chan struct{}, 1),
+		turn:    speaker.NewTurn(),
+		vol:     speaker.NewLevel(cfg.Volume),
 		life:    life,
 		endLife: endLife,
-		vol:     cfg.Volume,
 		status:  speaker.NewStatus(log),
 	}, nil
 }
@@ -210,12 +210,9 @@ func (s *Speaker) Close() error {
 // square law of audio.Volume. The clip is scaled before it is published:
 // play-URL speakers have no common volume API.
 func (s *Speaker) SetVolume(percent int) error {
-	if percent < 0 || percent > 100 {
-		return fmt.Errorf("httpspeaker: volume %d: 0-100", percent)
+	if err := s.vol.Set(percent); err != nil {
+		return fmt.Errorf("httpspeaker: %w", err)
 	}
-	s.mu.Lock()
-	s.vol = percent
-	s.mu.Unlock()
 	return nil
 }
 
@@ -254,22 +251,20 @@ func (s *Speaker) Play(ctx context.Context, pcm audio.PCM) error {
 	if err := pcm.Validate(); err != nil {
 		return fmt.Errorf("httpspeaker: play: %w", err)
 	}
-	select {
-	case s.turn <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("httpspeaker: play: waiting for the previous clip: %w", ctx.Err())
+	if err := s.turn.Take(ctx); err != nil {
+		return fmt.Errorf("httpspeaker: play: waiting for the previous clip: %w", err)
 	}
 	handedOver := false // to the stop request, which gives the turn back
 	defer func() {
 		if !handedOver {
-			<-s.turn
+			s.turn.Give()
 		}
 	}()
 	playCtx, halt := context.WithCancelCause(ctx)
 	defer halt(nil)
 	me := &playing{halt: halt}
 	s.mu.Lock()
-	closed, vol := s.closed, s.vol
+	closed, vol := s.closed, s.vol.Get()
 	s.cur = me // from here on Halt applies to this clip
 	s.mu.Unlock()
 	defer func() {
@@ -346,7 +341,7 @@ func (s *Speaker) stopLater(clipURL string, release func()) bool {
 	s.stops.Add(1)
 	go func() {
 		defer s.stops.Done()
-		defer func() { <-s.turn }()
+		defer s.turn.Give()
 		defer release()
 		ctx, cancel := context.WithTimeout(s.life, s.cfg.Timeout)
 		defer cancel()

@@ -36,12 +36,12 @@ func (s *Speaker) PlayLive(ctx context.Context, law speaker.Law, in <-chan speak
 	if law != speaker.ULaw && law != speaker.ALaw {
 		return fmt.Errorf("rtpspeaker: live: law %q: PCMU or PCMA", law)
 	}
-	stop, vol, done, err := s.take(ctx)
+	stop, done, err := s.take(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return s.live(ctx, stop, liveTable(law, s.cfg.Codec, vol), in)
+	return s.live(ctx, stop, liveTable(law, s.cfg.Codec, s.vol.Get()), in)
 }
 
 // liveTable maps every byte of law to the speaker's codec at vol percent;

@@ -110,14 +110,14 @@ type Speaker struct {
 	log  *slog.Logger
 	conn *net.UDPConn
 	ssrc uint32
-	turn chan struct{} // holds a token while a Play sends
+	turn *speaker.Turn // held while a Play sends
+	vol  *speaker.Level
+	halt speaker.Halter
 
 	mu      sync.Mutex
 	seq     uint16
 	ts      uint32
-	lastEnd time.Time     // when the previous spurt's audio ended
-	vol     int           // percent
-	stop    chan struct{} // the current Play's; Halt closes it
+	lastEnd time.Time // when the previous spurt's audio ended
 	status  *speaker.Status
 	clean   int // packets sent since the last error
 	closed  bool
@@ -166,8 +166,8 @@ func New(cfg Config) (*Speaker, error) {
 		ssrc:   binary.BigEndian.Uint32(r[0:4]),
 		seq:    binary.BigEndian.Uint16(r[4:6]),
 		ts:     binary.BigEndian.Uint32(r[6:10]),
-		turn:   make(chan struct{}, 1),
-		vol:    100,
+		turn:   speaker.NewTurn(),
+		vol:    speaker.NewLevel(100),
 		status: speaker.NewStatus(log),
 	}, nil
 }
@@ -211,24 +211,16 @@ func (s *Speaker) Close() error {
 // SetVolume sets the level of the clips played from now on, 0-100 on the
 // square law of audio.Volume; the default is 100.
 func (s *Speaker) SetVolume(percent int) error {
-	if percent < 0 || percent > 100 {
-		return fmt.Errorf("rtpspeaker: volume %d: 0-100", percent)
+	if err := s.vol.Set(percent); err != nil {
+		return fmt.Errorf("rtpspeaker: %w", err)
 	}
-	s.mu.Lock()
-	s.vol = percent
-	s.mu.Unlock()
 	return nil
 }
 
 // Halt stops the clip playing now; Play returns speaker.ErrHalted. A Play
 // waiting for its turn is not affected.
 func (s *Speaker) Halt() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stop != nil {
-		close(s.stop)
-		s.stop = nil
-	}
+	s.halt.Halt()
 	return nil
 }
 
@@ -269,11 +261,12 @@ func (s *Speaker) Play(ctx context.Context, pcm audio.PCM) error {
 	if err := pcm.Validate(); err != nil {
 		return fmt.Errorf("rtpspeaker: play: %w", err)
 	}
-	stop, vol, done, err := s.take(ctx)
+	stop, done, err := s.take(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
+	vol := s.vol.Get()
 	// Costs a few milliseconds per second of audio unless the clip is
 	// already 8 kHz mono, as edge/media can prepare it once for all
 	// speakers.
@@ -286,32 +279,20 @@ func (s *Speaker) Play(ctx context.Context, pcm audio.PCM) error {
 
 // take waits for the speaker's turn and arms Halt for the play that has
 // it; done ends the turn. It fails when ctx ends first or the speaker is
-// closed. vol is the volume the play goes out at.
-func (s *Speaker) take(ctx context.Context) (stop <-chan struct{}, vol int, done func(), err error) {
-	select {
-	case s.turn <- struct{}{}:
-	case <-ctx.Done():
-		return nil, 0, nil, fmt.Errorf("rtpspeaker: play: waiting for the previous clip: %w", ctx.Err())
+// closed.
+func (s *Speaker) take(ctx context.Context) (stop <-chan struct{}, done func(), err error) {
+	if err := s.turn.Take(ctx); err != nil {
+		return nil, nil, fmt.Errorf("rtpspeaker: play: waiting for the previous clip: %w", err)
 	}
 	s.mu.Lock()
 	closed := s.closed
-	vol = s.vol
-	ch := make(chan struct{}) // from here on Halt applies to this play
-	s.stop = ch
 	s.mu.Unlock()
-	done = func() {
-		s.mu.Lock()
-		if s.stop == ch {
-			s.stop = nil
-		}
-		s.mu.Unlock()
-		<-s.turn
-	}
 	if closed {
-		done()
-		return nil, 0, nil, errors.New("rtpspeaker: play: speaker closed")
+		s.turn.Give()
+		return nil, nil, errors.New("rtpspeaker: play: speaker closed")
 	}
-	return ch, vol, done, nil
+	stop, disarm := s.halt.Arm() // from here on Halt applies to this play
+	return stop, func() { disarm(); s.turn.Give() }, nil
 }
 
 // spurt sends samples (8 kHz mono) paced by a ticker. Which packets are

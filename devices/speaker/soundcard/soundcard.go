@@ -95,7 +95,7 @@ type Card struct {
 	log   *slog.Logger
 	out   *oto.Context
 	ready <-chan struct{} // closed once oto has opened the device or failed to
-	turn  chan struct{}   // holds a token while a clip plays: one line-out, one clip
+	turn  *speaker.Turn   // held while a clip plays: one line-out, one clip
 	fed   atomic.Int64    // bytes of clips oto has taken, which tests observe
 	once  sync.Once       // logs the outcome of opening
 }
@@ -127,7 +127,7 @@ func NewCard(cfg CardConfig) (*Card, error) {
 		log:   log.With("component", "soundcard", "rate", cfg.Rate, "channels", cfg.Channels),
 		out:   out,
 		ready: ready,
-		turn:  make(chan struct{}, 1),
+		turn:  speaker.NewTurn(),
 	}, nil
 }
 
@@ -190,12 +190,10 @@ type Config struct {
 // speaker.Volumer. Speakers of one card take turns: a card has one
 // line-out.
 type Speaker struct {
-	card *Card
-	log  *slog.Logger
-
-	mu     sync.Mutex
-	vol    int           // percent
-	stop   chan struct{} // the current Play's; Halt closes it
+	card   *Card
+	log    *slog.Logger
+	vol    *speaker.Level
+	halt   speaker.Halter
 	status *speaker.Status
 }
 
@@ -225,7 +223,7 @@ func New(cfg Config) (*Speaker, error) {
 	return &Speaker{
 		card:   cfg.Card,
 		log:    log,
-		vol:    cfg.Volume,
+		vol:    speaker.NewLevel(cfg.Volume),
 		status: speaker.NewStatus(log),
 	}, nil
 }
@@ -233,24 +231,16 @@ func New(cfg Config) (*Speaker, error) {
 // SetVolume sets the level of the clips played from now on, 0-100 on the
 // square law of audio.Volume.
 func (s *Speaker) SetVolume(percent int) error {
-	if percent < 0 || percent > 100 {
-		return fmt.Errorf("soundcard: volume %d: 0-100", percent)
+	if err := s.vol.Set(percent); err != nil {
+		return fmt.Errorf("soundcard: %w", err)
 	}
-	s.mu.Lock()
-	s.vol = percent
-	s.mu.Unlock()
 	return nil
 }
 
 // Halt stops the clip playing now; Play returns speaker.ErrHalted. A Play
 // waiting for its turn is not affected.
 func (s *Speaker) Halt() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stop != nil {
-		close(s.stop)
-		s.stop = nil
-	}
+	s.halt.Halt()
 	return nil
 }
 
@@ -282,24 +272,13 @@ func (s *Speaker) Play(ctx context.Context, pcm audio.PCM) error {
 		return fmt.Errorf("soundcard: play: %w", err)
 	}
 	c := s.card
-	select {
-	case c.turn <- struct{}{}:
-	case <-ctx.Done():
-		return fmt.Errorf("soundcard: play: waiting for the previous clip: %w", ctx.Err())
+	if err := c.turn.Take(ctx); err != nil {
+		return fmt.Errorf("soundcard: play: waiting for the previous clip: %w", err)
 	}
-	defer func() { <-c.turn }()
-	s.mu.Lock()
-	vol := s.vol
-	stop := make(chan struct{}) // from here on Halt applies to this clip
-	s.stop = stop
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		if s.stop == stop {
-			s.stop = nil
-		}
-		s.mu.Unlock()
-	}()
+	defer c.turn.Give()
+	vol := s.vol.Get()
+	stop, disarm := s.halt.Arm() // from here on Halt applies to this clip
+	defer disarm()
 
 	select { // oto opens the card in the background
 	case <-c.ready:
