@@ -16,4 +16,8 @@
 //   - v1 (2026-11): desired, reported, cmd, cmd/result, events, events/ack,
 //     status. Signed envelope {v, body, sig} over "dalaba/v1/<kind>\n<box>\n"
 //     followed by the body bytes exactly as sent.
+//   - v1, additive (2026-12): cmd/result carries "code", a machine-readable
+//     reason beside "error" when "ok" is false (expired, unknown_command,
+//     invalid_args, busy, failed; see CodeExpired). Older receivers that
+//     decode strictly refuse it; the township is updated before its boxes.
 package protocol
