@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,9 +153,7 @@ func (s *Server) boxCommand(w http.ResponseWriter, r *http.Request, box, typ str
 		s.fail(w, r, err)
 		return protocol.CommandResult{}, false
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), CommandTimeout)
-	defer cancel()
-	res, err := s.dl.SendCommand(ctx, box, typ, args, CommandTimeout)
+	res, err := s.sendToBox(r.Context(), box, typ, args)
 	if err != nil {
 		s.fail(w, r, err)
 		return protocol.CommandResult{}, false

@@ -73,6 +73,15 @@
 //
 // Boxes download clips from /media/<sha256>, served by cloud/media.
 //
+// Commands to a box (…/commands, …/play, …/stop, …/volume, WHEP and
+// paging) live CommandLifetime (15 s): the box never starts or carries one
+// out after it. The API waits CommandWait (20 s) for the box's result: the
+// lifetime plus downlink.ResultGrace (5 s) for the result's transit, so a
+// command the box carried out at its last moment is answered as done and
+// never sent twice. No result by then: 504. A command that reached the box
+// after its lifetime is refused by the box as "expired": 504 saying so;
+// nothing was done, and it may be sent again.
+//
 // It knows the store, the fleet and the downlink only through the
 // interfaces it declares; nothing here speaks MQTT or bbolt.
 package web

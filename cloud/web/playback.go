@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -87,9 +86,7 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request, typ string, arg
 	if before != nil {
 		before(id)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), CommandTimeout)
-	defer cancel()
-	res, err := s.dl.SendCommand(ctx, id, typ, args, CommandTimeout)
+	res, err := s.sendToBox(r.Context(), id, typ, args)
 	if err != nil {
 		s.fail(w, r, err)
 		return

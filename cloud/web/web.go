@@ -89,10 +89,15 @@ const (
 	MaxBody      = 64 << 10 // bytes of a request body
 	DefaultLimit = 100      // events per page
 	MaxLimit     = 1000
-	// CommandTimeout is how long a command may wait for the box's result;
-	// it is also the command's lifetime, so a box that was offline never
-	// runs it after the caller gave up.
-	CommandTimeout = 15 * time.Second
+	// CommandLifetime is the lifetime (expires_at) of the commands the API
+	// sends: the box never starts or carries out one later, however late
+	// it arrives, and answers it "expired" instead.
+	CommandLifetime = 15 * time.Second
+	// CommandWait is how long the API waits for the box's result: the
+	// lifetime and the result's transit (downlink.ResultGrace), so that a
+	// command the box carried out at the last moment is answered as done,
+	// not 504, and an official never sends again what already played.
+	CommandWait = CommandLifetime + downlink.ResultGrace
 )
 
 // Server serves the API.
@@ -397,14 +402,21 @@ func (s *Server) sendCommand(w http.ResponseWriter, r *http.Request) {
 	if len(in.Args) > 0 {
 		args = in.Args
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), CommandTimeout)
-	defer cancel()
-	res, err := s.dl.SendCommand(ctx, id, in.Type, args, CommandTimeout)
+	res, err := s.sendToBox(r.Context(), id, in.Type, args)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// sendToBox sends a command living CommandLifetime and waits CommandWait
+// for its result; a box's "expired" comes as an error wrapping
+// downlink.ErrExpired.
+func (s *Server) sendToBox(ctx context.Context, box, typ string, args any) (protocol.CommandResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, CommandWait)
+	defer cancel()
+	return s.dl.SendCommand(ctx, box, typ, args, CommandLifetime)
 }
 
 // errBadRequest marks a request the handler itself refused.
@@ -427,6 +439,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, downlink.ErrNotConnected):
 		writeError(w, http.StatusServiceUnavailable, "the township service is not connected to its MQTT broker")
+	case errors.Is(err, downlink.ErrExpired):
+		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("the box refused the command: it reached the box after its lifetime of %s (a slow link or a wrong clock on the box); nothing was done, and it may be sent again", CommandLifetime))
 	case errors.Is(err, downlink.ErrNoResult), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, "the box did not answer in time")
 	case r.Context().Err() != nil:

@@ -45,15 +45,19 @@ func (p *published) PublishDesired(_ context.Context, box string, _ []byte) erro
 // fakeDownlink stands in for the MQTT side, which needs a broker (the
 // cloud package's tests run the real one end to end).
 type fakeDownlink struct {
-	mu   sync.Mutex
-	err  error // returned by SendCommand when set
-	res  *protocol.CommandResult
-	sent []string
+	mu    sync.Mutex
+	err   error // returned by SendCommand when set
+	res   *protocol.CommandResult
+	sent  []string
+	waits []time.Duration // how long each SendCommand's context would have waited
 }
 
-func (d *fakeDownlink) SendCommand(_ context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error) {
+func (d *fakeDownlink) SendCommand(ctx context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if dl, ok := ctx.Deadline(); ok {
+		d.waits = append(d.waits, time.Until(dl))
+	}
 	if d.err != nil {
 		return protocol.CommandResult{}, d.err
 	}
