@@ -168,7 +168,7 @@ func newLaneVillage(t testing.TB, hangingClips int) *laneVillage {
 	for name, c := range map[string]struct {
 		freq float64
 		d    time.Duration
-	}{"siren": {880, 300 * time.Millisecond}, "long": {440, 20 * time.Second}} {
+	}{"siren": {880, 100 * time.Millisecond}, "long": {440, 20 * time.Second}} {
 		b, sha := clipWAV(t, c.freq, c.d)
 		files[sha], v.clips[name] = b, sha
 	}
@@ -316,7 +316,9 @@ func TestStopAndEmergencyNeverWaitBehindSlowCommands(t *testing.T) {
 	v := newLaneVillage(t, 1)
 	b := v.configure(t, brokerURL, id, tw.key.Public().(ed25519.PublicKey))
 	tw.publish(protocol.KindDesired, signedDesired(t, tw.key, id, 1, v.spec), true)
-	t.Cleanup(func() { tw.cl.Publish(protocol.Topic(id, protocol.KindDesired), 1, true, []byte{}).WaitTimeout(5 * time.Second) })
+	t.Cleanup(func() {
+		tw.cl.Publish(protocol.Topic(id, protocol.KindDesired), 1, true, []byte{}).WaitTimeout(5 * time.Second)
+	})
 	var rep protocol.Reported
 	tw.eventually("the desired state applied", func() bool { return tw.last(protocol.KindReported, &rep) && rep.AppliedRev == 1 })
 	testenv.WaitFor(t, 10*time.Second, "the playout has the zone", func() bool { return b.e.po.CheckZones([]string{"square"}) == nil })
