@@ -67,9 +67,9 @@ func (s *Server) SetCameras(c protocol.Cameras) {
 	s.mu.Unlock()
 }
 
-// withinBudget refuses one more viewer of camera when viewers are being
-// answered or fed already and every viewer, counted at the bitrate of the
-// camera asked for, would take the box past its budget.
+// withinBudget refuses a viewer of camera who would take the box past its
+// budget, with viewers being answered or fed already, every one of them
+// counted at the bitrate of the camera asked for.
 func (s *Server) withinBudget(camera string, viewers int) error {
 	s.mu.Lock()
 	b := s.budget
