@@ -149,15 +149,6 @@ func checkRole(r store.Role) error {
 	return nil
 }
 
-// ValidRole reports whether r is one of the four roles.
-func ValidRole(r store.Role) bool {
-	switch r {
-	case store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleViewer:
-		return true
-	}
-	return false
-}
-
 // Login checks a password and returns a new bearer token. After
 // MaxFailures failures from one address within FailureWindow it refuses
 // with ErrRateLimited until the window has passed.
@@ -394,37 +385,4 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// Action is something a role may or may not do.
-type Action int
-
-// Actions checked by the API.
-const (
-	ActionViewBoxes Action = iota
-	ActionManageBoxes
-	ActionSendCommands
-	ActionManageUsers
-	// ActionManageBroadcast edits speakers, zones, schedules and uploads
-	// clips: day-to-day work, like commands.
-	ActionManageBroadcast
-	// ActionViewAudit reads the whole audit trail: who changed what.
-	ActionViewAudit
-)
-
-// Allowed reports whether role may do action. Admins may do everything;
-// operators run the boxes day to day; reviewers look and read the audit
-// trail; viewers only look.
-func Allowed(role store.Role, action Action) bool {
-	switch action {
-	case ActionViewBoxes:
-		return ValidRole(role)
-	case ActionSendCommands, ActionManageBroadcast:
-		return role == store.RoleAdmin || role == store.RoleOperator
-	case ActionManageBoxes, ActionManageUsers:
-		return role == store.RoleAdmin
-	case ActionViewAudit:
-		return role == store.RoleAdmin || role == store.RoleReviewer
-	}
-	return false
 }

@@ -148,38 +148,6 @@ func TestAddUserValidation(t *testing.T) {
 	}
 }
 
-func TestAllowed(t *testing.T) {
-	cases := []struct {
-		role   store.Role
-		action Action
-		want   bool
-	}{
-		{store.RoleAdmin, ActionManageBoxes, true},
-		{store.RoleAdmin, ActionSendCommands, true},
-		{store.RoleOperator, ActionSendCommands, true},
-		{store.RoleOperator, ActionManageBoxes, false},
-		{store.RoleReviewer, ActionSendCommands, false},
-		{store.RoleViewer, ActionViewBoxes, true},
-		{store.RoleViewer, ActionSendCommands, false},
-		{store.RoleViewer, ActionManageUsers, false},
-		{store.RoleOperator, ActionManageBroadcast, true},
-		{store.RoleAdmin, ActionManageBroadcast, true},
-		{store.RoleReviewer, ActionManageBroadcast, false},
-		{store.RoleViewer, ActionManageBroadcast, false},
-		{store.RoleAdmin, ActionViewAudit, true},
-		{store.RoleReviewer, ActionViewAudit, true},
-		{store.RoleOperator, ActionViewAudit, false},
-		{store.RoleViewer, ActionViewAudit, false},
-		{store.RoleReviewer, ActionManageUsers, false},
-		{"", ActionViewBoxes, false},
-	}
-	for _, c := range cases {
-		if got := Allowed(c.role, c.action); got != c.want {
-			t.Errorf("Allowed(%q, %d) = %v, want %v", c.role, c.action, got, c.want)
-		}
-	}
-}
-
 func ptr[T any](v T) *T { return &v }
 
 // township is an auth with two admins (root, boss), an operator (op) and a

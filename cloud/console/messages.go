@@ -128,7 +128,7 @@ func messages() map[string]message {
 		"DoneRejected":     {"已驳回。", "Rejected."},
 		"DoneRevoked":      {"已撤销。", "Revoked."},
 		"DonePublished":    {"已发布。", "Published."},
-		"ListNoPermission": {"您的角色无权进行此操作。", "Your role may not do this."},
+		"NoPermissionToDo": {"您的角色无权进行此操作。", "Your role may not do this."},
 		"BadPoints":        {"积分须为整数。", "Points must be a whole number."},
 		"BadSubject":       {"请选择村民或户。", "Choose a person or household."},
 		"BoardTitle":       {"本月积分榜", "Points this month"},

@@ -11,9 +11,9 @@ import (
 )
 
 func (s *Server) playbackRoutes() {
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/play", s.authed(auth.ActionSendCommands, s.play))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/stop", s.authed(auth.ActionSendCommands, s.stop))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/volume", s.authed(auth.ActionSendCommands, s.volume))
+	s.route("POST /api/v1/boxes/{id}/play", auth.ActionPlayNow, s.play)
+	s.route("POST /api/v1/boxes/{id}/stop", auth.ActionPlayNow, s.stop)
+	s.route("POST /api/v1/boxes/{id}/volume", auth.ActionPlayNow, s.volume)
 }
 
 // play grants the clips to the box (it fetches what it lacks) and has it

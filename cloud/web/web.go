@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -113,6 +114,33 @@ type Server struct {
 	sp   Speech
 	now  func() time.Time
 	mux  *http.ServeMux
+	// routes are the registered routes with their actions, in order.
+	routes []Route
+}
+
+// Route is an API route and the action its caller's role must be allowed
+// (auth's table).
+type Route struct {
+	Pattern string      // as registered: "GET /api/v1/audit"
+	Action  auth.Action // 0 when Open
+	Open    bool        // served without a token (sign-in, health)
+}
+
+// Routes are every route the server registered, in order: the one list
+// of what the API serves and who may call it.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// route registers pattern behind a bearer token whose role may do action.
+// Every route but the open ones is registered here, with its action, once.
+func (s *Server) route(pattern string, action auth.Action, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Action: action})
+	s.mux.HandleFunc(pattern, s.authed(action, h))
+}
+
+// open registers pattern for anyone, without a token.
+func (s *Server) open(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Open: true})
+	s.mux.HandleFunc(pattern, h)
 }
 
 // New validates deps and builds the routes.
@@ -134,24 +162,24 @@ func New(deps Deps) (*Server, error) {
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: http.NewServeMux(),
 	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
-	s.mux.HandleFunc("POST /api/v1/login", s.login)
-	s.mux.HandleFunc("POST /api/v1/logout", s.authed(auth.ActionViewBoxes, s.logout))
-	s.mux.HandleFunc("GET /api/v1/boxes", s.authed(auth.ActionViewBoxes, s.listBoxes))
-	s.mux.HandleFunc("POST /api/v1/boxes", s.authed(auth.ActionManageBoxes, s.addBox))
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}", s.authed(auth.ActionViewBoxes, s.getBox))
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/events", s.authed(auth.ActionViewBoxes, s.listEvents))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/commands", s.authed(auth.ActionSendCommands, s.sendCommand))
+	s.open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
+	s.open("POST /api/v1/login", s.login)
+	s.route("POST /api/v1/logout", auth.ActionSignedIn, s.logout)
+	s.route("GET /api/v1/boxes", auth.ActionViewBoxes, s.listBoxes)
+	s.route("POST /api/v1/boxes", auth.ActionManageBoxes, s.addBox)
+	s.route("GET /api/v1/boxes/{id}", auth.ActionViewBoxes, s.getBox)
+	s.route("GET /api/v1/boxes/{id}/events", auth.ActionViewBoxes, s.listEvents)
+	s.route("POST /api/v1/boxes/{id}/commands", auth.ActionSendCommands, s.sendCommand)
 	s.broadcastRoutes()
 	s.mediaRoutes()
 	s.playbackRoutes()
 	s.cameraRoutes()
 	s.pagingRoutes()
 	if s.sp != nil {
-		s.mux.HandleFunc("POST /api/v1/media/speech", s.authed(auth.ActionManageBroadcast, s.speak))
+		s.route("POST /api/v1/media/speech", auth.ActionManageBroadcast, s.speak)
 	}
 	if s.ls != nil {
-		s.mux.HandleFunc("GET /api/v1/villages/{box}/lists/{period}/poster", s.authed(auth.ActionViewBoxes, s.poster))
+		s.route("GET /api/v1/villages/{box}/lists/{period}/poster", auth.ActionViewLists, s.poster)
 		s.listsRoutes()
 	}
 	s.userRoutes()

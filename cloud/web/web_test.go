@@ -77,6 +77,7 @@ func (d *fakeDownlink) Rejected(box string) uint64 {
 }
 
 type env struct {
+	api    *Server
 	clk    *clock
 	fl     *fleet.Fleet
 	key    ed25519.PrivateKey
@@ -135,7 +136,7 @@ func newEnv(t *testing.T) *env {
 	mux := http.NewServeMux()
 	mux.Handle(media.BoxPrefix, lib.BoxHandler())
 	mux.Handle("/", s.Handler())
-	e := &env{srv: httptest.NewServer(mux), st: st, pub: pub, dl: dl, tokens: map[store.Role]string{}, clk: clk, fl: fl, key: key, lib: lib}
+	e := &env{api: s, srv: httptest.NewServer(mux), st: st, pub: pub, dl: dl, tokens: map[store.Role]string{}, clk: clk, fl: fl, key: key, lib: lib}
 	t.Cleanup(e.srv.Close)
 	for _, r := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleReviewer, store.RoleViewer} {
 		if err := a.AddUser(t.Context(), string(r), "password-"+string(r), r); err != nil {
