@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/store"
 )
@@ -66,6 +67,9 @@ type Deps struct {
 	Now  func() time.Time // nil = time.Now
 	// Lists runs the red/black lists (红黑榜); nil leaves their pages out.
 	Lists *lists.Service
+	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
+	// names a sign-in's address; the zero value trusts none.
+	Proxies forwarded.Proxies
 }
 
 // Defaults.
@@ -94,6 +98,8 @@ type Console struct {
 	cache rowsCache // the box streams' shared rows
 	// registered are the routes with their actions, in order.
 	registered []Route
+	// proxies find a sign-in's client address behind trusted proxies.
+	proxies forwarded.Proxies
 
 	// quit ends the box streams at shutdown, which would otherwise hold
 	// http.Server.Shutdown for its whole drain timeout.
@@ -147,7 +153,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 	c := &Console{
 		cfg: cfg, log: deps.Logger.With("component", "console"), st: deps.Store, auth: deps.Auth, ls: deps.Lists,
 		next: deps.Next, now: deps.Now, csrf: csrf{key: cfg.CSRFKey}, msgs: msgs, pages: pages,
-		mux: http.NewServeMux(), quit: make(chan struct{}),
+		mux: http.NewServeMux(), quit: make(chan struct{}), proxies: deps.Proxies,
 	}
 	if err := c.routes(); err != nil {
 		return nil, err

@@ -40,7 +40,7 @@ func messages() map[string]message {
 		"Password":       {"密码", "Password"},
 		"LoginButton":    {"登录", "Sign in"},
 		"LoginWrong":     {"用户名或密码错误。", "Wrong user name or password."},
-		"LoginLimited":   {"登录失败次数过多，请一分钟后再试。", "Too many failed sign-ins; try again in a minute."},
+		"LoginLimited":   {"登录失败次数过多，请 {x} 分钟后再试。", "Too many failed sign-ins; try again in {x} min."},
 		"Logout":         {"退出登录", "Sign out"},
 		"SignedInAs":     {"当前用户", "Signed in as"},
 		"DashboardTitle": {"各村广播盒", "Village boxes"},

@@ -9,7 +9,9 @@
 // Routes:
 //
 //	GET  /healthz                           no token
-//	POST /api/v1/login                      {username, password} → {token, expires_at}
+//	POST /api/v1/login                      {username, password} → {token, expires_at}; 401 for any wrong name or
+//	                                        password; 429 with Retry-After while locked out (cloud/auth's limits,
+//	                                        counted by the address a trusted proxy names: http.trusted_proxies)
 //	POST /api/v1/logout                     every role: ends the token's session
 //	GET  /api/v1/boxes                      every box
 //	POST /api/v1/boxes                      admin: {id, name} → {box, edge_config}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
@@ -83,6 +83,9 @@ type Deps struct {
 	// Speech reads typed announcements aloud; nil leaves the route out.
 	Speech Speech
 	Now    func() time.Time // nil = time.Now
+	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
+	// names a sign-in's address; the zero value trusts none.
+	Proxies forwarded.Proxies
 }
 
 // Limits of the API.
@@ -116,6 +119,8 @@ type Server struct {
 	mux  *http.ServeMux
 	// routes are the registered routes with their actions, in order.
 	routes []Route
+	// proxies find a sign-in's client address behind trusted proxies.
+	proxies forwarded.Proxies
 }
 
 // Route is an API route and the action its caller's role must be allowed
@@ -161,6 +166,7 @@ func New(deps Deps) (*Server, error) {
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: http.NewServeMux(),
+		proxies: deps.Proxies,
 	}
 	s.open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
 	s.open("POST /api/v1/login", s.login)
@@ -268,15 +274,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	tok, exp, err := s.auth.Login(r.Context(), in.Username, in.Password, host)
+	tok, exp, err := s.auth.Login(r.Context(), in.Username, in.Password, s.proxies.Client(r))
 	switch {
 	case errors.Is(err, auth.ErrRateLimited):
-		w.Header().Set("Retry-After", strconv.Itoa(int(auth.FailureWindow/time.Second)))
-		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again in a minute")
+		wait := retryAfter(err)
+		w.Header().Set("Retry-After", wait)
+		writeError(w, http.StatusTooManyRequests, "too many failed sign-ins; try again in "+wait+" s")
 	case errors.Is(err, auth.ErrBadCredentials):
 		writeError(w, http.StatusUnauthorized, "wrong user name or password")
 	case err != nil:
@@ -284,6 +287,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expires_at": exp})
 	}
+}
+
+// retryAfter is a refused sign-in's wait in whole seconds, rounded up.
+func retryAfter(err error) string {
+	d := time.Minute
+	if le, ok := errors.AsType[*auth.LimitedError](err); ok {
+		d = le.RetryAfter
+	}
+	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
