@@ -97,8 +97,9 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// The account's name as stored, whichever spelling the path used.
 	noteAudit(r,
-		userAudit{Name: name, Role: before.Role, Disabled: before.Disabled},
-		userAudit{Name: name, Role: after.Role, Disabled: after.Disabled, PasswordChanged: in.Password != nil})
+		userAudit{Name: after.Name, Role: before.Role, Disabled: before.Disabled},
+		userAudit{Name: after.Name, Role: after.Role, Disabled: after.Disabled, PasswordChanged: in.Password != nil})
 	writeJSON(w, http.StatusOK, toUserJSON(after))
 }
