@@ -283,11 +283,7 @@ func conflicts(evb *bolt.Bucket, inc incarnation, evs []store.Event, from uint64
 // advance walks the cursor from wm+1 while the next key is incarnation
 // inc's next seq, and returns the last seq of that contiguous run (or wm).
 func advance(c *bolt.Cursor, inc uint32, wm uint64) uint64 {
-	for wm < protocol.MaxSeq {
-		k, _ := c.Seek(posKey(inc, wm+1))
-		if k == nil || !bytes.Equal(k, posKey(inc, wm+1)) {
-			break
-		}
+	for k, _ := c.Seek(posKey(inc, wm+1)); k != nil && wm < protocol.MaxSeq && bytes.Equal(k, posKey(inc, wm+1)); k, _ = c.Next() {
 		wm++
 	}
 	return wm
