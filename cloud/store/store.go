@@ -101,9 +101,9 @@ type Batch struct {
 type Appended struct {
 	Incarnation uint32 // the incarnation the batch went to
 	Watermark   uint64 // its watermark after the batch
-	// From and Ack are what the box may delete on this batch's word: it
-	// holds every event of the batch from From (its lowest seq, or its
-	// floor when it has none) through Ack. Ack is at most the batch's
+	// From and Ack are what the box may delete on this batch's word: the
+	// store holds every event of the batch from From (its lowest seq, or
+	// its floor when it has none) through Ack. Ack is at most the batch's
 	// last seq (floor-1 without events), so an ack vouches only for
 	// events this very batch showed the township.
 	From, Ack uint64
