@@ -363,8 +363,7 @@ func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) 
 		return
 	}
 	pageHeaders(w)
-	// The poster is one self-contained page with its CSS inline.
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("Content-Security-Policy", poster.CSP)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(b.Bytes()) // a client gone away is not our error
 }

@@ -283,7 +283,7 @@ func toAuditJSON(rs []store.AuditRecord) []auditJSON {
 func auditLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
 	limit, err := uintParam(r.URL.Query().Get("limit"), DefaultLimit)
 	if err != nil || limit == 0 || limit > MaxLimit {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: a whole number from 1 to %d", MaxLimit))
+		refuse(w, CodeBadRequest, fmt.Errorf("limit: a whole number from 1 to %d", MaxLimit))
 		return 0, false
 	}
 	return int(limit), true
@@ -309,11 +309,11 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	f := store.AuditFilter{Village: q.Get("village")}
 	var err error
 	if f.EntryID, err = uintParam(q.Get("entry"), 0); err != nil {
-		writeError(w, http.StatusBadRequest, "entry: "+err.Error())
+		refuse(w, CodeBadRequest, fmt.Errorf("entry: %w", err))
 		return
 	}
 	if f.After, err = uintParam(q.Get("after"), 0); err != nil {
-		writeError(w, http.StatusBadRequest, "after: "+err.Error())
+		refuse(w, CodeBadRequest, fmt.Errorf("after: %w", err))
 		return
 	}
 	var ok bool

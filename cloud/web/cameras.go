@@ -102,7 +102,7 @@ func cameraID(x protocol.Camera) string { return x.ID }
 func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	box, cam := r.PathValue("id"), r.PathValue("cid")
 	if err := protocol.ValidateID(cam); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	offer, ok := readOffer(w, r)
@@ -111,7 +111,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	}
 	args := protocol.WHEPArgs{Camera: cam, Offer: offer, Viewer: userOf(r)}
 	if err := args.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	p, err := s.pl.Get(r.Context(), box)
@@ -120,7 +120,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.ContainsFunc(p.Cameras.Cameras, func(c protocol.Camera) bool { return c.ID == cam }) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("box %s has no camera %q", box, cam))
+		writeError(w, CodeNoCamera, fmt.Sprintf("box %s has no camera %q", box, cam))
 		return
 	}
 	res, ok := s.boxCommand(w, r, box, protocol.CmdWHEP, args)
@@ -130,7 +130,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	var ans protocol.WHEPResult
 	if err := json.Unmarshal(res.Data, &ans); err != nil || ans.Answer == "" || protocol.ValidateID(ans.Session) != nil {
 		s.log.Error("box answered a WHEP offer with no usable answer", "box_id", box, "camera", cam, "err", err)
-		writeError(w, http.StatusBadGateway, "the box gave no usable SDP answer")
+		writeError(w, CodeBadAnswer, "the box gave no usable SDP answer")
 		return
 	}
 	writeAnswer(w, fmt.Sprintf("/api/v1/boxes/%s/cameras/%s/whep/%s", box, cam, ans.Session), ans.Answer)
@@ -162,7 +162,7 @@ func (s *Server) boxCommand(w http.ResponseWriter, r *http.Request, box, typ str
 		return protocol.CommandResult{}, false
 	}
 	if !res.OK {
-		writeError(w, http.StatusConflict, "the box refused: "+res.Error)
+		writeError(w, CodeBoxRefused, "the box refused: "+res.Error)
 		return protocol.CommandResult{}, false
 	}
 	return res, true

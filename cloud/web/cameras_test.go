@@ -84,3 +84,4 @@ func TestCamerasAndWHEP(t *testing.T) {
 		t.Fatalf("refused offer: %d %s", code, body)
 	}
 }
+

@@ -73,28 +73,10 @@ func actor(r *http.Request) lists.Actor {
 	return lists.Actor{Name: userOf(r), Role: role}
 }
 
-// listsFail maps the lists' errors to their status, the rest as fail does.
-func (s *Server) listsFail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, lists.ErrInvalid):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, lists.ErrForbidden):
-		writeError(w, http.StatusForbidden, err.Error())
-	case errors.Is(err, lists.ErrConflict):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, lists.ErrAnnounce):
-		writeError(w, http.StatusBadGateway, err.Error())
-	case errors.Is(err, store.ErrExists):
-		writeError(w, http.StatusConflict, "already exists: "+err.Error())
-	default:
-		s.fail(w, r, err)
-	}
-}
-
 // answer writes v with status, or the error.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
 	if err != nil {
-		s.listsFail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, status, v)
@@ -111,7 +93,7 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) bool {
 func entryID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 	id, err := strconv.ParseUint(r.PathValue("eid"), 10, 64)
 	if err != nil || id == 0 {
-		writeError(w, http.StatusBadRequest, "entry id: a positive whole number")
+		refuse(w, CodeBadRequest, errors.New("entry id: a positive whole number"))
 		return 0, false
 	}
 	return id, true
@@ -303,7 +285,7 @@ func (s *Server) revokeEntry(w http.ResponseWriter, r *http.Request) {
 	v, err := s.ls.Revoke(r.Context(), actor(r), id, in.Note)
 	if errors.Is(err, lists.ErrAnnounce) {
 		// The revocation is saved; say so beside the failure.
-		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "entry": v})
+		s.failWith(w, r, err, map[string]any{"entry": v})
 		return
 	}
 	s.answer(w, r, http.StatusOK, v, err)
@@ -325,7 +307,7 @@ func (s *Server) publishList(w http.ResponseWriter, r *http.Request) {
 	v, err := s.ls.Publish(r.Context(), actor(r), box, r.PathValue("period"))
 	if errors.Is(err, lists.ErrAnnounce) {
 		// The publication is saved; say so beside the failure.
-		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "entries": v.Entries, "text": v.Text})
+		s.failWith(w, r, err, map[string]any{"entries": v.Entries, "text": v.Text})
 		return
 	}
 	s.answer(w, r, http.StatusOK, v, err)
