@@ -22,13 +22,18 @@ func (s *Server) cameraRoutes() {
 	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", s.authed(auth.ActionViewBoxes, s.whepStop))
 }
 
-// camerasJSON is a box's camera section as the API shows it: credentials
-// are written, never read back.
+// SecretMask stands for a write-only secret (a camera's password) in what
+// the API shows: the secret is written, never read back. Written back, the
+// mask, like leaving the secret out, keeps the stored one, so a client may
+// PUT what it read without knowing the secret.
+const SecretMask = "********"
+
+// camerasJSON is a box's camera section as the API shows it.
 func camerasJSON(c protocol.Cameras, rev uint64) map[string]any {
 	cams := make([]protocol.Camera, 0, len(c.Cameras))
 	for _, cam := range c.Cameras {
 		if cam.Password != "" {
-			cam.Password = "********"
+			cam.Password = SecretMask
 		}
 		cams = append(cams, cam)
 	}
@@ -64,7 +69,29 @@ func (s *Server) putCameras(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	s.changeCameras(w, r, func(c *protocol.Cameras) error { *c = in; return nil })
+	s.changeCameras(w, r, func(c *protocol.Cameras) error {
+		for i := range in.Cameras {
+			keepPassword(&in.Cameras[i], c.Cameras)
+		}
+		*c = in
+		return nil
+	})
+}
+
+// keepPassword gives cam the password stored for its id when it comes
+// with none or with SecretMask. A camera without a user name has no
+// password: clearing the name is how its credentials are removed.
+func keepPassword(cam *protocol.Camera, stored []protocol.Camera) {
+	if cam.Password != "" && cam.Password != SecretMask {
+		return
+	}
+	cam.Password = ""
+	if cam.Username == "" {
+		return
+	}
+	if i := slices.IndexFunc(stored, func(s protocol.Camera) bool { return s.ID == cam.ID }); i >= 0 {
+		cam.Password = stored[i].Password
+	}
 }
 
 func (s *Server) putCamera(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +104,7 @@ func (s *Server) putCamera(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.changeCameras(w, r, func(c *protocol.Cameras) error {
+		keepPassword(&in, c.Cameras)
 		c.Cameras = upsert(c.Cameras, id, cameraID, in)
 		return nil
 	})
