@@ -27,6 +27,8 @@ type Store interface {
 	store.AuditTrail
 	GetMedia(ctx context.Context, sha string) (store.MediaInfo, error)
 	ListMedia(ctx context.Context) ([]store.MediaInfo, error)
+	// Ping checks the store can take a write (/healthz).
+	Ping(ctx context.Context) error
 }
 
 // Planner reads and edits boxes' broadcast plans; every edit is compiled
@@ -60,6 +62,8 @@ type Downlink interface {
 	SendCommand(ctx context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error)
 	// Rejected counts the malformed messages received from a box.
 	Rejected(box string) uint64
+	// Connected reports whether the MQTT connection is up (/healthz).
+	Connected() bool
 }
 
 // Deps are what the server uses.
@@ -102,6 +106,7 @@ type Server struct {
 	sp   Speech
 	now  func() time.Time
 	mux  *http.ServeMux
+	hl   healthLog
 }
 
 // New validates deps and builds the routes.
@@ -123,7 +128,7 @@ func New(deps Deps) (*Server, error) {
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: http.NewServeMux(),
 	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
+	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
 	s.mux.HandleFunc("POST /api/v1/logout", s.authed(auth.ActionViewBoxes, s.logout))
 	s.mux.HandleFunc("GET /api/v1/boxes", s.authed(auth.ActionViewBoxes, s.listBoxes))

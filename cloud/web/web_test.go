@@ -49,6 +49,7 @@ type fakeDownlink struct {
 	err  error // returned by SendCommand when set
 	res  *protocol.CommandResult
 	sent []string
+	down bool // not connected to the broker
 }
 
 func (d *fakeDownlink) SendCommand(_ context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error) {
@@ -63,6 +64,12 @@ func (d *fakeDownlink) SendCommand(_ context.Context, box, typ string, args any,
 		return *d.res, nil
 	}
 	return protocol.CommandResult{V: 1, ID: "c1", BoxID: box, OK: true, Data: json.RawMessage(`{"pong":1}`)}, nil
+}
+
+func (d *fakeDownlink) Connected() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.down
 }
 
 func (d *fakeDownlink) Rejected(box string) uint64 {
