@@ -37,11 +37,7 @@ import (
 // The record is appended before the answer leaves, so a client that saw
 // success finds its change in the trail. The change itself has happened
 // by then: a failed append cannot undo it and is logged at Error for a
-// human to look at.
-//
-//	GET /api/v1/audit/recent   admin, reviewer: ?limit=N (100, at most 1000) → {records}, newest first
-//	GET /api/v1/audit          ?after=SEQ&limit=N, oldest first; served by the lists' routes when they are
-//	                           on (every role may read the lists' trail), else here for admin and reviewer
+// human to look at. The routes that read the trail are in doc.go.
 const (
 	// auditBodyMax bounds the request body kept in a record: enough for
 	// any form a person fills in, not for a whole plan or a clip.

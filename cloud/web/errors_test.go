@@ -190,3 +190,20 @@ func TestPlanRefusalAnswer(t *testing.T) {
 		t.Errorf("message %q carries the chain", p.Error)
 	}
 }
+
+// FuzzPathOf: whatever a problem says, the path found is a JSON path or
+// nothing.
+func FuzzPathOf(f *testing.F) {
+	for _, s := range []string{
+		`broadcast.zones[0] (square).volume 200: want 1-100`, `broadcast.speakers[0] (horn): addr "x\"y": want host:port`,
+		`kind: "blue", want red or black`, `user name must be 1-32 printable characters`, `a (b (c)): d`, `x[1][2].y 1/2/3: z`,
+	} {
+		f.Add(s)
+	}
+	valid := regexp.MustCompile(`^([a-z_][a-z0-9_]*(\[\d+\])*)(\.[a-z_][a-z0-9_]*(\[\d+\])*)*$`)
+	f.Fuzz(func(t *testing.T, line string) {
+		if p := pathOf(line); p != "" && !valid.MatchString(p) {
+			t.Errorf("pathOf(%q) = %q, not a JSON path", line, p)
+		}
+	})
+}

@@ -10,37 +10,8 @@ import (
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
-// Red/black lists (红黑榜). Every route needs a token; reads are open to
-// every role, and cloud/lists decides the rest: admin and operator keep
-// the registers, write entries, publish and announce; admin and reviewer
-// approve, reject and revoke, never what they wrote or edited (403).
-//
-//	GET  /api/v1/villages/{box}/households                 with members
-//	POST /api/v1/villages/{box}/households                 {id, head} → 201
-//	GET  /api/v1/villages/{box}/households/{id}
-//	GET  /api/v1/villages/{box}/households/{id}/points     {household, head, entries, total}
-//	GET  /api/v1/villages/{box}/persons
-//	POST /api/v1/villages/{box}/persons                    {id, name, household} → 201
-//	GET  /api/v1/villages/{box}/persons/{id}
-//	GET  /api/v1/villages/{box}/categories                 the defaults until put
-//	PUT  /api/v1/villages/{box}/categories                 {categories: [{name, red, black}]}
-//	POST /api/v1/villages/{box}/entries                    lists.EntryInput → 201 draft
-//	GET  /api/v1/entries                                   ?village=&period=&status=&kind=
-//	GET  /api/v1/entries/{id}
-//	PUT  /api/v1/entries/{id}                              lists.EntryInput + optional revision; back to draft
-//	POST /api/v1/entries/{id}/submit                       draft → in_review
-//	POST /api/v1/entries/{id}/approve                      {note?}
-//	POST /api/v1/entries/{id}/reject                       {reason} → draft
-//	POST /api/v1/entries/{id}/revoke                       {note} (整改) published black → revoked; re-announced
-//	GET  /api/v1/villages/{box}/lists/{period}             published list: red, black rows and the text
-//	POST /api/v1/villages/{box}/lists/{period}/publish     approved → published; announced
-//	POST /api/v1/villages/{box}/lists/{period}/announce    announce again (retry)
-//	GET  /api/v1/villages/{box}/leaderboard                ?period= (all periods when absent)
-//	GET  /api/v1/audit                                     ?village=&entry=&after=&limit= (100, at most 1000)
-//
-// A failed announcement after a publish or revoke answers 502 with the
-// error; the change stands and the next publish, revoke or announce
-// retries.
+// Red/black lists (红黑榜): the routes, who may use them and what they
+// answer are in doc.go.
 func (s *Server) listsRoutes() {
 	a := func(h http.HandlerFunc) http.HandlerFunc { return s.authed(auth.ActionViewBoxes, h) }
 	s.mux.HandleFunc("GET /api/v1/villages/{box}/households", a(s.listHouseholds))

@@ -56,6 +56,7 @@ type listsEnv struct {
 	ann  *announcer
 	user map[string]string // name → token
 	errs *errorLog         // what the server logged at Error
+	api  *Server
 }
 
 // The township's people in these tests.
@@ -120,7 +121,7 @@ func newListsEnvWith(t *testing.T, speech Speech) *listsEnv {
 	}
 	e := &listsEnv{
 		env: &env{srv: httptest.NewServer(s.Handler()), st: st, pub: pub, dl: dl, tokens: map[store.Role]string{}, clk: clk, fl: fl, key: key, lib: lib},
-		ann: ann, user: map[string]string{}, errs: errs,
+		ann: ann, user: map[string]string{}, errs: errs, api: s,
 	}
 	t.Cleanup(e.srv.Close)
 	for name, role := range map[string]store.Role{

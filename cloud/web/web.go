@@ -105,8 +105,25 @@ type Server struct {
 	ls   *lists.Service
 	sp   Speech
 	now  func() time.Time
-	mux  *http.ServeMux
+	mux  *routes
 	hl   healthLog
+}
+
+// routes is the server's mux; it remembers each pattern registered on it,
+// so the route table of doc.go can be held to what is served.
+type routes struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routes) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.HandleFunc(pattern, h)
+}
+
+func (m *routes) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
 }
 
 // New validates deps and builds the routes.
@@ -126,7 +143,7 @@ func New(deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
-		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: http.NewServeMux(),
+		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: &routes{ServeMux: http.NewServeMux()},
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("POST /api/v1/login", s.login)
