@@ -38,28 +38,37 @@ import (
 func (c *Console) listsRoutes() {
 	c.mux.HandleFunc("GET /lists", c.signedIn(viewBoxes, c.listsPage))
 	c.mux.HandleFunc("GET /lists/poster", c.signedIn(viewBoxes, c.listsPoster))
-	c.mux.HandleFunc("POST /lists/entries", c.signedIn(viewBoxes, c.listsChange(mayEdit, c.createEntry)))
-	c.mux.HandleFunc("POST /lists/entries/{id}/submit", c.signedIn(viewBoxes, c.listsChange(mayEdit, c.entryAction("DoneSubmitted",
+	c.mux.HandleFunc("POST /lists/entries", c.signedIn(viewBoxes, c.listsChange(mayEdit, entryLabels(), c.createEntry)))
+	c.mux.HandleFunc("POST /lists/entries/{id}/submit", c.signedIn(viewBoxes, c.listsChange(mayEdit, nil, c.entryAction("DoneSubmitted",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Submit(r.Context(), by, id)
 			return err
 		}))))
-	c.mux.HandleFunc("POST /lists/entries/{id}/approve", c.signedIn(viewBoxes, c.listsChange(mayReview, c.entryAction("DoneApproved",
+	c.mux.HandleFunc("POST /lists/entries/{id}/approve", c.signedIn(viewBoxes, c.listsChange(mayReview, nil, c.entryAction("DoneApproved",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Approve(r.Context(), by, id, "")
 			return err
 		}))))
-	c.mux.HandleFunc("POST /lists/entries/{id}/reject", c.signedIn(viewBoxes, c.listsChange(mayReview, c.entryAction("DoneRejected",
+	c.mux.HandleFunc("POST /lists/entries/{id}/reject", c.signedIn(viewBoxes, c.listsChange(mayReview, map[string]string{"reason": "RejectReason"}, c.entryAction("DoneRejected",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Reject(r.Context(), by, id, r.PostFormValue("reason"))
 			return err
 		}))))
-	c.mux.HandleFunc("POST /lists/entries/{id}/revoke", c.signedIn(viewBoxes, c.listsChange(mayReview, c.entryAction("DoneRevoked",
+	c.mux.HandleFunc("POST /lists/entries/{id}/revoke", c.signedIn(viewBoxes, c.listsChange(mayReview, map[string]string{"note": "RevokeNote"}, c.entryAction("DoneRevoked",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Revoke(r.Context(), by, id, r.PostFormValue("note"))
 			return err
 		}))))
-	c.mux.HandleFunc("POST /lists/publish", c.signedIn(viewBoxes, c.listsChange(mayEdit, c.publish)))
+	c.mux.HandleFunc("POST /lists/publish", c.signedIn(viewBoxes, c.listsChange(mayEdit, map[string]string{"period": "Period"}, c.publish)))
+}
+
+// entryLabels name the entry form's fields by the paths the lists'
+// validation gives its problems (path → message key).
+func entryLabels() map[string]string {
+	return map[string]string{
+		"kind": "ColKind", "subject": "Subject", "subject.kind": "Subject", "subject.id": "Subject",
+		"category": "ColCategory", "reason": "ColReason", "points": "ColPoints", "period": "Period",
+	}
 }
 
 // mayEdit and mayReview mirror cloud/lists' rule, to show only usable
@@ -104,8 +113,10 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 }
 
 // listsChange refuses a role that may never make the change, then runs h
-// and sends the browser back to the list with h's outcome.
-func (c *Console) listsChange(allowed func(store.Role) bool, h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
+// and sends the browser back to the list with h's outcome: a refusal
+// explained by its code, naming the form's fields it concerns (labels:
+// path → message key).
+func (c *Console) listsChange(allowed func(store.Role) bool, labels map[string]string, h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) {
 		if !allowed(v.user.Role) {
 			c.errorPage(w, r, http.StatusForbidden, "ListNoPermission")
@@ -119,10 +130,11 @@ func (c *Console) listsChange(allowed func(store.Role) bool, h func(*http.Reques
 			setFlash(w, r, flash{OK: true, Text: t[done]})
 		case errors.Is(err, lists.ErrAnnounce):
 			// The change is saved; only the announcement failed.
-			setFlash(w, r, flash{Text: t[done] + " " + t["Failed"] + err.Error()})
+			c.log.Warn("lists: a change is saved, its announcement failed", "err", err)
+			setFlash(w, r, flash{Text: explain(t, err, nil)})
 		case errors.Is(err, lists.ErrInvalid), errors.Is(err, lists.ErrForbidden), errors.Is(err, lists.ErrConflict),
 			errors.Is(err, store.ErrExists), errors.Is(err, store.ErrNotFound):
-			setFlash(w, r, flash{Text: t["Failed"] + err.Error()})
+			setFlash(w, r, flash{Text: explain(t, err, labels)})
 		case errors.As(err, &fe):
 			setFlash(w, r, flash{Text: t["Failed"] + t[string(fe)]})
 		default:

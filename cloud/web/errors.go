@@ -180,12 +180,13 @@ func sentinels() []sentinel {
 	}
 }
 
-// ErrorCode is the code the API answers err with, found by the sentinel
-// errors it wraps; CodeInternal when it wraps none. The console explains
-// the errors of what it calls directly by the same codes.
-func ErrorCode(err error) Code {
-	c, _ := classify(err)
-	return c
+// ProblemOf is the answer the API gives for err: its code, found by the
+// sentinel errors it wraps (CodeInternal when it wraps none), the message
+// and the fields. The console explains the errors of the services it
+// calls directly by the same codes and fields.
+func ProblemOf(err error) Problem {
+	code, sentinel := classify(err)
+	return problemOf(code, sentinel, err)
 }
 
 func classify(err error) (Code, error) {

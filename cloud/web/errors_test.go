@@ -55,8 +55,8 @@ func TestErrorCodeOfWrappedSentinels(t *testing.T) {
 		{errors.New("disk on fire"), CodeInternal},
 	}
 	for _, c := range cases {
-		if got := ErrorCode(c.err); got != c.want {
-			t.Errorf("ErrorCode(%q) = %s, want %s", c.err, got, c.want)
+		if got := ProblemOf(c.err).Code; got != c.want {
+			t.Errorf("ProblemOf(%q).Code = %s, want %s", c.err, got, c.want)
 		}
 	}
 }
