@@ -73,7 +73,7 @@
   // fieldLabels name the schedule form's fields by the last name of the
   // paths the API's problems give.
   const fieldLabels = {
-    name: T.lName, media: T.lClip, zones: T.lZones, rule: T.lRule, priority: T.lPriority,
+    name: T.tLName, media: T.tLClip, zones: T.tLZones, rule: T.tLRule, priority: T.tLPriority,
   };
 
   function say(node, text, kind) {
