@@ -58,6 +58,8 @@ type Fleet interface {
 	AddBox(ctx context.Context, id, name string) (store.Box, string, error)
 	// EdgeConfig renders the box's ready edge config.
 	EdgeConfig(b store.Box, secret string) (string, error)
+	// Link is the box's connection as the township sees it now.
+	Link(b store.Box) fleet.Link
 }
 
 // Downlink reaches the boxes.
@@ -267,6 +269,7 @@ type boxJSON struct {
 	ID               string    `json:"id"`
 	Name             string    `json:"name"`
 	Online           bool      `json:"online"`
+	ConnectedSince   time.Time `json:"connected_since,omitzero"`
 	LastSeen         time.Time `json:"last_seen,omitzero"`
 	AppliedRev       uint64    `json:"applied_rev"`
 	DesiredRev       uint64    `json:"desired_rev"`
@@ -274,14 +277,16 @@ type boxJSON struct {
 	ReportedAt       time.Time `json:"reported_at,omitzero"`
 	Watermark        uint64    `json:"watermark"`
 	RejectedMessages uint64    `json:"rejected_messages"`
+	RateLimited      uint64    `json:"rate_limited"`
 	CreatedAt        time.Time `json:"created_at"`
 }
 
 func (s *Server) boxJSON(b store.Box) boxJSON {
+	l := s.fl.Link(b)
 	return boxJSON{
-		ID: b.ID, Name: b.Name, Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
+		ID: b.ID, Name: b.Name, Online: l.Online, ConnectedSince: l.Since, LastSeen: l.LastSeen, AppliedRev: b.AppliedRev,
 		DesiredRev: b.DesiredRev, OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
-		Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), CreatedAt: b.CreatedAt,
+		Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), RateLimited: l.RateLimited, CreatedAt: b.CreatedAt,
 	}
 }
 
