@@ -18,8 +18,8 @@ import (
 // where nothing better exists (see Presence). Each live message is heard
 // by presence; a retained one, sent because the service subscribed,
 // records its content but tells nothing of now. A payload the protocol
-// refuses returns its *protocol.RejectError; a message from an
-// unregistered box is logged and dropped.
+// refuses returns its *protocol.RejectError and changes nothing; a message
+// from an unregistered box is logged and dropped.
 func (f *Fleet) Handle(ctx context.Context, m downlink.Message) ([]byte, error) {
 	var ack []byte
 	var err error
@@ -40,10 +40,13 @@ func (f *Fleet) Handle(ctx context.Context, m downlink.Message) ([]byte, error) 
 		f.unregistered(m.Box, m.Kind)
 		return nil, nil
 	}
+	if err != nil {
+		return nil, err // a refused message changes nothing, presence included
+	}
 	if f.presence != nil {
 		f.presence.Heard(m.Box, m.Retained, offline)
 	}
-	return ack, err
+	return ack, nil
 }
 
 // status decodes a status message and reports whether it says offline.
