@@ -226,23 +226,21 @@ func (g *guard) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 }
 
 // OnPublish holds each box to its Limit (see there). It runs on the
-// publishing connection's goroutine, after the ACL check; pacing waits
-// there, so only that connection is slowed.
+// publishing connection's goroutine, after the ACL check; holding it there
+// slows only that connection.
 func (g *guard) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	id := identityOf(cl)
 	if id.Cloud {
 		return pk, nil
 	}
-	v := g.limits.of(id.Box, g.now()).judge(len(pk.TopicName)+len(pk.Payload), pk.FixedHeader.Qos, g.now())
-	switch {
-	case v.abusive:
+	now := g.now()
+	v := g.limits.of(id.Box, now).judge(len(pk.TopicName)+len(pk.Payload), pk.FixedHeader.Qos, now)
+	if v.abusive {
 		g.log.Warn("box disconnected: its publishes kept being dropped over its limit", "box_id", id.Box, "for", AbuseAfter)
 		_ = g.srv.DisconnectClient(cl, packets.ErrQuotaExceeded) // returns the code it sent
 		return pk, packets.ErrRejectPacket
-	case v.drop:
-		// Not acknowledged: at QoS 1 the box still holds the message.
-		return pk, packets.ErrRejectPacket
-	case v.wait > 0:
+	}
+	if v.wait > 0 {
 		t := time.NewTimer(v.wait)
 		defer t.Stop()
 		select {
@@ -251,7 +249,18 @@ func (g *guard) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, e
 			return pk, packets.ErrRejectPacket // shutting down; the box sends it again
 		}
 	}
-	return pk, nil
+	switch {
+	case !v.drop:
+		return pk, nil
+	case pk.FixedHeader.Qos == 0:
+		// Dropped. mochi logs each rejected packet at Debug, copying it
+		// into the call; ignoring costs nothing and, at QoS 0, acks
+		// nothing either.
+		return pk, packets.CodeSuccessIgnore
+	default:
+		// Not acknowledged: the box still holds the message.
+		return pk, packets.ErrRejectPacket
+	}
 }
 
 func (g *guard) OnDisconnect(cl *mqtt.Client, err error, expire bool) {

@@ -17,8 +17,10 @@ import (
 // slowed, nothing is lost, and since only the box's own connection waits,
 // no other box notices. A publish that would wait longer, and any QoS 0
 // publish (boxes never send QoS 0), is dropped without an acknowledgement
-// and counted. A box whose publishes keep being dropped for AbuseAfter is
-// disconnected.
+// and counted, and the connection is not read again until the buckets
+// could pay (at most MaxPace): a flood then backs up in the flooder's own
+// TCP connection instead of costing the broker a parse per message. A box
+// whose publishes keep being dropped for AbuseAfter is disconnected.
 //
 // The allowance belongs to the box, not the connection: reconnecting does
 // not refill it.
@@ -115,9 +117,9 @@ func (b *bucket) full() bool { return b.tokens >= b.burst }
 
 // verdict is what becomes of one publish.
 type verdict struct {
-	wait    time.Duration // pace this long, then take it
-	drop    bool
-	abusive bool // dropped, and the box has kept being dropped for AbuseAfter
+	wait    time.Duration // hold the connection this long first
+	drop    bool          // then drop it, or else take it
+	abusive bool          // dropped, and the box has kept being dropped for AbuseAfter
 }
 
 // allowance is one box's buckets and counters.
@@ -153,7 +155,7 @@ func (a *allowance) judge(size int, qos byte, now time.Time) verdict {
 		a.runStart = now
 	}
 	a.lastDrop = now
-	v := verdict{drop: true}
+	v := verdict{drop: true, wait: min(wait, MaxPace)}
 	if now.Sub(a.runStart) >= AbuseAfter {
 		v.abusive = true
 		a.runStart, a.lastDrop = time.Time{}, time.Time{}
