@@ -2,6 +2,9 @@ package broker
 
 import (
 	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -121,5 +124,58 @@ func TestSessionsFollowConnections(t *testing.T) {
 		if strings.Contains(ev, cloudUser) {
 			t.Fatalf("the service's own client was reported: %q", ev)
 		}
+	}
+}
+
+// A subscriber that stops acknowledging loses what does not fit its
+// in-flight window. The broker counts those drops and says so as an Error
+// once a minute, instead of mochi's Warn per message.
+func TestUndeliveredMessagesAreCountedAndAlerted(t *testing.T) {
+	rec := &logRecorder{}
+	b, e := startWith(t, Config{}, Deps{Logger: slog.New(rec)})
+	// A service's session that reads but never acknowledges, as one stuck
+	// behind its store would.
+	code, conn := e.rawConnect(t, cloudUser, "stuck_cloud", protocol.Topic(boxA, protocol.KindStatus), []byte("gone"))
+	if code != 0 {
+		t.Fatalf("CONNACK %d", code)
+	}
+	defer conn.Close()
+	filter := protocol.AllBoxes(protocol.KindEvents)
+	sub := []byte{0x82, byte(2 + 2 + len(filter) + 1), 0, 1, 0, byte(len(filter))}
+	sub = append(append(sub, filter...), 1) // QoS 1
+	if _, err := conn.Write(sub); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, conn) }() // reads until the test closes it
+
+	// The publisher writes its messages in one go, raw: paho would spend
+	// seconds on them under the race detector.
+	code, pub := e.rawConnect(t, cloudUser, "publisher_cloud", protocol.Topic(boxA, protocol.KindStatus), []byte("gone"))
+	if code != 0 {
+		t.Fatalf("CONNACK %d", code)
+	}
+	defer pub.Close()
+	go func() { _, _ = io.Copy(io.Discard, pub) }() // its PUBACKs
+	const n = 9000                                  // past mochi's in-flight cap of 8192
+	topic := protocol.Topic(boxA, protocol.KindEvents)
+	var buf []byte
+	for i := range n {
+		body := append([]byte{0, byte(len(topic))}, topic...)
+		body = append(body, byte((i+1)>>8), byte(i+1)) // packet id
+		body = append(body, strconv.Itoa(i)...)
+		buf = append(buf, 0x32, byte(len(body))) // PUBLISH, QoS 1; bodies are under 128 bytes
+		buf = append(buf, body...)
+	}
+	if _, err := pub.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+	// 9000 messages through mochi take seconds under the race detector
+	// on a busy machine.
+	testenv.WaitFor(t, 3*wait, "undelivered messages counted", func() bool { return b.Undelivered() >= n-8192 })
+	testenv.WaitFor(t, wait, "an Error line", func() bool {
+		return len(rec.find(slog.LevelError, "messages dropped before reaching their subscriber: a subscriber's queue or in-flight window is full", nil)) == 1
+	})
+	if got := len(rec.find(slog.LevelWarn, "client store quota reached", nil)); got != 0 {
+		t.Fatalf("mochi's line per dropped message: %d at Warn, want them at Debug", got)
 	}
 }
