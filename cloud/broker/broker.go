@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync/atomic"
 	"time"
@@ -49,7 +50,16 @@ type Config struct {
 	CertFile, KeyFile string
 	// Limit is each box's publish allowance; zero: DefaultLimit.
 	Limit Limit
+	// MaxInflight is how many QoS 1 messages a subscriber may hold
+	// unacknowledged; past it the broker drops what it would send it
+	// (counted by Undelivered). Zero: DefaultMaxInflight.
+	MaxInflight int
 }
+
+// DefaultMaxInflight is mochi's own default. The township's session is the
+// subscriber that needs the most: every box's messages wait in it while the
+// service stores them.
+const DefaultMaxInflight = 8192
 
 // Deps are what the broker uses.
 type Deps struct {
@@ -123,6 +133,12 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 	if cfg.Limit == (Limit{}) {
 		cfg.Limit = DefaultLimit()
 	}
+	if cfg.MaxInflight == 0 {
+		cfg.MaxInflight = DefaultMaxInflight
+	}
+	if cfg.MaxInflight < 1 || cfg.MaxInflight > math.MaxUint16 {
+		errs = append(errs, fmt.Errorf("max inflight %d: 1 to %d", cfg.MaxInflight, math.MaxUint16))
+	}
 	if err := cfg.Limit.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("limit: %w", err))
 	}
@@ -179,7 +195,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.Listen, err)
 	}
-	srv := mqtt.New(options(b.log))
+	srv := mqtt.New(options(b.log, b.cfg.MaxInflight))
 	refused := newRefusals(b.log, b.now, refusalWindow)
 	if err := srv.AddHook(newGuard(ctx, srv, b.auth, b.log, refused, b.sessions, b.limits, b.now), nil); err != nil {
 		_ = raw.Close() // the hook error is the one to report
@@ -261,8 +277,9 @@ func (u *undeliveredLog) check(log *slog.Logger, now time.Time, total uint64) {
 }
 
 // options are mochi's settings; see the package comment for why.
-func options(log *slog.Logger) *mqtt.Options {
+func options(log *slog.Logger, maxInflight int) *mqtt.Options {
 	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumInflight = uint16(maxInflight)
 	caps.MaximumPacketSize = uint32(MaxPacketSize())
 	// mochi's default (a day) deletes retained messages and queued QoS 1
 	// messages older than that: a box offline for two days would come back
