@@ -1,6 +1,7 @@
 package cloud
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -172,8 +173,12 @@ func TestFloodDoesNotSlowOtherBoxes(t *testing.T) {
 
 // BenchmarkAckLatencyUnderFlood: an event batch's round trip from a box's
 // publish to the township's ack (ns/op, and the 99th percentile), alone
-// and while another box floods the broker with junk as fast as it can.
+// and while another box floods the broker with junk as fast as it can. The
+// batches come from honestBoxes boxes in turn, as a township's do, so none
+// of them is slowed by its own allowance (20 messages a second after a
+// burst of 200).
 func BenchmarkAckLatencyUnderFlood(b *testing.B) {
+	const honestBoxes = 16
 	for _, flooding := range []bool{false, true} {
 		name := "alone"
 		if flooding {
@@ -181,16 +186,20 @@ func BenchmarkAckLatencyUnderFlood(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			r := startCloud(b, b.TempDir(), nil)
-			honest := dialAckBox(b, r.addBox(b, "village-honest"), "tcp://"+r.mqtt)
-			honest.roundTrip(b)
+			var honest []*ackBox
+			for i := range honestBoxes {
+				h := dialAckBox(b, r.addBox(b, fmt.Sprintf("village-%d", i)), "tcp://"+r.mqtt)
+				h.roundTrip(b)
+				honest = append(honest, h)
+			}
 			if flooding {
 				startFlood(b, r.addBox(b, "village-flood"), "tcp://"+r.mqtt)
 				testenv.WaitFor(b, wait, "the flood limited", func() bool { return r.box(b, "village-flood").RateLimited > 0 })
 			}
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
-			for range b.N {
-				lat = append(lat, honest.roundTrip(b))
+			for i := range b.N {
+				lat = append(lat, honest[i%honestBoxes].roundTrip(b))
 			}
 			b.StopTimer()
 			slices.Sort(lat)
