@@ -23,7 +23,7 @@ import (
 // others cannot, nothing is enabled, and an upgrade replaces the binary but
 // keeps the config the installer edited.
 func TestDebianPackageInstallAndUpgrade(t *testing.T) {
-	v1 := release(t, "v1.0.0", []string{"amd64"}, []string{"amd64"})
+	v1 := firstRelease(t)
 	root := debianRoot(t)
 
 	// A first install of both packages, as a demo machine would have them.
