@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,31 +50,42 @@ func TestDebianPackageInstallAndUpgrade(t *testing.T) {
 			t.Errorf("%s: %s, want %s", f.path, got, want)
 		}
 	}
+	// A system user (uid below 1000 in Debian) without a login shell.
 	user := strings.Split(inRoot(t, root, "getent", "passwd", "dalaba"), ":")
-	if len(user) != 7 || user[6] != "/usr/sbin/nologin" {
+	if len(user) != 7 {
+		t.Fatalf("getent passwd dalaba: %q", user)
+	}
+	if uid, err := strconv.Atoi(user[2]); err != nil || uid >= 1000 || user[6] != "/usr/sbin/nologin" {
 		t.Errorf("the dalaba user: %q, want a system user without a login shell", user)
 	}
 	if g := inRoot(t, root, "id", "-gn", "dalaba"); g != "dalaba" {
 		t.Errorf("the dalaba user's group is %q, want dalaba", g)
 	}
-	for _, unit := range []struct {
-		name  string
-		lines []string
-	}{
-		{"dalaba-edge", []string{"ExecStart=/usr/bin/dalaba-edge --config /etc/dalaba/edge.yaml",
-			"User=dalaba", "StateDirectory=dalaba", "ConfigurationDirectory=dalaba"}},
-		{"dalaba-cloud", []string{"ExecStart=/usr/bin/dalaba-cloud serve --config /etc/dalaba/cloud.yaml --data-dir /var/lib/dalaba-cloud",
-			"User=dalaba", "StateDirectory=dalaba-cloud", "ConfigurationDirectory=dalaba"}},
-	} {
-		b := readRoot(t, root, "/usr/lib/systemd/system/"+unit.name+".service")
-		for _, line := range unit.lines {
-			if !hasLine(b, line) {
-				t.Errorf("%s.service has no line %q", unit.name, line)
+	for _, unit := range []string{"dalaba-edge", "dalaba-cloud"} {
+		b := readRoot(t, root, "/usr/lib/systemd/system/"+unit+".service")
+		src, err := os.ReadFile("../../configs/systemd/" + unit + ".service")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, src) {
+			t.Errorf("the packaged %s.service is not configs/systemd/%[1]s.service", unit)
+		}
+		// The unit runs what the package installed, as the user it made.
+		var program string
+		for l := range strings.Lines(string(b)) {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "ExecStart="); ok {
+				program = strings.Fields(rest)[0]
 			}
 		}
+		if got := inRoot(t, root, "stat", "-c", "%F %a", program); got != "regular file 755" {
+			t.Errorf("%s.service starts %q, which in the installed root is %q", unit, program, got)
+		}
+		if !hasLine(b, "User=dalaba") {
+			t.Errorf("%s.service does not run as dalaba", unit)
+		}
 		// Nothing starts at boot until the installer says so.
-		if _, err := os.Lstat(filepath.Join(root, "etc/systemd/system/multi-user.target.wants", unit.name+".service")); err == nil {
-			t.Errorf("%s is enabled by the install; it must wait until it is configured", unit.name)
+		if _, err := os.Lstat(filepath.Join(root, "etc/systemd/system/multi-user.target.wants", unit+".service")); err == nil {
+			t.Errorf("%s is enabled by the install; it must wait until it is configured", unit)
 		}
 	}
 	if got := inRoot(t, root, "dpkg-query", "-W", "-f", "${Conffiles}", "dalaba-edge"); !strings.Contains(got, "/etc/dalaba/edge.yaml ") {
