@@ -100,10 +100,10 @@ func TestDebianPackageInstallAndUpgrade(t *testing.T) {
 	}
 	// The daemon's user reads the config (it holds the broker password);
 	// another user does not.
-	if _, err := chroot(root, "dalaba", "cat", "/etc/dalaba/edge.yaml"); err != nil {
+	if _, err := chroot(root, "dalaba:dalaba", "cat", "/etc/dalaba/edge.yaml"); err != nil {
 		t.Errorf("the dalaba user cannot read its config: %v", err)
 	}
-	if _, err := chroot(root, "nobody", "cat", "/etc/dalaba/edge.yaml"); err == nil {
+	if _, err := chroot(root, "nobody:nogroup", "cat", "/etc/dalaba/edge.yaml"); err == nil {
 		t.Error("nobody can read /etc/dalaba/edge.yaml, which holds the box's broker password")
 	}
 	if got := inRoot(t, root, "dalaba-edge", "--version"); !strings.HasPrefix(got, "dalaba-edge v1.0.0 ") {
@@ -408,14 +408,10 @@ func aptMirror() string {
 	return "http://deb.debian.org/debian"
 }
 
-// chroot runs a command inside root as user, with a plain environment, and
-// returns its standard output.
-func chroot(root, user string, args ...string) (string, error) {
-	full := append([]string{"--userspec=" + user + ":" + user, root}, args...)
-	if user == "nobody" {
-		full[0] = "--userspec=nobody:nogroup"
-	}
-	cmd := exec.Command("chroot", full...)
+// chroot runs a command inside root as userspec (user:group), with a plain
+// environment, and returns its standard output.
+func chroot(root, userspec string, args ...string) (string, error) {
+	cmd := exec.Command("chroot", append([]string{"--userspec=" + userspec, root}, args...)...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive", "HOME=/root"}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -429,7 +425,7 @@ func chroot(root, user string, args ...string) (string, error) {
 // inRoot runs a command as root inside root, failing the test if it fails.
 func inRoot(t *testing.T, root string, args ...string) string {
 	t.Helper()
-	out, err := chroot(root, "root", args...)
+	out, err := chroot(root, "root:root", args...)
 	if err != nil {
 		t.Fatalf("in the Debian root: %v", err)
 	}
