@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
 	"net/url"
 	"os"
@@ -86,6 +87,13 @@ type Outbox struct {
 	Window      int           `yaml:"window"`       // batches in flight; default 4
 	AckTimeout  time.Duration `yaml:"ack_timeout"`  // default 10s
 }
+
+// MaxOutbox32 caps outbox.max_bytes on a 32-bit box (armv7). bbolt maps
+// its whole file, doubling the mapping as the file grows, and a 32-bit
+// process can map at most 2 GiB: an outbox allowed past that would stop
+// storing events in the middle of an outage. Half a GiB of events, with
+// bbolt's free pages on top, stays within a 1 GiB mapping.
+const MaxOutbox32 = 512 << 20
 
 // Default returns the built-in configuration (identity left empty).
 func Default() Config {
@@ -193,6 +201,9 @@ func (c Config) Validate() error {
 	}
 	if c.Outbox.MaxBytes < 1<<20 {
 		bad("outbox.max_bytes %d: at least 1 MiB", c.Outbox.MaxBytes)
+	}
+	if bits.UintSize == 32 && c.Outbox.MaxBytes > MaxOutbox32 {
+		bad("outbox.max_bytes %d: at most %d (512 MiB) on a 32-bit box, whose outbox file must fit a memory mapping under 2 GiB", c.Outbox.MaxBytes, MaxOutbox32)
 	}
 	if c.Outbox.BatchEvents < 1 || c.Outbox.BatchEvents > protocol.MaxBatchEvents {
 		bad("outbox.batch_events %d: 1-%d", c.Outbox.BatchEvents, protocol.MaxBatchEvents)

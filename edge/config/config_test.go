@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,6 +157,26 @@ func TestValidateNamesEachBadKey(t *testing.T) {
 				t.Errorf("err = %v, want one naming %s", err, c.key)
 			}
 		})
+	}
+}
+
+// A 32-bit box refuses an outbox that its bbolt file could not map; a
+// 64-bit one takes it. make test-armv7 runs this on armv7.
+func TestOutboxCapFitsTheAddressSpace(t *testing.T) {
+	c := Default()
+	c.BoxID, c.TownshipKey, c.Broker.URL = "v1", "huS1GmUlkx0LKJBt2GLbKIKBo49rIhq9nCTqv09gajI=", "tls://township.example:8883"
+	c.Outbox.MaxBytes = MaxOutbox32
+	if err := c.Validate(); err != nil {
+		t.Fatalf("an outbox of %d bytes: %v", c.Outbox.MaxBytes, err)
+	}
+	c.Outbox.MaxBytes = 4 << 30
+	err := c.Validate()
+	if bits.UintSize == 32 {
+		if err == nil || !strings.Contains(err.Error(), "outbox.max_bytes") {
+			t.Fatalf("a 32-bit box took a 4 GiB outbox: err = %v", err)
+		}
+	} else if err != nil {
+		t.Fatalf("a 64-bit box refused a 4 GiB outbox: %v", err)
 	}
 }
 

@@ -105,8 +105,10 @@ func TestLinger(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "frames", func() bool { _, n := rd.received(); return n > 0 })
-	rd.c.Close()
+	// The clock is read before the reader goes: the relay may count it
+	// out, and start the linger, before Close returns.
 	left := time.Now()
+	rd.c.Close()
 	waitFor(t, "the relay counts the reader out", func() bool { return r.stats("cam1").Readers == 0 })
 	if cam.Stats().Readers != 1 && time.Since(left) < cfg.Linger {
 		t.Errorf("the pull stopped before the linger")
@@ -115,9 +117,9 @@ func TestLinger(t *testing.T) {
 	if d := time.Since(left); d < cfg.Linger {
 		t.Errorf("the pull stopped %v after the last reader left; linger is %v", d, cfg.Linger)
 	}
-	if r.stats("cam1").Connected {
-		t.Error("Stats says connected after the linger")
-	}
+	// The camera may see the pull end a moment before the relay has
+	// marked it down.
+	waitFor(t, "Stats says not connected after the linger", func() bool { return !r.stats("cam1").Connected })
 	if v := r.ev.of(EventViewer); len(v) != 1 || v[0].Camera != "cam1" || v[0].Reader == "" || !v[0].To.After(v[0].From) {
 		t.Errorf("viewer events %+v; want one for cam1 with who and when", v)
 	}
