@@ -200,8 +200,12 @@ func (e *Edge) build() error {
 	}
 	e.api, err = localapi.New(cfg.SocketPath(), localapi.Deps{
 		Logger: log,
-		Append: func(ctx context.Context, ev localapi.Event) (uint64, error) {
-			return e.ob.Append(ctx, outbox.Entry{Type: ev.Type, Priority: ev.Priority, Data: ev.Data})
+		Append: func(ctx context.Context, evs []localapi.Event) ([]uint64, error) {
+			es := make([]outbox.Entry, len(evs))
+			for i, ev := range evs {
+				es[i] = outbox.Entry{Type: ev.Type, Priority: ev.Priority, Data: ev.Data}
+			}
+			return e.ob.AppendAll(ctx, es)
 		},
 		Status: e.status,
 	})
