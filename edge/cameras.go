@@ -27,7 +27,7 @@ func (e *Edge) applyCameras(d protocol.Desired) {
 		ice = s.Cameras.ICE
 		for _, c := range s.Cameras.Cameras {
 			cams = append(cams, relay.Camera{ID: c.ID, Name: c.Name, URL: c.URL, Username: c.Username, Password: c.Password,
-				Transport: c.Transport, AlwaysOn: c.AlwaysOn})
+				Transport: c.Transport, AlwaysOn: c.AlwaysOn, AllowLocal: s.Cameras.AllowLocalTargets})
 		}
 	}
 	e.wh.SetICE(ice)

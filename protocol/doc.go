@@ -16,4 +16,8 @@
 //   - v1 (2026-11): desired, reported, cmd, cmd/result, events, events/ack,
 //     status. Signed envelope {v, body, sig} over "dalaba/v1/<kind>\n<box>\n"
 //     followed by the body bytes exactly as sent.
+//   - v1, later: the desired state's cameras carry allow_local_targets, sent
+//     only when true (a township that allows cameras on the box itself, for
+//     tests); without it a camera URL naming the box, link-local or other
+//     non-LAN addresses is refused.
 package protocol
