@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
@@ -225,6 +227,38 @@ func TestRefused(t *testing.T) {
 	}
 	if n := cam.Stats().Sessions; n != 1 {
 		t.Errorf("camera saw %d sessions; refused readers must not pull it", n)
+	}
+}
+
+// TestTCPOnly: a relay told to use no UDP refuses a reader asking for it
+// with 461, so the player falls back to TCP, which it serves.
+func TestTCPOnly(t *testing.T) {
+	cam := startCamera(t, sim.Config{})
+	cfg := quick()
+	cfg.TCPOnly = true
+	r := startRelay(t, cfg, Camera{ID: "cam1", URL: cam.URL(), AllowLocal: true})
+	if _, err := dial(t, r.URL("cam1")); err != nil {
+		t.Fatalf("a TCP reader: %v", err)
+	}
+	u, err := base.ParseURL(r.URL("cam1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp := gortsplib.ProtocolUDP
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &udp, ReadTimeout: 5 * time.Second}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); !isStatus(err, 461) {
+		t.Fatalf("a UDP reader of a TCP-only relay: %v, want 461 Unsupported Transport", err)
+	}
+	if _, err := New(Config{Listen: "127.0.0.1:0", TCPOnly: true, RTPPort: 8000}, Deps{}); err == nil || !strings.Contains(err.Error(), "TCP only") {
+		t.Errorf("a TCP-only relay with an RTP port: %v", err)
 	}
 }
 
