@@ -1,8 +1,9 @@
 # Dalaba — build, test and run. `make help` lists the targets.
 #
-# `make run` and `make test` install what they need from Debian's packages
-# when it is missing (guarded: nothing is installed twice), so a fresh Debian
-# machine with Go needs nothing else.
+# `make deps` installs what the tests and the demo need from Debian's
+# packages when it is missing (guarded: nothing is installed twice); `make run`
+# calls it, `make test` does not (a test run changes nothing on the machine):
+# .ci/run and a fresh checkout call `make deps` first.
 
 SHELL       := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -62,7 +63,7 @@ test-32bit: ## every package and its tests compiled and vetted for armv7 and 386
 	GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) vet ./...
 	GOARCH=386 CGO_ENABLED=0 $(GO) vet ./...
 
-test: deps lint test-race test-32bit cross ## everything CI runs; the tree must stay clean
+test: lint test-race test-32bit cross ## everything CI runs (after `make deps`); the tree must stay clean
 	@if [ -n "$$(git status --porcelain)" ]; then echo "tests left the tree dirty:"; git status --porcelain; exit 1; fi
 	@echo "make test: all passed"
 

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/announce"
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/broker"
 	"github.com/dalaba/dalaba/cloud/config"
 	"github.com/dalaba/dalaba/cloud/console"
@@ -208,13 +209,18 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
-	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib, Lists: ls, Speech: speech})
+	proxies, err := forwarded.New(c.cfg.HTTP.TrustedProxies, c.deps.Logger)
+	if err != nil {
+		return abort(err)
+	}
+	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib, Lists: ls, Speech: speech,
+		Proxies: proxies})
 	if err != nil {
 		return abort(err)
 	}
 	// The console serves its pages and passes everything else to the API.
 	con, err := console.New(console.Config{}, console.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Next: api.Handler(),
-		Lists: ls})
+		Lists: ls, Proxies: proxies})
 	if err != nil {
 		return abort(err)
 	}

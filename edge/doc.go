@@ -1,14 +1,26 @@
 // Package edge assembles the village box daemon, dalaba-edge: it opens the
 // bbolt file in the data directory and builds the outbox, the desired-state
-// applier, the MQTT uplink, the health monitor and the local API from the
-// config, wires them to one another, runs them together and stops them in
-// order:
+// applier, the command runner, the MQTT uplink, the health monitor, the
+// local API, the playout, the camera relay, WebRTC viewing and paging from
+// the config, wires them to one another, runs them together and stops them
+// in order:
 //
-//  1. intake: the local API (finishing requests in progress) and health;
-//  2. the uplink: it finishes the message it is applying, publishes the box
-//     offline (retained) and disconnects;
+//  1. intake, all at once: the desired-state lane and the command runner
+//     (handlers in flight are cancelled and answered), the local API
+//     (finishing requests in progress), health, the playout (halting the
+//     speakers and recording what was cut short), the relay, WebRTC
+//     viewing, paging and the clip server;
+//  2. the uplink, once every intake part has returned (until then it keeps
+//     publishing, so the answers of the commands cut short go out): it
+//     publishes the box offline (retained) and disconnects; a command that
+//     arrives after the runner stopped is dropped unanswered;
 //  3. the outbox: its last group commit lands;
 //  4. the bbolt file is closed.
+//
+// The uplink hands payloads over and returns: the desired state to its own
+// lane (edge/desired), commands to the runner (edge/command), where each
+// feature registered its typed commands (edge/playout, edge/whep,
+// edge/paging). Subscribers of the desired state get its spec decoded once.
 //
 // Each part's own rules live in its package; this one only knows which part
 // feeds which.

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/dalaba/dalaba/edge/clock"
+	"github.com/dalaba/dalaba/edge/command"
 	"github.com/dalaba/dalaba/edge/config"
 	"github.com/dalaba/dalaba/edge/desired"
 	"github.com/dalaba/dalaba/edge/health"
@@ -58,6 +59,7 @@ type Edge struct {
 	st  *store.Store
 	ob  *outbox.Outbox
 	ap  *desired.Applier
+	cmd *command.Runner
 	up  *uplink.Uplink
 	mon *health.Monitor
 	api *localapi.Server
@@ -67,9 +69,7 @@ type Edge struct {
 	wh  *whep.Server
 	pg  *paging.Server
 
-	camMu sync.Mutex
-	cams  protocol.Cameras // the desired state's camera section, for the budget
-	drv   *drivers
+	drv *drivers
 
 	health    atomic.Pointer[protocol.Health] // the latest reading, for Reported
 	ran       atomic.Bool
@@ -120,8 +120,14 @@ func (e *Edge) build() error {
 	}
 	e.ap, err = desired.New(desired.Deps{
 		Logger: log, Clock: clk, BoxID: cfg.BoxID, Key: cfg.PublicKey(), Store: e.st, Record: e.record,
-		Results: func(r protocol.CommandResult) { e.up.PublishResult(r) },
 		Applied: func(uint64) { e.up.PublishReported() },
+	})
+	if err != nil {
+		return err
+	}
+	e.cmd, err = command.New(command.Config{}, command.Deps{
+		Logger: log, Clock: clk, BoxID: cfg.BoxID, Key: cfg.PublicKey(), Store: e.st, Record: e.record,
+		Results: func(r protocol.CommandResult) { e.up.PublishResult(r) },
 	})
 	if err != nil {
 		return err
@@ -161,7 +167,7 @@ func (e *Edge) build() error {
 	if err != nil {
 		return err
 	}
-	e.ap.Subscribe(e.po.ApplyDesired)
+	e.ap.Subscribe(func(s desired.State) { e.po.Apply(s.Spec.Broadcast) })
 	e.rl, err = relay.New(relay.Config{Listen: cfg.Relay.Listen, Username: cfg.Relay.Username, Password: cfg.Relay.Password, Linger: cfg.Relay.Linger,
 		RTPPort: cfg.Relay.RTPPort, TCPOnly: !cfg.Relay.UDP},
 		relay.Deps{Logger: log, Events: e.cameraEvent})
@@ -181,14 +187,9 @@ func (e *Edge) build() error {
 		return fmt.Errorf("edge: paging: %w", err)
 	}
 	e.ap.Subscribe(e.applyCameras)
-	e.ap.Subscribe(e.applyPagingICE)
-	e.ap.Handle(protocol.CmdWHEP, e.answerWHEP)
-	e.ap.Handle(protocol.CmdWHEPStop, e.stopWHEP)
-	e.ap.Handle(protocol.CmdPlay, e.po.Play)
-	e.ap.Handle(protocol.CmdStop, e.po.Stop)
-	e.ap.Handle(protocol.CmdVolume, e.po.Volume)
-	e.ap.Handle(protocol.CmdPage, e.answerPage)
-	e.ap.Handle(protocol.CmdPageStop, e.stopPage)
+	e.po.Register(e.cmd)
+	e.wh.Register(e.cmd)
+	e.pg.Register(e.cmd)
 	e.up, err = uplink.New(uplink.Config{
 		BoxID: cfg.BoxID, BrokerURL: b.URL, Username: b.Username, Password: b.Password, CAFile: b.CAFile,
 		KeepAlive: b.KeepAlive, ConnectTimeout: b.ConnectTimeout,
@@ -197,7 +198,7 @@ func (e *Edge) build() error {
 		BackoffMin: backoffMin, BackoffMax: backoffMax,
 	}, uplink.Deps{
 		Logger: log, Clock: clk, Outbox: e.ob,
-		OnDesired: e.ap.HandleDesired, OnCommand: e.ap.HandleCommand,
+		OnDesired: e.ap.Receive, OnCommand: e.cmd.Receive,
 		Reported: e.reported,
 	})
 	if err != nil {
@@ -217,8 +218,8 @@ func (e *Edge) build() error {
 	return err
 }
 
-// Desired is the applier, for parts that subscribe to desired state or
-// handle commands; subscribe before Run.
+// Desired is the applier, for parts that subscribe to desired state;
+// subscribe before Run.
 func (e *Edge) Desired() *desired.Applier { return e.ap }
 
 // Run runs the box until ctx ends or a part fails, then stops the parts in
@@ -255,6 +256,8 @@ func (e *Edge) Run(ctx context.Context) error {
 			return mustRunUntil(intakeCtx, name, run)
 		})
 	}
+	runIntake("desired state", e.ap.Run)
+	runIntake("commands", e.cmd.Run)
 	runIntake("local api", e.api.Run)
 	runIntake("health", e.mon.Run)
 	runIntake("playout", e.po.Run)

@@ -219,14 +219,15 @@ func (tw *township) command(id, typ string) []byte {
 
 // box is a running Edge and a client for its local API.
 type box struct {
-	t      *testing.T
+	t      testing.TB
+	e      *Edge
 	cfg    config.Config
 	cancel context.CancelFunc
 	done   chan error
 	api    *http.Client
 }
 
-func testConfig(t *testing.T, brokerURL, id string, key ed25519.PublicKey) config.Config {
+func testConfig(t testing.TB, brokerURL, id string, key ed25519.PublicKey) config.Config {
 	cfg := config.Default()
 	cfg.BoxID, cfg.TownshipKey, cfg.Broker.URL = id, protocol.EncodePublicKey(key), brokerURL
 	cfg.DataDir = t.TempDir()
@@ -235,14 +236,14 @@ func testConfig(t *testing.T, brokerURL, id string, key ed25519.PublicKey) confi
 	return cfg
 }
 
-func startBox(t *testing.T, cfg config.Config) *box {
+func startBox(t testing.TB, cfg config.Config) *box {
 	t.Helper()
 	e, err := New(cfg, Deps{Logger: testLogger(), Version: "test-1", BuildDate: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	b := &box{t: t, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
+	b := &box{t: t, e: e, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
 	go func() { b.done <- e.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()

@@ -446,6 +446,17 @@ type StopArgs struct {
 	Zones []string `json:"zones,omitempty"`
 }
 
+// Validate checks the arguments on their own; zones are the box's to check.
+func (a StopArgs) Validate() error {
+	var errs []error
+	for _, z := range a.Zones {
+		if err := ValidateID(z); err != nil {
+			errs = append(errs, fmt.Errorf("zones: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // VolumeArgs sets a zone's volume until the next desired state.
 type VolumeArgs struct {
 	Zone   string `json:"zone"`

@@ -233,6 +233,14 @@ type WHEPStopArgs struct {
 	Session string `json:"session"`
 }
 
+// Validate checks the arguments on their own.
+func (a WHEPStopArgs) Validate() error {
+	if err := ValidateID(a.Session); err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	return nil
+}
+
 // Event types of the camera feature.
 const (
 	EventCameraOnline  = "camera.online"  // data: CameraState

@@ -154,7 +154,28 @@ func DecodeCommandResult(box string, payload []byte) (CommandResult, error) {
 	if r.ID == "" || len(r.ID) > MaxCommandIDLen {
 		return CommandResult{}, reject(KindCmdResult, ReasonInvalid, fmt.Errorf("id %q: must be 1-%d bytes", r.ID, MaxCommandIDLen))
 	}
+	if err := validateResultCode(r); err != nil {
+		return CommandResult{}, reject(KindCmdResult, ReasonInvalid, err)
+	}
 	return r, checkBox(KindCmdResult, box, r.BoxID)
+}
+
+// validateResultCode checks a result's code: none when OK; otherwise, if
+// given, a short snake_case word (codes this side does not know yet are
+// accepted: see the Code* constants).
+func validateResultCode(r CommandResult) error {
+	if r.OK && r.Code != "" {
+		return fmt.Errorf("code %q on a result that is ok", r.Code)
+	}
+	if len(r.Code) > MaxResultCodeLen {
+		return fmt.Errorf("code: longer than %d bytes", MaxResultCodeLen)
+	}
+	for i, ch := range r.Code {
+		if (ch < 'a' || ch > 'z') && (ch != '_' || i == 0) {
+			return fmt.Errorf("code %q: want lower-case letters and underscores", r.Code)
+		}
+	}
+	return nil
 }
 
 // validateCommand checks a command's own fields.

@@ -16,8 +16,13 @@
 //   - v1 (2026-11): desired, reported, cmd, cmd/result, events, events/ack,
 //     status. Signed envelope {v, body, sig} over "dalaba/v1/<kind>\n<box>\n"
 //     followed by the body bytes exactly as sent.
-//   - v1, later: the desired state's cameras carry allow_local_targets, sent
-//     only when true (a township that allows cameras on the box itself, for
-//     tests); without it a camera URL naming the box, link-local or other
-//     non-LAN addresses is refused.
+//   - v1, additive (2026-12): cmd/result carries "code", a machine-readable
+//     reason beside "error" when "ok" is false (expired, unknown_command,
+//     invalid_args, busy, failed; see CodeExpired). Older receivers that
+//     decode strictly refuse it; the township is updated before its boxes.
+//   - v1, additive (2026-12): the desired state's cameras carry
+//     allow_local_targets, sent only when true (a township that allows
+//     cameras on the box itself, for tests), so older boxes never see it;
+//     without it a camera URL naming the box, link-local or other non-LAN
+//     addresses is refused.
 package protocol

@@ -41,6 +41,7 @@ func FuzzDecodeSmall(f *testing.F) {
 	f.Add(uint8(1), []byte(`{"v":1,"box_id":"village-1","seq":42}`))
 	f.Add(uint8(2), []byte(`{"v":1,"box_id":"village-1","applied_rev":3,"outbox_backlog":0,"at":"2026-11-01T08:00:00Z"}`))
 	f.Add(uint8(3), []byte(`{"v":1,"id":"c-1","box_id":"village-1","ok":true}`))
+	f.Add(uint8(3), []byte(`{"v":1,"id":"c-1","box_id":"village-1","ok":false,"code":"expired","error":"late"}`))
 	f.Fuzz(func(t *testing.T, which uint8, payload []byte) {
 		var err error
 		switch which % 4 {

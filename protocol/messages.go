@@ -40,15 +40,40 @@ type Command struct {
 // box must remember to refuse replays stays small.
 const MaxCommandLifetime = 15 * time.Minute
 
-// CommandResult answers a Command.
+// CommandResult answers a Command. A result that is not OK says why in
+// Error, for a person, and in Code, for a program.
 type CommandResult struct {
 	V     int             `json:"v"`
 	ID    string          `json:"id"`
 	BoxID string          `json:"box_id"`
 	OK    bool            `json:"ok"`
+	Code  string          `json:"code,omitempty"` // one of the Code* constants; empty when OK
 	Error string          `json:"error,omitempty"`
 	Data  json.RawMessage `json:"data,omitempty"`
 }
+
+// Codes of a CommandResult that is not OK. A receiver treats a code it does
+// not know as CodeFailed: later versions of v1 may add codes.
+const (
+	// CodeExpired: the command's lifetime (ExpiresAt, on the box's clock)
+	// ended before the box carried it out, on arrival, while it waited or
+	// while it ran; nothing was done.
+	CodeExpired = "expired"
+	// CodeUnknownCommand: the box has no handler for the command's type.
+	CodeUnknownCommand = "unknown_command"
+	// CodeInvalidArgs: the arguments do not decode or are not valid for
+	// the type; nothing was done.
+	CodeInvalidArgs = "invalid_args"
+	// CodeBusy: the box is running as many slow commands as it allows;
+	// nothing was done, and the same command may be sent again later.
+	CodeBusy = "busy"
+	// CodeFailed: the handler ran and failed (Error says why), or the box
+	// could not run it.
+	CodeFailed = "failed"
+)
+
+// MaxResultCodeLen bounds CommandResult.Code.
+const MaxResultCodeLen = 32
 
 // Priority orders events for the outbox's disk cap: when full, the box drops
 // the oldest events of the lowest priority first.

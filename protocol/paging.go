@@ -60,3 +60,11 @@ type PageResult struct {
 type PageStopArgs struct {
 	Session string `json:"session"`
 }
+
+// Validate checks the arguments on their own.
+func (a PageStopArgs) Validate() error {
+	if err := ValidateID(a.Session); err != nil {
+		return fmt.Errorf("session: %w", err)
+	}
+	return nil
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/announce"
+	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/internal/logging"
 	"github.com/dalaba/dalaba/internal/yamlfile"
@@ -47,6 +48,10 @@ type HTTP struct {
 	// PublicURL is the service's HTTP base URL as boxes reach it (they
 	// download clips from <public_url>/media/); "" = derived from Listen.
 	PublicURL string `yaml:"public_url"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
+	// whose X-Forwarded-For names the real client, which sign-in limits
+	// count by; any other peer's header is ignored. Empty: none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Media is how uploaded audio is taken.
@@ -99,7 +104,7 @@ const (
 func Default() Config {
 	return Config{
 		DataDir: "./data",
-		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:    HTTP{Listen: "127.0.0.1:8080", TrustedProxies: []string{}},
 		MQTT: MQTT{
 			Embedded: true,
 			Listen:   "0.0.0.0:1883",
@@ -179,6 +184,11 @@ func (c Config) Validate() error {
 	if c.HTTP.PublicURL != "" {
 		if err := validateHTTPURL(c.HTTP.PublicURL); err != nil {
 			bad("http.public_url: %v", err)
+		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := forwarded.Parse(p); err != nil {
+			bad("http.trusted_proxies: %v", err)
 		}
 	}
 	if c.Media.MaxBytes < 1<<10 || c.Media.MaxBytes > protocol.MaxMediaBytes {

@@ -187,6 +187,17 @@ func TestPublicHTTPURL(t *testing.T) {
 	}
 }
 
+func TestTrustedProxiesFromTheFile(t *testing.T) {
+	noEnv(t)
+	got, err := Load(write(t, "http:\n  trusted_proxies: [127.0.0.1/32, \"::1/128\", 192.0.2.10]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"127.0.0.1/32", "::1/128", "192.0.2.10"}; !reflect.DeepEqual(got.HTTP.TrustedProxies, want) {
+		t.Fatalf("trusted_proxies = %q, want %q", got.HTTP.TrustedProxies, want)
+	}
+}
+
 func TestValidateHTTPAndMedia(t *testing.T) {
 	cases := []struct {
 		name string
@@ -196,6 +207,8 @@ func TestValidateHTTPAndMedia(t *testing.T) {
 		{"public url without scheme", func(c *Config) { c.HTTP.PublicURL = "township.example" }, "http.public_url"},
 		{"public url of another scheme", func(c *Config) { c.HTTP.PublicURL = "ftp://township.example" }, "http.public_url"},
 		{"public url with a query", func(c *Config) { c.HTTP.PublicURL = "https://township.example/?a=1" }, "http.public_url"},
+		{"trusted proxy that is a name", func(c *Config) { c.HTTP.TrustedProxies = []string{"proxy.township"} }, `http.trusted_proxies: trusted proxy "proxy.township"`},
+		{"trusted proxy with bad bits", func(c *Config) { c.HTTP.TrustedProxies = []string{"127.0.0.1/32", "10.0.0.0/33"} }, `"10.0.0.0/33"`},
 		{"clips too small", func(c *Config) { c.Media.MaxBytes = 10 }, "media.max_bytes"},
 		{"clips too large", func(c *Config) { c.Media.MaxBytes = 1 << 30 }, "media.max_bytes"},
 		{"no approvals", func(c *Config) { c.Lists.Approvals = 0 }, "lists.approvals"},

@@ -3,6 +3,8 @@ package console
 import (
 	"net/http"
 	"strings"
+
+	"github.com/dalaba/dalaba/cloud/auth"
 )
 
 // bridgePrefix is where the console's scripts reach the JSON API with
@@ -15,7 +17,8 @@ import (
 const bridgePrefix = "/ui/api/"
 
 func (c *Console) bridgeRoutes() {
-	c.mux.HandleFunc(bridgePrefix, c.guard(viewBoxes, false, c.bridge))
+	// Any session passes; the API then checks the route's own action.
+	c.register(Route{Pattern: bridgePrefix, Action: auth.ActionSignedIn}, c.guard(auth.ActionSignedIn, false, c.bridge))
 }
 
 func (c *Console) bridge(w http.ResponseWriter, r *http.Request, v *visit) {

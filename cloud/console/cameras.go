@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -50,7 +51,7 @@ func camerasMessages() map[string]message {
 }
 
 func (c *Console) cameraRoutes() {
-	c.mux.HandleFunc("GET /cameras", c.signedIn(viewBoxes, c.camerasPage))
+	c.handle("GET /cameras", auth.ActionViewCameras, c.camerasPage)
 }
 
 // camerasData is what cameras.html gets.

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -114,7 +115,7 @@ func eventsMessages() map[string]message {
 }
 
 func (c *Console) eventRoutes() {
-	c.mux.HandleFunc("GET /events", c.signedIn(viewBoxes, c.eventLog))
+	c.handle("GET /events", auth.ActionViewBoxes, c.eventLog)
 }
 
 // eventLogData is what events.html gets.

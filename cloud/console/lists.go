@@ -12,16 +12,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/poster"
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
-// The red/black lists (红黑榜) pages. Every route admits any signed-in
-// role, as the JSON API does (auth.ActionViewBoxes), and cloud/lists
-// decides what each role may change; the console only hides the buttons
-// a role could not use and answers a change from such a role with 403
-// before asking the service.
+// The red/black lists (红黑榜) pages. Each route names its action as the
+// JSON API's do (reading: auth.ActionViewLists; writing, submitting and
+// publishing: ActionEditLists; approving, rejecting and revoking:
+// ActionReviewLists), so a role that may never make a change gets 403
+// before the service is asked; the page shows only the buttons a role
+// can use, and cloud/lists still checks everything (the author's own
+// approval, the entry's state).
 //
 //	GET  /lists?village=&period=        the village's entries of the month
 //	POST /lists/entries                 a new draft
@@ -36,37 +39,32 @@ import (
 // holding only the console's cookie cannot send, so the console renders
 // the same poster itself.
 func (c *Console) listsRoutes() {
-	c.mux.HandleFunc("GET /lists", c.signedIn(viewBoxes, c.listsPage))
-	c.mux.HandleFunc("GET /lists/poster", c.signedIn(viewBoxes, c.listsPoster))
-	c.mux.HandleFunc("POST /lists/entries", c.signedIn(viewBoxes, c.listsChange(mayEdit, c.createEntry)))
-	c.mux.HandleFunc("POST /lists/entries/{id}/submit", c.signedIn(viewBoxes, c.listsChange(mayEdit, c.entryAction("DoneSubmitted",
+	view, edit, review := auth.ActionViewLists, auth.ActionEditLists, auth.ActionReviewLists
+	c.handle("GET /lists", view, c.listsPage)
+	c.handle("GET /lists/poster", view, c.listsPoster)
+	c.handle("POST /lists/entries", edit, c.listsChange(c.createEntry))
+	c.handle("POST /lists/entries/{id}/submit", edit, c.listsChange(c.entryAction("DoneSubmitted",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Submit(r.Context(), by, id)
 			return err
-		}))))
-	c.mux.HandleFunc("POST /lists/entries/{id}/approve", c.signedIn(viewBoxes, c.listsChange(mayReview, c.entryAction("DoneApproved",
+		})))
+	c.handle("POST /lists/entries/{id}/approve", review, c.listsChange(c.entryAction("DoneApproved",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Approve(r.Context(), by, id, "")
 			return err
-		}))))
-	c.mux.HandleFunc("POST /lists/entries/{id}/reject", c.signedIn(viewBoxes, c.listsChange(mayReview, c.entryAction("DoneRejected",
+		})))
+	c.handle("POST /lists/entries/{id}/reject", review, c.listsChange(c.entryAction("DoneRejected",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Reject(r.Context(), by, id, r.PostFormValue("reason"))
 			return err
-		}))))
-	c.mux.HandleFunc("POST /lists/entries/{id}/revoke", c.signedIn(viewBoxes, c.listsChange(mayReview, c.entryAction("DoneRevoked",
+		})))
+	c.handle("POST /lists/entries/{id}/revoke", review, c.listsChange(c.entryAction("DoneRevoked",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Revoke(r.Context(), by, id, r.PostFormValue("note"))
 			return err
-		}))))
-	c.mux.HandleFunc("POST /lists/publish", c.signedIn(viewBoxes, c.listsChange(mayEdit, c.publish)))
+		})))
+	c.handle("POST /lists/publish", edit, c.listsChange(c.publish))
 }
-
-// mayEdit and mayReview mirror cloud/lists' rule, to show only usable
-// buttons and refuse a role outright; the service still checks everything
-// (the author's own approval, the entry's state).
-func mayEdit(r store.Role) bool   { return lists.Actor{Role: r}.MayEdit() }
-func mayReview(r store.Role) bool { return lists.Actor{Role: r}.MayReview() }
 
 func actorOf(v *visit) lists.Actor { return lists.Actor{Name: v.user.Name, Role: v.user.Role} }
 
@@ -103,14 +101,10 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 	return &flash{OK: ck.Value[0] == 'o', Text: string(b)}
 }
 
-// listsChange refuses a role that may never make the change, then runs h
-// and sends the browser back to the list with h's outcome.
-func (c *Console) listsChange(allowed func(store.Role) bool, h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
+// listsChange runs h and sends the browser back to the list with h's
+// outcome.
+func (c *Console) listsChange(h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) {
-		if !allowed(v.user.Role) {
-			c.errorPage(w, r, http.StatusForbidden, "ListNoPermission")
-			return
-		}
 		done, err := h(r, v)
 		t := c.msgs[v.lang]
 		var fe formError
@@ -181,15 +175,13 @@ func (c *Console) publish(r *http.Request, v *visit) (string, error) {
 
 // listsData is what lists.html gets.
 type listsData struct {
-	Villages  []villageOption
-	Village   string
-	Period    string
-	Flash     *flash
-	Entries   []entryRow
-	Subjects  []subjectOption
-	Cats      []store.Category
-	CanEdit   bool
-	CanReview bool
+	Villages []villageOption
+	Village  string
+	Period   string
+	Flash    *flash
+	Entries  []entryRow
+	Subjects []subjectOption
+	Cats     []store.Category
 	// CanPublish: the user may publish and some entry is approved.
 	CanPublish bool
 	PosterURL  string
@@ -241,7 +233,6 @@ func (c *Console) listsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	q := r.URL.Query()
 	d := listsData{
 		Village: q.Get("village"), Period: q.Get("period"), Flash: takeFlash(w, r),
-		CanEdit: mayEdit(v.user.Role), CanReview: mayReview(v.user.Role),
 	}
 	if _, err := time.Parse("2006-01", d.Period); err != nil {
 		d.Period = c.now().In(c.cfg.Location).Format("2006-01")
@@ -298,6 +289,7 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 		return err
 	}
 	need := c.ls.Approvals()
+	canEdit, canReview := auth.Allowed(v.user.Role, auth.ActionEditLists), auth.Allowed(v.user.Role, auth.ActionReviewLists)
 	for _, e := range es {
 		row := entryRow{EntryView: e, StatusText: t[statusKey(e.Status)], Approvals: fmt.Sprintf("%d / %d", len(e.Approvals), need)}
 		row.KindText = t["RedList"]
@@ -310,11 +302,11 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 		}
 		wrote := e.Author == v.user.Name || slices.Contains(e.Editors, v.user.Name)
 		approved := slices.ContainsFunc(e.Approvals, func(a lists.ApprovalView) bool { return a.By == v.user.Name })
-		row.CanSubmit = d.CanEdit && e.Status == store.StatusDraft
-		row.CanApprove = d.CanReview && e.Status == store.StatusInReview && !wrote && !approved
-		row.CanReject = d.CanReview && (e.Status == store.StatusInReview || e.Status == store.StatusApproved)
-		row.CanRevoke = d.CanReview && e.Status == store.StatusPublished && e.Kind == store.KindBlack
-		d.CanPublish = d.CanPublish || (d.CanEdit && e.Status == store.StatusApproved)
+		row.CanSubmit = canEdit && e.Status == store.StatusDraft
+		row.CanApprove = canReview && e.Status == store.StatusInReview && !wrote && !approved
+		row.CanReject = canReview && (e.Status == store.StatusInReview || e.Status == store.StatusApproved)
+		row.CanRevoke = canReview && e.Status == store.StatusPublished && e.Kind == store.KindBlack
+		d.CanPublish = d.CanPublish || (canEdit && e.Status == store.StatusApproved)
 		d.Entries = append(d.Entries, row)
 	}
 	d.PosterURL = "/lists/poster?" + url.Values{"village": {d.Village}, "period": {d.Period}}.Encode()

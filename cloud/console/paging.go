@@ -11,14 +11,13 @@ import (
 // the bridge to POST /api/v1/boxes/{id}/paging, offering only G.711 so the
 // box forwards the frames to its RTP horns as they are.
 //
-//	GET /paging   the page; the controls only for roles that may broadcast
+//	GET /paging   the page; the controls only for roles that may page (.Can.Page)
 func (c *Console) pagingRoutes() {
-	c.mux.HandleFunc("GET /paging", c.signedIn(viewBoxes, c.pagingPage))
+	c.handle("GET /paging", auth.ActionViewBoxes, c.pagingPage)
 }
 
 type pagingData struct {
-	Boxes   []boxRow
-	MayPage bool
+	Boxes []boxRow
 }
 
 func (c *Console) pagingPage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -28,7 +27,7 @@ func (c *Console) pagingPage(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	c.render(w, r, http.StatusOK, "paging.html", c.pageData(v.lang, v, c.csrf.token(purposeSession, v.token),
-		pagingData{Boxes: rows, MayPage: auth.Allowed(v.user.Role, auth.ActionSendCommands)}))
+		pagingData{Boxes: rows}))
 }
 
 // pagingMessages are the words of the paging page.

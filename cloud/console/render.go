@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+
+	"github.com/dalaba/dalaba/cloud/auth"
 )
 
 // page is what every template gets.
@@ -17,18 +19,23 @@ type page struct {
 	OtherLang string
 	CSRF      string // the form's CSRF token
 	User      string // "" on the sign-in page
-	Role      string
-	HasLists  bool // the 红黑榜 pages are served
-	Data      any
+	// Can is what the user may do, by action name (auth.Can):
+	// {{if .Can.ManageUsers}}. Templates show forms and links by it and
+	// never by role names; every key is there, all false when no one is
+	// signed in, so a misspelt one fails the render.
+	Can      map[string]bool
+	HasLists bool // the 红黑榜 pages are served
+	Data     any
 }
 
 func (c *Console) pageData(l lang, v *visit, csrfToken string, data any) page {
-	p := page{T: c.msgs[l], HTMLLang: l.htmlLang(), OtherLang: string(langEN), CSRF: csrfToken, HasLists: c.ls != nil, Data: data}
+	p := page{T: c.msgs[l], HTMLLang: l.htmlLang(), OtherLang: string(langEN), CSRF: csrfToken, HasLists: c.ls != nil, Data: data,
+		Can: auth.Can("")}
 	if l == langEN {
 		p.OtherLang = string(langZH)
 	}
 	if v != nil {
-		p.User, p.Role = v.user.Name, string(v.user.Role)
+		p.User, p.Can = v.user.Name, auth.Can(v.user.Role)
 	}
 	return p
 }

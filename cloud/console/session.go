@@ -16,10 +16,6 @@ import (
 // plain HTTP on a village LAN, where browsers refuse such cookies.
 const sessionCookie = "dalaba_session"
 
-// viewBoxes is what every console page needs today; pages that change
-// things will ask for their own action.
-const viewBoxes = auth.ActionViewBoxes
-
 // visit is a signed-in request.
 type visit struct {
 	user  store.User
@@ -59,7 +55,11 @@ func (c *Console) guard(action auth.Action, form bool, h func(http.ResponseWrite
 			return
 		}
 		if !auth.Allowed(u.Role, action) {
-			c.errorPage(w, r, http.StatusForbidden, "NoPermission")
+			key := "NoPermission"
+			if !safeMethod(r.Method) {
+				key = "NoPermissionToDo"
+			}
+			c.errorPage(w, r, http.StatusForbidden, key)
 			return
 		}
 		if !safeMethod(r.Method) {

@@ -5,25 +5,37 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// resultGrace is how long after a command's expiry its result is still
-// awaited: the box may have run it at the last moment.
-const resultGrace = 5 * time.Second
+// ResultGrace is how long after a command's expiry its result is still
+// awaited: the transit, box to broker to township, of a result the box
+// produced at the last moment. The box never starts a command after its
+// expiry and answers one that outlives it protocol.CodeExpired, so no
+// result is due later than this. A caller that bounds SendCommand with a
+// context of its own gives it at least the command's ttl plus ResultGrace,
+// or it may give up on a command the box carried out.
+const ResultGrace = 5 * time.Second
+
+// ErrExpired marks a command the box answered protocol.CodeExpired: it
+// arrived, or waited on the box, past its lifetime, and nothing was done,
+// so it is safe to send again.
+var ErrExpired = errors.New("downlink: the command reached the box too late; nothing was done")
 
 // SendCommand signs a command of type typ with args (any JSON-encodable
 // value; nil = none) for box, valid for ttl (in (0, protocol.MaxCommandLifetime]),
 // publishes it at QoS 1 and waits for the box's result with the same id.
 //
 // It gives up with an error wrapping ErrNoResult when ctx ends or when the
-// command has expired (plus a short grace): a box never runs an expired
+// command has expired (plus ResultGrace): a box never runs an expired
 // command, so no result can follow. ErrInvalidCommand marks bad arguments,
 // ErrNotConnected a broker that is not reachable now. The result is
-// returned as the box sent it, OK false included.
+// returned as the box sent it, OK false included; one whose code is
+// protocol.CodeExpired comes with an error wrapping ErrExpired as well.
 func (d *Downlink) SendCommand(ctx context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error) {
 	if ttl <= 0 || ttl > protocol.MaxCommandLifetime {
 		return protocol.CommandResult{}, fmt.Errorf("%w: ttl %s must be in (0, %s]", ErrInvalidCommand, ttl, protocol.MaxCommandLifetime)
@@ -62,10 +74,13 @@ func (d *Downlink) SendCommand(ctx context.Context, box, typ string, args any, t
 		return protocol.CommandResult{}, fmt.Errorf("downlink: command %s (%s) to %s: %w", c.ID, typ, box, err)
 	}
 	d.log.Debug("command sent", "box_id", box, "command_id", c.ID, "type", typ)
-	expired := time.NewTimer(ttl + resultGrace)
+	expired := time.NewTimer(ttl + ResultGrace)
 	defer expired.Stop()
 	select {
 	case r := <-ch:
+		if !r.OK && r.Code == protocol.CodeExpired {
+			return r, fmt.Errorf("downlink: command %s (%s) to %s: %w (%s)", c.ID, typ, box, ErrExpired, r.Error)
+		}
 		return r, nil
 	case <-ctx.Done():
 		return protocol.CommandResult{}, fmt.Errorf("downlink: command %s (%s) to %s: %w: %w", c.ID, typ, box, ErrNoResult, ctx.Err())

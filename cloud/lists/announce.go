@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
@@ -127,7 +128,7 @@ func (r registers) row(e store.Entry) Row {
 // Announcer: the explicit retry after a failed announcement. An ended
 // period, or one with nothing published, is announced as "" (withdrawn).
 func (s *Service) Announce(ctx context.Context, by Actor, village, period string) (string, error) {
-	if err := by.may(permEdit); err != nil {
+	if err := by.may(auth.ActionEditLists); err != nil {
 		return "", err
 	}
 	return s.announce(ctx, by, village, period)

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"text/template"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
@@ -125,37 +127,22 @@ type Actor struct {
 	Role store.Role
 }
 
-// What a role may do with the lists. Operators (the township office)
-// keep the registers, write entries and publish; reviewers (the panel and
-// supervisors) approve, reject and revoke; admins may do both, though
-// never approve what they wrote; viewers only read.
-type permission int
-
-const (
-	permEdit   permission = iota // households, persons, categories, entries, publish
-	permReview                   // approve, reject, revoke
-)
-
-// MayEdit reports whether a's role writes entries and registers and
-// publishes; the console shows its forms by it.
-func (a Actor) MayEdit() bool { return a.Role == store.RoleAdmin || a.Role == store.RoleOperator }
-
-// MayReview reports whether a's role approves, rejects and revokes.
-func (a Actor) MayReview() bool { return a.Role == store.RoleAdmin || a.Role == store.RoleReviewer }
-
-func (a Actor) may(p permission) error {
-	ok := false
-	switch p {
-	case permEdit:
-		ok = a.MayEdit()
-	case permReview:
-		ok = a.MayReview()
-	}
-	if ok {
+// may refuses a role that may not do action at all (auth's table, the
+// same the API's routes are checked by); the workflow's finer rules
+// (nobody approves what they wrote or edited) are checked where they apply.
+func (a Actor) may(action auth.Action) error {
+	if auth.Allowed(a.Role, action) {
 		return nil
 	}
-	what := map[permission]string{permEdit: "write list entries or registers (admin, operator)", permReview: "review list entries (admin, reviewer)"}[p]
-	return fmt.Errorf("%w: role %s may not %s", ErrForbidden, a.Role, what)
+	what := "review list entries"
+	if action == auth.ActionEditLists {
+		what = "write list entries or registers, or publish"
+	}
+	var who []string
+	for _, r := range auth.RolesAllowed(action) {
+		who = append(who, string(r))
+	}
+	return fmt.Errorf("%w: role %s may not %s (only %s)", ErrForbidden, a.Role, what, strings.Join(who, ", "))
 }
 
 // village checks the village is a registered box and returns it.

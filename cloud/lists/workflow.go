@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
 // CreateEntry writes a new draft entry of village.
 func (s *Service) CreateEntry(ctx context.Context, by Actor, village string, in EntryInput) (EntryView, error) {
-	if err := by.may(permEdit); err != nil {
+	if err := by.may(auth.ActionEditLists); err != nil {
 		return EntryView{}, err
 	}
 	e, err := s.checkEntry(ctx, village, in)
@@ -61,7 +62,7 @@ func (s *Service) change(ctx context.Context, by Actor, id uint64, action string
 // published or revoked entry cannot be edited. revision, when not 0, must
 // be the entry's current one, so an edit made on a stale copy is refused.
 func (s *Service) UpdateEntry(ctx context.Context, by Actor, id uint64, in EntryInput, revision uint64) (EntryView, error) {
-	if err := by.may(permEdit); err != nil {
+	if err := by.may(auth.ActionEditLists); err != nil {
 		return EntryView{}, err
 	}
 	cur, err := s.st.GetEntry(ctx, id)
@@ -96,7 +97,7 @@ func (s *Service) UpdateEntry(ctx context.Context, by Actor, id uint64, in Entry
 
 // Submit sends a draft to review.
 func (s *Service) Submit(ctx context.Context, by Actor, id uint64) (EntryView, error) {
-	if err := by.may(permEdit); err != nil {
+	if err := by.may(auth.ActionEditLists); err != nil {
 		return EntryView{}, err
 	}
 	return s.change(ctx, by, id, "entry.submit", func(e *store.Entry) (string, error) {
@@ -111,7 +112,7 @@ func (s *Service) Submit(ctx context.Context, by Actor, id uint64) (EntryView, e
 // Approve adds by's approval; with enough distinct approvals the entry is
 // approved. Nobody who wrote or edited the entry may approve it.
 func (s *Service) Approve(ctx context.Context, by Actor, id uint64, note string) (EntryView, error) {
-	if err := by.may(permReview); err != nil {
+	if err := by.may(auth.ActionReviewLists); err != nil {
 		return EntryView{}, err
 	}
 	if err := checkText("note", note, 0, MaxNote); err != nil {
@@ -138,7 +139,7 @@ func (s *Service) Approve(ctx context.Context, by Actor, id uint64, note string)
 // Reject sends an entry in review (or approved, not yet published) back
 // to draft with the reviewer's reason; its approvals are cleared.
 func (s *Service) Reject(ctx context.Context, by Actor, id uint64, reason string) (EntryView, error) {
-	if err := by.may(permReview); err != nil {
+	if err := by.may(auth.ActionReviewLists); err != nil {
 		return EntryView{}, err
 	}
 	if err := checkText("reason", reason, 1, MaxReason); err != nil {
@@ -157,7 +158,7 @@ func (s *Service) Reject(ctx context.Context, by Actor, id uint64, reason string
 // then re-announces the period without it. note says what was rectified.
 // The revocation stands even when the announcement fails (ErrAnnounce).
 func (s *Service) Revoke(ctx context.Context, by Actor, id uint64, note string) (EntryView, error) {
-	if err := by.may(permReview); err != nil {
+	if err := by.may(auth.ActionReviewLists); err != nil {
 		return EntryView{}, err
 	}
 	if err := checkText("note", note, 1, MaxNote); err != nil {
@@ -191,7 +192,7 @@ type Published struct {
 // cannot be published. The publication stands even when the announcement
 // fails (ErrAnnounce).
 func (s *Service) Publish(ctx context.Context, by Actor, village, period string) (Published, error) {
-	if err := by.may(permEdit); err != nil {
+	if err := by.may(auth.ActionEditLists); err != nil {
 		return Published{}, err
 	}
 	if _, err := parsePeriod(period, s.loc); err != nil {

@@ -39,9 +39,16 @@ import (
 // by then: a failed append cannot undo it and is logged at Error for a
 // human to look at.
 //
-//	GET /api/v1/audit/recent   admin, reviewer: ?limit=N (100, at most 1000) → {records}, newest first
-//	GET /api/v1/audit          ?after=SEQ&limit=N, oldest first; served by the lists' routes when they are
-//	                           on (every role may read the lists' trail), else here for admin and reviewer
+// Reading it: the whole trail holds every sign-in with its address and
+// every account change, so it is for admins and reviewers only
+// (auth.ActionViewAudit). One list entry's own records are narrower and
+// readable by operators too (auth.ActionViewEntryHistory).
+//
+//	GET /api/v1/audit/recent              admin, reviewer: ?limit=N (100, at most 1000) → {records}, newest first
+//	GET /api/v1/audit                     admin, reviewer: ?village=&entry=&after=SEQ&limit=N → {records, next_after},
+//	                                      oldest first
+//	GET /api/v1/entries/{eid}/history     admin, reviewer, operator: ?after=SEQ&limit=N, the entry's records only
+//	                                      (with the lists)
 const (
 	// auditBodyMax bounds the request body kept in a record: enough for
 	// any form a person fills in, not for a whole plan or a clip.
@@ -52,12 +59,8 @@ const (
 )
 
 func (s *Server) auditRoutes() {
-	s.mux.HandleFunc("GET /api/v1/audit/recent", s.authed(auth.ActionViewAudit, s.recentAudit))
-	// With the lists every role reads the trail, as the lists' review is
-	// public to the township (lists.go registers it so).
-	if s.ls == nil {
-		s.mux.HandleFunc("GET /api/v1/audit", s.authed(auth.ActionViewAudit, s.listAudit))
-	}
+	s.route("GET /api/v1/audit/recent", auth.ActionViewAudit, s.recentAudit)
+	s.route("GET /api/v1/audit", auth.ActionViewAudit, s.listAudit)
 }
 
 func safeMethod(m string) bool {
@@ -320,6 +323,12 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	if f.Limit, ok = auditLimit(w, r); !ok {
 		return
 	}
+	s.auditPage(w, r, f)
+}
+
+// auditPage answers the records f selects, oldest first, with the seq to
+// ask after for the next page.
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, f store.AuditFilter) {
 	rs, err := s.st.ListAudit(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
@@ -330,4 +339,27 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		next = rs[len(rs)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"records": toAuditJSON(rs), "next_after": next})
+}
+
+// entryHistory pages one list entry's records forward: ?after=, ?limit=.
+// An unknown entry is 404, not an empty history.
+func (s *Server) entryHistory(w http.ResponseWriter, r *http.Request) {
+	id, ok := entryID(w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.ls.Entry(r.Context(), id); err != nil {
+		s.listsFail(w, r, err)
+		return
+	}
+	f := store.AuditFilter{EntryID: id}
+	var err error
+	if f.After, err = uintParam(r.URL.Query().Get("after"), 0); err != nil {
+		writeError(w, http.StatusBadRequest, "after: "+err.Error())
+		return
+	}
+	if f.Limit, ok = auditLimit(w, r); !ok {
+		return
+	}
+	s.auditPage(w, r, f)
 }

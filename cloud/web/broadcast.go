@@ -24,16 +24,16 @@ const (
 )
 
 func (s *Server) broadcastRoutes() {
-	view, edit := auth.ActionViewBoxes, auth.ActionManageBroadcast
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/broadcast", s.authed(view, s.getPlan))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/broadcast", s.authed(edit, s.putPlan))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/speakers/{sid}", s.authed(edit, s.putSpeaker))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/speakers/{sid}", s.authed(edit, s.deleteSpeaker))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/zones/{zid}", s.authed(edit, s.putZone))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/zones/{zid}", s.authed(edit, s.deleteZone))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/schedules/{schid}", s.authed(edit, s.putSchedule))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/schedules/{schid}", s.authed(edit, s.deleteSchedule))
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/upcoming", s.authed(view, s.upcoming))
+	view, edit := auth.ActionViewBroadcast, auth.ActionManageBroadcast
+	s.route("GET /api/v1/boxes/{id}/broadcast", view, s.getPlan)
+	s.route("PUT /api/v1/boxes/{id}/broadcast", edit, s.putPlan)
+	s.route("PUT /api/v1/boxes/{id}/speakers/{sid}", edit, s.putSpeaker)
+	s.route("DELETE /api/v1/boxes/{id}/speakers/{sid}", edit, s.deleteSpeaker)
+	s.route("PUT /api/v1/boxes/{id}/zones/{zid}", edit, s.putZone)
+	s.route("DELETE /api/v1/boxes/{id}/zones/{zid}", edit, s.deleteZone)
+	s.route("PUT /api/v1/boxes/{id}/schedules/{schid}", edit, s.putSchedule)
+	s.route("DELETE /api/v1/boxes/{id}/schedules/{schid}", edit, s.deleteSchedule)
+	s.route("GET /api/v1/boxes/{id}/upcoming", view, s.upcoming)
 }
 
 // planIn is what a client may write of a plan: everything but the media

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,12 +13,12 @@ import (
 )
 
 func (s *Server) cameraRoutes() {
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/cameras", s.authed(auth.ActionViewBoxes, s.getCameras))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/cameras", s.authed(auth.ActionManageBroadcast, s.putCameras))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/cameras/{cid}", s.authed(auth.ActionManageBroadcast, s.putCamera))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/cameras/{cid}", s.authed(auth.ActionManageBroadcast, s.deleteCamera))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/{cid}/whep", s.authed(auth.ActionViewBoxes, s.whep))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", s.authed(auth.ActionViewBoxes, s.whepStop))
+	s.route("GET /api/v1/boxes/{id}/cameras", auth.ActionViewCameras, s.getCameras)
+	s.route("PUT /api/v1/boxes/{id}/cameras", auth.ActionManageCameras, s.putCameras)
+	s.route("PUT /api/v1/boxes/{id}/cameras/{cid}", auth.ActionManageCameras, s.putCamera)
+	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}", auth.ActionManageCameras, s.deleteCamera)
+	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/whep", auth.ActionViewCameras, s.whep)
+	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", auth.ActionViewCameras, s.whepStop)
 }
 
 // camerasJSON is a box's camera section as the API shows it: credentials
@@ -154,9 +153,7 @@ func (s *Server) boxCommand(w http.ResponseWriter, r *http.Request, box, typ str
 		s.fail(w, r, err)
 		return protocol.CommandResult{}, false
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), CommandTimeout)
-	defer cancel()
-	res, err := s.dl.SendCommand(ctx, box, typ, args, CommandTimeout)
+	res, err := s.sendToBox(r.Context(), box, typ, args)
 	if err != nil {
 		s.fail(w, r, err)
 		return protocol.CommandResult{}, false

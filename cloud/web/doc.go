@@ -1,6 +1,7 @@
 // Package web is the township service's HTTP face: the JSON API under
 // /api/v1 (and, later, the console). It authenticates with bearer tokens
-// (POST /api/v1/login), checks each route's role through auth.Allowed,
+// (POST /api/v1/login), registers every route once with the action its
+// caller's role must be allowed in auth's table (Server.Routes lists them),
 // decodes request bodies strictly (unknown fields, trailing data and bodies
 // over 64 KiB are refused; uploads have their own limit) and answers every error as {"error": "..."}
 // with its status code.
@@ -8,8 +9,10 @@
 // Routes:
 //
 //	GET  /healthz                           no token
-//	POST /api/v1/login                      {username, password} → {token, expires_at}
-//	POST /api/v1/logout                     ends the token's session
+//	POST /api/v1/login                      {username, password} → {token, expires_at}; 401 for any wrong name or
+//	                                        password; 429 with Retry-After while locked out (cloud/auth's limits,
+//	                                        counted by the address a trusted proxy names: http.trusted_proxies)
+//	POST /api/v1/logout                     every role: ends the token's session
 //	GET  /api/v1/boxes                      every box
 //	POST /api/v1/boxes                      admin: {id, name} → {box, edge_config}
 //	GET  /api/v1/boxes/{id}                 one box
@@ -20,8 +23,9 @@
 //	PUT  /api/v1/users/{name}               admin: {role?, password?, disabled?}; ends that user's sessions;
 //	                                        400 for an admin demoting or disabling themself, or the last admin
 //	GET  /api/v1/audit/recent               admin, reviewer: ?limit=N (100, at most 1000) → {records}, newest first
-//	GET  /api/v1/audit                      ?after=SEQ&limit=N → {records, next_after}, oldest first (with the
-//	                                        lists: every role, see below; without: admin, reviewer)
+//	GET  /api/v1/audit                      admin, reviewer: ?village=&entry=&after=SEQ&limit=N → {records, next_after},
+//	                                        oldest first
+//	GET  /api/v1/entries/{id}/history       admin, reviewer, operator: one list entry's records (lists.go)
 //
 // Every successful change (POST, PUT or DELETE answered 2xx) is appended to
 // the audit trail before it is answered: the user, the route pattern as the
@@ -66,12 +70,21 @@
 //	DELETE /api/v1/boxes/{id}/paging/{session}  hang up
 //
 // The red and black lists (routes in lists.go): households, persons, categories, entries and their review,
-// publication, revocation, audit, points and leaderboard under
+// publication, revocation, entry history, points and leaderboard under
 // /api/v1/villages/{box}/… and /api/v1/entries/…, and
 //
 //	GET    /api/v1/villages/{box}/lists/{period}/poster  ?size=A4|A3: the printable poster (HTML)
 //
 // Boxes download clips from /media/<sha256>, served by cloud/media.
+//
+// Commands to a box (…/commands, …/play, …/stop, …/volume, WHEP and
+// paging) live CommandLifetime (15 s): the box never starts or carries one
+// out after it. The API waits CommandWait (20 s) for the box's result: the
+// lifetime plus downlink.ResultGrace (5 s) for the result's transit, so a
+// command the box carried out at its last moment is answered as done and
+// never sent twice. No result by then: 504. A command that reached the box
+// after its lifetime is refused by the box as "expired": 504 saying so;
+// nothing was done, and it may be sent again.
 //
 // It knows the store, the fleet and the downlink only through the
 // interfaces it declares; nothing here speaks MQTT or bbolt.

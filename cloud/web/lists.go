@@ -10,10 +10,11 @@ import (
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
-// Red/black lists (红黑榜). Every route needs a token; reads are open to
-// every role, and cloud/lists decides the rest: admin and operator keep
+// Red/black lists (红黑榜). Every route needs a token and its action
+// (auth's table): reads are open to every role; admin and operator keep
 // the registers, write entries, publish and announce; admin and reviewer
-// approve, reject and revoke, never what they wrote or edited (403).
+// approve, reject and revoke; cloud/lists asks the same table and adds
+// its finer rules: nobody approves what they wrote or edited (403).
 //
 //	GET  /api/v1/villages/{box}/households                 with members
 //	POST /api/v1/villages/{box}/households                 {id, head} → 201
@@ -27,6 +28,8 @@ import (
 //	POST /api/v1/villages/{box}/entries                    lists.EntryInput → 201 draft
 //	GET  /api/v1/entries                                   ?village=&period=&status=&kind=
 //	GET  /api/v1/entries/{id}
+//	GET  /api/v1/entries/{id}/history                      admin, reviewer, operator: the entry's audit records,
+//	                                                       ?after=&limit= (100, at most 1000) → {records, next_after}
 //	PUT  /api/v1/entries/{id}                              lists.EntryInput + optional revision; back to draft
 //	POST /api/v1/entries/{id}/submit                       draft → in_review
 //	POST /api/v1/entries/{id}/approve                      {note?}
@@ -36,35 +39,37 @@ import (
 //	POST /api/v1/villages/{box}/lists/{period}/publish     approved → published; announced
 //	POST /api/v1/villages/{box}/lists/{period}/announce    announce again (retry)
 //	GET  /api/v1/villages/{box}/leaderboard                ?period= (all periods when absent)
-//	GET  /api/v1/audit                                     ?village=&entry=&after=&limit= (100, at most 1000)
+//
+// The whole trail, with ?village= and ?entry=, is GET /api/v1/audit (admin
+// and reviewer, audit.go).
 //
 // A failed announcement after a publish or revoke answers 502 with the
 // error; the change stands and the next publish, revoke or announce
 // retries.
 func (s *Server) listsRoutes() {
-	a := func(h http.HandlerFunc) http.HandlerFunc { return s.authed(auth.ActionViewBoxes, h) }
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/households", a(s.listHouseholds))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/households", a(s.createHousehold))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/households/{hid}", a(s.getHousehold))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/households/{hid}/points", a(s.points))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/persons", a(s.listPersons))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/persons", a(s.createPerson))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/persons/{pid}", a(s.getPerson))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/categories", a(s.getCategories))
-	s.mux.HandleFunc("PUT /api/v1/villages/{box}/categories", a(s.putCategories))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/entries", a(s.createEntry))
-	s.mux.HandleFunc("GET /api/v1/entries", a(s.listEntries))
-	s.mux.HandleFunc("GET /api/v1/entries/{eid}", a(s.getEntry))
-	s.mux.HandleFunc("PUT /api/v1/entries/{eid}", a(s.updateEntry))
-	s.mux.HandleFunc("POST /api/v1/entries/{eid}/submit", a(s.submitEntry))
-	s.mux.HandleFunc("POST /api/v1/entries/{eid}/approve", a(s.approveEntry))
-	s.mux.HandleFunc("POST /api/v1/entries/{eid}/reject", a(s.rejectEntry))
-	s.mux.HandleFunc("POST /api/v1/entries/{eid}/revoke", a(s.revokeEntry))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/lists/{period}", a(s.getList))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/lists/{period}/publish", a(s.publishList))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/lists/{period}/announce", a(s.announceList))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/leaderboard", a(s.leaderboard))
-	s.mux.HandleFunc("GET /api/v1/audit", a(s.listAudit))
+	view, edit, review := auth.ActionViewLists, auth.ActionEditLists, auth.ActionReviewLists
+	s.route("GET /api/v1/villages/{box}/households", view, s.listHouseholds)
+	s.route("POST /api/v1/villages/{box}/households", edit, s.createHousehold)
+	s.route("GET /api/v1/villages/{box}/households/{hid}", view, s.getHousehold)
+	s.route("GET /api/v1/villages/{box}/households/{hid}/points", view, s.points)
+	s.route("GET /api/v1/villages/{box}/persons", view, s.listPersons)
+	s.route("POST /api/v1/villages/{box}/persons", edit, s.createPerson)
+	s.route("GET /api/v1/villages/{box}/persons/{pid}", view, s.getPerson)
+	s.route("GET /api/v1/villages/{box}/categories", view, s.getCategories)
+	s.route("PUT /api/v1/villages/{box}/categories", edit, s.putCategories)
+	s.route("POST /api/v1/villages/{box}/entries", edit, s.createEntry)
+	s.route("GET /api/v1/entries", view, s.listEntries)
+	s.route("GET /api/v1/entries/{eid}", view, s.getEntry)
+	s.route("GET /api/v1/entries/{eid}/history", auth.ActionViewEntryHistory, s.entryHistory)
+	s.route("PUT /api/v1/entries/{eid}", edit, s.updateEntry)
+	s.route("POST /api/v1/entries/{eid}/submit", edit, s.submitEntry)
+	s.route("POST /api/v1/entries/{eid}/approve", review, s.approveEntry)
+	s.route("POST /api/v1/entries/{eid}/reject", review, s.rejectEntry)
+	s.route("POST /api/v1/entries/{eid}/revoke", review, s.revokeEntry)
+	s.route("GET /api/v1/villages/{box}/lists/{period}", view, s.getList)
+	s.route("POST /api/v1/villages/{box}/lists/{period}/publish", edit, s.publishList)
+	s.route("POST /api/v1/villages/{box}/lists/{period}/announce", edit, s.announceList)
+	s.route("GET /api/v1/villages/{box}/leaderboard", view, s.leaderboard)
 }
 
 // actor is the signed-in user as the lists see them.

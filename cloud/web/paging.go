@@ -16,11 +16,10 @@ import (
 
 // Live paging (喊话) is signalled as WHIP is: the browser posts its SDP
 // offer with a microphone track, the box answers over MQTT, and DELETE on
-// the returned Location hangs up. Paging speaks through the horns, so it
-// needs the right to send commands, as play-now does.
+// the returned Location hangs up.
 func (s *Server) pagingRoutes() {
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/paging", s.authed(auth.ActionSendCommands, s.page))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/paging/{session}", s.authed(auth.ActionSendCommands, s.pageStop))
+	s.route("POST /api/v1/boxes/{id}/paging", auth.ActionPage, s.page)
+	s.route("DELETE /api/v1/boxes/{id}/paging/{session}", auth.ActionPage, s.pageStop)
 }
 
 // codecHeader tells the browser which G.711 law the box chose.

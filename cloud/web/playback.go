@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,9 +11,9 @@ import (
 )
 
 func (s *Server) playbackRoutes() {
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/play", s.authed(auth.ActionSendCommands, s.play))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/stop", s.authed(auth.ActionSendCommands, s.stop))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/volume", s.authed(auth.ActionSendCommands, s.volume))
+	s.route("POST /api/v1/boxes/{id}/play", auth.ActionPlayNow, s.play)
+	s.route("POST /api/v1/boxes/{id}/stop", auth.ActionPlayNow, s.stop)
+	s.route("POST /api/v1/boxes/{id}/volume", auth.ActionPlayNow, s.volume)
 }
 
 // play grants the clips to the box (it fetches what it lacks) and has it
@@ -87,9 +86,7 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request, typ string, arg
 	if before != nil {
 		before(id)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), CommandTimeout)
-	defer cancel()
-	res, err := s.dl.SendCommand(ctx, id, typ, args, CommandTimeout)
+	res, err := s.sendToBox(r.Context(), id, typ, args)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -7,14 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
@@ -82,6 +83,9 @@ type Deps struct {
 	// Speech reads typed announcements aloud; nil leaves the route out.
 	Speech Speech
 	Now    func() time.Time // nil = time.Now
+	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
+	// names a sign-in's address; the zero value trusts none.
+	Proxies forwarded.Proxies
 }
 
 // Limits of the API.
@@ -89,10 +93,15 @@ const (
 	MaxBody      = 64 << 10 // bytes of a request body
 	DefaultLimit = 100      // events per page
 	MaxLimit     = 1000
-	// CommandTimeout is how long a command may wait for the box's result;
-	// it is also the command's lifetime, so a box that was offline never
-	// runs it after the caller gave up.
-	CommandTimeout = 15 * time.Second
+	// CommandLifetime is the lifetime (expires_at) of the commands the API
+	// sends: the box never starts or carries out one later, however late
+	// it arrives, and answers it "expired" instead.
+	CommandLifetime = 15 * time.Second
+	// CommandWait is how long the API waits for the box's result: the
+	// lifetime and the result's transit (downlink.ResultGrace), so that a
+	// command the box carried out at the last moment is answered as done,
+	// not 504, and an official never sends again what already played.
+	CommandWait = CommandLifetime + downlink.ResultGrace
 )
 
 // Server serves the API.
@@ -108,6 +117,35 @@ type Server struct {
 	sp   Speech
 	now  func() time.Time
 	mux  *http.ServeMux
+	// routes are the registered routes with their actions, in order.
+	routes []Route
+	// proxies find a sign-in's client address behind trusted proxies.
+	proxies forwarded.Proxies
+}
+
+// Route is an API route and the action its caller's role must be allowed
+// (auth's table).
+type Route struct {
+	Pattern string      // as registered: "GET /api/v1/audit"
+	Action  auth.Action // 0 when Open
+	Open    bool        // served without a token (sign-in, health)
+}
+
+// Routes are every route the server registered, in order: the one list
+// of what the API serves and who may call it.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// route registers pattern behind a bearer token whose role may do action.
+// Every route but the open ones is registered here, with its action, once.
+func (s *Server) route(pattern string, action auth.Action, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Action: action})
+	s.mux.HandleFunc(pattern, s.authed(action, h))
+}
+
+// open registers pattern for anyone, without a token.
+func (s *Server) open(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Open: true})
+	s.mux.HandleFunc(pattern, h)
 }
 
 // New validates deps and builds the routes.
@@ -128,25 +166,26 @@ func New(deps Deps) (*Server, error) {
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: http.NewServeMux(),
+		proxies: deps.Proxies,
 	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
-	s.mux.HandleFunc("POST /api/v1/login", s.login)
-	s.mux.HandleFunc("POST /api/v1/logout", s.authed(auth.ActionViewBoxes, s.logout))
-	s.mux.HandleFunc("GET /api/v1/boxes", s.authed(auth.ActionViewBoxes, s.listBoxes))
-	s.mux.HandleFunc("POST /api/v1/boxes", s.authed(auth.ActionManageBoxes, s.addBox))
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}", s.authed(auth.ActionViewBoxes, s.getBox))
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/events", s.authed(auth.ActionViewBoxes, s.listEvents))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/commands", s.authed(auth.ActionSendCommands, s.sendCommand))
+	s.open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
+	s.open("POST /api/v1/login", s.login)
+	s.route("POST /api/v1/logout", auth.ActionSignedIn, s.logout)
+	s.route("GET /api/v1/boxes", auth.ActionViewBoxes, s.listBoxes)
+	s.route("POST /api/v1/boxes", auth.ActionManageBoxes, s.addBox)
+	s.route("GET /api/v1/boxes/{id}", auth.ActionViewBoxes, s.getBox)
+	s.route("GET /api/v1/boxes/{id}/events", auth.ActionViewBoxes, s.listEvents)
+	s.route("POST /api/v1/boxes/{id}/commands", auth.ActionSendCommands, s.sendCommand)
 	s.broadcastRoutes()
 	s.mediaRoutes()
 	s.playbackRoutes()
 	s.cameraRoutes()
 	s.pagingRoutes()
 	if s.sp != nil {
-		s.mux.HandleFunc("POST /api/v1/media/speech", s.authed(auth.ActionManageBroadcast, s.speak))
+		s.route("POST /api/v1/media/speech", auth.ActionManageBroadcast, s.speak)
 	}
 	if s.ls != nil {
-		s.mux.HandleFunc("GET /api/v1/villages/{box}/lists/{period}/poster", s.authed(auth.ActionViewBoxes, s.poster))
+		s.route("GET /api/v1/villages/{box}/lists/{period}/poster", auth.ActionViewLists, s.poster)
 		s.listsRoutes()
 	}
 	s.userRoutes()
@@ -235,15 +274,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	tok, exp, err := s.auth.Login(r.Context(), in.Username, in.Password, host)
+	tok, exp, err := s.auth.Login(r.Context(), in.Username, in.Password, s.proxies.Client(r))
 	switch {
 	case errors.Is(err, auth.ErrRateLimited):
-		w.Header().Set("Retry-After", strconv.Itoa(int(auth.FailureWindow/time.Second)))
-		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again in a minute")
+		wait := retryAfter(err)
+		w.Header().Set("Retry-After", wait)
+		writeError(w, http.StatusTooManyRequests, "too many failed sign-ins; try again in "+wait+" s")
 	case errors.Is(err, auth.ErrBadCredentials):
 		writeError(w, http.StatusUnauthorized, "wrong user name or password")
 	case err != nil:
@@ -251,6 +287,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expires_at": exp})
 	}
+}
+
+// retryAfter is a refused sign-in's wait in whole seconds, rounded up.
+func retryAfter(err error) string {
+	d := time.Minute
+	if le, ok := errors.AsType[*auth.LimitedError](err); ok {
+		d = le.RetryAfter
+	}
+	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -397,14 +442,21 @@ func (s *Server) sendCommand(w http.ResponseWriter, r *http.Request) {
 	if len(in.Args) > 0 {
 		args = in.Args
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), CommandTimeout)
-	defer cancel()
-	res, err := s.dl.SendCommand(ctx, id, in.Type, args, CommandTimeout)
+	res, err := s.sendToBox(r.Context(), id, in.Type, args)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// sendToBox sends a command living CommandLifetime and waits CommandWait
+// for its result; a box's "expired" comes as an error wrapping
+// downlink.ErrExpired.
+func (s *Server) sendToBox(ctx context.Context, box, typ string, args any) (protocol.CommandResult, error) {
+	ctx, cancel := context.WithTimeout(ctx, CommandWait)
+	defer cancel()
+	return s.dl.SendCommand(ctx, box, typ, args, CommandLifetime)
 }
 
 // errBadRequest marks a request the handler itself refused.
@@ -427,6 +479,8 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 	case errors.Is(err, downlink.ErrNotConnected):
 		writeError(w, http.StatusServiceUnavailable, "the township service is not connected to its MQTT broker")
+	case errors.Is(err, downlink.ErrExpired):
+		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("the box refused the command: it reached the box after its lifetime of %s (a slow link or a wrong clock on the box); nothing was done, and it may be sent again", CommandLifetime))
 	case errors.Is(err, downlink.ErrNoResult), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, "the box did not answer in time")
 	case r.Context().Err() != nil:

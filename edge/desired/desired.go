@@ -3,11 +3,11 @@ package desired
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dalaba/dalaba/edge/clock"
@@ -21,15 +21,17 @@ type Store interface {
 	// SaveDesired returns after fsync; store.ErrStale if rev is not above
 	// the stored one.
 	SaveDesired(rev uint64, payload []byte) error
-	RememberCommand(id string, expires, now time.Time) (fresh bool, err error)
 }
 
 // Recorder appends an event to the outbox; it returns once durable.
 type Recorder func(ctx context.Context, typ string, prio protocol.Priority, data any) error
 
-// CommandFunc runs one command type and returns the result's data (encoded
-// as JSON; nil for none). An error is sent back as the result's error.
-type CommandFunc func(ctx context.Context, c protocol.Command) (any, error)
+// State is an applied desired state with its spec decoded, once for every
+// subscriber. Subscribers share it: they read it and never change it.
+type State struct {
+	Rev  uint64
+	Spec protocol.Spec
+}
 
 // Deps are what the applier uses.
 type Deps struct {
@@ -39,38 +41,34 @@ type Deps struct {
 	Key    ed25519.PublicKey // the township's, pinned at provisioning
 	Store  Store
 	Record Recorder
-	// Results publishes a command's result; it must not block for long
-	// (the uplink queues it). Nil: results are dropped.
-	Results func(protocol.CommandResult)
 	// Applied is told each newly applied rev, after the subscribers
 	// (e.g. to publish the reported state). Nil: nobody is told.
 	Applied func(rev uint64)
 }
 
-// Reasons this package adds to protocol's when it refuses a command.
-const (
-	ReasonUnknownCommand = "unknown command type"
-)
+// inQueue is how many payloads wait for the desired lane. The township
+// publishes a state per change, retained, so a handful arrive at most in a
+// burst; the lane takes them all at once and applies the newest.
+const inQueue = 16
 
-// Applier applies desired state and runs commands. Make it with New,
-// register subscribers and command handlers, then call Start once.
+// Applier applies desired state on a lane of its own. Make it with New,
+// register subscribers, call Start once and Run it; Receive may be called
+// at any time.
 type Applier struct {
 	d   Deps
 	log *slog.Logger
 
-	// apply serialises HandleDesired, so that check, persist and swap are
-	// one step even if payloads arrive from more than one goroutine.
-	apply sync.Mutex
+	in      chan []byte
+	ran     atomic.Bool
+	stopped chan struct{} // closed when Run returns
 
 	mu   sync.Mutex
 	rev  uint64
-	subs []func(protocol.Desired)
-	cmds map[string]CommandFunc
+	subs []func(State)
 }
 
 // New checks deps, reporting every problem at once, and reads the applied
-// rev from the store. It registers the "ping" command, which answers
-// {"pong": <box time>}.
+// rev from the store.
 func New(deps Deps) (*Applier, error) {
 	var errs []error
 	if err := protocol.ValidateBoxID(deps.BoxID); err != nil {
@@ -94,9 +92,6 @@ func New(deps Deps) (*Applier, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	if deps.Results == nil {
-		deps.Results = func(protocol.CommandResult) {}
-	}
 	if deps.Applied == nil {
 		deps.Applied = func(uint64) {}
 	}
@@ -104,29 +99,18 @@ func New(deps Deps) (*Applier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("desired: read the applied state: %w", err)
 	}
-	a := &Applier{d: deps, log: deps.Logger.With("component", "desired"), rev: rev, cmds: map[string]CommandFunc{}}
-	a.Handle("ping", func(context.Context, protocol.Command) (any, error) {
-		return map[string]time.Time{"pong": a.d.Clock.Now()}, nil
-	})
-	return a, nil
+	return &Applier{d: deps, log: deps.Logger.With("component", "desired"), rev: rev,
+		in: make(chan []byte, inQueue), stopped: make(chan struct{})}, nil
 }
 
 // Subscribe registers fn to receive every applied desired state, in rev
-// order, the persisted one included (see Start). fn runs on the caller of
-// HandleDesired and should hand the state on rather than work long. Call
-// before Start.
-func (a *Applier) Subscribe(fn func(protocol.Desired)) {
+// order, the persisted one included (see Start). fn runs on the desired
+// lane and should hand the state on rather than work long. Call before
+// Start.
+func (a *Applier) Subscribe(fn func(State)) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.subs = append(a.subs, fn)
-}
-
-// Handle registers the runner of a command type, replacing any before.
-// Call before Start.
-func (a *Applier) Handle(typ string, fn CommandFunc) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.cmds[typ] = fn
 }
 
 // AppliedRev is the rev of the state in force, 0 when none.
@@ -153,44 +137,106 @@ func (a *Applier) Start() error {
 	if err != nil {
 		return fmt.Errorf("desired: the stored state rev %d no longer verifies: %w", rev, err)
 	}
+	spec, err := protocol.DecodeSpec(d.Spec)
+	if err != nil {
+		return fmt.Errorf("desired: the stored state rev %d: %w", rev, err)
+	}
 	a.log.Info("desired state resumed", "rev", rev)
-	a.handOn(d)
+	a.handOn(State{Rev: d.Rev, Spec: spec})
 	return nil
 }
 
-func (a *Applier) handOn(d protocol.Desired) {
+func (a *Applier) handOn(s State) {
 	a.mu.Lock()
-	subs := append([]func(protocol.Desired){}, a.subs...)
+	subs := append([]func(State){}, a.subs...)
 	a.mu.Unlock()
 	for _, fn := range subs {
-		fn(d)
+		fn(s)
 	}
 }
 
-// HandleDesired verifies, persists and applies a payload from the desired
-// topic.
-func (a *Applier) HandleDesired(ctx context.Context, payload []byte) {
-	a.apply.Lock()
-	defer a.apply.Unlock()
-	d, err := protocol.OpenDesired(a.d.Key, a.d.BoxID, payload, a.d.Clock.Now())
-	if err != nil {
-		a.refuse(ctx, protocol.EventDesiredRejected, protocol.KindDesired, err, 0, "")
-		return
+// Receive hands over a payload from the desired topic and returns: at once
+// while the lane keeps up, else when there is room, ctx ends or the
+// applier has stopped (the payload is then dropped: the broker keeps the
+// newest state retained and delivers it on the next connect).
+func (a *Applier) Receive(ctx context.Context, payload []byte) {
+	select {
+	case a.in <- payload:
+	case <-ctx.Done():
+	case <-a.stopped:
+		a.log.Info("a desired state arrived after the applier stopped; dropped")
 	}
+}
+
+// Run is the desired lane: it applies what Receive hands over, one state
+// at a time, until ctx ends, and returns nil. Payloads that queued while
+// it applied the one before are taken together and only the newest rev
+// among them is applied: the desired state is whole, so the older ones
+// are superseded, and revs are applied in increasing order only. It is
+// called once.
+func (a *Applier) Run(ctx context.Context) error {
+	if !a.ran.CompareAndSwap(false, true) {
+		return errors.New("desired: Run called twice")
+	}
+	defer close(a.stopped)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-a.in:
+			batch := [][]byte{p}
+			for more := true; more; {
+				select {
+				case p := <-a.in:
+					batch = append(batch, p)
+				default:
+					more = false
+				}
+			}
+			a.apply(ctx, batch)
+		}
+	}
+}
+
+// apply verifies a batch of payloads, refuses the bad ones, and persists
+// and applies the newest rev above the applied one.
+func (a *Applier) apply(ctx context.Context, batch [][]byte) {
+	now := a.d.Clock.Now()
 	cur := a.AppliedRev()
-	if d.Rev == cur {
-		a.log.Debug("desired state already applied", "rev", d.Rev)
+	var newest *protocol.Desired
+	var payload []byte
+	for _, p := range batch {
+		d, err := protocol.OpenDesired(a.d.Key, a.d.BoxID, p, now)
+		switch {
+		case err != nil:
+			a.refuse(ctx, err, 0)
+		case d.Rev == cur:
+			a.log.Debug("desired state already applied", "rev", d.Rev)
+		case d.Rev < cur:
+			a.refuse(ctx, a.stale(d.Rev, cur), d.Rev)
+		case newest == nil || d.Rev > newest.Rev:
+			if newest != nil {
+				a.log.Info("desired state superseded before it was applied", "rev", newest.Rev, "by_rev", d.Rev)
+			}
+			newest, payload = &d, p
+		case d.Rev == newest.Rev:
+			// The same rev twice in a burst: nothing to say.
+		default:
+			a.log.Info("desired state superseded before it was applied", "rev", d.Rev, "by_rev", newest.Rev)
+		}
+	}
+	if newest == nil {
 		return
 	}
-	stale := &protocol.RejectError{Kind: protocol.KindDesired, Reason: protocol.ReasonStale,
-		Err: fmt.Errorf("rev %d is not newer than the applied rev %d", d.Rev, cur)}
-	if d.Rev < cur {
-		a.refuse(ctx, protocol.EventDesiredRejected, protocol.KindDesired, stale, d.Rev, "")
+	d := *newest
+	spec, err := protocol.DecodeSpec(d.Spec)
+	if err != nil { // OpenDesired checked it: only a bug gets here
+		a.refuse(ctx, err, d.Rev)
 		return
 	}
 	if err := a.d.Store.SaveDesired(d.Rev, payload); err != nil {
 		if errors.Is(err, store.ErrStale) { // the file is ahead of memory: believe the file
-			a.refuse(ctx, protocol.EventDesiredRejected, protocol.KindDesired, stale, d.Rev, "")
+			a.refuse(ctx, a.stale(d.Rev, cur), d.Rev)
 			return
 		}
 		// Not applied; the retained copy comes again on the next reconnect.
@@ -202,69 +248,23 @@ func (a *Applier) HandleDesired(ctx context.Context, payload []byte) {
 	a.mu.Unlock()
 	a.log.Info("desired state applied", "rev", d.Rev, "previous_rev", cur)
 	a.record(ctx, protocol.EventDesiredApplied, protocol.PriorityNotice, map[string]uint64{"rev": d.Rev})
-	a.handOn(d)
+	a.handOn(State{Rev: d.Rev, Spec: spec})
 	a.d.Applied(d.Rev)
 }
 
-// HandleCommand verifies a payload from the cmd topic, refuses a replay and
-// runs it, answering through Deps.Results. A command that cannot be
-// verified gets no answer: its id cannot be trusted.
-func (a *Applier) HandleCommand(ctx context.Context, payload []byte) {
-	now := a.d.Clock.Now()
-	c, err := protocol.OpenCommand(a.d.Key, a.d.BoxID, payload, now)
-	if err != nil {
-		a.refuse(ctx, protocol.EventCmdRejected, protocol.KindCmd, err, 0, "")
-		return
-	}
-	res := protocol.CommandResult{V: protocol.Version, ID: c.ID, BoxID: a.d.BoxID}
-	fresh, err := a.d.Store.RememberCommand(c.ID, c.ExpiresAt, now)
-	if err != nil {
-		// Not run: without the id on disk a redelivery could run it twice.
-		a.log.Error("recording command id; not running it", "id", c.ID, "err", err)
-		res.Error = "the box could not record the command id"
-		a.d.Results(res)
-		return
-	}
-	if !fresh {
-		a.refuse(ctx, protocol.EventCmdRejected, protocol.KindCmd,
-			&protocol.RejectError{Kind: protocol.KindCmd, Reason: protocol.ReasonReplay}, 0, c.ID)
-		return
-	}
-	a.mu.Lock()
-	fn := a.cmds[c.Type]
-	a.mu.Unlock()
-	if fn == nil {
-		a.refuse(ctx, protocol.EventCmdRejected, protocol.KindCmd,
-			&protocol.RejectError{Kind: protocol.KindCmd, Reason: ReasonUnknownCommand, Err: fmt.Errorf("type %q", c.Type)}, 0, c.ID)
-		res.Error = fmt.Sprintf("unknown command type %q", c.Type)
-		a.d.Results(res)
-		return
-	}
-	a.log.Info("running command", "id", c.ID, "type", c.Type)
-	out, err := fn(ctx, c)
-	switch {
-	case err != nil:
-		res.Error = err.Error()
-	case out != nil:
-		if res.Data, err = json.Marshal(out); err != nil {
-			res.Data, res.Error = nil, "encoding the result: "+err.Error()
-			break
-		}
-		res.OK = true
-	default:
-		res.OK = true
-	}
-	a.d.Results(res)
+func (a *Applier) stale(rev, cur uint64) error {
+	return &protocol.RejectError{Kind: protocol.KindDesired, Reason: protocol.ReasonStale,
+		Err: fmt.Errorf("rev %d is not newer than the applied rev %d", rev, cur)}
 }
 
-func (a *Applier) refuse(ctx context.Context, typ string, k protocol.Kind, err error, rev uint64, id string) {
+func (a *Applier) refuse(ctx context.Context, err error, rev uint64) {
 	reason := protocol.ReasonInvalid
 	if re, ok := errors.AsType[*protocol.RejectError](err); ok {
 		reason = re.Reason
 	}
-	topic := protocol.Topic(a.d.BoxID, k)
-	a.log.Warn("refused", "topic", topic, "reason", reason, "rev", rev, "id", id, "err", err)
-	a.record(ctx, typ, protocol.PriorityCritical, protocol.Rejected{Topic: topic, Reason: reason, Rev: rev, ID: id})
+	topic := protocol.Topic(a.d.BoxID, protocol.KindDesired)
+	a.log.Warn("refused", "topic", topic, "reason", reason, "rev", rev, "err", err)
+	a.record(ctx, protocol.EventDesiredRejected, protocol.PriorityCritical, protocol.Rejected{Topic: topic, Reason: reason, Rev: rev})
 }
 
 func (a *Applier) record(ctx context.Context, typ string, prio protocol.Priority, data any) {

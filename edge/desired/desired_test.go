@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dalaba/dalaba/edge/clock/clocktest"
@@ -35,8 +36,7 @@ type rig struct {
 	clk     *clocktest.Clock
 	mu      sync.Mutex
 	events  []recorded
-	results []protocol.CommandResult
-	handed  []protocol.Desired
+	handed  []State
 	applied []uint64
 }
 
@@ -64,13 +64,12 @@ func newRig(t *testing.T, dir string, wrap func(Store) Store) *rig {
 			r.mu.Unlock()
 			return nil
 		},
-		Results: func(res protocol.CommandResult) { r.mu.Lock(); r.results = append(r.results, res); r.mu.Unlock() },
 		Applied: func(rev uint64) { r.mu.Lock(); r.applied = append(r.applied, rev); r.mu.Unlock() },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.a.Subscribe(func(d protocol.Desired) {
+	r.a.Subscribe(func(d State) {
 		// Persisted before anyone is told.
 		if rev, _, err := st.AppliedDesired(); err != nil || rev != d.Rev {
 			t.Errorf("rev %d handed on while the store holds %d (%v)", d.Rev, rev, err)
@@ -85,15 +84,6 @@ func newRig(t *testing.T, dir string, wrap func(Store) Store) *rig {
 func (r *rig) desired(t *testing.T, k ed25519.PrivateKey, forBox string, rev uint64, exp time.Time) []byte {
 	t.Helper()
 	p, err := protocol.SignDesired(k, protocol.Desired{BoxID: forBox, Rev: rev, IssuedAt: t0.Add(-time.Hour), ExpiresAt: exp, Spec: json.RawMessage(`{"broadcast":{}}`)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (r *rig) command(t *testing.T, k ed25519.PrivateKey, id, typ string, issued time.Time) []byte {
-	t.Helper()
-	p, err := protocol.SignCommand(k, protocol.Command{ID: id, BoxID: box, Type: typ, IssuedAt: issued, ExpiresAt: issued.Add(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,10 +122,16 @@ func unsign(t *testing.T, payload []byte) []byte {
 	return p
 }
 
-func (r *rig) counts() (events, results, handed, applied int) {
+func (r *rig) counts() (events, handed, applied int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.events), len(r.results), len(r.handed), len(r.applied)
+	return len(r.events), len(r.handed), len(r.applied)
+}
+
+// handle applies one payload as the lane does, and returns when done.
+func (r *rig) handle(t *testing.T, payload []byte) {
+	t.Helper()
+	r.a.apply(t.Context(), [][]byte{payload})
 }
 
 // lastRejection returns the one event recorded since n events, which must
@@ -157,11 +153,11 @@ func (r *rig) lastRejection(t *testing.T, n int, typ string) protocol.Rejected {
 
 func TestGoodDesiredStateIsPersistedThenHandedOnAndReported(t *testing.T) {
 	r := newRig(t, t.TempDir(), nil)
-	r.a.HandleDesired(t.Context(), r.desired(t, r.key, box, 5, t0.Add(24*time.Hour)))
+	r.handle(t, r.desired(t, r.key, box, 5, t0.Add(24*time.Hour)))
 	if rev, payload, _ := r.st.AppliedDesired(); rev != 5 || len(payload) == 0 {
 		t.Fatalf("stored rev %d", rev)
 	}
-	if r.a.AppliedRev() != 5 || len(r.handed) != 1 || r.handed[0].Rev != 5 || string(r.handed[0].Spec) != `{"broadcast":{}}` {
+	if r.a.AppliedRev() != 5 || len(r.handed) != 1 || r.handed[0].Rev != 5 || r.handed[0].Spec.Broadcast == nil || r.handed[0].Spec.Cameras != nil {
 		t.Fatalf("applied rev %d, handed on %+v", r.a.AppliedRev(), r.handed)
 	}
 	if len(r.applied) != 1 || r.applied[0] != 5 {
@@ -172,7 +168,7 @@ func TestGoodDesiredStateIsPersistedThenHandedOnAndReported(t *testing.T) {
 	}
 
 	// Newer revs replace it, in order.
-	r.a.HandleDesired(t.Context(), r.desired(t, r.key, box, 9, t0.Add(24*time.Hour)))
+	r.handle(t, r.desired(t, r.key, box, 9, t0.Add(24*time.Hour)))
 	if r.a.AppliedRev() != 9 || len(r.handed) != 2 || len(r.applied) != 2 {
 		t.Fatalf("rev 9: applied %d, handed %d", r.a.AppliedRev(), len(r.handed))
 	}
@@ -181,10 +177,10 @@ func TestGoodDesiredStateIsPersistedThenHandedOnAndReported(t *testing.T) {
 func TestRedeliveredRevIsIgnoredQuietly(t *testing.T) {
 	r := newRig(t, t.TempDir(), nil)
 	p := r.desired(t, r.key, box, 5, t0.Add(24*time.Hour))
-	r.a.HandleDesired(t.Context(), p)
-	ev, _, handed, applied := r.counts()
-	r.a.HandleDesired(t.Context(), p) // the retained copy, on reconnect
-	ev2, _, handed2, applied2 := r.counts()
+	r.handle(t, p)
+	ev, handed, applied := r.counts()
+	r.handle(t, p) // the retained copy, on reconnect
+	ev2, handed2, applied2 := r.counts()
 	if ev2 != ev || handed2 != handed || applied2 != applied {
 		t.Errorf("the same rev again recorded %d events, handed on %d, reported %d", ev2-ev, handed2-handed, applied2-applied)
 	}
@@ -193,7 +189,7 @@ func TestRedeliveredRevIsIgnoredQuietly(t *testing.T) {
 func TestBadDesiredStateIsRefusedAndChangesNothing(t *testing.T) {
 	r := newRig(t, t.TempDir(), nil)
 	later := t0.Add(24 * time.Hour)
-	r.a.HandleDesired(t.Context(), r.desired(t, r.key, box, 5, later))
+	r.handle(t, r.desired(t, r.key, box, 5, later))
 	_, storedBefore, _ := r.st.AppliedDesired()
 
 	forger := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32))
@@ -224,14 +220,14 @@ func TestBadDesiredStateIsRefusedAndChangesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ev, _, handed, applied := r.counts()
-			r.a.HandleDesired(t.Context(), c.payload)
+			ev, handed, applied := r.counts()
+			r.handle(t, c.payload)
 			rej := r.lastRejection(t, ev, protocol.EventDesiredRejected)
 			if rej.Reason != c.reason || rej.Rev != c.rev || rej.Topic != protocol.Topic(box, protocol.KindDesired) {
 				t.Errorf("rejection %+v, want reason %q rev %d", rej, c.reason, c.rev)
 			}
 			rev, stored, _ := r.st.AppliedDesired()
-			_, _, handed2, applied2 := r.counts()
+			_, handed2, applied2 := r.counts()
 			if rev != 5 || !bytes.Equal(stored, storedBefore) || r.a.AppliedRev() != 5 || handed2 != handed || applied2 != applied {
 				t.Errorf("state changed: stored rev %d, applied %d, handed on %d, reported %d", rev, r.a.AppliedRev(), handed2-handed, applied2-applied)
 			}
@@ -259,8 +255,8 @@ func TestStateThatCannotBePersistedIsNotApplied(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := newRig(t, t.TempDir(), func(s Store) Store { return failingStore{s, c.err} })
-			r.a.HandleDesired(t.Context(), r.desired(t, r.key, box, 5, t0.Add(time.Hour)))
-			ev, _, handed, applied := r.counts()
+			r.handle(t, r.desired(t, r.key, box, 5, t0.Add(time.Hour)))
+			ev, handed, applied := r.counts()
 			if r.a.AppliedRev() != 0 || handed != 0 || applied != 0 || ev != c.events {
 				t.Errorf("applied rev %d, handed on %d, reported %d, %d events", r.a.AppliedRev(), handed, applied, ev)
 			}
@@ -274,7 +270,7 @@ func TestPersistedStateIsHandedOnAtStart(t *testing.T) {
 	if err := r.a.Start(); err != nil || len(r.handed) != 0 {
 		t.Fatalf("a fresh box: %v, handed on %d", err, len(r.handed))
 	}
-	r.a.HandleDesired(t.Context(), r.desired(t, r.key, box, 3, t0.Add(time.Hour)))
+	r.handle(t, r.desired(t, r.key, box, 3, t0.Add(time.Hour)))
 	r.st.Close()
 
 	r2 := newRig(t, dir, nil)
@@ -289,8 +285,8 @@ func TestPersistedStateIsHandedOnAtStart(t *testing.T) {
 		t.Fatalf("after restart handed on %+v", r2.handed)
 	}
 	// And the redelivered retained copy is still quiet.
-	r2.a.HandleDesired(t.Context(), r.desired(t, r.key, box, 3, t0.Add(72*time.Hour)))
-	if ev, _, handed, _ := r2.counts(); ev != 0 || handed != 1 {
+	r2.handle(t, r.desired(t, r.key, box, 3, t0.Add(72*time.Hour)))
+	if ev, handed, _ := r2.counts(); ev != 0 || handed != 1 {
 		t.Errorf("redelivery after restart: %d events, handed on %d", ev, handed)
 	}
 }
@@ -298,7 +294,7 @@ func TestPersistedStateIsHandedOnAtStart(t *testing.T) {
 func TestStartRefusesAStoredStateThatNoLongerVerifies(t *testing.T) {
 	dir := t.TempDir()
 	r := newRig(t, dir, nil)
-	r.a.HandleDesired(t.Context(), r.desired(t, r.key, box, 3, t0.Add(time.Hour)))
+	r.handle(t, r.desired(t, r.key, box, 3, t0.Add(time.Hour)))
 	r.st.Close()
 	st, err := store.Open(filepath.Join(dir, "edge.db"), store.Options{})
 	if err != nil {
@@ -312,113 +308,9 @@ func TestStartRefusesAStoredStateThatNoLongerVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	handed := 0
-	a.Subscribe(func(protocol.Desired) { handed++ })
+	a.Subscribe(func(State) { handed++ })
 	if err := a.Start(); err == nil || handed != 0 {
 		t.Errorf("Start: %v, handed on %d", err, handed)
-	}
-}
-
-func TestPingAnswersWithTheBoxTime(t *testing.T) {
-	r := newRig(t, t.TempDir(), nil)
-	r.a.HandleCommand(t.Context(), r.command(t, r.key, "c1", "ping", t0))
-	if len(r.results) != 1 {
-		t.Fatalf("results %+v", r.results)
-	}
-	res := r.results[0]
-	var data struct{ Pong time.Time }
-	if !res.OK || res.ID != "c1" || res.BoxID != box || res.V != protocol.Version || json.Unmarshal(res.Data, &data) != nil || !data.Pong.Equal(t0) {
-		t.Errorf("ping result %+v (%s)", res, res.Data)
-	}
-	if len(r.events) != 0 {
-		t.Errorf("a good command recorded %+v", r.events)
-	}
-}
-
-func TestCommandHandlers(t *testing.T) {
-	r := newRig(t, t.TempDir(), nil)
-	var ran []string
-	r.a.Handle("fail", func(_ context.Context, c protocol.Command) (any, error) {
-		ran = append(ran, c.ID)
-		return nil, errors.New("speaker 3 is unplugged")
-	})
-	r.a.Handle("quiet", func(_ context.Context, c protocol.Command) (any, error) { ran = append(ran, c.ID); return nil, nil })
-	cases := []struct {
-		id, typ string
-		ok      bool
-		errHas  string
-		event   string // the reason of a cmd.rejected event, if any
-	}{
-		{"c1", "fail", false, "speaker 3", ""},
-		{"c2", "quiet", true, "", ""},
-		{"c3", "self-destruct", false, `unknown command type "self-destruct"`, ReasonUnknownCommand},
-	}
-	for _, c := range cases {
-		t.Run(c.typ, func(t *testing.T) {
-			ev, n, _, _ := r.counts()
-			r.a.HandleCommand(t.Context(), r.command(t, r.key, c.id, c.typ, t0))
-			if len(r.results) != n+1 {
-				t.Fatalf("no result")
-			}
-			res := r.results[n]
-			if res.ID != c.id || res.OK != c.ok || !strings.Contains(res.Error, c.errHas) {
-				t.Errorf("result %+v", res)
-			}
-			if c.event != "" {
-				if rej := r.lastRejection(t, ev, protocol.EventCmdRejected); rej.Reason != c.event || rej.ID != c.id {
-					t.Errorf("rejection %+v", rej)
-				}
-			} else if e, _, _, _ := r.counts(); e != ev {
-				t.Errorf("%d events recorded", e-ev)
-			}
-		})
-	}
-	if strings.Join(ran, ",") != "c1,c2" {
-		t.Errorf("handlers ran for %v", ran)
-	}
-}
-
-func TestBadCommandsAreRefusedAndNotRun(t *testing.T) {
-	r := newRig(t, t.TempDir(), nil)
-	runs := 0
-	r.a.Handle("play", func(context.Context, protocol.Command) (any, error) { runs++; return nil, nil })
-	r.a.HandleCommand(t.Context(), r.command(t, r.key, "c1", "play", t0))
-	if runs != 1 {
-		t.Fatal("the good command did not run")
-	}
-	good := protocol.Command{V: 1, ID: "c9", BoxID: box, Type: "play", IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)}
-	otherBox := good
-	otherBox.BoxID = "village-2"
-	tooLong := good
-	tooLong.ExpiresAt = t0.Add(time.Hour)
-	cases := []struct {
-		name    string
-		payload []byte
-		reason  string
-		id      string
-	}{
-		{"replayed", r.command(t, r.key, "c1", "play", t0), protocol.ReasonReplay, "c1"},
-		{"signed by another key", r.command(t, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, 32)), "c3", "play", t0), protocol.ReasonBadSignature, ""},
-		{"unsigned", unsign(t, r.command(t, r.key, "c4", "play", t0)), protocol.ReasonUnsigned, ""},
-		{"expired", r.command(t, r.key, "c5", "play", t0.Add(-time.Hour)), protocol.ReasonExpired, ""},
-		{"naming another box", sealRaw(t, r.key, protocol.KindCmd, box, otherBox), protocol.ReasonWrongBox, ""},
-		{"living too long", sealRaw(t, r.key, protocol.KindCmd, box, tooLong), protocol.ReasonInvalid, ""},
-		{"a desired state's signature", sealRaw(t, r.key, protocol.KindDesired, box, good), protocol.ReasonBadSignature, ""},
-		{"not JSON", []byte("garbage"), protocol.ReasonMalformed, ""},
-		{"newer schema", []byte(`{"v":2}`), protocol.ReasonVersion, ""},
-		{"oversized", make([]byte, protocol.KindCmd.MaxPayload()+1), protocol.ReasonTooLarge, ""},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			ev, results, _, _ := r.counts()
-			r.a.HandleCommand(t.Context(), c.payload)
-			rej := r.lastRejection(t, ev, protocol.EventCmdRejected)
-			if rej.Reason != c.reason || rej.ID != c.id || rej.Topic != protocol.Topic(box, protocol.KindCmd) {
-				t.Errorf("rejection %+v, want reason %q id %q", rej, c.reason, c.id)
-			}
-			if _, res, _, _ := r.counts(); res != results || runs != 1 {
-				t.Errorf("a refused command ran (%d runs) or was answered (%d results)", runs, res-results)
-			}
-		})
 	}
 }
 
@@ -432,4 +324,88 @@ func TestNewReportsEveryMissingDependency(t *testing.T) {
 			t.Errorf("error does not mention %q: %v", want, err)
 		}
 	}
+}
+
+// run runs the lane until the test ends.
+func (r *rig) run(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// States that queue while the lane is busy are taken together: only the
+// newest is applied, its spec decoded once for every subscriber, and an
+// older rev after it is refused as stale.
+func TestTheLaneAppliesTheNewestOfABurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, t.TempDir(), nil)
+		exp := t0.Add(24 * time.Hour)
+		for _, rev := range []uint64{3, 7, 5} {
+			r.a.Receive(t.Context(), r.desired(t, r.key, box, rev, exp))
+		}
+		r.run(t)
+		synctest.Wait()
+		if _, handed, applied := r.counts(); r.a.AppliedRev() != 7 || handed != 1 || r.handed[0].Rev != 7 || applied != 1 {
+			t.Fatalf("applied rev %d, handed on %+v, reported %v; want rev 7 alone", r.a.AppliedRev(), r.handed, r.applied)
+		}
+		if len(r.events) != 1 || r.events[0].typ != protocol.EventDesiredApplied || string(r.events[0].data) != `{"rev":7}` {
+			t.Errorf("events %+v, want rev 7 applied and nothing about the superseded ones", r.events)
+		}
+
+		r.a.Receive(t.Context(), r.desired(t, r.key, box, 6, exp))
+		synctest.Wait()
+		if rej := r.lastRejection(t, 1, protocol.EventDesiredRejected); rej.Reason != protocol.ReasonStale || rej.Rev != 6 {
+			t.Errorf("rev 6 after rev 7: %+v", rej)
+		}
+		r.a.Receive(t.Context(), r.desired(t, r.key, box, 8, exp))
+		synctest.Wait()
+		if r.a.AppliedRev() != 8 || len(r.handed) != 2 || r.handed[1].Rev != 8 {
+			t.Errorf("rev 8: applied %d, handed on %+v", r.a.AppliedRev(), r.handed)
+		}
+	})
+}
+
+// Receive only hands a payload over: the uplink never waits for a
+// subscriber at work.
+func TestReceiveDoesNotWaitForTheSubscribers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, t.TempDir(), nil)
+		release := make(chan struct{})
+		r.a.Subscribe(func(State) { <-release })
+		r.run(t)
+		exp := t0.Add(24 * time.Hour)
+		r.a.Receive(t.Context(), r.desired(t, r.key, box, 1, exp))
+		synctest.Wait() // rev 1's subscribers are at work
+		for rev := uint64(2); rev < 2+inQueue; rev++ {
+			r.a.Receive(t.Context(), r.desired(t, r.key, box, rev, exp))
+		}
+		close(release)
+		synctest.Wait()
+		if got := r.a.AppliedRev(); got != 1+inQueue {
+			t.Errorf("applied rev %d, want %d", got, 1+inQueue)
+		}
+	})
+}
+
+func TestRunOnceAndReceiveAfterTheStop(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t, t.TempDir(), nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := r.a.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.a.Run(t.Context()); err == nil {
+			t.Error("Run ran twice")
+		}
+		for rev := uint64(1); rev <= inQueue+1; rev++ { // the last would wait for a lane that is gone
+			r.a.Receive(t.Context(), r.desired(t, r.key, box, rev, t0.Add(time.Hour)))
+		}
+	})
 }

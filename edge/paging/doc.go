@@ -19,8 +19,12 @@
 // MaxDuration, when the Air takes it off the air (an emergency, a stop
 // command), or when Run ends.
 //
-// The package knows nothing of MQTT, commands, speakers' addresses or the
-// play log: the box hands it offers and gives it an Air.
+// Register gives the box's command runner (edge/command) paging.offer, on
+// the slow lane (answering waits for ICE gathering, within the command's
+// lifetime), and paging.stop, on the control lane.
+//
+// The package knows nothing of MQTT, speakers' addresses or the play log:
+// the box gives it an Air.
 //
 // The WebRTC plumbing it shares with whep (transport settings, the pion
 // set-up, the answer, the session registry) is edge/rtcpeer.

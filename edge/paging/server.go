@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/dalaba/dalaba/edge/command"
 	"github.com/dalaba/dalaba/edge/rtcpeer"
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -47,6 +48,18 @@ func New(cfg Config, deps Deps) (*Server, error) {
 // SetICE replaces the STUN and TURN servers new pages gather with (a new
 // desired state); nil goes back to Config.ICE.
 func (s *Server) SetICE(ice []protocol.ICEServer) { s.peers.SetICE(ice) }
+
+// Register gives the box's command runner the paging commands: an offer on
+// the slow lane (answering waits for ICE gathering), the hang-up on the
+// control lane.
+func (s *Server) Register(r *command.Runner) {
+	command.Register(r, protocol.CmdPage, command.Slow, func(ctx context.Context, c protocol.Command, a protocol.PageArgs) (any, error) {
+		return s.Answer(ctx, a, c.ID)
+	})
+	command.Register(r, protocol.CmdPageStop, command.Control, func(_ context.Context, _ protocol.Command, a protocol.PageStopArgs) (any, error) {
+		return nil, s.Stop(a.Session)
+	})
+}
 
 // Run owns the sessions: Answer works while it runs; when ctx ends it ends
 // every page, waits for their goroutines and returns nil. It is called
@@ -116,10 +129,20 @@ func (s *Server) Answer(ctx context.Context, args protocol.PageArgs, commandID s
 		s.reg.Drop(ss)
 		return protocol.PageResult{}, fmt.Errorf("paging: answer: %w", err)
 	}
-	if ctx.Err() != nil {
-		ss.Stop("answer abandoned") // nobody gets the answer: run ends at once
+	// The point of no return: past it the page goes on the air. Given up
+	// just as it was answered (the command expired), nobody gets the
+	// answer and the session ends at once.
+	late := command.Commit(ctx)
+	if late == nil && ctx.Err() != nil {
+		late = context.Cause(ctx)
+	}
+	if late != nil {
+		ss.Stop("answer abandoned")
 	}
 	s.reg.Go(ss, ss.run)
+	if late != nil {
+		return protocol.PageResult{}, fmt.Errorf("paging: answer: %w", late)
+	}
 	ss.log.Info("page answered", "zones", args.Zones, "codec", off.Law)
 	return protocol.PageResult{Session: id, Answer: answer, Codec: string(off.Law)}, nil
 }

@@ -49,6 +49,14 @@ func (c *clips) get(k clipKey) (audio.PCM, bool) {
 	return p, ok
 }
 
+// has reports whether a clip is decoded already.
+func (c *clips) has(k clipKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pcm[k]
+	return ok
+}
+
 // load fetches (downloading if needed), decodes and resamples a clip.
 func (c *clips) load(ctx context.Context, k clipKey) (audio.PCM, error) {
 	if p, ok := c.get(k); ok {

@@ -19,6 +19,14 @@
 // Zone volume: a speaker plays at its own volume times the lowest volume of
 // the zones that list it, so turning any of its zones down turns it down.
 //
-// It knows nothing of MQTT: the assembly hands it desired states and
-// commands, and gives it a recorder for events.
+// Commands: Register gives the box's command runner (edge/command) play,
+// stop and volume with their typed arguments. Stop and volume run on the
+// control lane; a play whose clips are decoded does too, whatever its
+// priority, since it only renders and queues; a play that must fetch or
+// decode a clip runs on the slow lane, or, an emergency, on the urgent one.
+// Each acts only after command.Commit, so a play whose command expired
+// while its clip downloaded is never queued.
+//
+// It knows nothing of MQTT: the assembly hands it the broadcast section of
+// each desired state and gives it a recorder for events.
 package playout

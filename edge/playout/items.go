@@ -2,12 +2,14 @@ package playout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/dalaba/dalaba/devices/audio"
 	"github.com/dalaba/dalaba/edge/broadcast"
+	"github.com/dalaba/dalaba/edge/command"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -87,11 +89,35 @@ func (p *Playout) prepare(ctx context.Context, req request) (broadcast.Item, err
 	}
 	for _, sha := range shas {
 		if _, err := p.clips.load(ctx, clipKey{sha, rate}); err != nil {
+			if cause := context.Cause(ctx); errors.Is(cause, command.ErrExpired) || errors.Is(cause, context.Canceled) {
+				// Given up (a command's expiry, the box stopping): not
+				// the clip's fault.
+				return broadcast.Item{}, fmt.Errorf("loading %s: %w", sha, cause)
+			}
 			p.clipFailed(ctx, sha, req.Meta.ScheduleID, err)
 			return broadcast.Item{}, err
 		}
 	}
 	return p.render(req, false)
+}
+
+// quick reports whether playing req now needs no I/O: every clip it plays
+// (chime included) is decoded at its rate, or it cannot play at all
+// (unknown zones, no speakers) and fails at once.
+func (p *Playout) quick(req request) bool {
+	rate, chime, err := p.plan(req)
+	if err != nil {
+		return true
+	}
+	if chime != "" && !p.clips.has(clipKey{chime, rate}) {
+		return false
+	}
+	for _, sha := range req.Media {
+		if !p.clips.has(clipKey{sha, rate}) {
+			return false
+		}
+	}
+	return true
 }
 
 // plan is the rate req renders at and its chime clip ("" for the built-in

@@ -201,17 +201,6 @@ func (p *Playout) Apply(b *protocol.Broadcast) {
 	}
 }
 
-// ApplyDesired is Apply for a whole desired state, for the applier's
-// subscription. The applier has validated the spec already.
-func (p *Playout) ApplyDesired(d protocol.Desired) {
-	s, err := protocol.DecodeSpec(d.Spec)
-	if err != nil {
-		p.log.Error("desired state's spec does not decode; keeping the current one", "rev", d.Rev, "err", err)
-		return
-	}
-	p.Apply(s.Broadcast)
-}
-
 // Run plays until ctx ends, then halts every speaker, records what was cut
 // short and releases the drivers.
 func (p *Playout) Run(ctx context.Context) error {

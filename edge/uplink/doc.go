@@ -5,7 +5,8 @@
 // schedule (capped exponential backoff with full jitter, on the injected
 // clock) rather than paho's, so the schedule can be tested and Run owns the
 // loop; hands desired state and commands, byte for byte and in arrival
-// order, to the box's applier; and drains the outbox in batches with a
+// order, to the box's desired-state lane and command runner, which queue
+// them and return; and drains the outbox in batches with a
 // bounded window of batches in flight, deleting events only when the
 // township acknowledges them on events/ack.
 //

@@ -51,6 +51,9 @@ type Deps struct {
 	// OnDesired and OnCommand get raw payloads from the desired and cmd
 	// topics, byte for byte, one at a time and in arrival order, on the
 	// uplink's own goroutine (never paho's). Verifying them is theirs.
+	// They hand the payload on and return (edge/desired's and
+	// edge/command's Receive): nothing a command does may hold up the
+	// next payload.
 	OnDesired func(ctx context.Context, payload []byte)
 	OnCommand func(ctx context.Context, payload []byte)
 
@@ -275,9 +278,11 @@ func (u *Uplink) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// dispatch calls the handlers, one payload at a time in arrival order. It
-// is a goroutine apart from the session so that applying a large desired
-// state never delays acks, keepalive-driven reconnects or the drain.
+// dispatch hands payloads to OnDesired and OnCommand, one at a time in
+// arrival order. It is a goroutine apart from the session so that a
+// receiver slow to take a payload (its queue full) never delays acks,
+// keepalive-driven reconnects or the drain; the receivers run the payloads
+// on lanes of their own.
 func (u *Uplink) dispatch(ctx context.Context) error {
 	for {
 		select {

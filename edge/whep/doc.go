@@ -12,8 +12,15 @@
 // ahead of the first keyframe, and packets too big for the path split into
 // FU-A fragments. Nothing is decoded or transcoded.
 //
-// The package knows nothing of MQTT, commands or the outbox: the box hands
-// it offers and takes its Viewing events (Deps.Events).
+// Register gives the box's command runner (edge/command) camera.whep, on
+// the slow lane (answering waits for an on-demand camera and for ICE
+// gathering, within the command's lifetime), and camera.whep_stop, on the
+// control lane. SetCameras takes the desired state's ICE servers and its
+// viewing budget, which Answer enforces as it admits a viewer. The camera's
+// H.264 may be any format of any media of its description.
+//
+// The package knows nothing of MQTT or the outbox: the box takes its
+// Viewing events (Deps.Events).
 //
 // The WebRTC plumbing it shares with paging (transport settings, the pion
 // set-up, the answer, the session registry) is edge/rtcpeer.

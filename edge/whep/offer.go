@@ -18,6 +18,7 @@ var (
 	ErrNoH264           = errors.New("offer has no H.264 with packetization-mode=1")
 	ErrUnsupportedCodec = errors.New("camera codec not supported over WebRTC")
 	ErrTooManySessions  = errors.New("too many WebRTC viewers")
+	ErrOverBudget       = errors.New("over the box's viewing budget")
 	ErrUnknownSession   = errors.New("no such session")
 	ErrNotRunning       = errors.New("server not running")
 )

@@ -1,17 +1,21 @@
 package whep
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/dalaba/dalaba/edge/command"
 	"github.com/dalaba/dalaba/edge/relay"
 	"github.com/dalaba/dalaba/edge/rtcpeer"
 	"github.com/dalaba/dalaba/protocol"
@@ -26,14 +30,72 @@ type Server struct {
 
 	peers *rtcpeer.Peers
 	reg   *rtcpeer.Registry[*session] // answering or feeding
+
+	mu     sync.Mutex
+	budget budget
 }
+
+// budget is the box's uplink budget for WebRTC viewers, from the desired
+// state: the village's 4G uplink is shared with the loudspeakers'
+// downloads and the outbox.
+type budget struct {
+	kbps    int            // 0: none
+	bitrate map[string]int // camera id → kbit/s of one viewer, when the desired state says
+}
+
+// DefaultBitrateKbps is what a viewer of a camera costs the budget when the
+// desired state does not say.
+const DefaultBitrateKbps = 4000
 
 // ReaderPrefix marks the relay readers that are WebRTC viewers.
 const ReaderPrefix = "webrtc:"
 
-// SetICE replaces the STUN and TURN servers new viewers gather with (a
-// new desired state); nil goes back to Config.ICE.
-func (s *Server) SetICE(ice []protocol.ICEServer) { s.peers.SetICE(ice) }
+// SetCameras takes the camera section of a new desired state: the STUN and
+// TURN servers new viewers gather with (none goes back to Config.ICE) and
+// the viewing budget new viewers must fit in. Viewers already watching
+// keep watching.
+func (s *Server) SetCameras(c protocol.Cameras) {
+	s.peers.SetICE(c.ICE)
+	b := budget{kbps: c.BudgetKbps, bitrate: map[string]int{}}
+	for _, cam := range c.Cameras {
+		if cam.BitrateKbps > 0 {
+			b.bitrate[cam.ID] = cam.BitrateKbps
+		}
+	}
+	s.mu.Lock()
+	s.budget = b
+	s.mu.Unlock()
+}
+
+// withinBudget refuses a viewer of camera who would take the box past its
+// budget, with viewers being answered or fed already, every one of them
+// counted at the bitrate of the camera asked for.
+func (s *Server) withinBudget(camera string, viewers int) error {
+	s.mu.Lock()
+	b := s.budget
+	s.mu.Unlock()
+	if b.kbps == 0 {
+		return nil
+	}
+	kbps := cmp.Or(b.bitrate[camera], DefaultBitrateKbps)
+	if (viewers+1)*kbps > b.kbps {
+		return fmt.Errorf("%w: the box's viewing budget of %d kbit/s is used by %d viewers; camera %s needs %d kbit/s more",
+			ErrOverBudget, b.kbps, viewers, camera, kbps)
+	}
+	return nil
+}
+
+// Register gives the box's command runner the camera commands: a viewer's
+// offer on the slow lane (it waits for the camera and for ICE gathering),
+// the end of a viewing on the control lane.
+func (s *Server) Register(r *command.Runner) {
+	command.Register(r, protocol.CmdWHEP, command.Slow, func(ctx context.Context, _ protocol.Command, a protocol.WHEPArgs) (any, error) {
+		return s.Answer(ctx, a)
+	})
+	command.Register(r, protocol.CmdWHEPStop, command.Control, func(_ context.Context, _ protocol.Command, a protocol.WHEPStopArgs) (any, error) {
+		return nil, s.Stop(a.Session)
+	})
+}
 
 // New validates cfg; Run serves.
 func New(cfg Config, deps Deps) (*Server, error) {
@@ -104,7 +166,16 @@ func (s *Server) Answer(ctx context.Context, args protocol.WHEPArgs) (protocol.W
 	if viewer == "" {
 		viewer = "webrtc"
 	}
-	ss, err := s.reg.Admit(func(runCtx context.Context, _ iter.Seq[*session]) (*session, error) {
+	ss, err := s.reg.Admit(func(runCtx context.Context, held iter.Seq[*session]) (*session, error) {
+		// Counted here, under the registry's lock: two offers at once
+		// cannot both take the budget's last place.
+		viewers := 0
+		for range held {
+			viewers++
+		}
+		if err := s.withinBudget(args.Camera, viewers); err != nil {
+			return nil, err
+		}
 		// The prefix tells the box's event log that this session's
 		// viewing is recorded here (with its bytes), not by the relay.
 		return newSession(relay.WithReader(runCtx, ReaderPrefix+viewer), s, id, args.Camera, viewer), nil
@@ -122,11 +193,20 @@ func (s *Server) Answer(ctx context.Context, args protocol.WHEPArgs) (protocol.W
 		s.reg.Drop(ss)
 		return protocol.WHEPResult{}, fmt.Errorf("whep: answer camera %q: %w", args.Camera, err)
 	}
-	if ctx.Err() != nil {
-		// Given up just as it was answered: nobody gets the answer.
+	// The point of no return: past it the viewer is fed. Given up just as
+	// it was answered (the command expired), nobody gets the answer and
+	// the session ends at once.
+	late := command.Commit(ctx)
+	if late == nil && ctx.Err() != nil {
+		late = context.Cause(ctx)
+	}
+	if late != nil {
 		ss.Stop("answer abandoned")
 	}
 	s.reg.Go(ss, ss.run)
+	if late != nil {
+		return protocol.WHEPResult{}, fmt.Errorf("whep: answer camera %q: %w", args.Camera, late)
+	}
 	return protocol.WHEPResult{Session: id, Answer: answer}, nil
 }
 
@@ -194,15 +274,22 @@ func (ss *session) open(rawOffer string, offers []offered) (string, error) {
 	return answer, nil
 }
 
-// videoFormat finds the camera's H.264 format.
+// videoFormat finds the camera's H.264 format, whichever media and
+// position it has: cameras list audio before video, or offer H.265 and
+// H.264 side by side. Only when no media has H.264 is the camera refused,
+// naming the formats it has.
 func videoFormat(desc *description.Session) (*format.H264, error) {
+	var seen []string
 	for _, m := range desc.Medias {
 		for _, f := range m.Formats {
 			if h, ok := f.(*format.H264); ok {
 				return h, nil
 			}
-			return nil, fmt.Errorf("%w: %s", ErrUnsupportedCodec, f.Codec())
+			seen = append(seen, f.Codec())
 		}
 	}
-	return nil, fmt.Errorf("%w: no video media", ErrUnsupportedCodec)
+	if len(seen) == 0 {
+		return nil, fmt.Errorf("%w: no media", ErrUnsupportedCodec)
+	}
+	return nil, fmt.Errorf("%w: no H.264 among %s", ErrUnsupportedCodec, strings.Join(seen, ", "))
 }

@@ -255,3 +255,22 @@ func TestViewerNeverConnects(t *testing.T) {
 	}
 	waitFor(t, "relay readers back to 0", func() bool { return r.readers() == 0 })
 }
+
+// The desired state's budget bounds WebRTC viewers, each counted at the
+// bitrate of the camera asked for (4000 kbit/s when the state does not
+// say); viewers already watching keep watching when it shrinks.
+func TestViewingBudget(t *testing.T) {
+	r := startRig(t, rigOpts{})
+	r.srv.SetCameras(protocol.Cameras{BudgetKbps: 6000})
+	r.watch(t, nil, "first")
+	_, offer := newViewer(t, nil)
+	_, err := r.srv.Answer(t.Context(), protocol.WHEPArgs{Camera: "cam1", Offer: offer})
+	if !errors.Is(err, ErrOverBudget) || !strings.Contains(err.Error(), "6000 kbit/s is used by 1 viewers") {
+		t.Fatalf("a second 4000 kbit/s viewer in 6000: err = %v; want ErrOverBudget", err)
+	}
+	r.srv.SetCameras(protocol.Cameras{BudgetKbps: 6000, Cameras: []protocol.Camera{{ID: "cam1", BitrateKbps: 2000}}})
+	r.watch(t, nil, "second")
+	if n := r.srv.Sessions(); n != 2 {
+		t.Errorf("%d sessions, want 2", n)
+	}
+}
