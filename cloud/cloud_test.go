@@ -303,11 +303,14 @@ func marshal(t *testing.T, k protocol.Kind, v any) []byte {
 	return b
 }
 
+// batch builds a batch of the box's events with seqs; an event is the same
+// whenever its seq is sent again, as a box's re-sent events are.
 func batch(t *testing.T, box string, floor uint64, seqs ...uint64) []byte {
 	t.Helper()
 	var evs []protocol.Event
+	at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	for _, q := range seqs {
-		evs = append(evs, protocol.Event{Seq: q, Time: time.Now(), Type: "test.event", Priority: protocol.PriorityInfo, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, q))})
+		evs = append(evs, protocol.Event{Seq: q, Time: at.Add(time.Duration(q) * time.Second), Type: "test.event", Priority: protocol.PriorityInfo, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, q))})
 	}
 	return marshal(t, protocol.KindEvents, protocol.EventBatch{V: 1, BoxID: box, Floor: floor, Events: evs})
 }

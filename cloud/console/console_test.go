@@ -70,7 +70,7 @@ func newEnv(t *testing.T, tlsServer bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AppendEvents(ctx, "village-1", 1, []store.Event{{BoxID: "village-1", Seq: 1, Time: time.Now(), Type: protocol.EventHealth, Data: health, ReceivedAt: time.Now()}}); err != nil {
+	if _, err := st.AppendEvents(ctx, "village-1", store.Batch{Floor: 1, Events: []store.Event{{BoxID: "village-1", Seq: 1, Time: time.Now(), Type: protocol.EventHealth, Data: health, ReceivedAt: time.Now()}}}); err != nil {
 		t.Fatal(err)
 	}
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, apiMarker) })

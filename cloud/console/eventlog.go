@@ -62,6 +62,7 @@ func eventTypes() []eventType {
 		{protocol.EventCmdRejected, "EvTypeCmdRejected"},
 		{protocol.EventMessageRejected, "EvTypeMessageRejected"},
 		{protocol.EventOutboxDropped, "EvTypeOutboxDropped"},
+		{protocol.EventBoxReset, "EvTypeBoxReset"},
 	}
 }
 
@@ -111,6 +112,7 @@ func eventsMessages() map[string]message {
 		"EvTypeCmdRejected":     {"命令被拒绝", "Command rejected"},
 		"EvTypeMessageRejected": {"消息被拒绝", "Message rejected"},
 		"EvTypeOutboxDropped":   {"待上传事件被丢弃", "Outbox events dropped"},
+		"EvTypeBoxReset":        {"广播盒数据重置（之前的记录都已保留）", "Box data reset (earlier records all kept)"},
 	}
 }
 

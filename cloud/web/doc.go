@@ -16,7 +16,7 @@
 //	GET  /api/v1/boxes                      every box
 //	POST /api/v1/boxes                      admin: {id, name} → {box, edge_config}
 //	GET  /api/v1/boxes/{id}                 one box
-//	GET  /api/v1/boxes/{id}/events          ?after=SEQ&limit=N (100, at most 1000) → {events, next_after}
+//	GET  /api/v1/boxes/{id}/events          ?after=POS&limit=N (100, at most 1000) → {events, next_after}; POS is a next_after
 //	POST /api/v1/boxes/{id}/commands        admin, operator: {type, args} → the box's result; 504 without one
 //	GET  /api/v1/users                      admin: every account [{name, role, created_at, disabled}], no hashes
 //	POST /api/v1/users                      admin: {name, password, role} → 201; 409 if the name is taken

@@ -317,6 +317,7 @@ type boxJSON struct {
 	DesiredRev       uint64    `json:"desired_rev"`
 	OutboxBacklog    uint64    `json:"outbox_backlog"`
 	ReportedAt       time.Time `json:"reported_at,omitzero"`
+	Incarnation      uint32    `json:"incarnation"` // of the box's event log; Watermark is its
 	Watermark        uint64    `json:"watermark"`
 	RejectedMessages uint64    `json:"rejected_messages"`
 	CreatedAt        time.Time `json:"created_at"`
@@ -326,7 +327,7 @@ func (s *Server) boxJSON(b store.Box) boxJSON {
 	return boxJSON{
 		ID: b.ID, Name: b.Name, Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
 		DesiredRev: b.DesiredRev, OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
-		Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), CreatedAt: b.CreatedAt,
+		Incarnation: b.Incarnation, Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), CreatedAt: b.CreatedAt,
 	}
 }
 
@@ -375,12 +376,13 @@ func (s *Server) addBox(w http.ResponseWriter, r *http.Request) {
 }
 
 type eventJSON struct {
-	Seq        uint64          `json:"seq"`
-	Time       time.Time       `json:"time"`
-	Type       string          `json:"type"`
-	Prio       int             `json:"prio"`
-	Data       json.RawMessage `json:"data,omitempty"`
-	ReceivedAt time.Time       `json:"received_at"`
+	Incarnation uint32          `json:"incarnation"`
+	Seq         uint64          `json:"seq"`
+	Time        time.Time       `json:"time"`
+	Type        string          `json:"type"`
+	Prio        int             `json:"prio"`
+	Data        json.RawMessage `json:"data,omitempty"`
+	ReceivedAt  time.Time       `json:"received_at"`
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
@@ -408,8 +410,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	out := make([]eventJSON, 0, len(evs))
 	next := after
 	for _, e := range evs {
-		out = append(out, eventJSON{Seq: e.Seq, Time: e.Time, Type: e.Type, Prio: e.Priority, Data: e.Data, ReceivedAt: e.ReceivedAt})
-		next = e.Seq
+		out = append(out, eventJSON{Incarnation: e.Incarnation, Seq: e.Seq, Time: e.Time, Type: e.Type, Prio: e.Priority, Data: e.Data, ReceivedAt: e.ReceivedAt})
+		next = e.Position() // a box's first incarnation's positions are its seqs
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_after": next})
 }

@@ -343,7 +343,7 @@ func TestBoxesAndEventPaging(t *testing.T) {
 	for _, q := range []uint64{1, 2, 3, 4, 5, 8, 9} {
 		evs = append(evs, store.Event{BoxID: "village-1", Seq: q, Time: time.Now(), Type: "t", Priority: 1, Data: []byte(`{"q":1}`), ReceivedAt: time.Now()})
 	}
-	if _, err := e.st.AppendEvents(ctx, "village-1", 1, evs); err != nil {
+	if _, err := e.st.AppendEvents(ctx, "village-1", store.Batch{Floor: 1, Events: evs}); err != nil {
 		t.Fatal(err)
 	}
 	var boxes []boxJSON

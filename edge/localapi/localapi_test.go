@@ -120,7 +120,8 @@ func (a *api) call(t *testing.T, method, path, body string) (int, []byte) {
 // stored returns every event in the outbox.
 func (a *api) stored(t *testing.T) []protocol.Event {
 	t.Helper()
-	evs, _, err := a.ob.Read(0, 1<<20, 1<<30)
+	b, err := a.ob.Read(0, 1<<20, 1<<30)
+	evs := b.Events
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,12 +41,12 @@ func TestAppendAllKeepsTheOrderAmongOtherProducers(t *testing.T) {
 			t.Fatalf("seqs %d and %d: %d then %d, want rising", i-1, i, seqs[i-1], seqs[i])
 		}
 	}
-	evs, _, err := r.o.Read(0, 1<<20, 1<<30)
+	b, err := r.o.Read(0, 1<<20, 1<<30)
 	if err != nil {
 		t.Fatal(err)
 	}
 	next := 0
-	for _, e := range evs {
+	for _, e := range b.Events {
 		if e.Type != "batch" {
 			continue
 		}

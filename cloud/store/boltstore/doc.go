@@ -1,15 +1,21 @@
 // Package boltstore is the default store.Store: one bbolt file, enough for a
 // township of tens of boxes on one machine.
 //
-// Layout (schema version 3, in bucket "meta" key "schema"; an older file
+// Layout (schema version 4, in bucket "meta" key "schema"; an older file
 // gains the buckets added since when opened: version 2 the plans and media
-// buckets, version 3 the lists' five):
+// buckets, version 3 the lists' five, version 4 the epochs, its events
+// becoming each box's first incarnation without moving):
 //
-//	boxes/<box id>             JSON box record, with the event count and watermark
+//	boxes/<box id>             JSON box record, with the event count and the
+//	                           current incarnation: number, epoch, watermark
 //	desired/<box id>           8-byte big-endian rev, then the signed payload
-//	events/<box id>/<seq>      JSON event; seq as 8 bytes big-endian, so keys
-//	                           sort by seq and both ListEvents and the
-//	                           watermark advance are cursor walks
+//	events/<box id>/<pos>      JSON event; pos is store.Position (incarnation
+//	                           and seq) as 8 bytes big-endian, so keys sort
+//	                           in log order and ListEvents, SearchEvents and
+//	                           the watermark advance are cursor walks; seq 0
+//	                           of an incarnation is its box.reset
+//	epochs/<box id>/<epoch>    JSON: the epoch's incarnation, its watermark,
+//	                           and whether it diverged
 //	users/<name>               JSON user
 //	sessions/<token sha256>    JSON session
 //	plans/<box id>             JSON plan: the protocol's broadcast section
@@ -26,8 +32,9 @@
 //	                           Nothing rewrites or deletes an audit key.
 //
 // Every write is one bbolt transaction, which fsyncs before it returns: when
-// AppendEvents returns, the events and the new watermark are on disk
-// together, so an ack sent after it never covers what a crash could lose.
+// AppendEvents returns, the events, the new watermark and a new
+// incarnation's box.reset are on disk together, so an ack sent after it
+// never covers what a crash could lose.
 //
 // The file is locked while open; a second dalaba-cloud on the same file gets
 // ErrInUse. It knows nothing of MQTT or of the protocol's JSON.

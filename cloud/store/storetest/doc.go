@@ -7,6 +7,8 @@
 //
 //   - UpdateBox ignores changes fn makes to ID, SecretHash and CreatedAt (the
 //     stored values are kept) and writes the other changes.
+//   - A box's first incarnation is 1, also when CreateBox was given 0.
+//   - UpdateBox ignores changes to Epoch, Incarnation and Watermark.
 //   - A floor of 0 settles nothing.
 //   - ListEvents and CountEvents return ErrNotFound for an unknown box.
 //   - DeleteSession of an unknown token is not an error (logging out twice
