@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/web"
 )
 
 // bridgePrefix is where the console's scripts reach the JSON API with
@@ -23,7 +24,7 @@ func (c *Console) bridgeRoutes() {
 
 func (c *Console) bridge(w http.ResponseWriter, r *http.Request, v *visit) {
 	if c.next == nil {
-		c.errorJSON(w, http.StatusNotFound, c.msgs[v.lang]["NotFound"])
+		c.errorJSON(w, web.CodeNoRoute, c.msgs[v.lang][codeKey(web.CodeNoRoute)])
 		return
 	}
 	rest := strings.TrimPrefix(r.URL.Path, bridgePrefix)

@@ -42,28 +42,37 @@ func (c *Console) listsRoutes() {
 	view, edit, review := auth.ActionViewLists, auth.ActionEditLists, auth.ActionReviewLists
 	c.handle("GET /lists", view, c.listsPage)
 	c.handle("GET /lists/poster", view, c.listsPoster)
-	c.handle("POST /lists/entries", edit, c.listsChange(c.createEntry))
-	c.handle("POST /lists/entries/{id}/submit", edit, c.listsChange(c.entryAction("DoneSubmitted",
+	c.handle("POST /lists/entries", edit, c.listsChange(entryLabels(), c.createEntry))
+	c.handle("POST /lists/entries/{id}/submit", edit, c.listsChange(nil, c.entryAction("DoneSubmitted",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Submit(r.Context(), by, id)
 			return err
 		})))
-	c.handle("POST /lists/entries/{id}/approve", review, c.listsChange(c.entryAction("DoneApproved",
+	c.handle("POST /lists/entries/{id}/approve", review, c.listsChange(nil, c.entryAction("DoneApproved",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Approve(r.Context(), by, id, "")
 			return err
 		})))
-	c.handle("POST /lists/entries/{id}/reject", review, c.listsChange(c.entryAction("DoneRejected",
+	c.handle("POST /lists/entries/{id}/reject", review, c.listsChange(map[string]string{"reason": "RejectReason"}, c.entryAction("DoneRejected",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Reject(r.Context(), by, id, r.PostFormValue("reason"))
 			return err
 		})))
-	c.handle("POST /lists/entries/{id}/revoke", review, c.listsChange(c.entryAction("DoneRevoked",
+	c.handle("POST /lists/entries/{id}/revoke", review, c.listsChange(map[string]string{"note": "RevokeNote"}, c.entryAction("DoneRevoked",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Revoke(r.Context(), by, id, r.PostFormValue("note"))
 			return err
 		})))
-	c.handle("POST /lists/publish", edit, c.listsChange(c.publish))
+	c.handle("POST /lists/publish", edit, c.listsChange(map[string]string{"period": "Period"}, c.publish))
+}
+
+// entryLabels name the entry form's fields by the paths the lists'
+// validation gives its problems (path → message key).
+func entryLabels() map[string]string {
+	return map[string]string{
+		"kind": "ColKind", "subject": "Subject", "subject.kind": "Subject", "subject.id": "Subject",
+		"category": "ColCategory", "reason": "ColReason", "points": "ColPoints", "period": "Period",
+	}
 }
 
 func actorOf(v *visit) lists.Actor { return lists.Actor{Name: v.user.Name, Role: v.user.Role} }
@@ -102,8 +111,9 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 }
 
 // listsChange runs h and sends the browser back to the list with h's
-// outcome.
-func (c *Console) listsChange(h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
+// outcome: a refusal explained by its code, naming the form's fields it
+// concerns (labels: path → message key).
+func (c *Console) listsChange(labels map[string]string, h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) {
 		done, err := h(r, v)
 		t := c.msgs[v.lang]
@@ -113,10 +123,11 @@ func (c *Console) listsChange(h func(*http.Request, *visit) (string, error)) fun
 			setFlash(w, r, flash{OK: true, Text: t[done]})
 		case errors.Is(err, lists.ErrAnnounce):
 			// The change is saved; only the announcement failed.
-			setFlash(w, r, flash{Text: t[done] + " " + t["Failed"] + err.Error()})
+			c.log.Warn("lists: a change is saved, its announcement failed", "err", err)
+			setFlash(w, r, flash{Text: explain(t, err, nil)})
 		case errors.Is(err, lists.ErrInvalid), errors.Is(err, lists.ErrForbidden), errors.Is(err, lists.ErrConflict),
 			errors.Is(err, store.ErrExists), errors.Is(err, store.ErrNotFound):
-			setFlash(w, r, flash{Text: t["Failed"] + err.Error()})
+			setFlash(w, r, flash{Text: explain(t, err, labels)})
 		case errors.As(err, &fe):
 			setFlash(w, r, flash{Text: t["Failed"] + t[string(fe)]})
 		default:
@@ -355,8 +366,7 @@ func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) 
 		return
 	}
 	pageHeaders(w)
-	// The poster is one self-contained page with its CSS inline.
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("Content-Security-Policy", poster.CSP)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(b.Bytes()) // a client gone away is not our error
 }

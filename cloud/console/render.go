@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/web"
 )
 
 // page is what every template gets.
@@ -25,7 +26,10 @@ type page struct {
 	// signed in, so a misspelt one fails the render.
 	Can      map[string]bool
 	HasLists bool // the 红黑榜 pages are served
-	Data     any
+	// Codes are the sentences of the API's error codes, for the page's
+	// scripts (static/errors.js); only pages of a signed-in official.
+	Codes []codeText
+	Data  any
 }
 
 func (c *Console) pageData(l lang, v *visit, csrfToken string, data any) page {
@@ -36,6 +40,7 @@ func (c *Console) pageData(l lang, v *visit, csrfToken string, data any) page {
 	}
 	if v != nil {
 		p.User, p.Can = v.user.Name, auth.Can(v.user.Role)
+		p.Codes = codesData(p.T)
 	}
 	return p
 }
@@ -102,12 +107,15 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 	c.render(w, r, status, "error.html", c.pageData(l, nil, "", errorData{Message: c.msgs[l][key]}))
 }
 
-// errorJSON answers a script, in the shape the API uses.
-func (c *Console) errorJSON(w http.ResponseWriter, status int, msg string) {
+// errorJSON answers a script as the API does: the code's status, msg
+// (the code's sentence in the official's language) and the code, by
+// which the script explains it.
+func (c *Console) errorJSON(w http.ResponseWriter, code web.Code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg}) // a client gone away is not our error
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code.Status())
+	_ = json.NewEncoder(w).Encode(web.Problem{Error: msg, Code: code}) // a client gone away is not our error
 }
 
 // fail logs an unexpected error and shows a generic page: details stay in
@@ -115,7 +123,7 @@ func (c *Console) errorJSON(w http.ResponseWriter, status int, msg string) {
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, l lang, err error) {
 	c.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	if fromScript(r) {
-		c.errorJSON(w, http.StatusInternalServerError, c.msgs[l]["ServerError"])
+		c.errorJSON(w, web.CodeInternal, c.msgs[l][codeKey(web.CodeInternal)])
 		return
 	}
 	c.errorPage(w, r, http.StatusInternalServerError, "ServerError")

@@ -39,6 +39,8 @@ func (d *secDownlink) SendCommand(_ context.Context, box, typ string, _ any, _ t
 
 func (d *secDownlink) Rejected(string) uint64 { return 0 }
 
+func (d *secDownlink) Connected() bool { return true }
+
 func (d *secDownlink) commands() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/cloud/web"
 )
 
 // sessionCookie holds the auth token of a signed-in official. The
@@ -44,7 +45,7 @@ func (c *Console) guard(action auth.Action, form bool, h func(http.ResponseWrite
 				clearCookie(w, r, sessionCookie, "/")
 			}
 			if fromScript(r) {
-				c.errorJSON(w, http.StatusUnauthorized, c.msgs[l]["SessionEnded"])
+				c.errorJSON(w, web.CodeBadToken, c.msgs[l][codeKey(web.CodeBadToken)])
 				return
 			}
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -69,7 +70,7 @@ func (c *Console) guard(action auth.Action, form bool, h func(http.ResponseWrite
 			if !c.csrf.check(r, purposeSession, tok, form) {
 				c.log.Warn("request without a valid CSRF token refused", "user", u.Name, "method", r.Method, "path", r.URL.Path)
 				if fromScript(r) {
-					c.errorJSON(w, http.StatusForbidden, c.msgs[l]["Forbidden"])
+					c.errorJSON(w, web.CodeCSRF, c.msgs[l][codeKey(web.CodeCSRF)])
 					return
 				}
 				c.errorPage(w, r, http.StatusForbidden, "Forbidden")

@@ -34,6 +34,11 @@ type Data struct {
 // ErrBadData wraps every refusal of Data.
 var ErrBadData = errors.New("poster: bad data")
 
+// CSP is the Content-Security-Policy to serve a poster with: it is one
+// self-contained page with its CSS inline, no script and no resource from
+// anywhere, so nothing is allowed but its own style.
+const CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
 //go:embed poster.html.tmpl
 var pageText string
 

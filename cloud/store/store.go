@@ -23,6 +23,8 @@ var (
 	ErrExists   = errors.New("store: already exists")
 	// ErrBadFilter: a search cannot run as asked (see SearchEvents).
 	ErrBadFilter = errors.New("store: bad filter")
+	// ErrFull: the store's disk has no room for what it must keep (Ping).
+	ErrFull = errors.New("store: disk full")
 )
 
 // Box is one registered village box.
@@ -345,5 +347,11 @@ type Store interface {
 	Plans
 	MediaIndex
 	Lists
+	// Ping checks that the store can take a write now: it fails when the
+	// disk is full (ErrFull) or read-only, or the store is closed or
+	// unreachable.
+	// It is cheap enough for a health check every few seconds, and
+	// changes nothing any other method returns.
+	Ping(ctx context.Context) error
 	Close() error
 }

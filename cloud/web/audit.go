@@ -37,18 +37,7 @@ import (
 // The record is appended before the answer leaves, so a client that saw
 // success finds its change in the trail. The change itself has happened
 // by then: a failed append cannot undo it and is logged at Error for a
-// human to look at.
-//
-// Reading it: the whole trail holds every sign-in with its address and
-// every account change, so it is for admins and reviewers only
-// (auth.ActionViewAudit). One list entry's own records are narrower and
-// readable by operators too (auth.ActionViewEntryHistory).
-//
-//	GET /api/v1/audit/recent              admin, reviewer: ?limit=N (100, at most 1000) → {records}, newest first
-//	GET /api/v1/audit                     admin, reviewer: ?village=&entry=&after=SEQ&limit=N → {records, next_after},
-//	                                      oldest first
-//	GET /api/v1/entries/{eid}/history     admin, reviewer, operator: ?after=SEQ&limit=N, the entry's records only
-//	                                      (with the lists)
+// human to look at. The routes that read the trail are in doc.go.
 const (
 	// auditBodyMax bounds the request body kept in a record: enough for
 	// any form a person fills in, not for a whole plan or a clip.
@@ -286,7 +275,7 @@ func toAuditJSON(rs []store.AuditRecord) []auditJSON {
 func auditLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
 	limit, err := uintParam(r.URL.Query().Get("limit"), DefaultLimit)
 	if err != nil || limit == 0 || limit > MaxLimit {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: a whole number from 1 to %d", MaxLimit))
+		refuse(w, CodeBadRequest, fmt.Errorf("limit: a whole number from 1 to %d", MaxLimit))
 		return 0, false
 	}
 	return int(limit), true
@@ -312,11 +301,11 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	f := store.AuditFilter{Village: q.Get("village")}
 	var err error
 	if f.EntryID, err = uintParam(q.Get("entry"), 0); err != nil {
-		writeError(w, http.StatusBadRequest, "entry: "+err.Error())
+		refuse(w, CodeBadRequest, fmt.Errorf("entry: %w", err))
 		return
 	}
 	if f.After, err = uintParam(q.Get("after"), 0); err != nil {
-		writeError(w, http.StatusBadRequest, "after: "+err.Error())
+		refuse(w, CodeBadRequest, fmt.Errorf("after: %w", err))
 		return
 	}
 	var ok bool
@@ -349,13 +338,13 @@ func (s *Server) entryHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := s.ls.Entry(r.Context(), id); err != nil {
-		s.listsFail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	f := store.AuditFilter{EntryID: id}
 	var err error
 	if f.After, err = uintParam(r.URL.Query().Get("after"), 0); err != nil {
-		writeError(w, http.StatusBadRequest, "after: "+err.Error())
+		writeError(w, CodeBadRequest, "after: "+err.Error())
 		return
 	}
 	if f.Limit, ok = auditLimit(w, r); !ok {

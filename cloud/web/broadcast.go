@@ -95,7 +95,7 @@ func (s *Server) putPlan(w http.ResponseWriter, r *http.Request) {
 func pathID(w http.ResponseWriter, r *http.Request, key string) (string, bool) {
 	id := r.PathValue(key)
 	if err := protocol.ValidateID(id); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return "", false
 	}
 	return id, true
@@ -105,7 +105,7 @@ func pathID(w http.ResponseWriter, r *http.Request, key string) (string, bool) {
 // takes the path's, another is refused.
 func bodyID(w http.ResponseWriter, body *string, path string) bool {
 	if *body != "" && *body != path {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("id %q in the body is not %q of the path", *body, path))
+		refuse(w, CodeBadRequest, fmt.Errorf("id %q in the body is not %q of the path", *body, path))
 		return false
 	}
 	*body = path
@@ -240,7 +240,7 @@ func (s *Server) upcoming(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxUpcomingDays {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("days: a whole number from 1 to %d", MaxUpcomingDays))
+			refuse(w, CodeBadRequest, fmt.Errorf("days: a whole number from 1 to %d", MaxUpcomingDays))
 			return
 		}
 		days = n

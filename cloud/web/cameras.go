@@ -21,13 +21,18 @@ func (s *Server) cameraRoutes() {
 	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", auth.ActionViewCameras, s.whepStop)
 }
 
-// camerasJSON is a box's camera section as the API shows it: credentials
-// are written, never read back.
+// SecretMask stands for a write-only secret (a camera's password) in what
+// the API shows: the secret is written, never read back. Written back, the
+// mask, like leaving the secret out, keeps the stored one, so a client may
+// PUT what it read without knowing the secret.
+const SecretMask = "********"
+
+// camerasJSON is a box's camera section as the API shows it.
 func camerasJSON(c protocol.Cameras, rev uint64) map[string]any {
 	cams := make([]protocol.Camera, 0, len(c.Cameras))
 	for _, cam := range c.Cameras {
 		if cam.Password != "" {
-			cam.Password = "********"
+			cam.Password = SecretMask
 		}
 		cams = append(cams, cam)
 	}
@@ -63,7 +68,29 @@ func (s *Server) putCameras(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	s.changeCameras(w, r, func(c *protocol.Cameras) error { *c = in; return nil })
+	s.changeCameras(w, r, func(c *protocol.Cameras) error {
+		for i := range in.Cameras {
+			keepPassword(&in.Cameras[i], c.Cameras)
+		}
+		*c = in
+		return nil
+	})
+}
+
+// keepPassword gives cam the password stored for its id when it comes
+// with none or with SecretMask. A camera without a user name has no
+// password: clearing the name is how its credentials are removed.
+func keepPassword(cam *protocol.Camera, stored []protocol.Camera) {
+	if cam.Password != "" && cam.Password != SecretMask {
+		return
+	}
+	cam.Password = ""
+	if cam.Username == "" {
+		return
+	}
+	if i := slices.IndexFunc(stored, func(s protocol.Camera) bool { return s.ID == cam.ID }); i >= 0 {
+		cam.Password = stored[i].Password
+	}
 }
 
 func (s *Server) putCamera(w http.ResponseWriter, r *http.Request) {
@@ -76,6 +103,7 @@ func (s *Server) putCamera(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.changeCameras(w, r, func(c *protocol.Cameras) error {
+		keepPassword(&in, c.Cameras)
 		c.Cameras = upsert(c.Cameras, id, cameraID, in)
 		return nil
 	})
@@ -101,7 +129,7 @@ func cameraID(x protocol.Camera) string { return x.ID }
 func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	box, cam := r.PathValue("id"), r.PathValue("cid")
 	if err := protocol.ValidateID(cam); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	offer, ok := readOffer(w, r)
@@ -110,7 +138,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	}
 	args := protocol.WHEPArgs{Camera: cam, Offer: offer, Viewer: userOf(r)}
 	if err := args.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	p, err := s.pl.Get(r.Context(), box)
@@ -119,7 +147,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.ContainsFunc(p.Cameras.Cameras, func(c protocol.Camera) bool { return c.ID == cam }) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("box %s has no camera %q", box, cam))
+		writeError(w, CodeNoCamera, fmt.Sprintf("box %s has no camera %q", box, cam))
 		return
 	}
 	res, ok := s.boxCommand(w, r, box, protocol.CmdWHEP, args)
@@ -129,7 +157,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	var ans protocol.WHEPResult
 	if err := json.Unmarshal(res.Data, &ans); err != nil || ans.Answer == "" || protocol.ValidateID(ans.Session) != nil {
 		s.log.Error("box answered a WHEP offer with no usable answer", "box_id", box, "camera", cam, "err", err)
-		writeError(w, http.StatusBadGateway, "the box gave no usable SDP answer")
+		writeError(w, CodeBadAnswer, "the box gave no usable SDP answer")
 		return
 	}
 	writeAnswer(w, fmt.Sprintf("/api/v1/boxes/%s/cameras/%s/whep/%s", box, cam, ans.Session), ans.Answer)
@@ -159,7 +187,7 @@ func (s *Server) boxCommand(w http.ResponseWriter, r *http.Request, box, typ str
 		return protocol.CommandResult{}, false
 	}
 	if !res.OK {
-		writeError(w, http.StatusConflict, "the box refused: "+res.Error)
+		writeError(w, CodeBoxRefused, "the box refused: "+res.Error)
 		return protocol.CommandResult{}, false
 	}
 	return res, true

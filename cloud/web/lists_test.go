@@ -55,6 +55,8 @@ type listsEnv struct {
 	*env
 	ann  *announcer
 	user map[string]string // name → token
+	errs *errorLog         // what the server logged at Error
+	api  *Server
 }
 
 // The township's people in these tests.
@@ -112,13 +114,14 @@ func newListsEnvWith(t *testing.T, speech Speech) *listsEnv {
 		t.Fatal(err)
 	}
 	dl := &fakeDownlink{}
-	s, err := New(Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now})
+	errs := &errorLog{}
+	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &listsEnv{
-		env: &env{api: s, srv: httptest.NewServer(s.Handler()), st: st, pub: pub, dl: dl, tokens: map[store.Role]string{}, clk: clk, fl: fl, key: key, lib: lib},
-		ann: ann, user: map[string]string{},
+		env: &env{srv: httptest.NewServer(s.Handler()), st: st, pub: pub, dl: dl, tokens: map[store.Role]string{}, clk: clk, fl: fl, key: key, lib: lib},
+		ann: ann, user: map[string]string{}, errs: errs, api: s,
 	}
 	t.Cleanup(e.srv.Close)
 	for name, role := range map[string]store.Role{

@@ -56,7 +56,7 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 		m, err = s.putMultipart(r, name)
 	} else {
 		if name == "" {
-			writeError(w, http.StatusBadRequest, `name: give the clip's name as ?name=, or upload it as the multipart field "file"`)
+			refuse(w, CodeBadRequest, errors.New(`name: give the clip's name as ?name=, or upload it as the multipart field "file"`))
 			return
 		}
 		// One byte over the limit reaches Put, which then says how big a
@@ -65,15 +65,13 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 		m, err = s.md.Put(r.Context(), name, r.Body, userOf(r))
 	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a clip may be at most %d bytes", max))
+		writeError(w, CodeMediaTooLarge, fmt.Sprintf("a clip may be at most %d bytes", max))
 		return
 	}
 	if errors.Is(err, media.ErrBusy) {
 		// The library waited for a free upload slot already; the client
 		// tries again once one is likely free.
 		w.Header().Set("Retry-After", uploadRetryAfter)
-		writeError(w, http.StatusServiceUnavailable, "too many clips are being uploaded at once: try again in a minute")
-		return
 	}
 	if err != nil {
 		s.fail(w, r, err)

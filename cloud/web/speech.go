@@ -3,12 +3,14 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/poster"
+	"github.com/dalaba/dalaba/cloud/tts"
 )
 
 // Speech reads text aloud (cloud/tts).
@@ -27,11 +29,14 @@ func (s *Server) speak(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := media.ValidateName(in.Name); err != nil {
-		writeError(w, http.StatusBadRequest, "name: "+err.Error())
+		s.fail(w, r, err)
 		return
 	}
 	wav, err := s.sp.Synthesize(r.Context(), in.Text)
 	if err != nil {
+		if !errors.Is(err, tts.ErrBadText) {
+			err = fmt.Errorf("%w: %w", errSpeech, err) // the engine's failure, not the official's text
+		}
 		s.fail(w, r, fmt.Errorf("speaking %q: %w", in.Name, err))
 		return
 	}
@@ -71,8 +76,10 @@ func (s *Server) poster(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("Content-Security-Policy", poster.CSP)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write(b.Bytes())
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b.Bytes()) // the client may have gone; nothing to do
 }
 
 func posterEntry(name, head, category, reason string, points int) poster.Entry {

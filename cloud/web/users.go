@@ -16,10 +16,7 @@ import (
 // leave the township without an enabled admin (400, nothing changed).
 // Password hashes never leave cloud/auth; the audit trail gets the role
 // and disabled flag before and after, and whether the password changed.
-//
-//	GET  /api/v1/users          every account: [{name, role, created_at, disabled}], by name
-//	POST /api/v1/users          {name, password, role} → 201 with the account; 409 if the name is taken
-//	PUT  /api/v1/users/{name}   {role?, password?, disabled?} → the account
+// The routes are in doc.go.
 func (s *Server) userRoutes() {
 	s.route("GET /api/v1/users", auth.ActionManageUsers, s.listUsers)
 	s.route("POST /api/v1/users", auth.ActionManageUsers, s.addUser)

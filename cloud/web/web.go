@@ -17,13 +17,8 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/downlink"
-	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
-	"github.com/dalaba/dalaba/cloud/media"
-	"github.com/dalaba/dalaba/cloud/plan"
-	"github.com/dalaba/dalaba/cloud/poster"
 	"github.com/dalaba/dalaba/cloud/store"
-	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -34,6 +29,8 @@ type Store interface {
 	store.AuditTrail
 	GetMedia(ctx context.Context, sha string) (store.MediaInfo, error)
 	ListMedia(ctx context.Context) ([]store.MediaInfo, error)
+	// Ping checks the store can take a write (/healthz).
+	Ping(ctx context.Context) error
 }
 
 // Planner reads and edits boxes' broadcast plans; every edit is compiled
@@ -67,6 +64,8 @@ type Downlink interface {
 	SendCommand(ctx context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error)
 	// Rejected counts the malformed messages received from a box.
 	Rejected(box string) uint64
+	// Connected reports whether the MQTT connection is up (/healthz).
+	Connected() bool
 }
 
 // Deps are what the server uses.
@@ -117,6 +116,7 @@ type Server struct {
 	sp   Speech
 	now  func() time.Time
 	mux  *http.ServeMux
+	hl   healthLog
 	// routes are the registered routes with their actions, in order.
 	routes []Route
 	// proxies find a sign-in's client address behind trusted proxies.
@@ -168,7 +168,7 @@ func New(deps Deps) (*Server, error) {
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: http.NewServeMux(),
 		proxies: deps.Proxies,
 	}
-	s.open("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
+	s.open("GET /healthz", s.healthz)
 	s.open("POST /api/v1/login", s.login)
 	s.route("POST /api/v1/logout", auth.ActionSignedIn, s.logout)
 	s.route("GET /api/v1/boxes", auth.ActionViewBoxes, s.listBoxes)
@@ -194,8 +194,14 @@ func New(deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the HTTP handler. Every answer says nosniff: a browser
+// must never read a JSON error, an SDP answer or a clip as HTML.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		s.mux.ServeHTTP(w, r)
+	})
+}
 
 // notFound answers what no route matched: 405 with Allow when the path
 // exists under other methods, else 404, both as JSON.
@@ -210,10 +216,10 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+strings.Join(allow, " or "))
+		writeError(w, CodeMethodNotAllowed, r.Method+" is not allowed here; use "+strings.Join(allow, " or "))
 		return
 	}
-	writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+	writeError(w, CodeNoRoute, "no such route: "+r.Method+" "+r.URL.Path)
 }
 
 // authed wraps h with token authentication and the role check for action,
@@ -223,13 +229,13 @@ func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc
 		tok, ok := bearer(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dalaba"`)
-			writeError(w, http.StatusUnauthorized, "missing bearer token (POST /api/v1/login first)")
+			writeError(w, CodeNoToken, "missing bearer token (POST /api/v1/login first)")
 			return
 		}
 		u, err := s.auth.Verify(r.Context(), tok)
 		if errors.Is(err, auth.ErrBadCredentials) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dalaba", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "invalid or expired token")
+			writeError(w, CodeBadToken, "invalid or expired token")
 			return
 		}
 		if err != nil {
@@ -237,7 +243,7 @@ func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc
 			return
 		}
 		if !auth.Allowed(u.Role, action) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this", u.Role))
+			writeError(w, CodeForbidden, fmt.Sprintf("role %s may not do this", u.Role))
 			return
 		}
 		ctx := context.WithValue(r.Context(), userKey{}, u.Name)
@@ -279,9 +285,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, auth.ErrRateLimited):
 		wait := retryAfter(err)
 		w.Header().Set("Retry-After", wait)
-		writeError(w, http.StatusTooManyRequests, "too many failed sign-ins; try again in "+wait+" s")
+		writeError(w, CodeRateLimited, "too many failed sign-ins; try again in "+wait+" s")
 	case errors.Is(err, auth.ErrBadCredentials):
-		writeError(w, http.StatusUnauthorized, "wrong user name or password")
+		writeError(w, CodeBadCredentials, "wrong user name or password")
 	case err != nil:
 		s.fail(w, r, err)
 	default:
@@ -389,12 +395,12 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	after, err := uintParam(q.Get("after"), 0)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "after: "+err.Error())
+		refuse(w, CodeBadRequest, fmt.Errorf("after: %w", err))
 		return
 	}
 	limit, err := uintParam(q.Get("limit"), DefaultLimit)
 	if err != nil || limit == 0 || limit > MaxLimit {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: a whole number from 1 to %d", MaxLimit))
+		refuse(w, CodeBadRequest, fmt.Errorf("limit: a whole number from 1 to %d", MaxLimit))
 		return
 	}
 	id := r.PathValue("id")
@@ -462,37 +468,7 @@ func (s *Server) sendToBox(ctx context.Context, box, typ string, args any) (prot
 }
 
 // errBadRequest marks a request the handler itself refused.
-var errBadRequest = errors.New("bad request")
-
-// fail maps an error to its status; unexpected ones are logged and hidden.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not found")
-	case errors.Is(err, store.ErrExists):
-		writeError(w, http.StatusConflict, "already exists")
-	case errors.Is(err, fleet.ErrInvalid), errors.Is(err, auth.ErrInvalid), errors.Is(err, downlink.ErrInvalidCommand),
-		errors.Is(err, plan.ErrInvalid), errors.Is(err, media.ErrInvalid), errors.Is(err, errBadRequest),
-		errors.Is(err, tts.ErrBadText), errors.Is(err, poster.ErrBadData):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, plan.ErrInUse):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, media.ErrTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
-	case errors.Is(err, downlink.ErrNotConnected):
-		writeError(w, http.StatusServiceUnavailable, "the township service is not connected to its MQTT broker")
-	case errors.Is(err, downlink.ErrExpired):
-		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("the box refused the command: it reached the box after its lifetime of %s (a slow link or a wrong clock on the box); nothing was done, and it may be sent again", CommandLifetime))
-	case errors.Is(err, downlink.ErrNoResult), errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout, "the box did not answer in time")
-	case r.Context().Err() != nil:
-		// The client left; there is no one to answer.
-		s.log.Debug("request abandoned by the client", "method", r.Method, "path", r.URL.Path, "err", err)
-	default:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
-	}
-}
+var errBadRequest = errors.New("web: bad request")
 
 // decode reads one JSON object strictly: unknown fields, trailing data and
 // bodies over MaxBody are refused.
@@ -509,10 +485,10 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 		return true
 	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", MaxBody))
+		writeError(w, CodeTooLarge, fmt.Sprintf("body over %d bytes", MaxBody))
 		return false
 	}
-	writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+	writeError(w, CodeBadJSON, "bad JSON: "+err.Error())
 	return false
 }
 
@@ -521,8 +497,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
 }

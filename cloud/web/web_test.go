@@ -50,6 +50,7 @@ type fakeDownlink struct {
 	res   *protocol.CommandResult
 	sent  []string
 	waits []time.Duration // how long each SendCommand's context would have waited
+	down  bool            // not connected to the broker
 }
 
 func (d *fakeDownlink) SendCommand(ctx context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error) {
@@ -67,6 +68,12 @@ func (d *fakeDownlink) SendCommand(ctx context.Context, box, typ string, args an
 		return *d.res, nil
 	}
 	return protocol.CommandResult{V: 1, ID: "c1", BoxID: box, OK: true, Data: json.RawMessage(`{"pong":1}`)}, nil
+}
+
+func (d *fakeDownlink) Connected() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.down
 }
 
 func (d *fakeDownlink) Rejected(box string) uint64 {
@@ -165,7 +172,7 @@ func newEnvWith(t *testing.T, edit func(*Deps)) *env {
 }
 
 // call makes a request and checks that every error answer is a JSON
-// {"error": "..."}.
+// {"error": "...", "code": "..."} (checkAnswer).
 func (e *env) call(t *testing.T, token, method, path, body string, out any) int {
 	t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
@@ -185,17 +192,54 @@ func (e *env) call(t *testing.T, token, method, path, body string, out any) int 
 		t.Errorf("%s %s: Content-Type %q", method, path, ct)
 	}
 	if resp.StatusCode >= 400 {
-		var e struct{ Error string }
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			t.Errorf("%s %s: status %d without a JSON error: %s", method, path, resp.StatusCode, b)
-		}
+		checkProblem(t, method+" "+path, resp.StatusCode, b)
 	}
+	checkHeaders(t, method+" "+path, resp.Header)
 	if out != nil && resp.StatusCode < 300 {
 		if err := json.Unmarshal(b, out); err != nil {
 			t.Fatalf("decode %s: %v", b, err)
 		}
 	}
 	return resp.StatusCode
+}
+
+// internalNames are what an error message must not show: the packages'
+// sentinels ("plan: invalid") and the operations an error passed through
+// on its way out ("boltstore: update plan of x").
+func internalNames() []string {
+	names := []string{"boltstore:", "plan: update", "lists: create", "fleet: add"}
+	for _, s := range sentinels() {
+		names = append(names, s.err.Error())
+	}
+	return names
+}
+
+// checkProblem checks an error answer: JSON with a message that names no
+// package, and a code of the table answered with the table's status.
+func checkProblem(t *testing.T, what string, status int, body []byte) Problem {
+	t.Helper()
+	var p Problem
+	if err := json.Unmarshal(body, &p); err != nil || p.Error == "" {
+		t.Errorf("%s: status %d without a JSON error: %s", what, status, body)
+		return p
+	}
+	if want, ok := Codes()[p.Code]; !ok || want != status {
+		t.Errorf("%s: status %d with code %q (the table says %d)", what, status, p.Code, want)
+	}
+	for _, n := range internalNames() {
+		if strings.Contains(p.Error, n) {
+			t.Errorf("%s: the message %q names %s", what, p.Error, n)
+		}
+	}
+	return p
+}
+
+// checkHeaders checks what every API answer carries.
+func checkHeaders(t *testing.T, what string, h http.Header) {
+	t.Helper()
+	if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+		t.Errorf("%s: X-Content-Type-Options %q, want nosniff", what, got)
+	}
 }
 
 func TestStatuses(t *testing.T) {

@@ -17,6 +17,7 @@
 //   - PutMedia of an indexed sha256 keeps the first record and succeeds.
 //   - UpdateUser ignores changes fn makes to Name and CreatedAt; an update
 //     that changes nothing writes nothing and keeps the user's sessions.
+//   - Ping fails once the store is closed.
 //
 // Times are compared with time.Equal at microsecond precision, the finest a
 // PostgreSQL timestamp keeps. The suite knows nothing of any implementation.

@@ -28,6 +28,34 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Plans", func(t *testing.T) { testPlans(t, open) })
 	t.Run("Media", func(t *testing.T) { testMedia(t, open) })
 	t.Run("Lists", func(t *testing.T) { testLists(t, open) })
+	t.Run("Ping", func(t *testing.T) { testPing(t, open) })
+}
+
+// testPing: a working store pings clean, as often as asked, without
+// changing what it holds; a closed one cannot take a write and says so.
+func testPing(t *testing.T, open func(t *testing.T) store.Store) {
+	s := fresh(t, open)
+	mustCreateBox(t, s, newBox("village-1"))
+	before := mustGetBox(t, s, "village-1")
+	for range 3 {
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping of a working store: %v", err)
+		}
+	}
+	if after := mustGetBox(t, s, "village-1"); !reflect.DeepEqual(normBox(after), normBox(before)) {
+		t.Errorf("Ping changed a box: %+v, was %+v", after, before)
+	}
+	if boxes, err := s.ListBoxes(t.Context()); err != nil || len(boxes) != 1 {
+		t.Errorf("ListBoxes after Ping: %d boxes, %v", len(boxes), err)
+	}
+
+	closed := open(t)
+	if err := closed.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := closed.Ping(t.Context()); err == nil {
+		t.Error("Ping of a closed store: nil, want an error")
+	}
 }
 
 // t0 has microsecond precision on purpose: see the package comment.
