@@ -154,9 +154,19 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
+	// Presence comes from the embedded broker's sessions; an external
+	// broker tells nothing of them, so there it follows traffic.
+	presCfg := fleet.PresenceConfig{}
+	if !c.cfg.MQTT.Embedded {
+		presCfg.Timeout = c.cfg.MQTT.PresenceTimeout
+	}
+	pres, err := fleet.NewPresence(presCfg, fleet.PresenceDeps{Logger: c.deps.Logger, Store: st})
+	if err != nil {
+		return abort(err)
+	}
 	if c.cfg.MQTT.Embedded {
-		b, err := broker.New(broker.Config{Listen: c.cfg.MQTT.Listen, CertFile: c.cfg.MQTT.CertFile, KeyFile: c.cfg.MQTT.KeyFile},
-			broker.Deps{Logger: c.deps.Logger, Auth: authn})
+		b, err := broker.New(broker.Config{Listen: c.cfg.MQTT.Listen, CertFile: c.cfg.MQTT.CertFile, KeyFile: c.cfg.MQTT.KeyFile, Limit: c.cfg.MQTT.BoxLimit},
+			broker.Deps{Logger: c.deps.Logger, Auth: authn, Sessions: pres})
 		if err != nil {
 			return abort(err)
 		}
@@ -181,7 +191,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	rl := &relay{}
 	mediaURL := c.cfg.PublicHTTPURL(ln.Addr().String()) + media.BoxPrefix
 	fl, err := fleet.New(fleet.Config{Validity: c.cfg.Desired.Validity, BrokerURL: c.cfg.PublicBrokerURL(mqttAddr), MediaURL: mediaURL, CloudUser: c.cfg.MQTT.Username},
-		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl})
+		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl, Presence: pres})
 	if err != nil {
 		return abort(err)
 	}
@@ -240,6 +250,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	dlDone := make(chan struct{})
 	g.Go(func() error { defer close(dlDone); return dl.Run(mqttCtx) })
 	g.Go(func() error { return fl.Run(mqttCtx) })
+	g.Go(func() error { return pres.Run(mqttCtx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("cloud: http: %w", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/announce"
 	"github.com/dalaba/dalaba/cloud/auth/forwarded"
+	"github.com/dalaba/dalaba/cloud/broker"
 	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/internal/logging"
 	"github.com/dalaba/dalaba/internal/yamlfile"
@@ -81,6 +82,11 @@ type MQTT struct {
 	ClientID string `yaml:"client_id"`
 	// PublicURL is what boxes are told to connect to; "" = derived.
 	PublicURL string `yaml:"public_url"`
+	// BoxLimit is each box's publish allowance at the embedded broker.
+	BoxLimit broker.Limit `yaml:"box_limit"`
+	// PresenceTimeout is, with an external broker, how long a box counts
+	// as online after the last message it published.
+	PresenceTimeout time.Duration `yaml:"presence_timeout"`
 }
 
 // Desired is how signed desired state is issued.
@@ -110,6 +116,11 @@ func Default() Config {
 			Listen:   "0.0.0.0:1883",
 			Username: CloudAccount,
 			ClientID: CloudAccount,
+			BoxLimit: broker.DefaultLimit(),
+			// Two and a half of the boxes' health interval (a minute), at
+			// which they republish their reported state: one late or lost
+			// report does not make a box look offline.
+			PresenceTimeout: 150 * time.Second,
 		},
 		Desired: Desired{Validity: 720 * time.Hour},
 		Media:   Media{MaxBytes: 32 << 20},
@@ -201,8 +212,18 @@ func (c Config) Validate() error {
 		if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
 			bad("mqtt.cert_file and mqtt.key_file go together")
 		}
-	} else if err := ValidateBrokerURL(c.MQTT.URL); err != nil {
-		bad("mqtt.url (required when mqtt.embedded is false): %v", err)
+		if err := c.MQTT.BoxLimit.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				bad("mqtt.box_limit.%v", e)
+			}
+		}
+	} else {
+		if err := ValidateBrokerURL(c.MQTT.URL); err != nil {
+			bad("mqtt.url (required when mqtt.embedded is false): %v", err)
+		}
+		if c.MQTT.PresenceTimeout < time.Second {
+			bad("mqtt.presence_timeout %s: at least 1s", c.MQTT.PresenceTimeout)
+		}
 	}
 	if c.MQTT.Username == "" {
 		bad("mqtt.username is empty")
@@ -222,6 +243,14 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)
+}
+
+// unjoin splits an errors.Join into its errors.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // ValidateBrokerURL checks an MQTT broker URL: tcp://, ssl:// or tls://

@@ -98,10 +98,42 @@ func TestValidateEmbedded(t *testing.T) {
 		{"bad listen", func(c *Config) { c.MQTT.Listen = "1883" }, "mqtt.listen"},
 		{"cert without key", func(c *Config) { c.MQTT.CertFile = "c.pem" }, "cert_file and mqtt.key_file"},
 		{"url ignored when embedded", func(c *Config) { c.MQTT.URL = "nonsense" }, ""},
+		{"presence timeout ignored when embedded", func(c *Config) { c.MQTT.PresenceTimeout = 0 }, ""},
+		{"no messages per second", func(c *Config) { c.MQTT.BoxLimit.MessagesPerSecond = 0 }, "mqtt.box_limit.messages_per_second"},
+		{"no message burst", func(c *Config) { c.MQTT.BoxLimit.MessageBurst = -1 }, "mqtt.box_limit.message_burst"},
+		{"byte burst below the largest packet", func(c *Config) { c.MQTT.BoxLimit.ByteBurst = 1 << 20 }, "mqtt.box_limit.byte_burst"},
+		{"byte rate too slow for the largest packet", func(c *Config) { c.MQTT.BoxLimit.BytesPerSecond = 64 << 10 }, "mqtt.box_limit.bytes_per_second"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateExternal(t *testing.T) {
+	external := func(c *Config) { c.MQTT.Embedded, c.MQTT.URL = false, "tcp://10.0.0.5:1883" }
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string // "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"box limit ignored with an external broker", func(c *Config) { c.MQTT.BoxLimit.MessagesPerSecond = 0 }, ""},
+		{"presence timeout below a second", func(c *Config) { c.MQTT.PresenceTimeout = 500 * time.Millisecond }, "mqtt.presence_timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			external(&c)
 			tc.edit(&c)
 			err := c.Validate()
 			if tc.want == "" && err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/downlink"
+	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
@@ -56,6 +57,8 @@ type Fleet interface {
 	AddBox(ctx context.Context, id, name string) (store.Box, string, error)
 	// EdgeConfig renders the box's ready edge config.
 	EdgeConfig(b store.Box, secret string) (string, error)
+	// Link is the box's connection as the township sees it now.
+	Link(b store.Box) fleet.Link
 }
 
 // Downlink reaches the boxes.
@@ -318,6 +321,7 @@ type boxJSON struct {
 	ID               string    `json:"id"`
 	Name             string    `json:"name"`
 	Online           bool      `json:"online"`
+	ConnectedSince   time.Time `json:"connected_since,omitzero"`
 	LastSeen         time.Time `json:"last_seen,omitzero"`
 	AppliedRev       uint64    `json:"applied_rev"`
 	DesiredRev       uint64    `json:"desired_rev"`
@@ -326,14 +330,16 @@ type boxJSON struct {
 	Incarnation      uint32    `json:"incarnation"` // of the box's event log; Watermark is its
 	Watermark        uint64    `json:"watermark"`
 	RejectedMessages uint64    `json:"rejected_messages"`
+	RateLimited      uint64    `json:"rate_limited"`
 	CreatedAt        time.Time `json:"created_at"`
 }
 
 func (s *Server) boxJSON(b store.Box) boxJSON {
+	l := s.fl.Link(b)
 	return boxJSON{
-		ID: b.ID, Name: b.Name, Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
+		ID: b.ID, Name: b.Name, Online: l.Online, ConnectedSince: l.Since, LastSeen: l.LastSeen, AppliedRev: b.AppliedRev,
 		DesiredRev: b.DesiredRev, OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
-		Incarnation: b.Incarnation, Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), CreatedAt: b.CreatedAt,
+		Incarnation: b.Incarnation, Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), RateLimited: l.RateLimited, CreatedAt: b.CreatedAt,
 	}
 }
 
