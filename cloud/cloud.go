@@ -200,7 +200,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
-	planner, err := plan.New(plan.Deps{Logger: c.deps.Logger, Store: st, Fleet: fl})
+	planner, err := plan.New(plan.Deps{Logger: c.deps.Logger, Store: st, Fleet: fl, AllowLocalCameraTargets: c.cfg.Cameras.AllowLocalTargets})
 	if err != nil {
 		return abort(err)
 	}

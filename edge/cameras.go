@@ -24,7 +24,7 @@ func (e *Edge) applyCameras(st desired.State) {
 	var cams []relay.Camera
 	for _, cam := range c.Cameras {
 		cams = append(cams, relay.Camera{ID: cam.ID, Name: cam.Name, URL: cam.URL, Username: cam.Username, Password: cam.Password,
-			Transport: cam.Transport, AlwaysOn: cam.AlwaysOn})
+			Transport: cam.Transport, AlwaysOn: cam.AlwaysOn, AllowLocal: c.AllowLocalTargets})
 	}
 	e.wh.SetCameras(c)
 	e.pg.SetICE(c.ICE) // the box's one list of STUN and TURN servers

@@ -59,4 +59,9 @@
 //     most MaxSeq. A decoder from before these additions refuses the new
 //     fields, as every v1 decoder refuses unknown ones: the township is
 //     updated before its boxes.
+//   - v1, additive (2026-12): the desired state's cameras carry
+//     allow_local_targets, sent only when true (a township that allows
+//     cameras on the box itself, for tests), so older boxes never see it;
+//     without it a camera URL naming the box, link-local or other non-LAN
+//     addresses is refused.
 package protocol

@@ -25,6 +25,7 @@ type Config struct {
 	MQTT    MQTT           `yaml:"mqtt"`
 	Desired Desired        `yaml:"desired"`
 	Media   Media          `yaml:"media"`
+	Cameras Cameras        `yaml:"cameras"`
 	Lists   Lists          `yaml:"lists"`
 	TTS     tts.Config     `yaml:"tts"`
 	Log     logging.Config `yaml:"log"`
@@ -57,6 +58,15 @@ type HTTP struct {
 // Media is how uploaded audio is taken.
 type Media struct {
 	MaxBytes int64 `yaml:"max_bytes"` // of one clip
+}
+
+// Cameras is what the township lets boxes' cameras be.
+type Cameras struct {
+	// AllowLocalTargets lets a camera URL name the box itself (loopback,
+	// localhost), link-local or other non-LAN addresses: for tests and
+	// demos with a simulated camera on the box. Off, such a camera is
+	// refused when saved, and boxes refuse it too.
+	AllowLocalTargets bool `yaml:"allow_local_targets"`
 }
 
 // MQTT says which broker the service uses and how boxes reach it.

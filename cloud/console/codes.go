@@ -65,6 +65,7 @@ func codeMessages() map[string]message {
 		codeKey(web.CodeMediaInvalid):   {"无法使用这个音频：请上传 WAV 或 MP3 文件，并填写名称。", "This audio cannot be used: upload a WAV or MP3 file and give it a name."},
 		codeKey(web.CodeMediaTooLarge):  {"音频文件太大，请剪短或压缩后再上传。", "The audio file is too large; shorten or compress it and upload it again."},
 		codeKey(web.CodeMediaUnknown):   {"所选音频不在音频库中，请刷新页面后重新选择。", "The chosen clip is not in the library; reload the page and choose again."},
+		codeKey(web.CodeMediaBusy):      {"正在上传的音频太多，请过一分钟再试。", "Too many clips are being uploaded right now; try again in a minute."},
 		codeKey(web.CodeCommandInvalid): {"指令有误，请检查所选的音频、分区和次数后重试。", "The command is not valid; check the clip, zones and count and try again."},
 		codeKey(web.CodeNoBroker): {"乡镇服务暂时连不上消息服务器，指令发不出去。请稍后再试；如果一再出现，请联系管理员。",
 			"The township service cannot reach its message broker, so nothing can be sent. Try again later; if it keeps happening, tell the administrator."},

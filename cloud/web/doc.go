@@ -42,6 +42,7 @@
 //	media.invalid              400  not a WAV or MP3 the boxes can play, or a bad clip name
 //	media.too_large            413  a clip over media.max_bytes
 //	media.unknown              400  play names a clip never uploaded
+//	media.busy                 503  too many clips being stored at once; Retry-After says when to try again
 //	command.invalid            400  a command's type or arguments
 //	broker.not_connected       503  the service has no connection to its MQTT broker
 //	box.no_answer              504  the box did not answer in time (offline?)

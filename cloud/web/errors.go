@@ -48,6 +48,7 @@ const (
 	CodeMediaInvalid     Code = "media.invalid"             // not a WAV or MP3 the boxes can play, or a bad clip name
 	CodeMediaTooLarge    Code = "media.too_large"           // a clip over media.max_bytes
 	CodeMediaUnknown     Code = "media.unknown"             // play names a clip never uploaded
+	CodeMediaBusy        Code = "media.busy"                // too many clips being stored at once (Retry-After says when to try again)
 	CodeCommandInvalid   Code = "command.invalid"           // a command's type or arguments
 	CodeNoBroker         Code = "broker.not_connected"      // the service has no connection to its MQTT broker
 	CodeNoAnswer         Code = "box.no_answer"             // the box did not answer in time (offline?)
@@ -101,6 +102,7 @@ func codes() map[Code]codeSpec {
 		CodeMediaInvalid:     {http.StatusBadRequest, "not a usable clip"},
 		CodeMediaTooLarge:    {http.StatusRequestEntityTooLarge, "clip too large"},
 		CodeMediaUnknown:     {http.StatusBadRequest, "unknown clip"},
+		CodeMediaBusy:        {http.StatusServiceUnavailable, "too many clips are being stored at once"},
 		CodeCommandInvalid:   {http.StatusBadRequest, "bad command"},
 		CodeNoBroker:         {http.StatusServiceUnavailable, "the township service is not connected to its MQTT broker"},
 		CodeNoAnswer:         {http.StatusGatewayTimeout, "the box did not answer in time"},
@@ -167,6 +169,7 @@ func sentinels() []sentinel {
 		{auth.ErrRateLimited, CodeRateLimited},
 		{media.ErrInvalid, CodeMediaInvalid},
 		{media.ErrTooLarge, CodeMediaTooLarge},
+		{media.ErrBusy, CodeMediaBusy},
 		{tts.ErrBadText, CodeTextInvalid},
 		{tts.ErrNoSpeech, CodeSpeechFailed},
 		{tts.ErrNotWAV, CodeSpeechFailed},

@@ -14,6 +14,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/lists"
+	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
@@ -52,6 +53,7 @@ func TestErrorCodeOfWrappedSentinels(t *testing.T) {
 		{fmt.Errorf("lists: create entry: %w", errors.Join(fmt.Errorf("%w: kind: %q, want red or black", lists.ErrInvalid, "blue"))), CodeListsInvalid},
 		{fmt.Errorf("%w: village-1 2026-11: %w", lists.ErrAnnounce, fmt.Errorf("entry 3: %w", store.ErrNotFound)), CodeAnnounceFailed},
 		{fmt.Errorf("%w: %s may not take the admin role from themself", auth.ErrInvalid, "root"), CodeUserInvalid},
+		{fmt.Errorf("media: put %q: %w: 4 being stored for 30s", "clip.wav", media.ErrBusy), CodeMediaBusy},
 		{errors.New("disk on fire"), CodeInternal},
 	}
 	for _, c := range cases {

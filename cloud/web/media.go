@@ -16,6 +16,10 @@ import (
 // boundaries, part headers, small fields.
 const multipartSlack = 64 << 10
 
+// uploadRetryAfter is the Retry-After, in seconds, of an upload refused as
+// busy: about as long as a large upload takes on a village's uplink.
+const uploadRetryAfter = "60"
+
 func (s *Server) mediaRoutes() {
 	s.route("POST /api/v1/media", auth.ActionManageBroadcast, s.uploadMedia)
 	s.route("GET /api/v1/media", auth.ActionViewBroadcast, s.listMedia)
@@ -39,7 +43,9 @@ func clipJSON(m store.MediaInfo) mediaJSON {
 
 // uploadMedia takes a clip as the raw body with ?name=, or as the field
 // "file" of a multipart form (named by ?name= or the file's name). The body
-// may be as large as a clip, not the API's 64 KiB.
+// may be as large as a clip, not the API's 64 KiB; it streams to the
+// library's disk, never whole into memory. When the library's upload slots
+// stay taken for its wait, the answer is 503 with Retry-After.
 func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 	max := s.md.MaxBytes()
 	name := r.URL.Query().Get("name")
@@ -61,6 +67,11 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		writeError(w, CodeMediaTooLarge, fmt.Sprintf("a clip may be at most %d bytes", max))
 		return
+	}
+	if errors.Is(err, media.ErrBusy) {
+		// The library waited for a free upload slot already; the client
+		// tries again once one is likely free.
+		w.Header().Set("Retry-After", uploadRetryAfter)
 	}
 	if err != nil {
 		s.fail(w, r, err)

@@ -3,10 +3,14 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
+	"syscall"
 
 	"github.com/bluenviron/gortsplib/v5"
+
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // Camera is one camera the box relays; it comes from the desired state.
@@ -29,6 +33,13 @@ type Camera struct {
 	// AlwaysOn pulls the camera for as long as the relay runs, readers or
 	// not, so the first viewer waits for nothing.
 	AlwaysOn bool `json:"always_on,omitempty"`
+	// AllowLocal lets the URL name the box itself, link-local or other
+	// addresses no camera has (protocol.CheckCameraIP): the township's
+	// allowance, for tests and demos. Without it such a URL is refused,
+	// and so is a name that resolves to such an address when dialled, so
+	// the relay's readers cannot probe the box's own ports or the cloud's
+	// metadata service through it.
+	AllowLocal bool `json:"allow_local,omitempty"`
 }
 
 // Transports a Camera may name.
@@ -54,7 +65,7 @@ func (c Camera) Validate() error {
 	case !idPattern.MatchString(c.ID):
 		errs = append(errs, fmt.Errorf("id %q has characters other than letters, digits, '-' and '_'", c.ID))
 	}
-	if err := checkURL(c.URL); err != nil {
+	if err := checkURL(c.URL, c.AllowLocal); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Username == "" && c.Password != "" {
@@ -71,7 +82,7 @@ func (c Camera) Validate() error {
 	return nil
 }
 
-func checkURL(raw string) error {
+func checkURL(raw string, allowLocal bool) error {
 	if raw == "" {
 		return errors.New("url is empty")
 	}
@@ -89,7 +100,22 @@ func checkURL(raw string) error {
 		// One place for secrets: a URL ends up in logs and events.
 		return fmt.Errorf("url %q: credentials go in username and password, not in the url", redact(raw))
 	}
+	if err := protocol.CheckCameraHost(u.Hostname()); err != nil && !allowLocal {
+		return fmt.Errorf("url %q: %w", raw, err)
+	}
 	return nil
+}
+
+// refuseLocal is the dialer's check of the address a camera's host name
+// resolved to, just before the connection is made: a name in the LAN's
+// DNS (or /etc/hosts) that points at the box itself is refused like the
+// literal address.
+func refuseLocal(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("relay: dialling %q: %w", address, err)
+	}
+	return protocol.CheckCameraIP(ap.Addr())
 }
 
 // redact drops the user info of a URL for logs and errors.

@@ -70,7 +70,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rl.SetCameras([]relay.Camera{{ID: "cam1", URL: cam.URL()}}); err != nil {
+	if err := rl.SetCameras([]relay.Camera{{ID: "cam1", URL: cam.URL(), AllowLocal: true}}); err != nil {
 		t.Fatal(err)
 	}
 	r.relay = rl
