@@ -116,7 +116,7 @@ func testShop(t *testing.T, open func(t *testing.T) store.Store) {
 	s := fresh(t, open)
 	ctx := t.Context()
 	village(t, s)
-	published(t, s, store.SubjectPerson, "p1", 10)     // counts for h01
+	published(t, s, store.SubjectPerson, "p1", 10)    // counts for h01
 	published(t, s, store.SubjectHousehold, "h01", 5) // and this
 	published(t, s, store.SubjectHousehold, "h02", 3)
 	if n, err := s.Balance(ctx, "village-1", "h01"); err != nil || n != 15 {
@@ -312,7 +312,9 @@ func testAnonymise(t *testing.T, open func(t *testing.T) store.Store) {
 		e.Reason, e.Evidence, e.Anonymised = "", "", cutoff
 	}, func(h *store.Hold) {
 		h.Name, h.Contact, h.Reason, h.Anonymised = "", "", "", cutoff
-	}, func(e, h int) store.AuditRecord { return store.AuditRecord{Time: cutoff, Action: "retention.anonymise"} })
+	}, func(e, h int) store.AuditRecord {
+		return store.AuditRecord{Time: cutoff, Action: "retention.anonymise"}
+	})
 	if err != nil || ne != 1 || nh != 1 {
 		t.Fatalf("Anonymise = %d entries %d holds, %v", ne, nh, err)
 	}
