@@ -125,7 +125,7 @@ func (c *Console) listsChange(labels map[string]string, h func(*http.Request, *v
 			// The change is saved; only the announcement failed.
 			c.log.Warn("lists: a change is saved, its announcement failed", "err", err)
 			setFlash(w, r, flash{Text: explain(t, err, nil)})
-		case errors.Is(err, lists.ErrInvalid), errors.Is(err, lists.ErrForbidden), errors.Is(err, lists.ErrConflict),
+		case errors.Is(err, lists.ErrInvalid), errors.Is(err, lists.ErrBadPeriod), errors.Is(err, lists.ErrForbidden), errors.Is(err, lists.ErrConflict),
 			errors.Is(err, store.ErrExists), errors.Is(err, store.ErrNotFound):
 			setFlash(w, r, flash{Text: explain(t, err, labels)})
 		case errors.As(err, &fe):
@@ -338,7 +338,7 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) {
 	q := r.URL.Query()
 	lv, err := c.ls.List(r.Context(), q.Get("village"), q.Get("period"))
-	if errors.Is(err, lists.ErrInvalid) || errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, lists.ErrInvalid) || errors.Is(err, lists.ErrBadPeriod) || errors.Is(err, store.ErrNotFound) {
 		c.errorPage(w, r, http.StatusNotFound, "NotFound")
 		return
 	}

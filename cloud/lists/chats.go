@@ -26,6 +26,10 @@ import (
 // every attempt, which the console shows per chat. Nothing here waits for
 // a chat: a chat that fails never holds up the loudspeaker.
 
+// ErrNoFont: the service has no font to draw the poster with (the
+// configured one could not be read).
+var ErrNoFont = errors.New("lists: no poster font")
+
 // Events a chat is told of.
 const (
 	EventPublish = "publish"
@@ -226,10 +230,10 @@ func (s *Service) PosterData(lv ListView, township string) poster.Data {
 }
 
 // PosterPNG draws village's list of period as the public sees it, at
-// size (poster.SizeA4 or poster.SizePhone). ErrInvalid without a font.
+// size (poster.SizeA4 or poster.SizePhone). ErrNoFont without a font.
 func (s *Service) PosterPNG(ctx context.Context, village, period, size string) ([]byte, error) {
 	if s.font == nil {
-		return nil, fmt.Errorf("%w: no poster font is configured", ErrConflict)
+		return nil, ErrNoFont
 	}
 	lv, err := s.PublicList(ctx, village, period)
 	if err != nil {

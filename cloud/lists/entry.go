@@ -145,7 +145,7 @@ func (s *Service) checkEntry(ctx context.Context, village string, in EntryInput)
 	if in.Kind == store.KindBlack && (points > 0 || points < -MaxPoints) {
 		errs = append(errs, fmt.Errorf("%w: points: %d on the black list, want -%d to 0", ErrInvalid, points, MaxPoints))
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := joinInvalid(errs); err != nil {
 		return store.Entry{}, err
 	}
 	return store.Entry{
@@ -209,7 +209,7 @@ func (s *Service) Entries(ctx context.Context, f Filter) ([]EntryView, error) {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := joinInvalid(errs); err != nil {
 		return nil, err
 	}
 	sf := store.EntryFilter{Village: f.Village, Period: f.Period, Status: f.Status, Kind: f.Kind}

@@ -3,14 +3,32 @@ package lists
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // ErrBadPeriod wraps a period that is neither a month nor a quarter, or
-// one a category's round does not take; it is an ErrInvalid too.
-var ErrBadPeriod = fmt.Errorf("%w: period", ErrInvalid)
+// one a category's round does not take. Joined with other problems of the
+// same input it becomes an ErrInvalid (joinInvalid): the input as a whole
+// is invalid.
+var ErrBadPeriod = errors.New("lists: bad period")
+
+// joinInvalid joins the problems of one input: a lone bad period stays
+// ErrBadPeriod, one among others is told as ErrInvalid.
+func joinInvalid(errs []error) error {
+	errs = slices.DeleteFunc(errs, func(e error) bool { return e == nil })
+	if len(errs) < 2 {
+		return errors.Join(errs...)
+	}
+	for i, e := range errs {
+		if errors.Is(e, ErrBadPeriod) {
+			errs[i] = fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(e.Error(), ErrBadPeriod.Error()+": "))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Round is how often a township (or one category) makes its lists.
 type Round string
@@ -67,7 +85,7 @@ type period struct {
 
 // badPeriod is the error of a period that is neither.
 func badPeriod(p string) error {
-	return fmt.Errorf("%w %q: want a month as YYYY-MM (2026-11) or a quarter as YYYY-Qn (2026-Q4)", ErrBadPeriod, p)
+	return fmt.Errorf("%w: period: %q, want a month as YYYY-MM (2026-11) or a quarter as YYYY-Qn (2026-Q4)", ErrBadPeriod, p)
 }
 
 // parse reads "YYYY-MM" or "YYYY-Qn", years 2000 to 2099.
@@ -146,7 +164,7 @@ func (s *Service) checkRound(category, p string) error {
 		if want == RoundQuarterly {
 			ex = "2026-Q4"
 		}
-		return fmt.Errorf("%w %q: the category %s is listed %s, e.g. %s", ErrBadPeriod, p, category, want, ex)
+		return fmt.Errorf("%w: period: %q, the category %s is listed %s, e.g. %s", ErrBadPeriod, p, category, want, ex)
 	}
 	return nil
 }

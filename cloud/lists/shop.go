@@ -314,7 +314,7 @@ type Statement struct {
 func (s *Service) Statement(ctx context.Context, village, household, month string) (Statement, error) {
 	p, err := parse(month)
 	if err != nil || p.month == 0 {
-		return Statement{}, fmt.Errorf("%w %q: a statement is of a month, YYYY-MM", ErrBadPeriod, month)
+		return Statement{}, fmt.Errorf("%w: month: %q, a statement is of a month, YYYY-MM", ErrBadPeriod, month)
 	}
 	a, err := s.Account(ctx, village, household)
 	if err != nil {
