@@ -111,7 +111,6 @@ type grant struct {
 // change at run time.
 func table() [actionEnd]grant {
 	all := roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleSupervisor, store.RoleViewer)
-	staff := roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleViewer)
 	office := roles(store.RoleAdmin, store.RoleOperator)
 	panel := roles(store.RoleAdmin, store.RoleReviewer)
 	watch := roles(store.RoleAdmin, store.RoleReviewer, store.RoleSupervisor)
@@ -121,11 +120,11 @@ func table() [actionEnd]grant {
 		ActionViewBoxes:        {"ViewBoxes", all},
 		ActionManageBoxes:      {"ManageBoxes", admin},
 		ActionSendCommands:     {"SendCommands", office},
-		ActionViewBroadcast:    {"ViewBroadcast", staff},
+		ActionViewBroadcast:    {"ViewBroadcast", all},
 		ActionManageBroadcast:  {"ManageBroadcast", office},
 		ActionPlayNow:          {"PlayNow", office},
 		ActionPage:             {"Page", office},
-		ActionViewCameras:      {"ViewCameras", staff},
+		ActionViewCameras:      {"ViewCameras", all},
 		ActionManageCameras:    {"ManageCameras", office},
 		ActionViewLists:        {"ViewLists", all},
 		ActionEditLists:        {"EditLists", office},

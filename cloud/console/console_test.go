@@ -51,7 +51,7 @@ func newEnv(t *testing.T, tlsServer bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleReviewer, store.RoleViewer} {
+	for _, r := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleReviewer, store.RoleSupervisor, store.RoleViewer} {
 		if err := a.AddUser(t.Context(), string(r), "password-"+string(r), r); err != nil {
 			t.Fatal(err)
 		}

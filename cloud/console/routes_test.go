@@ -176,6 +176,7 @@ func TestTheBridgeFollowsTheTable(t *testing.T) {
 			"{id}": "village-1", "{box}": "village-1", "{period}": "2026-11", "{sid}": "s-none", "{zid}": "z-none",
 			"{schid}": "sch-none", "{cid}": "cam-none", "{session}": "sess-none", "{eid}": "999", "{hid}": "h99",
 			"{pid}": "p99", "{name}": "nobody", "{sha}": strings.Repeat("0", 64),
+			"{oid}": "999", "{gid}": "g-none", "{rid}": "999", "{img}": strings.Repeat("0", 32) + ".png",
 		} {
 			path = strings.ReplaceAll(path, name, v)
 		}
