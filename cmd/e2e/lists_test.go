@@ -222,7 +222,8 @@ func TestListsFromDeskToLoudspeaker(t *testing.T) {
 	addUsers(t, dataDir)
 	// Spoken fast: the horn plays in real time, and the test need not
 	// wait a minute per announcement.
-	fast := "tts:\n  espeak:\n    speed: 420\n"
+	// No public notice: this test is about the loudspeaker.
+	fast := "tts:\n  espeak:\n    speed: 420\nlists:\n  notice_days: 0\n"
 	c := startCloud(t, cloudOpts{dataDir: dataDir, mqtt: mqttAddr, config: fast})
 	id := uniqueID("lists")
 	cfg := inProcessEdgeConfig(t, c.addBox(t, id))
