@@ -146,6 +146,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	for {
 		now := s.d.Clock.Now()
 		wait := s.cfg.MaxWait
+		var next time.Time
 		if !s.d.Trusted(now) {
 			if !untrusted {
 				s.log.Warn("clock not trusted: schedules held", "clock", now)
@@ -154,11 +155,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			untrusted = true
 		} else {
 			untrusted = false
-			if next, ok := s.pass(ctx, now); ok {
+			var ok bool
+			if next, ok = s.pass(ctx, now); ok {
 				wait = min(wait, next.Sub(now))
 			}
 		}
 		t := s.d.Clock.NewTimer(max(wait, time.Millisecond))
+		// The timer counts from the clock as it reads now, which may have
+		// moved past the next occurrence while this pass ran (a clock
+		// step, or a slow pass): then go round at once rather than wait a
+		// whole interval past it.
+		if !next.IsZero() && !s.d.Clock.Now().Before(next) {
+			t.Stop()
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()
