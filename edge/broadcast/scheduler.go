@@ -190,7 +190,7 @@ func (s *Scheduler) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 	for _, sc := range scheds {
 		last, err := s.d.State.LastFired(sc.ID)
 		if err != nil {
-			s.log.Error("reading schedule state", "schedule", sc.ID, "err", err)
+			s.log.Error("reading schedule state", "schedule_id", sc.ID, "err", err)
 			continue
 		}
 		from := last
@@ -213,7 +213,7 @@ func (s *Scheduler) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 			// one occurrence (recorded as late by nobody) rather than
 			// playing it twice after the restart.
 			if err := s.d.State.SetLastFired(sc.ID, occ); err != nil {
-				s.log.Error("recording schedule state; not firing", "schedule", sc.ID, "err", err)
+				s.log.Error("recording schedule state; not firing", "schedule_id", sc.ID, "err", err)
 				break
 			}
 			switch {
@@ -228,7 +228,7 @@ func (s *Scheduler) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 			from = occ
 		}
 		if late.Count > 0 {
-			s.log.Warn("occurrences missed", "schedule", sc.ID, "count", late.Count, "last", late.At)
+			s.log.Warn("occurrences missed", "schedule_id", sc.ID, "count", late.Count, "last", late.At)
 			s.d.Skipped(late)
 		}
 	}
