@@ -18,7 +18,13 @@ import (
 // 张三) and its member p1 (李四) in village-1.
 func newLists(t *testing.T, log *slog.Logger, st *boltstore.Store) *lists.Service {
 	t.Helper()
-	ls, err := lists.New(lists.Config{}, lists.Deps{Logger: log, Store: st})
+	return newListsWith(t, log, st, lists.Config{}, nil)
+}
+
+// newListsWith is newLists with a config and a clock (nil: time.Now).
+func newListsWith(t *testing.T, log *slog.Logger, st *boltstore.Store, cfg lists.Config, now func() time.Time) *lists.Service {
+	t.Helper()
+	ls, err := lists.New(cfg, lists.Deps{Logger: log, Store: st, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
