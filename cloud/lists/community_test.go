@@ -287,7 +287,7 @@ func TestRoundsSideBySide(t *testing.T) {
 	}{
 		{"孝老爱亲", "2026-Q4", true},
 		{"人居环境整治", "2026-11", true},
-		{"孝老爱亲", "2026-11", false},    // this category is quarterly
+		{"孝老爱亲", "2026-11", false},   // this category is quarterly
 		{"人居环境整治", "2026-Q4", false}, // and this one monthly
 		{"人居环境整治", "2026-13", false},
 		{"孝老爱亲", "2026-Q5", false},

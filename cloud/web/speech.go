@@ -74,4 +74,3 @@ func (s *Server) poster(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(b.Bytes()) // the client may have gone; nothing to do
 }
-
