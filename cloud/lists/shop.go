@@ -185,15 +185,21 @@ func (s *Service) Redeem(ctx context.Context, by Actor, village string, in Redee
 		return store.AuditRecord{Time: now, Actor: by.Name, Action: "shop.redeem", Target: "household/" + r.Household + "/redemption/" + Receipt(r.ID),
 			After: mustJSON(redemptionView(r)), Note: fmt.Sprintf("余额 %d", balance)}
 	})
+	// The store's refusals are told in the clerk's terms, without its
+	// chain of operations.
 	switch {
 	case errors.Is(err, store.ErrOutOfStock):
-		return RedemptionView{}, fmt.Errorf("%w: %w", ErrOutOfStock, err)
+		return RedemptionView{}, fmt.Errorf("%w: goods %s: fewer than %d left, or off sale", ErrOutOfStock, in.Goods, in.Quantity)
 	case errors.Is(err, store.ErrNotEnoughPoints):
-		return RedemptionView{}, fmt.Errorf("%w: %w", ErrNotEnoughPoints, err)
+		bal, berr := s.st.Balance(ctx, village, in.Household)
+		if berr != nil {
+			return RedemptionView{}, fmt.Errorf("%w: household %s", ErrNotEnoughPoints, in.Household)
+		}
+		return RedemptionView{}, fmt.Errorf("%w: household %s has %d points", ErrNotEnoughPoints, in.Household, bal)
 	case errors.Is(err, store.ErrKeyReused):
-		return RedemptionView{}, fmt.Errorf("%w: key: %w", ErrInvalid, err)
+		return RedemptionView{}, fmt.Errorf("%w: key: %q was used for another redemption; reload the page", ErrInvalid, in.Key)
 	case errors.Is(err, store.ErrNotFound):
-		return RedemptionView{}, fmt.Errorf("%w: household or goods: %w", ErrInvalid, err)
+		return RedemptionView{}, fmt.Errorf("%w: household or goods: no household %q or goods %q in village %s", ErrInvalid, in.Household, in.Goods, village)
 	case err != nil:
 		return RedemptionView{}, fmt.Errorf("lists: redeem: %w", err)
 	}
