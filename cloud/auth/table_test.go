@@ -15,24 +15,33 @@ func TestTable(t *testing.T) {
 		R = store.RoleReviewer
 		O = store.RoleOperator
 		V = store.RoleViewer
+		S = store.RoleSupervisor
 	)
 	want := map[Action][]store.Role{
-		ActionSignedIn:         {A, R, O, V},
-		ActionViewBoxes:        {A, R, O, V},
+		ActionSignedIn:         {A, R, O, S, V},
+		ActionViewBoxes:        {A, R, O, S, V},
 		ActionManageBoxes:      {A},
 		ActionSendCommands:     {A, O},
-		ActionViewBroadcast:    {A, R, O, V},
+		ActionViewBroadcast:    {A, R, O, S, V},
 		ActionManageBroadcast:  {A, O},
 		ActionPlayNow:          {A, O},
 		ActionPage:             {A, O},
-		ActionViewCameras:      {A, R, O, V},
+		ActionViewCameras:      {A, R, O, S, V},
 		ActionManageCameras:    {A, O},
-		ActionViewLists:        {A, R, O, V},
+		ActionViewLists:        {A, R, O, S, V},
 		ActionEditLists:        {A, O},
 		ActionReviewLists:      {A, R},
-		ActionViewEntryHistory: {A, R, O},
-		ActionViewAudit:        {A, R},
+		ActionViewEntryHistory: {A, R, O, S},
+		ActionViewAudit:        {A, R, S},
 		ActionManageUsers:      {A},
+		ActionViewObjections:   {A, R, O, S},
+		ActionLodgeObjection:   {A, O},
+		ActionFlagLists:        {A, S},
+		ActionViewShop:         {A, R, O, S, V},
+		ActionRunShop:          {A, O},
+		ActionManageLinks:      {A, O},
+		ActionManageChats:      {A, O},
+		ActionExportHousehold:  {A, O},
 	}
 	if len(want) != len(Actions()) {
 		t.Errorf("%d actions stated here, %d in the table", len(want), len(Actions()))

@@ -138,7 +138,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages())
+	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(), communityMessages())
 	if err != nil {
 		return nil, err
 	}

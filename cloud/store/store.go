@@ -250,6 +250,10 @@ const (
 	RoleReviewer Role = "reviewer"
 	RoleOperator Role = "operator"
 	RoleViewer   Role = "viewer"
+	// RoleSupervisor is the supervision team (监督队): it sees the lists,
+	// their audit trail and the objections, and flags entries for
+	// re-examination; it changes nothing else.
+	RoleSupervisor Role = "supervisor"
 )
 
 // User is a township account.
@@ -347,6 +351,7 @@ type Store interface {
 	Plans
 	MediaIndex
 	Lists
+	Community
 	// Ping checks that the store can take a write now: it fails when the
 	// disk is full (ErrFull) or read-only, or the store is closed or
 	// unreachable.

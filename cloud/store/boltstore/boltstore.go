@@ -19,8 +19,8 @@ import (
 // a newer version is refused rather than misread; an older one is migrated
 // on open (version 2 added the plans and media buckets, version 3 the
 // red/black lists' buckets, version 4 the epochs bucket and incarnations,
-// see migrate4).
-const SchemaVersion = 4
+// see migrate4, version 5 the buckets of community.go).
+const SchemaVersion = 5
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. bbolt's own zero means forever, which would hang
@@ -59,8 +59,8 @@ var (
 )
 
 func buckets() [][]byte {
-	return [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
-		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs}
+	return append([][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
+		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs}, communityBuckets()...)
 }
 
 // addedIn lists the buckets each schema version added, for migration.
@@ -68,6 +68,7 @@ var addedIn = map[uint64][][]byte{
 	2: {bucketPlans, bucketMedia},
 	3: {bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit},
 	4: {bucketEpochs},
+	5: communityBuckets(),
 }
 
 // migrations are what a schema version changed beyond adding buckets, run

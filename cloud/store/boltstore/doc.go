@@ -1,10 +1,11 @@
 // Package boltstore is the default store.Store: one bbolt file, enough for a
 // township of tens of boxes on one machine.
 //
-// Layout (schema version 4, in bucket "meta" key "schema"; an older file
+// Layout (schema version 5, in bucket "meta" key "schema"; an older file
 // gains the buckets added since when opened: version 2 the plans and media
 // buckets, version 3 the lists' five, version 4 the epochs, its events
-// becoming each box's first incarnation without moving):
+// becoming each box's first incarnation without moving, version 5 the
+// holds, shop, links, chats, deliveries and images of community.go):
 //
 //	boxes/<box id>             JSON box record, with the event count and the
 //	                           current incarnation: number, epoch, watermark
@@ -29,7 +30,11 @@
 //	audit/<seq>                JSON audit record; seq as 8 bytes big-endian
 //	                           from the bucket's sequence, which rolls back
 //	                           with its transaction, so seqs have no gaps.
-//	                           Nothing rewrites or deletes an audit key.
+//	                           Nothing deletes an audit key; only retention
+//	                           (Anonymise) rewrites a value, emptying what
+//	                           it held about a person
+//	holds/, goods/, redemptions/, redeemkeys/, links/, chats/, deliveries/,
+//	images/                    see community.go
 //
 // Every write is one bbolt transaction, which fsyncs before it returns: when
 // AppendEvents returns, the events, the new watermark and a new
