@@ -78,6 +78,7 @@ type Broker struct {
 	ready   chan struct{}
 	addr    atomic.Pointer[string]
 	running atomic.Bool
+	srv     atomic.Pointer[mqtt.Server] // while Run serves; for Kick
 }
 
 // New checks cfg and deps and loads the TLS key pair; it binds nothing.
@@ -157,10 +158,12 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	addr := raw.Addr().String()
 	b.addr.Store(&addr)
+	b.srv.Store(srv)
 	close(b.ready)
 	b.log.Info("broker listening", "addr", addr, "tls", b.tls != nil, "max_packet_bytes", MaxPacketSize())
 
 	<-ctx.Done()
+	b.srv.Store(nil)
 	_ = srv.Close() // always nil; it disconnects clients and closes the listener
 	l.wait()
 	refused.flush()

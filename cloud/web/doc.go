@@ -36,7 +36,8 @@
 //	user.invalid               400  a bad user name, password or role; the last admin, or an admin demoting or disabling themself
 //	not_found                  404  what the path names does not exist
 //	exists                     409  an id or name already taken
-//	box.invalid                400  a bad box id or name
+//	box.invalid                400  a bad box id or name or place
+//	box.retired                409  the box was retired: no commands, plan changes or new credentials for it
 //	plan.invalid               400  the broadcast plan or cameras would not be a valid desired state
 //	plan.in_use                409  a speaker or zone still used by a zone or schedule
 //	media.invalid              400  not a WAV or MP3 the boxes can play, or a bad clip name
@@ -63,7 +64,9 @@
 //
 // # Routes
 //
-// The service and its boxes:
+// The service and its boxes. A box's secret is shown once, in the
+// edge_config of the answer that made it (registering, rotating): the
+// store keeps only its sha256.
 //
 //	GET  /healthz                           no token: {"ok": true}, or 503 service.unhealthy naming
 //	                                        the store (cannot write, disk full) or the broker (not connected)
@@ -71,9 +74,14 @@
 //	                                        password; 429 with Retry-After while locked out (cloud/auth's limits,
 //	                                        counted by the address a trusted proxy names: http.trusted_proxies)
 //	POST /api/v1/logout                     every role: ends the token's session
-//	GET  /api/v1/boxes                      every box
-//	POST /api/v1/boxes                      admin: {id, name} → {box, edge_config}
-//	GET  /api/v1/boxes/{id}                 one box
+//	GET  /api/v1/boxes                      every box in service; ?all=true adds the retired ones
+//	POST /api/v1/boxes                      admin: {id, name, place?} → 201 {box, edge_config}
+//	GET  /api/v1/boxes/{id}                 one box, retired or not
+//	PUT  /api/v1/boxes/{id}                 admin: {name?, place?} → the box
+//	POST /api/v1/boxes/{id}/rotate          admin: a new MQTT secret → {box, edge_config}; the old secret is refused
+//	                                        at once and the box's live session ended (embedded broker)
+//	POST /api/v1/boxes/{id}/retire          admin: credentials removed, session ended, history kept → the box;
+//	                                        409 box.retired for its commands and plan changes from then on
 //	GET  /api/v1/boxes/{id}/events          ?after=POS&limit=N (100, at most 1000) → {events, next_after}; POS is a next_after
 //	POST /api/v1/boxes/{id}/commands        admin, operator: {type, args} → the box's result as it is
 //	                                        (ok false when it refused); 504 without one

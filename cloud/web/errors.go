@@ -43,6 +43,7 @@ const (
 	CodeNotFound         Code = "not_found"                 // what the path names does not exist
 	CodeExists           Code = "exists"                    // an id or name already taken
 	CodeBoxInvalid       Code = "box.invalid"               // a bad box id or name
+	CodeBoxRetired       Code = "box.retired"               // the box was retired: no commands, plans or new credentials
 	CodePlanInvalid      Code = "plan.invalid"              // the broadcast plan or cameras would not be a valid desired state
 	CodePlanInUse        Code = "plan.in_use"               // a speaker or zone still used by a zone or schedule
 	CodeMediaInvalid     Code = "media.invalid"             // not a WAV or MP3 the boxes can play, or a bad clip name
@@ -96,6 +97,7 @@ func codes() map[Code]codeSpec {
 		CodeNotFound:         {http.StatusNotFound, "not found"},
 		CodeExists:           {http.StatusConflict, "already exists"},
 		CodeBoxInvalid:       {http.StatusBadRequest, "bad box"},
+		CodeBoxRetired:       {http.StatusConflict, "the box is retired"},
 		CodePlanInvalid:      {http.StatusBadRequest, "the plan is not valid"},
 		CodePlanInUse:        {http.StatusConflict, "in use"},
 		CodeMediaInvalid:     {http.StatusBadRequest, "not a usable clip"},
@@ -162,6 +164,7 @@ func sentinels() []sentinel {
 		{lists.ErrForbidden, CodeListsForbidden},
 		{lists.ErrConflict, CodeListsConflict},
 		{fleet.ErrInvalid, CodeBoxInvalid},
+		{fleet.ErrRetired, CodeBoxRetired},
 		{auth.ErrInvalid, CodeUserInvalid},
 		{auth.ErrBadCredentials, CodeBadCredentials},
 		{auth.ErrRateLimited, CodeRateLimited},

@@ -32,6 +32,9 @@ func wantRoutes() map[string]auth.Action {
 		"GET /api/v1/boxes":                auth.ActionViewBoxes,
 		"POST /api/v1/boxes":               auth.ActionManageBoxes,
 		"GET /api/v1/boxes/{id}":           auth.ActionViewBoxes,
+		"PUT /api/v1/boxes/{id}":           auth.ActionManageBoxes,
+		"POST /api/v1/boxes/{id}/rotate":   auth.ActionManageBoxes,
+		"POST /api/v1/boxes/{id}/retire":   auth.ActionManageBoxes,
 		"GET /api/v1/boxes/{id}/events":    auth.ActionViewBoxes,
 		"POST /api/v1/boxes/{id}/commands": auth.ActionSendCommands,
 

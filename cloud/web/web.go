@@ -17,6 +17,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/downlink"
+	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
@@ -50,10 +51,16 @@ type Media interface {
 	MaxBytes() int64
 }
 
-// Fleet registers boxes.
+// Fleet registers boxes and changes their standing.
 type Fleet interface {
-	// AddBox registers a box and returns it with its MQTT secret.
-	AddBox(ctx context.Context, id, name string) (store.Box, string, error)
+	// Register registers a box and returns it with its MQTT secret.
+	Register(ctx context.Context, nb fleet.NewBox) (store.Box, string, error)
+	// EditBox changes a box's name and place (nil: kept).
+	EditBox(ctx context.Context, id string, name, place *string) (store.Box, error)
+	// RotateBox gives a box a new MQTT secret and returns it.
+	RotateBox(ctx context.Context, id string) (store.Box, string, error)
+	// RetireBox takes a box out of service, its history kept.
+	RetireBox(ctx context.Context, id string) (store.Box, error)
 	// EdgeConfig renders the box's ready edge config.
 	EdgeConfig(b store.Box, secret string) (string, error)
 }
@@ -174,6 +181,7 @@ func New(deps Deps) (*Server, error) {
 	s.route("GET /api/v1/boxes", auth.ActionViewBoxes, s.listBoxes)
 	s.route("POST /api/v1/boxes", auth.ActionManageBoxes, s.addBox)
 	s.route("GET /api/v1/boxes/{id}", auth.ActionViewBoxes, s.getBox)
+	s.villageRoutes()
 	s.route("GET /api/v1/boxes/{id}/events", auth.ActionViewBoxes, s.listEvents)
 	s.route("POST /api/v1/boxes/{id}/commands", auth.ActionSendCommands, s.sendCommand)
 	s.broadcastRoutes()
@@ -317,6 +325,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 type boxJSON struct {
 	ID               string    `json:"id"`
 	Name             string    `json:"name"`
+	Place            string    `json:"place,omitempty"`
+	Retired          bool      `json:"retired,omitempty"`
+	RetiredAt        time.Time `json:"retired_at,omitzero"`
 	Online           bool      `json:"online"`
 	LastSeen         time.Time `json:"last_seen,omitzero"`
 	AppliedRev       uint64    `json:"applied_rev"`
@@ -331,13 +342,19 @@ type boxJSON struct {
 
 func (s *Server) boxJSON(b store.Box) boxJSON {
 	return boxJSON{
-		ID: b.ID, Name: b.Name, Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
+		ID: b.ID, Name: b.Name, Place: b.Place, Retired: b.Retired(), RetiredAt: b.RetiredAt, Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
 		DesiredRev: b.DesiredRev, OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
 		Incarnation: b.Incarnation, Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), CreatedAt: b.CreatedAt,
 	}
 }
 
+// listBoxes lists the boxes in service; ?all=true adds the retired.
 func (s *Server) listBoxes(w http.ResponseWriter, r *http.Request) {
+	all, err := boolParam(r.URL.Query().Get("all"))
+	if err != nil {
+		refuse(w, CodeBadRequest, fmt.Errorf("all: %w", err))
+		return
+	}
 	boxes, err := s.st.ListBoxes(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -345,7 +362,9 @@ func (s *Server) listBoxes(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]boxJSON, 0, len(boxes))
 	for _, b := range boxes {
-		out = append(out, s.boxJSON(b))
+		if all || !b.Retired() {
+			out = append(out, s.boxJSON(b))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -361,24 +380,20 @@ func (s *Server) getBox(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) addBox(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
+		ID    string `json:"id"`
+		Name  string `json:"name"`
+		Place string `json:"place"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	b, secret, err := s.fl.AddBox(r.Context(), in.ID, in.Name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	cfg, err := s.fl.EdgeConfig(b, secret)
+	b, secret, err := s.fl.Register(r.Context(), fleet.NewBox{ID: in.ID, Name: in.Name, Place: in.Place})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/boxes/"+b.ID)
-	writeJSON(w, http.StatusCreated, map[string]any{"box": s.boxJSON(b), "edge_config": cfg})
+	s.answerWithConfig(w, r, http.StatusCreated, b, secret)
 }
 
 type eventJSON struct {
@@ -461,7 +476,15 @@ func (s *Server) sendCommand(w http.ResponseWriter, r *http.Request) {
 // sendToBox sends a command living CommandLifetime and waits CommandWait
 // for its result; a box's "expired" comes as an error wrapping
 // downlink.ErrExpired.
+// A retired box is refused (fleet.ErrRetired): it can no longer connect.
 func (s *Server) sendToBox(ctx context.Context, box, typ string, args any) (protocol.CommandResult, error) {
+	b, err := s.st.GetBox(ctx, box)
+	if err != nil {
+		return protocol.CommandResult{}, err
+	}
+	if b.Retired() {
+		return protocol.CommandResult{}, fmt.Errorf("box %s: %w", box, fleet.ErrRetired)
+	}
 	ctx, cancel := context.WithTimeout(ctx, CommandWait)
 	defer cancel()
 	return s.dl.SendCommand(ctx, box, typ, args, CommandLifetime)
