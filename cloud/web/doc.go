@@ -50,6 +50,12 @@
 //	box.refused                409  the box answered that it will not; its reason in the message
 //	box.bad_answer             502  the box answered with nothing usable
 //	camera.not_found           404  the box has no such camera
+//	camera.unreachable         502  the box could not open the camera: no answer, a wrong address, port or path
+//	camera.unauthorized        502  the camera refused the user name and password the box gave it
+//	camera.no_video            502  the camera offers no H.264 or H.265 video the box can relay
+//	speaker.silent             502  the horn did not play the test tone (the box's reason and the horn's health in "result")
+//	speaker.not_on_box         409  the box does not have the speaker yet: its settings are on their way, or it is offline
+//	speaker.busy               409  an emergency or a live page held the horn until the test tone was too late
 //	paging.no_zones            409  paging a box that has no zones
 //	zone.not_found             404  paging a zone the box does not have
 //	speech.bad_text            400  text the TTS cannot read: empty, too long, no words
@@ -118,6 +124,10 @@
 //	DELETE /api/v1/boxes/{id}/zones/{zid}        409 plan.in_use while a schedule uses it
 //	PUT    /api/v1/boxes/{id}/schedules/{schid}  add or replace a protocol.Schedule
 //	DELETE /api/v1/boxes/{id}/schedules/{schid}
+//	POST   /api/v1/boxes/{id}/speakers/{sid}/test    admin, operator: a short chime on that speaker alone, through the
+//	                                             box's arbiter at paging priority → {result: protocol.TestToneResult}
+//	                                             once it has played; 502 speaker.silent, 409 speaker.not_on_box or
+//	                                             409 speaker.busy with the result when it did not
 //	GET    /api/v1/boxes/{id}/upcoming           ?days=N (7, at most 31) → {from, to, items, truncated}; quiet-hour items flagged
 //	POST   /api/v1/media                         admin, operator: upload a WAV or MP3: raw body with ?name=, or
 //	                                             multipart field "file"; up to media.max_bytes → 201 with the clip's record
@@ -138,6 +148,11 @@
 //	PUT    /api/v1/boxes/{id}/cameras            replace the whole protocol.Cameras section
 //	PUT    /api/v1/boxes/{id}/cameras/{cid}      add or replace a protocol.Camera
 //	DELETE /api/v1/boxes/{id}/cameras/{cid}
+//	POST   /api/v1/boxes/{id}/cameras/{cid}/probe    admin, operator: the box opens the camera (DESCRIBE, within 8 s):
+//	                                             the body's protocol.Camera, not saved yet (password as for PUT), or
+//	                                             without a body the saved one → {result: protocol.ProbeResult} with the
+//	                                             codecs; 502 camera.unreachable, camera.unauthorized or camera.no_video
+//	                                             with the result when it cannot
 //	POST   /api/v1/boxes/{id}/cameras/{cid}/whep WHEP: an SDP offer (application/sdp) → 201 with the box's answer and
 //	                                             Location …/whep/{session}; signalled to the box over MQTT;
 //	                                             409 box.refused when the box will not (viewer limits, budget)

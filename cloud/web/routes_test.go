@@ -46,6 +46,7 @@ func wantRoutes() map[string]auth.Action {
 		"DELETE /api/v1/boxes/{id}/zones/{zid}":       auth.ActionManageBroadcast,
 		"PUT /api/v1/boxes/{id}/schedules/{schid}":    auth.ActionManageBroadcast,
 		"DELETE /api/v1/boxes/{id}/schedules/{schid}": auth.ActionManageBroadcast,
+		"POST /api/v1/boxes/{id}/speakers/{sid}/test": auth.ActionManageBroadcast,
 		"GET /api/v1/boxes/{id}/upcoming":             auth.ActionViewBroadcast,
 		"POST /api/v1/media":                          auth.ActionManageBroadcast,
 		"GET /api/v1/media":                           auth.ActionViewBroadcast,
@@ -62,6 +63,7 @@ func wantRoutes() map[string]auth.Action {
 		"PUT /api/v1/boxes/{id}/cameras":                         auth.ActionManageCameras,
 		"PUT /api/v1/boxes/{id}/cameras/{cid}":                   auth.ActionManageCameras,
 		"DELETE /api/v1/boxes/{id}/cameras/{cid}":                auth.ActionManageCameras,
+		"POST /api/v1/boxes/{id}/cameras/{cid}/probe":            auth.ActionManageCameras,
 		"POST /api/v1/boxes/{id}/cameras/{cid}/whep":             auth.ActionViewCameras,
 		"DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}": auth.ActionViewCameras,
 

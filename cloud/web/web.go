@@ -188,6 +188,7 @@ func New(deps Deps) (*Server, error) {
 	s.mediaRoutes()
 	s.playbackRoutes()
 	s.cameraRoutes()
+	s.deviceRoutes()
 	s.pagingRoutes()
 	if s.sp != nil {
 		s.route("POST /api/v1/media/speech", auth.ActionManageBroadcast, s.speak)
