@@ -52,6 +52,9 @@ const (
 	// ActionManageUsers adds accounts and changes their roles, passwords
 	// and whether they are disabled.
 	ActionManageUsers
+	// ActionViewPersonalData reads villagers' phone numbers and last four
+	// ID digits unmasked (lists, searches by phone, the import's preview).
+	ActionViewPersonalData
 
 	actionEnd // one past the last action
 )
@@ -76,6 +79,9 @@ type grant struct {
 //     any entry, which is more than reading how it came to be, and they
 //     need the reviewers' reasons; viewers see entries but not their
 //     earlier wordings;
+//   - villagers' phone numbers and ID digits are read unmasked only by
+//     those who keep the roster (the office): they enter and correct
+//     them; everyone else sees them masked;
 //   - a later role (a supervisory panel that sees lists, audit and
 //     objections and changes nothing else) is a new bit in roleSet and a
 //     column here; no route or template changes.
@@ -104,6 +110,7 @@ func table() [actionEnd]grant {
 		ActionViewEntryHistory: {"ViewEntryHistory", roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator)},
 		ActionViewAudit:        {"ViewAudit", panel},
 		ActionManageUsers:      {"ManageUsers", admin},
+		ActionViewPersonalData: {"ViewPersonalData", office},
 	}
 }
 

@@ -33,6 +33,7 @@ func TestTable(t *testing.T) {
 		ActionViewEntryHistory: {A, R, O},
 		ActionViewAudit:        {A, R},
 		ActionManageUsers:      {A},
+		ActionViewPersonalData: {A, O},
 	}
 	if len(want) != len(Actions()) {
 		t.Errorf("%d actions stated here, %d in the table", len(want), len(Actions()))

@@ -65,6 +65,8 @@
 //	lists.forbidden            403  the role may not, or this user may not for this entry (their own)
 //	lists.conflict             409  the entry or list is not in a state that allows it
 //	lists.announcement_failed  502  the change is saved, its announcement is not (the answer carries what was saved)
+//	roster.bad_file            400  not an .xlsx or CSV (UTF-8 or GBK), or row 1 lacks the 户主, 户号 or 姓名 column
+//	roster.stale               409  the roster changed since the import's preview: preview the file again
 //	service.unhealthy          503  /healthz: the store cannot write or the MQTT connection is down
 //	internal                   500  anything else; the log has it
 //
@@ -169,7 +171,11 @@
 //	                                             (PCMA or PCMU) and Location …/paging/{session}
 //	DELETE /api/v1/boxes/{id}/paging/{session}   hang up
 //
-// The red and black lists (红黑榜; lists.go). Every route needs a token and
+// The red and black lists (红黑榜; lists.go) and the roster they name
+// (roster.go: households, persons, the import). Phone numbers and the
+// last four ID digits come masked ("138****5678", "****") unless
+// ?reveal=true, which admins and operators alone may ask (403 otherwise).
+// Every route needs a token and
 // its action in auth's table: reads are open to every role; admin and
 // operator keep the registers, write entries, publish and announce; admin
 // and reviewer approve, reject and revoke; cloud/lists adds its finer
@@ -177,13 +183,27 @@
 // revoke answers 502 lists.announcement_failed with what was saved; the
 // change stands and the next publish, revoke or announce retries.
 //
-//	GET    /api/v1/villages/{box}/households                 with members
-//	POST   /api/v1/villages/{box}/households                 {id, head} → 201
-//	GET    /api/v1/villages/{box}/households/{hid}
+//	GET    /api/v1/villages/{box}/households                 ?q=&reveal= with members (q: 户号, 户主, group or a member)
+//	POST   /api/v1/villages/{box}/households                 {id, head, group?} → 201
+//	GET    /api/v1/villages/{box}/households/{hid}           ?reveal=
+//	PUT    /api/v1/villages/{box}/households/{hid}           {head?, group?}
 //	GET    /api/v1/villages/{box}/households/{hid}/points    {household, head, entries, total}
-//	GET    /api/v1/villages/{box}/persons
-//	POST   /api/v1/villages/{box}/persons                    {id, name, household} → 201
-//	GET    /api/v1/villages/{box}/persons/{pid}
+//	GET    /api/v1/villages/{box}/persons                    ?q=&reveal= (q: name, id, 户号; phone digits with reveal)
+//	POST   /api/v1/villages/{box}/persons                    {id?, name, household, phone?, id_last4?} → 201; no id:
+//	                                                         "<household>-<n>"
+//	GET    /api/v1/villages/{box}/persons/{pid}              ?reveal=
+//	PUT    /api/v1/villages/{box}/persons/{pid}              {name?, household? (a move), phone?, id_last4?,
+//	                                                         status? active|deceased|moved_away}
+//	GET    /api/v1/villages/{box}/roster/template.xlsx       the import's template (户主, 户号, 姓名, 身份证后四位,
+//	                                                         所属村民小组, 联系电话) and how to fill it in
+//	POST   /api/v1/villages/{box}/roster/preview             an .xlsx or .csv (UTF-8 or GBK) as the raw body with
+//	                                                         ?name=, or the multipart field "file", up to 8 MiB →
+//	                                                         lists.ImportPlan: what would be added, changed, and
+//	                                                         each refused row with its reason; writes nothing
+//	POST   /api/v1/villages/{box}/roster/import              ?digest= of the preview, the same file → the plan as
+//	                                                         written: every row not refused, in one transaction
+//	                                                         with one audit record; 409 roster.stale if the
+//	                                                         roster changed since (preview again)
 //	GET    /api/v1/villages/{box}/categories                 the defaults until put
 //	PUT    /api/v1/villages/{box}/categories                 {categories: [{name, red, black}]}
 //	POST   /api/v1/villages/{box}/entries                    lists.EntryInput → 201 draft

@@ -71,6 +71,8 @@ const (
 	CodeListsForbidden     Code = "lists.forbidden"           // the role, or this user for this entry (their own), may not
 	CodeListsConflict      Code = "lists.conflict"            // the entry or list is not in a state that allows it
 	CodeAnnounceFailed     Code = "lists.announcement_failed" // the change is saved, its announcement is not
+	CodeRosterBadFile      Code = "roster.bad_file"           // not a workbook or CSV, or no 户主, 户号 and 姓名 columns in row 1
+	CodeRosterStale        Code = "roster.stale"              // the roster changed since the preview: preview again
 	CodeUnhealthy          Code = "service.unhealthy"         // /healthz: the store cannot write or the broker is gone
 	CodeInternal           Code = "internal"                  // anything else; the log has it
 )
@@ -131,6 +133,8 @@ func codes() map[Code]codeSpec {
 		CodeListsForbidden:     {http.StatusForbidden, "not allowed"},
 		CodeListsConflict:      {http.StatusConflict, "not now"},
 		CodeAnnounceFailed:     {http.StatusBadGateway, "saved, but the announcement failed"},
+		CodeRosterBadFile:      {http.StatusBadRequest, "not a roster file"},
+		CodeRosterStale:        {http.StatusConflict, "the roster changed since the preview"},
 		CodeUnhealthy:          {http.StatusServiceUnavailable, "unhealthy"},
 		CodeInternal:           {http.StatusInternalServerError, "internal error"},
 	}
@@ -172,6 +176,8 @@ func sentinels() []sentinel {
 		{errSpeech, CodeSpeechFailed},
 		{plan.ErrInvalid, CodePlanInvalid},
 		{plan.ErrInUse, CodePlanInUse},
+		{lists.ErrBadFile, CodeRosterBadFile},
+		{lists.ErrStale, CodeRosterStale},
 		{lists.ErrInvalid, CodeListsInvalid},
 		{lists.ErrForbidden, CodeListsForbidden},
 		{lists.ErrConflict, CodeListsConflict},
