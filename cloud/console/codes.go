@@ -103,11 +103,15 @@ func codeMessages() map[string]message {
 		codeKey(web.CodeListsConflict): {"现在不能这样操作：条目或名单的状态不允许（可能刚被别人处理过，或本月还没有已通过的条目）。请刷新页面后再看。",
 			"This cannot be done now: the entry or list is not in a state that allows it (someone may just have handled it, or nothing is approved this month). Reload the page and look again."},
 		codeKey(web.CodeAnnounceFailed): {"已保存，但广播通知没有发出。请稍后重新发布或再次播报。", "Saved, but the announcement did not go out. Publish or announce it again later."},
-		codeKey(web.CodeUnhealthy):      {"乡镇服务出现故障（存储或消息服务器），请联系管理员。", "The township service is unwell (storage or message broker); tell the administrator."},
-		codeKey(web.CodeInternal):       {"服务器出错，请稍后再试；如果一再出现，请联系管理员。", "Server error; try again later, and tell the administrator if it keeps happening."},
-		codeUnknown:                     {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
-		"CheckFields":                   {"请检查：{x}。", "Check: {x}."},
-		"ListSep":                       {"、", ", "},
+		codeKey(web.CodeRosterBadFile): {"无法读取这个文件：请上传 Excel（.xlsx）或 CSV 文件，第一行须有“户主”“户号”“姓名”三列（可下载模板对照）。",
+			"This file cannot be read: upload an Excel (.xlsx) or CSV file whose first row has the columns 户主, 户号 and 姓名 (download the template to compare)."},
+		codeKey(web.CodeRosterStale): {"预览之后名册已有变动，没有导入。请重新预览，确认后再导入。",
+			"The roster changed after the preview, so nothing was imported. Preview the file again and confirm what it shows now."},
+		codeKey(web.CodeUnhealthy): {"乡镇服务出现故障（存储或消息服务器），请联系管理员。", "The township service is unwell (storage or message broker); tell the administrator."},
+		codeKey(web.CodeInternal):  {"服务器出错，请稍后再试；如果一再出现，请联系管理员。", "Server error; try again later, and tell the administrator if it keeps happening."},
+		codeUnknown:                {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
+		"CheckFields":              {"请检查：{x}。", "Check: {x}."},
+		"ListSep":                  {"、", ", "},
 	}
 }
 
