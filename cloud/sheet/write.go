@@ -43,7 +43,8 @@ func Write(w io.Writer, tables ...Table) error {
 			return fmt.Errorf("sheet: write: sheet %q: %w", t.Name, err)
 		}
 	}
-	f.SetActiveSheet(0)
+	// The first sheet is the active one already: setting it again would
+	// make excelize read the streamed sheets back into memory.
 	if _, err := f.WriteTo(w); err != nil {
 		return fmt.Errorf("sheet: write: %w", err)
 	}

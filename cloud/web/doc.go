@@ -222,6 +222,18 @@
 //	GET    /api/v1/villages/{box}/lists/{period}/poster      ?size=A4|A3: the printable poster (HTML, its own CSP)
 //	GET    /api/v1/villages/{box}/leaderboard                ?period= (all periods when absent)
 //
+// Reports as .xlsx workbooks with Chinese headers (exports.go, made by
+// cloud/report), each an attachment named in Chinese (Content-Disposition
+// filename*=UTF-8”…); days are YYYY-MM-DD in China Standard Time, both
+// included, at most 366 of them:
+//
+//	GET    /api/v1/villages/{box}/export/lists.xlsx          ?period=YYYY-MM: the month's entries, every status (红黑榜)
+//	                                                         and their review trail (审核记录)
+//	GET    /api/v1/villages/{box}/export/points.xlsx         ?period= (all periods when absent): the leaderboard (积分榜)
+//	                                                         and every household's ledger (积分明细)
+//	GET    /api/v1/boxes/{id}/export/playlog.xlsx            ?from=&to=: every playback with its result (播放记录)
+//	GET    /api/v1/boxes/{id}/export/viewings.xlsx           ?from=&to=: who watched which camera when (视频查看记录)
+//
 // Boxes download clips from /media/<sha256>, served by cloud/media.
 //
 // Commands to a box (…/commands, …/play, …/stop, …/volume, WHEP and

@@ -14,6 +14,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/poster"
+	"github.com/dalaba/dalaba/cloud/report"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/tts"
 )
@@ -198,6 +199,7 @@ func sentinels() []sentinel {
 		{downlink.ErrNoResult, CodeNoAnswer},
 		{context.DeadlineExceeded, CodeNoAnswer},
 		{store.ErrBadFilter, CodeBadRequest},
+		{report.ErrRange, CodeBadRequest},
 		{errBadRequest, CodeBadRequest},
 		{store.ErrNotFound, CodeNotFound},
 		{store.ErrExists, CodeExists},

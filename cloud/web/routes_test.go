@@ -95,6 +95,10 @@ func wantRoutes() map[string]auth.Action {
 		"POST /api/v1/villages/{box}/lists/{period}/publish":  auth.ActionEditLists,
 		"POST /api/v1/villages/{box}/lists/{period}/announce": auth.ActionEditLists,
 		"GET /api/v1/villages/{box}/leaderboard":              auth.ActionViewLists,
+		"GET /api/v1/villages/{box}/export/lists.xlsx":        auth.ActionViewLists,
+		"GET /api/v1/villages/{box}/export/points.xlsx":       auth.ActionViewLists,
+		"GET /api/v1/boxes/{id}/export/playlog.xlsx":          auth.ActionViewBoxes,
+		"GET /api/v1/boxes/{id}/export/viewings.xlsx":         auth.ActionViewCameras,
 
 		"GET /api/v1/users":        auth.ActionManageUsers,
 		"POST /api/v1/users":       auth.ActionManageUsers,

@@ -27,6 +27,7 @@ import (
 type Store interface {
 	store.Boxes
 	store.Events
+	store.EventSearch // for the reports
 	store.AuditTrail
 	GetMedia(ctx context.Context, sha string) (store.MediaInfo, error)
 	ListMedia(ctx context.Context) ([]store.MediaInfo, error)
@@ -197,6 +198,7 @@ func New(deps Deps) (*Server, error) {
 		s.route("GET /api/v1/villages/{box}/lists/{period}/poster", auth.ActionViewLists, s.poster)
 		s.listsRoutes()
 	}
+	s.exportRoutes()
 	s.userRoutes()
 	s.auditRoutes()
 	s.mux.HandleFunc("/", s.notFound)
