@@ -248,7 +248,7 @@ func (c *Console) listsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	if _, err := time.Parse("2006-01", d.Period); err != nil {
 		d.Period = c.now().In(c.cfg.Location).Format("2006-01")
 	}
-	boxes, err := c.st.ListBoxes(ctx)
+	boxes, err := c.inService(ctx)
 	if err != nil {
 		c.fail(w, r, v.lang, err)
 		return
