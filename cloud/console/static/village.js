@@ -102,7 +102,10 @@
       failed(st, err);
       const r = err.data && err.data.result;
       if (r && r.reason !== 'unknown_speaker') {
-        st.textContent += ' ' + (r.reachable ? T.tHealthOk : fill(T.tHealthBad, r.health_error || r.error || ''));
+        // The horn's state as the box sees it; its driver's words are for
+        // engineers, in the title.
+        st.textContent += ' ' + (r.reachable ? T.tHealthOk : T.tHealthBad);
+        if (r.health_error) { st.title += ' · ' + r.health_error; }
       }
     }
   }
