@@ -59,4 +59,8 @@
 //     most MaxSeq. A decoder from before these additions refuses the new
 //     fields, as every v1 decoder refuses unknown ones: the township is
 //     updated before its boxes.
+//   - v1, additive (2026-12): commands broadcast.test_tone (a chime on one
+//     speaker, TestToneResult) and camera.probe (open a camera, ProbeResult),
+//     for setting a village up. A box from before them answers
+//     unknown_command.
 package protocol
