@@ -150,6 +150,9 @@ func (c *Cloud) Run(ctx context.Context) error {
 		ClientID: c.cfg.MQTT.ClientID, CAFile: c.cfg.MQTT.CAFile,
 	}
 	mqttAddr := ""
+	// The embedded broker ends the live session of a box whose
+	// credentials change; an external one has its own.
+	var kicker fleet.Kicker
 	// Boxes log in to the embedded broker and download clips with the same
 	// credentials, so one authenticator serves both.
 	authn, err := fleet.NewAuthenticator(st, c.cfg.MQTT.Username)
@@ -179,6 +182,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 			return abort(nil)
 		}
 		mqttAddr = b.Addr()
+		kicker = b
 		dlCfg.URL, dlCfg.Password = "tcp://"+dialable(mqttAddr), authn.CloudPassword()
 		if c.cfg.MQTT.CertFile != "" {
 			dlCfg.URL = "tls://" + dialable(mqttAddr)
@@ -193,7 +197,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	rl := &relay{}
 	mediaURL := c.cfg.PublicHTTPURL(ln.Addr().String()) + media.BoxPrefix
 	fl, err := fleet.New(fleet.Config{Validity: c.cfg.Desired.Validity, BrokerURL: c.cfg.PublicBrokerURL(mqttAddr), MediaURL: mediaURL, CloudUser: c.cfg.MQTT.Username},
-		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl, Presence: pres})
+		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl, Presence: pres, Kicker: kicker})
 	if err != nil {
 		return abort(err)
 	}

@@ -190,6 +190,7 @@ func (e *Edge) build() error {
 	e.po.Register(e.cmd)
 	e.wh.Register(e.cmd)
 	e.pg.Register(e.cmd)
+	registerProbe(e.cmd, log)
 	e.up, err = uplink.New(uplink.Config{
 		BoxID: cfg.BoxID, BrokerURL: b.URL, Username: b.Username, Password: b.Password, CAFile: b.CAFile,
 		KeepAlive: b.KeepAlive, ConnectTimeout: b.ConnectTimeout,

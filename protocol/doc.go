@@ -66,4 +66,8 @@
 //     cameras on the box itself, for tests), so older boxes never see it;
 //     without it a camera URL naming the box, link-local or other non-LAN
 //     addresses is refused.
+//   - v1, additive (2026-12): commands broadcast.test_tone (a chime on one
+//     speaker, TestToneResult) and camera.probe (open a camera, ProbeResult),
+//     for setting a village up. A box from before them answers
+//     unknown_command.
 package protocol

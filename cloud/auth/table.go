@@ -74,6 +74,9 @@ const (
 	// ActionExportHousehold exports everything held about a household,
 	// to answer its request under the personal information law.
 	ActionExportHousehold
+	// ActionViewPersonalData reads villagers' phone numbers and last four
+	// ID digits unmasked (lists, searches by phone, the import's preview).
+	ActionViewPersonalData
 
 	actionEnd // one past the last action
 )
@@ -105,7 +108,10 @@ type grant struct {
 //     read them; supervisors do: watching how they are handled is their
 //     job;
 //   - exporting a household's data and managing its links hand out
-//     personal information, so they stay with the office.
+//     personal information, so they stay with the office;
+//   - villagers' phone numbers and ID digits are read unmasked only by
+//     those who keep the roster (the office): they enter and correct
+//     them; everyone else sees them masked.
 //
 // It is a function returning an array so the table is a value nobody can
 // change at run time.
@@ -140,6 +146,7 @@ func table() [actionEnd]grant {
 		ActionManageLinks:      {"ManageLinks", office},
 		ActionManageChats:      {"ManageChats", office},
 		ActionExportHousehold:  {"ExportHousehold", office},
+		ActionViewPersonalData: {"ViewPersonalData", office},
 	}
 }
 

@@ -42,6 +42,7 @@ func TestTable(t *testing.T) {
 		ActionManageLinks:      {A, O},
 		ActionManageChats:      {A, O},
 		ActionExportHousehold:  {A, O},
+		ActionViewPersonalData: {A, O},
 	}
 	if len(want) != len(Actions()) {
 		t.Errorf("%d actions stated here, %d in the table", len(want), len(Actions()))

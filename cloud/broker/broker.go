@@ -109,7 +109,7 @@ type Broker struct {
 	ready    chan struct{}
 	addr     atomic.Pointer[string]
 	running  atomic.Bool
-	srv      atomic.Pointer[mqtt.Server] // set by Run
+	srv      atomic.Pointer[mqtt.Server] // set by Run; for Undelivered and Kick
 }
 
 type noSessions struct{}

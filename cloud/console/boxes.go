@@ -71,12 +71,18 @@ func (c *Console) sharedRows(ctx context.Context, l lang) ([]boxRow, error) {
 	return rows, nil
 }
 
-// rows reads every box, ordered by id as the store lists them.
+// rows reads every box in service, ordered by id as the store lists
+// them.
 func (c *Console) rows(ctx context.Context, l lang) ([]boxRow, error) {
-	boxes, err := c.st.ListBoxes(ctx)
+	boxes, err := c.inService(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("console: list boxes: %w", err)
 	}
+	return c.rowsOf(ctx, l, boxes)
+}
+
+// rowsOf is boxes as the dashboard shows them.
+func (c *Console) rowsOf(ctx context.Context, l lang, boxes []store.Box) ([]boxRow, error) {
 	t := c.msgs[l]
 	out := make([]boxRow, 0, len(boxes))
 	for _, b := range boxes {

@@ -34,7 +34,7 @@ type broadcastData struct {
 }
 
 func (c *Console) broadcastPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	boxes, err := c.st.ListBoxes(r.Context())
+	boxes, err := c.inService(r.Context())
 	if err != nil {
 		c.fail(w, r, v.lang, err)
 		return

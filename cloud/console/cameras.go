@@ -65,7 +65,7 @@ type cameraBox struct {
 }
 
 func (c *Console) camerasPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	boxes, err := c.st.ListBoxes(r.Context())
+	boxes, err := c.inService(r.Context())
 	if err != nil {
 		c.fail(w, r, v.lang, err)
 		return

@@ -305,7 +305,7 @@ func (c *Console) fillShop(r *http.Request, d *shopData) error {
 	if d.Goods, err = c.ls.Goods(ctx, d.Village); err != nil {
 		return err
 	}
-	hs, err := c.ls.Households(ctx, d.Village)
+	hs, err := c.ls.Households(ctx, d.Village, lists.Query{})
 	if err != nil {
 		return err
 	}
@@ -344,7 +344,7 @@ func (c *Console) issueLink(w http.ResponseWriter, r *http.Request, v *visit) {
 		c.fail(w, r, v.lang, err)
 		return
 	}
-	h, _ := c.ls.Household(r.Context(), village, household) // it exists: the link was just made for it
+	h, _ := c.ls.Household(r.Context(), village, household, false) // it exists: the link was just made for it
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"

@@ -138,7 +138,8 @@ func New(cfg Config, deps Deps) (*Console, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(), communityMessages())
+	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(),
+		communityMessages(), villagesMessages(), rosterMessages())
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +177,10 @@ func (c *Console) routes() error {
 		c.listsRoutes()
 	}
 	c.bridgeRoutes()
+	c.villageRoutes()
+	if c.ls != nil {
+		c.rosterRoutes()
+	}
 	c.broadcastRoutes()
 	c.pagingRoutes()
 	c.cameraRoutes()

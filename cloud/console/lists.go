@@ -260,7 +260,7 @@ func (c *Console) listsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !lists.ValidPeriod(d.Period) {
 		d.Period = c.now().In(c.cfg.Location).Format("2006-01")
 	}
-	boxes, err := c.st.ListBoxes(ctx)
+	boxes, err := c.inService(ctx)
 	if err != nil {
 		c.fail(w, r, v.lang, err)
 		return
@@ -289,7 +289,7 @@ func (c *Console) listsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 // creation form offers.
 func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *listsData) error {
 	ctx := r.Context()
-	hs, err := c.ls.Households(ctx, d.Village)
+	hs, err := c.ls.Households(ctx, d.Village, lists.Query{})
 	if err != nil {
 		return err
 	}
@@ -301,6 +301,9 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 		for _, p := range h.Members {
 			label := p.Name + " (" + p.ID + ")"
 			names["person:"+p.ID] = label
+			if !p.Active() {
+				continue // kept for the record, not offered for new entries
+			}
 			d.Subjects = append(d.Subjects, subjectOption{Value: "person:" + p.ID, Label: t["Person"] + " · " + label})
 		}
 	}

@@ -24,10 +24,10 @@ func newListsWith(t *testing.T, log *slog.Logger, st *boltstore.Store, cfg lists
 		t.Fatal(err)
 	}
 	admin := lists.Actor{Name: "admin", Role: store.RoleAdmin}
-	if _, err := ls.CreateHousehold(t.Context(), admin, "village-1", "h1", "张三"); err != nil {
+	if _, err := ls.CreateHousehold(t.Context(), admin, "village-1", lists.HouseholdInput{ID: "h1", Head: "张三"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ls.CreatePerson(t.Context(), admin, "village-1", "p1", "李四", "h1"); err != nil {
+	if _, err := ls.CreatePerson(t.Context(), admin, "village-1", lists.PersonInput{ID: "p1", Name: "李四", Household: "h1"}); err != nil {
 		t.Fatal(err)
 	}
 	return ls

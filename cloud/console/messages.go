@@ -134,6 +134,10 @@ func messages() map[string]message {
 		"BoardTitle":       {"本月积分榜", "Points this month"},
 		"BoardEmpty":       {"本月还没有计分的条目。", "No points counted this month yet."},
 		"HouseholdSuffix":  {"户", "'s household"},
+		"ExportLists":      {"导出本月红黑榜（Excel）", "Export the month's lists (Excel)"},
+		"ExportPoints":     {"导出本月积分（Excel）", "Export the month's points (Excel)"},
+		"ExportPointsAll":  {"导出全部积分（Excel）", "Export all points (Excel)"},
+		"GoToRoster":       {"到村民名册添加或导入。", "Add or import them in the roster."},
 	}
 }
 

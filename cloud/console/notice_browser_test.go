@@ -38,7 +38,7 @@ func TestBrowserPublicNotice(t *testing.T) {
 	e := newEnvWith(t, false, lists.Config{NoticeDays: 3, Approvals: 1}, clock)
 	ctx := t.Context()
 	op, rv := lists.Actor{Name: "operator", Role: store.RoleOperator}, lists.Actor{Name: "reviewer", Role: store.RoleReviewer}
-	if _, err := e.ls.CreateHousehold(ctx, op, "village-1", "h2", "王秀英"); err != nil {
+	if _, err := e.ls.CreateHousehold(ctx, op, "village-1", lists.HouseholdInput{ID: "h2", Head: "王秀英"}); err != nil {
 		t.Fatal(err)
 	}
 	entry := func(kind store.ListKind, subject lists.Subject, cat, reason string, approve bool) uint64 {

@@ -43,6 +43,9 @@ func wantRoutes() map[string]auth.Action {
 		"GET /v/{id}":         open,
 		"POST /v/{id}/object": open,
 		bridgePrefix:          auth.ActionSignedIn,
+		"GET /villages":       auth.ActionManageBoxes,
+		"GET /villages/{id}":  auth.ActionViewBoxes,
+		"GET /roster":         auth.ActionEditLists,
 		"GET /broadcast":      auth.ActionViewBroadcast,
 		"GET /paging":         auth.ActionViewBoxes,
 		"GET /cameras":        auth.ActionViewCameras,
@@ -91,6 +94,9 @@ func consoleRequest(t *testing.T, pattern string) (method, path string) {
 		return "GET", pattern + "boxes"
 	}
 	path = strings.ReplaceAll(path, "{$}", "")
+	if strings.HasPrefix(path, "/villages/") {
+		path = strings.ReplaceAll(path, "{id}", "village-1")
+	}
 	path = strings.ReplaceAll(path, "{id}", "999")
 	if strings.HasSuffix(path, "/") && path != "/" {
 		path += "console.css"
@@ -232,6 +238,13 @@ func TestPagesShowWhatTheRoleCan(t *testing.T) {
 		{"/broadcast", `id="bc-speak-form"`, auth.ActionManageBroadcast},
 		{"/broadcast", `data-send="true"`, auth.ActionPlayNow},
 		{listsPath(thisPeriod()), `id="create-form"`, auth.ActionEditLists},
+		{"/", `id="nav-villages"`, auth.ActionManageBoxes},
+		{"/", `id="nav-roster"`, auth.ActionEditLists},
+		{"/villages/village-1", `id="vg-horn-form"`, auth.ActionManageBroadcast},
+		{"/villages/village-1", `id="vg-zone-form"`, auth.ActionManageBroadcast},
+		{"/villages/village-1", `id="vg-camera-form"`, auth.ActionManageCameras},
+		{"/villages/village-1", `data-manage-broadcast="true"`, auth.ActionManageBroadcast},
+		{"/villages/village-1", `data-manage-cameras="true"`, auth.ActionManageCameras},
 	}
 	for _, role := range auth.Roles() {
 		c, _ := e.signedIn(t, role)

@@ -14,8 +14,10 @@ import (
 
 // Authenticator admits clients to the embedded broker: the service's own
 // client, with a password made afresh by NewAuthenticator and held only in
-// memory, as broker.Identity{Cloud: true}; a registered box whose password
-// hashes to its stored SecretHash as that box; nobody else.
+// memory, as broker.Identity{Cloud: true}; a registered box in service
+// whose password hashes to its stored SecretHash as that box; nobody else.
+// It reads the store at every attempt, so a rotated secret or a retired
+// box is refused from the next connect (or media download) on.
 type Authenticator struct {
 	boxes     store.Boxes
 	cloudUser string
@@ -48,7 +50,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, username string, passw
 		return broker.Identity{}, false
 	}
 	b, err := a.boxes.GetBox(ctx, username)
-	if err != nil || len(b.SecretHash) == 0 {
+	if err != nil || len(b.SecretHash) == 0 || b.Retired() {
 		return broker.Identity{}, false
 	}
 	if subtle.ConstantTimeCompare(SecretHash(string(password)), b.SecretHash) != 1 {

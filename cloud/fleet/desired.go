@@ -24,6 +24,9 @@ func (f *Fleet) signNext(ctx context.Context, id string, spec json.RawMessage) (
 	if err != nil {
 		return store.Desired{}, fmt.Errorf("fleet: sign desired for %s: %w", id, err)
 	}
+	if b.Retired() {
+		return store.Desired{}, fmt.Errorf("fleet: sign desired for %s: %w", id, ErrRetired)
+	}
 	if spec == nil {
 		spec = emptySpec
 		if cur, err := f.current(ctx, id); err == nil && len(cur.Spec) > 0 {
@@ -116,6 +119,9 @@ func (f *Fleet) each(ctx context.Context, all bool) {
 	for _, b := range boxes {
 		if ctx.Err() != nil {
 			return
+		}
+		if b.Retired() {
+			continue // nothing more is signed for it
 		}
 		d, fresh, err := f.refreshed(ctx, b.ID)
 		if err != nil {

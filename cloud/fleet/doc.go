@@ -1,5 +1,7 @@
 // Package fleet is the township's view of its boxes: registering them with
-// their MQTT credentials (only a sha256 of each secret is kept), rendering
+// their MQTT credentials (only a sha256 of each secret is kept), giving a
+// box new credentials or retiring it (its live session ended through a
+// Kicker, the embedded broker), rendering
 // each box's ready edge config, compiling, signing and publishing each box's
 // desired state (re-signed before it expires, republished after every
 // connect because an embedded broker forgets retained messages when it

@@ -53,7 +53,11 @@ type Deps struct {
 	// Presence is told of what boxes publish; nil: presence is not kept
 	// (tools that only register boxes), and Link reads the store.
 	Presence *Presence
-	Now      func() time.Time // nil = time.Now
+	// Kicker ends a box's live MQTT session when its credentials change
+	// or go (the embedded broker); nil with an external broker, whose
+	// sessions end when the box next signs in.
+	Kicker Kicker
+	Now    func() time.Time // nil = time.Now
 }
 
 // Timings.
@@ -76,6 +80,7 @@ type Fleet struct {
 	st     store.Store
 	key    ed25519.PrivateKey
 	pub    Publisher
+	kick   Kicker
 	now    func() time.Time
 	ingest *ingest.Ingester
 	// presence hears every message; nil: none kept.
@@ -125,7 +130,7 @@ func New(cfg Config, deps Deps) (*Fleet, error) {
 	}
 	return &Fleet{
 		cfg: cfg, log: deps.Logger.With("component", "fleet"), st: deps.Store, key: deps.Key,
-		pub: deps.Publisher, now: deps.Now, ingest: in, presence: deps.Presence, unknown: map[string]time.Time{},
+		pub: deps.Publisher, kick: deps.Kicker, now: deps.Now, ingest: in, presence: deps.Presence, unknown: map[string]time.Time{},
 	}, nil
 }
 
@@ -153,42 +158,61 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// AddBox registers box id with a new MQTT secret, signs, stores and
-// publishes its first desired state (rev 1), and returns the box and its
-// secret: the only time the secret exists outside the box, since the store
-// keeps its sha256 alone. An id that is not a valid box id or is the
-// service's own MQTT user name, or a bad name, is ErrInvalid; a taken id
-// store.ErrExists.
+// AddBox is Register with the id and name alone.
 func (f *Fleet) AddBox(ctx context.Context, id, name string) (store.Box, string, error) {
+	return f.Register(ctx, NewBox{ID: id, Name: name})
+}
+
+// NewBox is what registering a box takes.
+type NewBox struct {
+	ID, Name string
+	Place    string // where the village lies in the township; optional
+}
+
+// Register registers box nb.ID with a new MQTT secret, signs, stores and
+// publishes its first desired state (rev 1), and returns the box and its
+// secret: the only time the secret exists outside the box, since the
+// store keeps its sha256 alone. An id that is not a valid box id or is
+// the service's own MQTT user name, or a bad name or place, is
+// ErrInvalid; a taken id store.ErrExists.
+func (f *Fleet) Register(ctx context.Context, nb NewBox) (store.Box, string, error) {
 	var errs []error
-	if err := protocol.ValidateBoxID(id); err != nil {
+	if err := protocol.ValidateBoxID(nb.ID); err != nil {
 		errs = append(errs, fmt.Errorf("%w: %v", ErrInvalid, err))
-	} else if id == f.cfg.CloudUser {
-		errs = append(errs, fmt.Errorf("%w: box id %q is the township service's own MQTT user name", ErrInvalid, id))
+	} else if nb.ID == f.cfg.CloudUser {
+		errs = append(errs, fmt.Errorf("%w: box id %q is the township service's own MQTT user name", ErrInvalid, nb.ID))
 	}
-	if err := ValidateName(name); err != nil {
+	if err := ValidateName(nb.Name); err != nil {
+		errs = append(errs, err)
+	}
+	if err := ValidatePlace(nb.Place); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return store.Box{}, "", err
 	}
-	raw := make([]byte, 32)
-	_, _ = rand.Read(raw) // crypto/rand.Read never fails on Linux
-	secret := base64.RawURLEncoding.EncodeToString(raw)
-	b := store.Box{ID: id, Name: name, SecretHash: SecretHash(secret), CreatedAt: f.now()}
+	secret := newSecret()
+	b := store.Box{ID: nb.ID, Name: nb.Name, Place: nb.Place, SecretHash: SecretHash(secret), CreatedAt: f.now()}
 	if err := f.st.CreateBox(ctx, b); err != nil {
-		return store.Box{}, "", fmt.Errorf("fleet: add box %s: %w", id, err)
+		return store.Box{}, "", fmt.Errorf("fleet: add box %s: %w", nb.ID, err)
 	}
-	d, err := f.signNext(ctx, id, nil)
+	d, err := f.signNext(ctx, nb.ID, nil)
 	if err != nil {
 		// The box exists without a desired state; the next Refresh signs
 		// one, so the id is not lost.
 		return store.Box{}, "", err
 	}
 	b.DesiredRev = d.Rev
-	f.log.Info("box added", "box_id", id, "rev", d.Rev)
+	f.log.Info("box added", "box_id", nb.ID, "rev", d.Rev)
 	f.publish(ctx, d)
 	return b, secret, nil
+}
+
+// newSecret is a box's MQTT password: 256 random bits, base64url.
+func newSecret() string {
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw) // crypto/rand.Read never fails on Linux
+	return base64.RawURLEncoding.EncodeToString(raw)
 }
 
 // SecretHash is what the store keeps of a box's MQTT secret.

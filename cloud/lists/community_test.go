@@ -61,11 +61,11 @@ func newTown(t *testing.T, cfg Config, deps Deps) *town {
 	w.s = s
 	ctx := t.Context()
 	for _, h := range [][2]string{{"h01", "张大山"}, {"h02", "李秀英"}} {
-		if _, err := s.CreateHousehold(ctx, clerk, "village-1", h[0], h[1]); err != nil {
+		if _, err := s.CreateHousehold(ctx, clerk, "village-1", HouseholdInput{ID: h[0], Head: h[1]}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.CreatePerson(ctx, clerk, "village-1", "p1", "张小明", "h01"); err != nil {
+	if _, err := s.CreatePerson(ctx, clerk, "village-1", PersonInput{ID: "p1", Name: "张小明", Household: "h01"}); err != nil {
 		t.Fatal(err)
 	}
 	return w

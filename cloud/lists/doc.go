@@ -1,5 +1,7 @@
-// Package lists is the red/black list (红黑榜) of each village: households
-// and persons, the village's categories with their points (积分), entries
+// Package lists is the red/black list (红黑榜) of each village: its roster
+// of households and persons (roster.go: kept one by one or imported from
+// the village's spreadsheet, import.go; phone numbers and ID digits
+// masked unless revealed), the village's categories with their points (积分), entries
 // and their review workflow, publication per month, revocation after
 // rectification (整改), the append-only audit trail, and the announcement
 // text rendered from a template.
@@ -34,6 +36,6 @@
 // entries and objections are anonymised (privacy.go).
 //
 // It knows the store through a small interface, announces through
-// Announcer and posts through cloud/notify; it knows nothing of HTTP
-// routes, MQTT or bbolt.
+// Announcer, posts through cloud/notify and reads spreadsheets through
+// cloud/sheet; it knows nothing of HTTP routes, MQTT or bbolt.
 package lists

@@ -154,13 +154,18 @@ func (s *Service) checkEntry(ctx context.Context, village string, in EntryInput)
 	}, nil
 }
 
-// subjectExists refuses a person or household the village does not have.
+// subjectExists refuses a person or household the village does not have,
+// and a person who is no longer a villager (deceased, moved away).
 // Neither is ever deleted, so what is found here still exists when the
 // entry is written.
 func (s *Service) subjectExists(ctx context.Context, village string, sub Subject) error {
 	var err error
 	if sub.Kind == store.SubjectPerson {
-		_, err = s.st.GetPerson(ctx, village, sub.ID)
+		var p store.Person
+		p, err = s.st.GetPerson(ctx, village, sub.ID)
+		if err == nil && p.Status != "" && p.Status != store.PersonActive {
+			return fmt.Errorf("%w: subject.id: person %q is %s: kept for the record, not for new entries", ErrInvalid, sub.ID, p.Status)
+		}
 	} else {
 		_, err = s.st.GetHousehold(ctx, village, sub.ID)
 	}

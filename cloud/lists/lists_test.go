@@ -13,7 +13,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 )
 
-func openStore(t *testing.T) *boltstore.Store {
+func openStore(t testing.TB) *boltstore.Store {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
@@ -79,7 +79,7 @@ func TestOneApprovalCustomTemplateAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	op, rv := Actor{Name: "张会计", Role: store.RoleOperator}, Actor{Name: "李评委", Role: store.RoleReviewer}
-	if _, err := s.CreateHousehold(ctx, op, "village-1", "h01", "张大山"); err != nil {
+	if _, err := s.CreateHousehold(ctx, op, "village-1", HouseholdInput{ID: "h01", Head: "张大山"}); err != nil {
 		t.Fatal(err)
 	}
 	e, err := s.CreateEntry(ctx, op, "village-1", EntryInput{Kind: store.KindBlack, Subject: Subject{Kind: store.SubjectHousehold, ID: "h01"}, Category: "厕所革命", Reason: "旱厕未改。", Period: "2026-11"})

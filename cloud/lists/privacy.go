@@ -180,7 +180,7 @@ func (s *Service) Export(ctx context.Context, by Actor, village, household strin
 	if err := by.may(auth.ActionExportHousehold); err != nil {
 		return Export{}, err
 	}
-	h, err := s.Household(ctx, village, household)
+	h, err := s.Household(ctx, village, household, true) // everything held, for the household's own request
 	if err != nil {
 		return Export{}, err
 	}

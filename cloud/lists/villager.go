@@ -211,7 +211,7 @@ func (s *Service) Villager(ctx context.Context, addr, token string) (VillagerVie
 	if err != nil {
 		return VillagerView{}, err
 	}
-	h, err := s.Household(ctx, l.Village, l.Household)
+	h, err := s.Household(ctx, l.Village, l.Household, false) // a link may be seen over a shoulder: masked
 	if err != nil {
 		return VillagerView{}, err
 	}

@@ -91,6 +91,10 @@ func (p *Planner) Get(ctx context.Context, box string) (store.Plan, error) {
 //
 // If signing fails after the save, the plan is kept and the error says
 // so; the next change compiles again.
+// AllowsLocalCameraTargets is Deps.AllowLocalCameraTargets: whether a
+// camera URL may name the box itself or other non-LAN addresses.
+func (p *Planner) AllowsLocalCameraTargets() bool { return p.allowLocal }
+
 func (p *Planner) Update(ctx context.Context, box, by string, fn func(*protocol.Broadcast) error) (store.Plan, uint64, error) {
 	return p.update(ctx, box, by, func(pl *store.Plan) error { return fn(&pl.Broadcast) })
 }

@@ -51,11 +51,26 @@ const (
 // Households are never deleted, so an entry's reference stays good.
 type Household struct {
 	Village   string
-	ID        string
+	ID        string // 户号
 	Head      string // 户主, spoken as "<Head>户"
+	Group     string // 所属村民小组; "" when not given
 	CreatedAt time.Time
 	CreatedBy string
+	UpdatedAt time.Time // zero until first changed
+	UpdatedBy string
 }
+
+// PersonStatus says whether a villager is still one: deceased and
+// moved-away persons are kept for the record (their entries and points
+// stay good) but are not offered for new entries.
+type PersonStatus string
+
+// Statuses of a person.
+const (
+	PersonActive    PersonStatus = "active"
+	PersonDeceased  PersonStatus = "deceased"
+	PersonMovedAway PersonStatus = "moved_away"
+)
 
 // Person is one villager, a member of one household. Never deleted.
 type Person struct {
@@ -63,9 +78,32 @@ type Person struct {
 	ID        string
 	Name      string
 	Household string // household id in the same village
+	// Phone (联系电话) and IDLast4 (身份证后四位) are personal data: kept
+	// as given, shown masked unless the reader may see them.
+	Phone     string
+	IDLast4   string
+	Status    PersonStatus // PersonActive when stored without one
 	CreatedAt time.Time
 	CreatedBy string
+	UpdatedAt time.Time // zero until first changed
+	UpdatedBy string
 }
+
+// Roster is a village's households and persons, each ordered by id.
+type Roster struct {
+	Households []Household
+	Persons    []Person
+}
+
+// RosterChange is what to write to a village's roster: households and
+// persons, each new or replacing the stored one of its id.
+type RosterChange struct {
+	Households []Household
+	Persons    []Person
+}
+
+// Empty reports whether c writes nothing.
+func (c RosterChange) Empty() bool { return len(c.Households) == 0 && len(c.Persons) == 0 }
 
 // Category is one item of a village's scoring rules with its default
 // points: Red for a 红榜 entry (0..100), Black for a 黑榜 one (-100..0).
@@ -178,6 +216,14 @@ type Villagers interface {
 	// PutCategories replaces the village's categories (order kept) and
 	// appends a. ErrNotFound for an unknown village.
 	PutCategories(ctx context.Context, village string, cats []Category, a AuditRecord) error
+	// ApplyRoster changes a village's roster in one transaction: fn gets
+	// the roster as stored and returns the change and its audit record;
+	// both are written, or nothing is (fn's error; ErrNotFound for an
+	// unknown village, or for a person whose household is neither stored
+	// nor in the change). A household or person that exists keeps its
+	// CreatedAt and CreatedBy. An empty change writes nothing, not even
+	// the record. fn must not call the store: it runs inside the write.
+	ApplyRoster(ctx context.Context, village string, fn func(Roster) (RosterChange, AuditRecord, error)) (RosterChange, error)
 }
 
 // ListEntries keeps red and black list entries.

@@ -31,6 +31,10 @@ var (
 type Box struct {
 	ID   string
 	Name string
+	// Place is where the village lies in the township (所属乡镇/片区),
+	// as the township writes it; "" when not given. It is a plain label
+	// until villages are grouped under townships and counties.
+	Place string
 	// SecretHash is sha256 of the box's MQTT password. The password is 256
 	// random bits, so a fast hash is enough and a broker can check every
 	// connect cheaply.
@@ -55,7 +59,16 @@ type Box struct {
 	// Watermark is the highest seq of the current incarnation such that
 	// every seq at or below it is stored or was settled by a batch floor.
 	Watermark uint64
+
+	// RetiredAt is when the box was taken out of service; zero while it
+	// is in service. A retired box keeps its events, lists and plan for
+	// the record, and has no credentials (SecretHash is empty), so no
+	// client can sign in as it.
+	RetiredAt time.Time
 }
+
+// Retired reports whether the box was taken out of service.
+func (b Box) Retired() bool { return !b.RetiredAt.IsZero() }
 
 // Event is one stored box event.
 type Event struct {
@@ -148,10 +161,15 @@ type Boxes interface {
 	// ListBoxes returns every box ordered by id.
 	ListBoxes(ctx context.Context) ([]Box, error)
 	// UpdateBox reads box id, lets fn change it and writes it back in one
-	// transaction. ID, SecretHash and CreatedAt are not changeable this
-	// way, nor Epoch, Incarnation and Watermark, which are AppendEvents's.
-	// If fn returns an error nothing is written and the error is returned.
+	// transaction. ID, SecretHash, CreatedAt and RetiredAt are not
+	// changeable this way, nor Epoch, Incarnation and Watermark, which are
+	// AppendEvents's. If fn returns an error nothing is written and the
+	// error is returned.
 	UpdateBox(ctx context.Context, id string, fn func(*Box) error) error
+	// UpdateBoxCredentials is UpdateBox for the fleet's changes of a box's
+	// standing: fn may also change SecretHash (a new secret, or none) and
+	// RetiredAt, together with the rest in one transaction.
+	UpdateBoxCredentials(ctx context.Context, id string, fn func(*Box) error) error
 }
 
 // Desired is the last signed desired state of a box, kept so it can be

@@ -36,7 +36,8 @@
 //	user.invalid               400  a bad user name, password or role; the last admin, or an admin demoting or disabling themself
 //	not_found                  404  what the path names does not exist
 //	exists                     409  an id or name already taken
-//	box.invalid                400  a bad box id or name
+//	box.invalid                400  a bad box id or name or place
+//	box.retired                409  the box was retired: no commands, plan changes or new credentials for it
 //	plan.invalid               400  the broadcast plan or cameras would not be a valid desired state
 //	plan.in_use                409  a speaker or zone still used by a zone or schedule
 //	media.invalid              400  not a WAV or MP3 the boxes can play, or a bad clip name
@@ -50,6 +51,12 @@
 //	box.refused                409  the box answered that it will not; its reason in the message
 //	box.bad_answer             502  the box answered with nothing usable
 //	camera.not_found           404  the box has no such camera
+//	camera.unreachable         502  the box could not open the camera: no answer, a wrong address, port or path
+//	camera.unauthorized        502  the camera refused the user name and password the box gave it
+//	camera.no_video            502  the camera offers no H.264 or H.265 video the box can relay
+//	speaker.silent             502  the horn did not play the test tone (the box's reason and the horn's health in "result")
+//	speaker.not_on_box         409  the box does not have the speaker yet: its settings are on their way, or it is offline
+//	speaker.busy               409  an emergency or a live page held the horn until the test tone was too late
 //	paging.no_zones            409  paging a box that has no zones
 //	zone.not_found             404  paging a zone the box does not have
 //	speech.bad_text            400  text the TTS cannot read: empty, too long, no words
@@ -63,12 +70,16 @@
 //	shop.out_of_stock          409  the goods are sold out or off sale
 //	shop.not_enough_points     409  the household's balance does not cover the redemption (it never goes below zero)
 //	poster.no_font             503  the service has no font to draw the poster picture (lists.chats.font)
+//	roster.bad_file            400  not an .xlsx or CSV (UTF-8 or GBK), or row 1 lacks the 户主, 户号 or 姓名 column
+//	roster.stale               409  the roster changed since the import's preview: preview the file again
 //	service.unhealthy          503  /healthz: the store cannot write or the MQTT connection is down
 //	internal                   500  anything else; the log has it
 //
 // # Routes
 //
-// The service and its boxes:
+// The service and its boxes. A box's secret is shown once, in the
+// edge_config of the answer that made it (registering, rotating): the
+// store keeps only its sha256.
 //
 //	GET  /healthz                           no token: {"ok": true}, or 503 service.unhealthy naming
 //	                                        the store (cannot write, disk full) or the broker (not connected)
@@ -76,9 +87,14 @@
 //	                                        password; 429 with Retry-After while locked out (cloud/auth's limits,
 //	                                        counted by the address a trusted proxy names: http.trusted_proxies)
 //	POST /api/v1/logout                     every role: ends the token's session
-//	GET  /api/v1/boxes                      every box
-//	POST /api/v1/boxes                      admin: {id, name} → {box, edge_config}
-//	GET  /api/v1/boxes/{id}                 one box
+//	GET  /api/v1/boxes                      every box in service; ?all=true adds the retired ones
+//	POST /api/v1/boxes                      admin: {id, name, place?} → 201 {box, edge_config}
+//	GET  /api/v1/boxes/{id}                 one box, retired or not
+//	PUT  /api/v1/boxes/{id}                 admin: {name?, place?} → the box
+//	POST /api/v1/boxes/{id}/rotate          admin: a new MQTT secret → {box, edge_config}; the old secret is refused
+//	                                        at once and the box's live session ended (embedded broker)
+//	POST /api/v1/boxes/{id}/retire          admin: credentials removed, session ended, history kept → the box;
+//	                                        409 box.retired for its commands and plan changes from then on
 //	GET  /api/v1/boxes/{id}/events          ?after=POS&limit=N (100, at most 1000) → {events, next_after}; POS is a next_after
 //	POST /api/v1/boxes/{id}/commands        admin, operator: {type, args} → the box's result as it is
 //	                                        (ok false when it refused); 504 without one
@@ -115,6 +131,10 @@
 //	DELETE /api/v1/boxes/{id}/zones/{zid}        409 plan.in_use while a schedule uses it
 //	PUT    /api/v1/boxes/{id}/schedules/{schid}  add or replace a protocol.Schedule
 //	DELETE /api/v1/boxes/{id}/schedules/{schid}
+//	POST   /api/v1/boxes/{id}/speakers/{sid}/test    admin, operator: a short chime on that speaker alone, through the
+//	                                             box's arbiter at paging priority → {result: protocol.TestToneResult}
+//	                                             once it has played; 502 speaker.silent, 409 speaker.not_on_box or
+//	                                             409 speaker.busy with the result when it did not
 //	GET    /api/v1/boxes/{id}/upcoming           ?days=N (7, at most 31) → {from, to, items, truncated}; quiet-hour items flagged
 //	POST   /api/v1/media                         admin, operator: upload a WAV or MP3: raw body with ?name=, or
 //	                                             multipart field "file"; up to media.max_bytes → 201 with the clip's record
@@ -135,6 +155,11 @@
 //	PUT    /api/v1/boxes/{id}/cameras            replace the whole protocol.Cameras section
 //	PUT    /api/v1/boxes/{id}/cameras/{cid}      add or replace a protocol.Camera
 //	DELETE /api/v1/boxes/{id}/cameras/{cid}
+//	POST   /api/v1/boxes/{id}/cameras/{cid}/probe    admin, operator: the box opens the camera (DESCRIBE, within 8 s):
+//	                                             the body's protocol.Camera, not saved yet (password as for PUT), or
+//	                                             without a body the saved one → {result: protocol.ProbeResult} with the
+//	                                             codecs; 502 camera.unreachable, camera.unauthorized or camera.no_video
+//	                                             with the result when it cannot
 //	POST   /api/v1/boxes/{id}/cameras/{cid}/whep WHEP: an SDP offer (application/sdp) → 201 with the box's answer and
 //	                                             Location …/whep/{session}; signalled to the box over MQTT;
 //	                                             409 box.refused when the box will not (viewer limits, budget)
@@ -151,7 +176,11 @@
 //	                                             (PCMA or PCMU) and Location …/paging/{session}
 //	DELETE /api/v1/boxes/{id}/paging/{session}   hang up
 //
-// The red and black lists (红黑榜; lists.go). Every route needs a token and
+// The red and black lists (红黑榜; lists.go) and the roster they name
+// (roster.go: households, persons, the import). Phone numbers and the
+// last four ID digits come masked ("138****5678", "****") unless
+// ?reveal=true, which admins and operators alone may ask (403 otherwise).
+// Every route needs a token and
 // its action in auth's table: reads are open to every role; admin and
 // operator keep the registers, write entries, publish and announce; admin
 // and reviewer approve, reject and revoke; cloud/lists adds its finer
@@ -159,13 +188,27 @@
 // revoke answers 502 lists.announcement_failed with what was saved; the
 // change stands and the next publish, revoke or announce retries.
 //
-//	GET    /api/v1/villages/{box}/households                 with members
-//	POST   /api/v1/villages/{box}/households                 {id, head} → 201
-//	GET    /api/v1/villages/{box}/households/{hid}
+//	GET    /api/v1/villages/{box}/households                 ?q=&reveal= with members (q: 户号, 户主, group or a member)
+//	POST   /api/v1/villages/{box}/households                 {id, head, group?} → 201
+//	GET    /api/v1/villages/{box}/households/{hid}           ?reveal=
+//	PUT    /api/v1/villages/{box}/households/{hid}           {head?, group?}
 //	GET    /api/v1/villages/{box}/households/{hid}/points    {household, head, entries, total}
-//	GET    /api/v1/villages/{box}/persons
-//	POST   /api/v1/villages/{box}/persons                    {id, name, household} → 201
-//	GET    /api/v1/villages/{box}/persons/{pid}
+//	GET    /api/v1/villages/{box}/persons                    ?q=&reveal= (q: name, id, 户号; phone digits with reveal)
+//	POST   /api/v1/villages/{box}/persons                    {id?, name, household, phone?, id_last4?} → 201; no id:
+//	                                                         "<household>-<n>"
+//	GET    /api/v1/villages/{box}/persons/{pid}              ?reveal=
+//	PUT    /api/v1/villages/{box}/persons/{pid}              {name?, household? (a move), phone?, id_last4?,
+//	                                                         status? active|deceased|moved_away}
+//	GET    /api/v1/villages/{box}/roster/template.xlsx       the import's template (户主, 户号, 姓名, 身份证后四位,
+//	                                                         所属村民小组, 联系电话) and how to fill it in
+//	POST   /api/v1/villages/{box}/roster/preview             an .xlsx or .csv (UTF-8 or GBK) as the raw body with
+//	                                                         ?name=, or the multipart field "file", up to 8 MiB →
+//	                                                         lists.ImportPlan: what would be added, changed, and
+//	                                                         each refused row with its reason; writes nothing
+//	POST   /api/v1/villages/{box}/roster/import              ?digest= of the preview, the same file → the plan as
+//	                                                         written: every row not refused, in one transaction
+//	                                                         with one audit record; 409 roster.stale if the
+//	                                                         roster changed since (preview again)
 //	GET    /api/v1/villages/{box}/categories                 the defaults until put
 //	PUT    /api/v1/villages/{box}/categories                 {categories: [{name, red, black}]}
 //	POST   /api/v1/villages/{box}/entries                    lists.EntryInput → 201 draft
@@ -224,6 +267,18 @@
 //	GET    /api/v1/villages/{box}/deliveries                 every role: the latest posts to the chats, with their outcome
 //	GET    /api/v1/villages/{box}/lists/{period}/poster.png  every role: ?size=A4|phone, the poster as a picture
 //	GET    /p/{img}                                          no token: a picture posted to a chat, by its random name
+//
+// Reports as .xlsx workbooks with Chinese headers (exports.go, made by
+// cloud/report), each an attachment named in Chinese (Content-Disposition
+// filename*=UTF-8”…); days are YYYY-MM-DD in China Standard Time, both
+// included, at most 366 of them:
+//
+//	GET    /api/v1/villages/{box}/export/lists.xlsx          ?period=YYYY-MM: the month's entries, every status (红黑榜)
+//	                                                         and their review trail (审核记录)
+//	GET    /api/v1/villages/{box}/export/points.xlsx         ?period= (all periods when absent): the leaderboard (积分榜)
+//	                                                         and every household's ledger (积分明细)
+//	GET    /api/v1/boxes/{id}/export/playlog.xlsx            ?from=&to=: every playback with its result (播放记录)
+//	GET    /api/v1/boxes/{id}/export/viewings.xlsx           ?from=&to=: who watched which camera when (视频查看记录)
 //
 // Boxes download clips from /media/<sha256>, served by cloud/media.
 //

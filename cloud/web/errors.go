@@ -14,6 +14,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/poster"
+	"github.com/dalaba/dalaba/cloud/report"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/tts"
 )
@@ -27,50 +28,59 @@ type Code string
 // The codes, by what went wrong.
 const (
 	// The request itself.
-	CodeBadJSON          Code = "request.bad_json"          // the body is not the one JSON object the route takes
-	CodeTooLarge         Code = "request.too_large"         // a body or SDP offer over its limit
-	CodeBadRequest       Code = "request.invalid"           // a path, query or body value the route refuses
-	CodeUnsupportedType  Code = "request.unsupported_type"  // an SDP offer not sent as application/sdp
-	CodeNoRoute          Code = "route.not_found"           // no route has this path
-	CodeMethodNotAllowed Code = "route.method_not_allowed"  // the path exists under other methods (Allow says which)
-	CodeNoToken          Code = "auth.token_missing"        // no bearer token
-	CodeBadToken         Code = "auth.token_invalid"        // a token or session that ended, or never was
-	CodeBadCredentials   Code = "auth.bad_credentials"      // a wrong user name or password
-	CodeRateLimited      Code = "auth.rate_limited"         // too many failed sign-ins (Retry-After says when to try again)
-	CodeForbidden        Code = "auth.forbidden"            // the user's role may not do this
-	CodeCSRF             Code = "auth.csrf"                 // the console's bridge: a change without the page's CSRF token
-	CodeUserInvalid      Code = "user.invalid"              // a bad user name, password or role; the last admin or oneself
-	CodeNotFound         Code = "not_found"                 // what the path names does not exist
-	CodeExists           Code = "exists"                    // an id or name already taken
-	CodeBoxInvalid       Code = "box.invalid"               // a bad box id or name
-	CodePlanInvalid      Code = "plan.invalid"              // the broadcast plan or cameras would not be a valid desired state
-	CodePlanInUse        Code = "plan.in_use"               // a speaker or zone still used by a zone or schedule
-	CodeMediaInvalid     Code = "media.invalid"             // not a WAV or MP3 the boxes can play, or a bad clip name
-	CodeMediaTooLarge    Code = "media.too_large"           // a clip over media.max_bytes
-	CodeMediaUnknown     Code = "media.unknown"             // play names a clip never uploaded
-	CodeMediaBusy        Code = "media.busy"                // too many clips being stored at once (Retry-After says when to try again)
-	CodeCommandInvalid   Code = "command.invalid"           // a command's type or arguments
-	CodeNoBroker         Code = "broker.not_connected"      // the service has no connection to its MQTT broker
-	CodeNoAnswer         Code = "box.no_answer"             // the box did not answer in time (offline?)
-	CodeExpired          Code = "box.expired"               // the command reached the box after its lifetime; nothing was done
-	CodeBoxRefused       Code = "box.refused"               // the box answered that it will not (its reason in the message)
-	CodeBadAnswer        Code = "box.bad_answer"            // the box answered with nothing usable
-	CodeNoCamera         Code = "camera.not_found"          // the box has no such camera
-	CodeNoZones          Code = "paging.no_zones"           // paging a box that has no zones
-	CodeNoZone           Code = "zone.not_found"            // paging a zone the box does not have
-	CodeTextInvalid      Code = "speech.bad_text"           // text the TTS cannot read: empty, too long, no words
-	CodeSpeechFailed     Code = "speech.failed"             // the TTS engine failed
-	CodePosterInvalid    Code = "poster.invalid"            // a poster that cannot be made (a bad size)
-	CodeListsInvalid     Code = "lists.invalid"             // a 红黑榜 field, period or reference
-	CodeListsForbidden   Code = "lists.forbidden"           // the role, or this user for this entry (their own), may not
-	CodeListsConflict    Code = "lists.conflict"            // the entry or list is not in a state that allows it
-	CodeAnnounceFailed   Code = "lists.announcement_failed" // the change is saved, its announcement is not
-	CodeBadPeriod        Code = "lists.bad_period"          // a period that is neither YYYY-MM nor YYYY-Qn, or not the category's round
-	CodeOutOfStock       Code = "shop.out_of_stock"         // the goods are sold out or off sale
-	CodeNotEnoughPoints  Code = "shop.not_enough_points"    // the household's balance does not cover the redemption
-	CodeNoFont           Code = "poster.no_font"            // the service has no font to draw the poster picture
-	CodeUnhealthy        Code = "service.unhealthy"         // /healthz: the store cannot write or the broker is gone
-	CodeInternal         Code = "internal"                  // anything else; the log has it
+	CodeBadJSON            Code = "request.bad_json"          // the body is not the one JSON object the route takes
+	CodeTooLarge           Code = "request.too_large"         // a body or SDP offer over its limit
+	CodeBadRequest         Code = "request.invalid"           // a path, query or body value the route refuses
+	CodeUnsupportedType    Code = "request.unsupported_type"  // an SDP offer not sent as application/sdp
+	CodeNoRoute            Code = "route.not_found"           // no route has this path
+	CodeMethodNotAllowed   Code = "route.method_not_allowed"  // the path exists under other methods (Allow says which)
+	CodeNoToken            Code = "auth.token_missing"        // no bearer token
+	CodeBadToken           Code = "auth.token_invalid"        // a token or session that ended, or never was
+	CodeBadCredentials     Code = "auth.bad_credentials"      // a wrong user name or password
+	CodeRateLimited        Code = "auth.rate_limited"         // too many failed sign-ins (Retry-After says when to try again)
+	CodeForbidden          Code = "auth.forbidden"            // the user's role may not do this
+	CodeCSRF               Code = "auth.csrf"                 // the console's bridge: a change without the page's CSRF token
+	CodeUserInvalid        Code = "user.invalid"              // a bad user name, password or role; the last admin or oneself
+	CodeNotFound           Code = "not_found"                 // what the path names does not exist
+	CodeExists             Code = "exists"                    // an id or name already taken
+	CodeBoxInvalid         Code = "box.invalid"               // a bad box id or name
+	CodeBoxRetired         Code = "box.retired"               // the box was retired: no commands, plans or new credentials
+	CodePlanInvalid        Code = "plan.invalid"              // the broadcast plan or cameras would not be a valid desired state
+	CodePlanInUse          Code = "plan.in_use"               // a speaker or zone still used by a zone or schedule
+	CodeMediaInvalid       Code = "media.invalid"             // not a WAV or MP3 the boxes can play, or a bad clip name
+	CodeMediaTooLarge      Code = "media.too_large"           // a clip over media.max_bytes
+	CodeMediaUnknown       Code = "media.unknown"             // play names a clip never uploaded
+	CodeMediaBusy          Code = "media.busy"                // too many clips being stored at once (Retry-After says when to try again)
+	CodeCommandInvalid     Code = "command.invalid"           // a command's type or arguments
+	CodeNoBroker           Code = "broker.not_connected"      // the service has no connection to its MQTT broker
+	CodeNoAnswer           Code = "box.no_answer"             // the box did not answer in time (offline?)
+	CodeExpired            Code = "box.expired"               // the command reached the box after its lifetime; nothing was done
+	CodeBoxRefused         Code = "box.refused"               // the box answered that it will not (its reason in the message)
+	CodeBadAnswer          Code = "box.bad_answer"            // the box answered with nothing usable
+	CodeNoCamera           Code = "camera.not_found"          // the box has no such camera
+	CodeCameraUnreachable  Code = "camera.unreachable"        // the box could not open the camera: no answer, a wrong address or path
+	CodeCameraUnauthorized Code = "camera.unauthorized"       // the camera refused the user name and password the box gave it
+	CodeCameraNoVideo      Code = "camera.no_video"           // the camera offers no H.264 or H.265 video the box can relay
+	CodeSpeakerSilent      Code = "speaker.silent"            // the horn did not play the test tone
+	CodeSpeakerNotOnBox    Code = "speaker.not_on_box"        // the box does not have the speaker yet (its settings are on their way)
+	CodeSpeakerBusy        Code = "speaker.busy"              // an emergency or a live page held the horn until it was too late
+	CodeNoZones            Code = "paging.no_zones"           // paging a box that has no zones
+	CodeNoZone             Code = "zone.not_found"            // paging a zone the box does not have
+	CodeTextInvalid        Code = "speech.bad_text"           // text the TTS cannot read: empty, too long, no words
+	CodeSpeechFailed       Code = "speech.failed"             // the TTS engine failed
+	CodePosterInvalid      Code = "poster.invalid"            // a poster that cannot be made (a bad size)
+	CodeListsInvalid       Code = "lists.invalid"             // a 红黑榜 field, period or reference
+	CodeListsForbidden     Code = "lists.forbidden"           // the role, or this user for this entry (their own), may not
+	CodeListsConflict      Code = "lists.conflict"            // the entry or list is not in a state that allows it
+	CodeAnnounceFailed     Code = "lists.announcement_failed" // the change is saved, its announcement is not
+	CodeBadPeriod          Code = "lists.bad_period"          // a period that is neither YYYY-MM nor YYYY-Qn, or not the category's round
+	CodeOutOfStock         Code = "shop.out_of_stock"         // the goods are sold out or off sale
+	CodeNotEnoughPoints    Code = "shop.not_enough_points"    // the household's balance does not cover the redemption
+	CodeNoFont             Code = "poster.no_font"            // the service has no font to draw the poster picture
+	CodeRosterBadFile      Code = "roster.bad_file"           // not a workbook or CSV, or no 户主, 户号 and 姓名 columns in row 1
+	CodeRosterStale        Code = "roster.stale"              // the roster changed since the preview: preview again
+	CodeUnhealthy          Code = "service.unhealthy"         // /healthz: the store cannot write or the broker is gone
+	CodeInternal           Code = "internal"                  // anything else; the log has it
 )
 
 // codeSpec is a code's row of the table.
@@ -85,50 +95,59 @@ type codeSpec struct {
 // codes is the table of every code: its HTTP status and summary.
 func codes() map[Code]codeSpec {
 	return map[Code]codeSpec{
-		CodeBadJSON:          {http.StatusBadRequest, "bad JSON"},
-		CodeTooLarge:         {http.StatusRequestEntityTooLarge, "too large"},
-		CodeBadRequest:       {http.StatusBadRequest, "bad request"},
-		CodeUnsupportedType:  {http.StatusUnsupportedMediaType, "unsupported content type"},
-		CodeNoRoute:          {http.StatusNotFound, "no such route"},
-		CodeMethodNotAllowed: {http.StatusMethodNotAllowed, "method not allowed"},
-		CodeNoToken:          {http.StatusUnauthorized, "missing bearer token"},
-		CodeBadToken:         {http.StatusUnauthorized, "invalid or expired token"},
-		CodeBadCredentials:   {http.StatusUnauthorized, "wrong user name or password"},
-		CodeRateLimited:      {http.StatusTooManyRequests, "too many failed logins"},
-		CodeForbidden:        {http.StatusForbidden, "not allowed for this role"},
-		CodeCSRF:             {http.StatusForbidden, "missing or wrong CSRF token"},
-		CodeUserInvalid:      {http.StatusBadRequest, "user change refused"},
-		CodeNotFound:         {http.StatusNotFound, "not found"},
-		CodeExists:           {http.StatusConflict, "already exists"},
-		CodeBoxInvalid:       {http.StatusBadRequest, "bad box"},
-		CodePlanInvalid:      {http.StatusBadRequest, "the plan is not valid"},
-		CodePlanInUse:        {http.StatusConflict, "in use"},
-		CodeMediaInvalid:     {http.StatusBadRequest, "not a usable clip"},
-		CodeMediaTooLarge:    {http.StatusRequestEntityTooLarge, "clip too large"},
-		CodeMediaUnknown:     {http.StatusBadRequest, "unknown clip"},
-		CodeMediaBusy:        {http.StatusServiceUnavailable, "too many clips are being stored at once"},
-		CodeCommandInvalid:   {http.StatusBadRequest, "bad command"},
-		CodeNoBroker:         {http.StatusServiceUnavailable, "the township service is not connected to its MQTT broker"},
-		CodeNoAnswer:         {http.StatusGatewayTimeout, "the box did not answer in time"},
-		CodeExpired:          {http.StatusGatewayTimeout, "the command reached the box after its lifetime (a slow link or a wrong clock on the box); nothing was done, and it may be sent again"},
-		CodeBoxRefused:       {http.StatusConflict, "the box refused"},
-		CodeBadAnswer:        {http.StatusBadGateway, "the box gave no usable answer"},
-		CodeNoCamera:         {http.StatusNotFound, "no such camera"},
-		CodeNoZones:          {http.StatusConflict, "no zones to page"},
-		CodeNoZone:           {http.StatusNotFound, "no such zone"},
-		CodeTextInvalid:      {http.StatusBadRequest, "text cannot be spoken"},
-		CodeSpeechFailed:     {http.StatusBadGateway, "the speech engine failed"},
-		CodePosterInvalid:    {http.StatusBadRequest, "no poster"},
-		CodeListsInvalid:     {http.StatusBadRequest, "not valid"},
-		CodeListsForbidden:   {http.StatusForbidden, "not allowed"},
-		CodeListsConflict:    {http.StatusConflict, "not now"},
-		CodeAnnounceFailed:   {http.StatusBadGateway, "saved, but the announcement failed"},
-		CodeBadPeriod:        {http.StatusBadRequest, "bad period"},
-		CodeOutOfStock:       {http.StatusConflict, "out of stock"},
-		CodeNotEnoughPoints:  {http.StatusConflict, "not enough points"},
-		CodeNoFont:           {http.StatusServiceUnavailable, "no font to draw the poster"},
-		CodeUnhealthy:        {http.StatusServiceUnavailable, "unhealthy"},
-		CodeInternal:         {http.StatusInternalServerError, "internal error"},
+		CodeBadJSON:            {http.StatusBadRequest, "bad JSON"},
+		CodeTooLarge:           {http.StatusRequestEntityTooLarge, "too large"},
+		CodeBadRequest:         {http.StatusBadRequest, "bad request"},
+		CodeUnsupportedType:    {http.StatusUnsupportedMediaType, "unsupported content type"},
+		CodeNoRoute:            {http.StatusNotFound, "no such route"},
+		CodeMethodNotAllowed:   {http.StatusMethodNotAllowed, "method not allowed"},
+		CodeNoToken:            {http.StatusUnauthorized, "missing bearer token"},
+		CodeBadToken:           {http.StatusUnauthorized, "invalid or expired token"},
+		CodeBadCredentials:     {http.StatusUnauthorized, "wrong user name or password"},
+		CodeRateLimited:        {http.StatusTooManyRequests, "too many failed logins"},
+		CodeForbidden:          {http.StatusForbidden, "not allowed for this role"},
+		CodeCSRF:               {http.StatusForbidden, "missing or wrong CSRF token"},
+		CodeUserInvalid:        {http.StatusBadRequest, "user change refused"},
+		CodeNotFound:           {http.StatusNotFound, "not found"},
+		CodeExists:             {http.StatusConflict, "already exists"},
+		CodeBoxInvalid:         {http.StatusBadRequest, "bad box"},
+		CodeBoxRetired:         {http.StatusConflict, "the box is retired"},
+		CodePlanInvalid:        {http.StatusBadRequest, "the plan is not valid"},
+		CodePlanInUse:          {http.StatusConflict, "in use"},
+		CodeMediaInvalid:       {http.StatusBadRequest, "not a usable clip"},
+		CodeMediaTooLarge:      {http.StatusRequestEntityTooLarge, "clip too large"},
+		CodeMediaUnknown:       {http.StatusBadRequest, "unknown clip"},
+		CodeMediaBusy:          {http.StatusServiceUnavailable, "too many clips are being stored at once"},
+		CodeCommandInvalid:     {http.StatusBadRequest, "bad command"},
+		CodeNoBroker:           {http.StatusServiceUnavailable, "the township service is not connected to its MQTT broker"},
+		CodeNoAnswer:           {http.StatusGatewayTimeout, "the box did not answer in time"},
+		CodeExpired:            {http.StatusGatewayTimeout, "the command reached the box after its lifetime (a slow link or a wrong clock on the box); nothing was done, and it may be sent again"},
+		CodeBoxRefused:         {http.StatusConflict, "the box refused"},
+		CodeBadAnswer:          {http.StatusBadGateway, "the box gave no usable answer"},
+		CodeNoCamera:           {http.StatusNotFound, "no such camera"},
+		CodeCameraUnreachable:  {http.StatusBadGateway, "the box could not open the camera"},
+		CodeCameraUnauthorized: {http.StatusBadGateway, "the camera refused the credentials"},
+		CodeCameraNoVideo:      {http.StatusBadGateway, "the camera offers no H.264 or H.265 video"},
+		CodeSpeakerSilent:      {http.StatusBadGateway, "the speaker did not play the test tone"},
+		CodeSpeakerNotOnBox:    {http.StatusConflict, "the box does not have this speaker yet"},
+		CodeSpeakerBusy:        {http.StatusConflict, "the speaker was busy with an emergency or a live page"},
+		CodeNoZones:            {http.StatusConflict, "no zones to page"},
+		CodeNoZone:             {http.StatusNotFound, "no such zone"},
+		CodeTextInvalid:        {http.StatusBadRequest, "text cannot be spoken"},
+		CodeSpeechFailed:       {http.StatusBadGateway, "the speech engine failed"},
+		CodePosterInvalid:      {http.StatusBadRequest, "no poster"},
+		CodeListsInvalid:       {http.StatusBadRequest, "not valid"},
+		CodeListsForbidden:     {http.StatusForbidden, "not allowed"},
+		CodeListsConflict:      {http.StatusConflict, "not now"},
+		CodeAnnounceFailed:     {http.StatusBadGateway, "saved, but the announcement failed"},
+		CodeBadPeriod:          {http.StatusBadRequest, "bad period"},
+		CodeOutOfStock:         {http.StatusConflict, "out of stock"},
+		CodeNotEnoughPoints:    {http.StatusConflict, "not enough points"},
+		CodeNoFont:             {http.StatusServiceUnavailable, "no font to draw the poster"},
+		CodeRosterBadFile:      {http.StatusBadRequest, "not a roster file"},
+		CodeRosterStale:        {http.StatusConflict, "the roster changed since the preview"},
+		CodeUnhealthy:          {http.StatusServiceUnavailable, "unhealthy"},
+		CodeInternal:           {http.StatusInternalServerError, "internal error"},
 	}
 }
 
@@ -171,11 +190,14 @@ func sentinels() []sentinel {
 		{lists.ErrOutOfStock, CodeOutOfStock},
 		{lists.ErrNotEnoughPoints, CodeNotEnoughPoints},
 		{lists.ErrNoFont, CodeNoFont},
+		{lists.ErrBadFile, CodeRosterBadFile},
+		{lists.ErrStale, CodeRosterStale},
 		{lists.ErrInvalid, CodeListsInvalid},
 		{lists.ErrBadPeriod, CodeBadPeriod},
 		{lists.ErrForbidden, CodeListsForbidden},
 		{lists.ErrConflict, CodeListsConflict},
 		{fleet.ErrInvalid, CodeBoxInvalid},
+		{fleet.ErrRetired, CodeBoxRetired},
 		{auth.ErrInvalid, CodeUserInvalid},
 		{auth.ErrBadCredentials, CodeBadCredentials},
 		{auth.ErrRateLimited, CodeRateLimited},
@@ -192,6 +214,7 @@ func sentinels() []sentinel {
 		{downlink.ErrNoResult, CodeNoAnswer},
 		{context.DeadlineExceeded, CodeNoAnswer},
 		{store.ErrBadFilter, CodeBadRequest},
+		{report.ErrRange, CodeBadRequest},
 		{errBadRequest, CodeBadRequest},
 		{store.ErrNotFound, CodeNotFound},
 		{store.ErrExists, CodeExists},

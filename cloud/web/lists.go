@@ -14,13 +14,8 @@ import (
 // answer are in doc.go.
 func (s *Server) listsRoutes() {
 	view, edit, review := auth.ActionViewLists, auth.ActionEditLists, auth.ActionReviewLists
-	s.route("GET /api/v1/villages/{box}/households", view, s.listHouseholds)
-	s.route("POST /api/v1/villages/{box}/households", edit, s.createHousehold)
-	s.route("GET /api/v1/villages/{box}/households/{hid}", view, s.getHousehold)
+	s.rosterRoutes()
 	s.route("GET /api/v1/villages/{box}/households/{hid}/points", view, s.points)
-	s.route("GET /api/v1/villages/{box}/persons", view, s.listPersons)
-	s.route("POST /api/v1/villages/{box}/persons", edit, s.createPerson)
-	s.route("GET /api/v1/villages/{box}/persons/{pid}", view, s.getPerson)
 	s.route("GET /api/v1/villages/{box}/categories", view, s.getCategories)
 	s.route("PUT /api/v1/villages/{box}/categories", edit, s.putCategories)
 	s.route("POST /api/v1/villages/{box}/entries", edit, s.createEntry)
@@ -69,74 +64,6 @@ func entryID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 		return 0, false
 	}
 	return id, true
-}
-
-func (s *Server) listHouseholds(w http.ResponseWriter, r *http.Request) {
-	if box, ok := pathID(w, r, "box"); ok {
-		v, err := s.ls.Households(r.Context(), box)
-		s.answer(w, r, http.StatusOK, v, err)
-	}
-}
-
-func (s *Server) createHousehold(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		ID   string `json:"id"`
-		Head string `json:"head"`
-	}
-	box, ok := pathID(w, r, "box")
-	if !ok || !decode(w, r, &in) {
-		return
-	}
-	v, err := s.ls.CreateHousehold(r.Context(), actor(r), box, in.ID, in.Head)
-	if err == nil {
-		w.Header().Set("Location", "/api/v1/villages/"+box+"/households/"+in.ID)
-	}
-	s.answer(w, r, http.StatusCreated, v, err)
-}
-
-func (s *Server) getHousehold(w http.ResponseWriter, r *http.Request) {
-	if box, ok := pathID(w, r, "box"); ok {
-		v, err := s.ls.Household(r.Context(), box, r.PathValue("hid"))
-		s.answer(w, r, http.StatusOK, v, err)
-	}
-}
-
-func (s *Server) points(w http.ResponseWriter, r *http.Request) {
-	if box, ok := pathID(w, r, "box"); ok {
-		v, err := s.ls.Points(r.Context(), box, r.PathValue("hid"))
-		s.answer(w, r, http.StatusOK, v, err)
-	}
-}
-
-func (s *Server) listPersons(w http.ResponseWriter, r *http.Request) {
-	if box, ok := pathID(w, r, "box"); ok {
-		v, err := s.ls.Persons(r.Context(), box)
-		s.answer(w, r, http.StatusOK, v, err)
-	}
-}
-
-func (s *Server) createPerson(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		ID        string `json:"id"`
-		Name      string `json:"name"`
-		Household string `json:"household"`
-	}
-	box, ok := pathID(w, r, "box")
-	if !ok || !decode(w, r, &in) {
-		return
-	}
-	v, err := s.ls.CreatePerson(r.Context(), actor(r), box, in.ID, in.Name, in.Household)
-	if err == nil {
-		w.Header().Set("Location", "/api/v1/villages/"+box+"/persons/"+in.ID)
-	}
-	s.answer(w, r, http.StatusCreated, v, err)
-}
-
-func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
-	if box, ok := pathID(w, r, "box"); ok {
-		v, err := s.ls.Person(r.Context(), box, r.PathValue("pid"))
-		s.answer(w, r, http.StatusOK, v, err)
-	}
 }
 
 type categoriesJSON struct {

@@ -27,6 +27,7 @@ import (
 type Store interface {
 	store.Boxes
 	store.Events
+	store.EventSearch // for the reports
 	store.AuditTrail
 	GetMedia(ctx context.Context, sha string) (store.MediaInfo, error)
 	ListMedia(ctx context.Context) ([]store.MediaInfo, error)
@@ -40,6 +41,9 @@ type Planner interface {
 	Get(ctx context.Context, box string) (store.Plan, error)
 	Update(ctx context.Context, box, by string, fn func(*protocol.Broadcast) error) (store.Plan, uint64, error)
 	UpdateCameras(ctx context.Context, box, by string, fn func(*protocol.Cameras) error) (store.Plan, uint64, error)
+	// AllowsLocalCameraTargets is the township's setting that lets a
+	// camera URL name the box itself (cameras.allow_local_targets).
+	AllowsLocalCameraTargets() bool
 }
 
 // Media stores uploaded clips and lets boxes fetch them.
@@ -51,10 +55,16 @@ type Media interface {
 	MaxBytes() int64
 }
 
-// Fleet registers boxes.
+// Fleet registers boxes and changes their standing.
 type Fleet interface {
-	// AddBox registers a box and returns it with its MQTT secret.
-	AddBox(ctx context.Context, id, name string) (store.Box, string, error)
+	// Register registers a box and returns it with its MQTT secret.
+	Register(ctx context.Context, nb fleet.NewBox) (store.Box, string, error)
+	// EditBox changes a box's name and place (nil: kept).
+	EditBox(ctx context.Context, id string, name, place *string) (store.Box, error)
+	// RotateBox gives a box a new MQTT secret and returns it.
+	RotateBox(ctx context.Context, id string) (store.Box, string, error)
+	// RetireBox takes a box out of service, its history kept.
+	RetireBox(ctx context.Context, id string) (store.Box, error)
 	// EdgeConfig renders the box's ready edge config.
 	EdgeConfig(b store.Box, secret string) (string, error)
 	// Link is the box's connection as the township sees it now.
@@ -177,12 +187,14 @@ func New(deps Deps) (*Server, error) {
 	s.route("GET /api/v1/boxes", auth.ActionViewBoxes, s.listBoxes)
 	s.route("POST /api/v1/boxes", auth.ActionManageBoxes, s.addBox)
 	s.route("GET /api/v1/boxes/{id}", auth.ActionViewBoxes, s.getBox)
+	s.villageRoutes()
 	s.route("GET /api/v1/boxes/{id}/events", auth.ActionViewBoxes, s.listEvents)
 	s.route("POST /api/v1/boxes/{id}/commands", auth.ActionSendCommands, s.sendCommand)
 	s.broadcastRoutes()
 	s.mediaRoutes()
 	s.playbackRoutes()
 	s.cameraRoutes()
+	s.deviceRoutes()
 	s.pagingRoutes()
 	if s.sp != nil {
 		s.route("POST /api/v1/media/speech", auth.ActionManageBroadcast, s.speak)
@@ -191,6 +203,7 @@ func New(deps Deps) (*Server, error) {
 		s.route("GET /api/v1/villages/{box}/lists/{period}/poster", auth.ActionViewLists, s.poster)
 		s.listsRoutes()
 	}
+	s.exportRoutes()
 	s.userRoutes()
 	s.auditRoutes()
 	s.mux.HandleFunc("/", s.notFound)
@@ -320,6 +333,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 type boxJSON struct {
 	ID               string    `json:"id"`
 	Name             string    `json:"name"`
+	Place            string    `json:"place,omitempty"`
+	Retired          bool      `json:"retired,omitempty"`
+	RetiredAt        time.Time `json:"retired_at,omitzero"`
 	Online           bool      `json:"online"`
 	ConnectedSince   time.Time `json:"connected_since,omitzero"`
 	LastSeen         time.Time `json:"last_seen,omitzero"`
@@ -337,13 +353,19 @@ type boxJSON struct {
 func (s *Server) boxJSON(b store.Box) boxJSON {
 	l := s.fl.Link(b)
 	return boxJSON{
-		ID: b.ID, Name: b.Name, Online: l.Online, ConnectedSince: l.Since, LastSeen: l.LastSeen, AppliedRev: b.AppliedRev,
+		ID: b.ID, Name: b.Name, Place: b.Place, Retired: b.Retired(), RetiredAt: b.RetiredAt, Online: l.Online, ConnectedSince: l.Since, LastSeen: l.LastSeen, AppliedRev: b.AppliedRev,
 		DesiredRev: b.DesiredRev, OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
 		Incarnation: b.Incarnation, Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), RateLimited: l.RateLimited, CreatedAt: b.CreatedAt,
 	}
 }
 
+// listBoxes lists the boxes in service; ?all=true adds the retired.
 func (s *Server) listBoxes(w http.ResponseWriter, r *http.Request) {
+	all, err := boolParam(r.URL.Query().Get("all"))
+	if err != nil {
+		refuse(w, CodeBadRequest, fmt.Errorf("all: %w", err))
+		return
+	}
 	boxes, err := s.st.ListBoxes(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -351,7 +373,9 @@ func (s *Server) listBoxes(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]boxJSON, 0, len(boxes))
 	for _, b := range boxes {
-		out = append(out, s.boxJSON(b))
+		if all || !b.Retired() {
+			out = append(out, s.boxJSON(b))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -367,24 +391,20 @@ func (s *Server) getBox(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) addBox(w http.ResponseWriter, r *http.Request) {
 	var in struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
+		ID    string `json:"id"`
+		Name  string `json:"name"`
+		Place string `json:"place"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	b, secret, err := s.fl.AddBox(r.Context(), in.ID, in.Name)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	cfg, err := s.fl.EdgeConfig(b, secret)
+	b, secret, err := s.fl.Register(r.Context(), fleet.NewBox{ID: in.ID, Name: in.Name, Place: in.Place})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/boxes/"+b.ID)
-	writeJSON(w, http.StatusCreated, map[string]any{"box": s.boxJSON(b), "edge_config": cfg})
+	s.answerWithConfig(w, r, http.StatusCreated, b, secret)
 }
 
 type eventJSON struct {
@@ -467,7 +487,15 @@ func (s *Server) sendCommand(w http.ResponseWriter, r *http.Request) {
 // sendToBox sends a command living CommandLifetime and waits CommandWait
 // for its result; a box's "expired" comes as an error wrapping
 // downlink.ErrExpired.
+// A retired box is refused (fleet.ErrRetired): it can no longer connect.
 func (s *Server) sendToBox(ctx context.Context, box, typ string, args any) (protocol.CommandResult, error) {
+	b, err := s.st.GetBox(ctx, box)
+	if err != nil {
+		return protocol.CommandResult{}, err
+	}
+	if b.Retired() {
+		return protocol.CommandResult{}, fmt.Errorf("box %s: %w", box, fleet.ErrRetired)
+	}
 	ctx, cancel := context.WithTimeout(ctx, CommandWait)
 	defer cancel()
 	return s.dl.SendCommand(ctx, box, typ, args, CommandLifetime)

@@ -59,6 +59,14 @@ type Item struct {
 	// never resumed (a pre-empted live item is skipped, whatever
 	// OnPreempt says: what was said meanwhile is gone).
 	Live *Live
+	// Speakers, when set, are the only speakers of its zones it plays on
+	// (a test tone on one horn); it still holds all of its zones while it
+	// plays, so nothing else reaches those speakers meanwhile.
+	Speakers []string
+	// StartBy, when set, is the latest time (the arbiter's clock) it may
+	// start: one still waiting for its zones then is dropped as skipped
+	// rather than played when nobody waits for it any more.
+	StartBy time.Time
 }
 
 // Live is the stream of a live item (paging). While the item plays, each
@@ -263,7 +271,13 @@ func (a *Arbiter) dispatch(ctx context.Context) {
 	})
 	reserved := map[string]bool{}
 	kept := a.queue[:0]
+	now := a.d.Clock.Now()
 	for _, e := range a.queue {
+		if !e.StartBy.IsZero() && now.After(e.StartBy) {
+			e.started, e.errs = now, map[string]string{"item": "its zones were not free in time"}
+			a.record(e, ResultSkipped, now)
+			continue
+		}
 		free := true
 		for _, z := range e.Zones {
 			if reserved[z] {
@@ -305,6 +319,9 @@ func (a *Arbiter) start(ctx context.Context, e *entry) {
 	for _, z := range e.Zones {
 		a.owner[z] = e
 		for _, s := range a.zones[z] {
+			if len(e.Speakers) > 0 && !slices.Contains(e.Speakers, s.ID) {
+				continue
+			}
 			if !seen[s.ID] {
 				seen[s.ID] = true
 				speakers = append(speakers, s)

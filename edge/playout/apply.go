@@ -107,7 +107,8 @@ func (p *Playout) closeDriver(id string, dr *driver) {
 	}
 }
 
-// zonesLocked is the arbiter's view of the zones; p.mu held.
+// zonesLocked is the arbiter's view of the zones, with each speaker's own
+// (toneZone); p.mu held.
 func (p *Playout) zonesLocked() map[string][]broadcast.Named {
 	z := map[string][]broadcast.Named{}
 	for _, zone := range p.spec.Zones {
@@ -118,6 +119,9 @@ func (p *Playout) zonesLocked() map[string][]broadcast.Named {
 			}
 		}
 		z[zone.ID] = named
+	}
+	for id, dr := range p.drivers { // for test tones
+		z[toneZone(id)] = []broadcast.Named{{ID: id, Speaker: dr.d.Speaker}}
 	}
 	return z
 }

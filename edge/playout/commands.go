@@ -10,12 +10,14 @@ import (
 )
 
 // Register gives the box's command runner the broadcast commands: stop and
-// volume on the control lane, play on the lane its clips allow (playLane).
+// volume on the control lane, play on the lane its clips allow (playLane),
+// a test tone on the slow lane (it waits for its chime to end).
 // The runner decodes and validates their arguments.
 func (p *Playout) Register(r *command.Runner) {
 	command.RegisterRouted(r, protocol.CmdPlay, p.playLane, p.Play)
 	command.Register(r, protocol.CmdStop, command.Control, p.Stop)
 	command.Register(r, protocol.CmdVolume, command.Control, p.Volume)
+	command.Register(r, protocol.CmdTestTone, command.Slow, p.TestTone)
 }
 
 // playLane is where a play runs. One whose clips (chime included) are

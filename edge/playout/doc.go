@@ -25,7 +25,9 @@
 // priority, since it only renders and queues; a play that must fetch or
 // decode a clip runs on the slow lane, or, an emergency, on the urgent one.
 // Each acts only after command.Commit, so a play whose command expired
-// while its clip downloaded is never queued.
+// while its clip downloaded is never queued. A test tone (testtone.go) is
+// the chime on one speaker alone, answered once it has played, on the
+// slow lane.
 //
 // It knows nothing of MQTT: the assembly hands it the broadcast section of
 // each desired state and gives it a recorder for events.

@@ -20,6 +20,7 @@ func (p *Playout) played(pb broadcast.Playback) {
 	}
 	p.mu.Unlock()
 	p.log.Info("playback", "item", pb.ItemID, "result", pb.Result, "zones", pb.Zones, "speakers", pb.Speakers, "resumed", pb.Resumed)
+	p.tones.done(pb)
 	speakers := pb.Speakers
 	if speakers == nil {
 		speakers = []string{}

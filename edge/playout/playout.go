@@ -95,6 +95,7 @@ type Playout struct {
 	ran    atomic.Bool
 	seq    atomic.Uint64
 	clips  *clips
+	tones  tones          // test tones waiting for their playback
 	bg     sync.WaitGroup // fires waiting for a clip
 	bgCtx  context.Context
 

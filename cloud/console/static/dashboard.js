@@ -17,6 +17,7 @@
     tr.querySelectorAll('[data-k]').forEach(function (el) {
       el.textContent = String(row[el.dataset.k]);
     });
+    tr.querySelector('[data-k=name]').href = '/villages/' + encodeURIComponent(row.id); // the village's page
     tr.querySelector('[data-k=online_text]').className = 'state ' + (row.online ? 'ok' : 'bad');
     tr.querySelector('[data-k=clock_text]').className = 'state clock-' + row.clock;
     tr.querySelector('[data-k=sync_text]').className = 'state ' + (row.in_sync ? 'ok' : 'warn');

@@ -19,8 +19,9 @@ import (
 // a newer version is refused rather than misread; an older one is migrated
 // on open (version 2 added the plans and media buckets, version 3 the
 // red/black lists' buckets, version 4 the epochs bucket and incarnations,
-// see migrate4, version 5 the buckets of community.go).
-const SchemaVersion = 5
+// see migrate4, version 5 the buckets of community.go, version 6 the
+// roster's and boxes' new fields, see migrate6).
+const SchemaVersion = 6
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. bbolt's own zero means forever, which would hang
@@ -76,6 +77,46 @@ var addedIn = map[uint64][][]byte{
 // migration.
 var migrations = map[uint64]func(*bolt.Tx) error{
 	4: migrate4,
+	6: migrate6,
+}
+
+// migrate6 writes every stored person's status as active. Version 6 adds
+// fields to boxes (place, retired_at), households (group, updated_*) and
+// persons (phone, id_last4, status, updated_*), which a version 5 reader
+// would drop when it rewrote a record: hence a new version, so that an
+// older dalaba-cloud refuses the file instead. Absent fields read as
+// empty, so only the status is written out.
+func migrate6(tx *bolt.Tx) error {
+	return tx.Bucket(bucketPersons).ForEachBucket(func(village []byte) error {
+		b := tx.Bucket(bucketPersons).Bucket(village)
+		type kv struct{ k, v []byte }
+		var out []kv // bbolt forbids writing a bucket while walking it
+		err := b.ForEach(func(k, v []byte) error {
+			var r personRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("person %q of %q: decode: %w", k, village, err)
+			}
+			if r.Status != "" {
+				return nil
+			}
+			r.Status = string(store.PersonActive)
+			nv, err := json.Marshal(r)
+			if err != nil {
+				return fmt.Errorf("person %q of %q: encode: %w", k, village, err)
+			}
+			out = append(out, kv{append([]byte(nil), k...), nv})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range out {
+			if err := b.Put(x.k, x.v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // migrate4 makes every box's events its first incarnation. Their keys do
@@ -206,6 +247,8 @@ func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 // format, so they change only with SchemaVersion.
 type boxRecord struct {
 	Name          string    `json:"name"`
+	Place         string    `json:"place,omitempty"`
+	RetiredAt     time.Time `json:"retired_at,omitzero"`
 	SecretHash    []byte    `json:"secret_hash"`
 	CreatedAt     time.Time `json:"created_at"`
 	Online        bool      `json:"online"`
@@ -228,7 +271,7 @@ func (r boxRecord) incarnation() uint32 { return max(r.Incarnation, 1) }
 
 func toRecord(b store.Box, events uint64) boxRecord {
 	return boxRecord{
-		Name: b.Name, SecretHash: b.SecretHash, CreatedAt: b.CreatedAt,
+		Name: b.Name, Place: b.Place, RetiredAt: b.RetiredAt, SecretHash: b.SecretHash, CreatedAt: b.CreatedAt,
 		Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
 		OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
 		DesiredRev: b.DesiredRev, Epoch: b.Epoch, Incarnation: b.Incarnation, Watermark: b.Watermark, Events: events,
@@ -237,7 +280,7 @@ func toRecord(b store.Box, events uint64) boxRecord {
 
 func (r boxRecord) box(id string) store.Box {
 	return store.Box{
-		ID: id, Name: r.Name, SecretHash: r.SecretHash, CreatedAt: r.CreatedAt,
+		ID: id, Name: r.Name, Place: r.Place, RetiredAt: r.RetiredAt, SecretHash: r.SecretHash, CreatedAt: r.CreatedAt,
 		Online: r.Online, LastSeen: r.LastSeen, AppliedRev: r.AppliedRev,
 		OutboxBacklog: r.OutboxBacklog, ReportedAt: r.ReportedAt,
 		DesiredRev: r.DesiredRev, Epoch: r.Epoch, Incarnation: r.incarnation(), Watermark: r.Watermark,
@@ -329,9 +372,19 @@ func (s *Store) ListBoxes(ctx context.Context) ([]store.Box, error) {
 }
 
 // UpdateBox runs fn on box id in one write transaction. Changes fn makes to
-// ID, SecretHash, CreatedAt, Epoch, Incarnation and Watermark are ignored;
-// if fn fails nothing is written.
+// ID, SecretHash, CreatedAt, RetiredAt, Epoch, Incarnation and Watermark
+// are ignored; if fn fails nothing is written.
 func (s *Store) UpdateBox(ctx context.Context, id string, fn func(*store.Box) error) error {
+	return s.updateBox(ctx, id, false, fn)
+}
+
+// UpdateBoxCredentials is UpdateBox where fn may also change SecretHash
+// and RetiredAt.
+func (s *Store) UpdateBoxCredentials(ctx context.Context, id string, fn func(*store.Box) error) error {
+	return s.updateBox(ctx, id, true, fn)
+}
+
+func (s *Store) updateBox(ctx context.Context, id string, credentials bool, fn func(*store.Box) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -346,7 +399,10 @@ func (s *Store) UpdateBox(ctx context.Context, id string, fn func(*store.Box) er
 		if err := fn(&b); err != nil {
 			return err
 		}
-		b.ID, b.SecretHash, b.CreatedAt = id, r.SecretHash, r.CreatedAt
+		b.ID, b.CreatedAt = id, r.CreatedAt
+		if !credentials {
+			b.SecretHash, b.RetiredAt = r.SecretHash, r.RetiredAt
+		}
 		b.Epoch, b.Incarnation, b.Watermark = r.Epoch, r.Incarnation, r.Watermark
 		return putBox(tx, id, toRecord(b, r.Events))
 	})

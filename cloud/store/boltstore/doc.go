@@ -1,14 +1,17 @@
 // Package boltstore is the default store.Store: one bbolt file, enough for a
 // township of tens of boxes on one machine.
 //
-// Layout (schema version 5, in bucket "meta" key "schema"; an older file
+// Layout (schema version 6, in bucket "meta" key "schema"; an older file
 // gains the buckets added since when opened: version 2 the plans and media
 // buckets, version 3 the lists' five, version 4 the epochs, its events
 // becoming each box's first incarnation without moving, version 5 the
-// holds, shop, links, chats, deliveries and images of community.go):
+// holds, shop, links, chats, deliveries and images of community.go,
+// version 6 the fields of boxes, households and persons below, its
+// persons becoming active):
 //
 //	boxes/<box id>             JSON box record, with the event count and the
-//	                           current incarnation: number, epoch, watermark
+//	                           current incarnation: number, epoch, watermark;
+//	                           its place and when it was retired
 //	desired/<box id>           8-byte big-endian rev, then the signed payload
 //	events/<box id>/<pos>      JSON event; pos is store.Position (incarnation
 //	                           and seq) as 8 bytes big-endian, so keys sort
@@ -22,8 +25,9 @@
 //	plans/<box id>             JSON plan: the protocol's broadcast section
 //	                           (its wire JSON), updated_at, updated_by
 //	media/<sha256>             JSON media record
-//	households/<box id>/<id>   JSON household of a village
-//	persons/<box id>/<id>      JSON person of a village
+//	households/<box id>/<id>   JSON household of a village: head, group
+//	persons/<box id>/<id>      JSON person of a village: name, household,
+//	                           phone, last four ID digits, status
 //	categories/<box id>        JSON array of the village's categories
 //	entries/<id>               JSON red/black list entry; id as 8 bytes
 //	                           big-endian from the bucket's sequence

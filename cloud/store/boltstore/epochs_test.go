@@ -12,7 +12,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
-// A schema 3 file (no epochs, events keyed by seq) opens as schema 4 with
+// A schema 3 file (no epochs, events keyed by seq) opens as schema 4 (and on) with
 // every box's events its first incarnation, where they were: nothing moves
 // and nothing is lost, and the box's first epoch is the same incarnation.
 func TestOpenMigratesSchema3(t *testing.T) {

@@ -19,15 +19,50 @@ import (
 
 type householdRecord struct {
 	Head      string    `json:"head"`
+	Group     string    `json:"group,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	UpdatedBy string    `json:"updated_by,omitempty"`
+}
+
+func toHouseholdRecord(h store.Household) householdRecord {
+	return householdRecord{Head: h.Head, Group: h.Group, CreatedAt: h.CreatedAt, CreatedBy: h.CreatedBy, UpdatedAt: h.UpdatedAt, UpdatedBy: h.UpdatedBy}
+}
+
+func (r householdRecord) household(village, id string) store.Household {
+	return store.Household{Village: village, ID: id, Head: r.Head, Group: r.Group, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy,
+		UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy}
 }
 
 type personRecord struct {
 	Name      string    `json:"name"`
 	Household string    `json:"household"`
+	Phone     string    `json:"phone,omitempty"`
+	IDLast4   string    `json:"id_last4,omitempty"`
+	Status    string    `json:"status,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	CreatedBy string    `json:"created_by"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	UpdatedBy string    `json:"updated_by,omitempty"`
+}
+
+func toPersonRecord(p store.Person) personRecord {
+	st := p.Status
+	if st == "" {
+		st = store.PersonActive
+	}
+	return personRecord{Name: p.Name, Household: p.Household, Phone: p.Phone, IDLast4: p.IDLast4, Status: string(st),
+		CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy, UpdatedAt: p.UpdatedAt, UpdatedBy: p.UpdatedBy}
+}
+
+func (r personRecord) person(village, id string) store.Person {
+	st := store.PersonStatus(r.Status)
+	if st == "" {
+		st = store.PersonActive
+	}
+	return store.Person{Village: village, ID: id, Name: r.Name, Household: r.Household, Phone: r.Phone, IDLast4: r.IDLast4,
+		Status: st, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, UpdatedAt: r.UpdatedAt, UpdatedBy: r.UpdatedBy}
 }
 
 type categoryRecord struct {
@@ -212,7 +247,7 @@ func (s *Store) CreateHousehold(ctx context.Context, h store.Household, a store.
 		return err
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return putNew(tx, bucketHouses, h.Village, h.ID, householdRecord{Head: h.Head, CreatedAt: h.CreatedAt, CreatedBy: h.CreatedBy}, a)
+		return putNew(tx, bucketHouses, h.Village, h.ID, toHouseholdRecord(h), a)
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: create household: %w", err)
@@ -229,7 +264,7 @@ func (s *Store) GetHousehold(ctx context.Context, village, id string) (store.Hou
 	if err := s.db.View(func(tx *bolt.Tx) error { return getOne(tx, bucketHouses, village, id, &r) }); err != nil {
 		return store.Household{}, fmt.Errorf("boltstore: get household: %w", err)
 	}
-	return store.Household{Village: village, ID: id, Head: r.Head, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy}, nil
+	return r.household(village, id), nil
 }
 
 // ListHouseholds returns the village's households by id.
@@ -244,7 +279,7 @@ func (s *Store) ListHouseholds(ctx context.Context, village string) ([]store.Hou
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("household %q: decode: %w", id, err)
 			}
-			out = append(out, store.Household{Village: village, ID: id, Head: r.Head, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy})
+			out = append(out, r.household(village, id))
 			return nil
 		})
 	})
@@ -264,7 +299,7 @@ func (s *Store) CreatePerson(ctx context.Context, p store.Person, a store.AuditR
 		if err := getOne(tx, bucketHouses, p.Village, p.Household, &h); err != nil {
 			return err
 		}
-		return putNew(tx, bucketPersons, p.Village, p.ID, personRecord{Name: p.Name, Household: p.Household, CreatedAt: p.CreatedAt, CreatedBy: p.CreatedBy}, a)
+		return putNew(tx, bucketPersons, p.Village, p.ID, toPersonRecord(p), a)
 	})
 	if err != nil {
 		return fmt.Errorf("boltstore: create person: %w", err)
@@ -281,7 +316,7 @@ func (s *Store) GetPerson(ctx context.Context, village, id string) (store.Person
 	if err := s.db.View(func(tx *bolt.Tx) error { return getOne(tx, bucketPersons, village, id, &r) }); err != nil {
 		return store.Person{}, fmt.Errorf("boltstore: get person: %w", err)
 	}
-	return store.Person{Village: village, ID: id, Name: r.Name, Household: r.Household, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy}, nil
+	return r.person(village, id), nil
 }
 
 // ListPersons returns the village's persons by id.
@@ -296,7 +331,7 @@ func (s *Store) ListPersons(ctx context.Context, village string) ([]store.Person
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("person %q: decode: %w", id, err)
 			}
-			out = append(out, store.Person{Village: village, ID: id, Name: r.Name, Household: r.Household, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy})
+			out = append(out, r.person(village, id))
 			return nil
 		})
 	})

@@ -15,6 +15,7 @@ import (
 // trail.
 func testLists(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Villagers", func(t *testing.T) { testVillagers(t, open) })
+	t.Run("Roster", func(t *testing.T) { testRoster(t, open) })
 	t.Run("Entries", func(t *testing.T) { testEntries(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 }

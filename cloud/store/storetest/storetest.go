@@ -108,6 +108,7 @@ func normBox(b store.Box) store.Box {
 	b.CreatedAt = b.CreatedAt.UTC()
 	b.LastSeen = b.LastSeen.UTC()
 	b.ReportedAt = b.ReportedAt.UTC()
+	b.RetiredAt = b.RetiredAt.UTC()
 	return b
 }
 
@@ -141,6 +142,7 @@ func testBoxes(t *testing.T, open func(t *testing.T) store.Store) {
 		b.AppliedRev = 3
 		b.OutboxBacklog = 17
 		b.ReportedAt = t0.Add(2 * time.Minute)
+		b.Place = "东山片区"
 		mustCreateBox(t, s, b)
 		wantBox(t, mustGetBox(t, s, "village-1"), b)
 	})
@@ -259,6 +261,58 @@ func testBoxes(t *testing.T, open func(t *testing.T) store.Store) {
 		wantBox(t, mustGetBox(t, s, "village-1"), b)
 		if _, err := s.GetBox(t.Context(), "village-2"); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("changing ID in fn made a box village-2: GetBox = %v", err)
+		}
+	})
+	t.Run("update cannot retire a box", func(t *testing.T) {
+		s := fresh(t, open)
+		b := newBox("village-1")
+		mustCreateBox(t, s, b)
+		if err := s.UpdateBox(t.Context(), "village-1", func(x *store.Box) error { x.RetiredAt = t0; x.Place = "西片"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		b.Place = "西片"
+		wantBox(t, mustGetBox(t, s, "village-1"), b)
+	})
+	t.Run("update of credentials changes the secret hash and retirement with the rest", func(t *testing.T) {
+		s := fresh(t, open)
+		b := newBox("village-1")
+		mustCreateBox(t, s, b)
+		if _, err := s.AppendEvents(t.Context(), "village-1", store.Batch{Floor: 1, Events: evs(1, 2)}); err != nil {
+			t.Fatal(err)
+		}
+		b = mustGetBox(t, s, "village-1")
+		rotated := []byte("a new secret hash of 32 bytes...")
+		if err := s.UpdateBoxCredentials(t.Context(), "village-1", func(x *store.Box) error {
+			x.SecretHash = rotated
+			x.ID, x.CreatedAt, x.Watermark = "village-2", t0.Add(time.Hour), 99
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b.SecretHash = rotated
+		wantBox(t, mustGetBox(t, s, "village-1"), b)
+		if err := s.UpdateBoxCredentials(t.Context(), "village-1", func(x *store.Box) error {
+			x.SecretHash, x.RetiredAt, x.Online = nil, t0.Add(time.Hour), false
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		b.SecretHash, b.RetiredAt, b.Online = nil, t0.Add(time.Hour), false
+		got := mustGetBox(t, s, "village-1")
+		wantBox(t, got, b)
+		if !got.Retired() || len(got.SecretHash) != 0 {
+			t.Errorf("retired box %+v: want retired without a secret", got)
+		}
+		if n, err := s.CountEvents(t.Context(), "village-1"); err != nil || n != 2 {
+			t.Errorf("a retired box's events: %d, %v; want its 2 kept", n, err)
+		}
+		boom := errors.New("boom")
+		if err := s.UpdateBoxCredentials(t.Context(), "village-1", func(x *store.Box) error { x.SecretHash = rotated; return boom }); !errors.Is(err, boom) {
+			t.Fatalf("UpdateBoxCredentials = %v, want fn's error", err)
+		}
+		wantBox(t, mustGetBox(t, s, "village-1"), b)
+		if err := s.UpdateBoxCredentials(t.Context(), "nowhere", func(*store.Box) error { return nil }); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("UpdateBoxCredentials of an unknown box = %v, want ErrNotFound", err)
 		}
 	})
 	t.Run("concurrent updates are not lost", func(t *testing.T) {
