@@ -32,7 +32,6 @@ func newImportService(t testing.TB, st Store) *Service {
 	return s
 }
 
-
 func reasons(p ImportPlan) string {
 	var out []string
 	for _, r := range p.Refused {
