@@ -18,13 +18,13 @@ import (
 func BenchmarkTimeToFirstFrame(b *testing.B) {
 	r := startRig(b, rigOpts{})
 	// Keep the camera pulled throughout, as a box with viewers does.
-	_, pkts, release, err := r.relay.Subscribe(b.Context(), "cam1")
+	sub, err := r.relay.Subscribe(b.Context(), "cam1")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer release()
+	defer sub.Release()
 	go func() {
-		for range pkts { // drained until release closes it
+		for range sub.Packets { // drained until release closes it
 		}
 	}()
 	var total, connect time.Duration

@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/pion/rtp"
-
+	"github.com/dalaba/dalaba/edge/relay"
 	"github.com/dalaba/dalaba/edge/rtcpeer"
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -94,12 +92,14 @@ func (c Config) peer() rtcpeer.Config {
 	}
 }
 
-// Source is where viewers get a camera's video: the relay. Subscribe
-// returns the camera's description (one H.264 video media; not to be
-// modified) and its RTP packets, each the receiver's own; the channel
-// closes when the camera is lost or ctx ends. release must be called.
+// Source is where viewers get a camera's streams: the relay. Paths are
+// relay.Path's: a camera's id for its main stream, id/sub for its sub
+// stream. Subscribe's packets close when the stream is lost or ctx ends;
+// the subscription must be released. Info is what is known of a stream
+// without subscribing.
 type Source interface {
-	Subscribe(ctx context.Context, cameraID string) (*description.Session, <-chan *rtp.Packet, func(), error)
+	Subscribe(ctx context.Context, path string) (*relay.Subscription, error)
+	Info(path string) (relay.StreamInfo, error)
 }
 
 // Deps are what the Server is given.

@@ -32,7 +32,7 @@ func seqs(ps []*rtp.Packet) []uint16 {
 // TestFeedGatesOnIDR: nothing before an AU that has an IDR, and that AU
 // whole, from its first packet.
 func TestFeedGatesOnIDR(t *testing.T) {
-	f := newFeed(testSPS, testPPS, 1200)
+	f := newFeed(false, [][]byte{testSPS, testPPS}, 1200)
 	var sent []*rtp.Packet
 	push := func(p *rtp.Packet) { sent = append(sent, f.push(p)...) }
 	push(pkt(10, 0, false, 0x7c, 0x05, 1, 2))       // an IDR's tail, joined mid-AU
@@ -54,7 +54,7 @@ func TestFeedGatesOnIDR(t *testing.T) {
 // TestFeedInjectsParameterSets: a stream without in-band SPS/PPS gets the
 // description's ahead of its first IDR, numbered right before it.
 func TestFeedInjectsParameterSets(t *testing.T) {
-	f := newFeed(testSPS, testPPS, 1200)
+	f := newFeed(false, [][]byte{testSPS, testPPS}, 1200)
 	var sent []*rtp.Packet
 	for _, p := range []*rtp.Packet{
 		pkt(100, 0, true, 0x41, 9),
@@ -96,7 +96,7 @@ func TestFeedSplits(t *testing.T) {
 		"STAP-A+FU-A": {pkt(1, 0, false, stap...), pkt(2, 0, false, fuA1...), pkt(3, 0, true, fuA2...)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFeed(nil, nil, 500)
+			f := newFeed(false, nil, 500)
 			// A boundary first, so the AU is seen from its start.
 			f.push(pkt(0, 0xffff, true, 0x41, 0))
 			var out []*rtp.Packet
@@ -138,7 +138,7 @@ func TestFeedJoinsAtKeyframe(t *testing.T) {
 		"STAP-A":    pkt(7, 0, false, 24, 0, 4, 0x67, 0x64, 0, 0x28, 0, 2, 0x68, 0xee),
 		"mid-slice": pkt(7, 0, false, 0x7c, 0x85, 0x08), // first_mb_in_slice != 0
 	} {
-		f := newFeed(testSPS, testPPS, 1200)
+		f := newFeed(false, [][]byte{testSPS, testPPS}, 1200)
 		got := len(f.push(first)) + len(f.push(pkt(8, 0, true, 0x7c, 0x45, 1)))
 		if want := name != "mid-slice"; (got > 0) != want {
 			t.Errorf("%s: sent %d packets; want some: %v", name, got, want)
