@@ -29,6 +29,10 @@ type Cameras struct {
 	// office), in kbit/s. With no BudgetKbps, the budget is UplinkShare of
 	// it. 0: not declared, and no budget.
 	UplinkKbps int `json:"uplink_kbps,omitempty"`
+	// MaxPayload is the largest RTP payload the box sends WebRTC viewers,
+	// in bytes, for a path whose MTU is smaller than TURN over a
+	// 1500-byte link (a VPN); 0: the box's default, 1400.
+	MaxPayload int `json:"max_payload,omitempty"`
 }
 
 // Viewer limits by default.
@@ -126,6 +130,9 @@ func (c *Cameras) Validate() error {
 	}
 	if c.BudgetKbps < 0 {
 		add("cameras.budget_kbps %d: want 0 (none) or more", c.BudgetKbps)
+	}
+	if c.MaxPayload != 0 && (c.MaxPayload < MinMaxPayload || c.MaxPayload > MaxMaxPayload) {
+		add("cameras.max_payload %d: want %d to %d bytes, or 0 for the default", c.MaxPayload, MinMaxPayload, MaxMaxPayload)
 	}
 	if c.UplinkKbps < 0 || c.UplinkKbps > 10_000_000 {
 		add("cameras.uplink_kbps %d: want 0 (not declared) to 10000000", c.UplinkKbps)

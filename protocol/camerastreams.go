@@ -65,6 +65,14 @@ const (
 	UplinkSharePercent = 75
 )
 
+// Bounds of Cameras.MaxPayload: below the minimum a keyframe becomes
+// hundreds of packets; above the maximum a packet no longer fits a
+// 1500-byte link with SRTP on top.
+const (
+	MinMaxPayload = 600
+	MaxMaxPayload = 1452
+)
+
 // Budget is the viewing budget in kbit/s that c sets: BudgetKbps, or
 // UplinkSharePercent of UplinkKbps; 0 is none.
 func (c Cameras) Budget() int {

@@ -22,9 +22,11 @@ const (
 	// silent before ICE calls it disconnected; the session ends once it
 	// has been silent twice as long (ICE failed).
 	DefaultDisconnectedTimeout = rtcpeer.DefaultDisconnectedTimeout
-	// DefaultMaxPayload keeps each RTP payload small enough that, with
-	// SRTP and a TURN or VPN header on top, a packet fits a 1500-byte MTU.
-	DefaultMaxPayload = 1200
+	// DefaultMaxPayload keeps each RTP payload small enough that a packet
+	// fits a 1500-byte MTU through TURN over IPv6: 40 bytes of IP, 8 of
+	// UDP, 4 of TURN channel data, 12 of RTP, 10 of SRTP tag, and room
+	// for a header extension. Camera packets that fit go as they are.
+	DefaultMaxPayload = 1400
 )
 
 // Config says how the Server treats viewers.
@@ -52,7 +54,9 @@ type Config struct {
 	// and for a viewer on the box itself.
 	Loopback bool
 	// MaxPayload is the largest RTP payload sent, in bytes,
-	// DefaultMaxPayload if 0; bigger camera packets are split.
+	// DefaultMaxPayload if 0 (the desired state's cameras.max_payload
+	// overrides it for a path with a smaller MTU, a VPN say); camera
+	// packets that fit are passed through, bigger ones cut anew.
 	MaxPayload int
 }
 

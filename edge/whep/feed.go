@@ -69,6 +69,14 @@ type feed struct {
 	lastIn uint16 // last input sequence number taken
 	out    uint16 // last sequence number sent
 	buf    []*rtp.Packet
+
+	// An H.264 NAL unit being cut anew (refragment): its FU indicator and
+	// type, and the bytes not yet sent.
+	cutting       bool
+	cutInd, cutTy byte
+	cutStarted    bool // its first piece (S) went out
+	cutData       []byte
+	cutBuf        []byte // cutData's backing array, reused
 }
 
 func newFeed(h265 bool, params [][]byte, maxPayload int) *feed {
@@ -272,16 +280,26 @@ func (f *feed) inject(like *rtp.Packet, nal []byte) {
 	})
 }
 
-// forward sends p, renumbered, split if too big.
+// forward sends p, renumbered, as it is when it fits (most camera
+// packets do), cut anew when it does not.
 func (f *feed) forward(p *rtp.Packet) {
 	delta := p.SequenceNumber - f.lastIn
 	if delta == 0 || delta >= 0x8000 {
 		return // a duplicate or a late packet: its place is gone
 	}
 	f.lastIn = p.SequenceNumber
+	if delta > 1 && f.cutting {
+		// A piece of the NAL unit being cut was lost: the rest is of no
+		// use; the hole it leaves tells the viewer.
+		f.cutting, f.cutData = false, f.cutBuf[:0]
+	}
 	f.out += delta - 1 // keep upstream losses visible
 	p.Extension, p.Extensions, p.CSRC = false, nil, nil
 	p.Padding, p.PaddingSize, p.Header.PaddingSize = false, 0, 0
+	if !f.h265 && len(p.Payload) > 2 && p.Payload[0]&0x1f == nalFUA && (f.cutting || len(p.Payload) > f.maxPayload) {
+		f.refragment(p)
+		return
+	}
 	if len(p.Payload) <= f.maxPayload {
 		f.emit(p)
 		return
@@ -291,6 +309,58 @@ func (f *feed) forward(p *rtp.Packet) {
 		return
 	}
 	f.split(p)
+}
+
+// refragment cuts an H.264 NAL unit that comes in FU-A fragments too big
+// for the path into fragments of maxPayload, across the camera's packets:
+// cutting each one in two would double the packets (and the box's work
+// per packet) for a camera whose packets are a little too big; this adds
+// a few percent.
+func (f *feed) refragment(p *rtp.Packet) {
+	pl := p.Payload
+	start, end := pl[1]&0x80 != 0, pl[1]&0x40 != 0
+	if start {
+		f.cutting, f.cutStarted = true, false
+		f.cutInd, f.cutTy = pl[0], pl[1]&0x1f
+		f.cutData = f.cutBuf[:0]
+	}
+	if !f.cutting {
+		// The middle of a NAL unit whose start was lost: cut as it comes.
+		f.split(p)
+		return
+	}
+	f.cutData = append(f.cutData, pl[2:]...)
+	if cap(f.cutData) > cap(f.cutBuf) {
+		f.cutBuf = f.cutData[:0]
+	}
+	size := f.maxPayload - 2
+	for len(f.cutData) > size || (end && len(f.cutData) > 0) {
+		n := min(size, len(f.cutData))
+		last := end && n == len(f.cutData)
+		hdr := f.cutTy
+		if !f.cutStarted {
+			hdr |= 0x80
+			f.cutStarted = true
+		}
+		if last {
+			hdr |= 0x40
+		}
+		out := make([]byte, 0, 2+n)
+		out = append(append(out, f.cutInd, hdr), f.cutData[:n]...)
+		f.emit(piece(p, out, last && p.Marker))
+		f.cutData = f.cutData[n:]
+	}
+	if len(f.cutData) == 0 {
+		f.cutData = f.cutBuf[:0]
+	} else if cap(f.cutData) < f.maxPayload {
+		// Keep what is left at the start of the buffer, so appending
+		// the next fragment does not grow it.
+		f.cutBuf = append(f.cutBuf[:0], f.cutData...)
+		f.cutData = f.cutBuf
+	}
+	if end {
+		f.cutting = false
+	}
 }
 
 func (f *feed) emit(p *rtp.Packet) {

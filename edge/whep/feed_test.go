@@ -145,3 +145,43 @@ func TestFeedJoinsAtKeyframe(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedRefragments: a camera whose FU-A fragments are a little too big
+// for the path has its NAL units cut anew across its packets, not each
+// packet in two: 2900 bytes in two packets of 1452 become three of at most
+// 1400, which depacketise to the same NAL unit; fragments that fit go as
+// they are.
+func TestFeedRefragments(t *testing.T) {
+	nal := make([]byte, 2901)
+	nal[0] = 0x65
+	for i := 1; i < len(nal); i++ {
+		nal[i] = byte(i * 7)
+	}
+	f := newFeed(false, nil, 1400)
+	f.push(pkt(0, 0xffff, true, 0x41, 0)) // a boundary first
+	var out []*rtp.Packet
+	out = append(out, f.push(pkt(1, 0, false, append([]byte{0x7c, 0x85}, nal[1:1451]...)...))...)
+	out = append(out, f.push(pkt(2, 0, true, append([]byte{0x7c, 0x45}, nal[1451:]...)...))...)
+	if len(out) != 3 {
+		t.Fatalf("%d packets; want 3", len(out))
+	}
+	dep := &codecs.H264Packet{}
+	var annex []byte
+	for i, p := range out {
+		if len(p.Payload) > 1400 || p.Marker != (i == 2) || (i > 0 && p.SequenceNumber != out[i-1].SequenceNumber+1) {
+			t.Fatalf("packet %d: %d bytes, marker %v, seq %d", i, len(p.Payload), p.Marker, p.SequenceNumber)
+		}
+		b, err := dep.Unmarshal(p.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		annex = append(annex, b...)
+	}
+	if nals := splitAnnexB(annex); len(nals) != 1 || !bytes.Equal(nals[0], nal) {
+		t.Fatal("the NAL unit was not rebuilt whole")
+	}
+	small := pkt(3, 3600, false, 0x7c, 0x81, 1, 2, 3)
+	if got := f.push(small); len(got) != 1 || got[0] != small {
+		t.Errorf("a fragment that fits: %v; want it passed through", got)
+	}
+}

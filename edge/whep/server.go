@@ -1,6 +1,7 @@
 package whep
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,8 +39,9 @@ type Server struct {
 // state: the village's 4G uplink is shared with the loudspeakers'
 // downloads and the outbox.
 type budget struct {
-	kbps int                // 0: none
-	cams map[string]camConf // camera id → its streams and their declared bitrates
+	kbps       int                // 0: none
+	cams       map[string]camConf // camera id → its streams and their declared bitrates
+	maxPayload int                // the desired state's; 0: Config's
 }
 
 // DefaultBitrateKbps is what a viewer of a camera's main stream costs the
@@ -57,7 +59,7 @@ const ReaderPrefix = "webrtc:"
 // Viewers already watching keep watching.
 func (s *Server) SetCameras(c protocol.Cameras) {
 	s.peers.SetICE(c.ICE)
-	b := budget{kbps: c.Budget(), cams: map[string]camConf{}}
+	b := budget{kbps: c.Budget(), cams: map[string]camConf{}, maxPayload: c.MaxPayload}
 	for _, cam := range c.Cameras {
 		b.cams[cam.ID] = camConf{hasSub: cam.SubURL != "", mainKbps: cam.BitrateKbps, subKbps: cam.SubBitrateKbps}
 	}
@@ -71,6 +73,13 @@ func (s *Server) conf(camera string) (camConf, int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.budget.cams[camera], s.budget.kbps
+}
+
+// maxPayload is the largest RTP payload for new viewers.
+func (s *Server) maxPayload() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cmp.Or(s.budget.maxPayload, s.cfg.MaxPayload)
 }
 
 // Register gives the box's command runner the camera commands: a viewer's
@@ -330,7 +339,7 @@ func (ss *session) open(args protocol.WHEPArgs, o offer, cands []choice) (protoc
 			_ = pc.GracefulClose()
 		}
 	}()
-	ss.pc, ss.sub, ss.feed, ss.from = pc, sub, newFeed(h265, params, s.cfg.MaxPayload), time.Now()
+	ss.pc, ss.sub, ss.feed, ss.from = pc, sub, newFeed(h265, params, s.maxPayload()), time.Now()
 	ss.stream = c.stream
 
 	track, err := webrtc.NewTrackLocalStaticRTP(videoCapability(h265, video), "video", "dalaba-"+ss.camera)
