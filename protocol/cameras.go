@@ -202,6 +202,9 @@ type WHEPResult struct {
 	// Audio is the camera's audio sent with the video ("PCMA" or
 	// "PCMU"); empty for none.
 	Audio string `json:"audio,omitempty"`
+	// FPS is the frame rate the viewer should decode (that of the frames
+	// sent), as far as the box knows it; 0 if not yet.
+	FPS float64 `json:"fps,omitempty"`
 }
 
 // WHEPStopArgs ends a viewer's session.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
@@ -95,9 +96,25 @@ func (s *Server) deleteCamera(w http.ResponseWriter, r *http.Request) {
 
 func cameraID(x protocol.Camera) string { return x.ID }
 
-// whep takes a browser's SDP offer (WHEP: POST application/sdp), has the
-// box answer it over MQTT as a signed command, and returns the answer
-// (201, application/sdp) with the session's URL for ending it.
+// Headers of a WHEP answer saying what the viewer gets: the stream
+// (main, sub), the codec, the frames (all, or reference when B-frames are
+// left out), why it is not what was asked (protocol.Note*), and the
+// camera's audio sent with it.
+const (
+	streamHeader = "X-Camera-Stream"
+	codecHdr     = "X-Camera-Codec"
+	framesHeader = "X-Camera-Frames"
+	noteHeader   = "X-Camera-Note"
+	audioHeader  = "X-Camera-Audio"
+	fpsHeader    = "X-Camera-FPS"
+)
+
+// whep takes a browser's SDP offer (WHEP: POST application/sdp, with
+// ?stream=sub for a grid tile), has the box answer it over MQTT as a
+// signed command, and returns the answer (201, application/sdp) with the
+// session's URL for ending it and what the viewer gets in X-Camera-*
+// headers. A camera the browser cannot be shown is 422 with the box's code
+// (camera_bframes, camera_codec) and sentence.
 func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	box, cam := r.PathValue("id"), r.PathValue("cid")
 	if err := protocol.ValidateID(cam); err != nil {
@@ -108,7 +125,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	args := protocol.WHEPArgs{Camera: cam, Offer: offer, Viewer: userOf(r)}
+	args := protocol.WHEPArgs{Camera: cam, Offer: offer, Viewer: userOf(r), Stream: r.URL.Query().Get("stream")}
 	if err := args.Validate(); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
@@ -122,7 +139,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("box %s has no camera %q", box, cam))
 		return
 	}
-	res, ok := s.boxCommand(w, r, box, protocol.CmdWHEP, args)
+	res, ok := s.cameraCommand(w, r, box, protocol.CmdWHEP, args)
 	if !ok {
 		return
 	}
@@ -132,7 +149,55 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadGateway, "the box gave no usable SDP answer")
 		return
 	}
+	h := w.Header()
+	for k, v := range map[string]string{streamHeader: ans.Stream, codecHdr: ans.Codec, framesHeader: ans.Frames, noteHeader: ans.Note, audioHeader: ans.Audio} {
+		if headerToken(v) {
+			h.Set(k, v)
+		}
+	}
+	if ans.FPS > 0 && ans.FPS < 1000 {
+		h.Set(fpsHeader, strconv.FormatFloat(ans.FPS, 'f', 1, 64))
+	}
 	writeAnswer(w, fmt.Sprintf("/api/v1/boxes/%s/cameras/%s/whep/%s", box, cam, ans.Session), ans.Answer)
+}
+
+// headerToken reports whether a box's word may go into a header: a short
+// run of letters, digits and '_'.
+func headerToken(v string) bool {
+	if v == "" || len(v) > 32 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// cameraCommand is boxCommand for the camera commands, whose refusals
+// may carry a camera's own code: those are 422 with the code and the
+// box's sentence, for the console to tell the official what to change in
+// the camera.
+func (s *Server) cameraCommand(w http.ResponseWriter, r *http.Request, box, typ string, args any) (protocol.CommandResult, bool) {
+	if _, err := s.st.GetBox(r.Context(), box); err != nil {
+		s.fail(w, r, err)
+		return protocol.CommandResult{}, false
+	}
+	res, err := s.sendToBox(r.Context(), box, typ, args)
+	if err != nil {
+		s.fail(w, r, err)
+		return protocol.CommandResult{}, false
+	}
+	switch {
+	case res.OK:
+		return res, true
+	case res.Code == protocol.CodeCameraBFrames || res.Code == protocol.CodeCameraCodec:
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": res.Error, "code": res.Code})
+	default:
+		writeError(w, http.StatusConflict, "the box refused: "+res.Error)
+	}
+	return protocol.CommandResult{}, false
 }
 
 func (s *Server) whepStop(w http.ResponseWriter, r *http.Request) {

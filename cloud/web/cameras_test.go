@@ -83,4 +83,27 @@ func TestCamerasAndWHEP(t *testing.T) {
 	if code, body, _ := e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep", "application/sdp", []byte(offerSDP), nil); code != 409 || !strings.Contains(string(body), "viewers already") {
 		t.Fatalf("refused offer: %d %s", code, body)
 	}
+
+	// What the viewer gets travels in headers; ?stream=sub is a grid
+	// tile's.
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true,
+		Data: json.RawMessage(`{"session":"s-2","answer":"v=0\r\nanswer","stream":"sub","codec":"H264","frames":"all","note":"h265_sub","audio":"PCMA"}`)}
+	code, _, hdr = e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep?stream=sub", "application/sdp", []byte(offerSDP), nil)
+	if code != 201 || hdr.Get("X-Camera-Stream") != "sub" || hdr.Get("X-Camera-Codec") != "H264" || hdr.Get("X-Camera-Note") != "h265_sub" ||
+		hdr.Get("X-Camera-Frames") != "all" || hdr.Get("X-Camera-Audio") != "PCMA" {
+		t.Fatalf("WHEP with what the viewer gets: %d %v", code, hdr)
+	}
+	if last := e.dl.sent[len(e.dl.sent)-1]; !strings.Contains(last, `"stream":"sub"`) {
+		t.Errorf("command sent: %s", last)
+	}
+	if code, _, _ := e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep?stream=third", "application/sdp", []byte(offerSDP), nil); code != 400 {
+		t.Errorf("a stream that is neither main nor sub: %d", code)
+	}
+	// A camera the browser cannot be shown: 422, the box's code and words.
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: false, Code: protocol.CodeCameraBFrames, Error: "turn B-frames off"}
+	code, body, _ = e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep", "application/sdp", []byte(offerSDP), nil)
+	var refusal struct{ Error, Code string }
+	if err := json.Unmarshal(body, &refusal); err != nil || code != 422 || refusal.Code != protocol.CodeCameraBFrames || refusal.Error != "turn B-frames off" {
+		t.Fatalf("a camera with B-frames: %d %s", code, body)
+	}
 }

@@ -50,6 +50,9 @@ type analyzer struct {
 	info StreamInfo
 
 	keySeen  bool
+	gopSeen  bool // a second keyframe came: the counts span a whole GOP
+	bRun     int  // B-frames in a row, and the longest run
+	maxBRun  int
 	frames   int // access units since the first keyframe
 	bframes  int // of which B, disposable
 	brefs    int // of which B, referenced
@@ -110,6 +113,7 @@ func (a *analyzer) packet(p *rtp.Packet, now time.Time) {
 		case isKeyNAL(a.h265, n.typ):
 			if a.keySeen && a.frames > 0 {
 				a.info.Known = true // a whole GOP seen: short GOPs settle here
+				a.gopSeen = true
 			}
 			a.keySeen = true
 		case !a.h265 && n.typ == h264SPS && a.info.Width == 0:
@@ -162,9 +166,21 @@ func (a *analyzer) closeAU() {
 		a.bframes++
 		a.info.BFrames = true
 	}
+	if a.curB {
+		a.bRun++
+		a.maxBRun = max(a.maxBRun, a.bRun)
+	} else {
+		a.bRun = 0
+	}
 	if span := a.tsMax - a.tsMin; a.frames > 1 && span > 0 {
 		a.info.FPS = float64(a.frames-1) * 90000 / float64(span)
-		a.info.ReferenceFPS = a.info.FPS * float64(a.frames-a.bframes) / float64(a.frames)
+		if a.gopSeen {
+			a.info.ReferenceFPS = a.info.FPS * float64(a.frames-a.bframes) / float64(a.frames)
+		} else {
+			// Part of a GOP only: the pattern tells, one reference frame
+			// for every run of B-frames.
+			a.info.ReferenceFPS = a.info.FPS / float64(a.maxBRun+1)
+		}
 	}
 	if a.frames >= settleFrames {
 		a.info.Known = true

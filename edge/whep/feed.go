@@ -1,6 +1,8 @@
 package whep
 
 import (
+	"bytes"
+
 	"github.com/pion/rtp"
 )
 
@@ -77,6 +79,12 @@ type feed struct {
 	cutStarted    bool // its first piece (S) went out
 	cutData       []byte
 	cutBuf        []byte // cutData's backing array, reused
+
+	// noReorder rewrites the camera's SPS to say no frame is reordered
+	// (see sps.go), when its B-frames are left out; the last SPS seen
+	// and its rewrite.
+	noReorder     bool
+	spsIn, spsOut []byte
 }
 
 func newFeed(h265 bool, params [][]byte, maxPayload int) *feed {
@@ -296,6 +304,9 @@ func (f *feed) forward(p *rtp.Packet) {
 	f.out += delta - 1 // keep upstream losses visible
 	p.Extension, p.Extensions, p.CSRC = false, nil, nil
 	p.Padding, p.PaddingSize, p.Header.PaddingSize = false, 0, 0
+	if f.noReorder && !f.h265 && has(p.Payload, nalSPS) {
+		p.Payload = f.fixSPS(p.Payload)
+	}
 	if !f.h265 && len(p.Payload) > 2 && p.Payload[0]&0x1f == nalFUA && (f.cutting || len(p.Payload) > f.maxPayload) {
 		f.refragment(p)
 		return
@@ -615,4 +626,31 @@ func stapNALs(pl []byte) [][]byte {
 // waits for the next keyframe.
 func (f *feed) restart() *feed {
 	return newFeed(f.h265, f.params, f.maxPayload)
+}
+
+// fixSPS rewrites the SPS an H.264 payload carries (alone or aggregated)
+// with noReorderSPS; the payload is shared with other readers, so a new
+// one is made.
+func (f *feed) fixSPS(pl []byte) []byte {
+	fix := func(sps []byte) []byte {
+		if !bytes.Equal(sps, f.spsIn) {
+			f.spsIn, f.spsOut = bytes.Clone(sps), noReorderSPS(sps)
+		}
+		return f.spsOut
+	}
+	switch pl[0] & 0x1f {
+	case nalSPS:
+		return fix(pl)
+	case nalSTAPA:
+		out := []byte{pl[0]}
+		for _, n := range stapNALs(pl) {
+			if n[0]&0x1f == nalSPS {
+				n = fix(n)
+			}
+			out = append(out, byte(len(n)>>8), byte(len(n)))
+			out = append(out, n...)
+		}
+		return out
+	}
+	return pl // an SPS in fragments: not from cameras
 }

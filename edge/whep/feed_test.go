@@ -2,7 +2,10 @@ package whep
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -183,5 +186,44 @@ func TestFeedRefragments(t *testing.T) {
 	small := pkt(3, 3600, false, 0x7c, 0x81, 1, 2, 3)
 	if got := f.push(small); len(got) != 1 || got[0] != small {
 		t.Errorf("a fragment that fits: %v; want it passed through", got)
+	}
+}
+
+// The SPS of a camera with B-frames says frames are reordered; once they
+// are left out, the viewer is sent one that says none are, the rest of it
+// the same.
+func TestNoReorderSPS(t *testing.T) {
+	var sps []byte
+	for _, n := range splitAnnexB(fixture(t, "bframes-640x360.h264")) {
+		if n[0]&0x1f == nalSPS {
+			sps = n
+			break
+		}
+	}
+	var before, after h264.SPS
+	if err := before.Unmarshal(sps); err != nil || before.VUI.BitstreamRestriction.MaxNumReorderFrames == 0 {
+		t.Fatalf("the fixture's SPS: %v, %+v", err, before.VUI)
+	}
+	fixed := noReorderSPS(sps)
+	if err := after.Unmarshal(fixed); err != nil {
+		t.Fatal(err)
+	}
+	if after.VUI.BitstreamRestriction.MaxNumReorderFrames != 0 {
+		t.Error("max_num_reorder_frames is still set")
+	}
+	after.VUI.BitstreamRestriction.MaxNumReorderFrames = before.VUI.BitstreamRestriction.MaxNumReorderFrames
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("more changed than the reorder count:\n%+v\n%+v", before, after)
+	}
+	if got := noReorderSPS(testSPS); !bytes.Equal(got, testSPS) {
+		t.Error("an SPS that cannot be parsed was changed")
+	}
+	// In a STAP-A, as cameras aggregate them.
+	f := newFeed(false, nil, 1400)
+	f.noReorder = true
+	stap := append([]byte{24, 0, byte(len(sps))}, sps...)
+	stap = append(append(stap, 0, byte(len(testPPS))), testPPS...)
+	if got := stapNALs(f.fixSPS(stap)); len(got) != 2 || !bytes.Equal(got[0], fixed) || !bytes.Equal(got[1], testPPS) {
+		t.Errorf("STAP-A rewritten to %x", got)
 	}
 }

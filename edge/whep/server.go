@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -284,10 +285,10 @@ func (ss *session) open(args protocol.WHEPArgs, o offer, cands []choice) (protoc
 			sub.Release()
 		}
 	}()
-	res := protocol.WHEPResult{Stream: c.stream, Codec: sub.Info.Codec, Frames: protocol.FramesAll, Note: c.note}
+	res := protocol.WHEPResult{Stream: c.stream, Codec: sub.Info.Codec, Frames: protocol.FramesAll, Note: c.note, FPS: round1(sub.Info.FPS)}
 	if sub.Info.BFrames {
-		res.Frames = protocol.FramesReference
-		if res.Note == "" {
+		res.Frames, res.FPS = protocol.FramesReference, round1(sub.Info.ReferenceFPS)
+		if res.Note == "" || res.Note == protocol.NoteNoSub {
 			res.Note = protocol.NoteBFramesReference
 		}
 	}
@@ -340,6 +341,10 @@ func (ss *session) open(args protocol.WHEPArgs, o offer, cands []choice) (protoc
 		}
 	}()
 	ss.pc, ss.sub, ss.feed, ss.from = pc, sub, newFeed(h265, params, s.maxPayload()), time.Now()
+	if res.Frames == protocol.FramesReference && !h265 {
+		ss.feed.noReorder = true
+		ss.feed.params[0] = ss.feed.fixSPS(params[0])
+	}
 	ss.stream = c.stream
 
 	track, err := webrtc.NewTrackLocalStaticRTP(videoCapability(h265, video), "video", "dalaba-"+ss.camera)
@@ -352,7 +357,11 @@ func (ss *session) open(args protocol.WHEPArgs, o offer, cands []choice) (protoc
 	}
 	ss.track, ss.sender = track, sender
 	if audio != nil {
-		at, err := webrtc.NewTrackLocalStaticRTP(audioCapability(*audio), "audio", "dalaba-"+ss.camera)
+		// A stream of its own: a browser lip-syncs the tracks of one
+		// stream, and holding the picture back for the camera's audio
+		// clock (which the box does not relay) makes it stutter; a
+		// monitoring picture wants to be live more than in sync.
+		at, err := webrtc.NewTrackLocalStaticRTP(audioCapability(*audio), "audio", "dalaba-"+ss.camera+"-audio")
 		if err != nil {
 			return res, fmt.Errorf("audio track: %w", err)
 		}
@@ -380,6 +389,9 @@ func (ss *session) open(args protocol.WHEPArgs, o offer, cands []choice) (protoc
 		"audio", res.Audio, "cached_packets", sub.Cached)
 	return res, nil
 }
+
+// round1 keeps one decimal of a frame rate.
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
 // hevcFormat finds the camera's H.265 format.
 func hevcFormat(desc *description.Session) (*format.H265, error) {

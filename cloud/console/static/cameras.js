@@ -2,6 +2,13 @@
 // watched a WebRTC viewer signalled by WHEP through the console's bridge.
 // The offer is sent whole, after ICE gathering (no trickle): it reaches the
 // box as one signed command over MQTT. Every word comes from #cameras.
+//
+// A tile watches the camera's sub stream; 主码流 (full view) watches the
+// main stream in a tile across the grid. The box says in the answer's
+// X-Camera-* headers which stream, codec and frames it sends and why
+// (shown in words), and the frame rate to expect: a tile says 实时画面
+// (live) only while the browser decodes at least a quarter of it, measured
+// with getVideoPlaybackQuality, and otherwise says the picture is not live.
 (function () {
   'use strict';
   const root = document.getElementById('cameras');
@@ -11,7 +18,22 @@
   // gatherMs bounds the wait for ICE candidates, so an unreachable STUN
   // or TURN server delays the offer rather than holding it forever.
   const gatherMs = 5000;
+  // A tile is live while it decodes at least liveShare of the frame rate
+  // the box sends, measured over checkMs; the first check waits graceMs
+  // for the keyframe and the decoder.
+  const liveShare = 0.25;
+  const checkMs = 2000;
+  const graceMs = 3000;
   const watching = new Set();
+
+  // words looks up a word given by code (a note, a refusal) in #cameras.
+  function words(prefix, code) {
+    return code ? root.getAttribute('data-t-' + prefix + '-' + code) || '' : '';
+  }
+
+  function fill(text, a, b) {
+    return text.replace('%s', a).replace('%s', b);
+  }
 
   function boxURL(box) {
     return '/ui/api/boxes/' + encodeURIComponent(box);
@@ -28,6 +50,13 @@
     const el = s.tile.querySelector('[data-k=status]');
     el.textContent = text;
     el.className = 'cam-status' + (kind ? ' ' + kind : '');
+    s.tile.dataset.live = kind === 'live' ? '1' : '';
+  }
+
+  function note(s, text) {
+    const el = s.tile.querySelector('[data-k=note]');
+    el.textContent = text || '';
+    el.hidden = !text;
   }
 
   function setButton(s, on) {
@@ -40,8 +69,11 @@
   function refusal(status, body) {
     let msg = body;
     try { msg = JSON.parse(body).error || body; } catch (e) { /* not JSON: keep the text */ }
+    let code = '';
+    try { code = JSON.parse(body).code || ''; } catch (e) { /* not JSON: no code */ }
     let text = t.tRefused;
-    if (status === 409 && /budget/i.test(msg)) text = t.tRefusedBudget;
+    if (status === 422 && words('refused', code)) text = words('refused', code);
+    else if (status === 409 && /budget/i.test(msg)) text = t.tRefusedBudget;
     else if (status === 409 && /readers|viewers/i.test(msg)) text = t.tRefusedLimit;
     else if (/H\.264/.test(msg)) text = t.tNoVideo;
     else if (status === 504) text = t.tOffline;
@@ -83,6 +115,10 @@
   function stop(s, text, now) {
     s.run++;
     watching.delete(s);
+    window.clearInterval(s.monitor);
+    s.monitor = 0;
+    s.muteBtn.hidden = true;
+    note(s, '');
     const pc = s.pc;
     const ended = end(s, s.session);
     s.pc = null;
@@ -94,10 +130,72 @@
     say(s, text || '');
   }
 
-  async function watch(s) {
+  // monitor checks, every checkMs, how fast the browser decodes (the
+  // frames WebRTC decoded, from getStats: a tile scrolled out of sight is
+  // still decoded, though not painted): live, with the stream and rate,
+  // or not live and why.
+  function monitor(s, run, info, pc) {
+    let last = 0, at = 0;
+    const check = function () {
+      if (s.run !== run) return;
+      pc.getStats().then(function (stats) {
+        if (s.run !== run) return;
+        let n = -1;
+        stats.forEach(function (r) {
+          if (r.type === 'inbound-rtp' && r.kind === 'video' && typeof r.framesDecoded === 'number') n = r.framesDecoded;
+        });
+        if (n < 0) {
+          const q = s.video.getVideoPlaybackQuality();
+          n = q.totalVideoFrames - q.droppedVideoFrames;
+        }
+        const now = performance.now();
+        if (at) {
+          const fps = (n - last) * 1000 / (now - at);
+          s.tile.dataset.fps = fps.toFixed(1);
+          const want = info.fps || 0;
+          if (fps <= 0 || (want > 0 && fps < want * liveShare)) {
+            say(s, fill(t.tSlow, fps.toFixed(1), want ? want.toFixed(0) : '?'), 'error');
+          } else {
+            const parts = [t.tPlaying, info.stream === 'main' ? t.tMain : t.tSub, fill(t.tFps, fps.toFixed(0))];
+            say(s, parts.join(' · '), 'live');
+          }
+        }
+        last = n;
+        at = now;
+      }).catch(function () { /* closed meanwhile */ });
+    };
+    window.setTimeout(function () {
+      check();
+      if (s.run === run) s.monitor = window.setInterval(check, checkMs);
+    }, graceMs - checkMs);
+  }
+
+  // level follows the received audio's level (the browser's own measure,
+  // from getStats) in the tile's data-audio-level. WebAudio would do it
+  // too, but tapping a remote track with it stalls Chromium's other
+  // videos.
+  function level(s, run, pc) {
+    const tick = function () {
+      if (s.run !== run) return;
+      pc.getStats().then(function (stats) {
+        stats.forEach(function (r) {
+          if (r.type === 'inbound-rtp' && r.kind === 'audio' && typeof r.audioLevel === 'number') {
+            s.tile.dataset.audioLevel = r.audioLevel.toFixed(4);
+          }
+        });
+      }).catch(function () { /* closed meanwhile */ });
+      window.setTimeout(tick, 500);
+    };
+    tick();
+  }
+
+  async function watch(s, stream) {
     const run = ++s.run;
+    s.stream = stream;
     s.tile.title = '';
     delete s.tile.dataset.ended;
+    delete s.tile.dataset.fps;
+    delete s.tile.dataset.audioLevel;
     setButton(s, true);
     say(s, t.tConnecting);
     const pc = new RTCPeerConnection({
@@ -105,13 +203,19 @@
     });
     s.pc = pc;
     watching.add(s);
+    const media = new MediaStream();
+    let info = { stream: stream, fps: 0 };
     pc.addEventListener('track', function (e) {
-      s.video.srcObject = e.streams[0] || new MediaStream([e.track]);
+      media.addTrack(e.track);
+      if (s.video.srcObject !== media) s.video.srcObject = media;
       s.video.play().catch(function () { /* muted autoplay is allowed; nothing to do */ });
     });
     pc.addEventListener('connectionstatechange', function () {
       if (s.run !== run) return;
-      if (pc.connectionState === 'connected') say(s, t.tPlaying, 'live');
+      if (pc.connectionState === 'connected' && !s.monitor) {
+        monitor(s, run, info, pc);
+        if (!s.muteBtn.hidden) level(s, run, pc);
+      }
       if (pc.connectionState === 'failed') {
         stop(s);
         say(s, t.tFailed, 'error');
@@ -119,10 +223,11 @@
     });
     try {
       pc.addTransceiver('video', { direction: 'recvonly' });
+      pc.addTransceiver('audio', { direction: 'recvonly' });
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
       if (s.run !== run) return;
-      const resp = await fetch(boxURL(s.box) + '/cameras/' + encodeURIComponent(s.cam) + '/whep', {
+      const resp = await fetch(boxURL(s.box) + '/cameras/' + encodeURIComponent(s.cam) + '/whep?stream=' + stream, {
         method: 'POST',
         headers: { 'Content-Type': 'application/sdp', 'X-CSRF-Token': csrf },
         body: pc.localDescription.sdp
@@ -142,6 +247,20 @@
         return;
       }
       s.session = session;
+      info = {
+        stream: resp.headers.get('X-Camera-Stream') || stream,
+        fps: parseFloat(resp.headers.get('X-Camera-FPS') || '0') || 0
+      };
+      const noteCode = resp.headers.get('X-Camera-Note') || '';
+      s.tile.dataset.stream = info.stream;
+      s.tile.dataset.wantFps = String(info.fps);
+      s.tile.dataset.note = noteCode;
+      s.tile.dataset.frames = resp.headers.get('X-Camera-Frames') || '';
+      note(s, words('note', noteCode));
+      const audio = resp.headers.get('X-Camera-Audio') || '';
+      s.muteBtn.hidden = !audio;
+      s.video.muted = true;
+      s.muteBtn.textContent = t.tUnmute;
       await pc.setRemoteDescription({ type: 'answer', sdp: body });
     } catch (e) {
       if (s.run !== run) return;
@@ -158,10 +277,28 @@
     const video = tile.querySelector('video');
     video.muted = true; // a clone does not take muted from its attribute
     video.playsInline = true;
-    const s = { tile: tile, box: box, cam: cam.id, ice: ice, video: video, btn: tile.querySelector('.cam-watch'), pc: null, session: '', run: 0 };
+    const s = {
+      tile: tile, box: box, cam: cam.id, ice: ice, video: video, btn: tile.querySelector('.cam-watch'),
+      fullBtn: tile.querySelector('.cam-full'), muteBtn: tile.querySelector('.cam-mute'),
+      pc: null, session: '', run: 0, stream: 'sub', monitor: 0
+    };
     s.btn.addEventListener('click', function () {
       if (s.pc) stop(s, t.tStopped);
-      else watch(s);
+      else watch(s, tile.classList.contains('cam-big') ? 'main' : 'sub');
+    });
+    // The full view: the main stream across the grid; back: the sub
+    // stream in the tile.
+    s.fullBtn.addEventListener('click', function () {
+      const big = !tile.classList.contains('cam-big');
+      tile.classList.toggle('cam-big', big);
+      s.fullBtn.textContent = big ? t.tGrid : t.tFull;
+      if (s.pc) stop(s, '', true);
+      watch(s, big ? 'main' : 'sub');
+    });
+    s.muteBtn.addEventListener('click', function () {
+      video.muted = !video.muted;
+      s.muteBtn.textContent = video.muted ? t.tUnmute : t.tMute;
+      if (!video.muted) video.play().catch(function () { /* playing already */ });
     });
     return tile;
   }
