@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -33,6 +34,9 @@ const viewersEnv = "DALABA_BENCH_VIEWERS"
 // viewer (cpu-%-per-viewer of one core), and the packets each viewer gets
 // a second.
 func BenchmarkViewerCPU(b *testing.B) {
+	if raceDetector {
+		b.Skip("CPU under the race detector says nothing of the box; make bench measures it")
+	}
 	ffmpeg := testenv.Tool(b, "ffmpeg", "apt-get install ffmpeg")
 	dir := b.TempDir()
 	clip := filepath.Join(dir, "1080p.h264")
@@ -69,7 +73,9 @@ func BenchmarkViewerCPU(b *testing.B) {
 		time.Sleep(time.Second)
 		idle := cpuOver(5 * time.Second)
 
-		child := startViewers(b, viewers, srv)
+		child := startViewers(b, viewers, srv, func(i int) protocol.WHEPArgs {
+			return protocol.WHEPArgs{Camera: "cam1", Viewer: fmt.Sprint("v", i)}
+		})
 		time.Sleep(2 * time.Second) // connected, past the keyframe
 		start := child.counts()
 		busy := cpuOver(5 * time.Second)
@@ -88,6 +94,102 @@ func BenchmarkViewerCPU(b *testing.B) {
 	b.ReportMetric(mbps, "Mbit/s-per-viewer")
 }
 
+// BenchmarkGrid measures the box with a village's grid open: 8 cameras
+// (dalaba-sim processes, each a 1080p25 main stream at about 4 Mbit/s and
+// a 640x360 sub stream at about 0.6 Mbit/s), each watched by a grid tile
+// on its sub stream and by one full view on its main stream, the 16
+// viewers in a process of their own: this process's CPU (relay and WebRTC,
+// % of one core), its heap after a GC and its resident memory.
+func BenchmarkGrid(b *testing.B) {
+	if raceDetector {
+		b.Skip("CPU under the race detector says nothing of the box; make bench measures it")
+	}
+	ffmpeg := testenv.Tool(b, "ffmpeg", "apt-get install ffmpeg")
+	dir := b.TempDir()
+	mainClip, subClip := filepath.Join(dir, "main.h264"), filepath.Join(dir, "sub.h264")
+	for _, c := range []struct{ file, size, rate string }{{mainClip, "1920x1080", "4M"}, {subClip, "640x360", "600k"}} {
+		gen := exec.Command(ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size="+c.size+":rate=25", "-t", "4",
+			"-c:v", "libx264", "-preset", "ultrafast", "-profile:v", "high", "-b:v", c.rate, "-maxrate", c.rate, "-bufsize", c.rate,
+			"-g", "50", "-bf", "0", "-pix_fmt", "yuv420p", "-x264-params", "repeat-headers=1", "-f", "h264", c.file)
+		if out, err := gen.CombinedOutput(); err != nil {
+			b.Fatalf("ffmpeg: %v\n%s", err, out)
+		}
+	}
+	simBin := filepath.Join(dir, "dalaba-sim")
+	if out, err := exec.Command("go", "build", "-o", simBin, "github.com/dalaba/dalaba/cmd/dalaba-sim").CombinedOutput(); err != nil {
+		b.Fatalf("building dalaba-sim: %v\n%s", err, out)
+	}
+	const cams = 8
+	var cpu, heap, rss, mbps float64
+	for b.Loop() {
+		rl, err := relay.New(relay.Config{Listen: "127.0.0.1:0", Linger: time.Minute, MaxReaders: 64}, relay.Deps{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rcs []relay.Camera
+		var pcs []protocol.Camera
+		for i := range cams {
+			u := simCamera(b, simBin, mainClip, "--sub-clip", subClip)
+			id := fmt.Sprint("cam", i)
+			rcs = append(rcs, relay.Camera{ID: id, URL: u, SubURL: u + "/sub"})
+			pcs = append(pcs, protocol.Camera{ID: id, URL: u, SubURL: u + "/sub"})
+		}
+		if err := rl.SetCameras(rcs); err != nil {
+			b.Fatal(err)
+		}
+		relayRun := testenv.Background(b, wait, "relay", rl.Run)
+		srv, err := New(Config{Loopback: true, MaxSessions: 2 * cams}, Deps{Source: rl})
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv.SetCameras(protocol.Cameras{Cameras: pcs})
+		srvRun := testenv.Background(b, wait, "whep", srv.Run)
+		waitFor(b, "the server runs", srv.reg.Running)
+		child := startViewers(b, 2*cams, srv, func(i int) protocol.WHEPArgs {
+			stream := protocol.StreamSub
+			if i%2 == 1 {
+				stream = protocol.StreamMain
+			}
+			return protocol.WHEPArgs{Camera: fmt.Sprint("cam", i/2), Stream: stream, Viewer: fmt.Sprint("v", i)}
+		})
+		time.Sleep(2 * time.Second)
+		start := child.counts()
+		cpu = cpuOver(5 * time.Second)
+		end := child.counts()
+		if end.packets == start.packets {
+			b.Fatal("the viewers received nothing")
+		}
+		mbps = float64(end.bytes-start.bytes) * 8 / end.at.Sub(start.at).Seconds() / 1e6
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heap = float64(ms.HeapAlloc) / (1 << 20)
+		rss = residentMB()
+		child.stop()
+		srvRun.Stop()
+		relayRun.Stop()
+	}
+	b.ReportMetric(cpu, "cpu-%")
+	b.ReportMetric(heap, "heap-MB")
+	b.ReportMetric(rss, "rss-MB")
+	b.ReportMetric(mbps, "Mbit/s-sent")
+}
+
+// residentMB is this process's resident set, from /proc.
+func residentMB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
 // cpuOver is this process's CPU over d, in % of one core.
 func cpuOver(d time.Duration) float64 {
 	cpu := func() time.Duration {
@@ -102,10 +204,11 @@ func cpuOver(d time.Duration) float64 {
 	return float64(cpu()-c0) / float64(time.Since(t0)) * 100
 }
 
-// simCamera runs `dalaba-sim camera` on clip and returns its URL.
-func simCamera(b *testing.B, bin, clip string) string {
+// simCamera runs `dalaba-sim camera` on clip (and more flags) and returns
+// its URL.
+func simCamera(b *testing.B, bin, clip string, flags ...string) string {
 	b.Helper()
-	cmd := exec.Command(bin, "camera", "--listen", "127.0.0.1:0", "--clip", clip)
+	cmd := exec.Command(bin, append([]string{"camera", "--listen", "127.0.0.1:0", "--clip", clip, "--stats-interval", "0"}, flags...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -140,8 +243,8 @@ type viewerCounts struct {
 }
 
 // startViewers starts n viewers in a helper process and answers their
-// offers through srv.
-func startViewers(b *testing.B, n int, srv *Server) *viewerProc {
+// offers through srv, the i-th for what args(i) says.
+func startViewers(b *testing.B, n int, srv *Server, args func(i int) protocol.WHEPArgs) *viewerProc {
 	b.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperViewers$")
 	cmd.Env = append(os.Environ(), viewersEnv+"="+strconv.Itoa(n))
@@ -168,7 +271,9 @@ func startViewers(b *testing.B, n int, srv *Server) *viewerProc {
 		if err := json.Unmarshal(p.out.Bytes(), &offer); err != nil {
 			b.Fatal(err)
 		}
-		res, err := srv.Answer(b.Context(), protocol.WHEPArgs{Camera: "cam1", Offer: offer, Viewer: fmt.Sprint("v", i)})
+		a := args(i)
+		a.Offer = offer
+		res, err := srv.Answer(b.Context(), a)
 		if err != nil {
 			b.Fatal(err)
 		}
