@@ -45,6 +45,8 @@ type Config struct {
 	// stream's video in 20 ms packets.
 	Audio      []byte
 	AudioMULaw bool
+	// ONVIF, when set, gives the camera its ONVIF face (see onvif.go).
+	ONVIF *ONVIFConfig
 	// FPS is the frame rate the clip is played at, DefaultFPS if 0.
 	FPS int
 	// Username and Password, when Username is set, are the credentials
@@ -65,10 +67,11 @@ type Stats struct {
 
 // Sim is a simulated RTSP camera.
 type Sim struct {
-	cfg  Config
-	clip *clip
-	sub  *clip // nil: no sub stream
-	sock *rtspsock.Sockets
+	cfg   Config
+	clip  *clip
+	sub   *clip      // nil: no sub stream
+	onvif *onvifFace // nil: none
+	sock  *rtspsock.Sockets
 	h    *handler
 	log  *slog.Logger
 
@@ -133,7 +136,7 @@ func New(cfg Config) (*Sim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("camera sim: %w", err)
 	}
-	return &Sim{
+	s := &Sim{
 		cfg:  cfg,
 		clip: c,
 		sub:  sub,
@@ -147,7 +150,14 @@ func New(cfg Config) (*Sim, error) {
 			log:     log,
 			readers: make(map[*gortsplib.ServerSession]struct{}),
 		},
-	}, nil
+	}
+	if cfg.ONVIF != nil {
+		if s.onvif, err = newONVIF(s, *cfg.ONVIF); err != nil {
+			sock.Close()
+			return nil, fmt.Errorf("camera sim: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // Addr is the RTSP address: the port chosen for ":0".
@@ -198,6 +208,9 @@ func (s *Sim) Close() error {
 	if !s.ran {
 		s.ran = true // so a later Run refuses, rather than serving closed sockets
 		s.sock.Close()
+		if s.onvif != nil {
+			s.onvif.close()
+		}
 	}
 	return nil
 }
@@ -245,6 +258,15 @@ func (s *Sim) Run(ctx context.Context) error {
 	go func() { srvDone <- srv.Wait() }()
 
 	pctx, cancel := context.WithCancel(ctx)
+	onvifDone := make(chan struct{})
+	if s.onvif != nil {
+		go func() {
+			defer close(onvifDone)
+			s.onvif.run(pctx)
+		}()
+	} else {
+		close(onvifDone)
+	}
 	players := 1
 	playDone := make(chan error, 2)
 	go func() { playDone <- s.play(pctx, st, s.clip, true) }()
@@ -262,6 +284,7 @@ func (s *Sim) Run(ctx context.Context) error {
 		players--
 	}
 	cancel()
+	<-onvifDone
 	for ; players > 0; players-- {
 		if perr := <-playDone; err == nil {
 			err = perr
