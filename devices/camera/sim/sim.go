@@ -72,8 +72,8 @@ type Sim struct {
 	sub   *clip      // nil: no sub stream
 	onvif *onvifFace // nil: none
 	sock  *rtspsock.Sockets
-	h    *handler
-	log  *slog.Logger
+	h     *handler
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	frames uint64
