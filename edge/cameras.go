@@ -28,6 +28,7 @@ func (e *Edge) applyCameras(st desired.State) {
 			Transport: cam.Transport, AlwaysOn: cam.AlwaysOn, SubURL: cam.SubURL})
 	}
 	e.wh.SetCameras(c)
+	e.cc.SetCameras(c)
 	e.pg.SetICE(c.ICE) // the box's one list of STUN and TURN servers
 	e.rl.SetLimits(cmp.Or(c.MaxViewersPerCamera, protocol.DefaultMaxViewersPerCamera), cmp.Or(c.MaxViewers, protocol.DefaultMaxViewers))
 	if err := e.rl.SetCameras(cams); err != nil {

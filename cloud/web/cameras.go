@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
@@ -20,6 +21,12 @@ func (s *Server) cameraRoutes() {
 	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/cameras/{cid}", s.authed(auth.ActionManageBroadcast, s.deleteCamera))
 	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/{cid}/whep", s.authed(auth.ActionViewBoxes, s.whep))
 	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", s.authed(auth.ActionViewBoxes, s.whepStop))
+	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/discover", s.authed(auth.ActionManageBroadcast, s.discoverCameras))
+	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/onvif", s.authed(auth.ActionManageBroadcast, s.readONVIF))
+	// Turning a camera changes what others watching it see: for the roles
+	// that send commands, not for those that only look.
+	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/{cid}/ptz", s.authed(auth.ActionSendCommands, s.ptz))
+	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/{cid}/snapshot", s.authed(auth.ActionViewBoxes, s.snapshot))
 }
 
 // camerasJSON is a box's camera section as the API shows it: credentials
@@ -228,4 +235,101 @@ func (s *Server) boxCommand(w http.ResponseWriter, r *http.Request, box, typ str
 		return protocol.CommandResult{}, false
 	}
 	return res, true
+}
+
+// discoverCameras has the box probe its LAN for ONVIF cameras (a body
+// {"wait_ms"} is optional) and returns what answered; the box records the
+// same as a camera.discovered event.
+func (s *Server) discoverCameras(w http.ResponseWriter, r *http.Request) {
+	var args protocol.DiscoverArgs
+	if r.ContentLength != 0 && !decode(w, r, &args) {
+		return
+	}
+	if err := args.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	res, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraDiscover, args)
+	if !ok {
+		return
+	}
+	var out protocol.DiscoverResult
+	if err := json.Unmarshal(res.Data, &out); err != nil {
+		writeError(w, http.StatusBadGateway, "the box's discovery result does not decode")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// readONVIF has the box read a camera's ONVIF services: one found by
+// discovery (url, username, password) or one of the box's (camera). The
+// password is not kept in the audit trail.
+func (s *Server) readONVIF(w http.ResponseWriter, r *http.Request) {
+	var args protocol.ONVIFArgs
+	if !decode(w, r, &args) {
+		return
+	}
+	if err := args.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	noteAudit(r, nil, protocol.ONVIFArgs{Camera: args.Camera, URL: args.URL, Username: args.Username})
+	res, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraONVIF, args)
+	if !ok {
+		return
+	}
+	var out protocol.ONVIFResult
+	if err := json.Unmarshal(res.Data, &out); err != nil {
+		writeError(w, http.StatusBadGateway, "the box's ONVIF result does not decode")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ptz turns, zooms or stops a camera, or sends it to a preset: the body is
+// protocol.PTZArgs without the camera, which the path names.
+func (s *Server) ptz(w http.ResponseWriter, r *http.Request) {
+	cam, ok := pathID(w, r, "cid")
+	if !ok {
+		return
+	}
+	var args protocol.PTZArgs
+	if !decode(w, r, &args) {
+		return
+	}
+	if args.Camera != "" && args.Camera != cam {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("camera %q in the body is not the path's %q", args.Camera, cam))
+		return
+	}
+	args.Camera = cam
+	if err := args.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if _, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraPTZ, args); ok {
+		writeJSON(w, http.StatusOK, map[string]string{"action": args.Action})
+	}
+}
+
+// snapshot has the box take a still of a camera and returns it as it
+// came (image/jpeg).
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	cam, ok := pathID(w, r, "cid")
+	if !ok {
+		return
+	}
+	res, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraSnapshot, protocol.SnapshotArgs{Camera: cam})
+	if !ok {
+		return
+	}
+	var out protocol.SnapshotResult
+	if err := json.Unmarshal(res.Data, &out); err != nil || len(out.Image) == 0 || !strings.HasPrefix(out.ContentType, "image/") {
+		writeError(w, http.StatusBadGateway, "the box gave no usable image")
+		return
+	}
+	w.Header().Set("Content-Type", out.ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out.Image)
 }

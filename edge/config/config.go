@@ -43,6 +43,12 @@ type Relay struct {
 	// Linger is how long a camera is still pulled after its last viewer
 	// left.
 	Linger time.Duration `yaml:"linger"`
+	// Discovery is where the box's ONVIF discovery probes go: empty for
+	// WS-Discovery's multicast group on the LAN (239.255.255.250:3702),
+	// or a host:port to probe one device. DiscoveryInterface sends them
+	// out of that interface; empty lets the system pick.
+	Discovery          string `yaml:"discovery"`
+	DiscoveryInterface string `yaml:"discovery_interface"`
 }
 
 // Media is where announcements come from and how much of them the box
@@ -235,6 +241,11 @@ func (c Config) Validate() error {
 	}
 	if c.Relay.Linger < 0 || c.Relay.Linger > time.Hour {
 		bad("relay.linger %s: 0 to 1h", c.Relay.Linger)
+	}
+	if c.Relay.Discovery != "" {
+		if _, _, err := net.SplitHostPort(c.Relay.Discovery); err != nil {
+			bad("relay.discovery %q: want host:port, or empty for the LAN's multicast group", c.Relay.Discovery)
+		}
 	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)
