@@ -20,4 +20,16 @@
 //     reason beside "error" when "ok" is false (expired, unknown_command,
 //     invalid_args, busy, failed; see CodeExpired). Older receivers that
 //     decode strictly refuse it; the township is updated before its boxes.
+//   - v1, additive (2026-12): cameras. A camera has a sub stream
+//     (sub_url, sub_bitrate_kbps) and an ONVIF address (onvif); the
+//     cameras section declares the uplink (uplink_kbps; the budget is
+//     UplinkSharePercent of it when budget_kbps is 0) and max_payload.
+//     camera.whep takes "stream" and its result says what the viewer
+//     gets (stream, codec, frames, note, audio, fps); a refused one may
+//     carry the codes camera_bframes and camera_codec. New commands
+//     camera.discover, camera.onvif, camera.ptz, camera.snapshot; new
+//     events camera.stream and camera.discovered; camera.online and
+//     camera.offline carry "stream" for a sub stream. Boxes that decode
+//     strictly refuse a desired state with the new fields: the boxes are
+//     updated before the township uses them.
 package protocol
