@@ -3,6 +3,7 @@ package console
 import (
 	"net/http"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -64,6 +65,25 @@ func camerasMessages() map[string]message {
 		"CamNoteNoSub":     {"这路摄像头没有子码流，显示的是主码流，流量较大。", "This camera has no sub stream: this is its main stream, which takes more of the uplink."},
 		"CamRefusedBFrames": {"无法显示：摄像头发送的B帧被其他画面引用，浏览器不能实时播放。请在摄像头的视频编码设置中把B帧设为0（关闭B帧），或配置一个没有B帧的子码流。",
 			"Cannot be shown: the camera's B-frames are referenced by other frames, which a browser cannot play live. Set B-frames to 0 in the camera's video encoding settings, or give it a sub stream without B-frames."},
+		"CamFind":       {"查找摄像头", "Find cameras"},
+		"CamFinding":    {"正在查找村里局域网上的摄像头…", "Looking for cameras on the village LAN…"},
+		"CamFoundNone":  {"没有找到支持ONVIF的摄像头。请确认摄像头已通电、和广播盒在同一个局域网，并已开启ONVIF。", "No ONVIF camera answered. Check the cameras are powered, on the box's LAN, with ONVIF turned on."},
+		"CamFindFailed": {"查找失败，请稍后再试。", "Finding cameras failed; try again later."},
+		"CamNewID":      {"编号（英文字母和数字）", "Id (letters and digits)"},
+		"CamUser":       {"摄像头用户名", "Camera user name"},
+		"CamPass":       {"摄像头密码", "Camera password"},
+		"CamAdd":        {"读取并添加", "Read and add"},
+		"CamAdding":     {"正在读取摄像头…", "Reading the camera…"},
+		"CamAddFailed":  {"无法读取这台摄像头：请检查用户名和密码，以及摄像头是否开启了ONVIF。", "Could not read this camera: check the user name and password, and that ONVIF is on."},
+		"CamSnapshot":   {"抓拍", "Snapshot"},
+		"CamSnapFailed": {"抓拍失败：摄像头没有应答或不支持抓拍。", "The snapshot failed: the camera did not answer or takes none."},
+		"CamLeft":       {"向左", "Left"},
+		"CamRight":      {"向右", "Right"},
+		"CamUp":         {"向上", "Up"},
+		"CamDown":       {"向下", "Down"},
+		"CamZoomIn":     {"放大", "Zoom in"},
+		"CamZoomOut":    {"缩小", "Zoom out"},
+		"CamPTZFailed":  {"云台没有响应。", "The camera's PTZ did not respond."},
 		"CamRefusedCodec": {"无法显示：摄像头只有H.265码流，浏览器不能播放。请在摄像头设置中把主码流或子码流的编码改为H.264。",
 			"Cannot be shown: the camera sends only H.265, which the browser cannot play. Set the camera's main or sub stream to H.264."},
 	}
@@ -76,6 +96,9 @@ func (c *Console) cameraRoutes() {
 // camerasData is what cameras.html gets.
 type camerasData struct {
 	Boxes []cameraBox
+	// MayManage finds and adds cameras; MayControl turns them. The API
+	// checks both again.
+	MayManage, MayControl bool
 	// The limits a box's desired state leaves at 0 mean these.
 	DefaultMaxViewers, DefaultMaxPerCamera int
 }
@@ -93,7 +116,8 @@ func (c *Console) camerasPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		return
 	}
 	t := c.msgs[v.lang]
-	d := camerasData{DefaultMaxViewers: protocol.DefaultMaxViewers, DefaultMaxPerCamera: protocol.DefaultMaxViewersPerCamera}
+	d := camerasData{DefaultMaxViewers: protocol.DefaultMaxViewers, DefaultMaxPerCamera: protocol.DefaultMaxViewersPerCamera,
+		MayManage: auth.Allowed(v.user.Role, auth.ActionManageBroadcast), MayControl: auth.Allowed(v.user.Role, auth.ActionSendCommands)}
 	for _, b := range boxes {
 		d.Boxes = append(d.Boxes, cameraBox{ID: b.ID, Name: displayName(b), Online: b.Online, OnlineText: t[onOff(b.Online)]})
 	}

@@ -26,7 +26,7 @@ func (s *Server) cameraRoutes() {
 	// Turning a camera changes what others watching it see: for the roles
 	// that send commands, not for those that only look.
 	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/{cid}/ptz", s.authed(auth.ActionSendCommands, s.ptz))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/{cid}/snapshot", s.authed(auth.ActionViewBoxes, s.snapshot))
+	s.mux.HandleFunc("GET /api/v1/boxes/{id}/cameras/{cid}/snapshot", s.authed(auth.ActionViewBoxes, s.snapshot))
 }
 
 // camerasJSON is a box's camera section as the API shows it: credentials
@@ -312,7 +312,8 @@ func (s *Server) ptz(w http.ResponseWriter, r *http.Request) {
 }
 
 // snapshot has the box take a still of a camera and returns it as it
-// came (image/jpeg).
+// came (image/jpeg). It is a GET, as looking is: the console shows it as
+// an image of its own origin.
 func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	cam, ok := pathID(w, r, "cid")
 	if !ok {

@@ -175,12 +175,12 @@ func TestCameraControlRoutes(t *testing.T) {
 
 	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true,
 		Data: json.RawMessage(`{"content_type":"image/jpeg","image":"/9j/4AAQ"}`)}
-	code, body, hdr := e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/snapshot", "", nil, nil)
+	code, body, hdr := e.raw(t, viewer, "GET", "/api/v1/boxes/village-1/cameras/gate/snapshot", "", nil, nil)
 	if code != 200 || hdr.Get("Content-Type") != "image/jpeg" || len(body) != 6 || body[0] != 0xff {
 		t.Fatalf("snapshot: %d %v %x", code, hdr, body)
 	}
 	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: false, Code: protocol.CodeFailed, Error: "camera gate has no ONVIF address"}
-	if code, body, _ := e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/snapshot", "", nil, nil); code != 409 || !strings.Contains(string(body), "ONVIF") {
+	if code, body, _ := e.raw(t, viewer, "GET", "/api/v1/boxes/village-1/cameras/gate/snapshot", "", nil, nil); code != 409 || !strings.Contains(string(body), "ONVIF") {
 		t.Errorf("a snapshot the box refused: %d %s", code, body)
 	}
 }

@@ -63,7 +63,7 @@
 //	POST   /api/v1/boxes/{id}/cameras/discover   admin, operator: the box probes its LAN for ONVIF cameras (WS-Discovery)
 //	POST   /api/v1/boxes/{id}/cameras/onvif      admin, operator: the box reads a camera's ONVIF profiles and stream URIs
 //	POST   /api/v1/boxes/{id}/cameras/{cid}/ptz  admin, operator: turn, zoom, stop, go to a preset (protocol.PTZArgs)
-//	POST   /api/v1/boxes/{id}/cameras/{cid}/snapshot  a still from the camera (image/jpeg)
+//	GET    /api/v1/boxes/{id}/cameras/{cid}/snapshot  a still the box takes from the camera (image/jpeg)
 //	POST   /api/v1/boxes/{id}/paging            admin, operator: live paging (喊话) signalled as WHIP: an SDP offer with
 //	                                             a microphone track, ?zones=a,b (none: every zone) → 201 with the box's
 //	                                             answer, X-Paging-Codec (PCMA or PCMU) and Location …/paging/{session}

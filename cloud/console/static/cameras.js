@@ -270,6 +270,24 @@
     }
   }
 
+  // A PTZ move: velocities for each button, at half speed.
+  const moveMs = 1000;
+  const ptzMoves = {
+    left: { pan: -0.5 }, right: { pan: 0.5 }, up: { tilt: 0.5 }, down: { tilt: -0.5 },
+    in: { zoom: 0.5 }, out: { zoom: -0.5 }
+  };
+
+  function ptz(s, body) {
+    return fetch(boxURL(s.box) + '/cameras/' + encodeURIComponent(s.cam) + '/ptz', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+      body: JSON.stringify(body)
+    }).then(function (r) {
+      s.tile.dataset.ptz = body.action + ' ' + r.status;
+      if (!r.ok) say(s, t.tPtzFailed, 'error');
+    }).catch(function () { say(s, t.tPtzFailed, 'error'); });
+  }
+
   function newTile(box, cam, ice) {
     const tile = tpl.content.firstElementChild.cloneNode(true);
     tile.dataset.camera = cam.id;
@@ -295,6 +313,47 @@
       if (s.pc) stop(s, '', true);
       watch(s, big ? 'main' : 'sub');
     });
+    // 抓拍: a still the box takes from the camera, an image of this
+    // page's own origin.
+    const snapBtn = tile.querySelector('.cam-snap');
+    const img = tile.querySelector('.cam-snapshot');
+    snapBtn.addEventListener('click', function () {
+      img.hidden = true;
+      delete tile.dataset.snapshot;
+      img.onload = function () { img.hidden = false; tile.dataset.snapshot = 'shown'; };
+      img.onerror = function () { say(s, t.tSnapFailed, 'error'); tile.dataset.snapshot = 'failed'; };
+      img.src = boxURL(box) + '/cameras/' + encodeURIComponent(cam.id) + '/snapshot?at=' + Date.now();
+    });
+    // The PTZ pad, for a camera with ONVIF and an official who may turn
+    // it: held down, the camera moves; let go, it stops. A move lasts at
+    // most moveMs on the camera's side, renewed while held, so a lost stop
+    // does not leave it turning.
+    if (cam.onvif && root.dataset.mayControl === 'true') {
+      const pad = tile.querySelector('.cam-ptz');
+      pad.hidden = false;
+      pad.querySelectorAll('button').forEach(function (b) {
+        let timer = 0;
+        const v = ptzMoves[b.dataset.ptz];
+        const move = function () { ptz(s, Object.assign({ action: 'move', timeout_ms: moveMs }, v)); };
+        const start = function (e) {
+          e.preventDefault();
+          if (timer) return;
+          move();
+          timer = window.setInterval(move, moveMs * 0.8);
+        };
+        const end = function () {
+          if (!timer) return;
+          window.clearInterval(timer);
+          timer = 0;
+          ptz(s, { action: 'stop' });
+        };
+        b.addEventListener('pointerdown', start);
+        b.addEventListener('pointerup', end);
+        b.addEventListener('pointerleave', end);
+        b.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') start(e); });
+        b.addEventListener('keyup', end);
+      });
+    }
     s.muteBtn.addEventListener('click', function () {
       video.muted = !video.muted;
       s.muteBtn.textContent = video.muted ? t.tUnmute : t.tMute;
@@ -337,11 +396,83 @@
     cams.forEach(function (cam) { grid.appendChild(newTile(box, cam, c.ice || [])); });
   }
 
+  // 查找摄像头: the box probes its LAN; each camera found gets a form that
+  // reads it over ONVIF with the credentials given and adds it, its main
+  // and sub streams from its profiles.
+  function discovery(sec) {
+    const btn = sec.querySelector('.cam-find');
+    if (!btn) return;
+    const box = sec.dataset.box;
+    const status = sec.querySelector('.cam-find-status');
+    const list = sec.querySelector('.cam-found');
+    const post = function (path, body) {
+      return fetch(boxURL(box) + path, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+        body: JSON.stringify(body)
+      });
+    };
+    btn.addEventListener('click', async function () {
+      btn.disabled = true;
+      status.textContent = t.tFinding;
+      list.textContent = '';
+      try {
+        const r = await post('/cameras/discover', {});
+        if (!r.ok) throw new Error('discover: ' + r.status);
+        const devs = (await r.json()).devices || [];
+        status.textContent = devs.length ? '' : t.tFoundNone;
+        devs.forEach(function (d) { list.appendChild(foundItem(d, post)); });
+      } catch (e) {
+        status.textContent = t.tFindFailed;
+        status.title = String(e);
+      } finally {
+        btn.disabled = false;
+      }
+    });
+  }
+
+  function foundItem(d, post) {
+    const li = document.getElementById('cam-found-item').content.firstElementChild.cloneNode(true);
+    li.dataset.url = d.url;
+    li.querySelector('.cam-found-name').textContent = d.name || d.hardware || '';
+    li.querySelector('.cam-found-url').textContent = d.url;
+    const form = li.querySelector('form');
+    const st = form.querySelector('.cam-add-status');
+    form.addEventListener('submit', async function (e) {
+      e.preventDefault();
+      const f = new FormData(form);
+      const id = f.get('id'), user = f.get('username'), pass = f.get('password');
+      st.textContent = t.tAdding;
+      try {
+        const r = await post('/cameras/onvif', { url: d.url, username: user, password: pass });
+        if (!r.ok) throw new Error('onvif: ' + r.status);
+        const info = await r.json();
+        if (!info.main_url) throw new Error('no stream');
+        const cam = { id: id, name: d.name || '', url: info.main_url, username: user, password: pass, onvif: { url: d.url } };
+        if (info.sub_url) cam.sub_url = info.sub_url;
+        const put = await fetch(form.closest('.cam-box') ? boxURL(form.closest('.cam-box').dataset.box) + '/cameras/' + encodeURIComponent(id) : '', {
+          method: 'PUT',
+          headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+          body: JSON.stringify(cam)
+        });
+        if (!put.ok) throw new Error('put: ' + put.status);
+        window.location.reload();
+      } catch (err) {
+        st.textContent = t.tAddFailed;
+        st.title = String(err);
+      }
+    });
+    return li;
+  }
+
   // Leaving the page ends every viewing, so the box frees its viewer
   // places and uplink at once instead of waiting for ICE to time out.
   window.addEventListener('pagehide', function () {
     Array.from(watching).forEach(function (s) { stop(s, '', true); });
   });
 
-  root.querySelectorAll('.cam-box').forEach(loadBox);
+  root.querySelectorAll('.cam-box').forEach(function (sec) {
+    loadBox(sec);
+    discovery(sec);
+  });
 })();
