@@ -208,6 +208,7 @@ func AddUser(ctx context.Context, cfg config.Config, name, role, password string
 	if err := au.AddUser(ctx, name, password, store.Role(role)); err != nil {
 		return "", err
 	}
+	name, _ = auth.CanonicalName(name) // as stored; AddUser accepted it
 	if err := auditCLI(ctx, st, "user add", "", "user/"+name, map[string]string{"name": name, "role": role}); err != nil {
 		return "", err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/announce"
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/broker"
 	"github.com/dalaba/dalaba/cloud/config"
 	"github.com/dalaba/dalaba/cloud/console"
@@ -29,7 +30,9 @@ import (
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/media"
+	"github.com/dalaba/dalaba/cloud/notify"
 	"github.com/dalaba/dalaba/cloud/plan"
+	"github.com/dalaba/dalaba/cloud/poster"
 	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/cloud/web"
 )
@@ -153,9 +156,19 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
+	// Presence comes from the embedded broker's sessions; an external
+	// broker tells nothing of them, so there it follows traffic.
+	presCfg := fleet.PresenceConfig{}
+	if !c.cfg.MQTT.Embedded {
+		presCfg.Timeout = c.cfg.MQTT.PresenceTimeout
+	}
+	pres, err := fleet.NewPresence(presCfg, fleet.PresenceDeps{Logger: c.deps.Logger, Store: st})
+	if err != nil {
+		return abort(err)
+	}
 	if c.cfg.MQTT.Embedded {
-		b, err := broker.New(broker.Config{Listen: c.cfg.MQTT.Listen, CertFile: c.cfg.MQTT.CertFile, KeyFile: c.cfg.MQTT.KeyFile},
-			broker.Deps{Logger: c.deps.Logger, Auth: authn})
+		b, err := broker.New(broker.Config{Listen: c.cfg.MQTT.Listen, CertFile: c.cfg.MQTT.CertFile, KeyFile: c.cfg.MQTT.KeyFile, Limit: c.cfg.MQTT.BoxLimit},
+			broker.Deps{Logger: c.deps.Logger, Auth: authn, Sessions: pres})
 		if err != nil {
 			return abort(err)
 		}
@@ -180,7 +193,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	rl := &relay{}
 	mediaURL := c.cfg.PublicHTTPURL(ln.Addr().String()) + media.BoxPrefix
 	fl, err := fleet.New(fleet.Config{Validity: c.cfg.Desired.Validity, BrokerURL: c.cfg.PublicBrokerURL(mqttAddr), MediaURL: mediaURL, CloudUser: c.cfg.MQTT.Username},
-		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl})
+		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl, Presence: pres})
 	if err != nil {
 		return abort(err)
 	}
@@ -189,7 +202,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
-	planner, err := plan.New(plan.Deps{Logger: c.deps.Logger, Store: st, Fleet: fl})
+	planner, err := plan.New(plan.Deps{Logger: c.deps.Logger, Store: st, Fleet: fl, AllowLocalCameraTargets: c.cfg.Cameras.AllowLocalTargets})
 	if err != nil {
 		return abort(err)
 	}
@@ -203,18 +216,22 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
-	ls, err := lists.New(lists.Config{Approvals: c.cfg.Lists.Approvals, Template: c.cfg.Lists.Template},
-		lists.Deps{Logger: c.deps.Logger, Store: st, Announcer: ann})
+	ls, err := lists.New(c.listsConfig(ln.Addr().String()), lists.Deps{Logger: c.deps.Logger, Store: st, Announcer: ann, Font: c.posterFont()})
 	if err != nil {
 		return abort(err)
 	}
-	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib, Lists: ls, Speech: speech})
+	proxies, err := forwarded.New(c.cfg.HTTP.TrustedProxies, c.deps.Logger)
+	if err != nil {
+		return abort(err)
+	}
+	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib, Lists: ls, Speech: speech,
+		Proxies: proxies})
 	if err != nil {
 		return abort(err)
 	}
 	// The console serves its pages and passes everything else to the API.
 	con, err := console.New(console.Config{}, console.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Next: api.Handler(),
-		Lists: ls})
+		Lists: ls, Proxies: proxies})
 	if err != nil {
 		return abort(err)
 	}
@@ -234,6 +251,8 @@ func (c *Cloud) Run(ctx context.Context) error {
 	dlDone := make(chan struct{})
 	g.Go(func() error { defer close(dlDone); return dl.Run(mqttCtx) })
 	g.Go(func() error { return fl.Run(mqttCtx) })
+	g.Go(func() error { return pres.Run(mqttCtx) })
+	g.Go(func() error { return ls.Run(mqttCtx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("cloud: http: %w", err)
@@ -271,6 +290,36 @@ func (c *Cloud) Run(ctx context.Context) error {
 	err = g.Wait()
 	c.log.Info("stopped", "err", err)
 	return err
+}
+
+// listsConfig is the lists' part of the configuration; bound is the HTTP
+// address, for the group chats' picture links.
+func (c *Cloud) listsConfig(bound string) lists.Config {
+	l := c.cfg.Lists
+	r := lists.Rounds{Default: lists.Round(l.Rounds.Default), Categories: map[string]lists.Round{}}
+	for cat, x := range l.Rounds.Categories {
+		r.Categories[cat] = lists.Round(x)
+	}
+	return lists.Config{
+		Approvals: l.Approvals, Template: l.Template, NoticeDays: l.NoticeDays, Rounds: r,
+		Privacy: lists.Privacy{MaskNames: l.Privacy.MaskNames, ReasonRunes: l.Privacy.PublicReasonChars, RetentionMonths: l.Privacy.RetentionMonths},
+		Chats: lists.ChatConfig{
+			Backoff:   notify.Backoff{Initial: l.Chats.FirstRetry, Max: l.Chats.MaxRetry, Attempts: l.Chats.Attempts},
+			PublicURL: c.cfg.PublicHTTPURL(bound), ImageLife: time.Duration(l.Chats.ImageDays) * 24 * time.Hour,
+		},
+	}
+}
+
+// posterFont is the font the poster picture is drawn with. One that
+// cannot be read does not stop the service: lists are posted to group
+// chats as text alone, and the poster picture answers poster.no_font.
+func (c *Cloud) posterFont() *poster.Font {
+	f, err := poster.LoadFont(c.cfg.Lists.Chats.Font)
+	if err != nil {
+		c.deps.Logger.Error("poster font unavailable; group chats get the list as text only (install fonts-noto-cjk)", "err", err)
+		return nil
+	}
+	return f
 }
 
 // boxAuth admits a box, and only a box, to media downloads.

@@ -50,7 +50,7 @@ func testConfig(dir string) config.Config {
 	return cfg
 }
 
-func startCloud(t *testing.T, dir string, edit func(*config.Config)) *running {
+func startCloud(t testing.TB, dir string, edit func(*config.Config)) *running {
 	t.Helper()
 	cfg := testConfig(dir)
 	if edit != nil {
@@ -63,7 +63,7 @@ func startCloud(t *testing.T, dir string, edit func(*config.Config)) *running {
 }
 
 // launch runs a Cloud until the test ends and waits until it is ready.
-func launch(t *testing.T, cfg config.Config) *running {
+func launch(t testing.TB, cfg config.Config) *running {
 	t.Helper()
 	r := &running{dir: cfg.DataDir, stdout: &bytes.Buffer{}}
 	c, err := New(cfg, Deps{Logger: testenv.Logger(t, slog.LevelInfo), Version: "test", Stdout: r.stdout, PasswordCost: bcrypt.MinCost})
@@ -96,7 +96,7 @@ func launch(t *testing.T, cfg config.Config) *running {
 	return r
 }
 
-func (r *running) login(t *testing.T, user, password string) {
+func (r *running) login(t testing.TB, user, password string) {
 	t.Helper()
 	var login struct{ Token string }
 	r.token = ""
@@ -105,12 +105,12 @@ func (r *running) login(t *testing.T, user, password string) {
 }
 
 // waitFor polls cond until it holds or wait has passed.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	testenv.WaitFor(t, wait, what, cond)
 }
 
-func (r *running) api(t *testing.T, method, path, body string, out any, want int) {
+func (r *running) api(t testing.TB, method, path, body string, out any, want int) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, "http://"+r.http+path, strings.NewReader(body))
 	if err != nil {
@@ -137,6 +137,8 @@ func (r *running) api(t *testing.T, method, path, body string, out any, want int
 
 type boxView struct {
 	Online           bool      `json:"online"`
+	ConnectedSince   time.Time `json:"connected_since"`
+	RateLimited      uint64    `json:"rate_limited"`
 	LastSeen         time.Time `json:"last_seen"`
 	AppliedRev       uint64    `json:"applied_rev"`
 	DesiredRev       uint64    `json:"desired_rev"`
@@ -147,7 +149,7 @@ type boxView struct {
 }
 
 // box reads a box from the list, as the console does.
-func (r *running) box(t *testing.T, id string) boxView {
+func (r *running) box(t testing.TB, id string) boxView {
 	t.Helper()
 	var boxes []struct {
 		ID string `json:"id"`
@@ -179,7 +181,7 @@ type edgeConfig struct {
 	} `yaml:"media"`
 }
 
-func parseEdgeConfig(t *testing.T, s string) edgeConfig {
+func parseEdgeConfig(t testing.TB, s string) edgeConfig {
 	t.Helper()
 	var ec edgeConfig
 	dec := yaml.NewDecoder(strings.NewReader(s))
@@ -190,7 +192,7 @@ func parseEdgeConfig(t *testing.T, s string) edgeConfig {
 	return ec
 }
 
-func (r *running) addBox(t *testing.T, id string) edgeConfig {
+func (r *running) addBox(t testing.TB, id string) edgeConfig {
 	t.Helper()
 	var out struct {
 		EdgeConfig string `json:"edge_config"`
@@ -211,7 +213,7 @@ type fakeBox struct {
 	cmds    [][]byte
 }
 
-func connectBox(t *testing.T, ec edgeConfig, brokerURL string, will bool) *fakeBox {
+func connectBox(t testing.TB, ec edgeConfig, brokerURL string, will bool) *fakeBox {
 	t.Helper()
 	fb := &fakeBox{id: ec.BoxID}
 	o := mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(ec.BoxID).SetCleanSession(false).
@@ -252,7 +254,7 @@ func connectBox(t *testing.T, ec edgeConfig, brokerURL string, will bool) *fakeB
 	return fb
 }
 
-func (fb *fakeBox) publish(t *testing.T, k protocol.Kind, retained bool, payload []byte) {
+func (fb *fakeBox) publish(t testing.TB, k protocol.Kind, retained bool, payload []byte) {
 	t.Helper()
 	if tok := fb.cl.Publish(protocol.Topic(fb.id, k), 1, retained, payload); !tok.WaitTimeout(wait) || tok.Error() != nil {
 		t.Fatalf("publish %s: %v", k, tok.Error())
@@ -294,7 +296,7 @@ func (fb *fakeBox) crash(t *testing.T) {
 	}
 }
 
-func marshal(t *testing.T, k protocol.Kind, v any) []byte {
+func marshal(t testing.TB, k protocol.Kind, v any) []byte {
 	t.Helper()
 	b, err := protocol.Marshal(k, v)
 	if err != nil {
@@ -303,11 +305,14 @@ func marshal(t *testing.T, k protocol.Kind, v any) []byte {
 	return b
 }
 
-func batch(t *testing.T, box string, floor uint64, seqs ...uint64) []byte {
+// batch builds a batch of the box's events with seqs; an event is the same
+// whenever its seq is sent again, as a box's re-sent events are.
+func batch(t testing.TB, box string, floor uint64, seqs ...uint64) []byte {
 	t.Helper()
 	var evs []protocol.Event
+	at := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
 	for _, q := range seqs {
-		evs = append(evs, protocol.Event{Seq: q, Time: time.Now(), Type: "test.event", Priority: protocol.PriorityInfo, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, q))})
+		evs = append(evs, protocol.Event{Seq: q, Time: at.Add(time.Duration(q) * time.Second), Type: "test.event", Priority: protocol.PriorityInfo, Data: json.RawMessage(fmt.Sprintf(`{"n":%d}`, q))})
 	}
 	return marshal(t, protocol.KindEvents, protocol.EventBatch{V: 1, BoxID: box, Floor: floor, Events: evs})
 }

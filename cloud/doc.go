@@ -2,8 +2,9 @@
 // store (<data_dir>/cloud.db), the township signing key
 // (<data_dir>/township.key, made on first start) and the audio clips
 // (<data_dir>/media), creates the first admin, and starts the embedded
-// broker (unless an external one is configured), the downlink, the fleet
-// and the HTTP server (the API, and /media/ for boxes) in that order,
+// broker (unless an external one is configured; its session events feed
+// the fleet's presence), the downlink, the fleet and its presence, and the
+// HTTP server (the API, and /media/ for boxes) in that order,
 // stopping them in reverse: HTTP drained, downlink disconnected, broker
 // closed, store closed.
 //

@@ -25,7 +25,7 @@ func (e *Edge) applyCameras(st desired.State) {
 	var cams []relay.Camera
 	for _, cam := range c.Cameras {
 		cams = append(cams, relay.Camera{ID: cam.ID, Name: cam.Name, URL: cam.URL, Username: cam.Username, Password: cam.Password,
-			Transport: cam.Transport, AlwaysOn: cam.AlwaysOn, SubURL: cam.SubURL})
+			Transport: cam.Transport, AlwaysOn: cam.AlwaysOn, SubURL: cam.SubURL, AllowLocal: c.AllowLocalTargets})
 	}
 	e.wh.SetCameras(c)
 	e.cc.SetCameras(c)
@@ -61,7 +61,7 @@ func (e *Edge) cameraEvent(ev relay.Event) {
 			Camera: ev.Camera, Viewer: ev.Reader, Via: "rtsp", From: ev.From, To: orNow(ev.To)})
 	}
 	if err != nil {
-		e.log.Error("recording a camera event", "type", ev.Type, "camera", ev.Camera, "err", err)
+		e.log.Error("recording a camera event", "type", ev.Type, "camera_id", ev.Camera, "err", err)
 	}
 }
 
@@ -78,6 +78,6 @@ func orNow(t time.Time) time.Time {
 // viewing records a WebRTC viewer's session.
 func (e *Edge) viewing(v protocol.Viewing) {
 	if err := e.record(context.Background(), protocol.EventCameraViewed, protocol.PriorityNotice, v); err != nil {
-		e.log.Error("recording a viewing", "camera", v.Camera, "err", err)
+		e.log.Error("recording a viewing", "camera_id", v.Camera, "err", err)
 	}
 }

@@ -170,12 +170,15 @@ func (e *Edge) build() error {
 		return err
 	}
 	e.ap.Subscribe(func(s desired.State) { e.po.Apply(s.Spec.Broadcast) })
-	e.rl, err = relay.New(relay.Config{Listen: cfg.Relay.Listen, Username: cfg.Relay.Username, Password: cfg.Relay.Password, Linger: cfg.Relay.Linger},
+	e.rl, err = relay.New(relay.Config{Listen: cfg.Relay.Listen, Username: cfg.Relay.Username, Password: cfg.Relay.Password, Linger: cfg.Relay.Linger,
+		RTPPort: cfg.Relay.RTPPort, TCPOnly: !cfg.Relay.UDP},
 		relay.Deps{Logger: log, Events: e.cameraEvent})
 	if err != nil {
 		return fmt.Errorf("edge: camera relay: %w", err)
 	}
-	e.wh, err = whep.New(whep.Config{}, whep.Deps{Logger: log, Source: e.rl, Events: e.viewing})
+	w := cfg.WebRTC
+	e.wh, err = whep.New(whep.Config{MaxSessions: w.MaxViewers, SessionTimeout: w.SessionTimeout, DisconnectedTimeout: w.DisconnectedTimeout,
+		UDPPortMin: uint16(w.UDPPortMin), UDPPortMax: uint16(w.UDPPortMax)}, whep.Deps{Logger: log, Source: e.rl, Events: e.viewing})
 	if err != nil {
 		return fmt.Errorf("edge: webrtc: %w", err)
 	}
@@ -184,7 +187,9 @@ func (e *Edge) build() error {
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	e.pg, err = paging.New(paging.Config{}, paging.Deps{Logger: log, Air: pagingAir{e.po}})
+	e.pg, err = paging.New(paging.Config{MaxSessions: w.MaxPages, SessionTimeout: w.SessionTimeout, DisconnectedTimeout: w.DisconnectedTimeout,
+		IdleTimeout: w.PageIdleTimeout, MaxDuration: w.PageMaxDuration, UDPPortMin: uint16(w.UDPPortMin), UDPPortMax: uint16(w.UDPPortMax)},
+		paging.Deps{Logger: log, Air: pagingAir{e.po}})
 	if err != nil {
 		return fmt.Errorf("edge: paging: %w", err)
 	}
@@ -209,8 +214,12 @@ func (e *Edge) build() error {
 	}
 	e.api, err = localapi.New(cfg.SocketPath(), localapi.Deps{
 		Logger: log,
-		Append: func(ctx context.Context, ev localapi.Event) (uint64, error) {
-			return e.ob.Append(ctx, outbox.Entry{Type: ev.Type, Priority: ev.Priority, Data: ev.Data})
+		Append: func(ctx context.Context, evs []localapi.Event) ([]uint64, error) {
+			es := make([]outbox.Entry, len(evs))
+			for i, ev := range evs {
+				es[i] = outbox.Entry{Type: ev.Type, Priority: ev.Priority, Data: ev.Data}
+			}
+			return e.ob.AppendAll(ctx, es)
 		},
 		Status: e.status,
 	})

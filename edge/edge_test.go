@@ -141,7 +141,18 @@ func (tw *township) store(payload []byte) []byte {
 		}
 		tw.next++
 	}
-	ack, err := protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: protocol.Version, BoxID: tw.box, Seq: tw.next - 1})
+	// As the township acks: the batch's epoch and range, through its end
+	// at most.
+	a := protocol.EventsAck{V: protocol.Version, BoxID: tw.box, Epoch: b.Epoch, Seq: tw.next - 1}
+	if n := len(b.Events); n > 0 {
+		a.From, a.Seq = b.Events[0].Seq, min(a.Seq, b.Events[n-1].Seq)
+	} else {
+		a.From, a.Seq = b.Floor, min(a.Seq, b.Floor-1)
+	}
+	if b.Epoch == "" {
+		a.From = 0
+	}
+	ack, err := protocol.Marshal(protocol.KindEventsAck, a)
 	if err != nil {
 		tw.t.Errorf("township: %v", err)
 		return nil

@@ -3,6 +3,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -33,6 +34,12 @@ type Cameras struct {
 	// in bytes, for a path whose MTU is smaller than TURN over a
 	// 1500-byte link (a VPN); 0: the box's default, 1400.
 	MaxPayload int `json:"max_payload,omitempty"`
+	// AllowLocalTargets lets camera URLs name the box itself or other
+	// targets no village camera has (see CheckCameraHost): for tests and
+	// demos with a simulated camera on loopback. The township sets it from
+	// its own configuration, whatever a client sent; the box refuses such
+	// cameras unless it is set, whatever the township checked.
+	AllowLocalTargets bool `json:"allow_local_targets,omitempty"`
 }
 
 // Viewer limits by default.
@@ -98,6 +105,9 @@ func (c *Cameras) Validate() error {
 		u, err := url.Parse(cam.URL)
 		if err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" || u.User != nil {
 			add("%s (%s).url %q: want rtsp://host[:port]/path, credentials in username and password", where, cam.ID, cam.URL)
+		} else if err := CheckCameraHost(u.Hostname()); err != nil && !c.AllowLocalTargets {
+			add("%s (%s).url %q: %w; a camera must be on the village's network (the township's cameras.allow_local_targets allows it, for tests)",
+				where, cam.ID, cam.URL, err)
 		}
 		if len(cam.Username) > 128 || len(cam.Password) > 128 || strings.ContainsAny(cam.Username+cam.Password, "\r\n\x00") {
 			add("%s (%s): bad credentials (at most 128 bytes, no line breaks)", where, cam.ID)
@@ -110,7 +120,7 @@ func (c *Cameras) Validate() error {
 		if cam.BitrateKbps < 0 || cam.BitrateKbps > 100_000 {
 			add("%s (%s).bitrate_kbps %d: want 1 to 100000, or 0 for 4000", where, cam.ID, cam.BitrateKbps)
 		}
-		for _, err := range cam.streamProblems() {
+		for _, err := range cam.streamProblems(c.AllowLocalTargets) {
 			add("%s (%s)%w", where, cam.ID, err)
 		}
 	}
@@ -138,6 +148,72 @@ func (c *Cameras) Validate() error {
 		add("cameras.uplink_kbps %d: want 0 (not declared) to 10000000", c.UplinkKbps)
 	}
 	return errors.Join(errs...)
+}
+
+// ErrLocalTarget marks a camera host that is no camera: the box itself,
+// link-local and cloud metadata addresses, and addresses that reach no
+// single device on a LAN. A relay that pulled from one would let its
+// readers probe the box's own ports and the cloud's metadata service.
+var ErrLocalTarget = errors.New("not a camera address")
+
+// CheckCameraHost refuses, wrapping ErrLocalTarget, a camera URL's host
+// (a name or a literal IP, without port or brackets) that a box must not
+// dial: "localhost" and names under .localhost, and the literal addresses
+// CheckCameraIP refuses. Other names are not resolved here: the box checks
+// the address it dials (the relay's dialer).
+func CheckCameraHost(host string) error {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return fmt.Errorf("%w: host %s is the box itself", ErrLocalTarget, host)
+	}
+	if zone := strings.IndexByte(h, '%'); zone >= 0 { // fe80::1%eth0
+		h = h[:zone]
+	}
+	ip, err := netip.ParseAddr(h)
+	if err != nil {
+		return nil // a name
+	}
+	return CheckCameraIP(ip)
+}
+
+// cameraRefusals are the address ranges no camera is at, with why. Private
+// LAN ranges (10/8, 172.16/12, 192.168/16, fc00::/7) and public addresses
+// are cameras' homes and are not here.
+var cameraRefusals = []struct {
+	prefix netip.Prefix
+	why    string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network", which reaches the box itself`},
+	{netip.MustParsePrefix("127.0.0.0/8"), "the box's own loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local, where clouds keep their metadata service (169.254.169.254)"},
+	{netip.MustParsePrefix("100.100.100.200/32"), "Alibaba Cloud's metadata service"},
+	{netip.MustParsePrefix("192.0.2.0/24"), "a documentation range (TEST-NET-1)"},
+	{netip.MustParsePrefix("198.51.100.0/24"), "a documentation range (TEST-NET-2)"},
+	{netip.MustParsePrefix("203.0.113.0/24"), "a documentation range (TEST-NET-3)"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved, with the broadcast address 255.255.255.255"},
+	{netip.MustParsePrefix("::/128"), "the unspecified address, which reaches the box itself"},
+	{netip.MustParsePrefix("::1/128"), "the box's own loopback"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},
+	{netip.MustParsePrefix("fd00:ec2::254/128"), "a cloud's metadata service"},
+	{netip.MustParsePrefix("2001:db8::/32"), "a documentation range"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast"},
+}
+
+// CheckCameraIP refuses, wrapping ErrLocalTarget, an address a box must
+// not pull a camera from: its own loopback, "this network" and the
+// unspecified address, link-local (IPv4 169.254.0.0/16 with the cloud
+// metadata address, IPv6 fe80::/10), the metadata addresses of clouds
+// outside it, multicast, broadcast and reserved, and the documentation
+// ranges. An IPv4-mapped IPv6 address is judged as its IPv4 address.
+func CheckCameraIP(ip netip.Addr) error {
+	ip = ip.Unmap().WithZone("")
+	for _, r := range cameraRefusals {
+		if r.prefix.Contains(ip) {
+			return fmt.Errorf("%w: %s is %s", ErrLocalTarget, ip, r.why)
+		}
+	}
+	return nil
 }
 
 // Commands of the camera feature.

@@ -93,13 +93,21 @@ type CameraONVIF struct {
 }
 
 // streamProblems checks the sub stream and ONVIF fields of c; each error
-// begins with the field's path below the camera.
-func (c Camera) streamProblems() []error {
+// begins with the field's path below the camera. Their hosts are held to
+// CheckCameraHost as the main URL's are, unless allowLocal.
+func (c Camera) streamProblems(allowLocal bool) []error {
 	var errs []error
+	local := func(field, raw, host string) {
+		if err := CheckCameraHost(host); err != nil && !allowLocal {
+			errs = append(errs, fmt.Errorf(".%s %q: %w; a camera must be on the village's network", field, raw, err))
+		}
+	}
 	if c.SubURL != "" {
 		u, err := url.Parse(c.SubURL)
 		if err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" || u.User != nil {
 			errs = append(errs, fmt.Errorf(".sub_url %q: want rtsp://host[:port]/path, credentials in username and password", c.SubURL))
+		} else {
+			local("sub_url", c.SubURL, u.Hostname())
 		}
 	}
 	if c.SubBitrateKbps < 0 || c.SubBitrateKbps > 100_000 {
@@ -109,6 +117,8 @@ func (c Camera) streamProblems() []error {
 		u, err := url.Parse(o.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
 			errs = append(errs, fmt.Errorf(".onvif.url %q: want http://host[:port]/onvif/device_service, credentials in username and password", o.URL))
+		} else {
+			local("onvif.url", o.URL, u.Hostname())
 		}
 		if len(o.Profile) > 64 {
 			errs = append(errs, errors.New(".onvif.profile: longer than 64 bytes"))

@@ -96,13 +96,21 @@ func DecodeEventBatch(box string, payload []byte) (EventBatch, error) {
 	if len(b.Events) > MaxBatchEvents {
 		return EventBatch{}, reject(KindEvents, ReasonInvalid, fmt.Errorf("%d events, limit %d", len(b.Events), MaxBatchEvents))
 	}
-	if b.Floor == 0 {
-		return EventBatch{}, reject(KindEvents, ReasonInvalid, errors.New("floor must be at least 1"))
+	if b.Epoch != "" {
+		if err := ValidateEpoch(b.Epoch); err != nil {
+			return EventBatch{}, reject(KindEvents, ReasonInvalid, err)
+		}
+	}
+	if b.Floor == 0 || b.Floor > MaxSeq+1 {
+		return EventBatch{}, reject(KindEvents, ReasonInvalid, fmt.Errorf("floor %d: must be 1-%d", b.Floor, uint64(MaxSeq+1)))
 	}
 	prev := uint64(0)
 	for i, e := range b.Events {
 		if e.Seq == 0 || e.Seq <= prev {
 			return EventBatch{}, reject(KindEvents, ReasonInvalid, fmt.Errorf("event %d: seq %d not increasing", i, e.Seq))
+		}
+		if e.Seq > MaxSeq {
+			return EventBatch{}, reject(KindEvents, ReasonInvalid, fmt.Errorf("event %d: seq %d above the limit %d", i, e.Seq, uint64(MaxSeq)))
 		}
 		if e.Seq < b.Floor {
 			return EventBatch{}, reject(KindEvents, ReasonInvalid, fmt.Errorf("event %d: seq %d below floor %d", i, e.Seq, b.Floor))
@@ -121,7 +129,45 @@ func DecodeEventsAck(box string, payload []byte) (EventsAck, error) {
 	if err := decodeStrict(KindEventsAck, payload, &a); err != nil {
 		return EventsAck{}, err
 	}
-	return a, checkBox(KindEventsAck, box, a.BoxID)
+	if err := checkBox(KindEventsAck, box, a.BoxID); err != nil {
+		return EventsAck{}, err
+	}
+	if err := validateAck(a); err != nil {
+		return EventsAck{}, reject(KindEventsAck, ReasonInvalid, err)
+	}
+	return a, nil
+}
+
+func validateAck(a EventsAck) error {
+	if a.Seq > MaxSeq {
+		return fmt.Errorf("seq %d above the limit %d", a.Seq, uint64(MaxSeq))
+	}
+	if a.Epoch == "" {
+		if a.From != 0 || a.Diverged {
+			return errors.New("from and diverged answer a batch with an epoch; this ack names none")
+		}
+		return nil
+	}
+	if err := ValidateEpoch(a.Epoch); err != nil {
+		return err
+	}
+	if a.From == 0 || a.From > MaxSeq+1 {
+		return fmt.Errorf("from %d: must be 1-%d with an epoch", a.From, uint64(MaxSeq+1))
+	}
+	return nil
+}
+
+// ValidateEpoch checks an epoch's form: EpochLen lowercase hex digits.
+func ValidateEpoch(epoch string) error {
+	if len(epoch) != EpochLen {
+		return fmt.Errorf("epoch %q: must be %d lowercase hex digits", epoch, EpochLen)
+	}
+	for i := range len(epoch) {
+		if c := epoch[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return fmt.Errorf("epoch %q: must be %d lowercase hex digits", epoch, EpochLen)
+		}
+	}
+	return nil
 }
 
 // DecodeStatus decodes box's status (or will) message.

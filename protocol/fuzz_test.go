@@ -22,12 +22,12 @@ func FuzzDecodeEventBatch(f *testing.F) {
 			}
 			return
 		}
-		if b.BoxID != "village-1" || b.Floor == 0 {
+		if b.BoxID != "village-1" || b.Floor == 0 || b.Floor > MaxSeq+1 || (b.Epoch != "" && ValidateEpoch(b.Epoch) != nil) {
 			t.Fatalf("accepted %+v", b)
 		}
-		for i := 1; i < len(b.Events); i++ {
-			if b.Events[i].Seq <= b.Events[i-1].Seq {
-				t.Fatalf("accepted non-increasing seqs")
+		for i, e := range b.Events {
+			if e.Seq > MaxSeq || (i > 0 && e.Seq <= b.Events[i-1].Seq) {
+				t.Fatalf("accepted seqs out of order or above MaxSeq")
 			}
 		}
 		if _, err := Marshal(KindEvents, b); err != nil {
@@ -38,7 +38,9 @@ func FuzzDecodeEventBatch(f *testing.F) {
 
 func FuzzDecodeSmall(f *testing.F) {
 	f.Add(uint8(0), []byte(`{"v":1,"box_id":"village-1","online":true}`))
-	f.Add(uint8(1), []byte(`{"v":1,"box_id":"village-1","seq":42}`))
+	for _, c := range ackCases {
+		f.Add(uint8(1), []byte(c.payload))
+	}
 	f.Add(uint8(2), []byte(`{"v":1,"box_id":"village-1","applied_rev":3,"outbox_backlog":0,"at":"2026-11-01T08:00:00Z"}`))
 	f.Add(uint8(3), []byte(`{"v":1,"id":"c-1","box_id":"village-1","ok":true}`))
 	f.Add(uint8(3), []byte(`{"v":1,"id":"c-1","box_id":"village-1","ok":false,"code":"expired","error":"late"}`))
@@ -48,7 +50,11 @@ func FuzzDecodeSmall(f *testing.F) {
 		case 0:
 			_, err = DecodeStatus("village-1", payload)
 		case 1:
-			_, err = DecodeEventsAck("village-1", payload)
+			var a EventsAck
+			a, err = DecodeEventsAck("village-1", payload)
+			if err == nil && (a.Seq > MaxSeq || (a.Epoch == "") != (a.From == 0) || (a.Diverged && a.Epoch == "")) {
+				t.Fatalf("accepted an ack the contract forbids: %+v", a)
+			}
 		case 2:
 			_, err = DecodeReported("village-1", payload)
 		case 3:

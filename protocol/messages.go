@@ -87,8 +87,9 @@ const (
 	PriorityCritical Priority = 3 // rejections, drops, faults; last to go
 )
 
-// Event is one outbox entry. Seq is unique per box and grows by one per
-// append; Data is the type's own JSON object.
+// Event is one outbox entry. Seq is unique within the box's epoch (see
+// EventBatch), grows by one per append and is at most MaxSeq; Data is the
+// type's own JSON object.
 type Event struct {
 	Seq      uint64          `json:"seq"`
 	Time     time.Time       `json:"time"`
@@ -100,25 +101,59 @@ type Event struct {
 // MaxBatchEvents bounds the events in one batch.
 const MaxBatchEvents = 2000
 
+// MaxSeq bounds event seqs (and a floor is at most MaxSeq+1). At a thousand
+// events a second a box takes nearly nine thousand years to reach it; the
+// township keeps the bits above it to number a box's incarnations.
+const MaxSeq = 1<<48 - 1
+
+// EpochLen is the length of an epoch: 128 random bits in lowercase hex.
+const EpochLen = 32
+
 // EventBatch carries outbox events to the cloud, in seq order.
 //
 // Floor is the lowest seq still in the box's outbox when the batch was sent:
 // every seq below it was either acknowledged already or dropped under the
 // disk cap (and the drop recorded in an event), so the cloud may count it as
 // settled when it computes the contiguous watermark.
+//
+// Epoch names the box's sequence space: random, made with the box's data
+// directory, and kept across restarts and software updates. A box that
+// comes back with an empty data directory has a new epoch, so its seqs,
+// which start again at 1, are never taken for ones the township already
+// stored. "" is a box from before epochs.
 type EventBatch struct {
 	V      int     `json:"v"`
 	BoxID  string  `json:"box_id"`
+	Epoch  string  `json:"epoch,omitempty"`
 	Floor  uint64  `json:"floor"`
 	Events []Event `json:"events"`
 }
 
-// EventsAck tells the box the highest seq below which every event is stored
-// (or settled by Floor). The box deletes through Seq and nothing more.
+// EventsAck answers one EventBatch. The box deletes through Seq and nothing
+// more.
+//
+// To a batch without an epoch the ack carries only Seq: the highest seq
+// below which every event is stored (or settled by Floor), and at most the
+// batch's last seq.
+//
+// To a batch with an epoch it also names that Epoch and From, the batch's
+// lowest seq (its floor when it had no events). It vouches for [From, Seq]
+// only: every event of the batch in that range is stored. A box applies it
+// only while Epoch is its epoch and From is at or below the lowest seq it
+// still holds, so everything it deletes was in the batch.
+//
+// Diverged says the township holds other events under this epoch than the
+// box sent (the box's data directory is an older copy, restored from a
+// backup, or another box has its id): it stores nothing more under the
+// epoch, Seq ends the batch's events it holds identically, and the box
+// must carry what it still holds over to a new epoch.
 type EventsAck struct {
-	V     int    `json:"v"`
-	BoxID string `json:"box_id"`
-	Seq   uint64 `json:"seq"`
+	V        int    `json:"v"`
+	BoxID    string `json:"box_id"`
+	Epoch    string `json:"epoch,omitempty"`
+	From     uint64 `json:"from,omitempty"`
+	Seq      uint64 `json:"seq"`
+	Diverged bool   `json:"diverged,omitempty"`
 }
 
 // Status is the box's presence, published retained on connect and as the
@@ -161,6 +196,42 @@ const (
 	EventDesiredRejected = "desired.rejected" // data: Rejected
 	EventCmdRejected     = "cmd.rejected"     // data: Rejected
 	EventMessageRejected = "message.rejected" // data: Rejected
+
+	// EventBoxReset is recorded by the township, never by a box, as the
+	// first event of a box's new incarnation (see Reset).
+	EventBoxReset = "box.reset" // data: Reset
+)
+
+// Reset is the data of an EventBoxReset event: the township began a new
+// incarnation of a box's event log, because the box's events no longer
+// continue the old one. The old incarnation's events are all kept.
+type Reset struct {
+	Reason         string `json:"reason"` // one of the Reset* reasons
+	OldEpoch       string `json:"old_epoch,omitempty"`
+	NewEpoch       string `json:"new_epoch,omitempty"`
+	OldIncarnation uint32 `json:"old_incarnation"`
+	Incarnation    uint32 `json:"incarnation"`
+	// OldWatermark is the old incarnation's watermark when the new one
+	// began: every seq at or below it is stored or was settled.
+	OldWatermark uint64 `json:"old_watermark"`
+	// Floor is the first batch's floor in the new incarnation: 1 when the
+	// box's data directory was new, higher when it carried events over.
+	Floor uint64 `json:"floor"`
+}
+
+// Reasons of a Reset.
+const (
+	// ResetNewEpoch: the box came with an epoch the township had not
+	// seen: its data directory is new (re-flashed, a new SD card).
+	ResetNewEpoch = "new_epoch"
+	// ResetDiverged: the box started a new epoch after the township found
+	// that its events differ from those stored under the old one (its
+	// data directory was restored from an older copy, or two boxes share
+	// its id).
+	ResetDiverged = "diverged"
+	// ResetSeqsReused: a box without an epoch (or with its first) sent
+	// seqs that already hold other events.
+	ResetSeqsReused = "seqs_reused"
 )
 
 // Dropped is the data of an EventOutboxDropped event.

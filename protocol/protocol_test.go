@@ -233,7 +233,18 @@ var batchCases = []struct {
 	{"array", `[1,2]`, ReasonMalformed},
 	{"unknown field", `{"v":1,"box_id":"village-1","floor":1,"events":[],"extra":true}`, ReasonMalformed},
 	{"trailing", `{"v":1,"box_id":"village-1","floor":1,"events":[]}{}`, ReasonMalformed},
+	{"with an epoch", `{"v":1,"box_id":"village-1","epoch":"` + testEpoch + `","floor":1,"events":[{"seq":1,"time":"2026-11-01T08:00:00Z","type":"x","prio":1}]}`, ""},
+	{"epoch in capitals", `{"v":1,"box_id":"village-1","epoch":"0123456789ABCDEF0123456789ABCDEF","floor":1,"events":[]}`, ReasonInvalid},
+	{"epoch too short", `{"v":1,"box_id":"village-1","epoch":"0123456789abcdef","floor":1,"events":[]}`, ReasonInvalid},
+	{"epoch not hex", `{"v":1,"box_id":"village-1","epoch":"0123456789abcdef0123456789abcdeg","floor":1,"events":[]}`, ReasonInvalid},
+	{"epoch not a string", `{"v":1,"box_id":"village-1","epoch":7,"floor":1,"events":[]}`, ReasonMalformed},
+	{"the highest seq", `{"v":1,"box_id":"village-1","floor":281474976710655,"events":[{"seq":281474976710655,"time":"2026-11-01T08:00:00Z","type":"x","prio":1}]}`, ""},
+	{"seq above the limit", `{"v":1,"box_id":"village-1","floor":1,"events":[{"seq":281474976710656,"time":"2026-11-01T08:00:00Z","type":"x","prio":1}]}`, ReasonInvalid},
+	{"floor above the limit", `{"v":1,"box_id":"village-1","floor":281474976710657,"events":[]}`, ReasonInvalid},
 }
+
+// testEpoch is a well-formed epoch.
+const testEpoch = "0123456789abcdef0123456789abcdef"
 
 func TestDecodeEventBatch(t *testing.T) {
 	for _, c := range batchCases {
@@ -289,6 +300,57 @@ func TestDecodeSmallMessages(t *testing.T) {
 	}
 }
 
+// ackCases are acks a box may receive, good and bad; they seed
+// FuzzDecodeSmall too.
+var ackCases = []struct {
+	name    string
+	payload string
+	reason  string // "" = accepted
+}{
+	{"without an epoch", `{"v":1,"box_id":"village-1","seq":42}`, ""},
+	{"with an epoch", `{"v":1,"box_id":"village-1","epoch":"` + testEpoch + `","from":40,"seq":42}`, ""},
+	{"diverged", `{"v":1,"box_id":"village-1","epoch":"` + testEpoch + `","from":40,"seq":39,"diverged":true}`, ""},
+	{"the highest seq", `{"v":1,"box_id":"village-1","seq":281474976710655}`, ""},
+	{"seq above the limit", `{"v":1,"box_id":"village-1","seq":281474976710656}`, ReasonInvalid},
+	{"an epoch without from", `{"v":1,"box_id":"village-1","epoch":"` + testEpoch + `","seq":42}`, ReasonInvalid},
+	{"from without an epoch", `{"v":1,"box_id":"village-1","from":40,"seq":42}`, ReasonInvalid},
+	{"diverged without an epoch", `{"v":1,"box_id":"village-1","seq":42,"diverged":true}`, ReasonInvalid},
+	{"a bad epoch", `{"v":1,"box_id":"village-1","epoch":"village-1","from":40,"seq":42}`, ReasonInvalid},
+	{"from above the limit", `{"v":1,"box_id":"village-1","epoch":"` + testEpoch + `","from":281474976710657,"seq":42}`, ReasonInvalid},
+	{"another box's", `{"v":1,"box_id":"village-9","epoch":"` + testEpoch + `","from":40,"seq":42}`, ReasonWrongBox},
+	{"an unknown field", `{"v":1,"box_id":"village-1","epoch":"` + testEpoch + `","from":40,"seq":42,"watermark":99}`, ReasonMalformed},
+}
+
+func TestDecodeEventsAck(t *testing.T) {
+	for _, c := range ackCases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := DecodeEventsAck("village-1", []byte(c.payload))
+			checkReason(t, err, c.reason)
+		})
+	}
+}
+
+// The epoch's fields are optional: what a box from before them sends, and
+// what the township answers it, keeps its v1 bytes (the golden files
+// events.v1.json and events_ack.v1.json), so such a box's strict decoder
+// never meets a field it does not know.
+func TestEpochFieldsAreLeftOutWhenEmpty(t *testing.T) {
+	b, err := Marshal(KindEventsAck, EventsAck{V: 1, BoxID: "village-1", Seq: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"v":1,"box_id":"village-1","seq":7}` {
+		t.Fatalf("an ack to a batch without an epoch = %s", b)
+	}
+	b, err = Marshal(KindEvents, EventBatch{V: 1, BoxID: "village-1", Floor: 1, Events: []Event{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"v":1,"box_id":"village-1","floor":1,"events":[]}` {
+		t.Fatalf("a batch without an epoch = %s", b)
+	}
+}
+
 func TestMarshalRefusesOversize(t *testing.T) {
 	s := Status{V: Version, BoxID: strings.Repeat("a", 2000)}
 	_, err := Marshal(KindStatus, s)
@@ -320,9 +382,13 @@ func TestGolden(t *testing.T) {
 		"events.v1.json": enc(KindEvents, EventBatch{V: 1, BoxID: "village-1", Floor: 1, Events: []Event{
 			{Seq: 1, Time: t0, Type: EventBoxStarted, Priority: PriorityNotice, Data: json.RawMessage(`{"version":"dev"}`)}}}),
 		"events_ack.v1.json": enc(KindEventsAck, EventsAck{V: 1, BoxID: "village-1", Seq: 1}),
-		"status.v1.json":     enc(KindStatus, Status{V: 1, BoxID: "village-1", Online: true, At: t0}),
-		"reported.v1.json":   enc(KindReported, Reported{V: 1, BoxID: "village-1", AppliedRev: 3, At: t0, Version: "dev"}),
-		"cmd_result.v1.json": enc(KindCmdResult, CommandResult{V: 1, ID: "c-1", BoxID: "village-1", OK: true}),
+		"events_epoch.v1.json": enc(KindEvents, EventBatch{V: 1, BoxID: "village-1", Epoch: testEpoch, Floor: 1, Events: []Event{
+			{Seq: 1, Time: t0, Type: EventBoxStarted, Priority: PriorityNotice, Data: json.RawMessage(`{"version":"dev"}`)}}}),
+		"events_ack_epoch.v1.json":    enc(KindEventsAck, EventsAck{V: 1, BoxID: "village-1", Epoch: testEpoch, From: 1, Seq: 1}),
+		"events_ack_diverged.v1.json": enc(KindEventsAck, EventsAck{V: 1, BoxID: "village-1", Epoch: testEpoch, From: 1, Seq: 0, Diverged: true}),
+		"status.v1.json":              enc(KindStatus, Status{V: 1, BoxID: "village-1", Online: true, At: t0}),
+		"reported.v1.json":            enc(KindReported, Reported{V: 1, BoxID: "village-1", AppliedRev: 3, At: t0, Version: "dev"}),
+		"cmd_result.v1.json":          enc(KindCmdResult, CommandResult{V: 1, ID: "c-1", BoxID: "village-1", OK: true}),
 	}
 	for name, got := range golden {
 		path := filepath.Join("testdata", name)

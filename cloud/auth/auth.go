@@ -8,11 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -22,24 +19,37 @@ import (
 // Errors callers branch on.
 var (
 	ErrBadCredentials = errors.New("auth: wrong user name, password or token")
-	ErrRateLimited    = errors.New("auth: too many failed logins, try again in a minute")
-	ErrInvalid        = errors.New("auth: invalid")
+	// ErrRateLimited is what a *LimitedError is (errors.Is), which says
+	// how long to wait.
+	ErrRateLimited = errors.New("auth: too many failed sign-ins")
+	ErrInvalid     = errors.New("auth: invalid")
 )
 
-// Token lifetime and login limits.
-const (
-	TokenTTL       = 12 * time.Hour
-	MaxFailures    = 5           // failed logins per address per window
-	FailureWindow  = time.Minute // after which the count starts again
-	maxTrackedAddr = 10_000      // bounds the limiter's memory under a spray
-)
+// LimitedError refuses a sign-in attempt made during a lock-out (limit.go).
+type LimitedError struct {
+	// RetryAfter is how long until an attempt may be made again.
+	RetryAfter time.Duration
+}
+
+func (e *LimitedError) Error() string {
+	return fmt.Sprintf("%v; try again in %s", ErrRateLimited, e.RetryAfter.Round(time.Second))
+}
+
+// Is makes a *LimitedError an ErrRateLimited.
+func (e *LimitedError) Is(target error) bool { return target == ErrRateLimited }
+
+// TokenTTL is how long a session lasts.
+const TokenTTL = 12 * time.Hour
+
+// LockoutActor is who the audit trail names for a lock-out.
+const LockoutActor = "dalaba-cloud (sign-in limit)"
 
 // Deps are what Auth uses.
 type Deps struct {
 	Logger *slog.Logger
 	Store  store.Users
-	// Audit records each sign-in and sign-out; nil = Store's own trail
-	// when it keeps one (every full store.Store does), else none.
+	// Audit records each sign-in, sign-out and lock-out; nil = Store's
+	// own trail when it keeps one (every full store.Store does), else none.
 	Audit      store.AuditTrail
 	Now        func() time.Time
 	BcryptCost int // 0 = bcrypt.DefaultCost; tests lower it
@@ -52,26 +62,22 @@ type Auth struct {
 	audit store.AuditTrail // nil = none
 	now   func() time.Time
 	cost  int
-	mu    sync.Mutex
-	fails map[string]failures
+	limit *limiter
 
-	// decoy is a bcrypt hash compared against when the user does not
-	// exist, so a login takes as long for an unknown name as for a wrong
-	// password and does not tell which names exist.
-	decoyOnce sync.Once
-	decoy     []byte
+	// decoy is a bcrypt hash of the same cost compared against whenever
+	// there is no real one to compare (an unknown name, a refused
+	// attempt), so every answer costs one comparison.
+	decoy []byte
+	// compare is bcrypt.CompareHashAndPassword; tests count its calls.
+	compare func(hash, password []byte) error
 
-	// changing serialises Update, so two admins taking the admin role
-	// from each other at once cannot leave the township without one.
+	// changing serialises AddUser and Update: two admins taking the
+	// admin role from each other at once cannot leave the township
+	// without one, and two names that fold alike cannot both be added.
 	changing sync.Mutex
 }
 
-type failures struct {
-	n     int
-	since time.Time
-}
-
-// New validates deps.
+// New validates deps and makes the decoy hash (one bcrypt hash's time).
 func New(deps Deps) (*Auth, error) {
 	if deps.Store == nil {
 		return nil, errors.New("auth: no store")
@@ -88,9 +94,13 @@ func New(deps Deps) (*Auth, error) {
 	if deps.Audit == nil {
 		deps.Audit, _ = deps.Store.(store.AuditTrail) // nil when the store keeps no trail
 	}
+	decoy, err := bcrypt.GenerateFromPassword([]byte(randomString(12)), deps.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("auth: bcrypt cost %d: %w", deps.BcryptCost, err)
+	}
 	return &Auth{
 		log: deps.Logger.With("component", "auth"), st: deps.Store, audit: deps.Audit, now: deps.Now, cost: deps.BcryptCost,
-		fails: map[string]failures{},
+		limit: newLimiter(), decoy: decoy, compare: bcrypt.CompareHashAndPassword,
 	}, nil
 }
 
@@ -114,24 +124,33 @@ func (a *Auth) Bootstrap(ctx context.Context, password string) (created bool, pw
 	return true, password, nil
 }
 
-// AddUser creates a user; store.ErrExists if the name is taken.
+// AddUser creates a user under the canonical form of name (see
+// CanonicalName); store.ErrExists if that name, or an older one that
+// folds to it, is taken.
 func (a *Auth) AddUser(ctx context.Context, name, password string, role store.Role) error {
-	var errs []error
-	if n := utf8.RuneCountInString(name); n < 1 || n > 32 || !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 || strings.TrimSpace(name) != name {
-		errs = append(errs, fmt.Errorf("%w: user name must be 1-32 printable characters without surrounding spaces", ErrInvalid))
-	}
-	errs = append(errs, checkPassword(password), checkRole(role))
-	if err := errors.Join(errs...); err != nil {
+	canon, err := CanonicalName(name)
+	if err := errors.Join(err, checkPassword(password), checkRole(role)); err != nil {
 		return err
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), a.cost)
 	if err != nil {
 		return fmt.Errorf("auth: hash password: %w", err)
 	}
-	if err := a.st.CreateUser(ctx, store.User{Name: name, PasswordHash: hash, Role: role, CreatedAt: a.now()}); err != nil {
-		return fmt.Errorf("auth: add user %s: %w", name, err)
+	a.changing.Lock()
+	defer a.changing.Unlock()
+	users, err := a.st.ListUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("auth: add user %s: %w", canon, err)
 	}
-	a.log.Info("user added", "user", name, "role", role)
+	for _, u := range users {
+		if foldName(u.Name) == canon {
+			return fmt.Errorf("auth: add user %s: %w as %q", canon, store.ErrExists, u.Name)
+		}
+	}
+	if err := a.st.CreateUser(ctx, store.User{Name: canon, PasswordHash: hash, Role: role, CreatedAt: a.now()}); err != nil {
+		return fmt.Errorf("auth: add user %s: %w", canon, err)
+	}
+	a.log.Info("user added", "user", canon, "role", role)
 	return nil
 }
 
@@ -149,38 +168,73 @@ func checkRole(r store.Role) error {
 	return nil
 }
 
-// ValidRole reports whether r is one of the four roles.
-func ValidRole(r store.Role) bool {
-	switch r {
-	case store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleViewer:
-		return true
+// lookup finds the account a typed name means: the one stored under
+// exactly that name; else the one stored under its folded form (every
+// name made since names are normalised is); else the only older name that
+// folds alike. Two older names that fold alike ("Li" and "li", both made
+// before the rule) are each found by their exact spelling only.
+func lookup(users []store.User, name string) (store.User, bool) {
+	key := foldName(name)
+	var canon, older *store.User
+	olderCount := 0
+	for i := range users {
+		u := &users[i]
+		switch {
+		case u.Name == name:
+			return *u, true
+		case u.Name == key:
+			canon = u
+		case foldName(u.Name) == key:
+			older = u
+			olderCount++
+		}
 	}
-	return false
+	if canon != nil {
+		return *canon, true
+	}
+	if olderCount == 1 {
+		return *older, true
+	}
+	return store.User{}, false
 }
 
-// Login checks a password and returns a new bearer token. After
-// MaxFailures failures from one address within FailureWindow it refuses
-// with ErrRateLimited until the window has passed.
+// Login checks a password and returns a new bearer token. remoteAddr is
+// the client's address (an IP; see cloud/auth/forwarded behind a proxy),
+// which the limits count by. During a lock-out it refuses with a
+// *LimitedError (ErrRateLimited) whatever the password.
+//
+// Every attempt takes the same steps and one bcrypt comparison, whatever
+// its fate: an unknown name, and an attempt refused by the limits, are
+// compared against the decoy hash; a disabled account against its own.
+// So the time of the answer tells neither which names exist, nor which
+// are disabled; and the wrong password, the unknown name and the
+// disabled account get the one ErrBadCredentials.
 func (a *Auth) Login(ctx context.Context, name, password, remoteAddr string) (string, time.Time, error) {
 	now := a.now()
-	if a.limited(remoteAddr, now) {
-		return "", time.Time{}, ErrRateLimited
-	}
-	u, err := a.st.GetUser(ctx, name)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	users, err := a.st.ListUsers(ctx)
+	if err != nil {
 		return "", time.Time{}, fmt.Errorf("auth: login: %w", err)
 	}
-	hash := u.PasswordHash
-	if err != nil {
-		hash = a.decoyHash()
+	u, found := lookup(users, name)
+	t, wait, admitted := a.limit.admit(limitKeys(name, remoteAddr), now)
+	hash := a.decoy
+	if found && admitted {
+		hash = u.PasswordHash
 	}
-	// A disabled account gets the answer of a wrong password, so a
-	// stranger learns nothing, and counts as a failure like one.
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || err != nil || u.Disabled {
-		a.fail(remoteAddr, now)
+	match := a.compare(hash, []byte(password)) == nil
+	if !admitted {
+		// Debug: a spray would flood the log; the lock-out itself was
+		// logged and recorded when it began.
+		a.log.Debug("login refused: locked out", "user", name, "remote_addr", remoteAddr, "retry_after", wait)
+		return "", time.Time{}, &LimitedError{RetryAfter: wait}
+	}
+	if !match || !found || u.Disabled {
+		los := a.limit.failed(t, now)
 		a.log.Warn("login refused", "user", name, "remote_addr", remoteAddr, "disabled", u.Disabled)
+		a.lockedOut(ctx, los, u, found, now)
 		return "", time.Time{}, ErrBadCredentials
 	}
+	a.limit.succeeded(t, now)
 	token := randomString(32)
 	exp := now.Add(TokenTTL)
 	if err := a.st.PutSession(ctx, store.Session{TokenHash: hashToken(token), User: u.Name, CreatedAt: now, ExpiresAt: exp}); err != nil {
@@ -188,6 +242,23 @@ func (a *Auth) Login(ctx context.Context, name, password, remoteAddr string) (st
 	}
 	a.record(ctx, store.AuditRecord{Time: now, Actor: u.Name, Action: "login", Target: "user/" + u.Name, Note: "from " + remoteAddr})
 	return token, exp, nil
+}
+
+// lockedOut logs the lock-outs a failure began and records them in the
+// audit trail: an address's always, an account's when the account exists
+// (a stranger's made-up names would only fill the trail).
+func (a *Auth) lockedOut(ctx context.Context, los []lockout, u store.User, found bool, now time.Time) {
+	for _, lo := range los {
+		if lo.scope != scopeAddress {
+			if !found {
+				continue
+			}
+			lo.account = u.Name
+		}
+		target, note := lo.describe()
+		a.log.Warn("sign-in locked out", "target", target, "remote_addr", lo.addr, "for", lo.length)
+		a.record(ctx, store.AuditRecord{Time: now, Actor: LockoutActor, Action: "login.locked", Target: target, Note: note})
+	}
 }
 
 // record appends a to the audit trail, if there is one. The sign-in or
@@ -206,15 +277,6 @@ func (a *Auth) record(ctx context.Context, rec store.AuditRecord) {
 
 // auditTimeout bounds an audit append that outlives its request.
 const auditTimeout = 5 * time.Second
-
-func (a *Auth) decoyHash() []byte {
-	a.decoyOnce.Do(func() {
-		// An error leaves decoy nil: the compare then fails at once, which
-		// only gives back the timing this guards.
-		a.decoy, _ = bcrypt.GenerateFromPassword([]byte(randomString(12)), a.cost)
-	})
-	return a.decoy
-}
 
 // Verify returns the user a token belongs to; an unknown or expired token
 // is ErrBadCredentials (and an expired one is deleted).
@@ -268,12 +330,17 @@ func (a *Auth) Users(ctx context.Context) ([]store.User, error) {
 	return us, nil
 }
 
-// User returns account name, with its password hash; store.ErrNotFound
-// if there is none.
+// User returns the account name means (as Login finds it: the name as
+// stored, or any spelling that folds to it), with its password hash;
+// store.ErrNotFound if there is none.
 func (a *Auth) User(ctx context.Context, name string) (store.User, error) {
-	u, err := a.st.GetUser(ctx, name)
+	users, err := a.st.ListUsers(ctx)
 	if err != nil {
 		return store.User{}, fmt.Errorf("auth: user %s: %w", name, err)
+	}
+	u, ok := lookup(users, name)
+	if !ok {
+		return store.User{}, fmt.Errorf("auth: user %s: %w", name, store.ErrNotFound)
 	}
 	return u, nil
 }
@@ -285,7 +352,7 @@ type Change struct {
 	Disabled *bool
 }
 
-// Update changes user name as by asks and returns the account before and
+// Update changes user name (any spelling Login would take) as by asks and returns the account before and
 // after. Any change ends the user's sessions (in the same store write), so
 // a new role applies, and an old password or a disabled account admits no
 // one, from the next request on. It refuses with ErrInvalid, changing
@@ -293,6 +360,12 @@ type Change struct {
 // role from themself or disabling themself, and any change that would
 // leave no enabled admin. ErrNotFound for an unknown user.
 func (a *Auth) Update(ctx context.Context, by, name string, c Change) (before, after store.User, err error) {
+	// The account as stored, whichever spelling of it was given.
+	u, err := a.User(ctx, name)
+	if err != nil {
+		return store.User{}, store.User{}, fmt.Errorf("auth: update: %w", err)
+	}
+	name = u.Name
 	var errs []error
 	if c.Role == nil && c.Password == nil && c.Disabled == nil {
 		errs = append(errs, fmt.Errorf("%w: nothing to change: give role, password or disabled", ErrInvalid))
@@ -353,38 +426,6 @@ func (a *Auth) Update(ctx context.Context, by, name string, c Change) (before, a
 	return before, after, nil
 }
 
-func (a *Auth) limited(addr string, now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	f, ok := a.fails[addr]
-	if !ok {
-		return false
-	}
-	if now.Sub(f.since) >= FailureWindow {
-		delete(a.fails, addr)
-		return false
-	}
-	return f.n >= MaxFailures
-}
-
-func (a *Auth) fail(addr string, now time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	f, ok := a.fails[addr]
-	if !ok || now.Sub(f.since) >= FailureWindow {
-		if len(a.fails) >= maxTrackedAddr {
-			for k, v := range a.fails { // drop stale entries first
-				if now.Sub(v.since) >= FailureWindow {
-					delete(a.fails, k)
-				}
-			}
-		}
-		f = failures{since: now}
-	}
-	f.n++
-	a.fails[addr] = f
-}
-
 func hashToken(t string) []byte {
 	h := sha256.Sum256([]byte(t))
 	return h[:]
@@ -394,37 +435,4 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// Action is something a role may or may not do.
-type Action int
-
-// Actions checked by the API.
-const (
-	ActionViewBoxes Action = iota
-	ActionManageBoxes
-	ActionSendCommands
-	ActionManageUsers
-	// ActionManageBroadcast edits speakers, zones, schedules and uploads
-	// clips: day-to-day work, like commands.
-	ActionManageBroadcast
-	// ActionViewAudit reads the whole audit trail: who changed what.
-	ActionViewAudit
-)
-
-// Allowed reports whether role may do action. Admins may do everything;
-// operators run the boxes day to day; reviewers look and read the audit
-// trail; viewers only look.
-func Allowed(role store.Role, action Action) bool {
-	switch action {
-	case ActionViewBoxes:
-		return ValidRole(role)
-	case ActionSendCommands, ActionManageBroadcast:
-		return role == store.RoleAdmin || role == store.RoleOperator
-	case ActionManageBoxes, ActionManageUsers:
-		return role == store.RoleAdmin
-	case ActionViewAudit:
-		return role == store.RoleAdmin || role == store.RoleReviewer
-	}
-	return false
 }

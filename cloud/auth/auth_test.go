@@ -26,14 +26,20 @@ func (f *fakeNow) Add(d time.Duration) {
 	f.t = f.t.Add(d)
 }
 
-func newAuth(t *testing.T) (*Auth, *fakeNow) {
+func newAuth(t testing.TB) (*Auth, *fakeNow) {
 	t.Helper()
 	a, clk, _ := newAuthStore(t)
 	return a, clk
 }
 
 // newAuthStore is newAuth with its store, to look at the audit trail.
-func newAuthStore(t *testing.T) (*Auth, *fakeNow, *boltstore.Store) {
+func newAuthStore(t testing.TB) (*Auth, *fakeNow, *boltstore.Store) {
+	t.Helper()
+	return newAuthCost(t, bcrypt.MinCost)
+}
+
+// newAuthCost is newAuthStore hashing at cost.
+func newAuthCost(t testing.TB, cost int) (*Auth, *fakeNow, *boltstore.Store) {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
@@ -41,7 +47,7 @@ func newAuthStore(t *testing.T) (*Auth, *fakeNow, *boltstore.Store) {
 	}
 	t.Cleanup(func() { st.Close() })
 	clk := &fakeNow{t: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}
-	a, err := New(Deps{Store: st, Now: clk.Now, BcryptCost: bcrypt.MinCost})
+	a, err := New(Deps{Store: st, Now: clk.Now, BcryptCost: cost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,29 +105,6 @@ func TestLoginVerifyLogoutExpiry(t *testing.T) {
 	}
 }
 
-func TestLoginRateLimit(t *testing.T) {
-	a, clk := newAuth(t)
-	ctx := t.Context()
-	if err := a.AddUser(ctx, "op", "password1", store.RoleOperator); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < MaxFailures; i++ {
-		if _, _, err := a.Login(ctx, "op", "bad", "10.0.0.9"); !errors.Is(err, ErrBadCredentials) {
-			t.Fatalf("failure %d: %v", i, err)
-		}
-	}
-	if _, _, err := a.Login(ctx, "op", "password1", "10.0.0.9"); !errors.Is(err, ErrRateLimited) {
-		t.Fatalf("after %d failures even the right password is refused, got %v", MaxFailures, err)
-	}
-	if _, _, err := a.Login(ctx, "op", "password1", "10.0.0.10"); err != nil {
-		t.Fatalf("another address is not limited: %v", err)
-	}
-	clk.Add(FailureWindow)
-	if _, _, err := a.Login(ctx, "op", "password1", "10.0.0.9"); err != nil {
-		t.Fatalf("after the window: %v", err)
-	}
-}
-
 func TestAddUserValidation(t *testing.T) {
 	a, _ := newAuth(t)
 	cases := []struct {
@@ -130,6 +113,8 @@ func TestAddUserValidation(t *testing.T) {
 	}{
 		{"empty name", "", "password1", store.RoleViewer},
 		{"long name", "abcdefghijabcdefghijabcdefghijabc", "password1", store.RoleViewer},
+		{"look-alike name", "аdmin", "password1", store.RoleViewer},
+		{"name with a space", "li si", "password1", store.RoleViewer},
 		{"short password", "u", "short", store.RoleViewer},
 		{"unknown role", "u", "password1", "king"},
 	}
@@ -145,38 +130,6 @@ func TestAddUserValidation(t *testing.T) {
 	}
 	if err := a.AddUser(t.Context(), "dup", "password1", store.RoleViewer); !errors.Is(err, store.ErrExists) {
 		t.Fatalf("duplicate: %v", err)
-	}
-}
-
-func TestAllowed(t *testing.T) {
-	cases := []struct {
-		role   store.Role
-		action Action
-		want   bool
-	}{
-		{store.RoleAdmin, ActionManageBoxes, true},
-		{store.RoleAdmin, ActionSendCommands, true},
-		{store.RoleOperator, ActionSendCommands, true},
-		{store.RoleOperator, ActionManageBoxes, false},
-		{store.RoleReviewer, ActionSendCommands, false},
-		{store.RoleViewer, ActionViewBoxes, true},
-		{store.RoleViewer, ActionSendCommands, false},
-		{store.RoleViewer, ActionManageUsers, false},
-		{store.RoleOperator, ActionManageBroadcast, true},
-		{store.RoleAdmin, ActionManageBroadcast, true},
-		{store.RoleReviewer, ActionManageBroadcast, false},
-		{store.RoleViewer, ActionManageBroadcast, false},
-		{store.RoleAdmin, ActionViewAudit, true},
-		{store.RoleReviewer, ActionViewAudit, true},
-		{store.RoleOperator, ActionViewAudit, false},
-		{store.RoleViewer, ActionViewAudit, false},
-		{store.RoleReviewer, ActionManageUsers, false},
-		{"", ActionViewBoxes, false},
-	}
-	for _, c := range cases {
-		if got := Allowed(c.role, c.action); got != c.want {
-			t.Errorf("Allowed(%q, %d) = %v, want %v", c.role, c.action, got, c.want)
-		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync/atomic"
 	"time"
@@ -27,17 +28,45 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, username string, password []byte) (Identity, bool)
 }
 
+// Sessions hears what only the broker knows of boxes: when their
+// connections begin and end, the township's presence, and how many of their
+// messages the publish limit dropped. Its methods run on the broker's
+// goroutines, in order for each box, and must not block.
+type Sessions interface {
+	// Connected: box's connection is up and is its session's current one.
+	Connected(box string)
+	// Disconnected: that connection ended, whether the box left cleanly,
+	// its keepalive lapsed, another connection of the box took over or
+	// the broker closed it.
+	Disconnected(box string)
+	// Limited: n more of box's messages were dropped over its limit.
+	Limited(box string, n uint64)
+}
+
 // Config is where and how the broker listens.
 type Config struct {
 	Listen string // e.g. "127.0.0.1:0", ":8883"
 	// CertFile and KeyFile, both or neither, make the listener TLS only.
 	CertFile, KeyFile string
+	// Limit is each box's publish allowance; zero: DefaultLimit.
+	Limit Limit
+	// MaxInflight is how many QoS 1 messages a subscriber may hold
+	// unacknowledged; past it the broker drops what it would send it
+	// (counted by Undelivered). Zero: DefaultMaxInflight.
+	MaxInflight int
 }
+
+// DefaultMaxInflight is mochi's own default. The township's session is the
+// subscriber that needs the most: every box's messages wait in it while the
+// service stores them.
+const DefaultMaxInflight = 8192
 
 // Deps are what the broker uses.
 type Deps struct {
 	Logger *slog.Logger
 	Auth   Authenticator
+	// Sessions is told of box connections and drops; nil: nobody.
+	Sessions Sessions
 }
 
 // Limits and lifetimes.
@@ -70,15 +99,24 @@ func MaxPacketSize() int {
 
 // Broker is the embedded MQTT broker.
 type Broker struct {
-	cfg     Config
-	log     *slog.Logger
-	auth    Authenticator
-	tls     *tls.Config
-	now     func() time.Time
-	ready   chan struct{}
-	addr    atomic.Pointer[string]
-	running atomic.Bool
+	cfg      Config
+	log      *slog.Logger
+	auth     Authenticator
+	sessions Sessions
+	limits   *limits
+	tls      *tls.Config
+	now      func() time.Time
+	ready    chan struct{}
+	addr     atomic.Pointer[string]
+	running  atomic.Bool
+	srv      atomic.Pointer[mqtt.Server] // set by Run
 }
+
+type noSessions struct{}
+
+func (noSessions) Connected(string)       {}
+func (noSessions) Disconnected(string)    {}
+func (noSessions) Limited(string, uint64) {}
 
 // New checks cfg and deps and loads the TLS key pair; it binds nothing.
 func New(cfg Config, deps Deps) (*Broker, error) {
@@ -91,6 +129,18 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen %q: %w", cfg.Listen, err))
+	}
+	if cfg.Limit == (Limit{}) {
+		cfg.Limit = DefaultLimit()
+	}
+	if cfg.MaxInflight == 0 {
+		cfg.MaxInflight = DefaultMaxInflight
+	}
+	if cfg.MaxInflight < 1 || cfg.MaxInflight > math.MaxUint16 {
+		errs = append(errs, fmt.Errorf("max inflight %d: 1 to %d", cfg.MaxInflight, math.MaxUint16))
+	}
+	if err := cfg.Limit.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("limit: %w", err))
 	}
 	var tlsCfg *tls.Config
 	switch {
@@ -107,13 +157,19 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("broker: new: %w", err)
 	}
+	if deps.Sessions == nil {
+		deps.Sessions = noSessions{}
+	}
+	log := deps.Logger.With("component", "broker")
 	return &Broker{
-		cfg:   cfg,
-		log:   deps.Logger.With("component", "broker"),
-		auth:  deps.Auth,
-		tls:   tlsCfg,
-		now:   time.Now,
-		ready: make(chan struct{}),
+		cfg:      cfg,
+		log:      log,
+		auth:     deps.Auth,
+		sessions: deps.Sessions,
+		limits:   newLimits(cfg.Limit, log),
+		tls:      tlsCfg,
+		now:      time.Now,
+		ready:    make(chan struct{}),
 	}, nil
 }
 
@@ -139,9 +195,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.Listen, err)
 	}
-	srv := mqtt.New(options(b.log))
+	srv := mqtt.New(options(b.log, b.cfg.MaxInflight))
 	refused := newRefusals(b.log, b.now, refusalWindow)
-	if err := srv.AddHook(newGuard(ctx, srv, b.auth, b.log, refused), nil); err != nil {
+	if err := srv.AddHook(newGuard(ctx, srv, b.auth, b.log, refused, b.sessions, b.limits, b.now), nil); err != nil {
 		_ = raw.Close() // the hook error is the one to report
 		return fmt.Errorf("broker: add hook: %w", err)
 	}
@@ -157,20 +213,73 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	addr := raw.Addr().String()
 	b.addr.Store(&addr)
+	b.srv.Store(srv)
 	close(b.ready)
-	b.log.Info("broker listening", "addr", addr, "tls", b.tls != nil, "max_packet_bytes", MaxPacketSize())
+	b.log.Info("broker listening", "addr", addr, "tls", b.tls != nil, "max_packet_bytes", MaxPacketSize(),
+		"box_messages_per_second", b.cfg.Limit.MessagesPerSecond, "box_bytes_per_second", b.cfg.Limit.BytesPerSecond)
 
-	<-ctx.Done()
+	b.watch(ctx, srv)
 	_ = srv.Close() // always nil; it disconnects clients and closes the listener
 	l.wait()
+	b.limits.sweep(b.now(), b.sessions.Limited, true)
 	refused.flush()
 	b.log.Info("broker stopped", "addr", addr)
 	return nil
 }
 
+// watch reports the boxes' drops and the messages mochi could not deliver
+// to a subscriber every limitReportEvery until ctx ends.
+func (b *Broker) watch(ctx context.Context, srv *mqtt.Server) {
+	t := time.NewTicker(limitReportEvery)
+	defer t.Stop()
+	var folded undeliveredLog
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := b.now()
+		b.limits.sweep(now, b.sessions.Limited, false)
+		folded.check(b.log, now, undelivered(srv))
+	}
+}
+
+// Undelivered counts the messages the broker dropped instead of delivering
+// them to a subscriber since it started: a subscriber's queue or its
+// in-flight window was full. For the township's own session every such
+// message is a box message it never heard, so a rising count is an Error.
+func (b *Broker) Undelivered() uint64 {
+	if srv := b.srv.Load(); srv != nil {
+		return undelivered(srv)
+	}
+	return 0
+}
+
+// undelivered reads mochi's counters of messages dropped on the way out.
+func undelivered(srv *mqtt.Server) uint64 {
+	return uint64(atomic.LoadInt64(&srv.Info.InflightDropped) + atomic.LoadInt64(&srv.Info.MessagesDropped))
+}
+
+// undeliveredLog logs a rising Undelivered count, at most once per
+// limitLogEvery.
+type undeliveredLog struct {
+	logged   uint64
+	loggedAt time.Time
+}
+
+func (u *undeliveredLog) check(log *slog.Logger, now time.Time, total uint64) {
+	if total == u.logged || !u.loggedAt.IsZero() && now.Sub(u.loggedAt) < limitLogEvery {
+		return
+	}
+	log.Error("messages dropped before reaching their subscriber: a subscriber's queue or in-flight window is full", "dropped", total-u.logged, "dropped_total", total)
+	u.logged, u.loggedAt = total, now
+}
+
 // options are mochi's settings; see the package comment for why.
-func options(log *slog.Logger) *mqtt.Options {
+func options(log *slog.Logger, maxInflight int) *mqtt.Options {
 	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumInflight = uint16(maxInflight)
 	caps.MaximumPacketSize = uint32(MaxPacketSize())
 	// mochi's default (a day) deletes retained messages and queued QoS 1
 	// messages older than that: a box offline for two days would come back

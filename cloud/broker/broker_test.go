@@ -141,7 +141,7 @@ func TestMaxPacketSizeCoversTheLargestPayload(t *testing.T) {
 	}
 	// Retained desired state must outlive any outage: mochi's default
 	// expires it after a day.
-	if got := options(discardLogger()).Capabilities.MaximumMessageExpiryInterval; got != 0 {
+	if got := options(discardLogger(), DefaultMaxInflight).Capabilities.MaximumMessageExpiryInterval; got != 0 {
 		t.Errorf("message expiry cap %d s, want none", got)
 	}
 }
@@ -163,6 +163,7 @@ func TestNewValidates(t *testing.T) {
 		{"missing key file", Config{Listen: ":0", CertFile: certFile, KeyFile: filepath.Join(t.TempDir(), "none")}, deps, "key pair"},
 		{"no authenticator", Config{Listen: ":0"}, Deps{Logger: discardLogger()}, "Auth"},
 		{"no logger", Config{Listen: ":0"}, Deps{Auth: tableAuth{}}, "Logger"},
+		{"in-flight window past 16 bits", Config{Listen: ":0", MaxInflight: 1 << 16}, deps, "inflight"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -21,6 +21,21 @@
 // over nor squat on another's persistent session. A client id already
 // holding a session of another identity is refused.
 //
+// The broker tells Sessions when each box's connection begins (once it is
+// acknowledged) and ends (clean disconnect, dropped TCP connection,
+// keepalive lapsed, takeover), which is the township's presence: unlike the
+// box's retained status, it cannot be forged by a client that says it is
+// online and leaves.
+//
+// Each box publishes within a Limit (messages and bytes per second, with
+// bursts): over it a QoS 1 publish is paced on the box's own connection,
+// anything else dropped unacknowledged, counted to Sessions and logged once
+// per box a minute; a box dropped for AbuseAfter on end is disconnected. So
+// one flooding box costs the service at most its allowance and the others
+// wait for nothing. Messages the broker drops on the way to a subscriber
+// (a full queue or in-flight window) are counted (Undelivered) and logged
+// as an Error once a minute.
+//
 // Sessions with CleanSession=false persist in memory for SessionExpiry after
 // the client leaves; retained messages never expire. Packets above
 // MaxPacketSize are refused by closing the connection.

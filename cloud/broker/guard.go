@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -60,26 +61,38 @@ func identityOf(cl *mqtt.Client) Identity {
 	return Identity{Box: n}
 }
 
-// guard is the mochi hook that authenticates clients and enforces the
-// rules of the package comment.
+// guard is the mochi hook that authenticates clients, enforces the rules
+// of the package comment and the boxes' publish limits, and tells Sessions
+// of box connections.
 type guard struct {
 	mqtt.HookBase
-	ctx     context.Context // Run's: bounds Authenticate calls
-	srv     *mqtt.Server
-	auth    Authenticator
-	log     *slog.Logger
-	refused *refusals
+	ctx      context.Context // Run's: bounds Authenticate calls and pacing
+	srv      *mqtt.Server
+	auth     Authenticator
+	log      *slog.Logger
+	refused  *refusals
+	sessions Sessions
+	limits   *limits
+	now      func() time.Time
+
+	// mu orders what Sessions hears of each box; current is each box's
+	// connection that Sessions was last told is up.
+	mu      sync.Mutex
+	current map[string]*mqtt.Client
 }
 
-func newGuard(ctx context.Context, srv *mqtt.Server, auth Authenticator, log *slog.Logger, refused *refusals) *guard {
-	return &guard{ctx: ctx, srv: srv, auth: auth, log: log, refused: refused}
+func newGuard(ctx context.Context, srv *mqtt.Server, auth Authenticator, log *slog.Logger, refused *refusals,
+	sessions Sessions, limits *limits, now func() time.Time) *guard {
+	return &guard{ctx: ctx, srv: srv, auth: auth, log: log, refused: refused, sessions: sessions, limits: limits, now: now,
+		current: map[string]*mqtt.Client{}}
 }
 
 func (g *guard) ID() string { return "dalaba-guard" }
 
 func (g *guard) Provides(b byte) bool {
 	switch b {
-	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnACLCheck, mqtt.OnDisconnect:
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnSessionEstablished,
+		mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnDisconnect:
 		return true
 	}
 	return false
@@ -101,7 +114,7 @@ func (g *guard) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		id = Identity{Cloud: true} // one cloud identity, whatever else the authenticator said
 	} else {
 		if err := protocol.ValidateBoxID(id.Box); err != nil {
-			g.log.Error("authenticator returned an invalid box identity", "username", user, "error", err)
+			g.log.Error("authenticator returned an invalid box identity", "username", user, "err", err)
 			return g.refuse(cl, packets.ErrNotAuthorized, "connect", "invalid identity", "username", user, "remote", cl.Net.Remote)
 		}
 		if cl.ID != id.Box {
@@ -175,6 +188,21 @@ func (g *guard) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 	}
 }
 
+// OnSessionEstablished runs once the connection is acknowledged and
+// serving: the box is connected. A box's connection ends with exactly one
+// OnDisconnect, so every Connected is followed by one Disconnected unless
+// a newer connection of the box was announced in between.
+func (g *guard) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	id := identityOf(cl)
+	if id.Cloud {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.current[id.Box] = cl
+	g.sessions.Connected(id.Box)
+}
+
 // endsWithConnection reports whether cl's session is dropped when its
 // connection ends, as mochi decides it.
 func endsWithConnection(cl *mqtt.Client) bool {
@@ -197,9 +225,56 @@ func (g *guard) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return false
 }
 
+// OnPublish holds each box to its Limit (see there). It runs on the
+// publishing connection's goroutine, after the ACL check; holding it there
+// slows only that connection.
+func (g *guard) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	id := identityOf(cl)
+	if id.Cloud {
+		return pk, nil
+	}
+	now := g.now()
+	v := g.limits.of(id.Box, now).judge(len(pk.TopicName)+len(pk.Payload), pk.FixedHeader.Qos, now)
+	if v.abusive {
+		g.log.Warn("box disconnected: its publishes kept being dropped over its limit", "box_id", id.Box, "for", AbuseAfter)
+		_ = g.srv.DisconnectClient(cl, packets.ErrQuotaExceeded) // returns the code it sent
+		return pk, packets.ErrRejectPacket
+	}
+	if v.wait > 0 {
+		t := time.NewTimer(v.wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-g.ctx.Done():
+			return pk, packets.ErrRejectPacket // shutting down; the box sends it again
+		}
+	}
+	switch {
+	case !v.drop:
+		return pk, nil
+	case pk.FixedHeader.Qos == 0:
+		// Dropped. mochi logs each rejected packet at Debug, copying it
+		// into the call; ignoring costs nothing and, at QoS 0, acks
+		// nothing either.
+		return pk, packets.CodeSuccessIgnore
+	default:
+		// Not acknowledged: the box still holds the message.
+		return pk, packets.ErrRejectPacket
+	}
+}
+
 func (g *guard) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	id := identityOf(cl)
-	g.log.Debug("client disconnected", logKey(id), logValue(id), "client_id", cl.ID, "session_kept", !expire, "error", err)
+	g.log.Debug("client disconnected", logKey(id), logValue(id), "client_id", cl.ID, "session_kept", !expire, "err", err)
+	if id.Cloud {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.current[id.Box] == cl {
+		delete(g.current, id.Box)
+		g.sessions.Disconnected(id.Box)
+	}
 }
 
 func logKey(id Identity) string {

@@ -119,10 +119,20 @@ type env struct {
 // startEmbedded runs a Broker on loopback until the test ends.
 func startEmbedded(t *testing.T, cfg Config, log *slog.Logger) (*Broker, env) {
 	t.Helper()
+	return startWith(t, cfg, Deps{Logger: log})
+}
+
+// startWith runs a Broker with deps (tableAuth when deps has no Auth) on
+// loopback until the test ends.
+func startWith(t *testing.T, cfg Config, deps Deps) (*Broker, env) {
+	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
-	b, err := New(cfg, Deps{Logger: log, Auth: tableAuth{}})
+	if deps.Auth == nil {
+		deps.Auth = tableAuth{}
+	}
+	b, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,6 +288,12 @@ func (c *client) until(t *testing.T, topic string, payload []byte) []paho.Messag
 // (nil when refused).
 func (e env) rawConnect(t *testing.T, user, clientID, willTopic string, willPayload []byte) (byte, net.Conn) {
 	t.Helper()
+	return e.rawConnectKeepalive(t, user, clientID, willTopic, willPayload, 60)
+}
+
+// rawConnectKeepalive is rawConnect with the keepalive in seconds.
+func (e env) rawConnectKeepalive(t *testing.T, user, clientID, willTopic string, willPayload []byte, keepalive uint16) (byte, net.Conn) {
+	t.Helper()
 	url := e.boxURL
 	var conn net.Conn
 	var err error
@@ -299,7 +315,7 @@ func (e env) rawConnect(t *testing.T, user, clientID, willTopic string, willPayl
 	str([]byte("MQTT"))
 	body.WriteByte(4)                                       // protocol level 3.1.1
 	body.WriteByte(0x80 | 0x40 | 0x20 | 0x08 | 0x04 | 0x02) // user, password, will retain, will QoS 1, will, clean
-	body.Write([]byte{0, 60})                               // keepalive
+	_ = binary.Write(&body, binary.BigEndian, keepalive)    // a bytes.Buffer write cannot fail
 	str([]byte(clientID))
 	str([]byte(willTopic))
 	str(willPayload)

@@ -64,10 +64,18 @@ func (r *refusals) flush() {
 }
 
 // mochiHandler is what mochi logs through: our handler, with mochi's
-// lifecycle chatter (Info) lowered to Debug, since Run logs its own, and
+// lifecycle chatter (Info) lowered to Debug, since Run logs its own; its
+// Warn for each message dropped on the way to a subscriber lowered too,
+// since the broker counts those and logs them folded (Undelivered); and
 // packet dumps dropped, since they would copy payloads of up to a megabyte
 // into the log.
 type mochiHandler struct{ h slog.Handler }
+
+// perMessage reports whether msg is mochi's line for a single dropped
+// message.
+func perMessage(msg string) bool {
+	return msg == "client store quota reached" || msg == "packet ids exhausted"
+}
 
 func mochiLevel(l slog.Level) slog.Level {
 	if l == slog.LevelInfo {
@@ -81,7 +89,14 @@ func (m mochiHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (m mochiHandler) Handle(ctx context.Context, r slog.Record) error {
-	out := slog.NewRecord(r.Time, mochiLevel(r.Level), r.Message, r.PC)
+	level := mochiLevel(r.Level)
+	if perMessage(r.Message) {
+		level = slog.LevelDebug
+		if !m.h.Enabled(ctx, level) {
+			return nil
+		}
+	}
+	out := slog.NewRecord(r.Time, level, r.Message, r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key != "pk" && a.Key != "packet" {
 			out.AddAttrs(a)

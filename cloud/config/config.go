@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/announce"
+	"github.com/dalaba/dalaba/cloud/auth/forwarded"
+	"github.com/dalaba/dalaba/cloud/broker"
 	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/internal/logging"
 	"github.com/dalaba/dalaba/internal/yamlfile"
@@ -23,6 +25,7 @@ type Config struct {
 	MQTT    MQTT           `yaml:"mqtt"`
 	Desired Desired        `yaml:"desired"`
 	Media   Media          `yaml:"media"`
+	Cameras Cameras        `yaml:"cameras"`
 	Lists   Lists          `yaml:"lists"`
 	TTS     tts.Config     `yaml:"tts"`
 	Log     logging.Config `yaml:"log"`
@@ -38,6 +41,41 @@ type Lists struct {
 	Template string `yaml:"template"`
 	// Publish is when a published list is announced.
 	Publish announce.Config `yaml:"publish"`
+	// NoticeDays is how long a published round is first on public
+	// notice (公示), open to objections; 0 = none.
+	NoticeDays int `yaml:"notice_days"`
+	// Rounds are the periods entries take.
+	Rounds ListRounds `yaml:"rounds"`
+	// Privacy is what public pages and broadcasts show, and how long
+	// personal details are kept.
+	Privacy ListPrivacy `yaml:"privacy"`
+	// Chats is how lists are posted to the villages' group chats.
+	Chats ListChats `yaml:"chats"`
+}
+
+// ListRounds: monthly, quarterly or any, by default and per category.
+type ListRounds struct {
+	Default    string            `yaml:"default"`
+	Categories map[string]string `yaml:"categories"`
+}
+
+// ListPrivacy is cloud/lists' Privacy.
+type ListPrivacy struct {
+	MaskNames         bool `yaml:"mask_names"`
+	PublicReasonChars int  `yaml:"public_reason_chars"`
+	RetentionMonths   int  `yaml:"retention_months"`
+}
+
+// ListChats is how the group chats are posted to.
+type ListChats struct {
+	// Font draws the poster picture (an OpenType collection or font).
+	Font string `yaml:"font"`
+	// Attempts, FirstRetry and MaxRetry space a post's tries.
+	Attempts   int           `yaml:"attempts"`
+	FirstRetry time.Duration `yaml:"first_retry"`
+	MaxRetry   time.Duration `yaml:"max_retry"`
+	// ImageDays is how long a posted picture stays at its link.
+	ImageDays int `yaml:"image_days"`
 }
 
 // HTTP is the API (and later console) listener.
@@ -46,11 +84,24 @@ type HTTP struct {
 	// PublicURL is the service's HTTP base URL as boxes reach it (they
 	// download clips from <public_url>/media/); "" = derived from Listen.
 	PublicURL string `yaml:"public_url"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
+	// whose X-Forwarded-For names the real client, which sign-in limits
+	// count by; any other peer's header is ignored. Empty: none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Media is how uploaded audio is taken.
 type Media struct {
 	MaxBytes int64 `yaml:"max_bytes"` // of one clip
+}
+
+// Cameras is what the township lets boxes' cameras be.
+type Cameras struct {
+	// AllowLocalTargets lets a camera URL name the box itself (loopback,
+	// localhost), link-local or other non-LAN addresses: for tests and
+	// demos with a simulated camera on the box. Off, such a camera is
+	// refused when saved, and boxes refuse it too.
+	AllowLocalTargets bool `yaml:"allow_local_targets"`
 }
 
 // MQTT says which broker the service uses and how boxes reach it.
@@ -66,6 +117,11 @@ type MQTT struct {
 	ClientID string `yaml:"client_id"`
 	// PublicURL is what boxes are told to connect to; "" = derived.
 	PublicURL string `yaml:"public_url"`
+	// BoxLimit is each box's publish allowance at the embedded broker.
+	BoxLimit broker.Limit `yaml:"box_limit"`
+	// PresenceTimeout is, with an external broker, how long a box counts
+	// as online after the last message it published.
+	PresenceTimeout time.Duration `yaml:"presence_timeout"`
 }
 
 // Desired is how signed desired state is issued.
@@ -89,16 +145,25 @@ const (
 func Default() Config {
 	return Config{
 		DataDir: "./data",
-		HTTP:    HTTP{Listen: "127.0.0.1:8080"},
+		HTTP:    HTTP{Listen: "127.0.0.1:8080", TrustedProxies: []string{}},
 		MQTT: MQTT{
 			Embedded: true,
 			Listen:   "0.0.0.0:1883",
 			Username: CloudAccount,
 			ClientID: CloudAccount,
+			BoxLimit: broker.DefaultLimit(),
+			// Two and a half of the boxes' health interval (a minute), at
+			// which they republish their reported state: one late or lost
+			// report does not make a box look offline.
+			PresenceTimeout: 150 * time.Second,
 		},
 		Desired: Desired{Validity: 720 * time.Hour},
 		Media:   Media{MaxBytes: 32 << 20},
-		Lists:   Lists{Approvals: 2, Publish: announce.Default()},
+		Lists: Lists{Approvals: 2, Publish: announce.Default(), NoticeDays: 3,
+			Rounds:  ListRounds{Default: "monthly", Categories: map[string]string{}},
+			Privacy: ListPrivacy{MaskNames: true, PublicReasonChars: 30, RetentionMonths: 24},
+			Chats: ListChats{Font: "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", Attempts: 5,
+				FirstRetry: 30 * time.Second, MaxRetry: 8 * time.Minute, ImageDays: 60}},
 		TTS: tts.Config{
 			Engine: "espeak",
 			Espeak: tts.EspeakConfig{Binary: "espeak-ng", Voice: "cmn-latn-pinyin", Speed: 150, Timeout: time.Minute},
@@ -154,6 +219,28 @@ func (c Config) Validate() error {
 	if err := c.Lists.Publish.Validate(); err != nil {
 		bad("lists.publish: %v", err)
 	}
+	if c.Lists.NoticeDays < 0 || c.Lists.NoticeDays > 30 {
+		bad("lists.notice_days %d: 0 (no public notice) to 30", c.Lists.NoticeDays)
+	}
+	for what, r := range map[string]string{"lists.rounds.default": c.Lists.Rounds.Default} {
+		if r != "monthly" && r != "quarterly" && r != "any" {
+			bad("%s %q: monthly, quarterly or any", what, r)
+		}
+	}
+	for cat, r := range c.Lists.Rounds.Categories {
+		if r != "monthly" && r != "quarterly" && r != "any" {
+			bad("lists.rounds.categories[%s] %q: monthly, quarterly or any", cat, r)
+		}
+	}
+	if n := c.Lists.Privacy.PublicReasonChars; n != 0 && (n < 4 || n > 200) {
+		bad("lists.privacy.public_reason_chars %d: 0 (in full) or 4 to 200", n)
+	}
+	if n := c.Lists.Privacy.RetentionMonths; n < 0 || n > 120 {
+		bad("lists.privacy.retention_months %d: 0 (for ever) to 120", n)
+	}
+	if ch := c.Lists.Chats; ch.Attempts < 1 || ch.Attempts > 20 || ch.FirstRetry < time.Second || ch.MaxRetry < ch.FirstRetry || ch.ImageDays < 1 {
+		bad("lists.chats: attempts 1-20, first_retry at least 1s, max_retry at least first_retry, image_days at least 1")
+	}
 	switch c.TTS.Engine {
 	case "espeak":
 	case "http":
@@ -171,6 +258,11 @@ func (c Config) Validate() error {
 			bad("http.public_url: %v", err)
 		}
 	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := forwarded.Parse(p); err != nil {
+			bad("http.trusted_proxies: %v", err)
+		}
+	}
 	if c.Media.MaxBytes < 1<<10 || c.Media.MaxBytes > protocol.MaxMediaBytes {
 		bad("media.max_bytes %d: want 1024 to %d", c.Media.MaxBytes, protocol.MaxMediaBytes)
 	}
@@ -181,8 +273,18 @@ func (c Config) Validate() error {
 		if (c.MQTT.CertFile == "") != (c.MQTT.KeyFile == "") {
 			bad("mqtt.cert_file and mqtt.key_file go together")
 		}
-	} else if err := ValidateBrokerURL(c.MQTT.URL); err != nil {
-		bad("mqtt.url (required when mqtt.embedded is false): %v", err)
+		if err := c.MQTT.BoxLimit.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				bad("mqtt.box_limit.%v", e)
+			}
+		}
+	} else {
+		if err := ValidateBrokerURL(c.MQTT.URL); err != nil {
+			bad("mqtt.url (required when mqtt.embedded is false): %v", err)
+		}
+		if c.MQTT.PresenceTimeout < time.Second {
+			bad("mqtt.presence_timeout %s: at least 1s", c.MQTT.PresenceTimeout)
+		}
 	}
 	if c.MQTT.Username == "" {
 		bad("mqtt.username is empty")
@@ -202,6 +304,14 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)
+}
+
+// unjoin splits an errors.Join into its errors.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // ValidateBrokerURL checks an MQTT broker URL: tcp://, ssl:// or tls://

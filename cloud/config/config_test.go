@@ -98,10 +98,42 @@ func TestValidateEmbedded(t *testing.T) {
 		{"bad listen", func(c *Config) { c.MQTT.Listen = "1883" }, "mqtt.listen"},
 		{"cert without key", func(c *Config) { c.MQTT.CertFile = "c.pem" }, "cert_file and mqtt.key_file"},
 		{"url ignored when embedded", func(c *Config) { c.MQTT.URL = "nonsense" }, ""},
+		{"presence timeout ignored when embedded", func(c *Config) { c.MQTT.PresenceTimeout = 0 }, ""},
+		{"no messages per second", func(c *Config) { c.MQTT.BoxLimit.MessagesPerSecond = 0 }, "mqtt.box_limit.messages_per_second"},
+		{"no message burst", func(c *Config) { c.MQTT.BoxLimit.MessageBurst = -1 }, "mqtt.box_limit.message_burst"},
+		{"byte burst below the largest packet", func(c *Config) { c.MQTT.BoxLimit.ByteBurst = 1 << 20 }, "mqtt.box_limit.byte_burst"},
+		{"byte rate too slow for the largest packet", func(c *Config) { c.MQTT.BoxLimit.BytesPerSecond = 64 << 10 }, "mqtt.box_limit.bytes_per_second"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err = %v, want one naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateExternal(t *testing.T) {
+	external := func(c *Config) { c.MQTT.Embedded, c.MQTT.URL = false, "tcp://10.0.0.5:1883" }
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string // "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"box limit ignored with an external broker", func(c *Config) { c.MQTT.BoxLimit.MessagesPerSecond = 0 }, ""},
+		{"presence timeout below a second", func(c *Config) { c.MQTT.PresenceTimeout = 500 * time.Millisecond }, "mqtt.presence_timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			external(&c)
 			tc.edit(&c)
 			err := c.Validate()
 			if tc.want == "" && err != nil {
@@ -187,6 +219,17 @@ func TestPublicHTTPURL(t *testing.T) {
 	}
 }
 
+func TestTrustedProxiesFromTheFile(t *testing.T) {
+	noEnv(t)
+	got, err := Load(write(t, "http:\n  trusted_proxies: [127.0.0.1/32, \"::1/128\", 192.0.2.10]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"127.0.0.1/32", "::1/128", "192.0.2.10"}; !reflect.DeepEqual(got.HTTP.TrustedProxies, want) {
+		t.Fatalf("trusted_proxies = %q, want %q", got.HTTP.TrustedProxies, want)
+	}
+}
+
 func TestValidateHTTPAndMedia(t *testing.T) {
 	cases := []struct {
 		name string
@@ -196,6 +239,8 @@ func TestValidateHTTPAndMedia(t *testing.T) {
 		{"public url without scheme", func(c *Config) { c.HTTP.PublicURL = "township.example" }, "http.public_url"},
 		{"public url of another scheme", func(c *Config) { c.HTTP.PublicURL = "ftp://township.example" }, "http.public_url"},
 		{"public url with a query", func(c *Config) { c.HTTP.PublicURL = "https://township.example/?a=1" }, "http.public_url"},
+		{"trusted proxy that is a name", func(c *Config) { c.HTTP.TrustedProxies = []string{"proxy.township"} }, `http.trusted_proxies: trusted proxy "proxy.township"`},
+		{"trusted proxy with bad bits", func(c *Config) { c.HTTP.TrustedProxies = []string{"127.0.0.1/32", "10.0.0.0/33"} }, `"10.0.0.0/33"`},
 		{"clips too small", func(c *Config) { c.Media.MaxBytes = 10 }, "media.max_bytes"},
 		{"clips too large", func(c *Config) { c.Media.MaxBytes = 1 << 30 }, "media.max_bytes"},
 		{"no approvals", func(c *Config) { c.Lists.Approvals = 0 }, "lists.approvals"},

@@ -3,6 +3,9 @@ package console
 import (
 	"net/http"
 	"strings"
+
+	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/web"
 )
 
 // bridgePrefix is where the console's scripts reach the JSON API with
@@ -15,12 +18,13 @@ import (
 const bridgePrefix = "/ui/api/"
 
 func (c *Console) bridgeRoutes() {
-	c.mux.HandleFunc(bridgePrefix, c.guard(viewBoxes, false, c.bridge))
+	// Any session passes; the API then checks the route's own action.
+	c.register(Route{Pattern: bridgePrefix, Action: auth.ActionSignedIn}, c.guard(auth.ActionSignedIn, false, c.bridge))
 }
 
 func (c *Console) bridge(w http.ResponseWriter, r *http.Request, v *visit) {
 	if c.next == nil {
-		c.errorJSON(w, http.StatusNotFound, c.msgs[v.lang]["NotFound"])
+		c.errorJSON(w, web.CodeNoRoute, c.msgs[v.lang][codeKey(web.CodeNoRoute)])
 		return
 	}
 	rest := strings.TrimPrefix(r.URL.Path, bridgePrefix)

@@ -17,9 +17,10 @@ import (
 // use, the words); static/broadcast.js does the rest through the API
 // bridge (/ui/api/…), so every change goes through the API's own
 // validation, role checks and audit. The forms are left out for roles
-// that may not change anything; the API refuses them all the same.
+// that may not change anything (.Can.ManageBroadcast, .Can.PlayNow); the
+// API refuses them all the same.
 func (c *Console) broadcastRoutes() {
-	c.mux.HandleFunc("GET /broadcast", c.signedIn(viewBoxes, c.broadcastPage))
+	c.handle("GET /broadcast", auth.ActionViewBroadcast, c.broadcastPage)
 }
 
 // broadcastData is what broadcast.html gets.
@@ -28,10 +29,6 @@ type broadcastData struct {
 	Village  string // the chosen box; "" when there is none
 	// VillageName is the chosen village's display name.
 	VillageName string
-	// CanManage: the role may write schedules and clips
-	// (auth.ActionManageBroadcast); CanSend: play and stop now
-	// (auth.ActionSendCommands).
-	CanManage, CanSend bool
 	// DefaultZone is the zone a schedule rule without one is read in.
 	DefaultZone string
 }
@@ -44,8 +41,6 @@ func (c *Console) broadcastPage(w http.ResponseWriter, r *http.Request, v *visit
 	}
 	d := broadcastData{
 		Village:     r.URL.Query().Get("village"),
-		CanManage:   auth.Allowed(v.user.Role, auth.ActionManageBroadcast),
-		CanSend:     auth.Allowed(v.user.Role, auth.ActionSendCommands),
 		DefaultZone: schedule.DefaultZone,
 	}
 	// No choice yet: the first village, which saves the one-village
@@ -115,9 +110,6 @@ func broadcastMessages() map[string]message {
 		"BcSending":      {"正在发送…", "Sending…"},
 		"BcPlayed":       {"已下发到广播盒。", "Sent to the box."},
 		"BcStopped":      {"已停止。", "Stopped."},
-		"BcNotDelivered": {"未送达：广播盒没有应答（可能离线）。", "Not delivered: the box did not answer (it may be offline)."},
-		"BcFailed":       {"失败：{x}", "Failed: {x}"},
-		"BcRefused":      {"被拒绝：{x}", "Refused: {x}"},
 		"BcPlan":         {"分区与定时广播", "Zones and schedules"},
 		"BcSchedules":    {"定时广播", "Schedules"},
 		"BcNoSchedules":  {"还没有定时广播。", "No schedules yet."},

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -9,15 +10,26 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/internal/testenv"
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // TestBrowser signs in through the form in a real headless Chromium at a
 // phone's size, lands on the dashboard, sees the box, sees a change
-// arrive over the event stream, and keeps a screenshot. Run with
-// -artifacts to keep it (the path is logged).
+// arrive over the event stream, and keeps a screenshot of a box at work
+// (the README's). Run with -artifacts to keep it (the path is logged).
 func TestBrowser(t *testing.T) {
 	chromium := testenv.Tool(t, "chromium", "apt-get install chromium")
 	e := newEnv(t, false)
+	// The box's latest health report, with its disk.
+	health, err := json.Marshal(protocol.Health{ClockTrusted: true, Clock: time.Now(), DiskFreeBytes: 11 << 30, DiskTotalBytes: 16 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.AppendEvents(t.Context(), "village-1", store.Batch{Floor: 2, Events: []store.Event{
+		{BoxID: "village-1", Seq: 2, Time: time.Now(), Type: protocol.EventHealth, Data: health, ReceivedAt: time.Now()},
+	}}); err != nil {
+		t.Fatal(err)
+	}
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium),
@@ -58,17 +70,21 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("row shows name %q, online %q, clock %q", name, online, clock)
 	}
 
-	// A change in the store reaches the page through the event stream.
+	// A change in the store reaches the page through the event stream:
+	// the box has applied its desired state and uploaded its backlog.
 	if err := e.st.UpdateBox(t.Context(), "village-1", func(b *store.Box) error {
-		b.OutboxBacklog, b.Online = 42, false
+		b.OutboxBacklog, b.DesiredRev = 0, b.AppliedRev
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('`+row+` [data-k=backlog]').textContent === "42" &&
-		document.querySelector('`+row+` [data-k=online_text]').textContent === "离线"`,
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('`+row+` [data-k=backlog]').textContent === "0" &&
+		document.querySelector('`+row+` [data-k=sync_text]').textContent === "已同步"`,
 		chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 		t.Fatalf("the stream's change never showed: %v", err)
+	}
+	if disk := cell("disk"); disk != "剩余 11.0 GiB / 共 16.0 GiB" {
+		t.Errorf("disk shows %q", disk)
 	}
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // 100 = PNG; less is JPEG

@@ -60,9 +60,10 @@ type boxState struct {
 // start optimistic and report only changes; a camera never reported on is
 // unknown, as the box pulls cameras only while someone watches.
 func (c *Console) stateOf(ctx context.Context, b store.Box) (boxState, error) {
-	after := uint64(0)
+	// The current incarnation's latest: what the box says of itself now.
+	after := store.Position(b.Incarnation, 0)
 	if b.Watermark > healthWindow {
-		after = b.Watermark - healthWindow
+		after = store.Position(b.Incarnation, b.Watermark-healthWindow)
 	}
 	evs, err := c.st.ListEvents(ctx, b.ID, after, 2*healthWindow)
 	if err != nil {

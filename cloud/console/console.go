@@ -10,9 +10,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/store"
 )
@@ -64,6 +67,9 @@ type Deps struct {
 	Now  func() time.Time // nil = time.Now
 	// Lists runs the red/black lists (红黑榜); nil leaves their pages out.
 	Lists *lists.Service
+	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
+	// names a sign-in's address; the zero value trusts none.
+	Proxies forwarded.Proxies
 }
 
 // Defaults.
@@ -90,6 +96,10 @@ type Console struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	cache rowsCache // the box streams' shared rows
+	// registered are the routes with their actions, in order.
+	registered []Route
+	// proxies find a sign-in's client address behind trusted proxies.
+	proxies forwarded.Proxies
 
 	// quit ends the box streams at shutdown, which would otherwise hold
 	// http.Server.Shutdown for its whole drain timeout.
@@ -128,7 +138,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages())
+	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(), communityMessages())
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +153,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 	c := &Console{
 		cfg: cfg, log: deps.Logger.With("component", "console"), st: deps.Store, auth: deps.Auth, ls: deps.Lists,
 		next: deps.Next, now: deps.Now, csrf: csrf{key: cfg.CSRFKey}, msgs: msgs, pages: pages,
-		mux: http.NewServeMux(), quit: make(chan struct{}),
+		mux: http.NewServeMux(), quit: make(chan struct{}), proxies: deps.Proxies,
 	}
 	if err := c.routes(); err != nil {
 		return nil, err
@@ -156,12 +166,12 @@ func (c *Console) routes() error {
 	if err != nil {
 		return fmt.Errorf("console: static assets: %w", err)
 	}
-	c.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	c.mux.HandleFunc("GET /login", c.loginPage)
-	c.mux.HandleFunc("POST /login", c.login)
-	c.mux.HandleFunc("POST /logout", c.signedIn(viewBoxes, c.logout))
-	c.mux.HandleFunc("GET /{$}", c.signedIn(viewBoxes, c.dashboard))
-	c.mux.HandleFunc("GET /events/boxes", c.signedIn(viewBoxes, c.boxEvents))
+	c.open("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	c.open("GET /login", http.HandlerFunc(c.loginPage))
+	c.open("POST /login", http.HandlerFunc(c.login))
+	c.handle("POST /logout", auth.ActionSignedIn, c.logout)
+	c.handle("GET /{$}", auth.ActionViewBoxes, c.dashboard)
+	c.handle("GET /events/boxes", auth.ActionViewBoxes, c.boxEvents)
 	if c.ls != nil {
 		c.listsRoutes()
 	}
@@ -173,6 +183,34 @@ func (c *Console) routes() error {
 	c.userRoutes()
 	c.mux.HandleFunc("/", c.rest)
 	return nil
+}
+
+// Route is a console route and the action its visitor's role must be
+// allowed (auth's table).
+type Route struct {
+	Pattern string      // as registered: "GET /lists"
+	Action  auth.Action // 0 when Open
+	Open    bool        // served without a session: sign-in and static files
+}
+
+// Routes are every route the console registered, in order. What it passes
+// on (Deps.Next) is the API's, with the API's own routes and actions.
+func (c *Console) Routes() []Route { return slices.Clone(c.registered) }
+
+// handle registers pattern for signed-in visitors whose role may do
+// action. Every page and form of the console is registered here, once.
+func (c *Console) handle(pattern string, action auth.Action, h func(http.ResponseWriter, *http.Request, *visit)) {
+	c.register(Route{Pattern: pattern, Action: action}, c.signedIn(action, h))
+}
+
+// open registers pattern for anyone.
+func (c *Console) open(pattern string, h http.Handler) {
+	c.register(Route{Pattern: pattern, Open: true}, h)
+}
+
+func (c *Console) register(r Route, h http.Handler) {
+	c.registered = append(c.registered, r)
+	c.mux.Handle(r.Pattern, h)
 }
 
 // Handler returns the console's handler, which passes what it does not

@@ -54,7 +54,7 @@ func TestDashboardShowsDevices(t *testing.T) {
 	for i := range evs {
 		evs[i].BoxID, evs[i].Seq, evs[i].Time, evs[i].ReceivedAt = "village-1", uint64(2+i), now, now
 	}
-	if _, err := e.st.AppendEvents(ctx, "village-1", 1+uint64(len(evs)), evs); err != nil {
+	if _, err := e.st.AppendEvents(ctx, "village-1", store.Batch{Floor: 1 + uint64(len(evs)), Events: evs}); err != nil {
 		t.Fatal(err)
 	}
 	rows, err := e.con.rows(ctx, langZH)
@@ -115,7 +115,7 @@ func BenchmarkDashboardRows(b *testing.B) {
 			}
 			evs[j] = store.Event{BoxID: id, Seq: uint64(j + 1), Time: time.Now(), Type: typ, Data: data, ReceivedAt: time.Now()}
 		}
-		if _, err := st.AppendEvents(ctx, id, uint64(len(evs)), evs); err != nil {
+		if _, err := st.AppendEvents(ctx, id, store.Batch{Floor: uint64(len(evs)), Events: evs}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -10,5 +10,9 @@
 //
 // It reads boxes from the store and never writes them; it knows nothing
 // of MQTT, desired state or the JSON API, which it passes what it does not
-// serve (Deps.Next).
+// serve (Deps.Next), beyond the API's error codes (web.Code): officials
+// read, for each, a sentence that says what to do (codes.go), never an
+// error's English text, whether the failure came through the API to a
+// page's script (static/errors.js) or from a service the console calls
+// itself.
 package console

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -61,6 +62,7 @@ func eventTypes() []eventType {
 		{protocol.EventCmdRejected, "EvTypeCmdRejected"},
 		{protocol.EventMessageRejected, "EvTypeMessageRejected"},
 		{protocol.EventOutboxDropped, "EvTypeOutboxDropped"},
+		{protocol.EventBoxReset, "EvTypeBoxReset"},
 	}
 }
 
@@ -110,11 +112,12 @@ func eventsMessages() map[string]message {
 		"EvTypeCmdRejected":     {"命令被拒绝", "Command rejected"},
 		"EvTypeMessageRejected": {"消息被拒绝", "Message rejected"},
 		"EvTypeOutboxDropped":   {"待上传事件被丢弃", "Outbox events dropped"},
+		"EvTypeBoxReset":        {"广播盒数据重置（之前的记录都已保留）", "Box data reset (earlier records all kept)"},
 	}
 }
 
 func (c *Console) eventRoutes() {
-	c.mux.HandleFunc("GET /events", c.signedIn(viewBoxes, c.eventLog))
+	c.handle("GET /events", auth.ActionViewBoxes, c.eventLog)
 }
 
 // eventLogData is what events.html gets.

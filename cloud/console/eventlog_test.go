@@ -60,7 +60,7 @@ func (e *env) seedLog(t *testing.T) {
 		for i := range evs {
 			evs[i].BoxID, evs[i].ReceivedAt = box, time.Now()
 		}
-		if _, err := e.st.AppendEvents(ctx, box, 1, evs); err != nil {
+		if _, err := e.st.AppendEvents(ctx, box, store.Batch{Floor: 1, Events: evs}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -197,7 +197,7 @@ func TestEventLogPages(t *testing.T) {
 		evs = append(evs, store.Event{BoxID: "village-2", Seq: uint64(3 + i), Time: logAt(4, 0, 0).Add(time.Duration(i) * time.Minute),
 			Type: protocol.EventSpeakerHealth, Data: []byte(`{"speaker":"horn-1"}`), ReceivedAt: time.Now()})
 	}
-	if _, err := e.st.AppendEvents(t.Context(), "village-2", 1, evs); err != nil {
+	if _, err := e.st.AppendEvents(t.Context(), "village-2", store.Batch{Floor: 1, Events: evs}); err != nil {
 		t.Fatal(err)
 	}
 	c, _ := e.signedIn(t, store.RoleViewer)

@@ -10,18 +10,20 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/poster"
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
-// The red/black lists (红黑榜) pages. Every route admits any signed-in
-// role, as the JSON API does (auth.ActionViewBoxes), and cloud/lists
-// decides what each role may change; the console only hides the buttons
-// a role could not use and answers a change from such a role with 403
-// before asking the service.
+// The red/black lists (红黑榜) pages. Each route names its action as the
+// JSON API's do (reading: auth.ActionViewLists; writing, submitting and
+// publishing: ActionEditLists; approving, rejecting and revoking:
+// ActionReviewLists), so a role that may never make a change gets 403
+// before the service is asked; the page shows only the buttons a role
+// can use, and cloud/lists still checks everything (the author's own
+// approval, the entry's state).
 //
 //	GET  /lists?village=&period=        the village's entries of the month
 //	POST /lists/entries                 a new draft
@@ -36,37 +38,42 @@ import (
 // holding only the console's cookie cannot send, so the console renders
 // the same poster itself.
 func (c *Console) listsRoutes() {
-	c.mux.HandleFunc("GET /lists", c.signedIn(viewBoxes, c.listsPage))
-	c.mux.HandleFunc("GET /lists/poster", c.signedIn(viewBoxes, c.listsPoster))
-	c.mux.HandleFunc("POST /lists/entries", c.signedIn(viewBoxes, c.listsChange(mayEdit, c.createEntry)))
-	c.mux.HandleFunc("POST /lists/entries/{id}/submit", c.signedIn(viewBoxes, c.listsChange(mayEdit, c.entryAction("DoneSubmitted",
+	view, edit, review := auth.ActionViewLists, auth.ActionEditLists, auth.ActionReviewLists
+	c.handle("GET /lists", view, c.listsPage)
+	c.handle("GET /lists/poster", view, c.listsPoster)
+	c.handle("POST /lists/entries", edit, c.listsChange(entryLabels(), c.createEntry))
+	c.handle("POST /lists/entries/{id}/submit", edit, c.listsChange(nil, c.entryAction("DoneSubmitted",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Submit(r.Context(), by, id)
 			return err
-		}))))
-	c.mux.HandleFunc("POST /lists/entries/{id}/approve", c.signedIn(viewBoxes, c.listsChange(mayReview, c.entryAction("DoneApproved",
+		})))
+	c.handle("POST /lists/entries/{id}/approve", review, c.listsChange(nil, c.entryAction("DoneApproved",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Approve(r.Context(), by, id, "")
 			return err
-		}))))
-	c.mux.HandleFunc("POST /lists/entries/{id}/reject", c.signedIn(viewBoxes, c.listsChange(mayReview, c.entryAction("DoneRejected",
+		})))
+	c.handle("POST /lists/entries/{id}/reject", review, c.listsChange(map[string]string{"reason": "RejectReason"}, c.entryAction("DoneRejected",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Reject(r.Context(), by, id, r.PostFormValue("reason"))
 			return err
-		}))))
-	c.mux.HandleFunc("POST /lists/entries/{id}/revoke", c.signedIn(viewBoxes, c.listsChange(mayReview, c.entryAction("DoneRevoked",
+		})))
+	c.handle("POST /lists/entries/{id}/revoke", review, c.listsChange(map[string]string{"note": "RevokeNote"}, c.entryAction("DoneRevoked",
 		func(r *http.Request, by lists.Actor, id uint64) error {
 			_, err := c.ls.Revoke(r.Context(), by, id, r.PostFormValue("note"))
 			return err
-		}))))
-	c.mux.HandleFunc("POST /lists/publish", c.signedIn(viewBoxes, c.listsChange(mayEdit, c.publish)))
+		})))
+	c.handle("POST /lists/publish", edit, c.listsChange(map[string]string{"period": "Period"}, c.publish))
+	c.communityRoutes()
 }
 
-// mayEdit and mayReview mirror cloud/lists' rule, to show only usable
-// buttons and refuse a role outright; the service still checks everything
-// (the author's own approval, the entry's state).
-func mayEdit(r store.Role) bool   { return lists.Actor{Role: r}.MayEdit() }
-func mayReview(r store.Role) bool { return lists.Actor{Role: r}.MayReview() }
+// entryLabels name the entry form's fields by the paths the lists'
+// validation gives its problems (path → message key).
+func entryLabels() map[string]string {
+	return map[string]string{
+		"kind": "ColKind", "subject": "Subject", "subject.kind": "Subject", "subject.id": "Subject",
+		"category": "ColCategory", "reason": "ColReason", "points": "ColPoints", "period": "Period",
+	}
+}
 
 func actorOf(v *visit) lists.Actor { return lists.Actor{Name: v.user.Name, Role: v.user.Role} }
 
@@ -103,14 +110,11 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 	return &flash{OK: ck.Value[0] == 'o', Text: string(b)}
 }
 
-// listsChange refuses a role that may never make the change, then runs h
-// and sends the browser back to the list with h's outcome.
-func (c *Console) listsChange(allowed func(store.Role) bool, h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
+// listsChange runs h and sends the browser back to the list with h's
+// outcome: a refusal explained by its code, naming the form's fields it
+// concerns (labels: path → message key).
+func (c *Console) listsChange(labels map[string]string, h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) {
-		if !allowed(v.user.Role) {
-			c.errorPage(w, r, http.StatusForbidden, "ListNoPermission")
-			return
-		}
 		done, err := h(r, v)
 		t := c.msgs[v.lang]
 		var fe formError
@@ -119,10 +123,11 @@ func (c *Console) listsChange(allowed func(store.Role) bool, h func(*http.Reques
 			setFlash(w, r, flash{OK: true, Text: t[done]})
 		case errors.Is(err, lists.ErrAnnounce):
 			// The change is saved; only the announcement failed.
-			setFlash(w, r, flash{Text: t[done] + " " + t["Failed"] + err.Error()})
-		case errors.Is(err, lists.ErrInvalid), errors.Is(err, lists.ErrForbidden), errors.Is(err, lists.ErrConflict),
+			c.log.Warn("lists: a change is saved, its announcement failed", "err", err)
+			setFlash(w, r, flash{Text: explain(t, err, nil)})
+		case errors.Is(err, lists.ErrInvalid), errors.Is(err, lists.ErrBadPeriod), errors.Is(err, lists.ErrForbidden), errors.Is(err, lists.ErrConflict),
 			errors.Is(err, store.ErrExists), errors.Is(err, store.ErrNotFound):
-			setFlash(w, r, flash{Text: t["Failed"] + err.Error()})
+			setFlash(w, r, flash{Text: explain(t, err, labels)})
 		case errors.As(err, &fe):
 			setFlash(w, r, flash{Text: t["Failed"] + t[string(fe)]})
 		default:
@@ -181,21 +186,23 @@ func (c *Console) publish(r *http.Request, v *visit) (string, error) {
 
 // listsData is what lists.html gets.
 type listsData struct {
-	Villages  []villageOption
-	Village   string
-	Period    string
-	Flash     *flash
-	Entries   []entryRow
-	Subjects  []subjectOption
-	Cats      []store.Category
-	CanEdit   bool
-	CanReview bool
+	Villages []villageOption
+	Village  string
+	Period   string
+	Flash    *flash
+	Entries  []entryRow
+	Subjects []subjectOption
+	Cats     []store.Category
 	// CanPublish: the user may publish and some entry is approved.
 	CanPublish bool
 	PosterURL  string
 	// Board ranks the village's households by their points of the month
 	// (积分榜); households without points are left out.
 	Board []lists.Standing
+	// Holds are the village's open objections and flags; Posts its latest
+	// posts to group chats (community.go).
+	Holds []holdRow
+	Posts []postRow
 }
 
 type villageOption struct {
@@ -215,6 +222,8 @@ type entryRow struct {
 	CanApprove  bool
 	CanReject   bool
 	CanRevoke   bool
+	CanFlag     bool
+	CanObject   bool
 }
 
 func statusKey(s store.EntryStatus) string {
@@ -231,6 +240,12 @@ func statusKey(s store.EntryStatus) string {
 		return "StatusRevoked"
 	case store.StatusExpired:
 		return "StatusExpired"
+	case store.StatusNotice:
+		return "StatusNotice"
+	case store.StatusOnHold:
+		return "StatusOnHold"
+	case store.StatusWithdrawn:
+		return "StatusWithdrawn"
 	}
 	return "Unknown"
 }
@@ -241,9 +256,8 @@ func (c *Console) listsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	q := r.URL.Query()
 	d := listsData{
 		Village: q.Get("village"), Period: q.Get("period"), Flash: takeFlash(w, r),
-		CanEdit: mayEdit(v.user.Role), CanReview: mayReview(v.user.Role),
 	}
-	if _, err := time.Parse("2006-01", d.Period); err != nil {
+	if !lists.ValidPeriod(d.Period) {
 		d.Period = c.now().In(c.cfg.Location).Format("2006-01")
 	}
 	boxes, err := c.st.ListBoxes(ctx)
@@ -298,6 +312,7 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 		return err
 	}
 	need := c.ls.Approvals()
+	canEdit, canReview := auth.Allowed(v.user.Role, auth.ActionEditLists), auth.Allowed(v.user.Role, auth.ActionReviewLists)
 	for _, e := range es {
 		row := entryRow{EntryView: e, StatusText: t[statusKey(e.Status)], Approvals: fmt.Sprintf("%d / %d", len(e.Approvals), need)}
 		row.KindText = t["RedList"]
@@ -310,11 +325,12 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 		}
 		wrote := e.Author == v.user.Name || slices.Contains(e.Editors, v.user.Name)
 		approved := slices.ContainsFunc(e.Approvals, func(a lists.ApprovalView) bool { return a.By == v.user.Name })
-		row.CanSubmit = d.CanEdit && e.Status == store.StatusDraft
-		row.CanApprove = d.CanReview && e.Status == store.StatusInReview && !wrote && !approved
-		row.CanReject = d.CanReview && (e.Status == store.StatusInReview || e.Status == store.StatusApproved)
-		row.CanRevoke = d.CanReview && e.Status == store.StatusPublished && e.Kind == store.KindBlack
-		d.CanPublish = d.CanPublish || (d.CanEdit && e.Status == store.StatusApproved)
+		row.CanSubmit = canEdit && e.Status == store.StatusDraft
+		row.CanApprove = canReview && e.Status == store.StatusInReview && !wrote && !approved
+		row.CanReject = canReview && (e.Status == store.StatusInReview || e.Status == store.StatusApproved)
+		row.CanRevoke = canReview && e.Status == store.StatusPublished && e.Kind == store.KindBlack
+		row.CanFlag, row.CanObject = holdable(v.user.Role, e)
+		d.CanPublish = d.CanPublish || (canEdit && e.Status == store.StatusApproved)
 		d.Entries = append(d.Entries, row)
 	}
 	d.PosterURL = "/lists/poster?" + url.Values{"village": {d.Village}, "period": {d.Period}}.Encode()
@@ -327,15 +343,17 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 			d.Board = append(d.Board, st)
 		}
 	}
-	return nil
+	return c.fillHolds(r, v, t, d)
 }
 
 // listsPoster renders the village's published list of the period as the
 // API's poster route does.
 func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) {
 	q := r.URL.Query()
-	lv, err := c.ls.List(r.Context(), q.Get("village"), q.Get("period"))
-	if errors.Is(err, lists.ErrInvalid) || errors.Is(err, store.ErrNotFound) {
+	// Pinned up in public: names and reasons as the township's privacy
+	// settings say, entries on notice marked.
+	lv, err := c.ls.PublicList(r.Context(), q.Get("village"), q.Get("period"))
+	if errors.Is(err, lists.ErrInvalid) || errors.Is(err, lists.ErrBadPeriod) || errors.Is(err, store.ErrNotFound) {
 		c.errorPage(w, r, http.StatusNotFound, "NotFound")
 		return
 	}
@@ -343,16 +361,8 @@ func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) 
 		c.fail(w, r, v.lang, err)
 		return
 	}
-	d := poster.Data{Village: lv.VillageName, Period: periodZH(lv.Period), Issued: c.now().In(c.cfg.Location), Size: q.Get("size")}
-	if d.Village == "" {
-		d.Village = lv.Village
-	}
-	for _, row := range lv.Red {
-		d.Red = append(d.Red, poster.Entry{Name: row.Name, Household: row.HouseholdHead, Category: row.Category, Reason: row.Reason, Points: row.Points})
-	}
-	for _, row := range lv.Black {
-		d.Black = append(d.Black, poster.Entry{Name: row.Name, Household: row.HouseholdHead, Category: row.Category, Reason: row.Reason, Points: row.Points})
-	}
+	d := c.ls.PosterData(lv, "")
+	d.Size = q.Get("size")
 	var b bytes.Buffer
 	if err := poster.Render(&b, d); err != nil {
 		if errors.Is(err, poster.ErrBadData) {
@@ -363,17 +373,7 @@ func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) 
 		return
 	}
 	pageHeaders(w)
-	// The poster is one self-contained page with its CSS inline.
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("Content-Security-Policy", poster.CSP)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(b.Bytes()) // a client gone away is not our error
-}
-
-// periodZH writes "2026-11" as "2026年11月".
-func periodZH(p string) string {
-	t, err := time.Parse("2006-01", p)
-	if err != nil {
-		return p
-	}
-	return fmt.Sprintf("%d年%d月", t.Year(), int(t.Month()))
 }

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"html"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -15,11 +14,12 @@ import (
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 )
 
-// newLists is the lists service of an env, with one household (h1, head
-// 张三) and its member p1 (李四) in village-1.
-func newLists(t *testing.T, log *slog.Logger, st *boltstore.Store) *lists.Service {
+// newListsWith is the lists service of an env, with its config and clock
+// (nil: time.Now), and one household (h1, head 张三) and its member p1
+// (李四) in village-1.
+func newListsWith(t *testing.T, log *slog.Logger, st *boltstore.Store, cfg lists.Config, now func() time.Time) *lists.Service {
 	t.Helper()
-	ls, err := lists.New(lists.Config{}, lists.Deps{Logger: log, Store: st})
+	ls, err := lists.New(cfg, lists.Deps{Logger: log, Store: st, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,15 +152,16 @@ func TestListsAuthorCannotApprove(t *testing.T) {
 		t.Fatalf("author's approve: %d %s", a.code, a.body)
 	}
 	page = e.get(t, c, listsPath(period))
-	want := html.EscapeString("lists: forbidden: admin wrote or edited entry " + id + " and cannot approve it; another reviewer must")
-	if !strings.Contains(page.body, `class="flash error">操作未成功：`) || !strings.Contains(page.body, want) {
+	// The refusal in the official's words, by its code; not the service's.
+	want := `class="flash error">您不能进行这个操作（例如自己填写或修改过的条目，须由其他审核人审核）。</p>`
+	if !strings.Contains(page.body, want) || strings.Contains(page.body, "lists: forbidden") {
 		t.Errorf("no refusal %q in:\n%s", want, page.body)
 	}
 	if v, err := e.ls.Entry(t.Context(), es[0].ID); err != nil || len(v.Approvals) != 0 || v.Status != store.StatusInReview {
 		t.Errorf("after the author's approve: %+v %v", v, err)
 	}
 	// The flash is shown once.
-	if page := e.get(t, c, listsPath(period)); strings.Contains(page.body, "操作未成功") {
+	if page := e.get(t, c, listsPath(period)); strings.Contains(page.body, `class="flash error"`) {
 		t.Error("the flash was shown twice")
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
@@ -22,7 +22,7 @@ const loginNonceTTL = time.Hour
 
 type loginData struct {
 	Username string
-	Error    string // message key; "" for none
+	Message  string // why the last attempt failed; "" for none
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -60,25 +60,33 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		nonce = ck.Value
 	}
 	if !c.csrf.check(r, purposeLogin, nonce, true) {
-		c.log.Warn("sign-in without a valid CSRF token refused", "remote_addr", r.RemoteAddr)
+		c.log.Warn("sign-in without a valid CSRF token refused", "remote_addr", c.proxies.Client(r))
 		c.errorPage(w, r, http.StatusForbidden, "Forbidden")
 		return
 	}
 	name := r.PostFormValue("username")
-	tok, exp, err := c.auth.Login(r.Context(), name, r.PostFormValue("password"), remoteHost(r))
+	client := c.proxies.Client(r)
+	tok, exp, err := c.auth.Login(r.Context(), name, r.PostFormValue("password"), client)
+	t := c.msgs[l]
 	switch {
 	case errors.Is(err, auth.ErrRateLimited):
-		w.Header().Set("Retry-After", strconv.Itoa(int(auth.FailureWindow/time.Second)))
-		c.renderLogin(w, r, l, http.StatusTooManyRequests, loginData{Username: name, Error: "LoginLimited"})
+		wait := time.Minute
+		if le, ok := errors.AsType[*auth.LimitedError](err); ok {
+			wait = le.RetryAfter
+		}
+		secs := int((wait + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		minutes := strconv.Itoa((secs + 59) / 60)
+		c.renderLogin(w, r, l, http.StatusTooManyRequests, loginData{Username: name, Message: strings.ReplaceAll(t["LoginLimited"], "{x}", minutes)})
 	case errors.Is(err, auth.ErrBadCredentials):
 		// One message whether the name exists or not.
-		c.renderLogin(w, r, l, http.StatusUnauthorized, loginData{Username: name, Error: "LoginWrong"})
+		c.renderLogin(w, r, l, http.StatusUnauthorized, loginData{Username: name, Message: t["LoginWrong"]})
 	case err != nil:
 		c.fail(w, r, l, err)
 	default:
 		clearCookie(w, r, loginCookie, "/login")
 		setSession(w, r, tok, exp)
-		c.log.Info("signed in", "user", name, "remote_addr", r.RemoteAddr)
+		c.log.Info("signed in", "user", name, "remote_addr", client)
 		http.Redirect(w, r, "/", http.StatusSeeOther)
 	}
 }
@@ -91,14 +99,4 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, v *visit) {
 	clearCookie(w, r, sessionCookie, "/")
 	c.log.Info("signed out", "user", v.user.Name)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
-}
-
-// remoteHost is the address the rate limit counts, as the API does:
-// the peer, never a forwarded header a client could forge.
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

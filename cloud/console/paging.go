@@ -11,14 +11,13 @@ import (
 // the bridge to POST /api/v1/boxes/{id}/paging, offering only G.711 so the
 // box forwards the frames to its RTP horns as they are.
 //
-//	GET /paging   the page; the controls only for roles that may broadcast
+//	GET /paging   the page; the controls only for roles that may page (.Can.Page)
 func (c *Console) pagingRoutes() {
-	c.mux.HandleFunc("GET /paging", c.signedIn(viewBoxes, c.pagingPage))
+	c.handle("GET /paging", auth.ActionViewBoxes, c.pagingPage)
 }
 
 type pagingData struct {
-	Boxes   []boxRow
-	MayPage bool
+	Boxes []boxRow
 }
 
 func (c *Console) pagingPage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -28,7 +27,7 @@ func (c *Console) pagingPage(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	c.render(w, r, http.StatusOK, "paging.html", c.pageData(v.lang, v, c.csrf.token(purposeSession, v.token),
-		pagingData{Boxes: rows, MayPage: auth.Allowed(v.user.Role, auth.ActionSendCommands)}))
+		pagingData{Boxes: rows}))
 }
 
 // pagingMessages are the words of the paging page.
@@ -45,8 +44,8 @@ func pagingMessages() map[string]message {
 		"PagingDialing":   {"正在连接…", "Connecting…"},
 		"PagingOnAir":     {"正在喊话", "On air"},
 		"PagingEnded":     {"喊话已结束", "Page ended"},
-		"PagingFailed":    {"喊话失败：", "Paging failed: "},
-		"PagingNoMic":     {"无法使用麦克风：", "No microphone: "},
+		"PagingFailed":    {"喊话中断，请检查网络后重新开始。", "The page was cut off; check the network and start again."},
+		"PagingNoMic":     {"无法使用麦克风：请允许浏览器使用麦克风，并确认已接好麦克风。", "The microphone cannot be used: allow the browser to use it and check it is plugged in."},
 		"PagingLevel":     {"音量", "Level"},
 		"PagingNoRight":   {"您的角色只能查看，不能喊话。", "Your role may look but not page."},
 		"PagingNoG711":    {"浏览器不支持 G.711 音频编码。", "This browser cannot send G.711 audio."},

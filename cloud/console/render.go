@@ -7,6 +7,10 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+
+	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/lists"
+	"github.com/dalaba/dalaba/cloud/web"
 )
 
 // page is what every template gets.
@@ -17,18 +21,27 @@ type page struct {
 	OtherLang string
 	CSRF      string // the form's CSRF token
 	User      string // "" on the sign-in page
-	Role      string
-	HasLists  bool // the 红黑榜 pages are served
-	Data      any
+	// Can is what the user may do, by action name (auth.Can):
+	// {{if .Can.ManageUsers}}. Templates show forms and links by it and
+	// never by role names; every key is there, all false when no one is
+	// signed in, so a misspelt one fails the render.
+	Can      map[string]bool
+	HasLists bool // the 红黑榜 pages are served
+	// Codes are the sentences of the API's error codes, for the page's
+	// scripts (static/errors.js); only pages of a signed-in official.
+	Codes []codeText
+	Data  any
 }
 
 func (c *Console) pageData(l lang, v *visit, csrfToken string, data any) page {
-	p := page{T: c.msgs[l], HTMLLang: l.htmlLang(), OtherLang: string(langEN), CSRF: csrfToken, HasLists: c.ls != nil, Data: data}
+	p := page{T: c.msgs[l], HTMLLang: l.htmlLang(), OtherLang: string(langEN), CSRF: csrfToken, HasLists: c.ls != nil, Data: data,
+		Can: auth.Can("")}
 	if l == langEN {
 		p.OtherLang = string(langZH)
 	}
 	if v != nil {
-		p.User, p.Role = v.user.Name, string(v.user.Role)
+		p.User, p.Can = v.user.Name, auth.Can(v.user.Role)
+		p.Codes = codesData(p.T)
 	}
 	return p
 }
@@ -95,12 +108,15 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, status int, 
 	c.render(w, r, status, "error.html", c.pageData(l, nil, "", errorData{Message: c.msgs[l][key]}))
 }
 
-// errorJSON answers a script, in the shape the API uses.
-func (c *Console) errorJSON(w http.ResponseWriter, status int, msg string) {
+// errorJSON answers a script as the API does: the code's status, msg
+// (the code's sentence in the official's language) and the code, by
+// which the script explains it.
+func (c *Console) errorJSON(w http.ResponseWriter, code web.Code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg}) // a client gone away is not our error
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code.Status())
+	_ = json.NewEncoder(w).Encode(web.Problem{Error: msg, Code: code}) // a client gone away is not our error
 }
 
 // fail logs an unexpected error and shows a generic page: details stay in
@@ -108,7 +124,7 @@ func (c *Console) errorJSON(w http.ResponseWriter, status int, msg string) {
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, l lang, err error) {
 	c.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	if fromScript(r) {
-		c.errorJSON(w, http.StatusInternalServerError, c.msgs[l]["ServerError"])
+		c.errorJSON(w, web.CodeInternal, c.msgs[l][codeKey(web.CodeInternal)])
 		return
 	}
 	c.errorPage(w, r, http.StatusInternalServerError, "ServerError")
@@ -121,8 +137,19 @@ type rowData struct {
 	Box *boxRow
 }
 
+// vrowsData is what the villager page's "vrows" template gets.
+type vrowsData struct {
+	T     map[string]string
+	Token string
+	Kind  string
+	Rows  []lists.Row
+}
+
 func funcs() template.FuncMap {
 	return template.FuncMap{
+		"vrows": func(t map[string]string, token, kind string, rows []lists.Row) vrowsData {
+			return vrowsData{T: t, Token: token, Kind: kind, Rows: rows}
+		},
 		"rowOf": func(t map[string]string, b any) rowData {
 			if r, ok := b.(boxRow); ok {
 				return rowData{T: t, Box: &r}

@@ -39,6 +39,8 @@ func (d *secDownlink) SendCommand(_ context.Context, box, typ string, _ any, _ t
 
 func (d *secDownlink) Rejected(string) uint64 { return 0 }
 
+func (d *secDownlink) Connected() bool { return true }
+
 func (d *secDownlink) commands() []string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -54,7 +56,8 @@ func (secPublisher) PublishDesired(context.Context, string, []byte) error { retu
 // checks and its audit are exercised as in the service.
 type apiEnv struct {
 	*env
-	dl *secDownlink
+	dl  *secDownlink
+	api *web.Server
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
@@ -91,7 +94,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	srv := httptest.NewServer(con.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(con.Shutdown)
-	return &apiEnv{env: &env{srv: srv, st: base.st, con: con, ls: base.ls, au: base.au}, dl: dl}
+	return &apiEnv{env: &env{srv: srv, st: base.st, con: con, ls: base.ls, au: base.au}, dl: dl, api: api}
 }
 
 // send makes a request with a JSON body (none when body is "") and the

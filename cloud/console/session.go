@@ -9,16 +9,13 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/cloud/web"
 )
 
 // sessionCookie holds the auth token of a signed-in official. The
 // __Host- prefix is not used because the console is also served over
 // plain HTTP on a village LAN, where browsers refuse such cookies.
 const sessionCookie = "dalaba_session"
-
-// viewBoxes is what every console page needs today; pages that change
-// things will ask for their own action.
-const viewBoxes = auth.ActionViewBoxes
 
 // visit is a signed-in request.
 type visit struct {
@@ -48,7 +45,7 @@ func (c *Console) guard(action auth.Action, form bool, h func(http.ResponseWrite
 				clearCookie(w, r, sessionCookie, "/")
 			}
 			if fromScript(r) {
-				c.errorJSON(w, http.StatusUnauthorized, c.msgs[l]["SessionEnded"])
+				c.errorJSON(w, web.CodeBadToken, c.msgs[l][codeKey(web.CodeBadToken)])
 				return
 			}
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
@@ -59,7 +56,11 @@ func (c *Console) guard(action auth.Action, form bool, h func(http.ResponseWrite
 			return
 		}
 		if !auth.Allowed(u.Role, action) {
-			c.errorPage(w, r, http.StatusForbidden, "NoPermission")
+			key := "NoPermission"
+			if !safeMethod(r.Method) {
+				key = "NoPermissionToDo"
+			}
+			c.errorPage(w, r, http.StatusForbidden, key)
 			return
 		}
 		if !safeMethod(r.Method) {
@@ -69,7 +70,7 @@ func (c *Console) guard(action auth.Action, form bool, h func(http.ResponseWrite
 			if !c.csrf.check(r, purposeSession, tok, form) {
 				c.log.Warn("request without a valid CSRF token refused", "user", u.Name, "method", r.Method, "path", r.URL.Path)
 				if fromScript(r) {
-					c.errorJSON(w, http.StatusForbidden, c.msgs[l]["Forbidden"])
+					c.errorJSON(w, web.CodeCSRF, c.msgs[l][codeKey(web.CodeCSRF)])
 					return
 				}
 				c.errorPage(w, r, http.StatusForbidden, "Forbidden")

@@ -2,8 +2,11 @@ package console
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/store"
 )
 
 // The users page (admin only): the accounts, a form to add one, and per
@@ -28,6 +31,7 @@ func usersMessages() map[string]message {
 		"UsersRoleReviewer":   {"审核员", "Reviewer"},
 		"UsersRoleOperator":   {"操作员", "Operator"},
 		"UsersRoleViewer":     {"查看者", "Viewer"},
+		"UsersRoleSupervisor": {"监督员", "Supervisor"},
 		"UsersActive":         {"正常", "active"},
 		"UsersDisabled":       {"已停用", "disabled"},
 		"UsersYou":            {"（您本人）", "(you)"},
@@ -55,7 +59,18 @@ func usersMessages() map[string]message {
 }
 
 func (c *Console) userRoutes() {
-	c.mux.HandleFunc("GET /users", c.signedIn(auth.ActionManageUsers, c.usersPage))
+	c.handle("GET /users", auth.ActionManageUsers, c.usersPage)
+}
+
+// roleKey is the message naming role r: "UsersRole" and its name
+// capitalised ("UsersRoleAdmin"); a role without one fails the page's
+// render (missingkey=error), so a new role cannot go unnamed.
+func roleKey(r store.Role) string {
+	s := string(r)
+	if s == "" {
+		return "UsersRole"
+	}
+	return "UsersRole" + strings.ToUpper(s[:1]) + s[1:]
 }
 
 // roleOption is one choice of the role selects.
@@ -66,9 +81,11 @@ type usersData struct {
 }
 
 func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	d := usersData{Roles: []roleOption{
-		{"viewer", "UsersRoleViewer"}, {"operator", "UsersRoleOperator"},
-		{"reviewer", "UsersRoleReviewer"}, {"admin", "UsersRoleAdmin"},
-	}}
+	var d usersData
+	roles := auth.Roles()
+	slices.Reverse(roles) // least powerful first: the safe choice on top
+	for _, r := range roles {
+		d.Roles = append(d.Roles, roleOption{Value: string(r), Key: roleKey(r)})
+	}
 	c.render(w, r, http.StatusOK, "users.html", c.pageData(v.lang, v, c.csrf.token(purposeSession, v.token), d))
 }

@@ -7,7 +7,9 @@
 // Each message is routed by protocol.ParseTopic to a worker chosen by box
 // id, so one box's messages are handled one at a time and in order while
 // boxes proceed in parallel, and nothing slow ever runs on paho's router
-// goroutine. A payload the protocol refuses is logged (box_id, topic,
+// goroutine. A message the broker sent from its retained store because the
+// service subscribed is marked Retained: it may be old, or have been left by
+// a client long gone, and must not be taken as a sign that the box is there. A payload the protocol refuses is logged (box_id, topic,
 // reason), counted per box (Rejected) and dropped: it never stops the
 // client. Replies made while handling (event acks) are published without
 // waiting; their delivery is watched by a goroutine of Run.

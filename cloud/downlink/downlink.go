@@ -53,15 +53,25 @@ const (
 	warnEvery = time.Minute
 )
 
+// Message is one message a box published, as the downlink hands it on.
+type Message struct {
+	Box     string
+	Kind    protocol.Kind // status, reported, events or cmd/result
+	Payload []byte
+	// Retained: the broker sent a stored copy because the service
+	// subscribed, not a message published while it listened; it may be
+	// old, or have been left by a client long gone.
+	Retained bool
+}
+
 // Handler is what the downlink hands box messages to: the fleet.
 type Handler interface {
-	// Handle takes one message box published on kind k (status, reported,
-	// events or cmd/result). Messages of one box arrive one at a time, in
-	// the broker's order. It returns the reply to publish, if any (for
+	// Handle takes one message. Messages of one box arrive one at a time,
+	// in the broker's order. It returns the reply to publish, if any (for
 	// events: the events/ack payload, published on the box's events/ack
 	// topic), and an error wrapping *protocol.RejectError for a payload
 	// the protocol refuses.
-	Handle(ctx context.Context, box string, k protocol.Kind, payload []byte) (reply []byte, err error)
+	Handle(ctx context.Context, m Message) (reply []byte, err error)
 	// Connected runs after every (re)connect, once subscribed: where
 	// retained state the broker may have lost is published again.
 	Connected(ctx context.Context)
@@ -85,12 +95,6 @@ var (
 // subscribed are the box→cloud kinds the service listens to.
 var subscribed = [...]protocol.Kind{protocol.KindStatus, protocol.KindReported, protocol.KindEvents, protocol.KindCmdResult}
 
-type inbound struct {
-	box     string
-	kind    protocol.Kind
-	payload []byte
-}
-
 type pendingPub struct {
 	box   string
 	topic string
@@ -107,7 +111,7 @@ type Downlink struct {
 	opts *mqtt.ClientOptions
 
 	client    mqtt.Client
-	shards    []chan inbound
+	shards    []chan Message
 	pending   chan pendingPub
 	connected chan struct{} // a (re)connect happened; buffered 1
 	stop      chan struct{} // closed when Run stops taking messages
@@ -164,7 +168,7 @@ func New(cfg Config, deps Deps) (*Downlink, error) {
 	}
 	d := &Downlink{
 		cfg: cfg, log: deps.Logger.With("component", "downlink"), h: deps.Handler, key: deps.Key, now: deps.Now,
-		shards:    make([]chan inbound, workers),
+		shards:    make([]chan Message, workers),
 		pending:   make(chan pendingPub, pendingQueue),
 		connected: make(chan struct{}, 1),
 		stop:      make(chan struct{}),
@@ -172,7 +176,7 @@ func New(cfg Config, deps Deps) (*Downlink, error) {
 		waiters:   map[string]chan protocol.CommandResult{},
 	}
 	for i := range d.shards {
-		d.shards[i] = make(chan inbound, workerQueue)
+		d.shards[i] = make(chan Message, workerQueue)
 	}
 	d.opts = mqtt.NewClientOptions().
 		AddBroker(cfg.URL).
@@ -297,7 +301,7 @@ func (d *Downlink) route(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	select {
-	case d.shards[shardOf(box, len(d.shards))] <- inbound{box: box, kind: k, payload: m.Payload()}:
+	case d.shards[shardOf(box, len(d.shards))] <- Message{Box: box, Kind: k, Payload: m.Payload(), Retained: m.Retained()}:
 	case <-d.stop:
 		// Shutting down. An event batch is resent by its box until acked;
 		// status and reported are retained and come again on subscribe.
@@ -329,7 +333,7 @@ func shardOf(box string, n int) int {
 	return int(h.Sum32() % uint32(n))
 }
 
-func (d *Downlink) work(ctx context.Context, ch <-chan inbound) {
+func (d *Downlink) work(ctx context.Context, ch <-chan Message) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -340,17 +344,17 @@ func (d *Downlink) work(ctx context.Context, ch <-chan inbound) {
 	}
 }
 
-func (d *Downlink) dispatch(ctx context.Context, m inbound) {
-	if m.kind == protocol.KindCmdResult {
-		d.report(m.box, m.kind, d.result(m.box, m.payload))
+func (d *Downlink) dispatch(ctx context.Context, m Message) {
+	if m.Kind == protocol.KindCmdResult {
+		d.report(m.Box, m.Kind, d.result(m.Box, m.Payload))
 	}
-	reply, err := d.h.Handle(ctx, m.box, m.kind, m.payload)
-	if m.kind == protocol.KindCmdResult {
+	reply, err := d.h.Handle(ctx, m)
+	if m.Kind == protocol.KindCmdResult {
 		err = nil // already judged above; the handler only notes the box was seen
 	}
-	d.report(m.box, m.kind, err)
-	if err == nil && reply != nil && m.kind == protocol.KindEvents {
-		d.publishAsync(m.box, protocol.Topic(m.box, protocol.KindEventsAck), reply)
+	d.report(m.Box, m.Kind, err)
+	if err == nil && reply != nil && m.Kind == protocol.KindEvents {
+		d.publishAsync(m.Box, protocol.Topic(m.Box, protocol.KindEventsAck), reply)
 	}
 }
 

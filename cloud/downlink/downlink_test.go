@@ -60,18 +60,23 @@ func startBroker(t *testing.T, listen string) (addr string, stop func()) {
 // handler records what the downlink hands it.
 type handler struct {
 	mu        sync.Mutex
-	got       map[string][]string // box → "kind payload", in order
+	got       map[string][]string // box → "kind payload", "retained " first if so, in order
 	connected int
 	reject    bool // answer every message with a rejection
 }
 
-func (h *handler) Handle(_ context.Context, box string, k protocol.Kind, payload []byte) ([]byte, error) {
+func (h *handler) Handle(_ context.Context, m Message) ([]byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.got == nil {
 		h.got = map[string][]string{}
 	}
-	h.got[box] = append(h.got[box], string(k)+" "+string(payload))
+	box, k, payload := m.Box, m.Kind, m.Payload
+	line := string(k) + " " + string(payload)
+	if m.Retained {
+		line = "retained " + line
+	}
+	h.got[box] = append(h.got[box], line)
 	if h.reject && k != protocol.KindCmdResult {
 		return nil, fmt.Errorf("test: %w", &protocol.RejectError{Kind: k, Reason: protocol.ReasonMalformed})
 	}
@@ -209,6 +214,33 @@ func TestRoutesInOrderAndAcks(t *testing.T) {
 	// cmd/result is not valid protocol here: it is counted, not fatal.
 	if d.Rejected("village-b") != 1 || d.Rejected("village-a") != 0 {
 		t.Fatalf("rejected: a %d, b %d", d.Rejected("village-a"), d.Rejected("village-b"))
+	}
+}
+
+// A retained message sent because the service subscribed is marked so;
+// the same topic published while the service listens is not.
+func TestRetainedCopiesAreMarked(t *testing.T) {
+	addr, _ := startBroker(t, "127.0.0.1:0")
+	a := connectBox(t, addr, "village-a")
+	if tok := a.cl.Publish(protocol.Topic("village-a", protocol.KindStatus), 1, true, "left behind"); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	// mochi acknowledges a publish before it hands it on; the box's next
+	// packet is read only after that, so once a subscription of the box is
+	// acknowledged no subscription made from now on can see it live.
+	if tok := a.cl.Subscribe(protocol.Topic("village-a", protocol.KindDesired), 1, nil); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	h := &handler{}
+	d, _ := newDownlink(t, addr, h)
+	run(t, d, h)
+	waitFor(t, "the retained status", func() bool { return len(h.messages("village-a")) == 1 })
+	if tok := a.cl.Publish(protocol.Topic("village-a", protocol.KindStatus), 1, true, "now"); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("publish: %v", tok.Error())
+	}
+	waitFor(t, "the live status", func() bool { return len(h.messages("village-a")) == 2 })
+	if got := strings.Join(h.messages("village-a"), "|"); got != "retained status left behind|status now" {
+		t.Fatalf("handed %q", got)
 	}
 }
 

@@ -3,8 +3,12 @@
 // each box's ready edge config, compiling, signing and publishing each box's
 // desired state (re-signed before it expires, republished after every
 // connect because an embedded broker forgets retained messages when it
-// restarts), taking in what boxes publish (presence, reported state, event
-// batches through ingest) and admitting clients to the embedded broker.
+// restarts), taking in what boxes publish (reported state, event batches
+// through ingest), keeping presence (Presence: from the embedded broker's
+// session events, or from live traffic with an external broker; never from
+// what a retained status says, which any client with a box's credentials
+// can leave behind)
+// and admitting clients to the embedded broker.
 //
 // It knows the store through cloud/store and MQTT only as a Publisher and as
 // the messages the downlink hands it; it knows nothing of HTTP.

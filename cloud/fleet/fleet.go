@@ -50,7 +50,10 @@ type Deps struct {
 	Store     store.Store
 	Key       ed25519.PrivateKey // the township key
 	Publisher Publisher
-	Now       func() time.Time // nil = time.Now
+	// Presence is told of what boxes publish; nil: presence is not kept
+	// (tools that only register boxes), and Link reads the store.
+	Presence *Presence
+	Now      func() time.Time // nil = time.Now
 }
 
 // Timings.
@@ -59,6 +62,7 @@ const (
 	RefreshEvery = time.Hour
 	// seenGranularity coalesces LastSeen writes: a box sending a batch a
 	// second costs one extra store write per this interval, not one each.
+	// Presence keeps the exact time in memory.
 	seenGranularity = 10 * time.Second
 	// warnEvery folds messages from an unregistered box into one Warn line
 	// per interval.
@@ -74,6 +78,8 @@ type Fleet struct {
 	pub    Publisher
 	now    func() time.Time
 	ingest *ingest.Ingester
+	// presence hears every message; nil: none kept.
+	presence *Presence
 
 	// signMu serialises signing, so two revs of one box are never made
 	// from the same previous rev.
@@ -119,7 +125,7 @@ func New(cfg Config, deps Deps) (*Fleet, error) {
 	}
 	return &Fleet{
 		cfg: cfg, log: deps.Logger.With("component", "fleet"), st: deps.Store, key: deps.Key,
-		pub: deps.Publisher, now: deps.Now, ingest: in, unknown: map[string]time.Time{},
+		pub: deps.Publisher, now: deps.Now, ingest: in, presence: deps.Presence, unknown: map[string]time.Time{},
 	}, nil
 }
 

@@ -15,12 +15,18 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
+	"github.com/dalaba/dalaba/internal/testenv"
 	"github.com/dalaba/dalaba/protocol"
 )
 
 const validity = 720 * time.Hour
+
+// wait bounds waits on the store in these tests; a healthy run needs
+// milliseconds.
+const wait = 10 * time.Second
 
 // clock is a settable Now.
 type clock struct {
@@ -57,14 +63,20 @@ func (r *recorder) PublishDesired(_ context.Context, box string, payload []byte)
 func (r *recorder) count() int { r.mu.Lock(); defer r.mu.Unlock(); return r.n }
 
 type env struct {
-	f   *Fleet
-	st  store.Store
-	pub *recorder
-	clk *clock
-	key ed25519.PrivateKey
+	f    *Fleet
+	pres *Presence // not running: tests run it when they need the store written
+	st   store.Store
+	pub  *recorder
+	clk  *clock
+	key  ed25519.PrivateKey
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv is a fleet whose presence follows the broker's sessions.
+func newEnv(t *testing.T) *env { return newEnvTimeout(t, 0) }
+
+// newEnvTimeout is a fleet whose presence has the given Timeout (0:
+// sessions).
+func newEnvTimeout(t *testing.T, timeout time.Duration) *env {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
@@ -76,8 +88,12 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{st: st, pub: &recorder{last: map[string][]byte{}}, clk: &clock{t: time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)}, key: key}
+	e.pres, err = NewPresence(PresenceConfig{Timeout: timeout}, PresenceDeps{Logger: slog.New(slog.DiscardHandler), Store: st, Now: e.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.f, err = New(Config{Validity: validity, BrokerURL: "tls://township.example:8883", MediaURL: "https://township.example/media/", CloudUser: "township-cloud"},
-		Deps{Logger: slog.New(slog.DiscardHandler), Store: st, Key: key, Publisher: e.pub, Now: e.clk.Now})
+		Deps{Logger: slog.New(slog.DiscardHandler), Store: st, Key: key, Publisher: e.pub, Presence: e.pres, Now: e.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,77 +319,252 @@ func TestConnectedRepublishesEveryBox(t *testing.T) {
 	}
 }
 
-func TestHandle(t *testing.T) {
-	e := newEnv(t)
-	ctx := t.Context()
-	if _, _, err := e.f.AddBox(ctx, "village-1", "一村"); err != nil {
+// msg marshals v for kind k, failing the test if the protocol refuses it.
+func msg(t *testing.T, k protocol.Kind, v any) []byte {
+	t.Helper()
+	b, err := protocol.Marshal(k, v)
+	if err != nil {
 		t.Fatal(err)
 	}
-	get := func() store.Box {
-		b, err := e.st.GetBox(ctx, "village-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+	return b
+}
+
+// handle hands the fleet a message of village-1, live or retained, and
+// fails on an error.
+func (e *env) handle(t *testing.T, k protocol.Kind, retained bool, payload []byte) []byte {
+	t.Helper()
+	ack, err := e.f.Handle(t.Context(), downlink.Message{Box: "village-1", Kind: k, Payload: payload, Retained: retained})
+	if err != nil {
+		t.Fatalf("%s: %v", k, err)
 	}
-	msg := func(k protocol.Kind, v any) []byte {
-		b, err := protocol.Marshal(k, v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+	return ack
+}
+
+func (e *env) box(t *testing.T, id string) store.Box {
+	t.Helper()
+	b, err := e.st.GetBox(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	handle := func(k protocol.Kind, payload []byte) []byte {
-		t.Helper()
-		ack, err := e.f.Handle(ctx, "village-1", k, payload)
-		if err != nil {
-			t.Fatalf("%s: %v", k, err)
-		}
-		return ack
+	return b
+}
+
+func (e *env) link(t *testing.T, id string) Link {
+	t.Helper()
+	return e.f.Link(e.box(t, id))
+}
+
+func TestHandle(t *testing.T) {
+	e := newEnv(t)
+	if _, _, err := e.f.AddBox(t.Context(), "village-1", "一村"); err != nil {
+		t.Fatal(err)
 	}
+	e.pres.Connected("village-1")
 
 	t0 := e.clk.Now()
-	handle(protocol.KindStatus, msg(protocol.KindStatus, protocol.Status{V: 1, BoxID: "village-1", Online: true}))
-	if b := get(); !b.Online || !b.LastSeen.Equal(t0) {
-		t.Fatalf("after online: %+v", b)
-	}
-
-	e.clk.Add(time.Minute)
-	handle(protocol.KindReported, msg(protocol.KindReported, protocol.Reported{V: 1, BoxID: "village-1", AppliedRev: 1, OutboxBacklog: 42, At: t0}))
-	if b := get(); b.AppliedRev != 1 || b.OutboxBacklog != 42 || !b.ReportedAt.Equal(e.clk.Now()) || !b.LastSeen.Equal(e.clk.Now()) {
+	e.handle(t, protocol.KindReported, false, msg(t, protocol.KindReported, protocol.Reported{V: 1, BoxID: "village-1", AppliedRev: 1, OutboxBacklog: 42, At: t0}))
+	if b := e.box(t, "village-1"); b.AppliedRev != 1 || b.OutboxBacklog != 42 || !b.ReportedAt.Equal(t0) {
 		t.Fatalf("after reported: %+v", b)
 	}
 
-	// Events: stored, acked with the watermark, box seen (at most one
-	// LastSeen write per granularity).
+	// A retained copy, sent because the service subscribed again, records
+	// what it says but is no sign of the box now.
+	e.clk.Add(time.Minute)
+	e.handle(t, protocol.KindReported, true, msg(t, protocol.KindReported, protocol.Reported{V: 1, BoxID: "village-1", AppliedRev: 2, OutboxBacklog: 7, At: t0}))
+	if b := e.box(t, "village-1"); b.AppliedRev != 2 || b.OutboxBacklog != 7 || !b.ReportedAt.Equal(t0) {
+		t.Fatalf("after a retained reported: %+v, want rev 2, backlog 7, reported at %s", b, t0)
+	}
+	if l := e.link(t, "village-1"); !l.LastSeen.Equal(t0) {
+		t.Fatalf("a retained message moved LastSeen to %s", l.LastSeen)
+	}
+
+	// Events: stored, acked with the watermark, the box seen.
 	e.clk.Add(time.Minute)
 	t1 := e.clk.Now()
-	ack := handle(protocol.KindEvents, msg(protocol.KindEvents, protocol.EventBatch{V: 1, BoxID: "village-1", Floor: 1,
+	ack := e.handle(t, protocol.KindEvents, false, msg(t, protocol.KindEvents, protocol.EventBatch{V: 1, BoxID: "village-1", Floor: 1,
 		Events: []protocol.Event{{Seq: 1, Time: t0, Type: "x", Priority: 1}, {Seq: 2, Time: t0, Type: "x", Priority: 1}}}))
 	a, err := protocol.DecodeEventsAck("village-1", ack)
 	if err != nil || a.Seq != 2 {
 		t.Fatalf("ack %s: %v", ack, err)
 	}
-	if b := get(); b.Watermark != 2 || !b.LastSeen.Equal(t1) {
-		t.Fatalf("after events: %+v", b)
+	if b, l := e.box(t, "village-1"), e.link(t, "village-1"); b.Watermark != 2 || !l.LastSeen.Equal(t1) {
+		t.Fatalf("after events: watermark %d, last seen %s", b.Watermark, l.LastSeen)
 	}
-	e.clk.Add(seenGranularity / 2)
-	handle(protocol.KindCmdResult, msg(protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true}))
-	if b := get(); !b.LastSeen.Equal(t1) {
-		t.Fatalf("LastSeen written again within %s", seenGranularity)
+	e.clk.Add(time.Second)
+	e.handle(t, protocol.KindCmdResult, false, msg(t, protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true}))
+	if l := e.link(t, "village-1"); !l.LastSeen.Equal(e.clk.Now()) {
+		t.Fatalf("a result did not move LastSeen: %s", l.LastSeen)
 	}
-	e.clk.Add(seenGranularity)
-	handle(protocol.KindCmdResult, msg(protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true}))
-	if b := get(); !b.LastSeen.Equal(e.clk.Now()) {
-		t.Fatalf("LastSeen not moved by a result after %s", seenGranularity)
+}
+
+// With the embedded broker, what a box publishes on its status topic
+// never changes presence: only its connection does.
+func TestStatusIsOnlyInformationWithSessions(t *testing.T) {
+	e := newEnv(t)
+	if _, _, err := e.f.AddBox(t.Context(), "village-1", "一村"); err != nil {
+		t.Fatal(err)
+	}
+	online := msg(t, protocol.KindStatus, protocol.Status{V: 1, BoxID: "village-1", Online: true})
+	offline := msg(t, protocol.KindStatus, protocol.Status{V: 1, BoxID: "village-1", Online: false})
+
+	e.handle(t, protocol.KindStatus, true, online)
+	e.handle(t, protocol.KindStatus, false, online)
+	if l := e.link(t, "village-1"); l.Online {
+		t.Fatal("online by a status, with no connection")
+	}
+	e.pres.Connected("village-1")
+	connected := e.clk.Now()
+	e.clk.Add(time.Minute)
+	e.handle(t, protocol.KindStatus, false, offline)
+	if l := e.link(t, "village-1"); !l.Online || !l.Since.Equal(connected) {
+		t.Fatalf("connected box after an offline status: %+v, want online since %s", l, connected)
+	}
+	e.pres.Disconnected("village-1")
+	if l := e.link(t, "village-1"); l.Online || !l.Since.IsZero() {
+		t.Fatalf("after its connection ended: %+v", l)
+	}
+	// An offline status (the will, or the box's goodbye) is no sign of
+	// life.
+	e.clk.Add(time.Minute)
+	e.handle(t, protocol.KindStatus, false, offline)
+	if l := e.link(t, "village-1"); !l.LastSeen.Equal(connected) {
+		t.Fatalf("last seen %s, want the connect at %s", l.LastSeen, connected)
+	}
+}
+
+// With an external broker, live traffic keeps a box online for Timeout;
+// its offline status ends that at once; retained copies never count.
+func TestPresenceFromTraffic(t *testing.T) {
+	const timeout = 150 * time.Second
+	e := newEnvTimeout(t, timeout)
+	if _, _, err := e.f.AddBox(t.Context(), "village-1", "一村"); err != nil {
+		t.Fatal(err)
+	}
+	online := msg(t, protocol.KindStatus, protocol.Status{V: 1, BoxID: "village-1", Online: true})
+	offline := msg(t, protocol.KindStatus, protocol.Status{V: 1, BoxID: "village-1", Online: false})
+	reported := msg(t, protocol.KindReported, protocol.Reported{V: 1, BoxID: "village-1", AppliedRev: 1, At: e.clk.Now()})
+
+	e.handle(t, protocol.KindStatus, true, online)
+	e.handle(t, protocol.KindReported, true, reported)
+	e.pres.expire()
+	if l := e.link(t, "village-1"); l.Online {
+		t.Fatal("online by retained messages")
 	}
 
-	// The will: offline, and LastSeen stays when the box was last heard.
-	seen := get().LastSeen
+	t0 := e.clk.Now()
+	e.handle(t, protocol.KindReported, false, reported)
+	if l := e.link(t, "village-1"); !l.Online || !l.Since.Equal(t0) || !l.LastSeen.Equal(t0) {
+		t.Fatalf("after a live reported: %+v", l)
+	}
 	e.clk.Add(time.Minute)
-	handle(protocol.KindStatus, msg(protocol.KindStatus, protocol.Status{V: 1, BoxID: "village-1", Online: false}))
-	if b := get(); b.Online || !b.LastSeen.Equal(seen) {
-		t.Fatalf("after the will: %+v", b)
+	e.handle(t, protocol.KindCmdResult, false, msg(t, protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true}))
+	t1 := e.clk.Now()
+	e.clk.Add(timeout - time.Second)
+	if next := e.pres.expire(); next != time.Second || !e.link(t, "village-1").Online {
+		t.Fatalf("a second before the timeout: online %v, next check in %s", e.link(t, "village-1").Online, next)
+	}
+	e.clk.Add(time.Second)
+	e.pres.expire()
+	if l := e.link(t, "village-1"); l.Online || !l.LastSeen.Equal(t1) {
+		t.Fatalf("at the timeout: %+v, want offline, last seen %s", l, t1)
+	}
+
+	e.handle(t, protocol.KindStatus, false, online)
+	if !e.link(t, "village-1").Online {
+		t.Fatal("a live online status did not count as traffic")
+	}
+	e.handle(t, protocol.KindStatus, false, offline)
+	if e.link(t, "village-1").Online {
+		t.Fatal("online after the box's offline status")
+	}
+}
+
+// Presence reaches the store's Online and LastSeen while Run runs, and
+// the last change is written when it stops.
+func TestPresenceReachesTheStore(t *testing.T) {
+	e := newEnv(t)
+	if _, _, err := e.f.AddBox(t.Context(), "village-1", "一村"); err != nil {
+		t.Fatal(err)
+	}
+	run := testenv.Background(t, wait, "presence", e.pres.Run)
+	e.pres.Connected("village-1")
+	testenv.WaitFor(t, wait, "online in the store", func() bool { return e.box(t, "village-1").Online })
+	if b := e.box(t, "village-1"); !b.LastSeen.Equal(e.clk.Now()) {
+		t.Fatalf("last seen %s, want the connect at %s", b.LastSeen, e.clk.Now())
+	}
+	e.pres.Disconnected("village-1")
+	testenv.WaitFor(t, wait, "offline in the store", func() bool { return !e.box(t, "village-1").Online })
+	e.pres.Connected("village-1")
+	if err := run.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !e.box(t, "village-1").Online {
+		t.Fatal("the change before the stop was not written")
+	}
+}
+
+// What a box seemed at the end of the last run is not presence now: with
+// sessions every box starts offline; with traffic a box stays online only
+// for what is left of its Timeout.
+func TestPresenceDoesNotSurviveARestart(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		timeout  time.Duration
+		lastSeen time.Duration // before now
+		online   bool
+	}{
+		{"sessions", 0, 0, false},
+		{"traffic, heard within the timeout", time.Minute, 30 * time.Second, true},
+		{"traffic, heard before the timeout", time.Minute, 2 * time.Minute, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnvTimeout(t, c.timeout)
+			if _, _, err := e.f.AddBox(t.Context(), "village-1", "一村"); err != nil {
+				t.Fatal(err)
+			}
+			seen := e.clk.Now().Add(-c.lastSeen)
+			if err := e.st.UpdateBox(t.Context(), "village-1", func(b *store.Box) error { b.Online, b.LastSeen = true, seen; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			// What Run does first.
+			if err := e.pres.load(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			e.pres.expire()
+			e.pres.flush(t.Context())
+			if l, b := e.link(t, "village-1"), e.box(t, "village-1"); l.Online != c.online || b.Online != c.online || !l.LastSeen.Equal(seen) {
+				t.Fatalf("after the restart: %+v, stored online %v; want online %v, last seen %s", l, b.Online, c.online, seen)
+			}
+		})
+	}
+}
+
+func TestPresenceCountsDropsAndForgetsUnknownBoxes(t *testing.T) {
+	e := newEnv(t)
+	if _, _, err := e.f.AddBox(t.Context(), "village-1", "一村"); err != nil {
+		t.Fatal(err)
+	}
+	e.pres.Limited("village-1", 3)
+	e.pres.Limited("village-1", 4)
+	if l := e.link(t, "village-1"); l.RateLimited != 7 {
+		t.Fatalf("rate limited %d, want 7", l.RateLimited)
+	}
+	e.pres.Connected("ghost")
+	e.pres.flush(t.Context())
+	e.pres.mu.Lock()
+	_, kept := e.pres.boxes["ghost"]
+	e.pres.mu.Unlock()
+	if kept {
+		t.Fatal("a box the store does not hold is still kept")
+	}
+}
+
+func TestNewPresenceValidates(t *testing.T) {
+	_, err := NewPresence(PresenceConfig{Timeout: -time.Second}, PresenceDeps{})
+	for _, want := range []string{"negative", "Logger", "Store"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("NewPresence with everything wrong = %v, want it to mention %s", err, want)
+		}
 	}
 }
 
@@ -397,7 +588,7 @@ func TestHandleRejectsBadPayloads(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ack, err := e.f.Handle(ctx, "village-1", c.kind, []byte(c.payload))
+			ack, err := e.f.Handle(ctx, downlink.Message{Box: "village-1", Kind: c.kind, Payload: []byte(c.payload)})
 			if _, ok := errors.AsType[*protocol.RejectError](err); !ok || ack != nil {
 				t.Fatalf("ack %q, err %v: want a *protocol.RejectError and no ack", ack, err)
 			}
@@ -411,7 +602,7 @@ func TestHandleRejectsBadPayloads(t *testing.T) {
 func TestHandleUnregisteredBox(t *testing.T) {
 	e := newEnv(t)
 	p, _ := protocol.Marshal(protocol.KindEvents, protocol.EventBatch{V: 1, BoxID: "ghost", Floor: 1, Events: []protocol.Event{{Seq: 1, Time: time.Now(), Type: "x", Priority: 1}}})
-	if ack, err := e.f.Handle(t.Context(), "ghost", protocol.KindEvents, p); err != nil || ack != nil {
+	if ack, err := e.f.Handle(t.Context(), downlink.Message{Box: "ghost", Kind: protocol.KindEvents, Payload: p}); err != nil || ack != nil {
 		t.Fatalf("unregistered box: ack %q, err %v; want it dropped quietly", ack, err)
 	}
 }

@@ -5,82 +5,75 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// errFresh tells UpdateBox to write nothing: LastSeen is recent enough.
-var errFresh = errors.New("last seen recently")
-
-// Handle implements the downlink's Handler: it takes one message box
-// published on kind k. Event batches are stored through ingest and answered
-// with the ack to publish (made after the store's durable commit); status
-// sets presence (an offline status is usually the broker publishing the
-// box's will); reported records the applied rev and outbox backlog. Every
-// message but an offline status marks the box as seen. A payload the
-// protocol refuses returns its *protocol.RejectError; a message from an
-// unregistered box is logged and dropped.
-func (f *Fleet) Handle(ctx context.Context, box string, k protocol.Kind, payload []byte) ([]byte, error) {
+// Handle implements the downlink's Handler: it takes one message a box
+// published. Event batches are stored through ingest and answered with the
+// ack to publish (made after the store's durable commit); reported records
+// the applied rev and outbox backlog; a status is checked and, since any
+// client with the box's credentials can write it, only informs presence
+// where nothing better exists (see Presence). Each live message is heard
+// by presence; a retained one, sent because the service subscribed,
+// records its content but tells nothing of now. A payload the protocol
+// refuses returns its *protocol.RejectError and changes nothing; a message
+// from an unregistered box is logged and dropped.
+func (f *Fleet) Handle(ctx context.Context, m downlink.Message) ([]byte, error) {
 	var ack []byte
 	var err error
-	switch k {
+	offline := false
+	switch m.Kind {
 	case protocol.KindEvents:
-		ack, err = f.ingest.Handle(ctx, box, payload)
-		f.seen(ctx, box)
+		ack, err = f.ingest.Handle(ctx, m.Box, m.Payload)
 	case protocol.KindStatus:
-		err = f.status(ctx, box, payload)
+		offline, err = f.status(m)
 	case protocol.KindReported:
-		err = f.reported(ctx, box, payload)
+		err = f.reported(ctx, m)
 	case protocol.KindCmdResult:
 		// The downlink matches results to commands; here it is a sign of life.
-		f.seen(ctx, box)
 	default:
 		return nil, nil // not a kind boxes publish
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		f.unregistered(box, k)
+		f.unregistered(m.Box, m.Kind)
 		return nil, nil
 	}
-	return ack, err
+	if err != nil {
+		return nil, err // a refused message changes nothing, presence included
+	}
+	if f.presence != nil {
+		f.presence.Heard(m.Box, m.Retained, offline)
+	}
+	return ack, nil
 }
 
-func (f *Fleet) status(ctx context.Context, box string, payload []byte) error {
-	s, err := protocol.DecodeStatus(box, payload)
+// status decodes a status message and reports whether it says offline.
+func (f *Fleet) status(m downlink.Message) (offline bool, err error) {
+	s, err := protocol.DecodeStatus(m.Box, m.Payload)
 	if err != nil {
-		f.seen(ctx, box)
-		return err
+		return false, err
 	}
-	now := f.now()
-	changed := false
-	err = f.st.UpdateBox(ctx, box, func(b *store.Box) error {
-		changed = b.Online != s.Online
-		b.Online = s.Online
-		if s.Online {
-			b.LastSeen = now
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("fleet: status of %s: %w", box, err)
-	}
-	if changed {
-		f.log.Info("box presence", "box_id", box, "online", s.Online)
-	}
-	return nil
+	f.log.Debug("box status", "box_id", m.Box, "online", s.Online, "retained", m.Retained)
+	return !s.Online, nil
 }
 
-func (f *Fleet) reported(ctx context.Context, box string, payload []byte) error {
-	r, err := protocol.DecodeReported(box, payload)
+// reported records a box's reported state; ReportedAt only when it was
+// published now, not retained from before.
+func (f *Fleet) reported(ctx context.Context, m downlink.Message) error {
+	box := m.Box
+	r, err := protocol.DecodeReported(box, m.Payload)
 	if err != nil {
-		f.seen(ctx, box)
 		return err
 	}
 	now := f.now()
 	err = f.st.UpdateBox(ctx, box, func(b *store.Box) error {
 		b.AppliedRev = r.AppliedRev
 		b.OutboxBacklog = r.OutboxBacklog
-		b.ReportedAt = now
-		b.LastSeen = now
+		if !m.Retained {
+			b.ReportedAt = now
+		}
 		return nil
 	})
 	if err != nil {
@@ -90,20 +83,13 @@ func (f *Fleet) reported(ctx context.Context, box string, payload []byte) error 
 	return nil
 }
 
-// seen records that box sent something, writing at most once per
-// seenGranularity.
-func (f *Fleet) seen(ctx context.Context, box string) {
-	now := f.now()
-	err := f.st.UpdateBox(ctx, box, func(b *store.Box) error {
-		if now.Sub(b.LastSeen) < seenGranularity {
-			return errFresh
-		}
-		b.LastSeen = now
-		return nil
-	})
-	if err != nil && !errors.Is(err, errFresh) && !errors.Is(err, store.ErrNotFound) {
-		f.log.Warn("last seen not recorded", "box_id", box, "err", err)
+// Link is box b's connection as the township sees it now: from presence
+// when the fleet keeps it, else as the store holds it.
+func (f *Fleet) Link(b store.Box) Link {
+	if f.presence == nil {
+		return Link{Online: b.Online, LastSeen: b.LastSeen}
 	}
+	return f.presence.Link(b)
 }
 
 // unregistered logs a message from a box the registry does not know (a

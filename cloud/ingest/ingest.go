@@ -45,14 +45,21 @@ func New(deps Deps) (*Ingester, error) {
 }
 
 // Handle decodes payload from box's events topic, stores its events with
-// the batch's floor and returns the protocol.EventsAck payload to publish on
-// box's events/ack topic. The ack is made only after the store's durable
-// commit, so it never covers an event a crash could lose.
+// the batch's epoch and floor and returns the protocol.EventsAck payload to
+// publish on box's events/ack topic. The ack is made only after the store's
+// durable commit, so it never covers an event a crash could lose, and it
+// vouches only for the batch's own range: an ack that reaches a box after
+// it came back with other events deletes none of them.
+//
+// To a batch without an epoch (a box from before epochs) the ack is the v1
+// form the box knows, {v, box_id, seq}; to one with an epoch it names the
+// epoch and the range, and says whether the epoch diverged.
 //
 // A payload the protocol refuses returns an error wrapping its
 // *protocol.RejectError and stores nothing; an unknown box returns an error
 // wrapping store.ErrNotFound. Errors are returned, not logged: the caller
-// records them.
+// records them. A new incarnation and a diverged epoch are logged: they
+// are news of the box, not failures.
 func (in *Ingester) Handle(ctx context.Context, box string, payload []byte) (ack []byte, err error) {
 	batch, err := protocol.DecodeEventBatch(box, payload)
 	if err != nil {
@@ -71,14 +78,26 @@ func (in *Ingester) Handle(ctx context.Context, box string, payload []byte) (ack
 			ReceivedAt: received,
 		}
 	}
-	wm, err := in.store.AppendEvents(ctx, box, batch.Floor, evs)
+	got, err := in.store.AppendEvents(ctx, box, store.Batch{Epoch: batch.Epoch, Floor: batch.Floor, Events: evs, ReceivedAt: received})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: store batch of box %s: %w", box, err)
 	}
-	ack, err = protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: protocol.Version, BoxID: box, Seq: wm})
+	a := protocol.EventsAck{V: protocol.Version, BoxID: box, Seq: got.Ack}
+	if batch.Epoch != "" {
+		a.Epoch, a.From, a.Diverged = batch.Epoch, got.From, got.Diverged
+	}
+	ack, err = protocol.Marshal(protocol.KindEventsAck, a)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: ack of box %s: %w", box, err)
 	}
-	in.log.Debug("batch stored", "box_id", box, "events", len(evs), "floor", batch.Floor, "seq", wm)
+	if r := got.Reset; r != nil {
+		in.log.Warn("the box's events began a new incarnation", "box_id", box, "reason", r.Reason, "incarnation", r.Incarnation,
+			"old_epoch", r.OldEpoch, "epoch", r.NewEpoch, "old_watermark", r.OldWatermark, "floor", r.Floor)
+	}
+	if got.Diverged {
+		in.log.Warn("the box sent other events than stored under its epoch (an older copy of its data directory, or two boxes with one id); told to start a new epoch",
+			"box_id", box, "epoch", batch.Epoch, "incarnation", got.Incarnation, "from", got.From, "seq", got.Ack)
+	}
+	in.log.Debug("batch stored", "box_id", box, "events", len(evs), "floor", batch.Floor, "incarnation", got.Incarnation, "seq", got.Ack, "watermark", got.Watermark)
 	return ack, nil
 }

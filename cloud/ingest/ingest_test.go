@@ -164,15 +164,19 @@ func TestOutOfOrderBatches(t *testing.T) {
 	steps := []struct {
 		payload string
 		ack     uint64
+		wm      uint64
 	}{
-		{batch(box, 1, 4, 5), 0}, // 1-3 are still on their way
-		{batch(box, 1, 1, 2), 2},
-		{batch(box, 1, 3), 5}, // fills the gap, the watermark walks over 4 and 5
-		{batch(box, 1, 1, 2, 3, 4, 5), 5},
+		{batch(box, 1, 4, 5), 0, 0}, // 1-3 are still on their way
+		{batch(box, 1, 1, 2), 2, 2},
+		{batch(box, 1, 3), 3, 5}, // fills the gap, the watermark walks over 4 and 5; the ack stays within the batch
+		{batch(box, 1, 1, 2, 3, 4, 5), 5, 5},
 	}
 	for i, s := range steps {
 		if seq, _ := f.handle(t, s.payload); seq != s.ack {
 			t.Fatalf("step %d: acked %d, want %d", i, seq, s.ack)
+		}
+		if _, wm := f.state(t); wm != s.wm {
+			t.Fatalf("step %d: watermark %d, want %d", i, wm, s.wm)
 		}
 	}
 	if n, _ := f.state(t); n != 5 {
@@ -191,9 +195,13 @@ func TestFloorSettlesDroppedEvents(t *testing.T) {
 	if seq, _ := f.handle(t, batch(box, 10, 10, 11)); seq != 11 {
 		t.Fatalf("acked %d, want 11", seq)
 	}
-	// A late batch with an old floor does not move the ack back.
-	if seq, _ := f.handle(t, batch(box, 1, 2)); seq != 11 {
-		t.Fatalf("acked %d, want 11", seq)
+	// A late batch with an old floor does not move the watermark back;
+	// its ack vouches for that batch alone.
+	if seq, _ := f.handle(t, batch(box, 1, 2)); seq != 2 {
+		t.Fatalf("acked %d, want 2", seq)
+	}
+	if _, wm := f.state(t); wm != 11 {
+		t.Fatalf("watermark %d, want 11", wm)
 	}
 	if n, _ := f.state(t); n != 4 {
 		t.Fatalf("%d events stored, want 4", n)

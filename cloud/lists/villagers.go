@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
@@ -65,7 +66,7 @@ func mustJSON(v any) json.RawMessage {
 
 // CreateHousehold registers a household of village with its head's name.
 func (s *Service) CreateHousehold(ctx context.Context, by Actor, village, id, head string) (HouseholdView, error) {
-	if err := by.may(permEdit); err != nil {
+	if err := by.may(auth.ActionEditLists); err != nil {
 		return HouseholdView{}, err
 	}
 	if err := errors.Join(checkID("id", id), checkText("head", head, 1, MaxName)); err != nil {
@@ -116,7 +117,7 @@ func (s *Service) Households(ctx context.Context, village string) ([]HouseholdVi
 
 // CreatePerson registers a villager as a member of one household.
 func (s *Service) CreatePerson(ctx context.Context, by Actor, village, id, name, household string) (PersonView, error) {
-	if err := by.may(permEdit); err != nil {
+	if err := by.may(auth.ActionEditLists); err != nil {
 		return PersonView{}, err
 	}
 	if err := errors.Join(checkID("id", id), checkText("name", name, 1, MaxName), checkID("household", household)); err != nil {
@@ -191,7 +192,7 @@ func (s *Service) Categories(ctx context.Context, village string) ([]store.Categ
 // PutCategories replaces the village's categories. Entries already
 // written keep their category name and points.
 func (s *Service) PutCategories(ctx context.Context, by Actor, village string, cats []store.Category) ([]store.Category, error) {
-	if err := by.may(permEdit); err != nil {
+	if err := by.may(auth.ActionEditLists); err != nil {
 		return nil, err
 	}
 	var errs []error

@@ -1,8 +1,12 @@
-// Package media keeps the township's audio clips: uploads are read up to a
-// size limit, refused unless they decode as WAV or MP3 (with the box's own
-// decoder, devices/audio), and stored content-addressed as
-// <dir>/<sha256>, written to a temporary file, fsynced and renamed, so a
-// clip is either whole on disk and indexed or not there at all.
+// Package media keeps the township's audio clips: uploads stream, up to a
+// size limit, into a temporary file under <dir>/tmp while they are hashed,
+// are refused unless they pass the box's own decoder rules (devices/audio,
+// checked from the file without holding the clip or its samples), and are
+// stored content-addressed as <dir>/<sha256>, fsynced and renamed, so a
+// clip is either whole on disk and indexed or not there at all, and a
+// refused or cut-off upload leaves nothing. A few uploads are taken at
+// once (Config.MaxUploads); the others wait a while, then are told the
+// service is busy, so memory does not grow with the number of uploads.
 //
 // It also serves clips to boxes (GET /media/<sha256>): HTTP basic auth with
 // the box's MQTT credentials, Range requests so a box resumes a cut

@@ -25,16 +25,34 @@ import (
 // 10-minute announcement is a few MB of MP3 or 19 MB of 16 kHz WAV.
 const DefaultMaxBytes = 32 << 20
 
+// Defaults for the upload bound. Uploads stream to disk, so what the
+// bound saves is disk bandwidth and the CPU an MP3 check takes, not memory:
+// a few at once keep a two-core server answering everything else.
+const (
+	DefaultMaxUploads = 4
+	DefaultUploadWait = 30 * time.Second
+)
+
 // Errors callers branch on; nothing was stored when Put returns one.
 var (
 	ErrInvalid  = errors.New("media: invalid")   // not audio, broken audio, a bad name
 	ErrTooLarge = errors.New("media: too large") // over Config.MaxBytes
+	// ErrBusy: Config.MaxUploads clips were being stored for all of
+	// Config.UploadWait. Try again later (HTTP: 503 with Retry-After).
+	ErrBusy = errors.New("media: too many uploads at once")
 )
 
-// Config says where clips live and how big one may be.
+// Config says where clips live, how big one may be and how many are taken
+// at once.
 type Config struct {
 	Dir      string // holds <sha256> files and tmp/
 	MaxBytes int64  // of one clip; 0 = DefaultMaxBytes, at most protocol.MaxMediaBytes
+	// MaxUploads is how many Puts read, check and write at once; 0 =
+	// DefaultMaxUploads. Beyond it a Put waits, reading nothing of its
+	// body (TCP holds the client back), for up to UploadWait (0 =
+	// DefaultUploadWait) or until its context ends, then returns ErrBusy.
+	MaxUploads int
+	UploadWait time.Duration
 }
 
 // BoxAuth checks a box's MQTT credentials and returns its id.
@@ -63,8 +81,10 @@ type Library struct {
 	auth  BoxAuth
 	now   func() time.Time
 
-	// putMu serialises the check-write-index of Put, so two uploads of the
-	// same bytes never remove each other's file.
+	// slots holds a token per Put in progress, at most MaxUploads.
+	slots chan struct{}
+	// putMu serialises the check-rename-index of Put, so two uploads of
+	// the same bytes never remove each other's file.
 	putMu  sync.Mutex
 	grants grants
 }
@@ -81,6 +101,15 @@ func New(cfg Config, deps Deps) (*Library, error) {
 	}
 	if cfg.MaxBytes < 0 || cfg.MaxBytes > protocol.MaxMediaBytes {
 		errs = append(errs, fmt.Errorf("max bytes %d: want 1 to %d", cfg.MaxBytes, protocol.MaxMediaBytes))
+	}
+	if cfg.MaxUploads == 0 {
+		cfg.MaxUploads = DefaultMaxUploads
+	}
+	if cfg.UploadWait == 0 {
+		cfg.UploadWait = DefaultUploadWait
+	}
+	if cfg.MaxUploads < 0 || cfg.UploadWait < 0 {
+		errs = append(errs, fmt.Errorf("max uploads %d, upload wait %s: want positive", cfg.MaxUploads, cfg.UploadWait))
 	}
 	if deps.Logger == nil || deps.Index == nil || deps.Plans == nil || deps.BoxAuth == nil {
 		errs = append(errs, errors.New("Deps.Logger, Index, Plans and BoxAuth are required"))
@@ -101,6 +130,7 @@ func New(cfg Config, deps Deps) (*Library, error) {
 	return &Library{
 		cfg: cfg, log: deps.Logger.With("component", "media"), index: deps.Index, plans: deps.Plans,
 		auth: deps.BoxAuth, now: deps.Now, grants: grants{m: map[string]map[string]time.Time{}},
+		slots: make(chan struct{}, cfg.MaxUploads),
 	}, nil
 }
 
@@ -122,27 +152,60 @@ func ValidateName(name string) error {
 // Put reads a clip from r (at most MaxBytes), checks it decodes as WAV or
 // MP3, stores it under its sha256 and indexes it as name, uploaded by by.
 // The same bytes again return the clip already stored. It returns after
-// the file and the index are durable; on any error nothing is left.
+// the file and the index are durable; on any error nothing is left, no
+// temporary file either.
+//
+// The clip is never held in memory: it streams into a temporary file in
+// the library's directory while it is hashed, is checked from that file
+// (audio.Probe, which keeps no samples), fsynced and renamed into place.
+// At most MaxUploads Puts run at once; see Config.
 func (l *Library) Put(ctx context.Context, name string, r io.Reader, by string) (store.MediaInfo, error) {
 	name = strings.TrimSpace(name)
 	if err := ValidateName(name); err != nil {
 		return store.MediaInfo{}, err
 	}
-	b, err := io.ReadAll(io.LimitReader(r, l.cfg.MaxBytes+1))
+	release, err := l.acquire(ctx)
+	if err != nil {
+		return store.MediaInfo{}, fmt.Errorf("media: put %q: %w", name, err)
+	}
+	defer release()
+
+	f, err := os.CreateTemp(filepath.Join(l.cfg.Dir, "tmp"), "upload-*")
+	if err != nil {
+		return store.MediaInfo{}, fmt.Errorf("media: put %q: %w", name, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		f.Close() // a second Close after the checked one only errs
+		if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			l.log.Error("temporary upload left on disk", "file", tmp, "err", err)
+		}
+	}()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(r, l.cfg.MaxBytes+1))
 	if err != nil {
 		return store.MediaInfo{}, fmt.Errorf("media: read %q: %w", name, err)
 	}
-	if int64(len(b)) > l.cfg.MaxBytes {
+	if n > l.cfg.MaxBytes {
 		return store.MediaInfo{}, fmt.Errorf("%w: %q is over %d bytes", ErrTooLarge, name, l.cfg.MaxBytes)
 	}
-	pcm, err := decode(b, l.cfg.MaxBytes)
+	rf := &readBack{f: f}
+	info, err := probe(rf, n, l.cfg.MaxBytes)
+	if rf.err != nil { // the disk failed, not the clip
+		return store.MediaInfo{}, fmt.Errorf("media: put %q: read back: %w", name, rf.err)
+	}
 	if err != nil {
 		return store.MediaInfo{}, fmt.Errorf("%w: %q: %w", ErrInvalid, name, err)
 	}
-	sum := sha256.Sum256(b)
+	if err := f.Sync(); err != nil {
+		return store.MediaInfo{}, fmt.Errorf("media: put %q: %w", name, err)
+	}
+	if err := f.Close(); err != nil {
+		return store.MediaInfo{}, fmt.Errorf("media: put %q: %w", name, err)
+	}
 	m := store.MediaInfo{
-		SHA256: hex.EncodeToString(sum[:]), Name: name, Format: strings.ToLower(audio.Sniff(b).String()),
-		Size: int64(len(b)), DurationMS: pcm.Duration().Milliseconds(), UploadedBy: by, UploadedAt: l.now(),
+		SHA256: hex.EncodeToString(h.Sum(nil)), Name: name, Format: strings.ToLower(info.Format.String()),
+		Size: n, DurationMS: info.Duration().Milliseconds(), UploadedBy: by, UploadedAt: l.now(),
 	}
 
 	l.putMu.Lock()
@@ -159,7 +222,7 @@ func (l *Library) Put(ctx context.Context, name string, r io.Reader, by string) 
 	}
 	_, statErr := os.Stat(l.path(m.SHA256))
 	existed := statErr == nil
-	if err := l.write(m.SHA256, b); err != nil {
+	if err := l.place(tmp, m.SHA256); err != nil {
 		return store.MediaInfo{}, fmt.Errorf("media: put %q: %w", name, err)
 	}
 	if err := l.index.PutMedia(ctx, m); err != nil {
@@ -174,50 +237,71 @@ func (l *Library) Put(ctx context.Context, name string, r io.Reader, by string) 
 	return m, nil
 }
 
-// decode checks b with the box's decoder and says plainly what is wrong.
-func decode(b []byte, max int64) (audio.PCM, error) {
-	if len(b) == 0 {
-		return audio.PCM{}, errors.New("empty file")
+// acquire takes an upload slot, waiting up to UploadWait or until ctx
+// ends. The answer to a client that gave up is its context's error; to one
+// still waiting after UploadWait, ErrBusy.
+func (l *Library) acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case l.slots <- struct{}{}:
+		return func() { <-l.slots }, nil
+	default:
 	}
-	pcm, err := audio.Decode(b, audio.Limits{MaxBytes: max})
+	wait := time.NewTimer(l.cfg.UploadWait)
+	defer wait.Stop()
+	select {
+	case l.slots <- struct{}{}:
+		return func() { <-l.slots }, nil
+	case <-wait.C:
+		return nil, fmt.Errorf("%w: %d being stored for %s", ErrBusy, cap(l.slots), l.cfg.UploadWait)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// probe checks the n bytes in f with the box's decoder rules and says
+// plainly what is wrong.
+func probe(f io.ReaderAt, n, max int64) (audio.Info, error) {
+	if n == 0 {
+		return audio.Info{}, errors.New("empty file")
+	}
+	info, err := audio.Probe(f, n, audio.Limits{MaxBytes: max})
 	detail := func(sentinel error) string {
 		return strings.TrimPrefix(strings.TrimPrefix(err.Error(), sentinel.Error()), ": ")
 	}
 	switch {
 	case err == nil:
-		return pcm, nil
+		return info, nil
 	case errors.Is(err, audio.ErrUnknownFormat):
-		return audio.PCM{}, errors.New("not a WAV or MP3 file")
+		return audio.Info{}, errors.New("not a WAV or MP3 file")
 	case errors.Is(err, audio.ErrTruncated):
-		return audio.PCM{}, fmt.Errorf("truncated: %s", detail(audio.ErrTruncated))
+		return audio.Info{}, fmt.Errorf("truncated: %s", detail(audio.ErrTruncated))
 	case errors.Is(err, audio.ErrTooLong):
-		return audio.PCM{}, fmt.Errorf("too long: %s", detail(audio.ErrTooLong))
+		return audio.Info{}, fmt.Errorf("too long: %s", detail(audio.ErrTooLong))
 	case errors.Is(err, audio.ErrUnsupported):
-		return audio.PCM{}, fmt.Errorf("unsupported encoding: %s", detail(audio.ErrUnsupported))
+		return audio.Info{}, fmt.Errorf("unsupported encoding: %s", detail(audio.ErrUnsupported))
 	}
-	return audio.PCM{}, fmt.Errorf("malformed: %s", detail(audio.ErrMalformed))
+	return audio.Info{}, fmt.Errorf("malformed: %s", detail(audio.ErrMalformed))
 }
 
-// write puts b at path(sha) through a temporary file, fsynced, renamed,
-// and the directory fsynced: a crash leaves the whole file or none.
-func (l *Library) write(sha string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Join(l.cfg.Dir, "tmp"), sha+"-*")
-	if err != nil {
-		return err
+// readBack reads the spooled upload for the check and keeps the first
+// error the disk gave, which the decoder would otherwise report as a
+// broken clip.
+type readBack struct {
+	f   io.ReaderAt
+	err error
+}
+
+func (r *readBack) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.f.ReadAt(p, off)
+	if err != nil && !errors.Is(err, io.EOF) && r.err == nil {
+		r.err = err
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // after the rename there is nothing to remove
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
+	return n, err
+}
+
+// place renames the fsynced temporary file tmp to path(sha) and fsyncs the
+// directory: a crash leaves the whole clip or none.
+func (l *Library) place(tmp, sha string) error {
 	if err := os.Rename(tmp, l.path(sha)); err != nil {
 		return err
 	}

@@ -31,6 +31,9 @@ type Deps struct {
 	Store  Store
 	Fleet  Fleet
 	Now    func() time.Time // nil = time.Now
+	// AllowLocalCameraTargets is the township's cameras.allow_local_targets:
+	// every plan's cameras get it, whatever a client sent.
+	AllowLocalCameraTargets bool
 }
 
 // Planner edits plans and keeps each box's desired state compiled from its
@@ -40,6 +43,8 @@ type Planner struct {
 	st  Store
 	fl  Fleet
 	now func() time.Time
+	// allowLocal is Deps.AllowLocalCameraTargets.
+	allowLocal bool
 
 	// mu serialises save-then-sign, so desired states are signed in the
 	// order plans were saved and the last one signed is the saved plan.
@@ -58,7 +63,8 @@ func New(deps Deps) (*Planner, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Planner{log: deps.Logger.With("component", "plan"), st: deps.Store, fl: deps.Fleet, now: deps.Now}, nil
+	return &Planner{log: deps.Logger.With("component", "plan"), st: deps.Store, fl: deps.Fleet, now: deps.Now,
+		allowLocal: deps.AllowLocalCameraTargets}, nil
 }
 
 // Get returns box's plan, the empty plan when none was saved;
@@ -115,11 +121,16 @@ func (p *Planner) update(ctx context.Context, box, by string, fn func(*store.Pla
 			return err
 		}
 		pl.Broadcast.Media = nil // compiled, never saved
+		// The township's setting, never a client's: it is what the box
+		// trusts to take a camera on itself.
+		pl.Cameras.AllowLocalTargets = p.allowLocal
 		s, err := Compile(pl.Broadcast, index)
 		if err != nil {
 			return err
 		}
 		if len(pl.Cameras.Cameras) > 0 || len(pl.Cameras.ICE) > 0 {
+			// A camera aimed at the box itself or the cloud's metadata
+			// service is refused here, naming the camera and its url.
 			if err := pl.Cameras.Validate(); err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalid, err)
 			}

@@ -1,13 +1,16 @@
 // Package store defines what the township service keeps: the box registry,
 // the events boxes upload, users and their sessions, each box's broadcast
 // plan and the index of uploaded audio. Implementations live in
-// subpackages (boltstore by default, pgstore at scale) and must pass the
+// subpackages (boltstore, the default and so far the only one) and must pass the
 // storetest conformance suite. Nothing here mentions bbolt or SQL.
 package store
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/dalaba/dalaba/protocol"
@@ -20,6 +23,8 @@ var (
 	ErrExists   = errors.New("store: already exists")
 	// ErrBadFilter: a search cannot run as asked (see SearchEvents).
 	ErrBadFilter = errors.New("store: bad filter")
+	// ErrFull: the store's disk has no room for what it must keep (Ping).
+	ErrFull = errors.New("store: disk full")
 )
 
 // Box is one registered village box.
@@ -40,20 +45,98 @@ type Box struct {
 
 	DesiredRev uint64 // rev of the desired state last signed for the box
 
-	// Watermark is the highest seq such that every seq at or below it is
-	// stored or was settled by a batch floor: what the cloud acknowledges.
+	// A box's event log is a run of incarnations numbered from 1, one per
+	// epoch the box has had (see package protocol). Epoch and Incarnation
+	// are the current one's; Epoch is "" until the box sends one.
+	// AppendEvents alone changes them and Watermark.
+	Epoch       string
+	Incarnation uint32
+
+	// Watermark is the highest seq of the current incarnation such that
+	// every seq at or below it is stored or was settled by a batch floor.
 	Watermark uint64
 }
 
 // Event is one stored box event.
 type Event struct {
-	BoxID      string
-	Seq        uint64
-	Time       time.Time // when the box recorded it (box clock)
-	Type       string
-	Priority   int
-	Data       []byte // the event's JSON object, as the box sent it
-	ReceivedAt time.Time
+	BoxID       string
+	Incarnation uint32    // of the box's event log, from 1
+	Seq         uint64    // 0 only for the box.reset that begins an incarnation
+	Time        time.Time // when the box recorded it (box clock); a box.reset's is the township's
+	Type        string
+	Priority    int
+	Data        []byte // the event's JSON object, as the box sent it
+	ReceivedAt  time.Time
+}
+
+// MaxIncarnation bounds a box's incarnations: the bits of a Position above
+// the seq's.
+const MaxIncarnation = 1 << 16
+
+// Position orders a box's events, every incarnation's, in one uint64: the
+// incarnation less one above the seq's 48 bits (protocol.MaxSeq), so the
+// first incarnation's positions are its seqs and a log from before
+// incarnations pages as it did. Incarnation 0 counts as 1.
+func Position(incarnation uint32, seq uint64) uint64 {
+	return uint64(max(incarnation, 1)-1)<<seqBits | seq&protocol.MaxSeq
+}
+
+const seqBits = 48
+
+// SplitPosition is the inverse of Position.
+func SplitPosition(p uint64) (incarnation uint32, seq uint64) {
+	return uint32(p>>seqBits) + 1, p & protocol.MaxSeq
+}
+
+// Position is e's place in its box's log.
+func (e Event) Position() uint64 { return Position(e.Incarnation, e.Seq) }
+
+// Batch is one upload of a box's events.
+type Batch struct {
+	Epoch      string    // the box's epoch; "" for a box from before epochs
+	Floor      uint64    // every seq below it is settled; 0 settles nothing
+	Events     []Event   // their BoxID and Incarnation are ignored
+	ReceivedAt time.Time // the time of a box.reset the batch begins
+}
+
+// Appended is what AppendEvents made of a batch.
+type Appended struct {
+	Incarnation uint32 // the incarnation the batch went to
+	Watermark   uint64 // its watermark after the batch
+	// From and Ack are what the box may delete on this batch's word: the
+	// store holds every event of the batch from From (its lowest seq, or
+	// its floor when it has none) through Ack. Ack is at most the batch's
+	// last seq (floor-1 without events), so an ack vouches only for
+	// events this very batch showed the township.
+	From, Ack uint64
+	// Diverged: the incarnation holds other events than the batch's under
+	// its epoch; nothing of the batch was stored, and Ack ends the run of
+	// its events, from its lowest, that the incarnation holds as sent
+	// (From-1 if none).
+	Diverged bool
+	// Reset is set when the batch began a new incarnation, whose first
+	// event (seq 0) is the box.reset recording it.
+	Reset *protocol.Reset
+}
+
+// ResetEvent is the box.reset event that begins incarnation r.Incarnation,
+// recorded at the township's time at. Every implementation records this
+// very event.
+func ResetEvent(boxID string, r protocol.Reset, at time.Time) Event {
+	data, err := json.Marshal(r)
+	if err != nil { // strings and numbers only
+		panic(fmt.Sprintf("store: encode reset: %v", err))
+	}
+	return Event{BoxID: boxID, Incarnation: r.Incarnation, Seq: 0, Time: at, Type: protocol.EventBoxReset,
+		Priority: int(protocol.PriorityCritical), Data: data, ReceivedAt: at}
+}
+
+// SameEvent reports whether stored and sent are one event: the same type,
+// priority and data, and the same time to the microsecond (the finest
+// every store keeps).
+func SameEvent(stored, sent Event) bool {
+	return stored.Type == sent.Type && stored.Priority == sent.Priority && bytes.Equal(stored.Data, sent.Data) &&
+		stored.Time.Truncate(time.Microsecond).Equal(sent.Time.Truncate(time.Microsecond))
 }
 
 // Boxes is the box registry.
@@ -65,7 +148,8 @@ type Boxes interface {
 	// ListBoxes returns every box ordered by id.
 	ListBoxes(ctx context.Context) ([]Box, error)
 	// UpdateBox reads box id, lets fn change it and writes it back in one
-	// transaction. ID, SecretHash and CreatedAt are not changeable this way.
+	// transaction. ID, SecretHash and CreatedAt are not changeable this
+	// way, nor Epoch, Incarnation and Watermark, which are AppendEvents's.
 	// If fn returns an error nothing is written and the error is returned.
 	UpdateBox(ctx context.Context, id string, fn func(*Box) error) error
 }
@@ -89,16 +173,41 @@ type DesiredStates interface {
 
 // Events keeps what boxes upload.
 type Events interface {
-	// AppendEvents stores evs of box boxID by seq, ignoring seqs already
-	// stored, then advances the box's watermark: first to at least floor-1
-	// (the box says every seq below floor is settled), then over every
-	// contiguous stored seq. It returns the new watermark, and returns only
-	// after the write is durable. ErrNotFound for an unknown box.
-	AppendEvents(ctx context.Context, boxID string, floor uint64, evs []Event) (watermark uint64, err error)
-	// ListEvents returns up to limit events of boxID with seq > after, in
-	// seq order.
+	// AppendEvents stores batch b of box boxID in one durable write and
+	// returns what it made of it; it returns only after the write is
+	// durable. ErrNotFound for an unknown box. Seqs are 1 to
+	// protocol.MaxSeq.
+	//
+	// The batch goes to an incarnation: with no epoch, or the current
+	// incarnation's, to the current one; with an older incarnation's, to
+	// that one (a late batch); with a new epoch while the current
+	// incarnation has none, to the current one, which takes the epoch (a
+	// box updated to epochs); with any other new epoch, to a new
+	// incarnation (the current one's number plus one, at most
+	// MaxIncarnation), which begins with ResetEvent at seq 0, reason
+	// protocol.ResetNewEpoch, or ResetDiverged when the current one had
+	// diverged.
+	//
+	// An event conflicts with the incarnation if the incarnation holds
+	// another event (SameEvent) at its seq, or never stored its seq though
+	// it is at or below the watermark, or is not stored at all once the
+	// incarnation has diverged. A conflict under the incarnation's own
+	// epoch means the epoch has diverged: nothing of the batch is stored,
+	// nothing new ever will be under that epoch, and the result says
+	// Diverged. A conflict of a batch without an epoch, or of one whose
+	// epoch was about to be taken, begins a new incarnation instead,
+	// reason protocol.ResetSeqsReused.
+	//
+	// Otherwise the events are stored by seq, seqs already stored are
+	// ignored, and the incarnation's watermark advances: first to at least
+	// floor-1 (the box says every seq below floor is settled), then over
+	// every contiguous stored seq.
+	AppendEvents(ctx context.Context, boxID string, b Batch) (Appended, error)
+	// ListEvents returns up to limit events of boxID with Position above
+	// after, in position order: every incarnation's, oldest first.
 	ListEvents(ctx context.Context, boxID string, after uint64, limit int) ([]Event, error)
-	// CountEvents returns how many events of boxID are stored.
+	// CountEvents returns how many events of boxID are stored, every
+	// incarnation's and their box.reset events.
 	CountEvents(ctx context.Context, boxID string) (uint64, error)
 }
 
@@ -121,8 +230,8 @@ type EventFilter struct {
 // EventSearch finds events for the event log.
 type EventSearch interface {
 	// SearchEvents returns a page of events matching f, newest first: each
-	// box's events in descending seq (a box's seq order is its true order,
-	// whatever its clock did), the boxes interleaved by the Time of each
+	// box's events in descending Position (a box's order of incarnations
+	// and seqs is its true order, whatever its clock did), the boxes interleaved by the Time of each
 	// one's next event, the latest first and equal times by box id. next
 	// continues the search and is "" once nothing is left. A page may hold
 	// fewer than f.Limit events, even none, while next is not "": a call
@@ -141,6 +250,10 @@ const (
 	RoleReviewer Role = "reviewer"
 	RoleOperator Role = "operator"
 	RoleViewer   Role = "viewer"
+	// RoleSupervisor is the supervision team (监督队): it sees the lists,
+	// their audit trail and the objections, and flags entries for
+	// re-examination; it changes nothing else.
+	RoleSupervisor Role = "supervisor"
 )
 
 // User is a township account.
@@ -238,5 +351,12 @@ type Store interface {
 	Plans
 	MediaIndex
 	Lists
+	Community
+	// Ping checks that the store can take a write now: it fails when the
+	// disk is full (ErrFull) or read-only, or the store is closed or
+	// unreachable.
+	// It is cheap enough for a health check every few seconds, and
+	// changes nothing any other method returns.
+	Ping(ctx context.Context) error
 	Close() error
 }

@@ -37,11 +37,7 @@ import (
 // The record is appended before the answer leaves, so a client that saw
 // success finds its change in the trail. The change itself has happened
 // by then: a failed append cannot undo it and is logged at Error for a
-// human to look at.
-//
-//	GET /api/v1/audit/recent   admin, reviewer: ?limit=N (100, at most 1000) → {records}, newest first
-//	GET /api/v1/audit          ?after=SEQ&limit=N, oldest first; served by the lists' routes when they are
-//	                           on (every role may read the lists' trail), else here for admin and reviewer
+// human to look at. The routes that read the trail are in doc.go.
 const (
 	// auditBodyMax bounds the request body kept in a record: enough for
 	// any form a person fills in, not for a whole plan or a clip.
@@ -52,12 +48,8 @@ const (
 )
 
 func (s *Server) auditRoutes() {
-	s.mux.HandleFunc("GET /api/v1/audit/recent", s.authed(auth.ActionViewAudit, s.recentAudit))
-	// With the lists every role reads the trail, as the lists' review is
-	// public to the township (lists.go registers it so).
-	if s.ls == nil {
-		s.mux.HandleFunc("GET /api/v1/audit", s.authed(auth.ActionViewAudit, s.listAudit))
-	}
+	s.route("GET /api/v1/audit/recent", auth.ActionViewAudit, s.recentAudit)
+	s.route("GET /api/v1/audit", auth.ActionViewAudit, s.listAudit)
 }
 
 func safeMethod(m string) bool {
@@ -283,7 +275,7 @@ func toAuditJSON(rs []store.AuditRecord) []auditJSON {
 func auditLimit(w http.ResponseWriter, r *http.Request) (int, bool) {
 	limit, err := uintParam(r.URL.Query().Get("limit"), DefaultLimit)
 	if err != nil || limit == 0 || limit > MaxLimit {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: a whole number from 1 to %d", MaxLimit))
+		refuse(w, CodeBadRequest, fmt.Errorf("limit: a whole number from 1 to %d", MaxLimit))
 		return 0, false
 	}
 	return int(limit), true
@@ -309,17 +301,23 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	f := store.AuditFilter{Village: q.Get("village")}
 	var err error
 	if f.EntryID, err = uintParam(q.Get("entry"), 0); err != nil {
-		writeError(w, http.StatusBadRequest, "entry: "+err.Error())
+		refuse(w, CodeBadRequest, fmt.Errorf("entry: %w", err))
 		return
 	}
 	if f.After, err = uintParam(q.Get("after"), 0); err != nil {
-		writeError(w, http.StatusBadRequest, "after: "+err.Error())
+		refuse(w, CodeBadRequest, fmt.Errorf("after: %w", err))
 		return
 	}
 	var ok bool
 	if f.Limit, ok = auditLimit(w, r); !ok {
 		return
 	}
+	s.auditPage(w, r, f)
+}
+
+// auditPage answers the records f selects, oldest first, with the seq to
+// ask after for the next page.
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, f store.AuditFilter) {
 	rs, err := s.st.ListAudit(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
@@ -330,4 +328,27 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		next = rs[len(rs)-1].Seq
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"records": toAuditJSON(rs), "next_after": next})
+}
+
+// entryHistory pages one list entry's records forward: ?after=, ?limit=.
+// An unknown entry is 404, not an empty history.
+func (s *Server) entryHistory(w http.ResponseWriter, r *http.Request) {
+	id, ok := entryID(w, r)
+	if !ok {
+		return
+	}
+	if _, err := s.ls.Entry(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f := store.AuditFilter{EntryID: id}
+	var err error
+	if f.After, err = uintParam(r.URL.Query().Get("after"), 0); err != nil {
+		writeError(w, CodeBadRequest, "after: "+err.Error())
+		return
+	}
+	if f.Limit, ok = auditLimit(w, r); !ok {
+		return
+	}
+	s.auditPage(w, r, f)
 }

@@ -24,16 +24,16 @@ const (
 )
 
 func (s *Server) broadcastRoutes() {
-	view, edit := auth.ActionViewBoxes, auth.ActionManageBroadcast
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/broadcast", s.authed(view, s.getPlan))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/broadcast", s.authed(edit, s.putPlan))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/speakers/{sid}", s.authed(edit, s.putSpeaker))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/speakers/{sid}", s.authed(edit, s.deleteSpeaker))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/zones/{zid}", s.authed(edit, s.putZone))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/zones/{zid}", s.authed(edit, s.deleteZone))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/schedules/{schid}", s.authed(edit, s.putSchedule))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/schedules/{schid}", s.authed(edit, s.deleteSchedule))
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/upcoming", s.authed(view, s.upcoming))
+	view, edit := auth.ActionViewBroadcast, auth.ActionManageBroadcast
+	s.route("GET /api/v1/boxes/{id}/broadcast", view, s.getPlan)
+	s.route("PUT /api/v1/boxes/{id}/broadcast", edit, s.putPlan)
+	s.route("PUT /api/v1/boxes/{id}/speakers/{sid}", edit, s.putSpeaker)
+	s.route("DELETE /api/v1/boxes/{id}/speakers/{sid}", edit, s.deleteSpeaker)
+	s.route("PUT /api/v1/boxes/{id}/zones/{zid}", edit, s.putZone)
+	s.route("DELETE /api/v1/boxes/{id}/zones/{zid}", edit, s.deleteZone)
+	s.route("PUT /api/v1/boxes/{id}/schedules/{schid}", edit, s.putSchedule)
+	s.route("DELETE /api/v1/boxes/{id}/schedules/{schid}", edit, s.deleteSchedule)
+	s.route("GET /api/v1/boxes/{id}/upcoming", view, s.upcoming)
 }
 
 // planIn is what a client may write of a plan: everything but the media
@@ -95,7 +95,7 @@ func (s *Server) putPlan(w http.ResponseWriter, r *http.Request) {
 func pathID(w http.ResponseWriter, r *http.Request, key string) (string, bool) {
 	id := r.PathValue(key)
 	if err := protocol.ValidateID(id); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return "", false
 	}
 	return id, true
@@ -105,7 +105,7 @@ func pathID(w http.ResponseWriter, r *http.Request, key string) (string, bool) {
 // takes the path's, another is refused.
 func bodyID(w http.ResponseWriter, body *string, path string) bool {
 	if *body != "" && *body != path {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("id %q in the body is not %q of the path", *body, path))
+		refuse(w, CodeBadRequest, fmt.Errorf("id %q in the body is not %q of the path", *body, path))
 		return false
 	}
 	*body = path
@@ -240,7 +240,7 @@ func (s *Server) upcoming(w http.ResponseWriter, r *http.Request) {
 	if v := r.URL.Query().Get("days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxUpcomingDays {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("days: a whole number from 1 to %d", MaxUpcomingDays))
+			refuse(w, CodeBadRequest, fmt.Errorf("days: a whole number from 1 to %d", MaxUpcomingDays))
 			return
 		}
 		days = n

@@ -72,6 +72,10 @@ func (e *env) raw(t *testing.T, token, method, path, ctype string, body []byte, 
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 400 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		checkProblem(t, method+" "+path, resp.StatusCode, b)
+	}
+	checkHeaders(t, method+" "+path, resp.Header)
 	return resp.StatusCode, b, resp.Header
 }
 
@@ -205,38 +209,39 @@ func TestBroadcastRefusals(t *testing.T) {
 		name, token, method, path, body string
 		want                            int
 		msg                             string
+		code                            Code
 	}{
-		{"invalid rule", op, "PUT", "/api/v1/boxes/village-1/schedules/evening", sched(`{"at":["25:00"]}`), 400, "rule"},
-		{"once with at", op, "PUT", "/api/v1/boxes/village-1/schedules/evening", sched(`{"at":["07:00"],"once":"2026-11-02T08:00:00+08:00"}`), 400, "rule"},
-		{"clip never uploaded", op, "PUT", "/api/v1/boxes/village-1/schedules/evening", fmt.Sprintf(`{"media":[%q],"rule":{"at":["07:00"]}}`, strings.Repeat("c", 64)), 400, "never uploaded"},
-		{"unknown zone", op, "PUT", "/api/v1/boxes/village-1/schedules/evening", fmt.Sprintf(`{"media":[%q],"zones":["x"],"rule":{"at":["07:00"]}}`, clip.SHA256), 400, "unknown zone"},
-		{"unknown field", op, "PUT", "/api/v1/boxes/village-1/speakers/s2", `{"driver":"soundcard","colour":"red"}`, 400, "colour"},
-		{"media in a whole plan", op, "PUT", "/api/v1/boxes/village-1/broadcast", `{"media":[]}`, 400, "media"},
-		{"bad JSON", op, "PUT", "/api/v1/boxes/village-1/zones/all", `{"speakers":`, 400, "JSON"},
-		{"overlong name", op, "PUT", "/api/v1/boxes/village-1/speakers/s1", `{"driver":"soundcard","name":"` + strings.Repeat("喇", 70) + `"}`, 400, "name"},
-		{"bad driver", op, "PUT", "/api/v1/boxes/village-1/speakers/s1", `{"driver":"bluetooth"}`, 400, "driver"},
-		{"id in body differs", op, "PUT", "/api/v1/boxes/village-1/speakers/s1", `{"id":"s9","driver":"soundcard"}`, 400, "s9"},
-		{"bad id in path", op, "PUT", "/api/v1/boxes/village-1/speakers/S%201", `{"driver":"soundcard"}`, 400, "id"},
-		{"zone with an unknown speaker", op, "PUT", "/api/v1/boxes/village-1/zones/all", `{"speakers":["s1","ghost"]}`, 400, "ghost"},
-		{"speaker still in a zone", op, "DELETE", "/api/v1/boxes/village-1/speakers/s1", "", 409, "zone(s) all"},
-		{"zone still used", op, "DELETE", "/api/v1/boxes/village-1/zones/all", "", 409, "morning"},
-		{"delete unknown speaker", op, "DELETE", "/api/v1/boxes/village-1/speakers/nobody", "", 404, ""},
-		{"unknown box", op, "PUT", "/api/v1/boxes/nobox/speakers/s1", `{"driver":"soundcard"}`, 404, ""},
-		{"unknown box plan", viewer, "GET", "/api/v1/boxes/nobox/broadcast", "", 404, ""},
-		{"viewer may not edit", viewer, "PUT", "/api/v1/boxes/village-1/speakers/s2", `{"driver":"soundcard"}`, 403, ""},
-		{"reviewer may not edit", reviewer, "PUT", "/api/v1/boxes/village-1/broadcast", `{}`, 403, ""},
-		{"viewer may not delete", viewer, "DELETE", "/api/v1/boxes/village-1/schedules/morning", "", 403, ""},
-		{"viewer may not upload", viewer, "POST", "/api/v1/media?name=x.wav", "RIFF", 403, ""},
-		{"no token", "", "GET", "/api/v1/boxes/village-1/broadcast", "", 401, ""},
-		{"days out of range", viewer, "GET", "/api/v1/boxes/village-1/upcoming?days=32", "", 400, "days"},
-		{"method not allowed", op, "POST", "/api/v1/boxes/village-1/speakers/s1", "", 405, ""},
+		{"invalid rule", op, "PUT", "/api/v1/boxes/village-1/schedules/evening", sched(`{"at":["25:00"]}`), 400, "rule", CodePlanInvalid},
+		{"once with at", op, "PUT", "/api/v1/boxes/village-1/schedules/evening", sched(`{"at":["07:00"],"once":"2026-11-02T08:00:00+08:00"}`), 400, "rule", CodePlanInvalid},
+		{"clip never uploaded", op, "PUT", "/api/v1/boxes/village-1/schedules/evening", fmt.Sprintf(`{"media":[%q],"rule":{"at":["07:00"]}}`, strings.Repeat("c", 64)), 400, "never uploaded", CodePlanInvalid},
+		{"unknown zone", op, "PUT", "/api/v1/boxes/village-1/schedules/evening", fmt.Sprintf(`{"media":[%q],"zones":["x"],"rule":{"at":["07:00"]}}`, clip.SHA256), 400, "unknown zone", CodePlanInvalid},
+		{"unknown field", op, "PUT", "/api/v1/boxes/village-1/speakers/s2", `{"driver":"soundcard","colour":"red"}`, 400, "colour", CodeBadJSON},
+		{"media in a whole plan", op, "PUT", "/api/v1/boxes/village-1/broadcast", `{"media":[]}`, 400, "media", CodeBadJSON},
+		{"bad JSON", op, "PUT", "/api/v1/boxes/village-1/zones/all", `{"speakers":`, 400, "JSON", CodeBadJSON},
+		{"overlong name", op, "PUT", "/api/v1/boxes/village-1/speakers/s1", `{"driver":"soundcard","name":"` + strings.Repeat("喇", 70) + `"}`, 400, "name", CodePlanInvalid},
+		{"bad driver", op, "PUT", "/api/v1/boxes/village-1/speakers/s1", `{"driver":"bluetooth"}`, 400, "driver", CodePlanInvalid},
+		{"id in body differs", op, "PUT", "/api/v1/boxes/village-1/speakers/s1", `{"id":"s9","driver":"soundcard"}`, 400, "s9", CodeBadRequest},
+		{"bad id in path", op, "PUT", "/api/v1/boxes/village-1/speakers/S%201", `{"driver":"soundcard"}`, 400, "id", CodeBadRequest},
+		{"zone with an unknown speaker", op, "PUT", "/api/v1/boxes/village-1/zones/all", `{"speakers":["s1","ghost"]}`, 400, "ghost", CodePlanInvalid},
+		{"speaker still in a zone", op, "DELETE", "/api/v1/boxes/village-1/speakers/s1", "", 409, "zone(s) all", CodePlanInUse},
+		{"zone still used", op, "DELETE", "/api/v1/boxes/village-1/zones/all", "", 409, "morning", CodePlanInUse},
+		{"delete unknown speaker", op, "DELETE", "/api/v1/boxes/village-1/speakers/nobody", "", 404, "", CodeNotFound},
+		{"unknown box", op, "PUT", "/api/v1/boxes/nobox/speakers/s1", `{"driver":"soundcard"}`, 404, "", CodeNotFound},
+		{"unknown box plan", viewer, "GET", "/api/v1/boxes/nobox/broadcast", "", 404, "", CodeNotFound},
+		{"viewer may not edit", viewer, "PUT", "/api/v1/boxes/village-1/speakers/s2", `{"driver":"soundcard"}`, 403, "", CodeForbidden},
+		{"reviewer may not edit", reviewer, "PUT", "/api/v1/boxes/village-1/broadcast", `{}`, 403, "", CodeForbidden},
+		{"viewer may not delete", viewer, "DELETE", "/api/v1/boxes/village-1/schedules/morning", "", 403, "", CodeForbidden},
+		{"viewer may not upload", viewer, "POST", "/api/v1/media?name=x.wav", "RIFF", 403, "", CodeForbidden},
+		{"no token", "", "GET", "/api/v1/boxes/village-1/broadcast", "", 401, "", CodeNoToken},
+		{"days out of range", viewer, "GET", "/api/v1/boxes/village-1/upcoming?days=32", "", 400, "days", CodeBadRequest},
+		{"method not allowed", op, "POST", "/api/v1/boxes/village-1/speakers/s1", "", 405, "", CodeMethodNotAllowed},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			code, b, _ := e.raw(t, c.token, c.method, c.path, "application/json", []byte(c.body), nil)
-			var er struct{ Error string }
-			if code != c.want || json.Unmarshal(b, &er) != nil || er.Error == "" || !strings.Contains(er.Error, c.msg) {
-				t.Fatalf("%d %s; want %d saying %q", code, b, c.want, c.msg)
+			var er Problem
+			if code != c.want || json.Unmarshal(b, &er) != nil || er.Error == "" || !strings.Contains(er.Error, c.msg) || er.Code != c.code {
+				t.Fatalf("%d %s; want %d %s saying %q", code, b, c.want, c.code, c.msg)
 			}
 		})
 	}

@@ -15,27 +15,32 @@ import (
 )
 
 func (s *Server) cameraRoutes() {
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/cameras", s.authed(auth.ActionViewBoxes, s.getCameras))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/cameras", s.authed(auth.ActionManageBroadcast, s.putCameras))
-	s.mux.HandleFunc("PUT /api/v1/boxes/{id}/cameras/{cid}", s.authed(auth.ActionManageBroadcast, s.putCamera))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/cameras/{cid}", s.authed(auth.ActionManageBroadcast, s.deleteCamera))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/{cid}/whep", s.authed(auth.ActionViewBoxes, s.whep))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", s.authed(auth.ActionViewBoxes, s.whepStop))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/discover", s.authed(auth.ActionManageBroadcast, s.discoverCameras))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/onvif", s.authed(auth.ActionManageBroadcast, s.readONVIF))
-	// Turning a camera changes what others watching it see: for the roles
-	// that send commands, not for those that only look.
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/cameras/{cid}/ptz", s.authed(auth.ActionSendCommands, s.ptz))
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/cameras/{cid}/snapshot", s.authed(auth.ActionViewBoxes, s.snapshot))
+	s.route("GET /api/v1/boxes/{id}/cameras", auth.ActionViewCameras, s.getCameras)
+	s.route("PUT /api/v1/boxes/{id}/cameras", auth.ActionManageCameras, s.putCameras)
+	s.route("PUT /api/v1/boxes/{id}/cameras/{cid}", auth.ActionManageCameras, s.putCamera)
+	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}", auth.ActionManageCameras, s.deleteCamera)
+	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/whep", auth.ActionViewCameras, s.whep)
+	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", auth.ActionViewCameras, s.whepStop)
+	s.route("POST /api/v1/boxes/{id}/cameras/discover", auth.ActionManageCameras, s.discoverCameras)
+	s.route("POST /api/v1/boxes/{id}/cameras/onvif", auth.ActionManageCameras, s.readONVIF)
+	// Turning a camera changes what everyone watching it sees: for the
+	// roles that send commands to boxes, not for those that only look.
+	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/ptz", auth.ActionSendCommands, s.ptz)
+	s.route("GET /api/v1/boxes/{id}/cameras/{cid}/snapshot", auth.ActionViewCameras, s.snapshot)
 }
 
-// camerasJSON is a box's camera section as the API shows it: credentials
-// are written, never read back.
+// SecretMask stands for a write-only secret (a camera's password) in what
+// the API shows: the secret is written, never read back. Written back, the
+// mask, like leaving the secret out, keeps the stored one, so a client may
+// PUT what it read without knowing the secret.
+const SecretMask = "********"
+
+// camerasJSON is a box's camera section as the API shows it.
 func camerasJSON(c protocol.Cameras, rev uint64) map[string]any {
 	cams := make([]protocol.Camera, 0, len(c.Cameras))
 	for _, cam := range c.Cameras {
 		if cam.Password != "" {
-			cam.Password = "********"
+			cam.Password = SecretMask
 		}
 		cams = append(cams, cam)
 	}
@@ -71,7 +76,29 @@ func (s *Server) putCameras(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	s.changeCameras(w, r, func(c *protocol.Cameras) error { *c = in; return nil })
+	s.changeCameras(w, r, func(c *protocol.Cameras) error {
+		for i := range in.Cameras {
+			keepPassword(&in.Cameras[i], c.Cameras)
+		}
+		*c = in
+		return nil
+	})
+}
+
+// keepPassword gives cam the password stored for its id when it comes
+// with none or with SecretMask. A camera without a user name has no
+// password: clearing the name is how its credentials are removed.
+func keepPassword(cam *protocol.Camera, stored []protocol.Camera) {
+	if cam.Password != "" && cam.Password != SecretMask {
+		return
+	}
+	cam.Password = ""
+	if cam.Username == "" {
+		return
+	}
+	if i := slices.IndexFunc(stored, func(s protocol.Camera) bool { return s.ID == cam.ID }); i >= 0 {
+		cam.Password = stored[i].Password
+	}
 }
 
 func (s *Server) putCamera(w http.ResponseWriter, r *http.Request) {
@@ -84,6 +111,7 @@ func (s *Server) putCamera(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.changeCameras(w, r, func(c *protocol.Cameras) error {
+		keepPassword(&in, c.Cameras)
 		c.Cameras = upsert(c.Cameras, id, cameraID, in)
 		return nil
 	})
@@ -125,7 +153,7 @@ const (
 func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	box, cam := r.PathValue("id"), r.PathValue("cid")
 	if err := protocol.ValidateID(cam); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	offer, ok := readOffer(w, r)
@@ -134,7 +162,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	}
 	args := protocol.WHEPArgs{Camera: cam, Offer: offer, Viewer: userOf(r), Stream: r.URL.Query().Get("stream")}
 	if err := args.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	p, err := s.pl.Get(r.Context(), box)
@@ -143,7 +171,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.ContainsFunc(p.Cameras.Cameras, func(c protocol.Camera) bool { return c.ID == cam }) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("box %s has no camera %q", box, cam))
+		writeError(w, CodeNoCamera, fmt.Sprintf("box %s has no camera %q", box, cam))
 		return
 	}
 	res, ok := s.cameraCommand(w, r, box, protocol.CmdWHEP, args)
@@ -152,8 +180,8 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	}
 	var ans protocol.WHEPResult
 	if err := json.Unmarshal(res.Data, &ans); err != nil || ans.Answer == "" || protocol.ValidateID(ans.Session) != nil {
-		s.log.Error("box answered a WHEP offer with no usable answer", "box_id", box, "camera", cam, "err", err)
-		writeError(w, http.StatusBadGateway, "the box gave no usable SDP answer")
+		s.log.Error("box answered a WHEP offer with no usable answer", "box_id", box, "camera_id", cam, "err", err)
+		writeError(w, CodeBadAnswer, "the box gave no usable SDP answer")
 		return
 	}
 	h := w.Header()
@@ -199,10 +227,12 @@ func (s *Server) cameraCommand(w http.ResponseWriter, r *http.Request, box, typ 
 	switch {
 	case res.OK:
 		return res, true
-	case res.Code == protocol.CodeCameraBFrames || res.Code == protocol.CodeCameraCodec:
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": res.Error, "code": res.Code})
+	case res.Code == protocol.CodeCameraBFrames:
+		writeError(w, CodeCameraBFrames, res.Error)
+	case res.Code == protocol.CodeCameraCodec:
+		writeError(w, CodeCameraCodec, res.Error)
 	default:
-		writeError(w, http.StatusConflict, "the box refused: "+res.Error)
+		writeError(w, CodeBoxRefused, "the box refused: "+res.Error)
 	}
 	return protocol.CommandResult{}, false
 }
@@ -231,7 +261,7 @@ func (s *Server) boxCommand(w http.ResponseWriter, r *http.Request, box, typ str
 		return protocol.CommandResult{}, false
 	}
 	if !res.OK {
-		writeError(w, http.StatusConflict, "the box refused: "+res.Error)
+		writeError(w, CodeBoxRefused, "the box refused: "+res.Error)
 		return protocol.CommandResult{}, false
 	}
 	return res, true
@@ -246,7 +276,7 @@ func (s *Server) discoverCameras(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := args.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	res, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraDiscover, args)
@@ -255,7 +285,7 @@ func (s *Server) discoverCameras(w http.ResponseWriter, r *http.Request) {
 	}
 	var out protocol.DiscoverResult
 	if err := json.Unmarshal(res.Data, &out); err != nil {
-		writeError(w, http.StatusBadGateway, "the box's discovery result does not decode")
+		writeError(w, CodeBadAnswer, "the box's discovery result does not decode")
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -270,7 +300,7 @@ func (s *Server) readONVIF(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := args.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	noteAudit(r, nil, protocol.ONVIFArgs{Camera: args.Camera, URL: args.URL, Username: args.Username})
@@ -280,7 +310,7 @@ func (s *Server) readONVIF(w http.ResponseWriter, r *http.Request) {
 	}
 	var out protocol.ONVIFResult
 	if err := json.Unmarshal(res.Data, &out); err != nil {
-		writeError(w, http.StatusBadGateway, "the box's ONVIF result does not decode")
+		writeError(w, CodeBadAnswer, "the box's ONVIF result does not decode")
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -298,12 +328,12 @@ func (s *Server) ptz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if args.Camera != "" && args.Camera != cam {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("camera %q in the body is not the path's %q", args.Camera, cam))
+		writeError(w, CodeBadRequest, fmt.Sprintf("camera %q in the body is not the path's %q", args.Camera, cam))
 		return
 	}
 	args.Camera = cam
 	if err := args.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	if _, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraPTZ, args); ok {
@@ -325,7 +355,7 @@ func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	var out protocol.SnapshotResult
 	if err := json.Unmarshal(res.Data, &out); err != nil || len(out.Image) == 0 || !strings.HasPrefix(out.ContentType, "image/") {
-		writeError(w, http.StatusBadGateway, "the box gave no usable image")
+		writeError(w, CodeBadAnswer, "the box gave no usable image")
 		return
 	}
 	w.Header().Set("Content-Type", out.ContentType)

@@ -103,7 +103,7 @@ func TestCamerasAndWHEP(t *testing.T) {
 	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: false, Code: protocol.CodeCameraBFrames, Error: "turn B-frames off"}
 	code, body, _ = e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep", "application/sdp", []byte(offerSDP), nil)
 	var refusal struct{ Error, Code string }
-	if err := json.Unmarshal(body, &refusal); err != nil || code != 422 || refusal.Code != protocol.CodeCameraBFrames || refusal.Error != "turn B-frames off" {
+	if err := json.Unmarshal(body, &refusal); err != nil || code != 422 || refusal.Code != string(CodeCameraBFrames) || refusal.Error != "turn B-frames off" {
 		t.Fatalf("a camera with B-frames: %d %s", code, body)
 	}
 
@@ -182,5 +182,78 @@ func TestCameraControlRoutes(t *testing.T) {
 	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: false, Code: protocol.CodeFailed, Error: "camera gate has no ONVIF address"}
 	if code, body, _ := e.raw(t, viewer, "GET", "/api/v1/boxes/village-1/cameras/gate/snapshot", "", nil, nil); code != 409 || !strings.Contains(string(body), "ONVIF") {
 		t.Errorf("a snapshot the box refused: %d %s", code, body)
+	}
+}
+
+// TestCameraPasswordIsWriteOnly: a camera read and written back as read
+// keeps its password; so does one written without it. A new password
+// replaces it, and clearing the user name removes the credentials.
+func TestCameraPasswordIsWriteOnly(t *testing.T) {
+	e := newEnv(t)
+	e.addBox(t)
+	op := e.tokens[store.RoleOperator]
+	password := func() string {
+		t.Helper()
+		_, spec := e.desired(t)
+		if spec.Cameras == nil || len(spec.Cameras.Cameras) != 1 {
+			t.Fatalf("desired cameras %+v", spec.Cameras)
+		}
+		return spec.Cameras.Cameras[0].Password
+	}
+	read := func() protocol.Cameras {
+		t.Helper()
+		var got struct {
+			Cameras protocol.Cameras `json:"cameras"`
+		}
+		if code := e.call(t, op, "GET", "/api/v1/boxes/village-1/cameras", "", &got); code != 200 {
+			t.Fatalf("GET cameras: %d", code)
+		}
+		return got.Cameras
+	}
+	put := func(path string, v any) {
+		t.Helper()
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := e.call(t, op, "PUT", path, string(b), nil); code != 200 {
+			t.Fatalf("PUT %s %s: %d", path, b, code)
+		}
+	}
+	put("/api/v1/boxes/village-1/cameras/gate", protocol.Camera{URL: "rtsp://192.168.1.64:554/live", Username: "admin", Password: "s3cret"})
+
+	shown := read()
+	if shown.Cameras[0].Password != SecretMask {
+		t.Fatalf("GET shows the password as %q, want the mask", shown.Cameras[0].Password)
+	}
+	cam := shown.Cameras[0]
+	cam.Name = "村口"
+	put("/api/v1/boxes/village-1/cameras/gate", cam) // one camera as read, renamed
+	if got := password(); got != "s3cret" {
+		t.Fatalf("after a PUT of the camera as read the password is %q, want the stored one", got)
+	}
+	put("/api/v1/boxes/village-1/cameras", read()) // the whole section as read
+	if got := password(); got != "s3cret" {
+		t.Fatalf("after a PUT of the section as read the password is %q, want the stored one", got)
+	}
+	cam.Password = ""
+	put("/api/v1/boxes/village-1/cameras/gate", cam) // no password at all
+	if got := password(); got != "s3cret" {
+		t.Fatalf("after a PUT without a password it is %q, want the stored one", got)
+	}
+	cam.Password = "n3w"
+	put("/api/v1/boxes/village-1/cameras/gate", cam)
+	if got := password(); got != "n3w" {
+		t.Fatalf("a new password was stored as %q", got)
+	}
+	cam.Username, cam.Password = "", SecretMask
+	put("/api/v1/boxes/village-1/cameras/gate", cam)
+	if got := password(); got != "" {
+		t.Fatalf("a camera without a user name kept the password %q", got)
+	}
+	// The mask never becomes a password, even for a camera that had none.
+	put("/api/v1/boxes/village-1/cameras/gate", protocol.Camera{URL: "rtsp://192.168.1.64:554/live", Username: "admin", Password: SecretMask})
+	if got := password(); got != "" {
+		t.Fatalf("the mask was stored as the password %q", got)
 	}
 }

@@ -1,27 +1,99 @@
 // Package web is the township service's HTTP face: the JSON API under
-// /api/v1 (and, later, the console). It authenticates with bearer tokens
-// (POST /api/v1/login), checks each route's role through auth.Allowed,
-// decodes request bodies strictly (unknown fields, trailing data and bodies
-// over 64 KiB are refused; uploads have their own limit) and answers every error as {"error": "..."}
-// with its status code.
+// /api/v1. It authenticates with bearer tokens (POST /api/v1/login),
+// registers every route once with the action its caller's role must be
+// allowed in auth's table (Server.Routes lists them), decodes request
+// bodies strictly (unknown fields, trailing data and bodies over 64 KiB
+// are refused; uploads have their own limit), and says nosniff on every
+// answer.
 //
-// Routes:
+// # Errors
 //
-//	GET  /healthz                           no token
-//	POST /api/v1/login                      {username, password} → {token, expires_at}
-//	POST /api/v1/logout                     ends the token's session
+// Every error answer is JSON with a stable code beside the message:
+//
+//	{"error": "the plan is not valid: broadcast.schedules[2].name: longer than 200 bytes",
+//	 "code": "plan.invalid",
+//	 "fields": [{"path": "broadcast.schedules[2].name", "message": "broadcast.schedules[2].name: longer than 200 bytes"}]}
+//
+// The message says in English what was wrong, for people using curl;
+// programs (the console) go by the code, which is never renamed or given
+// another meaning. A refused input (400) lists each of its problems in
+// fields, with the place it names where it names one. Codes and their
+// statuses (errors.go holds the table, derived from the packages'
+// sentinel errors):
+//
+//	request.bad_json           400  the body is not the one JSON object the route takes
+//	request.too_large          413  a body or SDP offer over its limit
+//	request.invalid            400  a path, query or body value the route refuses
+//	request.unsupported_type   415  an SDP offer not sent as application/sdp
+//	route.not_found            404  no route has this path
+//	route.method_not_allowed   405  the path exists under other methods (Allow says which)
+//	auth.token_missing         401  no bearer token
+//	auth.token_invalid         401  a token or session that ended, or never was
+//	auth.bad_credentials       401  a wrong user name or password
+//	auth.rate_limited          429  too many failed sign-ins; Retry-After says when to try again
+//	auth.forbidden             403  the user's role may not do this
+//	auth.csrf                  403  the console's bridge: a change without the page's CSRF token
+//	user.invalid               400  a bad user name, password or role; the last admin, or an admin demoting or disabling themself
+//	not_found                  404  what the path names does not exist
+//	exists                     409  an id or name already taken
+//	box.invalid                400  a bad box id or name
+//	plan.invalid               400  the broadcast plan or cameras would not be a valid desired state
+//	plan.in_use                409  a speaker or zone still used by a zone or schedule
+//	media.invalid              400  not a WAV or MP3 the boxes can play, or a bad clip name
+//	media.too_large            413  a clip over media.max_bytes
+//	media.unknown              400  play names a clip never uploaded
+//	media.busy                 503  too many clips being stored at once; Retry-After says when to try again
+//	command.invalid            400  a command's type or arguments
+//	broker.not_connected       503  the service has no connection to its MQTT broker
+//	box.no_answer              504  the box did not answer in time (offline?)
+//	box.expired                504  the command reached the box after its lifetime; nothing was done, it may be sent again
+//	box.refused                409  the box answered that it will not; its reason in the message
+//	box.bad_answer             502  the box answered with nothing usable
+//	camera.not_found           404  the box has no such camera
+//	camera.bframes             422  the camera's B-frames cannot be shown in a browser; the message says what to change
+//	camera.codec               422  no stream of the camera is in a codec the browser plays; the message says what to change
+//	paging.no_zones            409  paging a box that has no zones
+//	zone.not_found             404  paging a zone the box does not have
+//	speech.bad_text            400  text the TTS cannot read: empty, too long, no words
+//	speech.failed              502  the TTS engine failed
+//	poster.invalid             400  a poster that cannot be made (a bad size)
+//	lists.invalid              400  a 红黑榜 field, period or reference
+//	lists.forbidden            403  the role may not, or this user may not for this entry (their own)
+//	lists.conflict             409  the entry or list is not in a state that allows it
+//	lists.announcement_failed  502  the change is saved, its announcement is not (the answer carries what was saved)
+//	lists.bad_period           400  a period neither YYYY-MM nor YYYY-Qn, or one the category's round does not take
+//	shop.out_of_stock          409  the goods are sold out or off sale
+//	shop.not_enough_points     409  the household's balance does not cover the redemption (it never goes below zero)
+//	poster.no_font             503  the service has no font to draw the poster picture (lists.chats.font)
+//	service.unhealthy          503  /healthz: the store cannot write or the MQTT connection is down
+//	internal                   500  anything else; the log has it
+//
+// # Routes
+//
+// The service and its boxes:
+//
+//	GET  /healthz                           no token: {"ok": true}, or 503 service.unhealthy naming
+//	                                        the store (cannot write, disk full) or the broker (not connected)
+//	POST /api/v1/login                      {username, password} → {token, expires_at}; 401 for any wrong name or
+//	                                        password; 429 with Retry-After while locked out (cloud/auth's limits,
+//	                                        counted by the address a trusted proxy names: http.trusted_proxies)
+//	POST /api/v1/logout                     every role: ends the token's session
 //	GET  /api/v1/boxes                      every box
 //	POST /api/v1/boxes                      admin: {id, name} → {box, edge_config}
 //	GET  /api/v1/boxes/{id}                 one box
-//	GET  /api/v1/boxes/{id}/events          ?after=SEQ&limit=N (100, at most 1000) → {events, next_after}
-//	POST /api/v1/boxes/{id}/commands        admin, operator: {type, args} → the box's result; 504 without one
-//	GET  /api/v1/users                      admin: every account [{name, role, created_at, disabled}], no hashes
-//	POST /api/v1/users                      admin: {name, password, role} → 201; 409 if the name is taken
-//	PUT  /api/v1/users/{name}               admin: {role?, password?, disabled?}; ends that user's sessions;
+//	GET  /api/v1/boxes/{id}/events          ?after=POS&limit=N (100, at most 1000) → {events, next_after}; POS is a next_after
+//	POST /api/v1/boxes/{id}/commands        admin, operator: {type, args} → the box's result as it is
+//	                                        (ok false when it refused); 504 without one
+//
+// Users (admin only; see users.go) and the audit trail (see audit.go):
+//
+//	GET  /api/v1/users                      every account [{name, role, created_at, disabled}], no hashes
+//	POST /api/v1/users                      {name, password, role} → 201; 409 if the name is taken
+//	PUT  /api/v1/users/{name}               {role?, password?, disabled?}; ends that user's sessions;
 //	                                        400 for an admin demoting or disabling themself, or the last admin
 //	GET  /api/v1/audit/recent               admin, reviewer: ?limit=N (100, at most 1000) → {records}, newest first
-//	GET  /api/v1/audit                      ?after=SEQ&limit=N → {records, next_after}, oldest first (with the
-//	                                        lists: every role, see below; without: admin, reviewer)
+//	GET  /api/v1/audit                      admin, reviewer: ?village=&entry=&after=SEQ&limit=N → {records, next_after},
+//	                                        oldest first
 //
 // Every successful change (POST, PUT or DELETE answered 2xx) is appended to
 // the audit trail before it is answered: the user, the route pattern as the
@@ -33,47 +105,134 @@
 //
 // Broadcast (reads: every role; changes: admin, operator). Every change is
 // compiled with the media index into the box's desired state, validated as
-// the box would, and only then saved, signed and published (400 and nothing
-// changed when it is not valid); the answer is the plan with desired_rev.
+// the box would, and only then saved, signed and published (400
+// plan.invalid and nothing changed when it is not valid); the answer is
+// the plan with desired_rev.
 //
 //	GET    /api/v1/boxes/{id}/broadcast          the plan: quiet, tz, chime, speakers, zones, schedules
 //	PUT    /api/v1/boxes/{id}/broadcast          replace the whole plan (no media: they are compiled)
 //	PUT    /api/v1/boxes/{id}/speakers/{sid}     add or replace a protocol.Speaker
-//	DELETE /api/v1/boxes/{id}/speakers/{sid}     409 while a zone uses it
+//	DELETE /api/v1/boxes/{id}/speakers/{sid}     409 plan.in_use while a zone uses it
 //	PUT    /api/v1/boxes/{id}/zones/{zid}        add or replace a protocol.Zone
-//	DELETE /api/v1/boxes/{id}/zones/{zid}        409 while a schedule uses it
+//	DELETE /api/v1/boxes/{id}/zones/{zid}        409 plan.in_use while a schedule uses it
 //	PUT    /api/v1/boxes/{id}/schedules/{schid}  add or replace a protocol.Schedule
 //	DELETE /api/v1/boxes/{id}/schedules/{schid}
 //	GET    /api/v1/boxes/{id}/upcoming           ?days=N (7, at most 31) → {from, to, items, truncated}; quiet-hour items flagged
-//	POST   /api/v1/media                         upload a WAV or MP3: raw body with ?name=, or multipart field "file";
-//	                                             up to media.max_bytes → 201 with the clip's record
+//	POST   /api/v1/media                         admin, operator: upload a WAV or MP3: raw body with ?name=, or
+//	                                             multipart field "file"; up to media.max_bytes → 201 with the clip's record
 //	GET    /api/v1/media                         every clip, newest first
-//	GET    /api/v1/media/{sha256}                download (Range works)
+//	GET    /api/v1/media/{sha}                   download (Range works)
 //	POST   /api/v1/media/speech                  admin, operator: {name, text} spoken by the TTS engine → 201 with the clip
-//	POST   /api/v1/boxes/{id}/play               admin, operator: protocol.PlayArgs; the clips are granted to the box
-//	POST   /api/v1/boxes/{id}/stop               admin, operator: protocol.StopArgs
-//	POST   /api/v1/boxes/{id}/volume             admin, operator: protocol.VolumeArgs
-//	GET    /api/v1/boxes/{id}/cameras            the box's cameras, ICE servers and viewer limits (passwords hidden)
-//	PUT    /api/v1/boxes/{id}/cameras            admin, operator: replace the whole protocol.Cameras section
-//	PUT    /api/v1/boxes/{id}/cameras/{cid}      admin, operator: add or replace a protocol.Camera
+//	POST   /api/v1/boxes/{id}/play               admin, operator: protocol.PlayArgs; the clips are granted to the box;
+//	                                             → the box's result as it is (ok false when it refused)
+//	POST   /api/v1/boxes/{id}/stop               admin, operator: protocol.StopArgs → the box's result
+//	POST   /api/v1/boxes/{id}/volume             admin, operator: protocol.VolumeArgs → the box's result
+//
+// Cameras (reads and viewing: every role; changes: admin, operator). A
+// camera's password is write-only: it reads back as SecretMask, and the
+// mask or no password written back keeps the stored one, so what was read
+// can be written back; a camera without a user name has no password.
+//
+//	GET    /api/v1/boxes/{id}/cameras            the box's cameras, ICE servers and viewer limits
+//	PUT    /api/v1/boxes/{id}/cameras            replace the whole protocol.Cameras section
+//	PUT    /api/v1/boxes/{id}/cameras/{cid}      add or replace a protocol.Camera
 //	DELETE /api/v1/boxes/{id}/cameras/{cid}
 //	POST   /api/v1/boxes/{id}/cameras/{cid}/whep WHEP: an SDP offer (application/sdp) → 201 with the box's answer and
-//	                                             Location …/whep/{session}; signalled to the box over MQTT
+//	                                             Location …/whep/{session}; signalled to the box over MQTT;
+//	                                             409 box.refused when the box will not (viewer limits, budget);
+//	                                             ?stream=sub for a grid tile; X-Camera-Stream, -Codec, -Frames, -Note,
+//	                                             -Audio and -FPS say what the viewer gets and why; 422 camera.bframes or
+//	                                             camera.codec when the browser cannot be shown the camera at all
 //	DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}  end the viewing
 //	POST   /api/v1/boxes/{id}/cameras/discover   admin, operator: the box probes its LAN for ONVIF cameras (WS-Discovery)
 //	POST   /api/v1/boxes/{id}/cameras/onvif      admin, operator: the box reads a camera's ONVIF profiles and stream URIs
 //	POST   /api/v1/boxes/{id}/cameras/{cid}/ptz  admin, operator: turn, zoom, stop, go to a preset (protocol.PTZArgs)
 //	GET    /api/v1/boxes/{id}/cameras/{cid}/snapshot  a still the box takes from the camera (image/jpeg)
-//	POST   /api/v1/boxes/{id}/paging            admin, operator: live paging (喊话) signalled as WHIP: an SDP offer with
-//	                                             a microphone track, ?zones=a,b (none: every zone) → 201 with the box's
-//	                                             answer, X-Paging-Codec (PCMA or PCMU) and Location …/paging/{session}
-//	DELETE /api/v1/boxes/{id}/paging/{session}  hang up
 //
-// The red and black lists (routes in lists.go): households, persons, categories, entries and their review,
-// publication, revocation, audit, points and leaderboard under
-// /api/v1/villages/{box}/… and /api/v1/entries/…, and
+// Every command (…/commands, …/play, …/stop, …/volume, WHEP and paging)
+// that reached the box after its lifetime is refused by the box as expired:
+// 504 box.expired; nothing was done, and it may be sent again.
 //
-//	GET    /api/v1/villages/{box}/lists/{period}/poster  ?size=A4|A3: the printable poster (HTML)
+// Live paging (喊话; admin, operator):
+//
+//	POST   /api/v1/boxes/{id}/paging             signalled as WHIP: an SDP offer with a microphone track, ?zones=a,b
+//	                                             (none: every zone) → 201 with the box's answer, X-Paging-Codec
+//	                                             (PCMA or PCMU) and Location …/paging/{session}
+//	DELETE /api/v1/boxes/{id}/paging/{session}   hang up
+//
+// The red and black lists (红黑榜; lists.go). Every route needs a token and
+// its action in auth's table: reads are open to every role; admin and
+// operator keep the registers, write entries, publish and announce; admin
+// and reviewer approve, reject and revoke; cloud/lists adds its finer
+// rule: nobody approves what they wrote or edited (403 lists.forbidden). A failed announcement after a publish or
+// revoke answers 502 lists.announcement_failed with what was saved; the
+// change stands and the next publish, revoke or announce retries.
+//
+//	GET    /api/v1/villages/{box}/households                 with members
+//	POST   /api/v1/villages/{box}/households                 {id, head} → 201
+//	GET    /api/v1/villages/{box}/households/{hid}
+//	GET    /api/v1/villages/{box}/households/{hid}/points    {household, head, entries, total}
+//	GET    /api/v1/villages/{box}/persons
+//	POST   /api/v1/villages/{box}/persons                    {id, name, household} → 201
+//	GET    /api/v1/villages/{box}/persons/{pid}
+//	GET    /api/v1/villages/{box}/categories                 the defaults until put
+//	PUT    /api/v1/villages/{box}/categories                 {categories: [{name, red, black}]}
+//	POST   /api/v1/villages/{box}/entries                    lists.EntryInput → 201 draft
+//	GET    /api/v1/entries                                   ?village=&period=&status=&kind=
+//	GET    /api/v1/entries/{eid}
+//	GET    /api/v1/entries/{eid}/history                     admin, reviewer, operator: the entry's audit records,
+//	                                                         ?after=&limit= (100, at most 1000) → {records, next_after}
+//	PUT    /api/v1/entries/{eid}                             lists.EntryInput + optional revision; back to draft
+//	POST   /api/v1/entries/{eid}/submit                      draft → in_review
+//	POST   /api/v1/entries/{eid}/approve                     {note?}
+//	POST   /api/v1/entries/{eid}/reject                      {reason} → draft
+//	POST   /api/v1/entries/{eid}/revoke                      {note} (整改) published black → revoked; re-announced
+//	GET    /api/v1/villages/{box}/lists/{period}             published list: red, black rows and the text
+//	POST   /api/v1/villages/{box}/lists/{period}/publish     approved → published; announced
+//	POST   /api/v1/villages/{box}/lists/{period}/announce    announce again (retry)
+//	GET    /api/v1/villages/{box}/lists/{period}/poster      ?size=A4|A3: the printable poster (HTML, its own CSP)
+//	GET    /api/v1/villages/{box}/leaderboard                ?period= (all periods when absent; a quarter counts its months)
+//
+// Periods are months "YYYY-MM" or quarters "YYYY-Qn", as the township's
+// rounds (lists.rounds) give each category; any other is 400
+// lists.bad_period. With public notice (lists.notice_days) publish puts the
+// approved entries on notice (公示) and answers notice_ends; the service
+// publishes and announces them when it ends. Objections and flags put an
+// entry on hold (objections: admin, reviewer, operator, supervisor read
+// them; admin and operator take one at the office; admin and supervisor
+// flag; admin and reviewer uphold or dismiss):
+//
+//	GET    /api/v1/holds                                     ?village=&entry=&status=open|upheld|dismissed|closed
+//	GET    /api/v1/holds/{oid}
+//	POST   /api/v1/entries/{eid}/objections                  {name, contact, reason} → 201; the entry must be on notice
+//	POST   /api/v1/entries/{eid}/flag                        {note} → 201; in review, approved or on notice
+//	POST   /api/v1/holds/{oid}/uphold                        {reason}: the entry is withdrawn
+//	POST   /api/v1/holds/{oid}/dismiss                       {reason}: with no hold left the entry goes on
+//
+// The points shop (积分超市; reads: every role; changes: admin, operator).
+// A redemption's key is the page's, once per redemption: the same key again
+// answers 200 with replayed and what was done, changing nothing.
+//
+//	GET    /api/v1/villages/{box}/goods
+//	POST   /api/v1/villages/{box}/goods                      {id, name, price, stock, on_sale} → 201
+//	PUT    /api/v1/villages/{box}/goods/{gid}                {name, price, stock, on_sale}
+//	GET    /api/v1/villages/{box}/redemptions                ?household=
+//	POST   /api/v1/villages/{box}/redemptions                {household, goods, quantity, key} → 201 with receipt, balance
+//	POST   /api/v1/redemptions/{rid}/cancel                  {reason}: points and stock back
+//	GET    /api/v1/villages/{box}/households/{hid}/account   {balance, earned, spent, lines}
+//	GET    /api/v1/villages/{box}/households/{hid}/statement ?month=YYYY-MM: {opening, lines, closing}
+//
+// Villagers' links, exports and group chats (admin, operator):
+//
+//	GET    /api/v1/villages/{box}/households/{hid}/links     the links' dates, never their tokens
+//	POST   /api/v1/villages/{box}/households/{hid}/links     → 201 {token, path}: shown once; older links stop working
+//	DELETE /api/v1/villages/{box}/households/{hid}/links     revokes them
+//	GET    /api/v1/villages/{box}/households/{hid}/export    everything held about the household, as JSON
+//	GET    /api/v1/villages/{box}/chats                      {chats: [{id, kind, url, secret}]}; secrets read as ******
+//	PUT    /api/v1/villages/{box}/chats                      the same; ****** keeps a stored secret
+//	GET    /api/v1/villages/{box}/deliveries                 every role: the latest posts to the chats, with their outcome
+//	GET    /api/v1/villages/{box}/lists/{period}/poster.png  every role: ?size=A4|phone, the poster as a picture
+//	GET    /p/{img}                                          no token: a picture posted to a chat, by its random name
 //
 // Boxes download clips from /media/<sha256>, served by cloud/media.
 //

@@ -10,61 +10,33 @@ import (
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
-// Red/black lists (红黑榜). Every route needs a token; reads are open to
-// every role, and cloud/lists decides the rest: admin and operator keep
-// the registers, write entries, publish and announce; admin and reviewer
-// approve, reject and revoke, never what they wrote or edited (403).
-//
-//	GET  /api/v1/villages/{box}/households                 with members
-//	POST /api/v1/villages/{box}/households                 {id, head} → 201
-//	GET  /api/v1/villages/{box}/households/{id}
-//	GET  /api/v1/villages/{box}/households/{id}/points     {household, head, entries, total}
-//	GET  /api/v1/villages/{box}/persons
-//	POST /api/v1/villages/{box}/persons                    {id, name, household} → 201
-//	GET  /api/v1/villages/{box}/persons/{id}
-//	GET  /api/v1/villages/{box}/categories                 the defaults until put
-//	PUT  /api/v1/villages/{box}/categories                 {categories: [{name, red, black}]}
-//	POST /api/v1/villages/{box}/entries                    lists.EntryInput → 201 draft
-//	GET  /api/v1/entries                                   ?village=&period=&status=&kind=
-//	GET  /api/v1/entries/{id}
-//	PUT  /api/v1/entries/{id}                              lists.EntryInput + optional revision; back to draft
-//	POST /api/v1/entries/{id}/submit                       draft → in_review
-//	POST /api/v1/entries/{id}/approve                      {note?}
-//	POST /api/v1/entries/{id}/reject                       {reason} → draft
-//	POST /api/v1/entries/{id}/revoke                       {note} (整改) published black → revoked; re-announced
-//	GET  /api/v1/villages/{box}/lists/{period}             published list: red, black rows and the text
-//	POST /api/v1/villages/{box}/lists/{period}/publish     approved → published; announced
-//	POST /api/v1/villages/{box}/lists/{period}/announce    announce again (retry)
-//	GET  /api/v1/villages/{box}/leaderboard                ?period= (all periods when absent)
-//	GET  /api/v1/audit                                     ?village=&entry=&after=&limit= (100, at most 1000)
-//
-// A failed announcement after a publish or revoke answers 502 with the
-// error; the change stands and the next publish, revoke or announce
-// retries.
+// Red/black lists (红黑榜): the routes, who may use them and what they
+// answer are in doc.go.
 func (s *Server) listsRoutes() {
-	a := func(h http.HandlerFunc) http.HandlerFunc { return s.authed(auth.ActionViewBoxes, h) }
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/households", a(s.listHouseholds))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/households", a(s.createHousehold))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/households/{hid}", a(s.getHousehold))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/households/{hid}/points", a(s.points))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/persons", a(s.listPersons))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/persons", a(s.createPerson))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/persons/{pid}", a(s.getPerson))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/categories", a(s.getCategories))
-	s.mux.HandleFunc("PUT /api/v1/villages/{box}/categories", a(s.putCategories))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/entries", a(s.createEntry))
-	s.mux.HandleFunc("GET /api/v1/entries", a(s.listEntries))
-	s.mux.HandleFunc("GET /api/v1/entries/{eid}", a(s.getEntry))
-	s.mux.HandleFunc("PUT /api/v1/entries/{eid}", a(s.updateEntry))
-	s.mux.HandleFunc("POST /api/v1/entries/{eid}/submit", a(s.submitEntry))
-	s.mux.HandleFunc("POST /api/v1/entries/{eid}/approve", a(s.approveEntry))
-	s.mux.HandleFunc("POST /api/v1/entries/{eid}/reject", a(s.rejectEntry))
-	s.mux.HandleFunc("POST /api/v1/entries/{eid}/revoke", a(s.revokeEntry))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/lists/{period}", a(s.getList))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/lists/{period}/publish", a(s.publishList))
-	s.mux.HandleFunc("POST /api/v1/villages/{box}/lists/{period}/announce", a(s.announceList))
-	s.mux.HandleFunc("GET /api/v1/villages/{box}/leaderboard", a(s.leaderboard))
-	s.mux.HandleFunc("GET /api/v1/audit", a(s.listAudit))
+	view, edit, review := auth.ActionViewLists, auth.ActionEditLists, auth.ActionReviewLists
+	s.route("GET /api/v1/villages/{box}/households", view, s.listHouseholds)
+	s.route("POST /api/v1/villages/{box}/households", edit, s.createHousehold)
+	s.route("GET /api/v1/villages/{box}/households/{hid}", view, s.getHousehold)
+	s.route("GET /api/v1/villages/{box}/households/{hid}/points", view, s.points)
+	s.route("GET /api/v1/villages/{box}/persons", view, s.listPersons)
+	s.route("POST /api/v1/villages/{box}/persons", edit, s.createPerson)
+	s.route("GET /api/v1/villages/{box}/persons/{pid}", view, s.getPerson)
+	s.route("GET /api/v1/villages/{box}/categories", view, s.getCategories)
+	s.route("PUT /api/v1/villages/{box}/categories", edit, s.putCategories)
+	s.route("POST /api/v1/villages/{box}/entries", edit, s.createEntry)
+	s.route("GET /api/v1/entries", view, s.listEntries)
+	s.route("GET /api/v1/entries/{eid}", view, s.getEntry)
+	s.route("GET /api/v1/entries/{eid}/history", auth.ActionViewEntryHistory, s.entryHistory)
+	s.route("PUT /api/v1/entries/{eid}", edit, s.updateEntry)
+	s.route("POST /api/v1/entries/{eid}/submit", edit, s.submitEntry)
+	s.route("POST /api/v1/entries/{eid}/approve", review, s.approveEntry)
+	s.route("POST /api/v1/entries/{eid}/reject", review, s.rejectEntry)
+	s.route("POST /api/v1/entries/{eid}/revoke", review, s.revokeEntry)
+	s.route("GET /api/v1/villages/{box}/lists/{period}", view, s.getList)
+	s.route("POST /api/v1/villages/{box}/lists/{period}/publish", edit, s.publishList)
+	s.route("POST /api/v1/villages/{box}/lists/{period}/announce", edit, s.announceList)
+	s.route("GET /api/v1/villages/{box}/leaderboard", view, s.leaderboard)
+	s.communityRoutes()
 }
 
 // actor is the signed-in user as the lists see them.
@@ -73,28 +45,10 @@ func actor(r *http.Request) lists.Actor {
 	return lists.Actor{Name: userOf(r), Role: role}
 }
 
-// listsFail maps the lists' errors to their status, the rest as fail does.
-func (s *Server) listsFail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, lists.ErrInvalid):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, lists.ErrForbidden):
-		writeError(w, http.StatusForbidden, err.Error())
-	case errors.Is(err, lists.ErrConflict):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, lists.ErrAnnounce):
-		writeError(w, http.StatusBadGateway, err.Error())
-	case errors.Is(err, store.ErrExists):
-		writeError(w, http.StatusConflict, "already exists: "+err.Error())
-	default:
-		s.fail(w, r, err)
-	}
-}
-
 // answer writes v with status, or the error.
 func (s *Server) answer(w http.ResponseWriter, r *http.Request, status int, v any, err error) {
 	if err != nil {
-		s.listsFail(w, r, err)
+		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, status, v)
@@ -111,7 +65,7 @@ func decodeOptional(w http.ResponseWriter, r *http.Request, dst any) bool {
 func entryID(w http.ResponseWriter, r *http.Request) (uint64, bool) {
 	id, err := strconv.ParseUint(r.PathValue("eid"), 10, 64)
 	if err != nil || id == 0 {
-		writeError(w, http.StatusBadRequest, "entry id: a positive whole number")
+		refuse(w, CodeBadRequest, errors.New("entry id: a positive whole number"))
 		return 0, false
 	}
 	return id, true
@@ -303,7 +257,7 @@ func (s *Server) revokeEntry(w http.ResponseWriter, r *http.Request) {
 	v, err := s.ls.Revoke(r.Context(), actor(r), id, in.Note)
 	if errors.Is(err, lists.ErrAnnounce) {
 		// The revocation is saved; say so beside the failure.
-		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "entry": v})
+		s.failWith(w, r, err, map[string]any{"entry": v})
 		return
 	}
 	s.answer(w, r, http.StatusOK, v, err)
@@ -325,7 +279,7 @@ func (s *Server) publishList(w http.ResponseWriter, r *http.Request) {
 	v, err := s.ls.Publish(r.Context(), actor(r), box, r.PathValue("period"))
 	if errors.Is(err, lists.ErrAnnounce) {
 		// The publication is saved; say so beside the failure.
-		writeJSON(w, http.StatusBadGateway, map[string]any{"error": err.Error(), "entries": v.Entries, "text": v.Text})
+		s.failWith(w, r, err, map[string]any{"entries": v.Entries, "text": v.Text})
 		return
 	}
 	s.answer(w, r, http.StatusOK, v, err)

@@ -55,6 +55,8 @@ type listsEnv struct {
 	*env
 	ann  *announcer
 	user map[string]string // name → token
+	errs *errorLog         // what the server logged at Error
+	api  *Server
 }
 
 // The township's people in these tests.
@@ -65,6 +67,8 @@ const (
 	reviewer2 = "王评委"
 	viewer1   = "赵村民"
 	admin1    = "admin"
+	// supervisor1 is on the supervision team (监督队).
+	supervisor1 = "孙监督"
 )
 
 // november is inside the period the tests publish.
@@ -75,6 +79,13 @@ func newListsEnv(t *testing.T) *listsEnv { t.Helper(); return newListsEnvWith(t,
 // newListsEnvWith is newListsEnv with a speech engine for typed
 // announcements (nil: none).
 func newListsEnvWith(t *testing.T, speech Speech) *listsEnv {
+	t.Helper()
+	return newListsEnvConfig(t, speech, lists.Config{}, lists.Deps{})
+}
+
+// newListsEnvConfig is newListsEnvWith with the lists' config and deps
+// (Logger, Store, Announcer and Now are the env's).
+func newListsEnvConfig(t *testing.T, speech Speech, cfg lists.Config, deps lists.Deps) *listsEnv {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
@@ -107,23 +118,25 @@ func newListsEnvWith(t *testing.T, speech Speech) *listsEnv {
 		t.Fatal(err)
 	}
 	ann := &announcer{}
-	ls, err := lists.New(lists.Config{}, lists.Deps{Logger: log, Store: st, Announcer: ann, Now: clk.Now})
+	deps.Logger, deps.Store, deps.Announcer, deps.Now = log, st, ann, clk.Now
+	ls, err := lists.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dl := &fakeDownlink{}
-	s, err := New(Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now})
+	errs := &errorLog{}
+	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &listsEnv{
 		env: &env{srv: httptest.NewServer(s.Handler()), st: st, pub: pub, dl: dl, tokens: map[store.Role]string{}, clk: clk, fl: fl, key: key, lib: lib},
-		ann: ann, user: map[string]string{},
+		ann: ann, user: map[string]string{}, errs: errs, api: s,
 	}
 	t.Cleanup(e.srv.Close)
 	for name, role := range map[string]store.Role{
 		operator1: store.RoleOperator, operator2: store.RoleOperator, reviewer1: store.RoleReviewer,
-		reviewer2: store.RoleReviewer, viewer1: store.RoleViewer, admin1: store.RoleAdmin,
+		reviewer2: store.RoleReviewer, viewer1: store.RoleViewer, admin1: store.RoleAdmin, supervisor1: store.RoleSupervisor,
 	} {
 		if err := a.AddUser(t.Context(), name, "password-1234", role); err != nil {
 			t.Fatal(err)
@@ -267,7 +280,10 @@ func TestListsWorkflow(t *testing.T) {
 	var audit struct {
 		Records []auditJSON `json:"records"`
 	}
-	e.do(t, viewer1, "GET", fmt.Sprintf("/api/v1/audit?entry=%d", black), "", 200, &audit)
+	// Its history: for the panel and the office, not for every viewer.
+	e.do(t, viewer1, "GET", fmt.Sprintf("/api/v1/entries/%d/history", black), "", 403, nil)
+	e.do(t, viewer1, "GET", fmt.Sprintf("/api/v1/audit?entry=%d", black), "", 403, nil)
+	e.do(t, operator2, "GET", fmt.Sprintf("/api/v1/entries/%d/history", black), "", 200, &audit)
 	var actions []string
 	for i, r := range audit.Records {
 		actions = append(actions, r.Action+" "+r.Actor)
@@ -287,7 +303,7 @@ func TestListsWorkflow(t *testing.T) {
 		t.Fatalf("revoke record = %+v", last)
 	}
 	// The whole village's trail has the registers and both announcements.
-	e.do(t, viewer1, "GET", "/api/v1/audit?village=village-1&limit=1000", "", 200, &audit)
+	e.do(t, reviewer2, "GET", "/api/v1/audit?village=village-1&limit=1000", "", 200, &audit)
 	var announces int
 	for i, r := range audit.Records {
 		if r.Seq != audit.Records[0].Seq+uint64(i) { // the sign-ins come first
@@ -344,7 +360,7 @@ func TestListsEditSendsApprovedBackToDraft(t *testing.T) {
 	var audit struct {
 		Records []auditJSON `json:"records"`
 	}
-	e.do(t, viewer1, "GET", fmt.Sprintf("/api/v1/audit?entry=%d", id), "", 200, &audit)
+	e.do(t, operator1, "GET", fmt.Sprintf("/api/v1/entries/%d/history", id), "", 200, &audit)
 	var upd auditJSON
 	for _, r := range audit.Records {
 		if r.Action == "entry.update" {
@@ -455,7 +471,7 @@ func TestListsBadInput(t *testing.T) {
 	var cats struct{ Categories []lists.CategoryView }
 	e.do(t, viewer1, "GET", "/api/v1/villages/village-1/categories", "", 200, &cats)
 	var audit struct{ Records []auditJSON }
-	e.do(t, viewer1, "GET", "/api/v1/audit?village=village-1", "", 200, &audit) // the village's: sign-ins are in the trail too
+	e.do(t, admin1, "GET", "/api/v1/audit?village=village-1", "", 200, &audit) // the village's: sign-ins are in the trail too
 	if len(es) != 0 || len(hs) != 3 || hs[0].Head != "张大山" || len(hs[0].Members) != 1 || len(cats.Categories) != 6 || len(audit.Records) != 6 {
 		t.Fatalf("after refusals: %d entries, households %+v, %d categories, %d audit records", len(es), hs, len(cats.Categories), len(audit.Records))
 	}
@@ -465,7 +481,9 @@ func TestListsBadInput(t *testing.T) {
 	e.do(t, viewer1, "GET", "/api/v1/villages/village-1/lists/2026-13", "", 400, nil)
 	e.do(t, viewer1, "GET", "/api/v1/entries/abc", "", 400, nil)
 	e.do(t, viewer1, "GET", "/api/v1/entries/77", "", 404, nil)
-	e.do(t, viewer1, "GET", "/api/v1/audit?limit=0", "", 400, nil)
+	e.do(t, admin1, "GET", "/api/v1/audit?limit=0", "", 400, nil)
+	e.do(t, operator1, "GET", "/api/v1/entries/77/history", "", 404, nil)
+	e.do(t, operator1, "GET", "/api/v1/entries/abc/history", "", 400, nil)
 }
 
 func TestListsPointsAndLeaderboard(t *testing.T) {
@@ -539,7 +557,7 @@ func TestListsAnnounceFailureKeepsThePublication(t *testing.T) {
 		t.Fatalf("retry: %q, calls %+v", out.Text, calls)
 	}
 	var audit struct{ Records []auditJSON }
-	e.do(t, viewer1, "GET", "/api/v1/audit?village=village-1", "", 200, &audit)
+	e.do(t, admin1, "GET", "/api/v1/audit?village=village-1", "", 200, &audit)
 	var outcomes []string
 	for _, r := range audit.Records {
 		if strings.HasPrefix(r.Action, "list.") {

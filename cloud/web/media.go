@@ -16,10 +16,14 @@ import (
 // boundaries, part headers, small fields.
 const multipartSlack = 64 << 10
 
+// uploadRetryAfter is the Retry-After, in seconds, of an upload refused as
+// busy: about as long as a large upload takes on a village's uplink.
+const uploadRetryAfter = "60"
+
 func (s *Server) mediaRoutes() {
-	s.mux.HandleFunc("POST /api/v1/media", s.authed(auth.ActionManageBroadcast, s.uploadMedia))
-	s.mux.HandleFunc("GET /api/v1/media", s.authed(auth.ActionViewBoxes, s.listMedia))
-	s.mux.HandleFunc("GET /api/v1/media/{sha}", s.authed(auth.ActionViewBoxes, s.downloadMedia))
+	s.route("POST /api/v1/media", auth.ActionManageBroadcast, s.uploadMedia)
+	s.route("GET /api/v1/media", auth.ActionViewBroadcast, s.listMedia)
+	s.route("GET /api/v1/media/{sha}", auth.ActionViewBroadcast, s.downloadMedia)
 }
 
 // mediaJSON is a clip as the API shows it.
@@ -39,7 +43,9 @@ func clipJSON(m store.MediaInfo) mediaJSON {
 
 // uploadMedia takes a clip as the raw body with ?name=, or as the field
 // "file" of a multipart form (named by ?name= or the file's name). The body
-// may be as large as a clip, not the API's 64 KiB.
+// may be as large as a clip, not the API's 64 KiB; it streams to the
+// library's disk, never whole into memory. When the library's upload slots
+// stay taken for its wait, the answer is 503 with Retry-After.
 func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 	max := s.md.MaxBytes()
 	name := r.URL.Query().Get("name")
@@ -50,7 +56,7 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 		m, err = s.putMultipart(r, name)
 	} else {
 		if name == "" {
-			writeError(w, http.StatusBadRequest, `name: give the clip's name as ?name=, or upload it as the multipart field "file"`)
+			refuse(w, CodeBadRequest, errors.New(`name: give the clip's name as ?name=, or upload it as the multipart field "file"`))
 			return
 		}
 		// One byte over the limit reaches Put, which then says how big a
@@ -59,8 +65,13 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 		m, err = s.md.Put(r.Context(), name, r.Body, userOf(r))
 	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("a clip may be at most %d bytes", max))
+		writeError(w, CodeMediaTooLarge, fmt.Sprintf("a clip may be at most %d bytes", max))
 		return
+	}
+	if errors.Is(err, media.ErrBusy) {
+		// The library waited for a free upload slot already; the client
+		// tries again once one is likely free.
+		w.Header().Set("Retry-After", uploadRetryAfter)
 	}
 	if err != nil {
 		s.fail(w, r, err)

@@ -16,11 +16,10 @@ import (
 
 // Live paging (喊话) is signalled as WHIP is: the browser posts its SDP
 // offer with a microphone track, the box answers over MQTT, and DELETE on
-// the returned Location hangs up. Paging speaks through the horns, so it
-// needs the right to send commands, as play-now does.
+// the returned Location hangs up.
 func (s *Server) pagingRoutes() {
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/paging", s.authed(auth.ActionSendCommands, s.page))
-	s.mux.HandleFunc("DELETE /api/v1/boxes/{id}/paging/{session}", s.authed(auth.ActionSendCommands, s.pageStop))
+	s.route("POST /api/v1/boxes/{id}/paging", auth.ActionPage, s.page)
+	s.route("DELETE /api/v1/boxes/{id}/paging/{session}", auth.ActionPage, s.pageStop)
 }
 
 // codecHeader tells the browser which G.711 law the box chose.
@@ -39,7 +38,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	}
 	args := protocol.PageArgs{Zones: zones, Offer: offer, Pager: userOf(r)}
 	if err := args.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeBadRequest, err)
 		return
 	}
 	if _, err := s.st.GetBox(r.Context(), box); err != nil {
@@ -52,12 +51,12 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(p.Broadcast.Zones) == 0 {
-		writeError(w, http.StatusConflict, fmt.Sprintf("box %s has no zones to page", box))
+		writeError(w, CodeNoZones, fmt.Sprintf("box %s has no zones to page", box))
 		return
 	}
 	for _, z := range zones {
 		if !slices.ContainsFunc(p.Broadcast.Zones, func(x protocol.Zone) bool { return x.ID == z }) {
-			writeError(w, http.StatusNotFound, fmt.Sprintf("box %s has no zone %q", box, z))
+			writeError(w, CodeNoZone, fmt.Sprintf("box %s has no zone %q", box, z))
 			return
 		}
 	}
@@ -68,7 +67,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	var ans protocol.PageResult
 	if err := json.Unmarshal(res.Data, &ans); err != nil || ans.Answer == "" || protocol.ValidateID(ans.Session) != nil {
 		s.log.Error("box answered a paging offer with no usable answer", "box_id", box, "err", err)
-		writeError(w, http.StatusBadGateway, "the box gave no usable SDP answer")
+		writeError(w, CodeBadAnswer, "the box gave no usable SDP answer")
 		return
 	}
 	w.Header().Set(codecHeader, ans.Codec)
@@ -89,12 +88,12 @@ func (s *Server) pageStop(w http.ResponseWriter, r *http.Request) {
 // answered the request (415 or 413).
 func readOffer(w http.ResponseWriter, r *http.Request) (string, bool) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
-		writeError(w, http.StatusUnsupportedMediaType, "send the SDP offer as application/sdp")
+		writeError(w, CodeUnsupportedType, "send the SDP offer as application/sdp")
 		return "", false
 	}
 	offer, err := io.ReadAll(http.MaxBytesReader(w, r.Body, protocol.MaxSDP))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("an SDP offer is at most %d bytes", protocol.MaxSDP))
+		writeError(w, CodeTooLarge, fmt.Sprintf("an SDP offer is at most %d bytes", protocol.MaxSDP))
 		return "", false
 	}
 	return string(offer), true

@@ -11,9 +11,9 @@ import (
 )
 
 func (s *Server) playbackRoutes() {
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/play", s.authed(auth.ActionSendCommands, s.play))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/stop", s.authed(auth.ActionSendCommands, s.stop))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/volume", s.authed(auth.ActionSendCommands, s.volume))
+	s.route("POST /api/v1/boxes/{id}/play", auth.ActionPlayNow, s.play)
+	s.route("POST /api/v1/boxes/{id}/stop", auth.ActionPlayNow, s.stop)
+	s.route("POST /api/v1/boxes/{id}/volume", auth.ActionPlayNow, s.volume)
 }
 
 // play grants the clips to the box (it fetches what it lacks) and has it
@@ -24,7 +24,7 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := in.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeCommandInvalid, err)
 		return
 	}
 	// The box would get 404 for a clip that was never uploaded; say so now.
@@ -39,7 +39,7 @@ func (s *Server) play(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := errors.Join(missing...); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeMediaUnknown, err)
 		return
 	}
 	s.command(w, r, protocol.CmdPlay, in, func(box string) { s.md.Grant(box, in.Media) })
@@ -57,7 +57,7 @@ func (s *Server) stop(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeCommandInvalid, err)
 		return
 	}
 	s.command(w, r, protocol.CmdStop, in, nil)
@@ -69,7 +69,7 @@ func (s *Server) volume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := in.Validate(); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		refuse(w, CodeCommandInvalid, err)
 		return
 	}
 	s.command(w, r, protocol.CmdVolume, in, nil)

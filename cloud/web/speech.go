@@ -3,12 +3,13 @@ package web
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/poster"
+	"github.com/dalaba/dalaba/cloud/tts"
 )
 
 // Speech reads text aloud (cloud/tts).
@@ -27,11 +28,14 @@ func (s *Server) speak(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := media.ValidateName(in.Name); err != nil {
-		writeError(w, http.StatusBadRequest, "name: "+err.Error())
+		s.fail(w, r, err)
 		return
 	}
 	wav, err := s.sp.Synthesize(r.Context(), in.Text)
 	if err != nil {
+		if !errors.Is(err, tts.ErrBadText) {
+			err = fmt.Errorf("%w: %w", errSpeech, err) // the engine's failure, not the official's text
+		}
 		s.fail(w, r, fmt.Errorf("speaking %q: %w", in.Name, err))
 		return
 	}
@@ -51,39 +55,22 @@ func (s *Server) poster(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, err := s.ls.List(r.Context(), box, r.PathValue("period"))
+	// The poster is pinned up in public: names and reasons as the
+	// township's privacy settings say, entries on notice marked.
+	v, err := s.ls.PublicList(r.Context(), box, r.PathValue("period"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	d := poster.Data{Village: v.VillageName, Period: periodZH(v.Period), Issued: s.now(), Size: r.URL.Query().Get("size")}
-	if d.Village == "" {
-		d.Village = v.Village
-	}
-	for _, row := range v.Red {
-		d.Red = append(d.Red, posterEntry(row.Name, row.HouseholdHead, row.Category, row.Reason, row.Points))
-	}
-	for _, row := range v.Black {
-		d.Black = append(d.Black, posterEntry(row.Name, row.HouseholdHead, row.Category, row.Reason, row.Points))
-	}
+	d := s.ls.PosterData(v, "")
+	d.Size = r.URL.Query().Get("size")
 	var b bytes.Buffer
 	if err := poster.Render(&b, d); err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	w.Header().Set("Content-Security-Policy", poster.CSP)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = w.Write(b.Bytes())
-}
-
-func posterEntry(name, head, category, reason string, points int) poster.Entry {
-	return poster.Entry{Name: name, Household: head, Category: category, Reason: reason, Points: points}
-}
-
-// periodZH writes "2026-11" as "2026年11月".
-func periodZH(p string) string {
-	t, err := time.Parse("2006-01", p)
-	if err != nil {
-		return p
-	}
-	return fmt.Sprintf("%d年%d月", t.Year(), int(t.Month()))
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(b.Bytes()) // the client may have gone; nothing to do
 }

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/dalaba/dalaba/cloud/poster"
 	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/internal/testenv"
 )
@@ -59,9 +61,26 @@ func TestPosterOfThePublishedList(t *testing.T) {
 	if strings.Contains(page, "<script>") {
 		t.Error("a reason was not escaped")
 	}
+	if got := hdr.Get("Content-Security-Policy"); got != poster.CSP {
+		t.Errorf("poster CSP %q, want %q", got, poster.CSP)
+	}
 	code, _, _ = e.raw(t, e.user[viewer1], "GET", "/api/v1/villages/village-1/lists/2026-11/poster?size=A0", "", nil, nil)
 	if code != 400 {
 		t.Errorf("poster in A0: %d, want 400", code)
+	}
+	// A period that is neither a month nor a quarter is the caller's
+	// mistake: 400 naming it, and nothing for a human in the log.
+	for _, period := range []string{"2026-13", "november", "2026-1"} {
+		code, body, _ := e.raw(t, e.user[viewer1], "GET", "/api/v1/villages/village-1/lists/"+period+"/poster", "", nil, nil)
+		var p Problem
+		if code != 400 || json.Unmarshal(body, &p) != nil || p.Code != CodeBadPeriod || len(p.Fields) != 1 || p.Fields[0].Path != "period" {
+			t.Errorf("poster of period %q: %d %s; want 400 lists.bad_period on the period", period, code, body)
+		}
+	}
+	e.errs.mu.Lock()
+	defer e.errs.mu.Unlock()
+	if len(e.errs.msgs) != 0 {
+		t.Errorf("logged at Error: %q", e.errs.msgs)
 	}
 	code, _, _ = e.raw(t, e.user[viewer1], "GET", fmt.Sprintf("/api/v1/villages/%s/lists/2026-11/poster", "nowhere"), "", nil, nil)
 	if code != 404 {

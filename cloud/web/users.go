@@ -16,14 +16,11 @@ import (
 // leave the township without an enabled admin (400, nothing changed).
 // Password hashes never leave cloud/auth; the audit trail gets the role
 // and disabled flag before and after, and whether the password changed.
-//
-//	GET  /api/v1/users          every account: [{name, role, created_at, disabled}], by name
-//	POST /api/v1/users          {name, password, role} → 201 with the account; 409 if the name is taken
-//	PUT  /api/v1/users/{name}   {role?, password?, disabled?} → the account
+// The routes are in doc.go.
 func (s *Server) userRoutes() {
-	s.mux.HandleFunc("GET /api/v1/users", s.authed(auth.ActionManageUsers, s.listUsers))
-	s.mux.HandleFunc("POST /api/v1/users", s.authed(auth.ActionManageUsers, s.addUser))
-	s.mux.HandleFunc("PUT /api/v1/users/{name}", s.authed(auth.ActionManageUsers, s.updateUser))
+	s.route("GET /api/v1/users", auth.ActionManageUsers, s.listUsers)
+	s.route("POST /api/v1/users", auth.ActionManageUsers, s.addUser)
+	s.route("PUT /api/v1/users/{name}", auth.ActionManageUsers, s.updateUser)
 }
 
 // userJSON is an account as the API shows it: never its password hash.
@@ -97,8 +94,9 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	// The account's name as stored, whichever spelling the path used.
 	noteAudit(r,
-		userAudit{Name: name, Role: before.Role, Disabled: before.Disabled},
-		userAudit{Name: name, Role: after.Role, Disabled: after.Disabled, PasswordChanged: in.Password != nil})
+		userAudit{Name: after.Name, Role: before.Role, Disabled: before.Disabled},
+		userAudit{Name: after.Name, Role: after.Role, Disabled: after.Disabled, PasswordChanged: in.Password != nil})
 	writeJSON(w, http.StatusOK, toUserJSON(after))
 }

@@ -217,3 +217,38 @@ func TestUsersChangesAreAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestUserNamesAreCanonical: a name is stored folded, a look-alike is
+// refused, and any spelling of a name reaches the one account, in the
+// answer and in the trail as stored.
+func TestUserNamesAreCanonical(t *testing.T) {
+	e := newEnv(t)
+	admin := e.tokens[store.RoleAdmin]
+	var u userJSON
+	if code := e.call(t, admin, "POST", "/api/v1/users", `{"name":"Wang.Wei","password":"password-wang","role":"viewer"}`, &u); code != 201 || u.Name != "wang.wei" {
+		t.Fatalf("add Wang.Wei: %d %+v, want 201 as wang.wei", code, u)
+	}
+	for _, c := range []struct{ name, why string }{{"WANG.WEI", "taken"}, {"ｗａｎｇ.ｗｅｉ", "taken"}, {"wаng.wei", "Cyrillic а"}, {"wang wei", "space"}} {
+		want := 409
+		if c.why != "taken" {
+			want = 400
+		}
+		body, _ := json.Marshal(map[string]string{"name": c.name, "password": "password1", "role": "admin"})
+		if code := e.call(t, admin, "POST", "/api/v1/users", string(body), nil); code != want {
+			t.Errorf("add %q (%s): %d, want %d", c.name, c.why, code, want)
+		}
+	}
+	if code := e.call(t, admin, "PUT", userPath("WANG.WEI"), `{"role":"operator"}`, &u); code != 200 || u.Name != "wang.wei" || u.Role != store.RoleOperator {
+		t.Fatalf("change WANG.WEI: %d %+v", code, u)
+	}
+	last := e.trail(t)[len(e.trail(t))-1]
+	if !strings.Contains(string(last.After), `"name":"wang.wei"`) || !strings.Contains(string(last.Before), `"name":"wang.wei"`) {
+		t.Errorf("the trail names %s → %s, want the stored name", last.Before, last.After)
+	}
+	if code, _ := e.login(t, "Wang.Wei", "password-wang"); code != 200 {
+		t.Errorf("sign-in as written when added: %d", code)
+	}
+	if us, _ := e.users(t); len(us) != 5 {
+		t.Errorf("%d accounts, want the four roles and wang.wei", len(us))
+	}
+}

@@ -7,22 +7,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
-	"github.com/dalaba/dalaba/cloud/media"
-	"github.com/dalaba/dalaba/cloud/plan"
-	"github.com/dalaba/dalaba/cloud/poster"
 	"github.com/dalaba/dalaba/cloud/store"
-	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -33,6 +30,8 @@ type Store interface {
 	store.AuditTrail
 	GetMedia(ctx context.Context, sha string) (store.MediaInfo, error)
 	ListMedia(ctx context.Context) ([]store.MediaInfo, error)
+	// Ping checks the store can take a write (/healthz).
+	Ping(ctx context.Context) error
 }
 
 // Planner reads and edits boxes' broadcast plans; every edit is compiled
@@ -58,6 +57,8 @@ type Fleet interface {
 	AddBox(ctx context.Context, id, name string) (store.Box, string, error)
 	// EdgeConfig renders the box's ready edge config.
 	EdgeConfig(b store.Box, secret string) (string, error)
+	// Link is the box's connection as the township sees it now.
+	Link(b store.Box) fleet.Link
 }
 
 // Downlink reaches the boxes.
@@ -66,6 +67,8 @@ type Downlink interface {
 	SendCommand(ctx context.Context, box, typ string, args any, ttl time.Duration) (protocol.CommandResult, error)
 	// Rejected counts the malformed messages received from a box.
 	Rejected(box string) uint64
+	// Connected reports whether the MQTT connection is up (/healthz).
+	Connected() bool
 }
 
 // Deps are what the server uses.
@@ -82,6 +85,9 @@ type Deps struct {
 	// Speech reads typed announcements aloud; nil leaves the route out.
 	Speech Speech
 	Now    func() time.Time // nil = time.Now
+	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
+	// names a sign-in's address; the zero value trusts none.
+	Proxies forwarded.Proxies
 }
 
 // Limits of the API.
@@ -113,6 +119,36 @@ type Server struct {
 	sp   Speech
 	now  func() time.Time
 	mux  *http.ServeMux
+	hl   healthLog
+	// routes are the registered routes with their actions, in order.
+	routes []Route
+	// proxies find a sign-in's client address behind trusted proxies.
+	proxies forwarded.Proxies
+}
+
+// Route is an API route and the action its caller's role must be allowed
+// (auth's table).
+type Route struct {
+	Pattern string      // as registered: "GET /api/v1/audit"
+	Action  auth.Action // 0 when Open
+	Open    bool        // served without a token (sign-in, health)
+}
+
+// Routes are every route the server registered, in order: the one list
+// of what the API serves and who may call it.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// route registers pattern behind a bearer token whose role may do action.
+// Every route but the open ones is registered here, with its action, once.
+func (s *Server) route(pattern string, action auth.Action, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Action: action})
+	s.mux.HandleFunc(pattern, s.authed(action, h))
+}
+
+// open registers pattern for anyone, without a token.
+func (s *Server) open(pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Open: true})
+	s.mux.HandleFunc(pattern, h)
 }
 
 // New validates deps and builds the routes.
@@ -133,25 +169,26 @@ func New(deps Deps) (*Server, error) {
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: http.NewServeMux(),
+		proxies: deps.Proxies,
 	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, map[string]bool{"ok": true}) })
-	s.mux.HandleFunc("POST /api/v1/login", s.login)
-	s.mux.HandleFunc("POST /api/v1/logout", s.authed(auth.ActionViewBoxes, s.logout))
-	s.mux.HandleFunc("GET /api/v1/boxes", s.authed(auth.ActionViewBoxes, s.listBoxes))
-	s.mux.HandleFunc("POST /api/v1/boxes", s.authed(auth.ActionManageBoxes, s.addBox))
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}", s.authed(auth.ActionViewBoxes, s.getBox))
-	s.mux.HandleFunc("GET /api/v1/boxes/{id}/events", s.authed(auth.ActionViewBoxes, s.listEvents))
-	s.mux.HandleFunc("POST /api/v1/boxes/{id}/commands", s.authed(auth.ActionSendCommands, s.sendCommand))
+	s.open("GET /healthz", s.healthz)
+	s.open("POST /api/v1/login", s.login)
+	s.route("POST /api/v1/logout", auth.ActionSignedIn, s.logout)
+	s.route("GET /api/v1/boxes", auth.ActionViewBoxes, s.listBoxes)
+	s.route("POST /api/v1/boxes", auth.ActionManageBoxes, s.addBox)
+	s.route("GET /api/v1/boxes/{id}", auth.ActionViewBoxes, s.getBox)
+	s.route("GET /api/v1/boxes/{id}/events", auth.ActionViewBoxes, s.listEvents)
+	s.route("POST /api/v1/boxes/{id}/commands", auth.ActionSendCommands, s.sendCommand)
 	s.broadcastRoutes()
 	s.mediaRoutes()
 	s.playbackRoutes()
 	s.cameraRoutes()
 	s.pagingRoutes()
 	if s.sp != nil {
-		s.mux.HandleFunc("POST /api/v1/media/speech", s.authed(auth.ActionManageBroadcast, s.speak))
+		s.route("POST /api/v1/media/speech", auth.ActionManageBroadcast, s.speak)
 	}
 	if s.ls != nil {
-		s.mux.HandleFunc("GET /api/v1/villages/{box}/lists/{period}/poster", s.authed(auth.ActionViewBoxes, s.poster))
+		s.route("GET /api/v1/villages/{box}/lists/{period}/poster", auth.ActionViewLists, s.poster)
 		s.listsRoutes()
 	}
 	s.userRoutes()
@@ -160,8 +197,14 @@ func New(deps Deps) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+// Handler returns the HTTP handler. Every answer says nosniff: a browser
+// must never read a JSON error, an SDP answer or a clip as HTML.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		s.mux.ServeHTTP(w, r)
+	})
+}
 
 // notFound answers what no route matched: 405 with Allow when the path
 // exists under other methods, else 404, both as JSON.
@@ -176,10 +219,10 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+strings.Join(allow, " or "))
+		writeError(w, CodeMethodNotAllowed, r.Method+" is not allowed here; use "+strings.Join(allow, " or "))
 		return
 	}
-	writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path)
+	writeError(w, CodeNoRoute, "no such route: "+r.Method+" "+r.URL.Path)
 }
 
 // authed wraps h with token authentication and the role check for action,
@@ -189,13 +232,13 @@ func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc
 		tok, ok := bearer(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dalaba"`)
-			writeError(w, http.StatusUnauthorized, "missing bearer token (POST /api/v1/login first)")
+			writeError(w, CodeNoToken, "missing bearer token (POST /api/v1/login first)")
 			return
 		}
 		u, err := s.auth.Verify(r.Context(), tok)
 		if errors.Is(err, auth.ErrBadCredentials) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="dalaba", error="invalid_token"`)
-			writeError(w, http.StatusUnauthorized, "invalid or expired token")
+			writeError(w, CodeBadToken, "invalid or expired token")
 			return
 		}
 		if err != nil {
@@ -203,7 +246,7 @@ func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc
 			return
 		}
 		if !auth.Allowed(u.Role, action) {
-			writeError(w, http.StatusForbidden, fmt.Sprintf("role %s may not do this", u.Role))
+			writeError(w, CodeForbidden, fmt.Sprintf("role %s may not do this", u.Role))
 			return
 		}
 		ctx := context.WithValue(r.Context(), userKey{}, u.Name)
@@ -240,22 +283,28 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	tok, exp, err := s.auth.Login(r.Context(), in.Username, in.Password, host)
+	tok, exp, err := s.auth.Login(r.Context(), in.Username, in.Password, s.proxies.Client(r))
 	switch {
 	case errors.Is(err, auth.ErrRateLimited):
-		w.Header().Set("Retry-After", strconv.Itoa(int(auth.FailureWindow/time.Second)))
-		writeError(w, http.StatusTooManyRequests, "too many failed logins; try again in a minute")
+		wait := retryAfter(err)
+		w.Header().Set("Retry-After", wait)
+		writeError(w, CodeRateLimited, "too many failed sign-ins; try again in "+wait+" s")
 	case errors.Is(err, auth.ErrBadCredentials):
-		writeError(w, http.StatusUnauthorized, "wrong user name or password")
+		writeError(w, CodeBadCredentials, "wrong user name or password")
 	case err != nil:
 		s.fail(w, r, err)
 	default:
 		writeJSON(w, http.StatusOK, map[string]any{"token": tok, "expires_at": exp})
 	}
+}
+
+// retryAfter is a refused sign-in's wait in whole seconds, rounded up.
+func retryAfter(err error) string {
+	d := time.Minute
+	if le, ok := errors.AsType[*auth.LimitedError](err); ok {
+		d = le.RetryAfter
+	}
+	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -272,21 +321,25 @@ type boxJSON struct {
 	ID               string    `json:"id"`
 	Name             string    `json:"name"`
 	Online           bool      `json:"online"`
+	ConnectedSince   time.Time `json:"connected_since,omitzero"`
 	LastSeen         time.Time `json:"last_seen,omitzero"`
 	AppliedRev       uint64    `json:"applied_rev"`
 	DesiredRev       uint64    `json:"desired_rev"`
 	OutboxBacklog    uint64    `json:"outbox_backlog"`
 	ReportedAt       time.Time `json:"reported_at,omitzero"`
+	Incarnation      uint32    `json:"incarnation"` // of the box's event log; Watermark is its
 	Watermark        uint64    `json:"watermark"`
 	RejectedMessages uint64    `json:"rejected_messages"`
+	RateLimited      uint64    `json:"rate_limited"`
 	CreatedAt        time.Time `json:"created_at"`
 }
 
 func (s *Server) boxJSON(b store.Box) boxJSON {
+	l := s.fl.Link(b)
 	return boxJSON{
-		ID: b.ID, Name: b.Name, Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
+		ID: b.ID, Name: b.Name, Online: l.Online, ConnectedSince: l.Since, LastSeen: l.LastSeen, AppliedRev: b.AppliedRev,
 		DesiredRev: b.DesiredRev, OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
-		Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), CreatedAt: b.CreatedAt,
+		Incarnation: b.Incarnation, Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), RateLimited: l.RateLimited, CreatedAt: b.CreatedAt,
 	}
 }
 
@@ -335,24 +388,25 @@ func (s *Server) addBox(w http.ResponseWriter, r *http.Request) {
 }
 
 type eventJSON struct {
-	Seq        uint64          `json:"seq"`
-	Time       time.Time       `json:"time"`
-	Type       string          `json:"type"`
-	Prio       int             `json:"prio"`
-	Data       json.RawMessage `json:"data,omitempty"`
-	ReceivedAt time.Time       `json:"received_at"`
+	Incarnation uint32          `json:"incarnation"`
+	Seq         uint64          `json:"seq"`
+	Time        time.Time       `json:"time"`
+	Type        string          `json:"type"`
+	Prio        int             `json:"prio"`
+	Data        json.RawMessage `json:"data,omitempty"`
+	ReceivedAt  time.Time       `json:"received_at"`
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	after, err := uintParam(q.Get("after"), 0)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "after: "+err.Error())
+		refuse(w, CodeBadRequest, fmt.Errorf("after: %w", err))
 		return
 	}
 	limit, err := uintParam(q.Get("limit"), DefaultLimit)
 	if err != nil || limit == 0 || limit > MaxLimit {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit: a whole number from 1 to %d", MaxLimit))
+		refuse(w, CodeBadRequest, fmt.Errorf("limit: a whole number from 1 to %d", MaxLimit))
 		return
 	}
 	id := r.PathValue("id")
@@ -368,8 +422,8 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	out := make([]eventJSON, 0, len(evs))
 	next := after
 	for _, e := range evs {
-		out = append(out, eventJSON{Seq: e.Seq, Time: e.Time, Type: e.Type, Prio: e.Priority, Data: e.Data, ReceivedAt: e.ReceivedAt})
-		next = e.Seq
+		out = append(out, eventJSON{Incarnation: e.Incarnation, Seq: e.Seq, Time: e.Time, Type: e.Type, Prio: e.Priority, Data: e.Data, ReceivedAt: e.ReceivedAt})
+		next = e.Position() // a box's first incarnation's positions are its seqs
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"events": out, "next_after": next})
 }
@@ -420,37 +474,7 @@ func (s *Server) sendToBox(ctx context.Context, box, typ string, args any) (prot
 }
 
 // errBadRequest marks a request the handler itself refused.
-var errBadRequest = errors.New("bad request")
-
-// fail maps an error to its status; unexpected ones are logged and hidden.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not found")
-	case errors.Is(err, store.ErrExists):
-		writeError(w, http.StatusConflict, "already exists")
-	case errors.Is(err, fleet.ErrInvalid), errors.Is(err, auth.ErrInvalid), errors.Is(err, downlink.ErrInvalidCommand),
-		errors.Is(err, plan.ErrInvalid), errors.Is(err, media.ErrInvalid), errors.Is(err, errBadRequest),
-		errors.Is(err, tts.ErrBadText), errors.Is(err, poster.ErrBadData):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, plan.ErrInUse):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, media.ErrTooLarge):
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
-	case errors.Is(err, downlink.ErrNotConnected):
-		writeError(w, http.StatusServiceUnavailable, "the township service is not connected to its MQTT broker")
-	case errors.Is(err, downlink.ErrExpired):
-		writeError(w, http.StatusGatewayTimeout, fmt.Sprintf("the box refused the command: it reached the box after its lifetime of %s (a slow link or a wrong clock on the box); nothing was done, and it may be sent again", CommandLifetime))
-	case errors.Is(err, downlink.ErrNoResult), errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusGatewayTimeout, "the box did not answer in time")
-	case r.Context().Err() != nil:
-		// The client left; there is no one to answer.
-		s.log.Debug("request abandoned by the client", "method", r.Method, "path", r.URL.Path, "err", err)
-	default:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
-	}
-}
+var errBadRequest = errors.New("web: bad request")
 
 // decode reads one JSON object strictly: unknown fields, trailing data and
 // bodies over MaxBody are refused.
@@ -467,10 +491,10 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 		return true
 	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", MaxBody))
+		writeError(w, CodeTooLarge, fmt.Sprintf("body over %d bytes", MaxBody))
 		return false
 	}
-	writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+	writeError(w, CodeBadJSON, "bad JSON: "+err.Error())
 	return false
 }
 
@@ -479,8 +503,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // the client may have gone; nothing to do
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
 }

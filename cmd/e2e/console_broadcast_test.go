@@ -60,8 +60,9 @@ type calendarItem struct {
 // 07:30 on one zone and an evening one inside the quiet hours, and the
 // calendar shows seven mornings at 07:30 and seven flagged evenings; a
 // one-off at noon tomorrow (village time) shows once and is deleted; a
-// refused schedule shows the API's reason; play now and an emergency to
-// two villages, whose boxes are offline, report not delivered for each.
+// refused schedule says in Chinese which field to check; play now and an
+// emergency to two villages, whose boxes are offline, report not
+// delivered for each.
 // A viewer sees the plan and the calendar, as a list on a phone, but no
 // form or button that changes anything.
 func TestConsoleSchedulesAnnouncement(t *testing.T) {
@@ -123,22 +124,6 @@ func TestConsoleSchedulesAnnouncement(t *testing.T) {
 	if src := eval[string](t, b, `document.getElementById('bc-audio').src`); !strings.HasSuffix(src, "/ui/api/media/"+sha) {
 		t.Errorf("the preview plays %s, want the clip %s", src, sha)
 	}
-
-	// An emergency to both villages; their boxes are offline, so each
-	// answer waits out the command timeout while the schedules are added.
-	b.run(t, "send an emergency broadcast to two villages",
-		chromedp.Click(chromedp.CSS(`#bc-em-villages input[value="dongcun"]`)),
-		chromedp.Click(chromedp.CSS(`#bc-em-villages input[value="xicun"]`)),
-		chromedp.SetValue(chromedp.CSS(`#bc-em-clip`), sha),
-		chromedp.Click(chromedp.CSS(`#bc-em-send`)), // arms
-		chromedp.Click(chromedp.CSS(`#bc-em-send`)), // confirms
-	)
-	b.poll(t, 5*time.Second, "the emergency is on its way", `document.querySelectorAll('#bc-em-results li[data-box]').length === 2`)
-	b.run(t, "play the announcement now on the square",
-		chromedp.SetValue(chromedp.CSS(`#bc-play-clip`), sha),
-		chromedp.Click(chromedp.CSS(`#bc-play-zones input[value="square"]`)),
-		chromedp.Click(chromedp.CSS(`#bc-play`)),
-	)
 
 	// A recorded clip, uploaded as a file, joins the library and plays.
 	tone := filepath.Join(t.TempDir(), "上课铃.wav")
@@ -252,18 +237,44 @@ func TestConsoleSchedulesAnnouncement(t *testing.T) {
 		t.Errorf("the morning schedule reads %q, want 每天 07:30", got)
 	}
 
+	// The page as the README shows it: the library, the plan and the week.
+	b.screenshot(t, "broadcast")
+
 	// A name the API refuses (over 200 bytes; a script could type it past
-	// the field's limit): the page shows the API's reason and saves nothing.
+	// the field's limit): the page says, in Chinese, what to check, keeps
+	// the API's English for the tooltip, and saves nothing.
 	b.run(t, "add a schedule the API refuses",
 		chromedp.SetValue(chromedp.CSS(`#bc-sched-name`), strings.Repeat("长", 80)),
 		chromedp.Click(chromedp.CSS(`#bc-sched-add`)),
 	)
 	b.poll(t, 10*time.Second, "the refusal is shown",
-		`document.getElementById('bc-sched-status').classList.contains('error') && document.getElementById('bc-sched-status').textContent.indexOf('200 bytes') >= 0`)
+		`document.getElementById('bc-sched-status').classList.contains('error') && document.getElementById('bc-sched-status').dataset.code === 'plan.invalid'`)
+	if got := eval[string](t, b, `document.getElementById('bc-sched-status').textContent`); got != "未保存：有填写不符合要求的地方。 请检查：名称。" {
+		t.Errorf("the refusal reads %q", got)
+	}
+	if got := eval[string](t, b, `document.getElementById('bc-sched-status').title`); !strings.Contains(got, "longer than 200 bytes") {
+		t.Errorf("the refusal's title %q, want the API's reason", got)
+	}
 	c.do(t, "GET", "/api/v1/boxes/dongcun/broadcast", nil, &plan, http.StatusOK)
 	if len(plan.Broadcast.Schedules) != 2 {
 		t.Errorf("a refused schedule was saved: %+v", plan.Broadcast.Schedules)
 	}
+
+	// An emergency to both villages; their boxes are offline, so each
+	// answer waits out the command timeout.
+	b.run(t, "send an emergency broadcast to two villages",
+		chromedp.Click(chromedp.CSS(`#bc-em-villages input[value="dongcun"]`)),
+		chromedp.Click(chromedp.CSS(`#bc-em-villages input[value="xicun"]`)),
+		chromedp.SetValue(chromedp.CSS(`#bc-em-clip`), sha),
+		chromedp.Click(chromedp.CSS(`#bc-em-send`)), // arms
+		chromedp.Click(chromedp.CSS(`#bc-em-send`)), // confirms
+	)
+	b.poll(t, 5*time.Second, "the emergency is on its way", `document.querySelectorAll('#bc-em-results li[data-box]').length === 2`)
+	b.run(t, "play the announcement now on the square",
+		chromedp.SetValue(chromedp.CSS(`#bc-play-clip`), sha),
+		chromedp.Click(chromedp.CSS(`#bc-play-zones input[value="square"]`)),
+		chromedp.Click(chromedp.CSS(`#bc-play`)),
+	)
 
 	// Offline boxes never answer: each village is reported not delivered.
 	b.poll(t, 25*time.Second, "each village's emergency result",
@@ -275,7 +286,6 @@ func TestConsoleSchedulesAnnouncement(t *testing.T) {
 	}
 	b.poll(t, 5*time.Second, "the play now result",
 		`document.getElementById('bc-play-status').classList.contains('error') && document.getElementById('bc-play-status').textContent.indexOf('未送达') === 0`)
-	b.screenshot(t, "broadcast")
 
 	// A viewer sees the plan and the calendar, and nothing to press.
 	b.run(t, "sign out", chromedp.Click(chromedp.CSS(`#logout`)), chromedp.WaitVisible(chromedp.CSS(`#login-form`)))

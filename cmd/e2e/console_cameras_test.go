@@ -34,7 +34,8 @@ func cameraVillage(t *testing.T) (c *cloud, box string, cam *sim.Sim) {
 	go func() { camDone <- cam.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-camDone })
 
-	c = startCloud(t, cloudOpts{})
+	// The camera is simulated on loopback, beside the box.
+	c = startCloud(t, cloudOpts{config: "cameras:\n  allow_local_targets: true\n"})
 	box = uniqueID("cam")
 	startEdge(t, writeEdgeConfig(t, c.addBox(t, box)), t.TempDir())
 	eventually(t, 15*time.Second, "box online", func() bool { return c.box(t, box).Online })

@@ -124,11 +124,6 @@ func (p *proc) stop() {
 	}
 }
 
-func (p *proc) logText() string {
-	b, _ := os.ReadFile(p.log)
-	return string(b)
-}
-
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -262,6 +257,7 @@ type apiBox struct {
 	AppliedRev       uint64    `json:"applied_rev"`
 	DesiredRev       uint64    `json:"desired_rev"`
 	OutboxBacklog    uint64    `json:"outbox_backlog"`
+	Incarnation      uint32    `json:"incarnation"`
 	Watermark        uint64    `json:"watermark"`
 	RejectedMessages uint64    `json:"rejected_messages"`
 }
@@ -280,13 +276,14 @@ func (c *cloud) box(t testing.TB, id string) apiBox {
 }
 
 type apiEvent struct {
-	Seq  uint64          `json:"seq"`
-	Type string          `json:"type"`
-	Prio int             `json:"prio"`
-	Data json.RawMessage `json:"data"`
+	Incarnation uint32          `json:"incarnation"`
+	Seq         uint64          `json:"seq"`
+	Type        string          `json:"type"`
+	Prio        int             `json:"prio"`
+	Data        json.RawMessage `json:"data"`
 }
 
-// events pages through every stored event of box.
+// events pages through every stored event of box, every incarnation's.
 func (c *cloud) events(t testing.TB, box string) []apiEvent {
 	t.Helper()
 	var all []apiEvent
@@ -301,7 +298,7 @@ func (c *cloud) events(t testing.TB, box string) []apiEvent {
 			return all
 		}
 		all = append(all, page.Events...)
-		after = page.Events[len(page.Events)-1].Seq
+		after = page.NextAfter
 	}
 }
 

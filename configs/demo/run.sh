@@ -16,6 +16,10 @@ http:
   listen: $http
 mqtt:
   listen: $mqtt
+# The demo's camera is simulated on this machine, as is the box: allow a
+# camera URL that points the box at loopback (never on a real township).
+cameras:
+  allow_local_targets: true
 YAML
 if [ ! -f "$run/edge.yaml" ]; then
   ./bin/dalaba-cloud box add village-1 --name 示范村 --config "$run/cloud.yaml" --broker-url "tcp://$mqtt" > "$run/edge.yaml.tmp"

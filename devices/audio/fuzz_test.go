@@ -48,7 +48,11 @@ func seeds(t testing.TB) map[string][]seed {
 		{"riff avi", []byte("RIFF\x04\x00\x00\x00AVI ")},
 		{"sync only", []byte{0xFF, 0xFB}},
 	}
-	return map[string][]seed{"FuzzDecodeWAV": wav, "FuzzDecodeMP3": mp3, "FuzzDecode": mixed}
+	probe := append(append([]seed(nil), mixed...),
+		seed{"wav data claims less than it carries", riff(ck("fmt ", fmtBody(wavPCM, 1, 8000, 16)), chunk{"data", make([]byte, 64), 16})},
+		seed{"wav tags after the data", riff(ck("fmt ", fmtBody(wavPCM, 1, 8000, 8)), ck("data", []byte{1, 2, 3}), ck("LIST", []byte("INFO")))},
+		seed{"voice", voice})
+	return map[string][]seed{"FuzzDecodeWAV": wav, "FuzzDecodeMP3": mp3, "FuzzDecode": mixed, "FuzzProbe": probe}
 }
 
 func seedFile(s seed) (name string, content []byte) {
@@ -162,6 +166,10 @@ func FuzzDecodeMP3(f *testing.F) {
 			t.Fatalf("MP3 decoded to %d channels", p.Channels)
 		}
 	})
+}
+
+func FuzzProbe(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) { checkProbe(t, b, fuzzLimits) })
 }
 
 func FuzzDecode(f *testing.F) {

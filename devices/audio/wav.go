@@ -1,6 +1,7 @@
 package audio
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -33,64 +34,20 @@ type wavFormat struct {
 // DecodeWAV decodes a RIFF/WAVE file: PCM 8-bit unsigned or 16-bit signed,
 // G.711 A-law or μ-law, in the plain or WAVE_FORMAT_EXTENSIBLE fmt chunk;
 // mono or stereo; MinRate to MaxRate. Chunks other than fmt and data are
-// skipped. A data chunk shorter than its header claims is ErrTruncated:
-// half an announcement is not played as if it were whole.
+// skipped, before the data chunk or after it (a LIST of tags). A data chunk
+// shorter than its header claims is ErrTruncated: half an announcement is
+// not played as if it were whole. Bytes that are not a chunk, such as audio
+// beyond what the data chunk's header claims, are ErrMalformed: the file is
+// refused rather than cut to its header, since the header or the bytes
+// after it are wrong and only the person who made the file knows which.
 func DecodeWAV(b []byte, lim Limits) (PCM, error) {
 	lim = lim.withDefaults()
-	if int64(len(b)) > lim.MaxBytes {
-		return PCM{}, fmt.Errorf("%w: WAV of %d bytes, limit %d", ErrTooLong, len(b), lim.MaxBytes)
+	l, err := wavLayout(bytes.NewReader(b), int64(len(b)), lim)
+	if err != nil {
+		return PCM{}, err
 	}
-	if len(b) < 12 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
-		return PCM{}, fmt.Errorf("%w: no RIFF/WAVE header", ErrUnknownFormat)
-	}
-	var (
-		f    *wavFormat
-		data []byte
-	)
-	// The RIFF size is ignored: writers get it wrong, and the chunks say
-	// the same thing more precisely.
-	r := b[12:]
-	for len(r) > 0 && (f == nil || data == nil) {
-		if len(r) < 8 {
-			return PCM{}, fmt.Errorf("%w: WAV chunk header of %d bytes", ErrTruncated, len(r))
-		}
-		id, size := string(r[0:4]), binary.LittleEndian.Uint32(r[4:8])
-		r = r[8:]
-		if id == "data" && size == wavStreaming {
-			size = uint32(len(r))
-		}
-		if uint64(size) > uint64(len(r)) {
-			return PCM{}, fmt.Errorf("%w: WAV chunk %q claims %d bytes, %d remain", ErrTruncated, id, size, len(r))
-		}
-		body := r[:size]
-		r = r[size:]
-		if size%2 == 1 && len(r) > 0 { // chunks start on even offsets
-			r = r[1:]
-		}
-		switch id {
-		case "fmt ":
-			var err error
-			if f, err = parseWAVFormat(body); err != nil {
-				return PCM{}, err
-			}
-		case "data":
-			data = body
-		}
-	}
-	if f == nil {
-		return PCM{}, fmt.Errorf("%w: WAV has no fmt chunk", ErrMalformed)
-	}
-	if data == nil {
-		return PCM{}, fmt.Errorf("%w: WAV has no data chunk", ErrMalformed)
-	}
-	frames := len(data) / f.blockAlign // a partial last frame is dropped
-	if frames == 0 {
-		return PCM{}, fmt.Errorf("%w: WAV holds no samples", ErrMalformed)
-	}
-	if int64(frames) > lim.maxFrames(f.rate) {
-		return PCM{}, fmt.Errorf("%w: WAV of %d s, limit %s", ErrTooLong, frames/f.rate, lim.MaxDuration)
-	}
-	out := PCM{Rate: f.rate, Channels: f.channels, Samples: make([]int16, frames*f.channels)}
+	f, data := l.format, b[l.dataOff:l.dataOff+l.frames*int64(l.format.blockAlign)]
+	out := PCM{Rate: f.rate, Channels: f.channels, Samples: make([]int16, l.frames*int64(f.channels))}
 	switch {
 	case f.code == wavALaw:
 		for i := range out.Samples {
@@ -112,9 +69,131 @@ func DecodeWAV(b []byte, lim Limits) (PCM, error) {
 	return out, nil
 }
 
-func parseWAVFormat(body []byte) (*wavFormat, error) {
+// wavFile is where a WAV file's samples are and what they are.
+type wavFile struct {
+	format  *wavFormat
+	dataOff int64 // of the data chunk's body
+	frames  int64 // whole frames in it; a partial last frame is dropped
+}
+
+// maxFmtRead is as much of a fmt chunk as parseWAVFormat looks at; a
+// longer one (a writer's extension) is read no further.
+const maxFmtRead = 40
+
+// wavLayout walks every chunk of the RIFF/WAVE file in r, size bytes long,
+// without reading the samples, and checks it against lim. The chunks must
+// tile the file to its end (an odd chunk's pad byte may be missing at the
+// very end): that is how a header claiming less than the file carries is
+// caught. The RIFF size is ignored: writers get it wrong, and the chunks
+// say the same thing more precisely.
+func wavLayout(r io.ReaderAt, size int64, lim Limits) (wavFile, error) {
+	if size > lim.MaxBytes {
+		return wavFile{}, fmt.Errorf("%w: WAV of %d bytes, limit %d", ErrTooLong, size, lim.MaxBytes)
+	}
+	var hdr [12]byte
+	if size < 12 {
+		return wavFile{}, fmt.Errorf("%w: no RIFF/WAVE header", ErrUnknownFormat)
+	}
+	if _, err := r.ReadAt(hdr[:], 0); err != nil {
+		return wavFile{}, fmt.Errorf("%w: reading the WAV header: %v", ErrMalformed, err)
+	}
+	if string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE" {
+		return wavFile{}, fmt.Errorf("%w: no RIFF/WAVE header", ErrUnknownFormat)
+	}
+	var (
+		l       wavFile
+		dataLen int64 = -1
+	)
+	for off := int64(12); off < size; {
+		rem := size - off
+		if rem < 8 {
+			if dataLen >= 0 {
+				return wavFile{}, junkAfterData(rem, dataLen)
+			}
+			return wavFile{}, fmt.Errorf("%w: WAV chunk header of %d bytes", ErrTruncated, rem)
+		}
+		var ch [8]byte
+		if _, err := r.ReadAt(ch[:], off); err != nil {
+			return wavFile{}, fmt.Errorf("%w: reading a WAV chunk header: %v", ErrMalformed, err)
+		}
+		id, n := string(ch[0:4]), int64(binary.LittleEndian.Uint32(ch[4:8]))
+		if !isFourCC(id) {
+			if dataLen >= 0 {
+				return wavFile{}, junkAfterData(rem, dataLen)
+			}
+			return wavFile{}, fmt.Errorf("%w: WAV chunk at byte %d is named %q, not four letters", ErrMalformed, off, id)
+		}
+		body := off + 8
+		if id == "data" && n == wavStreaming {
+			n = size - body
+		}
+		if n > size-body {
+			return wavFile{}, fmt.Errorf("%w: WAV chunk %q claims %d bytes, %d remain", ErrTruncated, id, n, size-body)
+		}
+		switch id {
+		case "fmt ":
+			if l.format != nil {
+				return wavFile{}, fmt.Errorf("%w: WAV has two fmt chunks", ErrMalformed)
+			}
+			b := make([]byte, min(n, maxFmtRead))
+			if _, err := r.ReadAt(b, body); err != nil {
+				return wavFile{}, fmt.Errorf("%w: reading the WAV fmt chunk: %v", ErrMalformed, err)
+			}
+			f, err := parseWAVFormat(b, n)
+			if err != nil {
+				return wavFile{}, err
+			}
+			l.format = f
+		case "data":
+			if dataLen >= 0 {
+				return wavFile{}, fmt.Errorf("%w: WAV has two data chunks", ErrMalformed)
+			}
+			l.dataOff, dataLen = body, n
+		}
+		off = body + n
+		if n%2 == 1 && off < size { // chunks start on even offsets
+			off++
+		}
+	}
+	if l.format == nil {
+		return wavFile{}, fmt.Errorf("%w: WAV has no fmt chunk", ErrMalformed)
+	}
+	if dataLen < 0 {
+		return wavFile{}, fmt.Errorf("%w: WAV has no data chunk", ErrMalformed)
+	}
+	l.frames = dataLen / int64(l.format.blockAlign)
+	if l.frames == 0 {
+		return wavFile{}, fmt.Errorf("%w: WAV holds no samples", ErrMalformed)
+	}
+	if l.frames > lim.maxFrames(l.format.rate) {
+		return wavFile{}, fmt.Errorf("%w: WAV of %d s, limit %s", ErrTooLong, l.frames/int64(l.format.rate), lim.MaxDuration)
+	}
+	return l, nil
+}
+
+// junkAfterData says what is wrong with a file whose data chunk is
+// followed by bytes that are no chunk: most often the header claims less
+// audio than the writer wrote.
+func junkAfterData(n, dataLen int64) error {
+	return fmt.Errorf("%w: WAV carries %d bytes after its data chunk that are not a chunk; "+
+		"the header says the audio is %d bytes, which does not cover the file (re-export it)", ErrMalformed, n, dataLen)
+}
+
+// isFourCC tells a chunk id (four printable ASCII characters) from junk.
+func isFourCC(id string) bool {
+	for i := range len(id) {
+		if id[i] < 0x20 || id[i] > 0x7E {
+			return false
+		}
+	}
+	return len(id) == 4
+}
+
+// parseWAVFormat reads a fmt chunk of size bytes from body, its first
+// bytes.
+func parseWAVFormat(body []byte, size int64) (*wavFormat, error) {
 	if len(body) < 16 {
-		return nil, fmt.Errorf("%w: WAV fmt chunk of %d bytes", ErrTruncated, len(body))
+		return nil, fmt.Errorf("%w: WAV fmt chunk of %d bytes", ErrTruncated, size)
 	}
 	le := binary.LittleEndian
 	f := &wavFormat{
@@ -127,7 +206,7 @@ func parseWAVFormat(body []byte) (*wavFormat, error) {
 	if f.code == wavExtensible {
 		// cbSize, valid bits, channel mask, then the sub-format GUID.
 		if len(body) < 40 {
-			return nil, fmt.Errorf("%w: WAV extensible fmt chunk of %d bytes", ErrTruncated, len(body))
+			return nil, fmt.Errorf("%w: WAV extensible fmt chunk of %d bytes", ErrTruncated, size)
 		}
 		sub := le.Uint16(body[24:26])
 		if string(body[26:40]) != wavSubtypeTail {

@@ -105,7 +105,9 @@ func goodWAVs() []struct {
 		{"data before fmt", riff(ck("data", s16), ck("fmt ", fmtBody(wavPCM, 1, 8000, 16))), 1, want16},
 		{"streaming size reads to the end", riff(ck("fmt ", fmtBody(wavPCM, 1, 8000, 16)), chunk{"data", s16, wavStreaming}), 1, want16},
 		{"partial last frame dropped", riff(ck("fmt ", fmtBody(wavPCM, 2, 8000, 16)), ck("data", s16[:7])), 2, want16[:2]},
-		{"trailing chunk ignored", append(riff(ck("fmt ", fmtBody(wavPCM, 1, 8000, 8)), ck("data", u8)), "junk"...), 1, want8},
+		{"tags after the data", riff(ck("fmt ", fmtBody(wavPCM, 1, 8000, 8)), ck("data", u8), ck("LIST", []byte("INFOISFT\x05\x00\x00\x00Lavf\x00"))), 1, want8},
+		{"odd data, then tags", riff(ck("fmt ", fmtBody(wavPCM, 1, 8000, 8)), ck("data", u8[:3]), ck("LIST", []byte("INFO"))), 1, want8[:3]},
+		{"odd data, its pad byte missing at the end", riff(ck("fmt ", fmtBody(wavPCM, 1, 8000, 8)), chunk{"data", u8[:3], 3}), 1, want8[:3]},
 		{"A-law", riff(ck("fmt ", fmtBody(wavALaw, 1, 8000, 8)), ck("data", []byte{0xD5, 0xAA})), 1, []int16{8, 32256}},
 		{"μ-law extensible", riff(ck("fmt ", extFmtBody(wavULaw, 1, 8000, 8)), ck("data", []byte{0xFF, 0x80})), 1, []int16{0, 32124}},
 	}
@@ -167,6 +169,15 @@ func badWAVs() []struct {
 		{"G.711 of 16 bits", withFmt(fmtBody(wavULaw, 1, 8000, 16)), ErrMalformed},
 		{"block align lies", withFmt(append(fmtBody(wavPCM, 1, 8000, 16)[:12], 7, 0, 16, 0)), ErrMalformed},
 		{"no samples", riff(fmt16, ck("data", nil)), ErrMalformed},
+		// The header claims less audio than the file carries: the rest is
+		// neither played nor kept.
+		{"data claims less than it carries", riff(fmt16, chunk{"data", make([]byte, 64), 16}), ErrMalformed},
+		{"junk after the data chunk", append(riff(fmt16, data), "junk"...), ErrMalformed},
+		{"junk after the tags", append(riff(fmt16, data, ck("LIST", []byte("INFO"))), 0xde, 0xad, 0xbe, 0xef, 1, 0, 0, 0, 0), ErrMalformed},
+		{"tags cut short after the data", riff(fmt16, data, chunk{"LIST", []byte("INFO"), 400}), ErrTruncated},
+		{"two data chunks", riff(fmt16, data, data), ErrMalformed},
+		{"two fmt chunks", riff(fmt16, fmt16, data), ErrMalformed},
+		{"a chunk that is not four letters", riff(fmt16, chunk{"\x00\x01ab", make([]byte, 4), -1}, data), ErrMalformed},
 	}
 }
 

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dalaba/dalaba/devices/camera/onvif"
@@ -62,6 +65,10 @@ type Controller struct {
 	record Recorder
 	http   *http.Client
 
+	// allowLocal lets the cameras be where no village camera is (the box
+	// itself, link-local, ...): the desired state's allow_local_targets.
+	allowLocal atomic.Bool
+
 	mu   sync.Mutex
 	cams map[string]protocol.Camera
 	// services, per camera id: where its media and PTZ services are,
@@ -80,16 +87,36 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	hc := deps.HTTP
-	if hc == nil {
-		hc = &http.Client{}
+	c := &Controller{cfg: cfg, log: log.With("component", "camctl"), record: deps.Record, http: deps.HTTP,
+		cams: map[string]protocol.Camera{}, services: map[string]onvif.Services{}}
+	if c.http == nil {
+		// The address dialled is checked, not only the name given: a
+		// camera's ONVIF URL (or one a device announced) must not lead
+		// the box to its own ports or a cloud's metadata service.
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		c.http = &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := d.DialContext(ctx, network, addr)
+				if err != nil || c.allowLocal.Load() {
+					return conn, err
+				}
+				if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+					if err := protocol.CheckCameraIP(ap.Addr()); err != nil {
+						conn.Close()
+						return nil, fmt.Errorf("camctl: %s: %w", addr, err)
+					}
+				}
+				return conn, nil
+			},
+			MaxIdleConnsPerHost: 2,
+		}}
 	}
-	return &Controller{cfg: cfg, log: log.With("component", "camctl"), record: deps.Record, http: hc,
-		cams: map[string]protocol.Camera{}, services: map[string]onvif.Services{}}, nil
+	return c, nil
 }
 
 // SetCameras takes the cameras of a new desired state.
 func (c *Controller) SetCameras(cs protocol.Cameras) {
+	c.allowLocal.Store(cs.AllowLocalTargets)
 	m := make(map[string]protocol.Camera, len(cs.Cameras))
 	for _, cam := range cs.Cameras {
 		m[cam.ID] = cam

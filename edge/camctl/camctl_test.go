@@ -62,6 +62,12 @@ func TestCameraControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
+	// The simulated camera is on loopback, where no village camera is:
+	// refused until the desired state allows it.
+	if _, err := c.Read(ctx, protocol.ONVIFArgs{URL: cam.ONVIFURL(), Username: "admin", Password: "pw"}); !errors.Is(err, protocol.ErrLocalTarget) {
+		t.Fatalf("a camera on loopback without the allowance: %v; want ErrLocalTarget", err)
+	}
+	c.SetCameras(protocol.Cameras{AllowLocalTargets: true})
 
 	found, err := c.Discover(ctx, protocol.DiscoverArgs{WaitMs: 500})
 	if err != nil || len(found.Devices) != 1 || found.Devices[0].URL != cam.ONVIFURL() || found.Devices[0].Name != "村口" {
@@ -83,7 +89,7 @@ func TestCameraControl(t *testing.T) {
 		t.Errorf("wrong password: %v", err)
 	}
 
-	c.SetCameras(protocol.Cameras{Cameras: []protocol.Camera{
+	c.SetCameras(protocol.Cameras{AllowLocalTargets: true, Cameras: []protocol.Camera{
 		{ID: "gate", URL: cam.URL(), Username: "admin", Password: "pw", ONVIF: &protocol.CameraONVIF{URL: cam.ONVIFURL()}},
 		{ID: "plain", URL: cam.URL()},
 	}})

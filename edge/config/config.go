@@ -4,7 +4,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,26 +31,62 @@ type Config struct {
 	Media          Media          `yaml:"media"`
 	Broadcast      Broadcast      `yaml:"broadcast"`
 	Relay          Relay          `yaml:"relay"`
+	WebRTC         WebRTC         `yaml:"webrtc"`
 	Log            logging.Config `yaml:"log"`
 }
 
 // Relay is the box's RTSP server re-serving the village's cameras to the
 // LAN (an NVR) and, through WebRTC, to the township.
 type Relay struct {
-	// Listen is the RTSP address: rtsp://<box>:8554/<camera-id>.
+	// Listen is the RTSP address: rtsp://<box>:8554/<camera-id>. Default
+	// loopback only; beyond it, readers must give Username and Password
+	// unless Anonymous says otherwise.
 	Listen string `yaml:"listen"`
 	// Username and Password, when set, are what RTSP readers must give.
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// Anonymous lets anyone who reaches Listen watch without credentials;
+	// it must be said explicitly for an address beyond loopback.
+	Anonymous bool `yaml:"anonymous"`
 	// Linger is how long a camera is still pulled after its last viewer
 	// left.
 	Linger time.Duration `yaml:"linger"`
+	// UDP offers readers RTP over UDP (from RTPPort, RTCP from the next
+	// port); false serves them over their RTSP connection only.
+	UDP bool `yaml:"udp"`
+	// RTPPort is the even UDP port RTP to readers leaves from; 0 picks a
+	// free pair at start.
+	RTPPort int `yaml:"rtp_port"`
 	// Discovery is where the box's ONVIF discovery probes go: empty for
 	// WS-Discovery's multicast group on the LAN (239.255.255.250:3702),
 	// or a host:port to probe one device. DiscoveryInterface sends them
 	// out of that interface; empty lets the system pick.
 	Discovery          string `yaml:"discovery"`
 	DiscoveryInterface string `yaml:"discovery_interface"`
+}
+
+// WebRTC is what the box's two WebRTC answerers share, the camera viewers'
+// (WHEP) and the pagers': the UDP ports they bind and how long a browser
+// has; and each one's limits.
+type WebRTC struct {
+	// UDPPortMin and UDPPortMax, when both set, bound the UDP ports every
+	// WebRTC session binds, one per network interface, for a firewall
+	// rule; 0 and 0: any ephemeral port.
+	UDPPortMin int `yaml:"udp_port_min"`
+	UDPPortMax int `yaml:"udp_port_max"`
+	// SessionTimeout is how long a browser has to connect after the
+	// box's answer.
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// DisconnectedTimeout is how long a connected browser may be silent
+	// before ICE calls it disconnected; after twice that its session ends.
+	DisconnectedTimeout time.Duration `yaml:"disconnected_timeout"`
+	// MaxViewers bounds camera viewers at once; MaxPages live pages.
+	MaxViewers int `yaml:"max_viewers"`
+	MaxPages   int `yaml:"max_pages"`
+	// PageIdleTimeout ends a page that sends no audio for this long;
+	// PageMaxDuration ends any page this long after it connected.
+	PageIdleTimeout time.Duration `yaml:"page_idle_timeout"`
+	PageMaxDuration time.Duration `yaml:"page_max_duration"`
 }
 
 // Media is where announcements come from and how much of them the box
@@ -93,6 +131,13 @@ type Outbox struct {
 	AckTimeout  time.Duration `yaml:"ack_timeout"`  // default 10s
 }
 
+// MaxOutbox32 caps outbox.max_bytes on a 32-bit box (armv7). bbolt maps
+// its whole file, doubling the mapping as the file grows, and a 32-bit
+// process can map at most 2 GiB: an outbox allowed past that would stop
+// storing events in the middle of an outage. Half a GiB of events, with
+// bbolt's free pages on top, stays within a 1 GiB mapping.
+const MaxOutbox32 = 512 << 20
+
 // Default returns the built-in configuration (identity left empty).
 func Default() Config {
 	return Config{
@@ -102,8 +147,12 @@ func Default() Config {
 		HealthInterval: time.Minute,
 		Media:          Media{MaxBytes: 512 << 20},
 		Broadcast:      Broadcast{Grace: 2 * time.Minute},
-		Relay:          Relay{Listen: "0.0.0.0:8554", Linger: 30 * time.Second},
-		Log:            logging.Default(),
+		// The parts' own defaults (edge/relay, edge/whep, edge/paging,
+		// edge/rtcpeer); a test keeps them equal.
+		Relay: Relay{Listen: "127.0.0.1:8554", Linger: 30 * time.Second, UDP: true},
+		WebRTC: WebRTC{SessionTimeout: 15 * time.Second, DisconnectedTimeout: 5 * time.Second, MaxViewers: 16, MaxPages: 8,
+			PageIdleTimeout: 10 * time.Second, PageMaxDuration: 30 * time.Minute},
+		Log: logging.Default(),
 	}
 }
 
@@ -159,6 +208,85 @@ func (c Config) PublicKey() ed25519.PublicKey {
 // a bare EINVAL, so it is caught here with a readable message.
 const maxSocketPath = 107
 
+// problems lists what is wrong with the relay section, each naming its
+// key.
+func (r Relay) problems() []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("config: "+format, a...)) }
+	host, _, err := net.SplitHostPort(r.Listen)
+	if err != nil {
+		bad("relay.listen %q: want host:port", r.Listen)
+	}
+	if r.Password != "" && r.Username == "" {
+		bad("relay.password is set but relay.username is empty")
+	}
+	switch {
+	case r.Anonymous && r.Username != "":
+		bad("relay.anonymous is true but relay.username is set: choose one")
+	case err == nil && !loopback(host) && !r.Anonymous && (r.Username == "" || r.Password == ""):
+		// Anyone on the LAN would watch the cameras and could probe
+		// which ones answer.
+		bad("relay.listen %q reaches beyond the box: set relay.username and relay.password for its RTSP readers, "+
+			"or relay.anonymous: true to let anyone who reaches it watch", r.Listen)
+	}
+	if r.Linger < 0 || r.Linger > time.Hour {
+		bad("relay.linger %s: 0 to 1h", r.Linger)
+	}
+	switch {
+	case r.RTPPort != 0 && (r.RTPPort < 1024 || r.RTPPort > 65534 || r.RTPPort%2 != 0):
+		bad("relay.rtp_port %d: an even port from 1024 to 65534 (RTCP on the next), or 0 for any free pair", r.RTPPort)
+	case r.RTPPort != 0 && !r.UDP:
+		bad("relay.rtp_port %d is set but relay.udp is false", r.RTPPort)
+	}
+	return errs
+}
+
+// loopback reports whether a listen host is reachable from the box alone.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// problems lists what is wrong with the webrtc section, each naming its
+// key.
+func (w WebRTC) problems() []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("config: "+format, a...)) }
+	lo, hi := w.UDPPortMin, w.UDPPortMax
+	switch {
+	case lo == 0 && hi == 0:
+	case lo < 1024 || hi > 65535 || lo > hi:
+		bad("webrtc.udp_port_min and udp_port_max %d-%d: both from 1024 to 65535, min at most max, or both 0 for any port", lo, hi)
+	case hi-lo+1 < w.MaxViewers+w.MaxPages:
+		// A session binds a port per network interface: this is the
+		// least that lets every viewer and pager in on one.
+		bad("webrtc.udp_port_min-udp_port_max %d-%d: %d ports for %d sessions (max_viewers + max_pages); "+
+			"widen the range, by as many again for each further network interface", lo, hi, hi-lo+1, w.MaxViewers+w.MaxPages)
+	}
+	if w.SessionTimeout < time.Second || w.SessionTimeout > 5*time.Minute {
+		bad("webrtc.session_timeout %s: 1s to 5m", w.SessionTimeout)
+	}
+	if w.DisconnectedTimeout < 100*time.Millisecond || w.DisconnectedTimeout > time.Minute {
+		bad("webrtc.disconnected_timeout %s: 100ms to 1m", w.DisconnectedTimeout)
+	}
+	if w.MaxViewers < 1 || w.MaxViewers > 256 {
+		bad("webrtc.max_viewers %d: 1-256", w.MaxViewers)
+	}
+	if w.MaxPages < 1 || w.MaxPages > 64 {
+		bad("webrtc.max_pages %d: 1-64", w.MaxPages)
+	}
+	if w.PageIdleTimeout < time.Second || w.PageIdleTimeout > 10*time.Minute {
+		bad("webrtc.page_idle_timeout %s: 1s to 10m", w.PageIdleTimeout)
+	}
+	if w.PageMaxDuration < time.Minute || w.PageMaxDuration > 24*time.Hour {
+		bad("webrtc.page_max_duration %s: 1m to 24h", w.PageMaxDuration)
+	}
+	return errs
+}
+
 // Validate reports every problem at once, one error per bad key, each
 // naming the key.
 func (c Config) Validate() error {
@@ -200,6 +328,9 @@ func (c Config) Validate() error {
 	if c.Outbox.MaxBytes < 1<<20 {
 		bad("outbox.max_bytes %d: at least 1 MiB", c.Outbox.MaxBytes)
 	}
+	if bits.UintSize == 32 && c.Outbox.MaxBytes > MaxOutbox32 {
+		bad("outbox.max_bytes %d: at most %d (512 MiB) on a 32-bit box, whose outbox file must fit a memory mapping under 2 GiB", c.Outbox.MaxBytes, MaxOutbox32)
+	}
 	if c.Outbox.BatchEvents < 1 || c.Outbox.BatchEvents > protocol.MaxBatchEvents {
 		bad("outbox.batch_events %d: 1-%d", c.Outbox.BatchEvents, protocol.MaxBatchEvents)
 	}
@@ -233,14 +364,10 @@ func (c Config) Validate() error {
 			bad("broadcast.http_listen %q: want host:port", c.Broadcast.HTTPListen)
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.Relay.Listen); err != nil {
-		bad("relay.listen %q: want host:port", c.Relay.Listen)
-	}
-	if c.Relay.Password != "" && c.Relay.Username == "" {
-		bad("relay.password is set but relay.username is empty")
-	}
-	if c.Relay.Linger < 0 || c.Relay.Linger > time.Hour {
-		bad("relay.linger %s: 0 to 1h", c.Relay.Linger)
+	errs = append(errs, c.Relay.problems()...)
+	errs = append(errs, c.WebRTC.problems()...)
+	if lo, hi := c.WebRTC.UDPPortMin, c.WebRTC.UDPPortMax; c.Relay.UDP && c.Relay.RTPPort != 0 && lo != 0 && c.Relay.RTPPort+1 >= lo && c.Relay.RTPPort <= hi {
+		bad("relay.rtp_port %d: its pair %d-%d overlaps webrtc.udp_port_min-udp_port_max %d-%d", c.Relay.RTPPort, c.Relay.RTPPort, c.Relay.RTPPort+1, lo, hi)
 	}
 	if c.Relay.Discovery != "" {
 		if _, _, err := net.SplitHostPort(c.Relay.Discovery); err != nil {

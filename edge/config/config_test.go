@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -146,6 +147,24 @@ func TestValidateNamesEachBadKey(t *testing.T) {
 		{"health_interval", func(c *Config) { c.HealthInterval = 0 }},
 		{"log.level", func(c *Config) { c.Log.Level = "loud" }},
 		{"log.format", func(c *Config) { c.Log.Format = "xml" }},
+		{"relay.listen", func(c *Config) { c.Relay.Listen = "0.0.0.0:8554" }},
+		{"relay.anonymous", func(c *Config) { c.Relay.Anonymous, c.Relay.Username, c.Relay.Password = true, "nvr", "x" }},
+		{"relay.password", func(c *Config) { c.Relay.Password = "x" }},
+		{"relay.linger", func(c *Config) { c.Relay.Linger = 2 * time.Hour }},
+		{"relay.rtp_port", func(c *Config) { c.Relay.RTPPort = 8001 }},
+		{"relay.rtp_port", func(c *Config) { c.Relay.RTPPort = 554 }},
+		{"relay.rtp_port", func(c *Config) { c.Relay.RTPPort, c.Relay.UDP = 8000, false }},
+		{"relay.rtp_port", func(c *Config) { c.Relay.RTPPort, c.WebRTC.UDPPortMin, c.WebRTC.UDPPortMax = 40010, 40000, 40100 }},
+		{"webrtc.udp_port_min", func(c *Config) { c.WebRTC.UDPPortMin = 40000 }},
+		{"webrtc.udp_port_min", func(c *Config) { c.WebRTC.UDPPortMin, c.WebRTC.UDPPortMax = 40100, 40000 }},
+		{"webrtc.udp_port_min", func(c *Config) { c.WebRTC.UDPPortMin, c.WebRTC.UDPPortMax = 80, 100 }},
+		{"webrtc.udp_port_min-udp_port_max", func(c *Config) { c.WebRTC.UDPPortMin, c.WebRTC.UDPPortMax = 40000, 40009 }},
+		{"webrtc.session_timeout", func(c *Config) { c.WebRTC.SessionTimeout = 0 }},
+		{"webrtc.disconnected_timeout", func(c *Config) { c.WebRTC.DisconnectedTimeout = time.Millisecond }},
+		{"webrtc.max_viewers", func(c *Config) { c.WebRTC.MaxViewers = 0 }},
+		{"webrtc.max_pages", func(c *Config) { c.WebRTC.MaxPages = 65 }},
+		{"webrtc.page_idle_timeout", func(c *Config) { c.WebRTC.PageIdleTimeout = 0 }},
+		{"webrtc.page_max_duration", func(c *Config) { c.WebRTC.PageMaxDuration = 48 * time.Hour }},
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {
@@ -156,6 +175,26 @@ func TestValidateNamesEachBadKey(t *testing.T) {
 				t.Errorf("err = %v, want one naming %s", err, c.key)
 			}
 		})
+	}
+}
+
+// A 32-bit box refuses an outbox that its bbolt file could not map; a
+// 64-bit one takes it. make test-armv7 runs this on armv7.
+func TestOutboxCapFitsTheAddressSpace(t *testing.T) {
+	c := Default()
+	c.BoxID, c.TownshipKey, c.Broker.URL = "v1", "huS1GmUlkx0LKJBt2GLbKIKBo49rIhq9nCTqv09gajI=", "tls://township.example:8883"
+	c.Outbox.MaxBytes = MaxOutbox32
+	if err := c.Validate(); err != nil {
+		t.Fatalf("an outbox of %d bytes: %v", c.Outbox.MaxBytes, err)
+	}
+	c.Outbox.MaxBytes = 4 << 30
+	err := c.Validate()
+	if bits.UintSize == 32 {
+		if err == nil || !strings.Contains(err.Error(), "outbox.max_bytes") {
+			t.Fatalf("a 32-bit box took a 4 GiB outbox: err = %v", err)
+		}
+	} else if err != nil {
+		t.Fatalf("a 64-bit box refused a 4 GiB outbox: %v", err)
 	}
 }
 
@@ -174,6 +213,65 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 	}
 	if n := len(strings.Split(err.Error(), "\n")); n != 5 {
 		t.Errorf("%d lines, want one per problem:\n%v", n, err)
+	}
+}
+
+// A relay reachable beyond the box asks its readers for credentials,
+// unless the file says plainly that anyone may watch.
+func TestRelayBeyondLoopbackWantsCredentials(t *testing.T) {
+	clearEnv(t)
+	cases := []struct {
+		name, relay string
+		ok          bool
+	}{
+		{"the default, loopback", "", true},
+		{"loopback by name", "  listen: localhost:8554\n", true},
+		{"IPv6 loopback", "  listen: \"[::1]:8554\"\n", true},
+		{"the LAN without credentials", "  listen: 0.0.0.0:8554\n", false},
+		{"every interface without credentials", "  listen: \":8554\"\n", false},
+		{"a LAN address without credentials", "  listen: 192.168.1.2:8554\n", false},
+		{"the LAN with a username only", "  listen: 0.0.0.0:8554\n  username: nvr\n", false},
+		{"the LAN with credentials", "  listen: 0.0.0.0:8554\n  username: nvr\n  password: s3cret\n", true},
+		{"the LAN, anonymous said plainly", "  listen: 0.0.0.0:8554\n  anonymous: true\n", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load(write(t, identity+"relay:\n"+c.relay))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.Validate()
+			if c.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !c.ok && (err == nil || !strings.Contains(err.Error(), "relay.username and relay.password") || !strings.Contains(err.Error(), "relay.anonymous: true")) {
+				t.Fatalf("err = %v, want one asking for credentials or relay.anonymous", err)
+			}
+		})
+	}
+}
+
+// A firewalled village pins its ports: the relay's RTP pair and the range
+// its WebRTC sessions bind.
+func TestPinnedPorts(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(write(t, identity+"relay:\n  rtp_port: 8000\nwebrtc:\n  udp_port_min: 40000\n  udp_port_max: 40099\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Relay.RTPPort != 8000 || cfg.WebRTC.UDPPortMin != 40000 || cfg.WebRTC.UDPPortMax != 40099 {
+		t.Fatalf("ports read as %+v %+v", cfg.Relay, cfg.WebRTC)
+	}
+	// Every problem of the two sections at once.
+	cfg.Relay.RTPPort, cfg.WebRTC.UDPPortMax, cfg.WebRTC.MaxPages, cfg.WebRTC.SessionTimeout = 7, 0, 0, time.Hour
+	err = cfg.Validate()
+	for _, want := range []string{"relay.rtp_port 7", "webrtc.udp_port_min and udp_port_max 40000-0", "webrtc.max_pages 0", "webrtc.session_timeout 1h"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q:\n%v", want, err)
+		}
 	}
 }
 

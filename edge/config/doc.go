@@ -6,8 +6,9 @@
 // Loading is strict: code defaults first (Default), then the YAML file, where
 // an unknown key is an error naming its line, then a few DALABA_*
 // environment variables; main applies its flags after that, and Validate
-// reports every problem at once. configs/edge.example.yaml is the manual and
-// a test keeps it equal to the defaults.
+// reports every problem at once. configs/edge.example.yaml is the manual:
+// tests keep it equal to the defaults, and every key of Config in it with a
+// comment; the defaults of the parts' sections are the parts' own.
 //
 // It knows nothing of how the parts it configures work.
 package config

@@ -4,8 +4,9 @@
 //
 //	POST /v1/events   one event {"type","priority","data"} or an array of up
 //	                  to 1000; 200 {"seqs":[...]} only once every one is
-//	                  durable in the outbox; 400 {"error"} on bad input, with
-//	                  nothing appended
+//	                  durable in the outbox, stored in the request's order
+//	                  (the seqs rise with it); 400 {"error"} on bad input,
+//	                  with nothing appended
 //	GET  /v1/status   {"box_id","version","connected","applied_rev",
 //	                  "outbox":{"backlog","bytes","first_seq","last_seq"}}
 //

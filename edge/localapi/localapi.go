@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/dalaba/dalaba/protocol"
@@ -44,10 +43,11 @@ type OutboxStatus struct {
 // Deps are what the API uses.
 type Deps struct {
 	Logger *slog.Logger
-	// Append stores one event and returns its seq once it is durable. It is
-	// called concurrently for the events of one request, so that they share
-	// the outbox's commits.
-	Append func(ctx context.Context, e Event) (uint64, error)
+	// Append stores the events of one request in their order (their seqs
+	// rise with it) and returns their seqs once all are durable; on an
+	// error, the seqs of those stored and 0 for the rest. It is called once
+	// per request, so that the request's events share the outbox's commits.
+	Append func(ctx context.Context, evs []Event) ([]uint64, error)
 	// Status returns the box's state now.
 	Status func() Status
 }
@@ -157,18 +157,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	seqs := make([]uint64, len(evs))
-	errs := make([]error, len(evs))
-	var wg sync.WaitGroup
-	for i, e := range evs {
-		wg.Go(func() { seqs[i], errs[i] = s.d.Append(r.Context(), e) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	seqs, err := s.d.Append(r.Context(), evs)
+	if err != nil {
 		s.log.Error("appending local events", "events", len(evs), "err", err)
 		// The seqs of those that were stored (0 for the rest), so that a
 		// client retrying knows what it would duplicate.
-		writeError(w, http.StatusServiceUnavailable, "not every event was stored: "+firstError(errs).Error(), seqs)
+		if len(seqs) != len(evs) {
+			seqs = nil
+		}
+		writeError(w, http.StatusServiceUnavailable, "not every event was stored: "+err.Error(), seqs)
+		return
+	}
+	if len(seqs) != len(evs) {
+		s.log.Error("appending local events: wrong number of seqs", "events", len(evs), "seqs", len(seqs))
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("%d events stored as %d seqs", len(evs), len(seqs)), nil)
 		return
 	}
 	s.log.Debug("local events appended", "events", len(evs), "seq", seqs[len(seqs)-1])
@@ -231,15 +233,6 @@ func parse(body []byte) ([]Event, error) {
 		evs[i] = e
 	}
 	return evs, nil
-}
-
-func firstError(errs []error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

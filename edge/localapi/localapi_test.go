@@ -41,11 +41,22 @@ func startAPI(t *testing.T) *api {
 	}
 	a := &api{ob: ob, sock: filepath.Join(dir, "api.sock"), fail: "fail.me"}
 	s, err := New(a.sock, Deps{
-		Append: func(ctx context.Context, e Event) (uint64, error) {
-			if e.Type == a.fail {
-				return 0, errors.New("disk on fire")
+		// As the box does, with a failure from the first event of type
+		// a.fail on.
+		Append: func(ctx context.Context, evs []Event) ([]uint64, error) {
+			var es []outbox.Entry
+			for _, e := range evs {
+				if e.Type == a.fail {
+					break
+				}
+				es = append(es, outbox.Entry{Type: e.Type, Priority: e.Priority, Data: e.Data})
 			}
-			return ob.Append(ctx, outbox.Entry{Type: e.Type, Priority: e.Priority, Data: e.Data})
+			seqs, err := ob.AppendAll(ctx, es)
+			seqs = append(seqs, make([]uint64, len(evs)-len(es))...)
+			if err == nil && len(es) < len(evs) {
+				err = errors.New("disk on fire")
+			}
+			return seqs, err
 		},
 		Status: func() Status {
 			s := ob.Stats()
@@ -109,7 +120,8 @@ func (a *api) call(t *testing.T, method, path, body string) (int, []byte) {
 // stored returns every event in the outbox.
 func (a *api) stored(t *testing.T) []protocol.Event {
 	t.Helper()
-	evs, _, err := a.ob.Read(0, 1<<20, 1<<30)
+	b, err := a.ob.Read(0, 1<<20, 1<<30)
+	evs := b.Events
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,6 +159,35 @@ func TestPostedEventsAreInTheOutboxWhenAnswered(t *testing.T) {
 	}
 	if e := bySeq[out.Seqs[1]]; e.Type != "sensor.ok" || len(e.Data) != 0 {
 		t.Errorf("second event stored as %+v", e)
+	}
+}
+
+func TestAnEventsOrderIsKept(t *testing.T) {
+	a := startAPI(t)
+	const n = 200
+	evs := make([]string, n)
+	for i := range evs {
+		evs[i] = fmt.Sprintf(`{"type":"step","priority":1,"data":{"i":%d}}`, i)
+	}
+	code, body := a.call(t, "POST", "/v1/events", "["+strings.Join(evs, ",")+"]")
+	var out struct{ Seqs []uint64 }
+	if code != 200 || json.Unmarshal(body, &out) != nil || len(out.Seqs) != n {
+		t.Fatalf("append: %d %.200s", code, body)
+	}
+	for i := 1; i < n; i++ {
+		if out.Seqs[i] <= out.Seqs[i-1] {
+			t.Fatalf("seqs %v: event %d stored before event %d", out.Seqs, i, i-1)
+		}
+	}
+	// Read back in seq order, they are in the request's order.
+	stored := a.stored(t)
+	if len(stored) != n {
+		t.Fatalf("%d stored", len(stored))
+	}
+	for i, e := range stored {
+		if want := fmt.Sprintf(`{"i":%d}`, i); string(e.Data) != want || e.Seq != out.Seqs[i] {
+			t.Fatalf("seq %d holds %s, want %s at seq %d", e.Seq, e.Data, want, out.Seqs[i])
+		}
 	}
 }
 
@@ -251,7 +292,7 @@ func TestSocketIsGroupOnlyAndAStaleOneIsReplaced(t *testing.T) {
 	if err := os.WriteFile(sock, nil, 0o600); err != nil { // left by a crash
 		t.Fatal(err)
 	}
-	s, err := New(sock, Deps{Append: func(context.Context, Event) (uint64, error) { return 1, nil }, Status: func() Status { return Status{} }})
+	s, err := New(sock, Deps{Append: func(context.Context, []Event) ([]uint64, error) { return []uint64{1}, nil }, Status: func() Status { return Status{} }})
 	if err != nil {
 		t.Fatal(err)
 	}

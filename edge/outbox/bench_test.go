@@ -58,7 +58,9 @@ func BenchmarkTrickleBytesPerEvent(b *testing.B) {
 	for i := 0; i < 50; i++ { // let the file reach its working size
 		r.append(b, "warm", protocol.PriorityInfo, benchData)
 	}
-	r.o.Ack(50)
+	if _, err := r.o.Ack(r.o.Epoch(), 1, 50); err != nil {
+		b.Fatal(err)
+	}
 	const n = 200
 	before := writeBytes(b)
 	b.ResetTimer()
@@ -66,7 +68,9 @@ func BenchmarkTrickleBytesPerEvent(b *testing.B) {
 		for j := 0; j < n; j++ {
 			seq := r.append(b, "trickle", protocol.PriorityInfo, benchData)
 			if j%10 == 9 {
-				r.o.Ack(seq) // the uplink acks as it goes
+				if _, err := r.o.Ack(r.o.Epoch(), 1, seq); err != nil { // the uplink acks as it goes
+					b.Fatal(err)
+				}
 			}
 		}
 	}

@@ -5,6 +5,14 @@
 // lowest priority go first, and an event records how many went: loss is
 // never silent. It knows nothing of MQTT.
 //
+// The queue's seqs live in an epoch: 128 random bits made with the file
+// (or, for a file from before epochs, when it is first opened by a build
+// that knows them) and kept in it, so a restart or a software update keeps
+// the epoch and a new data directory gets a new one. Every batch names the
+// epoch and an ack applies only to its own epoch. When the township says
+// the epoch has diverged (the file is an older copy, restored from a
+// backup), NewEpoch moves what is queued to a new epoch; seqs go on.
+//
 // Costs and invariants:
 //   - One goroutine (Run) commits. It takes every append queued while the
 //     previous commit ran, up to MaxCommit, into one bbolt transaction: two
@@ -18,7 +26,9 @@ package outbox
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +45,7 @@ var (
 	bucketEvents = []byte("outbox")
 	bucketMeta   = []byte("outbox_meta")
 	keyNext      = []byte("next_seq")
+	keyEpoch     = []byte("epoch")
 )
 
 // Config bounds the queue.
@@ -65,8 +76,26 @@ type Stats struct {
 	LastSeq  uint64 // highest queued seq, 0 when empty
 }
 
-// ErrClosed is returned by Append once Run has ended.
-var ErrClosed = errors.New("outbox: closed")
+// Batch is what Read returns: events to send and what the township needs
+// with them.
+type Batch struct {
+	Epoch  string // the queue's epoch when the events were read
+	Floor  uint64 // the lowest seq still queued, or the next seq when empty
+	Events []protocol.Event
+}
+
+// Errors of Append, Ack and NewEpoch.
+var (
+	// ErrClosed is returned by Append once Run has ended.
+	ErrClosed = errors.New("outbox: closed")
+	// ErrOtherEpoch: an ack, or a request for a new epoch, names an epoch
+	// the queue no longer has (or never had). Nothing was changed.
+	ErrOtherEpoch = errors.New("outbox: not the queue's epoch")
+	// ErrAckGap: an ack vouches for a range that starts above the lowest
+	// seq still queued, so it does not cover every event it would delete.
+	// Nothing was deleted.
+	ErrAckGap = errors.New("outbox: the ack starts above the lowest queued seq")
+)
 
 type item struct {
 	seq  uint64
@@ -96,6 +125,7 @@ type Outbox struct {
 
 	wmu    sync.Mutex // held across every write transaction and its memory update
 	mu     sync.Mutex // guards the fields below
+	epoch  string
 	next   uint64
 	queues [protocol.PriorityCritical + 1][]item
 	bytes  uint64
@@ -135,6 +165,19 @@ func New(db *bolt.DB, cfg Config, deps Deps) (*Outbox, error) {
 		}
 		if v := m.Get(keyNext); len(v) == 8 {
 			o.next = binary.BigEndian.Uint64(v)
+		}
+		o.epoch = string(m.Get(keyEpoch))
+		if err := protocol.ValidateEpoch(o.epoch); err != nil {
+			// A file from before epochs, a new file, or a damaged key: a
+			// new epoch is always safe, as the township then keeps what
+			// it receives apart from everything it holds.
+			if o.epoch != "" {
+				o.log.Warn("the stored epoch is damaged; starting a new one", "err", err)
+			}
+			o.epoch = newEpoch()
+			if err := m.Put(keyEpoch, []byte(o.epoch)); err != nil {
+				return err
+			}
 		}
 		return b.ForEach(func(k, v []byte) error {
 			if len(k) != 8 || len(v) < headerLen {
@@ -289,7 +332,6 @@ func (o *Outbox) commit(batch []request) {
 				return err
 			}
 			drop.record = item{seq, uint32(len(k) + len(v)), protocol.PriorityCritical}
-			seq++
 		}
 		// The next seq is not written here: on open it is one past the
 		// highest key, and Ack records it when it deletes the highest key.
@@ -402,74 +444,127 @@ func (o *Outbox) applyDrop(d dropPlan) {
 }
 
 // Read returns up to maxEvents events (and about maxBytes of them, at
-// least one) with seq above after, in seq order, and the floor: the lowest
-// seq still queued, or the next seq when empty. Every seq below the floor
-// was acknowledged or dropped.
-func (o *Outbox) Read(after uint64, maxEvents, maxBytes int) ([]protocol.Event, uint64, error) {
-	var evs []protocol.Event
-	var floor uint64
+// least one) with seq above after, in seq order, with the epoch and the
+// floor of the same moment: the lowest seq still queued, or the next seq
+// when empty. Every seq below the floor was acknowledged or dropped.
+func (o *Outbox) Read(after uint64, maxEvents, maxBytes int) (Batch, error) {
+	var out Batch
 	err := o.db.View(func(tx *bolt.Tx) error {
+		out.Epoch = string(tx.Bucket(bucketMeta).Get(keyEpoch))
 		c := tx.Bucket(bucketEvents).Cursor()
 		if k, _ := c.First(); k != nil {
-			floor = binary.BigEndian.Uint64(k)
+			out.Floor = binary.BigEndian.Uint64(k)
 		}
 		size := 0
-		for k, v := c.Seek(key(after + 1)); k != nil && len(evs) < maxEvents; k, v = c.Next() {
-			if len(evs) > 0 && size+len(v) > maxBytes {
+		for k, v := c.Seek(key(after + 1)); k != nil && len(out.Events) < maxEvents; k, v = c.Next() {
+			if len(out.Events) > 0 && size+len(v) > maxBytes {
 				break
 			}
 			e, err := decode(binary.BigEndian.Uint64(k), v)
 			if err != nil {
 				return err
 			}
-			evs = append(evs, e)
+			out.Events = append(out.Events, e)
 			size += len(v) + 64 // JSON framing per event, roughly
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, 0, fmt.Errorf("outbox: read after %d: %w", after, err)
+		return Batch{}, fmt.Errorf("outbox: read after %d: %w", after, err)
 	}
-	if floor == 0 {
+	if out.Floor == 0 {
 		o.mu.Lock()
-		floor = o.next
+		out.Floor = o.next
 		o.mu.Unlock()
 	}
-	return evs, floor, nil
+	return out, nil
 }
 
-// Ack deletes every event with seq at or below through; it returns after
-// fsync. Acking what is already gone is a no-op.
-func (o *Outbox) Ack(through uint64) (int, error) {
+// Epoch is the queue's current epoch.
+func (o *Outbox) Epoch() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.epoch
+}
+
+// Ack deletes every event with seq at or below through, on the word of an
+// ack of epoch that vouches for [from, through]; it returns after fsync.
+// Acking what is already gone is a no-op. ErrOtherEpoch if epoch is not
+// the queue's, ErrAckGap if from is above the lowest queued seq at or
+// below through: then nothing is deleted.
+func (o *Outbox) Ack(epoch string, from, through uint64) (int, error) {
+	return o.settle(epoch, from, through, false)
+}
+
+// NewEpoch does what Ack does, then moves every event still queued to a
+// new epoch, in the same commit, and returns it. It is for an ack saying
+// that epoch has diverged: the ack's range is deleted only if it covers
+// the lowest queued seq (else only the epoch changes). ErrOtherEpoch if
+// epoch is no longer the queue's: nothing is changed.
+func (o *Outbox) NewEpoch(epoch string, from, through uint64) (string, int, error) {
+	n, err := o.settle(epoch, from, through, true)
+	if err != nil {
+		return "", n, err
+	}
+	return o.Epoch(), n, nil
+}
+
+// settle is Ack and, with renew, NewEpoch.
+func (o *Outbox) settle(epoch string, from, through uint64, renew bool) (int, error) {
 	o.wmu.Lock()
 	defer o.wmu.Unlock()
 	deleted := 0
+	next := ""
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		deleted = 0
+		m := tx.Bucket(bucketMeta)
+		if string(m.Get(keyEpoch)) != epoch {
+			return ErrOtherEpoch
+		}
+		if renew {
+			next = newEpoch()
+			if err := m.Put(keyEpoch, []byte(next)); err != nil {
+				return err
+			}
+		}
 		// Re-seek after each delete: bbolt's Next after Delete can skip a
 		// key.
 		c := tx.Bucket(bucketEvents).Cursor()
+		k, _ := c.First()
+		if k == nil || binary.BigEndian.Uint64(k) > through {
+			return nil // nothing to delete
+		}
+		if from > binary.BigEndian.Uint64(k) {
+			if renew {
+				return nil // the new epoch still goes in
+			}
+			return ErrAckGap
+		}
 		var last uint64
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= through; k, _ = c.First() {
+		for ; k != nil && binary.BigEndian.Uint64(k) <= through; k, _ = c.First() {
 			last = binary.BigEndian.Uint64(k)
 			if err := c.Delete(); err != nil {
 				return err
 			}
 			deleted++
 		}
-		if deleted > 0 {
-			// Seqs are never reused, even once every event is gone.
-			return tx.Bucket(bucketMeta).Put(keyNext, key(last+1))
-		}
-		return nil
+		// Seqs are never reused, even once every event is gone.
+		return m.Put(keyNext, key(last+1))
 	})
+	if errors.Is(err, ErrOtherEpoch) || errors.Is(err, ErrAckGap) {
+		return 0, err
+	}
 	if err != nil {
 		return 0, fmt.Errorf("outbox: ack through %d: %w", through, err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if renew {
+		o.epoch = next
 	}
 	if deleted == 0 {
 		return 0, nil
 	}
-	o.mu.Lock()
 	for p := range o.queues {
 		q := o.queues[p]
 		n := 0
@@ -480,8 +575,15 @@ func (o *Outbox) Ack(through uint64) (int, error) {
 		}
 		o.queues[p] = q[n:]
 	}
-	o.mu.Unlock()
 	return deleted, nil
+}
+
+// newEpoch makes 128 random bits in the protocol's form. crypto/rand does
+// not fail on the systems Go supports (it would end the process instead).
+func newEpoch() string {
+	b := make([]byte, protocol.EpochLen/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // Stats reads the counters.

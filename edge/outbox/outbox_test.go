@@ -72,17 +72,20 @@ func TestAppendReadAckReopen(t *testing.T) {
 			t.Fatalf("seq %d, want %d", seq, i)
 		}
 	}
-	evs, floor, err := r.o.Read(3, 4, 1<<20)
-	if err != nil || floor != 1 || len(evs) != 4 || evs[0].Seq != 4 || evs[3].Seq != 7 || string(evs[0].Data) != `{"i":4}` {
-		t.Fatalf("read: %v floor %d %+v", err, floor, evs)
+	b, err := r.o.Read(3, 4, 1<<20)
+	if evs := b.Events; err != nil || b.Floor != 1 || len(evs) != 4 || evs[0].Seq != 4 || evs[3].Seq != 7 || string(evs[0].Data) != `{"i":4}` {
+		t.Fatalf("read: %v floor %d %+v", err, b.Floor, evs)
 	}
-	if evs, _, _ := r.o.Read(0, 100, 1); len(evs) != 1 {
-		t.Fatalf("maxBytes smaller than one event must still return one, got %d", len(evs))
+	if b.Epoch != r.o.Epoch() || protocol.ValidateEpoch(b.Epoch) != nil {
+		t.Fatalf("read epoch %q, queue's %q", b.Epoch, r.o.Epoch())
 	}
-	if n, err := r.o.Ack(5); err != nil || n != 5 {
+	if b, _ := r.o.Read(0, 100, 1); len(b.Events) != 1 {
+		t.Fatalf("maxBytes smaller than one event must still return one, got %d", len(b.Events))
+	}
+	if n, err := r.o.Ack(b.Epoch, 1, 5); err != nil || n != 5 {
 		t.Fatalf("ack 5: %d %v", n, err)
 	}
-	if n, _ := r.o.Ack(5); n != 0 {
+	if n, _ := r.o.Ack(b.Epoch, 1, 5); n != 0 {
 		t.Fatalf("second ack deleted %d", n)
 	}
 	if s := r.o.Stats(); s.Backlog != 5 || s.FirstSeq != 6 || s.LastSeq != 10 {
@@ -98,10 +101,14 @@ func TestAppendReadAckReopen(t *testing.T) {
 	if seq := r2.append(t, "t", 1, ""); seq != 11 {
 		t.Fatalf("seq after reopen %d, want 11", seq)
 	}
-	r2.o.Ack(11)
-	_, floor, _ = r2.o.Read(0, 10, 1<<20)
-	if floor != 12 {
-		t.Fatalf("floor of an empty outbox %d, want the next seq 12", floor)
+	if r2.o.Epoch() != b.Epoch {
+		t.Fatalf("the epoch changed across a reopen: %s, was %s", r2.o.Epoch(), b.Epoch)
+	}
+	if _, err := r2.o.Ack(b.Epoch, 6, 11); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := r2.o.Read(0, 10, 1<<20); b.Floor != 12 {
+		t.Fatalf("floor of an empty outbox %d, want the next seq 12", b.Floor)
 	}
 	r2.stop()
 	r3 := open(t, path, Config{})
@@ -155,7 +162,8 @@ func TestConcurrentProducersEachSeqOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	evs, _, _ := r.o.Read(0, producers*each+1, 1<<30)
+	b, _ := r.o.Read(0, producers*each+1, 1<<30)
+	evs := b.Events
 	if len(evs) != producers*each || len(seen) != producers*each {
 		t.Fatalf("%d stored, %d seqs, want %d", len(evs), len(seen), producers*each)
 	}
@@ -181,7 +189,8 @@ func TestCapDropsLowestPriorityOldestFirst(t *testing.T) {
 	if s.Bytes > 64<<10 {
 		t.Fatalf("over the cap after drops: %+v", s)
 	}
-	evs, _, _ := r.o.Read(0, 1000, 1<<30)
+	b, _ := r.o.Read(0, 1000, 1<<30)
+	evs := b.Events
 	present := map[uint64]protocol.Event{}
 	var dropped uint64
 	var drops int
@@ -258,7 +267,7 @@ func TestHelperProcess(t *testing.T) {
 				out.Flush()
 				mu.Unlock()
 				if seq%50 == 0 {
-					o.Ack(seq - 25) // deletes while appending
+					_, _ = o.Ack(o.Epoch(), 1, seq-25) // deletes while appending; a failure shows as events kept
 				}
 			}
 		}()
@@ -325,11 +334,12 @@ func TestCrashKeepsEveryAcknowledgedEvent(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs, floor, err := o.Read(0, 1<<30, 1<<30)
+		b, err := o.Read(0, 1<<30, 1<<30)
 		if err != nil {
 			t.Fatal(err)
 		}
-		acked = max(acked, floor-1)
+		evs := b.Events
+		acked = max(acked, b.Floor-1)
 		have := map[uint64]bool{}
 		for i, e := range evs {
 			if i > 0 && e.Seq <= evs[i-1].Seq {

@@ -52,7 +52,7 @@ func BenchmarkRelay1080p(b *testing.B) {
 				direct := measureReaders(b, c.readers, urls)
 				cams := make([]Camera, c.cams)
 				for i := range cams {
-					cams[i] = Camera{ID: fmt.Sprintf("cam%d", i), URL: urls[i]}
+					cams[i] = Camera{ID: fmt.Sprintf("cam%d", i), URL: urls[i], AllowLocal: true}
 				}
 				cfg := quick()
 				cfg.Linger = time.Minute

@@ -3,10 +3,16 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
+	"strings"
+	"syscall"
 
 	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // Camera is one camera the box relays; it comes from the desired state.
@@ -30,6 +36,13 @@ type Camera struct {
 	// not, so the first viewer waits for nothing. The sub stream is pulled
 	// on demand all the same: the grid's tiles come and go.
 	AlwaysOn bool `json:"always_on,omitempty"`
+	// AllowLocal lets the URL name the box itself, link-local or other
+	// addresses no camera has (protocol.CheckCameraIP): the township's
+	// allowance, for tests and demos. Without it such a URL is refused,
+	// and so is a name that resolves to such an address when dialled, so
+	// the relay's readers cannot probe the box's own ports or the cloud's
+	// metadata service through it.
+	AllowLocal bool `json:"allow_local,omitempty"`
 	// SubURL is the camera's sub stream, like URL; optional. It is
 	// re-served at rtsp://BOX:PORT/<ID>/sub.
 	SubURL string `json:"sub_url,omitempty"`
@@ -88,11 +101,11 @@ func (c Camera) Validate() error {
 	case !idPattern.MatchString(c.ID):
 		errs = append(errs, fmt.Errorf("id %q has characters other than letters, digits, '-' and '_'", c.ID))
 	}
-	if err := checkURL(c.URL); err != nil {
+	if err := checkURL(c.URL, c.AllowLocal); err != nil {
 		errs = append(errs, err)
 	}
 	if c.SubURL != "" {
-		if err := checkURL(c.SubURL); err != nil {
+		if err := checkURL(c.SubURL, c.AllowLocal); err != nil {
 			errs = append(errs, fmt.Errorf("sub stream: %w", err))
 		}
 	}
@@ -110,7 +123,7 @@ func (c Camera) Validate() error {
 	return nil
 }
 
-func checkURL(raw string) error {
+func checkURL(raw string, allowLocal bool) error {
 	if raw == "" {
 		return errors.New("url is empty")
 	}
@@ -128,7 +141,22 @@ func checkURL(raw string) error {
 		// One place for secrets: a URL ends up in logs and events.
 		return fmt.Errorf("url %q: credentials go in username and password, not in the url", redact(raw))
 	}
+	if err := protocol.CheckCameraHost(u.Hostname()); err != nil && !allowLocal {
+		return fmt.Errorf("url %q: %w", raw, err)
+	}
 	return nil
+}
+
+// refuseLocal is the dialer's check of the address a camera's host name
+// resolved to, just before the connection is made: a name in the LAN's
+// DNS (or /etc/hosts) that points at the box itself is refused like the
+// literal address.
+func refuseLocal(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("relay: dialling %q: %w", address, err)
+	}
+	return protocol.CheckCameraIP(ap.Addr())
 }
 
 // redact drops the user info of a URL for logs and errors.
@@ -170,4 +198,14 @@ func validateCameras(cams []Camera) error {
 		seen[c.ID] = true
 	}
 	return errors.Join(errs...)
+}
+
+// CodecName names a stream's format for logs and refusals ("H264",
+// "H265", "MPEG4-GENERIC"): the encoding name of its RTP map, or its Go
+// type when it has none.
+func CodecName(f format.Format) string {
+	if name, _, _ := strings.Cut(f.RTPMap(), "/"); name != "" {
+		return name
+	}
+	return fmt.Sprintf("%T", f)
 }

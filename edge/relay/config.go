@@ -29,6 +29,10 @@ type Config struct {
 	// RTPPort is the even UDP port for RTP to readers that ask for UDP,
 	// RTCP on the next one; 0 picks a free pair on the Listen host.
 	RTPPort int
+	// TCPOnly serves readers over their RTSP connection alone: no UDP
+	// port is bound and a reader asking for UDP is refused (461), so it
+	// falls back to TCP. For a network that lets no UDP through.
+	TCPOnly bool
 	// Username and Password, when Username is set, are the credentials
 	// the box's RTSP readers must give (basic or digest); others get 401.
 	Username, Password string
@@ -90,6 +94,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.RTPPort < 0 || c.RTPPort > 65534 || c.RTPPort%2 != 0 {
 		errs = append(errs, fmt.Errorf("rtp port %d is not an even port below 65535", c.RTPPort))
+	}
+	if c.TCPOnly && c.RTPPort != 0 {
+		errs = append(errs, fmt.Errorf("rtp port %d is set but the relay is TCP only", c.RTPPort))
 	}
 	if c.Username == "" && c.Password != "" {
 		errs = append(errs, errors.New("a password without a username"))

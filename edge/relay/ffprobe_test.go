@@ -25,7 +25,7 @@ func TestFFprobe(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cam := startCamera(t, sim.Config{Clip: c.clip})
-			r := startRelay(t, quick(), Camera{ID: "cam1", URL: cam.URL()})
+			r := startRelay(t, quick(), Camera{ID: "cam1", URL: cam.URL(), AllowLocal: true})
 			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, ffprobe, "-v", "error", "-rtsp_transport", "tcp",

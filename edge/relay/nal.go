@@ -111,14 +111,6 @@ func isKeyNAL(h265 bool, typ byte) bool {
 	return typ == h264IDR
 }
 
-// isSliceNAL reports whether a NAL unit type is a coded slice.
-func isSliceNAL(h265 bool, typ byte) bool {
-	if h265 {
-		return typ <= 31
-	}
-	return typ == h264NonIDR || typ == h264IDR
-}
-
 // H.264 slice types (slice_type % 5, H.264 table 7-6).
 const (
 	sliceP = 0

@@ -60,8 +60,8 @@ type CameraStats struct {
 	LastError string // why the last pull failed, if it did
 }
 
-// New validates cfg and binds the RTSP port (and the UDP pair), so Addr
-// is known at once; Run serves.
+// New validates cfg and binds the RTSP port (and the UDP pair, unless
+// TCPOnly), so Addr is known at once; Run serves.
 func New(cfg Config, deps Deps) (*Relay, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -71,7 +71,13 @@ func New(cfg Config, deps Deps) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	sock, err := rtspsock.Bind(cfg.Listen, cfg.RTPPort)
+	var sock *rtspsock.Sockets
+	var err error
+	if cfg.TCPOnly {
+		sock, err = rtspsock.BindTCP(cfg.Listen)
+	} else {
+		sock, err = rtspsock.Bind(cfg.Listen, cfg.RTPPort)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}

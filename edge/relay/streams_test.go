@@ -14,7 +14,7 @@ import (
 // pulled on its own, once however many read it.
 func TestMainAndSubStreams(t *testing.T) {
 	cam := startCamera(t, sim.Config{SubClip: fixture(t, "sub-320x180.h264")})
-	r := startRelay(t, quick(), Camera{ID: "cam1", URL: cam.URL(), SubURL: cam.SubURL()})
+	r := startRelay(t, quick(), Camera{ID: "cam1", URL: cam.URL(), SubURL: cam.SubURL(), AllowLocal: true})
 	if got := r.URL(Path("cam1", StreamSub)); got != r.URL("cam1")+"/sub" {
 		t.Fatalf("sub URL %s", got)
 	}
@@ -72,7 +72,7 @@ func TestStreamAnalysis(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cam := startCamera(t, sim.Config{Clip: fixture(t, c.clip), Audio: fixture(t, "tone-8k.alaw")})
-			r := startRelay(t, quick(), Camera{ID: "cam1", URL: cam.URL()})
+			r := startRelay(t, quick(), Camera{ID: "cam1", URL: cam.URL(), AllowLocal: true})
 			sub, err := r.Subscribe(t.Context(), "cam1")
 			if err != nil {
 				t.Fatal(err)
@@ -114,7 +114,7 @@ func TestStreamAnalysis(t *testing.T) {
 // keyframe.
 func TestGOPCache(t *testing.T) {
 	cam := startCamera(t, sim.Config{})
-	r := startRelay(t, quick(), Camera{ID: "cam1", URL: cam.URL()})
+	r := startRelay(t, quick(), Camera{ID: "cam1", URL: cam.URL(), AllowLocal: true})
 	first, err := r.Subscribe(t.Context(), "cam1")
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"time"
 
@@ -53,6 +54,9 @@ func openUpstream(ctx context.Context, cam Camera) (*upstream, error) {
 		Protocol:     cam.protocol(),
 		ReadTimeout:  upstreamTimeout,
 		WriteTimeout: upstreamTimeout,
+	}
+	if !cam.AllowLocal {
+		c.DialContext = (&net.Dialer{Control: refuseLocal}).DialContext
 	}
 	if err := c.Start(); err != nil {
 		return nil, fmt.Errorf("start client: %w", err)

@@ -17,8 +17,16 @@
 //   - paho's file store does not fsync; the bbolt outbox is the durable copy,
 //     so every connection gets a fresh paho client with a memory store, and
 //     after every reconnect the drain rewinds to the last acknowledged seq
-//     and sends again. The township stores by (box, seq), so a batch sent
-//     twice is stored once.
+//     and sends again. The township stores by (box, epoch, seq), so a batch
+//     sent twice is stored once.
+//
+// Every batch names the outbox's epoch. An ack is applied only if it names
+// the same epoch and its range (from, seq) starts at or below the lowest
+// queued seq, so an ack can never delete an event that was not in the
+// batch it answers: not after the box came back with an empty data
+// directory, not after a batch went missing. An ack saying the epoch
+// diverged (the data directory is an older copy) moves the outbox to a new
+// epoch, and the drain sends everything left again under it.
 //
 // paho's message handler runs on paho's router goroutine, where blocking
 // would stall keepalives and acks; the handler here only decodes acks

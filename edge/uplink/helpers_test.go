@@ -232,7 +232,10 @@ func (p *proxy) cut() {
 
 // cloud plays the township with its own paho client: it subscribes to a
 // box's events, status, reported and cmd/result, stores events once by
-// seq, and (when acking) acks the contiguous watermark after each batch.
+// seq (whatever their epoch: the tests that change it use answer), and
+// (when acking) acks each batch as the township does: its epoch, from its
+// lowest seq through the contiguous watermark or the batch's end, which
+// ever is lower.
 type cloud struct {
 	t   testing.TB
 	box string
@@ -240,6 +243,8 @@ type cloud struct {
 
 	mu       sync.Mutex
 	ack      bool
+	answer   func(protocol.EventBatch) (protocol.EventsAck, bool) // if set and true, replaces the ack
+	batchLog []protocol.EventBatch                                // every batch received, in order
 	events   map[uint64]protocol.Event
 	received int // events received, duplicates included
 	wm       uint64
@@ -333,6 +338,14 @@ func (c *cloud) onEvents(cl mqtt.Client, payload []byte) {
 		return
 	}
 	c.mu.Lock()
+	c.batchLog = append(c.batchLog, b)
+	if c.answer != nil {
+		if a, ok := c.answer(b); ok {
+			c.mu.Unlock()
+			c.publishAck(cl, a)
+			return
+		}
+	}
 	for _, e := range b.Events {
 		c.received++
 		if _, dup := c.events[e.Seq]; !dup {
@@ -348,24 +361,52 @@ func (c *cloud) onEvents(cl mqtt.Client, payload []byte) {
 		c.wm++
 		c.log = append(c.log, c.wm)
 	}
-	wm, ack := c.wm, c.ack
+	a := rangeAck(c.box, b, c.wm)
+	ack := c.ack
 	c.mu.Unlock()
 	select {
 	case c.batches <- struct{}{}:
 	default:
 	}
 	if ack {
-		c.publishAck(cl, wm)
+		c.publishAck(cl, a)
 	}
 }
 
-func (c *cloud) publishAck(cl mqtt.Client, seq uint64) {
-	p, err := protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: protocol.Version, BoxID: c.box, Seq: seq})
+// rangeAck is the township's ack to batch b at watermark wm.
+func rangeAck(box string, b protocol.EventBatch, wm uint64) protocol.EventsAck {
+	from, top := b.Floor, b.Floor-1
+	if len(b.Events) > 0 {
+		from, top = b.Events[0].Seq, b.Events[len(b.Events)-1].Seq
+	}
+	a := protocol.EventsAck{V: protocol.Version, BoxID: box, Epoch: b.Epoch, Seq: min(wm, top)}
+	if b.Epoch != "" {
+		a.From = from
+	}
+	return a
+}
+
+func (c *cloud) publishAck(cl mqtt.Client, a protocol.EventsAck) {
+	p, err := protocol.Marshal(protocol.KindEventsAck, a)
 	if err != nil {
 		c.t.Errorf("cloud: %v", err)
 		return
 	}
 	cl.Publish(protocol.Topic(c.box, protocol.KindEventsAck), 1, false, p) // not awaited: may run on paho's goroutine
+}
+
+// setAnswer replaces the ack to the batches f answers (f runs under c.mu).
+func (c *cloud) setAnswer(f func(protocol.EventBatch) (protocol.EventsAck, bool)) {
+	c.mu.Lock()
+	c.answer = f
+	c.mu.Unlock()
+}
+
+// batchesSeen copies the batches received so far.
+func (c *cloud) batchesSeen() []protocol.EventBatch {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]protocol.EventBatch(nil), c.batchLog...)
 }
 
 // publish sends a raw payload to the box, waiting for the broker's ack.

@@ -8,6 +8,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/dalaba/dalaba/edge/outbox"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -214,14 +215,22 @@ func (u *Uplink) route(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
-// onAck accepts an ack only if it decodes strictly and does not exceed what
-// was published: deleting beyond that would lose events the township never
-// saw.
+// onAck accepts an ack only if it decodes strictly, names the outbox's
+// epoch and does not exceed what was published: deleting beyond that would
+// lose events the township never saw. An ack of another epoch answers a
+// batch of an earlier life of this data directory, or of another box with
+// this id; it says nothing of the events queued now.
 func (u *Uplink) onAck(payload []byte) {
 	a, err := protocol.DecodeEventsAck(u.cfg.BoxID, payload)
 	if err != nil {
 		if n := u.badAcks.Add(1); n&(n-1) == 0 { // 1, 2, 4, 8…: a flood stays a few lines
 			u.log.Warn("malformed ack ignored", "count", n, "err", err)
+		}
+		return
+	}
+	if epoch := *u.epoch.Load(); a.Epoch != epoch {
+		if n := u.otherAcks.Add(1); n&(n-1) == 0 {
+			u.log.Warn("ack of another epoch ignored", "ack_epoch", a.Epoch, "epoch", epoch, "seq", a.Seq, "count", n)
 		}
 		return
 	}
@@ -231,15 +240,12 @@ func (u *Uplink) onAck(payload []byte) {
 		}
 		return
 	}
-	for {
-		cur := u.ackSeen.Load()
-		if a.Seq <= cur || u.ackSeen.CompareAndSwap(cur, a.Seq) {
-			break
-		}
-	}
 	select {
-	case u.ackSignal <- struct{}{}:
+	case u.acks <- a:
 	default:
+		if n := u.droppedAcks.Add(1); n&(n-1) == 0 {
+			u.log.Warn("ack queue full; ack dropped (the resend after the ack timeout recovers)", "seq", a.Seq, "count", n)
+		}
 	}
 }
 
@@ -278,8 +284,8 @@ func (u *Uplink) serve(ctx context.Context, c *conn) error {
 		case err := <-c.lost:
 			return err
 		case <-u.d.Outbox.Appended():
-		case <-u.ackSignal:
-			u.applyAck(c.cl, dr, arm, disarm)
+		case a := <-u.acks:
+			u.applyAcks(c.cl, dr, a, arm, disarm)
 		case <-timer.C():
 			if dr.deadline.IsZero() {
 				continue // fired as it was being stopped
@@ -346,12 +352,13 @@ func (u *Uplink) fill(cl mqtt.Client, dr *drain, arm func(time.Duration)) {
 // the topic's limit (BatchBytes counts stored bytes; JSON escaping can grow
 // them) it halves the batch until it fits.
 func (u *Uplink) nextBatch(after uint64) (payload []byte, last uint64, n int, err error) {
-	evs, floor, err := u.d.Outbox.Read(after, u.cfg.BatchEvents, u.cfg.BatchBytes)
+	b, err := u.d.Outbox.Read(after, u.cfg.BatchEvents, u.cfg.BatchBytes)
+	evs := b.Events
 	if err != nil || len(evs) == 0 {
 		return nil, 0, 0, err
 	}
 	for {
-		payload, err = protocol.Marshal(protocol.KindEvents, protocol.EventBatch{V: protocol.Version, BoxID: u.cfg.BoxID, Floor: floor, Events: evs})
+		payload, err = protocol.Marshal(protocol.KindEvents, protocol.EventBatch{V: protocol.Version, BoxID: u.cfg.BoxID, Epoch: b.Epoch, Floor: b.Floor, Events: evs})
 		if rej, ok := errors.AsType[*protocol.RejectError](err); ok && rej.Reason == protocol.ReasonTooLarge && len(evs) > 1 {
 			evs = evs[:len(evs)/2]
 			continue
@@ -363,26 +370,62 @@ func (u *Uplink) nextBatch(after uint64) (payload []byte, last uint64, n int, er
 	}
 }
 
-// applyAck deletes through the highest ack seen, frees the window and, when
-// a large drain has just completed, publishes reported state with the new
-// backlog.
-func (u *Uplink) applyAck(cl mqtt.Client, dr *drain, arm func(time.Duration), disarm func()) {
-	s := u.ackSeen.Load()
-	if s <= u.acked {
+// applyAcks applies a and every ack queued behind it, in order. Acks that
+// follow on from each other (each starting at or below the end of the one
+// before) are folded into one deletion: one commit for a window of acks.
+func (u *Uplink) applyAcks(cl mqtt.Client, dr *drain, a protocol.EventsAck, arm func(time.Duration), disarm func()) {
+	cur := a
+	for {
+		var next protocol.EventsAck
+		select {
+		case next = <-u.acks:
+		default:
+			u.applyAck(cl, dr, cur, arm, disarm)
+			return
+		}
+		if !cur.Diverged && !next.Diverged && next.Epoch == cur.Epoch && next.From <= cur.Seq+1 {
+			cur.Seq = max(cur.Seq, next.Seq)
+			continue
+		}
+		u.applyAck(cl, dr, cur, arm, disarm)
+		cur = next
+	}
+}
+
+// applyAck deletes what a vouches for, frees the window and, when a large
+// drain has just completed, publishes reported state with the new backlog.
+// A diverged ack moves the outbox to a new epoch and rewinds the drain.
+func (u *Uplink) applyAck(cl mqtt.Client, dr *drain, a protocol.EventsAck, arm func(time.Duration), disarm func()) {
+	if a.Diverged {
+		u.newEpoch(dr, a, disarm)
 		return
 	}
-	deleted, err := u.d.Outbox.Ack(s)
-	if err != nil {
+	if a.Seq <= u.acked {
+		return
+	}
+	deleted, err := u.d.Outbox.Ack(a.Epoch, a.From, a.Seq)
+	switch {
+	case errors.Is(err, outbox.ErrOtherEpoch):
+		u.otherAcks.Add(1) // the epoch changed after the ack was queued
+		return
+	case errors.Is(err, outbox.ErrAckGap):
+		// A batch before this one went missing: its events are not
+		// covered. The ack timeout resends from the lowest queued seq.
+		if n := u.gapAcks.Add(1); n&(n-1) == 0 {
+			u.log.Warn("ack that does not reach the lowest queued seq ignored", "from", a.From, "seq", a.Seq, "count", n)
+		}
+		return
+	case err != nil:
 		// Kept in flight: the next ack, or the resend after the ack
 		// timeout and the township's answer to it, retries.
-		u.log.Error("deleting acknowledged events", "seq", s, "err", err)
+		u.log.Error("deleting acknowledged events", "seq", a.Seq, "err", err)
 		return
 	}
-	u.log.Debug("acknowledged", "seq", s, "deleted", deleted)
-	u.acked = s
-	dr.sent = max(dr.sent, s)
+	u.log.Debug("acknowledged", "seq", a.Seq, "deleted", deleted)
+	u.acked = a.Seq
+	dr.sent = max(dr.sent, a.Seq)
 	i := 0
-	for i < len(dr.inflight) && dr.inflight[i] <= s {
+	for i < len(dr.inflight) && dr.inflight[i] <= a.Seq {
 		i++
 	}
 	dr.inflight = append(dr.inflight[:0], dr.inflight[i:]...)
@@ -396,6 +439,32 @@ func (u *Uplink) applyAck(cl mqtt.Client, dr *drain, arm func(time.Duration), di
 		dr.sinceRep = 0
 		u.publishReported(cl)
 	}
+}
+
+// newEpoch answers a diverged ack: the township holds other events under
+// the outbox's epoch than this box sent. The outbox deletes what the ack
+// vouches for and moves the rest to a new epoch; the drain starts again
+// from the lowest queued seq, under the new epoch, so the township keeps
+// these events apart from the ones it holds.
+func (u *Uplink) newEpoch(dr *drain, a protocol.EventsAck, disarm func()) {
+	epoch, deleted, err := u.d.Outbox.NewEpoch(a.Epoch, a.From, a.Seq)
+	if errors.Is(err, outbox.ErrOtherEpoch) {
+		return // moved already, on an earlier diverged ack
+	}
+	if err != nil {
+		// The township says diverged again to the resend.
+		u.log.Error("moving the outbox to a new epoch", "epoch", a.Epoch, "err", err)
+		return
+	}
+	u.epoch.Store(&epoch)
+	if deleted > 0 {
+		u.acked = max(u.acked, a.Seq)
+	}
+	u.log.Warn("the township holds other events under this box's epoch (its data directory is an older copy, or another box has its id): the outbox moved to a new epoch and is sent again",
+		"old_epoch", a.Epoch, "epoch", epoch, "seq", a.Seq, "deleted", deleted)
+	dr.sent, dr.inflight = u.acked, dr.inflight[:0]
+	dr.window, dr.ackWait = u.cfg.Window, u.cfg.AckTimeout
+	disarm()
 }
 
 func (u *Uplink) publishReported(cl mqtt.Client) {
@@ -422,7 +491,7 @@ func (u *Uplink) publishResult(cl mqtt.Client, r protocol.CommandResult) {
 		err = fmt.Errorf("id %q: must be 1-%d bytes", r.ID, protocol.MaxCommandIDLen)
 	}
 	if err != nil {
-		u.log.Error("command result dropped", "id", r.ID, "err", err)
+		u.log.Error("command result dropped", "command_id", r.ID, "err", err)
 		return
 	}
 	cl.Publish(protocol.Topic(u.cfg.BoxID, protocol.KindCmdResult), 1, false, b)

@@ -66,10 +66,13 @@ type Deps struct {
 // applier falls 64 behind something is badly wrong and dropping (loudly)
 // beats stalling paho's router, which would stall keepalives too. Results
 // wait here while the box is offline; a command is worth answering only
-// within its short lifetime, so the oldest go first.
+// within its short lifetime, so the oldest go first. Acks answer at most
+// a window (64 batches) each; a dropped one costs a resend after the ack
+// timeout, nothing more.
 const (
 	inboundQueue = 64
 	resultQueue  = 64
+	ackQueue     = 128
 )
 
 // Token waits on paho's I/O use real time (paho's own timers are real);
@@ -91,19 +94,23 @@ type Uplink struct {
 	// publish so an honest ack can never exceed it. An ack above it would
 	// delete events the township never saw; it is refused.
 	published atomic.Uint64
-	// ackSeen is the highest acceptable ack decoded on paho's goroutine;
-	// ackSignal wakes the session goroutine to apply it.
-	ackSeen   atomic.Uint64
-	ackSignal chan struct{}
+	// epoch is the outbox's epoch, for paho's goroutine to sort acks by
+	// without taking the outbox's lock; the session goroutine, the only
+	// one that changes the outbox's epoch, keeps it current.
+	epoch atomic.Pointer[string]
+	// acks are acceptable acks decoded on paho's goroutine, in arrival
+	// order, for the session goroutine to apply.
+	acks chan protocol.EventsAck
 
 	in      chan inbound                // desired and cmd payloads for the dispatcher
 	report  chan struct{}               // a pending PublishReported (1 slot: requests coalesce)
 	results chan protocol.CommandResult // command results waiting for cmd/result
 
 	// Counters for logs and tests: acks refused (malformed, wrong box or
-	// version, oversized, or ahead of what was sent) and inbound payloads
-	// dropped on a full queue.
-	badAcks, aheadAcks, droppedIn atomic.Uint64
+	// version, oversized, ahead of what was sent, of another epoch, not
+	// reaching the lowest queued seq, or over a full queue) and inbound
+	// payloads dropped on a full queue.
+	badAcks, aheadAcks, otherAcks, gapAcks, droppedAcks, droppedIn atomic.Uint64
 
 	// Owned by the session goroutine.
 	acked uint64 // highest seq the outbox deleted through on the township's word
@@ -190,17 +197,20 @@ func New(cfg Config, deps Deps) (*Uplink, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Uplink{
-		cfg:       cfg,
-		d:         deps,
-		log:       deps.Logger.With("component", "uplink", "box_id", cfg.BoxID),
-		tls:       tc,
-		rng:       rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		ackSignal: make(chan struct{}, 1),
-		in:        make(chan inbound, inboundQueue),
-		report:    make(chan struct{}, 1),
-		results:   make(chan protocol.CommandResult, resultQueue),
-	}, nil
+	u := &Uplink{
+		cfg:     cfg,
+		d:       deps,
+		log:     deps.Logger.With("component", "uplink", "box_id", cfg.BoxID),
+		tls:     tc,
+		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		acks:    make(chan protocol.EventsAck, ackQueue),
+		in:      make(chan inbound, inboundQueue),
+		report:  make(chan struct{}, 1),
+		results: make(chan protocol.CommandResult, resultQueue),
+	}
+	epoch := deps.Outbox.Epoch()
+	u.epoch.Store(&epoch)
+	return u, nil
 }
 
 func setDefault[T comparable](p *T, def T) {
@@ -259,7 +269,7 @@ func (u *Uplink) PublishResult(r protocol.CommandResult) {
 		}
 		select {
 		case old := <-u.results:
-			u.log.Warn("command result queue full; dropped the oldest", "id", old.ID, "queued", resultQueue)
+			u.log.Warn("command result queue full; dropped the oldest", "command_id", old.ID, "queued", resultQueue)
 		default:
 		}
 	}

@@ -89,7 +89,7 @@ func TestEventsDeletedOnlyAfterAck(t *testing.T) {
 	if s := b.ob.Stats(); s.Backlog != 1000 {
 		t.Fatalf("events deleted with no ack: backlog %d", s.Backlog)
 	}
-	c.publishAckFromTest(t, 600)
+	c.publishAckFromTest(t, b.ob.Epoch(), 1, 600)
 	eventually(t, 5*time.Second, "events through 600 deleted", func() bool { return b.ob.Stats().FirstSeq == 601 })
 	if s := b.ob.Stats(); s.Backlog != 400 || s.LastSeq != 1000 {
 		t.Fatalf("after an ack of 600: %+v, want 601-1000 queued", s)
@@ -98,7 +98,7 @@ func TestEventsDeletedOnlyAfterAck(t *testing.T) {
 	// The township acks the rest: the drain completes and the box reports
 	// its empty backlog without being asked.
 	c.setAck(true)
-	c.publishAckFromTest(t, 1000)
+	c.publishAckFromTest(t, b.ob.Epoch(), 601, 1000)
 	eventually(t, 5*time.Second, "outbox empty", func() bool { return b.ob.Stats().Backlog == 0 })
 	eventually(t, 5*time.Second, "reported after the drain", func() bool {
 		c.mu.Lock()
@@ -107,9 +107,10 @@ func TestEventsDeletedOnlyAfterAck(t *testing.T) {
 	})
 }
 
-func (c *cloud) publishAckFromTest(t *testing.T, seq uint64) {
+// publishAckFromTest sends an ack of epoch vouching for [from, seq].
+func (c *cloud) publishAckFromTest(t *testing.T, epoch string, from, seq uint64) {
 	t.Helper()
-	p, err := protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: protocol.Version, BoxID: c.box, Seq: seq})
+	p, err := protocol.Marshal(protocol.KindEventsAck, protocol.EventsAck{V: protocol.Version, BoxID: c.box, Epoch: epoch, From: from, Seq: seq})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +216,8 @@ func TestMalformedAcksIgnored(t *testing.T) {
 	}
 	// Well formed but beyond anything sent: obeying it would delete
 	// events the township never saw.
-	c.publishAckFromTest(t, 1_000_000)
-	c.publishAckFromTest(t, 4)
+	c.publishAckFromTest(t, b.ob.Epoch(), 1, 1_000_000)
+	c.publishAckFromTest(t, b.ob.Epoch(), 1, 4)
 
 	eventually(t, 5*time.Second, "the good ack after the garbage applied", func() bool { return b.ob.Stats().FirstSeq == 5 })
 	if s := b.ob.Stats(); s.Backlog != 6 {
@@ -231,7 +232,7 @@ func TestMalformedAcksIgnored(t *testing.T) {
 	if !b.up.Connected() {
 		t.Error("the garbage broke the session")
 	}
-	c.publishAckFromTest(t, 10)
+	c.publishAckFromTest(t, b.ob.Epoch(), 5, 10)
 	eventually(t, 5*time.Second, "the session still works", func() bool { return b.ob.Stats().Backlog == 0 })
 }
 

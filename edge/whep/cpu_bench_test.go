@@ -59,7 +59,7 @@ func BenchmarkViewerCPU(b *testing.B) {
 			b.Fatal(err)
 		}
 		// Always on: pulled with nobody watching, for the baseline.
-		if err := rl.SetCameras([]relay.Camera{{ID: "cam1", URL: camURL, AlwaysOn: true}}); err != nil {
+		if err := rl.SetCameras([]relay.Camera{{ID: "cam1", URL: camURL, AlwaysOn: true, AllowLocal: true}}); err != nil {
 			b.Fatal(err)
 		}
 		testenv.Background(b, wait, "relay", rl.Run)
@@ -131,7 +131,7 @@ func BenchmarkGrid(b *testing.B) {
 		for i := range cams {
 			u := simCamera(b, simBin, mainClip, "--sub-clip", subClip)
 			id := fmt.Sprint("cam", i)
-			rcs = append(rcs, relay.Camera{ID: id, URL: u, SubURL: u + "/sub"})
+			rcs = append(rcs, relay.Camera{ID: id, URL: u, SubURL: u + "/sub", AllowLocal: true})
 			pcs = append(pcs, protocol.Camera{ID: id, URL: u, SubURL: u + "/sub"})
 		}
 		if err := rl.SetCameras(rcs); err != nil {

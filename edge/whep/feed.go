@@ -208,8 +208,8 @@ func (f *feed) firstSlice(pl []byte) (slice, disposable bool) {
 		return false, false
 	}
 	if f.h265 {
-		typ, _, _ := hevcStart(pl)
-		return typ >= 0 && typ <= 31, false
+		typ, _, ok := hevcStart(pl)
+		return ok && typ <= 31, false
 	}
 	hdr, body := pl[0], pl[1:]
 	switch pl[0] & 0x1f {

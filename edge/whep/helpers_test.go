@@ -73,7 +73,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rl.SetCameras([]relay.Camera{{ID: "cam1", URL: cam.URL(), SubURL: cam.SubURL()}}); err != nil {
+	if err := rl.SetCameras([]relay.Camera{{ID: "cam1", URL: cam.URL(), SubURL: cam.SubURL(), AllowLocal: true}}); err != nil {
 		t.Fatal(err)
 	}
 	r.relay = rl

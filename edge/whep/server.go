@@ -300,19 +300,20 @@ func (ss *session) open(args protocol.WHEPArgs, o offer, cands []choice) (protoc
 		if err != nil {
 			return res, err
 		}
-		vps, sps, pps := f.SafeParams()
-		params = [][]byte{vps, sps, pps}
+		// The description is the relay's, read-only here; nobody sets
+		// its parameters while a viewer reads them.
+		params = [][]byte{f.VPS, f.SPS, f.PPS}
 		video = o.h265[0]
 	} else {
 		f, err := videoFormat(sub.Desc)
 		if err != nil {
 			return res, err
 		}
-		sps, pps := f.SafeParams()
+		sps, pps := f.SPS, f.PPS
 		params = [][]byte{sps, pps}
 		camProfile, err := spsProfile(sps)
 		if err != nil {
-			s.log.Warn("camera gives no SPS in its description; profile unknown", "camera_id", ss.camera, "error", err)
+			s.log.Warn("camera gives no SPS in its description; profile unknown", "camera_id", ss.camera, "err", err)
 		}
 		video = choose(camProfile, o.h264)
 		ss.log.Info("answering viewer", "camera_profile", profileString(camProfile), "pt", video.PT, "fmtp", video.Fmtp)
@@ -424,7 +425,7 @@ func videoFormat(desc *description.Session) (*format.H264, error) {
 			if h, ok := f.(*format.H264); ok {
 				return h, nil
 			}
-			seen = append(seen, f.Codec())
+			seen = append(seen, relay.CodecName(f))
 		}
 	}
 	if len(seen) == 0 {

@@ -79,7 +79,7 @@ func (ss *session) run() {
 
 	ss.sub.Release()
 	if err := ss.pc.GracefulClose(); err != nil {
-		ss.log.Warn("closing peer connection", "error", err)
+		ss.log.Warn("closing peer connection", "err", err)
 	}
 	<-rtcpDone
 	if ss.audioSender != nil {
@@ -170,7 +170,7 @@ func (ss *session) send(pkts []*rtp.Packet, track *webrtc.TrackLocalStaticRTP) s
 				return "peer closed"
 			}
 			if ss.writeErrs == 0 {
-				ss.log.Debug("write", "error", err) // the rest are counted
+				ss.log.Debug("write", "err", err) // the rest are counted
 			}
 			ss.writeErrs++
 			continue

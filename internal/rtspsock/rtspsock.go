@@ -20,7 +20,7 @@ import (
 // Sockets are one server's bound sockets.
 type Sockets struct {
 	tcp       net.Listener
-	rtp, rtcp *net.UDPConn
+	rtp, rtcp *net.UDPConn // nil for a TCP-only server
 }
 
 // pairTries bounds the search for a free even/odd UDP port pair.
@@ -39,6 +39,17 @@ func Bind(listen string, rtpPort int) (*Sockets, error) {
 		return nil, err
 	}
 	return &Sockets{tcp: ln, rtp: rtp, rtcp: rtcp}, nil
+}
+
+// BindTCP listens on listen (TCP) alone: the server it serves sends RTP
+// over each reader's RTSP connection and refuses UDP (461), so players
+// fall back to TCP and a firewall need open no UDP port.
+func BindTCP(listen string) (*Sockets, error) {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen %q: %w", listen, err)
+	}
+	return &Sockets{tcp: ln}, nil
 }
 
 func udpPair(ip net.IP, port int) (rtp, rtcp *net.UDPConn, err error) {
@@ -75,9 +86,12 @@ func udpPair(ip net.IP, port int) (rtp, rtcp *net.UDPConn, err error) {
 func (s *Sockets) TCPAddr() *net.TCPAddr { return s.tcp.Addr().(*net.TCPAddr) }
 
 // Addrs are the addresses to give the server, which checks the pair and
-// then asks the hooks for them.
+// then asks the hooks for them; rtp and rtcp are "" for a TCP-only server.
 func (s *Sockets) Addrs() (tcp, rtp, rtcp string) {
 	u := func(c *net.UDPConn) string {
+		if c == nil {
+			return ""
+		}
 		a := c.LocalAddr().(*net.UDPAddr)
 		return net.JoinHostPort(a.IP.String(), strconv.Itoa(a.Port))
 	}
@@ -96,10 +110,11 @@ func (s *Sockets) Listen(_, address string) (net.Listener, error) {
 // UDP sockets.
 func (s *Sockets) ListenPacket(_, address string) (net.PacketConn, error) {
 	_, rtp, rtcp := s.Addrs()
-	switch address {
-	case rtp:
+	switch {
+	case rtp == "":
+	case address == rtp:
 		return s.rtp, nil
-	case rtcp:
+	case address == rtcp:
 		return s.rtcp, nil
 	}
 	return nil, fmt.Errorf("unexpected UDP listen on %s", address)
@@ -124,10 +139,12 @@ func (s *Sockets) Serve(h gortsplib.ServerHandler) (*gortsplib.Server, error) {
 	return srv, nil
 }
 
-// Close closes the three sockets, for a server that never started (a
-// started server closes them itself).
+// Close closes the sockets, for a server that never started (a started
+// server closes them itself).
 func (s *Sockets) Close() {
 	s.tcp.Close()
-	s.rtp.Close()
-	s.rtcp.Close()
+	if s.rtp != nil {
+		s.rtp.Close()
+		s.rtcp.Close()
+	}
 }

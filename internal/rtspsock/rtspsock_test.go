@@ -69,3 +69,29 @@ func TestServe(t *testing.T) {
 	}
 	l.Close()
 }
+
+// TestBindTCP: a TCP-only server binds no UDP port, names none to the
+// server, and serves.
+func TestBindTCP(t *testing.T) {
+	s, err := BindTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp, rtp, rtcp := s.Addrs()
+	if rtp != "" || rtcp != "" || tcp != s.TCPAddr().String() {
+		t.Fatalf("addresses %q %q %q", tcp, rtp, rtcp)
+	}
+	if _, err := s.ListenPacket("udp", "127.0.0.1:0"); err == nil {
+		t.Error("ListenPacket hook handed over a UDP socket")
+	}
+	srv, err := s.Serve(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", tcp)
+	if err != nil {
+		t.Fatalf("dial the started server: %v", err)
+	}
+	c.Close()
+	srv.Close()
+}

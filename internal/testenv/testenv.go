@@ -41,6 +41,15 @@ func Tool(t testing.TB, name, hint string) string {
 	return p
 }
 
+// Root checks the test runs as root (what needs it: chroot, dpkg into a
+// Debian root), or calls Missing.
+func Root(t testing.TB, what string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Missing(t, "root (uid 0), which "+what+" needs,", "run the test as root, as CI does")
+	}
+}
+
 // TCP checks that something listens on addr, or calls Missing.
 func TCP(t testing.TB, addr, what, hint string) {
 	t.Helper()

@@ -36,7 +36,7 @@
   }
 
   // api calls /api/v1/<path> through the bridge; a non-2xx answer throws
-  // an Error with the API's {"error"} text and the status.
+  // an Error carrying the answer's problem (errors.js).
   async function api(method, path, body) {
     const init = { method: method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
     if (method !== 'GET') {
@@ -49,36 +49,51 @@
       init.body = JSON.stringify(body);
     }
     const resp = await fetch('/ui/api/' + path, init);
-    let data = null;
-    try {
-      data = await resp.json();
-    } catch (e) {
-      data = null; // an empty or non-JSON answer; the status says enough
-    }
     if (!resp.ok) {
-      const err = new Error(data && data.error ? data.error : resp.status + ' ' + resp.statusText);
-      err.status = resp.status;
+      const p = await dalaba.problem(resp);
+      const err = new Error(p.message);
+      err.problem = p;
       throw err;
     }
-    return data;
+    try {
+      return await resp.json();
+    } catch (e) {
+      return null; // an empty answer
+    }
   }
 
   function boxPath(rest) { return 'boxes/' + encodeURIComponent(box) + '/' + rest; }
 
-  // explain turns a failed call into what the official reads.
-  function explain(err) {
-    switch (err.status) {
-      case 401: return T.tSession;
-      case 403: return fill(T.tRefused, err.message);
-      case 504: return T.tNotDelivered;
-    }
-    return fill(T.tFailed, err.message);
+  // problemOf is the problem of a failed call: the API's answer, or a
+  // network failure (no code).
+  function problemOf(err) {
+    return err.problem || dalaba.fromData(0, { error: String(err) });
   }
+
+  // fieldLabels name the schedule form's fields by the last name of the
+  // paths the API's problems give.
+  const fieldLabels = {
+    name: T.tLName, media: T.tLClip, zones: T.tLZones, rule: T.tLRule, priority: T.tLPriority,
+  };
 
   function say(node, text, kind) {
     if (!node) { return; }
     node.textContent = text;
+    node.title = '';
+    delete node.dataset.code;
     node.className = 'status' + (kind ? ' ' + kind : '');
+  }
+
+  // sayFailed shows what the official reads for a failed call.
+  function sayFailed(node, err) {
+    if (!node) { return; }
+    dalaba.show(node, problemOf(err), { labels: fieldLabels });
+    node.className = 'status error';
+  }
+
+  // refusal is a command the box answered with ok false, as a problem.
+  function refusal(res) {
+    return dalaba.fromResult(res);
   }
 
   function clipName(sha) {
@@ -177,7 +192,7 @@
           await loadClips(clip.sha256);
           listen(clip.sha256);
         } catch (err) {
-          say(status, explain(err), 'error');
+          sayFailed(status, err);
         } finally {
           btn.disabled = false;
         }
@@ -204,7 +219,7 @@
           await loadClips(clip.sha256);
           listen(clip.sha256);
         } catch (err) {
-          say(status, explain(err), 'error');
+          sayFailed(status, err);
         } finally {
           btn.disabled = false;
         }
@@ -327,7 +342,7 @@
         say(status, T.tDeleted, 'ok');
         await refreshPlan();
       } catch (err) {
-        say(status, explain(err), 'error');
+        sayFailed(status, err);
         b.disabled = false;
       }
     });
@@ -459,7 +474,7 @@
         $('bc-sched-name').value = '';
         await refreshPlan();
       } catch (err) {
-        say(status, explain(err), 'error');
+        sayFailed(status, err);
       } finally {
         btn.disabled = false;
       }
@@ -521,7 +536,7 @@
       renderCalendar(await api('GET', boxPath('upcoming?days=7')));
       say(status, '', '');
     } catch (err) {
-      say(status, explain(err), 'error');
+      sayFailed(status, err);
     }
   }
 
@@ -542,7 +557,8 @@
     // outcome reads a command's answer: the box may refuse (ok false).
     function outcome(res, done) {
       if (res && res.ok === false) {
-        say(status, fill(T.tFailed, res.error || ''), 'error');
+        dalaba.show(status, refusal(res));
+        status.className = 'status error';
       } else {
         say(status, done, 'ok');
       }
@@ -562,7 +578,7 @@
       try {
         outcome(await api('POST', boxPath('play'), args), T.tPlayed);
       } catch (err) {
-        say(status, explain(err), 'error');
+        sayFailed(status, err);
       }
     });
     $('bc-stop').addEventListener('click', async function () {
@@ -570,7 +586,7 @@
       try {
         outcome(await api('POST', boxPath('stop'), { zones: checkedValues($('bc-play-zones')) }), T.tStopped);
       } catch (err) {
-        say(status, explain(err), 'error');
+        sayFailed(status, err);
       }
     });
   }
@@ -625,20 +641,24 @@
         li.appendChild(res);
         ul.appendChild(li);
         let result = 'delivered';
-        let text = T.tDelivered;
+        let p = null;
         try {
           const r = await api('POST', 'boxes/' + encodeURIComponent(cb.value) + '/play', args);
           if (r && r.ok === false) {
             result = 'failed';
-            text = fill(T.tFailed, r.error || '');
+            p = refusal(r);
           }
         } catch (err) {
-          result = err.status === 504 ? 'not-delivered' : 'failed';
-          text = explain(err);
+          p = problemOf(err);
+          result = p.code === 'box.no_answer' ? 'not-delivered' : 'failed';
         }
         li.dataset.result = result;
         li.className = result === 'delivered' ? 'ok' : 'bad';
-        res.textContent = text;
+        if (p) {
+          dalaba.show(res, p);
+        } else {
+          res.textContent = T.tDelivered;
+        }
       }));
       say(status, '', '');
       btn.disabled = false;
@@ -661,7 +681,7 @@
         await refreshPlan();
       }
     } catch (err) {
-      say($('bc-schedules-status') || $('bc-em-status'), explain(err), 'error');
+      sayFailed($('bc-schedules-status') || $('bc-em-status'), err);
     }
   })();
 })();

@@ -49,6 +49,8 @@
   function say(s, text, kind) {
     const el = s.tile.querySelector('[data-k=status]');
     el.textContent = text;
+    el.title = '';
+    delete el.dataset.code;
     el.className = 'cam-status' + (kind ? ' ' + kind : '');
     s.tile.dataset.live = kind === 'live' ? '1' : '';
   }
@@ -64,26 +66,14 @@
     s.btn.classList.toggle('watching', on);
   }
 
-  // refusal is what an official reads for an answer other than 201; the
-  // box's own words (English, for engineers) go to the tile's title.
+  // refusal is the problem of an answer other than 201 (errors.js); a box
+  // that refuses a viewer does so for its viewer limits or budget.
   function refusal(status, body) {
-    let msg = body;
-    try { msg = JSON.parse(body).error || body; } catch (e) { /* not JSON: keep the text */ }
-    let code = '';
-    try { code = JSON.parse(body).code || ''; } catch (e) { /* not JSON: no code */ }
-    let text = t.tRefused;
-    if (status === 422 && words('refused', code)) text = words('refused', code);
-    else if (status === 409 && /budget/i.test(msg)) text = t.tRefusedBudget;
-    else if (status === 409 && /readers|viewers/i.test(msg)) text = t.tRefusedLimit;
-    else if (/H\.264/.test(msg)) text = t.tNoVideo;
-    else if (status === 504) text = t.tOffline;
-    else if (status === 503) text = t.tNoBroker;
-    else if (status === 404) text = t.tNoCamera;
-    else if (status === 401) text = t.tSession;
-    else if (status === 403) text = t.tForbidden;
-    else if (status >= 500) text = t.tServer;
-    return { text: text, detail: status + ' ' + msg };
+    let data = null;
+    try { data = JSON.parse(body); } catch (e) { /* not the API's JSON: no code */ }
+    return dalaba.fromData(status, data);
   }
+  const over = { 'box.refused': t.tRefused };
 
   function gathered(pc) {
     return new Promise(function (resolve) {
@@ -235,10 +225,11 @@
       const body = await resp.text();
       if (resp.status !== 201) {
         if (s.run !== run) return;
-        const r = refusal(resp.status, body);
+        const p = refusal(resp.status, body);
         stop(s);
-        say(s, r.text, 'error');
-        s.tile.title = r.detail;
+        say(s, '', 'error');
+        dalaba.show(s.tile.querySelector('[data-k=status]'), p, { over: over });
+        s.tile.title = resp.status + ' ' + p.message;
         return;
       }
       const session = uiPath(resp.headers.get('Location'));
@@ -380,7 +371,13 @@
         window.location.assign('/login');
         return;
       }
-      if (!resp.ok) throw new Error('GET cameras: ' + resp.status);
+      if (!resp.ok) {
+        const p = await dalaba.problem(resp);
+        dalaba.show(note, p);
+        note.textContent = t.tLoadFailed + ' ' + note.textContent;
+        note.classList.add('error');
+        return;
+      }
       c = (await resp.json()).cameras || {};
     } catch (e) {
       note.textContent = t.tLoadFailed;

@@ -17,18 +17,27 @@
 
   let call = null; // {pc, stream, location, audio, timer}
 
-  function status(state, msg) {
+  // status shows the call's state; detail (for engineers) goes to the
+  // title, never into what the official reads.
+  function status(state, msg, detail) {
     statusEl.dataset.state = state;
     statusEl.textContent = msg;
+    statusEl.title = detail || "";
+    delete statusEl.dataset.code;
   }
 
-  async function apiError(resp) {
-    try {
-      const j = await resp.json();
-      return j.error || resp.statusText;
-    } catch (e) {
-      return resp.status + " " + resp.statusText;
-    }
+  // refused shows a failed answer of the API (errors.js).
+  function refused(p) {
+    status("failed", "");
+    dalaba.show(statusEl, p);
+  }
+
+  // apiFailure is thrown for an answer of the API other than the one
+  // expected, carrying its problem.
+  function apiFailure(p) {
+    const e = new Error(p.message);
+    e.problem = p;
+    return e;
   }
 
   function showZones(zones) {
@@ -61,7 +70,7 @@
     }
     const resp = await fetch("/ui/api/boxes/" + encodeURIComponent(box) + "/broadcast", { headers: { Accept: "application/json" } });
     if (!resp.ok) {
-      status("failed", text.failed + (await apiError(resp)));
+      refused(await dalaba.problem(resp));
       return;
     }
     const plan = await resp.json();
@@ -110,7 +119,7 @@
     return ac;
   }
 
-  function hangUp(state, msg) {
+  function hangUp(state, msg, detail) {
     if (!call) {
       return;
     }
@@ -128,7 +137,7 @@
     level.value = 0;
     startBtn.disabled = false;
     stopBtn.disabled = true;
-    status(state, msg);
+    status(state, msg, detail);
   }
 
   async function start() {
@@ -149,7 +158,7 @@
       stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
     } catch (e) {
       startBtn.disabled = false;
-      status("failed", text.nomic + e.message);
+      status("failed", text.nomic, String(e));
       return;
     }
     const pc = new RTCPeerConnection();
@@ -159,7 +168,8 @@
       const caps = RTCRtpSender.getCapabilities ? RTCRtpSender.getCapabilities("audio") : null;
       const g711 = caps ? caps.codecs.filter(function (c) { return /^audio\/(PCMA|PCMU)$/i.test(c.mimeType); }) : [];
       if (!g711.length || !tr.setCodecPreferences) {
-        throw new Error(text.nog711);
+        hangUp("failed", text.nog711);
+        return;
       }
       // A-law first: the horns of Chinese paging systems take PCMA.
       g711.sort(function (a, b) { return (a.mimeType.toUpperCase() === "AUDIO/PCMA" ? 0 : 1) - (b.mimeType.toUpperCase() === "AUDIO/PCMA" ? 0 : 1); });
@@ -177,7 +187,7 @@
             clock.textContent = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
           }, 500);
         } else if (pc.connectionState === "failed" || pc.connectionState === "closed") {
-          hangUp("failed", text.failed + pc.connectionState);
+          hangUp("failed", text.failed, "connection " + pc.connectionState);
         }
       });
       await pc.setLocalDescription(await pc.createOffer());
@@ -192,18 +202,21 @@
         body: pc.localDescription.sdp,
       });
       if (resp.status !== 201) {
-        throw new Error(await apiError(resp));
+        throw apiFailure(await dalaba.problem(resp));
       }
       call.location = (resp.headers.get("Location") || "").replace(/^\/api\/v1\//, "/ui/api/");
       call.codec = resp.headers.get("X-Paging-Codec") || "";
       await pc.setRemoteDescription({ type: "answer", sdp: await resp.text() });
       stopBtn.disabled = false;
     } catch (e) {
-      hangUp("failed", text.failed + e.message);
+      hangUp("failed", text.failed, String(e));
+      if (e.problem) {
+        refused(e.problem);
+      }
     }
   }
 
-  boxSel.addEventListener("change", function () { loadZones().catch(function (e) { status("failed", text.failed + e.message); }); });
+  boxSel.addEventListener("change", function () { loadZones().catch(function (e) { status("failed", text.failed, String(e)); }); });
   if (startBtn) {
     startBtn.addEventListener("click", start);
     stopBtn.addEventListener("click", function () { hangUp("ended", text.ended); });

@@ -27,8 +27,19 @@
 
   function say(ok, text) {
     msg.textContent = text;
+    msg.title = '';
+    delete msg.dataset.code;
     msg.className = 'flash ' + (ok ? 'ok' : 'error');
     msg.hidden = false;
+  }
+
+  // refused shows a failed call (errors.js); lead, if any, comes first.
+  function refused(err, lead) {
+    say(false, '');
+    dalaba.show(msg, err.problem || dalaba.fromData(0, { error: String(err) }));
+    if (lead) {
+      msg.textContent = lead + ' ' + msg.textContent;
+    }
   }
 
   // api calls /api/v1/<path> through the bridge. A session that ended
@@ -48,9 +59,12 @@
         window.location.assign('/login');
         return new Promise(function () {}); // the page is leaving
       }
-      return resp.json().catch(function () { return {}; }).then(function (data) {
+      return resp.json().catch(function () { return null; }).then(function (data) {
         if (!resp.ok) {
-          throw new Error(data.error || String(resp.status));
+          const p = dalaba.fromData(resp.status, data);
+          const e = new Error(p.message);
+          e.problem = p;
+          throw e;
         }
         return data;
       });
@@ -130,7 +144,7 @@
       api('GET', 'users').then(renderUsers),
       api('GET', 'audit/recent?limit=100').then(function (d) { renderAudit(d.records || []); })
     ]).catch(function (err) {
-      say(false, T.loadFailed + ' ' + err.message);
+      refused(err, T.loadFailed);
     });
   }
 
@@ -139,7 +153,7 @@
     return api('PUT', 'users/' + encodeURIComponent(name), body).then(function () {
       say(true, fill(done, name));
     }, function (err) {
-      say(false, T.failed + err.message);
+      refused(err);
     }).then(load);
   }
 
@@ -151,7 +165,7 @@
       f.reset();
       say(true, fill(T.doneAdded, name));
     }, function (err) {
-      say(false, T.failed + err.message);
+      refused(err);
     }).then(load);
   });
 

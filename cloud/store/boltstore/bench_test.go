@@ -32,9 +32,9 @@ func BenchmarkAppendEvents500(b *testing.B) {
 			}
 			next++
 		}
-		wm, err := s.AppendEvents(ctx, "village-1", 1, batch)
-		if err != nil || wm != next-1 {
-			b.Fatalf("AppendEvents = %d, %v; want %d", wm, err, next-1)
+		got, err := s.AppendEvents(ctx, "village-1", store.Batch{Epoch: "0123456789abcdef0123456789abcdef", Floor: 1, Events: batch, ReceivedAt: now})
+		if err != nil || got.Watermark != next-1 {
+			b.Fatalf("AppendEvents = %+v, %v; want watermark %d", got, err, next-1)
 		}
 	}
 	b.ReportMetric(float64(next-1)/b.Elapsed().Seconds(), "events/s")

@@ -12,13 +12,15 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // SchemaVersion is the layout this package reads and writes. A file with
 // a newer version is refused rather than misread; an older one is migrated
 // on open (version 2 added the plans and media buckets, version 3 the
-// red/black lists' buckets).
-const SchemaVersion = 3
+// red/black lists' buckets, version 4 the epochs bucket and incarnations,
+// see migrate4, version 5 the buckets of community.go).
+const SchemaVersion = 5
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. bbolt's own zero means forever, which would hang
@@ -52,18 +54,62 @@ var (
 	bucketCats     = []byte("categories")
 	bucketEntries  = []byte("entries")
 	bucketAudit    = []byte("audit")
+	bucketEpochs   = []byte("epochs")
 	keySchema      = []byte("schema")
 )
 
 func buckets() [][]byte {
-	return [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
-		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit}
+	return append([][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
+		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs}, communityBuckets()...)
 }
 
 // addedIn lists the buckets each schema version added, for migration.
 var addedIn = map[uint64][][]byte{
 	2: {bucketPlans, bucketMedia},
 	3: {bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit},
+	4: {bucketEpochs},
+	5: communityBuckets(),
+}
+
+// migrations are what a schema version changed beyond adding buckets, run
+// after its buckets are made, in the same transaction as the whole
+// migration.
+var migrations = map[uint64]func(*bolt.Tx) error{
+	4: migrate4,
+}
+
+// migrate4 makes every box's events its first incarnation. Their keys do
+// not move: the first incarnation's positions are its seqs. What needs
+// care is what no box ever sent but an older store accepted: seqs above
+// protocol.MaxSeq, which now read as later incarnations (the box's count
+// then starts above them, so no new incarnation lands on them), and a
+// watermark above MaxSeq, which is lowered to it.
+func migrate4(tx *bolt.Tx) error {
+	var ids []string // bbolt forbids writing a bucket while walking it
+	if err := tx.Bucket(bucketBoxes).ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil }); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		evb, r, err := eventsOf(tx, id)
+		if err != nil {
+			return err
+		}
+		changed := false
+		if last, _ := evb.Cursor().Last(); last != nil {
+			if inc, _ := store.SplitPosition(binary.BigEndian.Uint64(last)); inc > 1 {
+				r.Incarnation, r.Watermark, changed = inc, 0, true
+			}
+		}
+		if r.Watermark > protocol.MaxSeq {
+			r.Watermark, changed = protocol.MaxSeq, true
+		}
+		if changed {
+			if err := putBox(tx, id, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Store is a store.Store on one bbolt file. Its methods are safe for
@@ -119,12 +165,17 @@ func initSchema(tx *bolt.Tx) error {
 	if got == 0 || got > SchemaVersion {
 		return fmt.Errorf("%w: the file has version %d, this dalaba-cloud reads up to %d", ErrSchema, got, SchemaVersion)
 	}
-	// Migrations only add buckets, so an older file is brought up to date
-	// in this same transaction: all of it or none.
+	// An older file is brought up to date in this same transaction: all
+	// of it or none.
 	for ver := got + 1; ver <= SchemaVersion; ver++ {
 		for _, name := range addedIn[ver] {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return fmt.Errorf("migrate to schema %d: create bucket %s: %w", ver, name, err)
+			}
+		}
+		if m := migrations[ver]; m != nil {
+			if err := m(tx); err != nil {
+				return fmt.Errorf("migrate to schema %d: %w", ver, err)
 			}
 		}
 	}
@@ -163,18 +214,24 @@ type boxRecord struct {
 	OutboxBacklog uint64    `json:"outbox_backlog"`
 	ReportedAt    time.Time `json:"reported_at"`
 	DesiredRev    uint64    `json:"desired_rev"`
-	Watermark     uint64    `json:"watermark"`
+	// Epoch, Incarnation and Watermark are the current incarnation's;
+	// Incarnation 0 (a record from before schema 4) is the first.
+	Epoch       string `json:"epoch,omitempty"`
+	Incarnation uint32 `json:"incarnation,omitempty"`
+	Watermark   uint64 `json:"watermark"`
 	// Events counts the box's stored events, so CountEvents need not walk
 	// them.
 	Events uint64 `json:"events"`
 }
+
+func (r boxRecord) incarnation() uint32 { return max(r.Incarnation, 1) }
 
 func toRecord(b store.Box, events uint64) boxRecord {
 	return boxRecord{
 		Name: b.Name, SecretHash: b.SecretHash, CreatedAt: b.CreatedAt,
 		Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
 		OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
-		DesiredRev: b.DesiredRev, Watermark: b.Watermark, Events: events,
+		DesiredRev: b.DesiredRev, Epoch: b.Epoch, Incarnation: b.Incarnation, Watermark: b.Watermark, Events: events,
 	}
 }
 
@@ -183,7 +240,7 @@ func (r boxRecord) box(id string) store.Box {
 		ID: id, Name: r.Name, SecretHash: r.SecretHash, CreatedAt: r.CreatedAt,
 		Online: r.Online, LastSeen: r.LastSeen, AppliedRev: r.AppliedRev,
 		OutboxBacklog: r.OutboxBacklog, ReportedAt: r.ReportedAt,
-		DesiredRev: r.DesiredRev, Watermark: r.Watermark,
+		DesiredRev: r.DesiredRev, Epoch: r.Epoch, Incarnation: r.incarnation(), Watermark: r.Watermark,
 	}
 }
 
@@ -272,7 +329,8 @@ func (s *Store) ListBoxes(ctx context.Context) ([]store.Box, error) {
 }
 
 // UpdateBox runs fn on box id in one write transaction. Changes fn makes to
-// ID, SecretHash and CreatedAt are ignored; if fn fails nothing is written.
+// ID, SecretHash, CreatedAt, Epoch, Incarnation and Watermark are ignored;
+// if fn fails nothing is written.
 func (s *Store) UpdateBox(ctx context.Context, id string, fn func(*store.Box) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -289,6 +347,7 @@ func (s *Store) UpdateBox(ctx context.Context, id string, fn func(*store.Box) er
 			return err
 		}
 		b.ID, b.SecretHash, b.CreatedAt = id, r.SecretHash, r.CreatedAt
+		b.Epoch, b.Incarnation, b.Watermark = r.Epoch, r.Incarnation, r.Watermark
 		return putBox(tx, id, toRecord(b, r.Events))
 	})
 	if err != nil {

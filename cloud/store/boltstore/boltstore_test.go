@@ -19,6 +19,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/storetest"
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // holdEnv makes the test binary a helper process that holds a store open
@@ -79,7 +80,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if err := errors.Join(steps...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AppendEvents(ctx, "village-1", 1, []store.Event{{Seq: 1, Type: "box.started", Time: now}, {Seq: 3, Type: "box.health", Time: now}}); err != nil {
+	if _, err := s.AppendEvents(ctx, "village-1", store.Batch{Floor: 1, Events: []store.Event{{Seq: 1, Type: "box.started", Time: now}, {Seq: 3, Type: "box.health", Time: now}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -97,8 +98,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 	}
 	// The gap at 2 survives the restart: filling it moves the watermark
 	// over the seq 3 stored before.
-	if wm, err := s.AppendEvents(ctx, "village-1", 1, []store.Event{{Seq: 2, Type: "x", Time: now}}); err != nil || wm != 3 {
-		t.Fatalf("AppendEvents after reopen = %d, %v; want 3", wm, err)
+	if got, err := s.AppendEvents(ctx, "village-1", store.Batch{Floor: 1, Events: []store.Event{{Seq: 2, Type: "x", Time: now}}}); err != nil || got.Watermark != 3 {
+		t.Fatalf("AppendEvents after reopen = %+v, %v; want watermark 3", got, err)
 	}
 	if d, err := s.GetDesired(ctx, "village-1"); err != nil || d.Rev != 4 || string(d.Payload) != `{"v":1}` {
 		t.Fatalf("desired after reopen = %+v, %v", d, err)
@@ -230,28 +231,32 @@ func TestAppendEventsEdges(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := s.AppendEvents(ctx, "village-1", 1, []store.Event{{Seq: 1}, {Seq: 0}}); err == nil {
+	if _, err := s.AppendEvents(ctx, "village-1", store.Batch{Floor: 1, Events: []store.Event{{Seq: 1}, {Seq: 0}}}); err == nil {
 		t.Fatal("seq 0 accepted")
 	}
 	if n, _ := s.CountEvents(ctx, "village-1"); n != 0 {
 		t.Fatalf("a refused batch stored %d events", n)
 	}
 
-	// The top of the seq range: the watermark walk must not wrap to 0.
-	top := uint64(math.MaxUint64)
-	wm, err := s.AppendEvents(ctx, "village-1", top, []store.Event{{Seq: top - 1}, {Seq: top}})
-	if err != nil || wm != top {
-		t.Fatalf("AppendEvents at the top = %d, %v; want %d", wm, err, top)
+	// The top of the seq range: the watermark walk must not run into the
+	// next incarnation's positions.
+	top := uint64(protocol.MaxSeq)
+	got, err := s.AppendEvents(ctx, "village-1", store.Batch{Floor: top, Events: []store.Event{{Seq: top - 1}, {Seq: top}}})
+	if err != nil || got.Watermark != top {
+		t.Fatalf("AppendEvents at the top = %+v, %v; want %d", got, err, top)
 	}
-	if wm, err := s.AppendEvents(ctx, "village-1", top, nil); err != nil || wm != top {
-		t.Fatalf("again = %d, %v", wm, err)
+	if got, err := s.AppendEvents(ctx, "village-1", store.Batch{Floor: top + 1}); err != nil || got.Watermark != top {
+		t.Fatalf("again = %+v, %v", got, err)
 	}
-	got, err := s.ListEvents(ctx, "village-1", top-2, 10)
-	if err != nil || !slices.Equal([]uint64{got[0].Seq, got[1].Seq}, []uint64{top - 1, top}) {
-		t.Fatalf("ListEvents near the top = %+v, %v", got, err)
+	evs, err := s.ListEvents(ctx, "village-1", top-2, 10)
+	if err != nil || len(evs) != 2 || !slices.Equal([]uint64{evs[0].Seq, evs[1].Seq}, []uint64{top - 1, top}) {
+		t.Fatalf("ListEvents near the top = %+v, %v", evs, err)
 	}
-	if got, err := s.ListEvents(ctx, "village-1", top, 10); err != nil || len(got) != 0 {
-		t.Fatalf("ListEvents after the top = %+v, %v", got, err)
+	if evs, err := s.ListEvents(ctx, "village-1", top, 10); err != nil || len(evs) != 0 {
+		t.Fatalf("ListEvents after the top = %+v, %v", evs, err)
+	}
+	if evs, err := s.ListEvents(ctx, "village-1", math.MaxUint64, 10); err != nil || len(evs) != 0 {
+		t.Fatalf("ListEvents after the last position = %+v, %v", evs, err)
 	}
 
 	for _, limit := range []int{0, -1} {
@@ -269,7 +274,7 @@ func TestCancelledContextChangesNothing(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := s.AppendEvents(ctx, "village-1", 1, []store.Event{{Seq: 1}}); !errors.Is(err, context.Canceled) {
+	if _, err := s.AppendEvents(ctx, "village-1", store.Batch{Floor: 1, Events: []store.Event{{Seq: 1}}}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("AppendEvents = %v, want context.Canceled", err)
 	}
 	if n, _ := s.CountEvents(t.Context(), "village-1"); n != 0 {

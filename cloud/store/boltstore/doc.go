@@ -1,15 +1,22 @@
 // Package boltstore is the default store.Store: one bbolt file, enough for a
 // township of tens of boxes on one machine.
 //
-// Layout (schema version 3, in bucket "meta" key "schema"; an older file
+// Layout (schema version 5, in bucket "meta" key "schema"; an older file
 // gains the buckets added since when opened: version 2 the plans and media
-// buckets, version 3 the lists' five):
+// buckets, version 3 the lists' five, version 4 the epochs, its events
+// becoming each box's first incarnation without moving, version 5 the
+// holds, shop, links, chats, deliveries and images of community.go):
 //
-//	boxes/<box id>             JSON box record, with the event count and watermark
+//	boxes/<box id>             JSON box record, with the event count and the
+//	                           current incarnation: number, epoch, watermark
 //	desired/<box id>           8-byte big-endian rev, then the signed payload
-//	events/<box id>/<seq>      JSON event; seq as 8 bytes big-endian, so keys
-//	                           sort by seq and both ListEvents and the
-//	                           watermark advance are cursor walks
+//	events/<box id>/<pos>      JSON event; pos is store.Position (incarnation
+//	                           and seq) as 8 bytes big-endian, so keys sort
+//	                           in log order and ListEvents, SearchEvents and
+//	                           the watermark advance are cursor walks; seq 0
+//	                           of an incarnation is its box.reset
+//	epochs/<box id>/<epoch>    JSON: the epoch's incarnation, its watermark,
+//	                           and whether it diverged
 //	users/<name>               JSON user
 //	sessions/<token sha256>    JSON session
 //	plans/<box id>             JSON plan: the protocol's broadcast section
@@ -23,11 +30,16 @@
 //	audit/<seq>                JSON audit record; seq as 8 bytes big-endian
 //	                           from the bucket's sequence, which rolls back
 //	                           with its transaction, so seqs have no gaps.
-//	                           Nothing rewrites or deletes an audit key.
+//	                           Nothing deletes an audit key; only retention
+//	                           (Anonymise) rewrites a value, emptying what
+//	                           it held about a person
+//	holds/, goods/, redemptions/, redeemkeys/, links/, chats/, deliveries/,
+//	images/                    see community.go
 //
 // Every write is one bbolt transaction, which fsyncs before it returns: when
-// AppendEvents returns, the events and the new watermark are on disk
-// together, so an ack sent after it never covers what a crash could lose.
+// AppendEvents returns, the events, the new watermark and a new
+// incarnation's box.reset are on disk together, so an ack sent after it
+// never covers what a crash could lose.
 //
 // The file is locked while open; a second dalaba-cloud on the same file gets
 // ErrInUse. It knows nothing of MQTT or of the protocol's JSON.

@@ -1,6 +1,8 @@
 package boltstore
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -8,18 +10,20 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // appendFill packs event pages fuller than bbolt's default half: seqs
 // arrive mostly in order, so pages are rarely split in the middle again.
 const appendFill = 0.9
 
-// eventRecord is the stored form of a store.Event under its seq key.
+// eventRecord is the stored form of a store.Event under its position key.
 type eventRecord struct {
 	Time       time.Time `json:"time"`
 	Type       string    `json:"type"`
@@ -28,7 +32,30 @@ type eventRecord struct {
 	ReceivedAt time.Time `json:"received_at"`
 }
 
-func seqKey(seq uint64) []byte { return u64(seq) }
+func (r eventRecord) event(box string, key []byte) store.Event {
+	inc, seq := store.SplitPosition(binary.BigEndian.Uint64(key))
+	return store.Event{BoxID: box, Incarnation: inc, Seq: seq, Time: r.Time, Type: r.Type,
+		Priority: r.Priority, Data: r.Data, ReceivedAt: r.ReceivedAt}
+}
+
+func posKey(inc uint32, seq uint64) []byte { return u64(store.Position(inc, seq)) }
+
+// epochRecord is what the store keeps of each epoch a box has sent, under
+// epochs/<box id>/<epoch>. The current incarnation's watermark is in the
+// box record too, for GetBox.
+type epochRecord struct {
+	Incarnation uint32 `json:"incarnation"`
+	Watermark   uint64 `json:"watermark"`
+	Diverged    bool   `json:"diverged,omitempty"`
+}
+
+// incarnation is one incarnation of a box's log while a batch is stored.
+type incarnation struct {
+	n        uint32
+	epoch    string // "" if none was ever sent for it
+	wm       uint64
+	diverged bool
+}
 
 // eventsOf returns box id's events bucket after checking the box exists.
 func eventsOf(tx *bolt.Tx, id string) (*bolt.Bucket, boxRecord, error) {
@@ -43,74 +70,227 @@ func eventsOf(tx *bolt.Tx, id string) (*bolt.Bucket, boxRecord, error) {
 	return b, r, nil
 }
 
-// AppendEvents stores evs of box boxID in one transaction, skipping seqs
-// already stored, and advances the watermark: to floor-1 if that is
-// higher, then over every contiguous stored seq. It returns after the
-// commit's fsync. Seq 0 is refused: it could never be acknowledged.
-func (s *Store) AppendEvents(ctx context.Context, boxID string, floor uint64, evs []store.Event) (uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
+func getEpoch(b *bolt.Bucket, epoch string) (epochRecord, bool, error) {
+	v := b.Get([]byte(epoch))
+	if v == nil {
+		return epochRecord{}, false, nil
 	}
-	for _, e := range evs {
-		if e.Seq == 0 {
-			return 0, errors.New("boltstore: append events: seq 0 is not a valid seq")
-		}
+	var r epochRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return epochRecord{}, false, fmt.Errorf("epoch %s: decode: %w", epoch, err)
 	}
-	var wm uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, r, err := eventsOf(tx, boxID)
-		if err != nil {
-			return err
-		}
-		b.FillPercent = appendFill
-		for _, e := range evs {
-			k := seqKey(e.Seq)
-			if b.Get(k) != nil {
-				continue
-			}
-			v, err := json.Marshal(eventRecord{Time: e.Time, Type: e.Type, Priority: e.Priority, Data: e.Data, ReceivedAt: e.ReceivedAt})
-			if err != nil {
-				return fmt.Errorf("seq %d: encode: %w", e.Seq, err)
-			}
-			if err := b.Put(k, v); err != nil {
-				return fmt.Errorf("seq %d: %w", e.Seq, err)
-			}
-			r.Events++
-		}
-		wm = r.Watermark
-		if floor > 0 && floor-1 > wm {
-			wm = floor - 1
-		}
-		wm = advance(b.Cursor(), wm)
-		r.Watermark = wm
-		return putBox(tx, boxID, r)
-	})
-	if err != nil {
-		return 0, fmt.Errorf("boltstore: append events of box %s: %w", boxID, err)
-	}
-	return wm, nil
+	return r, true, nil
 }
 
-// advance walks the cursor from wm+1 while the next key is the next seq,
-// and returns the last seq of that contiguous run (or wm).
-func advance(c *bolt.Cursor, wm uint64) uint64 {
-	if wm == math.MaxUint64 {
-		return wm
+func putEpoch(b *bolt.Bucket, inc incarnation) error {
+	v, err := json.Marshal(epochRecord{Incarnation: inc.n, Watermark: inc.wm, Diverged: inc.diverged})
+	if err != nil {
+		return fmt.Errorf("epoch %s: encode: %w", inc.epoch, err)
 	}
-	for k, _ := c.Seek(seqKey(wm + 1)); k != nil && len(k) == 8; k, _ = c.Next() {
-		if binary.BigEndian.Uint64(k) != wm+1 {
-			break
+	return b.Put([]byte(inc.epoch), v)
+}
+
+func checkBatch(b store.Batch) error {
+	if b.Floor > protocol.MaxSeq+1 {
+		return fmt.Errorf("floor %d above %d", b.Floor, uint64(protocol.MaxSeq+1))
+	}
+	for _, e := range b.Events {
+		if e.Seq == 0 || e.Seq > protocol.MaxSeq {
+			return fmt.Errorf("seq %d: seqs are 1-%d", e.Seq, uint64(protocol.MaxSeq))
 		}
+	}
+	return nil
+}
+
+// span is the batch's lowest seq (its floor without events) and its top:
+// its highest seq, or floor-1 without events.
+func span(b store.Batch) (from, top uint64) {
+	if len(b.Events) == 0 {
+		return b.Floor, max(b.Floor, 1) - 1
+	}
+	from = b.Events[0].Seq
+	for _, e := range b.Events {
+		from, top = min(from, e.Seq), max(top, e.Seq)
+	}
+	return from, top
+}
+
+// AppendEvents stores batch b of box boxID in one transaction, as
+// store.Events says; it returns after the commit's fsync. The box record
+// and the epoch's record change in the same transaction as the events, so
+// an ack made from the result never covers what a crash could lose.
+func (s *Store) AppendEvents(ctx context.Context, boxID string, b store.Batch) (store.Appended, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Appended{}, err
+	}
+	if err := checkBatch(b); err != nil {
+		return store.Appended{}, fmt.Errorf("boltstore: append events of box %s: %w", boxID, err)
+	}
+	var out store.Appended
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		var err error
+		out, err = appendBatch(tx, boxID, b)
+		return err
+	})
+	if err != nil {
+		return store.Appended{}, fmt.Errorf("boltstore: append events of box %s: %w", boxID, err)
+	}
+	return out, nil
+}
+
+func appendBatch(tx *bolt.Tx, boxID string, b store.Batch) (store.Appended, error) {
+	evb, r, err := eventsOf(tx, boxID)
+	if err != nil {
+		return store.Appended{}, err
+	}
+	epb, err := tx.Bucket(bucketEpochs).CreateBucketIfNotExists([]byte(boxID))
+	if err != nil {
+		return store.Appended{}, fmt.Errorf("epochs bucket: %w", err)
+	}
+	cur := incarnation{n: r.incarnation(), epoch: r.Epoch, wm: r.Watermark}
+	if cur.epoch != "" {
+		rec, _, err := getEpoch(epb, cur.epoch)
+		if err != nil {
+			return store.Appended{}, err
+		}
+		cur.diverged = rec.Diverged
+	}
+
+	// Which incarnation the batch belongs to.
+	inc, adopt, fresh := cur, false, false
+	if b.Epoch != "" && b.Epoch != cur.epoch {
+		rec, known, err := getEpoch(epb, b.Epoch)
+		switch {
+		case err != nil:
+			return store.Appended{}, err
+		case known:
+			inc = incarnation{n: rec.Incarnation, epoch: b.Epoch, wm: rec.Watermark, diverged: rec.Diverged}
+		case cur.epoch == "":
+			adopt = true
+		default:
+			fresh = true
+		}
+	}
+	from, top := span(b)
+	reason := protocol.ResetNewEpoch
+	if cur.diverged {
+		reason = protocol.ResetDiverged
+	}
+	if !fresh {
+		conflict, vouched := conflicts(evb, inc, b.Events, from)
+		switch {
+		case conflict && b.Epoch != "" && !adopt:
+			if !inc.diverged {
+				inc.diverged = true
+				if err := putEpoch(epb, inc); err != nil {
+					return store.Appended{}, err
+				}
+			}
+			return store.Appended{Incarnation: inc.n, Watermark: inc.wm, From: from, Ack: vouched, Diverged: true}, nil
+		case conflict:
+			fresh, reason = true, protocol.ResetSeqsReused
+		}
+	}
+	if adopt && !fresh {
+		inc.epoch = b.Epoch
+	}
+
+	out := store.Appended{From: from}
+	evb.FillPercent = appendFill
+	if fresh {
+		if cur.n >= store.MaxIncarnation {
+			return store.Appended{}, fmt.Errorf("box %q has had %d incarnations, the most a store keeps", boxID, cur.n)
+		}
+		inc = incarnation{n: cur.n + 1, epoch: b.Epoch}
+		reset := protocol.Reset{Reason: reason, OldEpoch: cur.epoch, NewEpoch: b.Epoch, OldIncarnation: cur.n,
+			Incarnation: inc.n, OldWatermark: cur.wm, Floor: b.Floor}
+		if err := putEvent(evb, store.ResetEvent(boxID, reset, b.ReceivedAt)); err != nil {
+			return store.Appended{}, err
+		}
+		r.Events++
+		out.Reset = &reset
+	}
+	for _, e := range b.Events {
+		e.Incarnation = inc.n
+		if evb.Get(posKey(inc.n, e.Seq)) != nil {
+			continue
+		}
+		if err := putEvent(evb, e); err != nil {
+			return store.Appended{}, err
+		}
+		r.Events++
+	}
+	if b.Floor > 0 && b.Floor-1 > inc.wm {
+		inc.wm = b.Floor - 1
+	}
+	inc.wm = advance(evb.Cursor(), inc.n, inc.wm)
+	if inc.epoch != "" {
+		if err := putEpoch(epb, inc); err != nil {
+			return store.Appended{}, err
+		}
+	}
+	if inc.n >= cur.n {
+		r.Incarnation, r.Epoch, r.Watermark = inc.n, inc.epoch, inc.wm
+	}
+	if err := putBox(tx, boxID, r); err != nil {
+		return store.Appended{}, err
+	}
+	out.Incarnation, out.Watermark, out.Ack = inc.n, inc.wm, min(inc.wm, top)
+	return out, nil
+}
+
+func putEvent(b *bolt.Bucket, e store.Event) error {
+	v, err := json.Marshal(eventRecord{Time: e.Time, Type: e.Type, Priority: e.Priority, Data: e.Data, ReceivedAt: e.ReceivedAt})
+	if err != nil {
+		return fmt.Errorf("seq %d: encode: %w", e.Seq, err)
+	}
+	if err := b.Put(posKey(e.Incarnation, e.Seq), v); err != nil {
+		return fmt.Errorf("seq %d: %w", e.Seq, err)
+	}
+	return nil
+}
+
+// conflicts compares the batch's events with what incarnation inc holds
+// (see store.Events). vouched ends the run of the batch's events, from its
+// lowest seq from, that inc holds as sent; from-1 if there is none.
+func conflicts(evb *bolt.Bucket, inc incarnation, evs []store.Event, from uint64) (conflict bool, vouched uint64) {
+	sorted := slices.SortedFunc(slices.Values(evs), func(a, b store.Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	vouched = max(from, 1) - 1
+	run := true
+	for _, e := range sorted {
+		v := evb.Get(posKey(inc.n, e.Seq))
+		same := false
+		if v != nil {
+			var r eventRecord
+			// A record that does not decode cannot be shown to be this
+			// event: a conflict, which keeps the batch apart from it.
+			same = json.Unmarshal(v, &r) == nil && store.SameEvent(r.event("", posKey(inc.n, e.Seq)), e)
+		}
+		switch {
+		case same:
+			if run {
+				vouched = e.Seq
+			}
+		case v != nil, inc.diverged, e.Seq <= inc.wm:
+			conflict, run = true, false
+		default:
+			run = false // a new event: in a diverged batch it is not stored
+		}
+	}
+	return conflict, vouched
+}
+
+// advance walks the cursor from wm+1 while the next key is incarnation
+// inc's next seq, and returns the last seq of that contiguous run (or wm).
+func advance(c *bolt.Cursor, inc uint32, wm uint64) uint64 {
+	for k, _ := c.Seek(posKey(inc, wm+1)); k != nil && wm < protocol.MaxSeq && bytes.Equal(k, posKey(inc, wm+1)); k, _ = c.Next() {
 		wm++
-		if wm == math.MaxUint64 {
-			break
-		}
 	}
 	return wm
 }
 
-// ListEvents returns up to limit events of boxID with seq > after, in seq
-// order; limit must be positive.
+// ListEvents returns up to limit events of boxID with a position above
+// after, in position order; limit must be positive.
 func (s *Store) ListEvents(ctx context.Context, boxID string, after uint64, limit int) ([]store.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -125,15 +305,12 @@ func (s *Store) ListEvents(ctx context.Context, boxID string, after uint64, limi
 			return err
 		}
 		c := b.Cursor()
-		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var r eventRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("event %x: decode: %w", k, err)
 			}
-			out = append(out, store.Event{
-				BoxID: boxID, Seq: binary.BigEndian.Uint64(k), Time: r.Time, Type: r.Type,
-				Priority: r.Priority, Data: r.Data, ReceivedAt: r.ReceivedAt,
-			})
+			out = append(out, r.event(boxID, k))
 		}
 		return nil
 	})
@@ -166,9 +343,9 @@ func (s *Store) CountEvents(ctx context.Context, boxID string) (uint64, error) {
 // and the search goes on in the next call, not one request of seconds.
 const searchBudget = 20_000
 
-// searchHead is one box's place in a search: its events with seq below
-// bound are still to be read; ev is the next match when has is set (then
-// bound is ev.Seq); done means nothing below bound matches.
+// searchHead is one box's place in a search: its events with a position
+// below bound are still to be read; ev is the next match when has is set
+// (then bound is its position); done means nothing below bound matches.
 type searchHead struct {
 	box   string
 	b     *bolt.Bucket
@@ -322,7 +499,7 @@ func (h *searchHead) fill(f store.EventFilter, budget *int) bool {
 	var k, v []byte
 	if h.bound == math.MaxUint64 {
 		k, v = c.Last()
-	} else if k, v = c.Seek(seqKey(h.bound)); k == nil {
+	} else if k, _ = c.Seek(u64(h.bound)); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev() // Seek lands at the bound itself or above it
@@ -332,13 +509,12 @@ func (h *searchHead) fill(f store.EventFilter, budget *int) bool {
 			return false
 		}
 		*budget--
-		seq := binary.BigEndian.Uint64(k)
-		h.bound = seq
+		h.bound = binary.BigEndian.Uint64(k)
 		var r eventRecord
 		if json.Unmarshal(v, &r) != nil || !matches(f, r) {
 			continue
 		}
-		h.ev = store.Event{BoxID: h.box, Seq: seq, Time: r.Time, Type: r.Type, Priority: r.Priority, Data: r.Data, ReceivedAt: r.ReceivedAt}
+		h.ev = r.event(h.box, k)
 		h.has = true
 		return true
 	}
@@ -373,10 +549,10 @@ func searchCursor(heads []*searchHead) (string, error) {
 	bounds := map[string]uint64{}
 	for _, h := range heads {
 		switch {
-		case h.has && h.ev.Seq == math.MaxUint64:
+		case h.has && h.ev.Position() == math.MaxUint64:
 			bounds[h.box] = math.MaxUint64 // the bound that starts at the last event
 		case h.has:
-			bounds[h.box] = h.ev.Seq + 1
+			bounds[h.box] = h.ev.Position() + 1
 		case !h.done:
 			bounds[h.box] = h.bound
 		}

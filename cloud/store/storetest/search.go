@@ -44,13 +44,13 @@ func loadSearchFixture(t *testing.T, s store.Store) map[string]store.Event {
 		var evs []store.Event
 		for i, le := range les {
 			e := store.Event{
-				BoxID: box, Seq: uint64(i + 1), Time: at(le.at), Type: le.typ, Priority: i % 3,
+				BoxID: box, Incarnation: 1, Seq: uint64(i + 1), Time: at(le.at), Type: le.typ, Priority: i % 3,
 				Data: fmt.Appendf(nil, `{"name":%q}`, le.name), ReceivedAt: at("12:00"),
 			}
 			evs = append(evs, e)
 			byName[le.name] = e
 		}
-		if _, err := s.AppendEvents(t.Context(), box, 1, evs); err != nil {
+		if _, err := s.AppendEvents(t.Context(), box, store.Batch{Floor: 1, Events: evs}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,7 +65,7 @@ func names(t *testing.T, evs []store.Event, byName map[string]store.Event) []str
 	for _, e := range evs {
 		found := ""
 		for n, want := range byName {
-			if want.BoxID == e.BoxID && want.Seq == e.Seq {
+			if want.BoxID == e.BoxID && want.Position() == e.Position() {
 				found = n
 				if g, w := normEvent(e), normEvent(want); !reflect.DeepEqual(g, w) {
 					t.Errorf("%s:\n got %+v\nwant %+v", n, g, w)
@@ -158,7 +158,7 @@ func testSearchEvents(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatalf("first page: %v, next %q", err, next)
 		}
 		late := store.Event{BoxID: "village-b", Seq: 5, Time: at("11:00"), Type: "box.health", ReceivedAt: at("12:00")}
-		if _, err := s.AppendEvents(t.Context(), "village-b", 1, []store.Event{late}); err != nil {
+		if _, err := s.AppendEvents(t.Context(), "village-b", store.Batch{Floor: 1, Events: []store.Event{late}}); err != nil {
 			t.Fatal(err)
 		}
 		f.Cursor = next
@@ -180,7 +180,7 @@ func testSearchEvents(t *testing.T, open func(t *testing.T) store.Store) {
 			}
 			evs = append(evs, e)
 		}
-		if _, err := s.AppendEvents(t.Context(), "village-long", 1, evs); err != nil {
+		if _, err := s.AppendEvents(t.Context(), "village-long", store.Batch{Floor: 1, Events: evs}); err != nil {
 			t.Fatal(err)
 		}
 		got := searchAll(t, s, store.EventFilter{Type: "camera.viewed", Limit: 10})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // Run runs the whole suite. open must return a new, empty store for each
@@ -19,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Boxes", func(t *testing.T) { testBoxes(t, open) })
 	t.Run("Desired", func(t *testing.T) { testDesired(t, open) })
 	t.Run("AppendEvents", func(t *testing.T) { testAppendEvents(t, open) })
+	t.Run("Incarnations", func(t *testing.T) { testIncarnations(t, open) })
 	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
 	t.Run("SearchEvents", func(t *testing.T) { testSearchEvents(t, open) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
@@ -26,6 +28,35 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Plans", func(t *testing.T) { testPlans(t, open) })
 	t.Run("Media", func(t *testing.T) { testMedia(t, open) })
 	t.Run("Lists", func(t *testing.T) { testLists(t, open) })
+	t.Run("Community", func(t *testing.T) { testCommunity(t, open) })
+	t.Run("Ping", func(t *testing.T) { testPing(t, open) })
+}
+
+// testPing: a working store pings clean, as often as asked, without
+// changing what it holds; a closed one cannot take a write and says so.
+func testPing(t *testing.T, open func(t *testing.T) store.Store) {
+	s := fresh(t, open)
+	mustCreateBox(t, s, newBox("village-1"))
+	before := mustGetBox(t, s, "village-1")
+	for range 3 {
+		if err := s.Ping(t.Context()); err != nil {
+			t.Fatalf("Ping of a working store: %v", err)
+		}
+	}
+	if after := mustGetBox(t, s, "village-1"); !reflect.DeepEqual(normBox(after), normBox(before)) {
+		t.Errorf("Ping changed a box: %+v, was %+v", after, before)
+	}
+	if boxes, err := s.ListBoxes(t.Context()); err != nil || len(boxes) != 1 {
+		t.Errorf("ListBoxes after Ping: %d boxes, %v", len(boxes), err)
+	}
+
+	closed := open(t)
+	if err := closed.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := closed.Ping(t.Context()); err == nil {
+		t.Error("Ping of a closed store: nil, want an error")
+	}
 }
 
 // t0 has microsecond precision on purpose: see the package comment.
@@ -48,6 +79,9 @@ func newBox(id string) store.Box {
 		Name:       "示范村 " + id,
 		SecretHash: []byte("sha256-of-" + id + "-secret-padded-to-32"),
 		CreatedAt:  t0,
+		// A box's log begins with its first incarnation (also when
+		// CreateBox is given 0).
+		Incarnation: 1,
 	}
 }
 
@@ -332,12 +366,13 @@ func testDesired(t *testing.T, open func(t *testing.T) store.Store) {
 // mix-up between seqs shows.
 func ev(n uint64) store.Event {
 	return store.Event{
-		Seq:        n,
-		Time:       t0.Add(time.Duration(n) * time.Second),
-		Type:       fmt.Sprintf("test.e%d", n),
-		Priority:   int(n % 4),
-		Data:       fmt.Appendf(nil, `{"n":%d}`, n),
-		ReceivedAt: t0.Add(time.Hour),
+		Incarnation: 1,
+		Seq:         n,
+		Time:        t0.Add(time.Duration(n) * time.Second),
+		Type:        fmt.Sprintf("test.e%d", n),
+		Priority:    int(n % 4),
+		Data:        fmt.Appendf(nil, `{"n":%d}`, n),
+		ReceivedAt:  t0.Add(time.Hour),
 	}
 }
 
@@ -371,6 +406,7 @@ func testAppendEvents(t *testing.T, open func(t *testing.T) store.Store) {
 		floor uint64
 		seqs  []uint64
 		want  uint64 // watermark returned
+		ack   uint64 // what the box may delete through: at most the batch's end
 	}
 	s := func(seqs ...uint64) []uint64 { return seqs }
 	cases := []struct {
@@ -378,32 +414,33 @@ func testAppendEvents(t *testing.T, open func(t *testing.T) store.Store) {
 		steps  []step
 		stored []uint64
 	}{
-		{"a contiguous batch moves the watermark to its end", []step{{1, s(1, 2, 3), 3}}, s(1, 2, 3)},
-		{"a gap holds the watermark until it is filled", []step{{1, s(1, 2, 4), 2}, {1, s(3), 4}}, s(1, 2, 3, 4)},
-		{"out-of-order batches", []step{{1, s(3, 4), 0}, {1, s(1, 2), 4}}, s(1, 2, 3, 4)},
-		{"a re-sent batch is stored once", []step{{1, s(1, 2), 2}, {1, s(1, 2), 2}}, s(1, 2)},
-		{"overlapping batches", []step{{1, s(1, 2, 3), 3}, {1, s(2, 3, 4, 5), 5}}, s(1, 2, 3, 4, 5)},
-		{"a batch need not be sorted", []step{{1, s(3, 1, 2), 3}}, s(1, 2, 3)},
-		{"a seq twice in one batch is stored once", []step{{1, s(1, 1, 2), 2}}, s(1, 2)},
-		{"the floor settles seqs the box dropped", []step{{5, s(5, 6), 6}}, s(5, 6)},
-		{"a floor alone moves the watermark to floor-1", []step{{10, nil, 9}}, nil},
-		{"the floor stops at a gap above it", []step{{5, s(7), 4}, {5, s(5, 6), 7}}, s(5, 6, 7)},
-		{"from the floor the watermark walks over seqs already stored", []step{{1, s(5, 6), 0}, {5, nil, 6}}, s(5, 6)},
-		{"a lower floor never lowers the watermark", []step{{1, s(1, 2, 3), 3}, {1, nil, 3}, {2, s(2), 3}}, s(1, 2, 3)},
-		{"floor 0 settles nothing", []step{{0, nil, 0}, {0, s(2), 0}, {0, s(1), 2}}, s(1, 2)},
-		{"an empty batch changes nothing", []step{{1, nil, 0}}, nil},
+		{"a contiguous batch moves the watermark to its end", []step{{1, s(1, 2, 3), 3, 3}}, s(1, 2, 3)},
+		{"a gap holds the watermark until it is filled", []step{{1, s(1, 2, 4), 2, 2}, {1, s(3), 4, 3}}, s(1, 2, 3, 4)},
+		{"out-of-order batches", []step{{1, s(3, 4), 0, 0}, {1, s(1, 2), 4, 2}}, s(1, 2, 3, 4)},
+		{"a re-sent batch is stored once", []step{{1, s(1, 2), 2, 2}, {1, s(1, 2), 2, 2}}, s(1, 2)},
+		{"overlapping batches", []step{{1, s(1, 2, 3), 3, 3}, {1, s(2, 3, 4, 5), 5, 5}}, s(1, 2, 3, 4, 5)},
+		{"a batch need not be sorted", []step{{1, s(3, 1, 2), 3, 3}}, s(1, 2, 3)},
+		{"a seq twice in one batch is stored once", []step{{1, s(1, 1, 2), 2, 2}}, s(1, 2)},
+		{"the floor settles seqs the box dropped", []step{{5, s(5, 6), 6, 6}}, s(5, 6)},
+		{"a floor alone moves the watermark to floor-1", []step{{10, nil, 9, 9}}, nil},
+		{"the floor stops at a gap above it", []step{{5, s(7), 4, 4}, {5, s(5, 6), 7, 6}}, s(5, 6, 7)},
+		{"from the floor the watermark walks over seqs already stored", []step{{1, s(5, 6), 0, 0}, {5, nil, 6, 4}}, s(5, 6)},
+		{"a lower floor never lowers the watermark", []step{{1, s(1, 2, 3), 3, 3}, {1, nil, 3, 0}, {2, s(2), 3, 2}}, s(1, 2, 3)},
+		{"floor 0 settles nothing", []step{{0, nil, 0, 0}, {0, s(2), 0, 0}, {0, s(1), 2, 1}}, s(1, 2)},
+		{"an empty batch changes nothing", []step{{1, nil, 0, 0}}, nil},
+		{"the highest seq", []step{{protocol.MaxSeq, s(protocol.MaxSeq), protocol.MaxSeq, protocol.MaxSeq}}, s(protocol.MaxSeq)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			st := fresh(t, open)
 			mustCreateBox(t, st, newBox("village-1"))
 			for i, p := range c.steps {
-				wm, err := st.AppendEvents(t.Context(), "village-1", p.floor, evs(p.seqs...))
+				got, err := st.AppendEvents(t.Context(), "village-1", store.Batch{Floor: p.floor, Events: evs(p.seqs...)})
 				if err != nil {
 					t.Fatalf("step %d: AppendEvents(floor %d, %v): %v", i, p.floor, p.seqs, err)
 				}
-				if wm != p.want {
-					t.Fatalf("step %d: AppendEvents(floor %d, %v) watermark = %d, want %d", i, p.floor, p.seqs, wm, p.want)
+				if got.Watermark != p.want || got.Ack != p.ack || got.Incarnation != 1 || got.Diverged || got.Reset != nil {
+					t.Fatalf("step %d: AppendEvents(floor %d, %v) = %+v, want watermark %d and ack %d in incarnation 1", i, p.floor, p.seqs, got, p.want, p.ack)
 				}
 				if got := mustGetBox(t, st, "village-1").Watermark; got != p.want {
 					t.Fatalf("step %d: box Watermark = %d, want %d", i, got, p.want)
@@ -427,20 +464,20 @@ func testAppendEvents(t *testing.T, open func(t *testing.T) store.Store) {
 		})
 	}
 
-	t.Run("a re-sent seq with other content keeps the first", func(t *testing.T) {
+	t.Run("seqs out of range are refused and nothing is stored", func(t *testing.T) {
 		st := fresh(t, open)
 		mustCreateBox(t, st, newBox("village-1"))
-		if _, err := st.AppendEvents(t.Context(), "village-1", 1, evs(1)); err != nil {
-			t.Fatal(err)
+		for _, b := range []store.Batch{
+			{Floor: 1, Events: evs(1, 0)},
+			{Floor: 1, Events: evs(1, protocol.MaxSeq+1)},
+			{Floor: protocol.MaxSeq + 2},
+		} {
+			if _, err := st.AppendEvents(t.Context(), "village-1", b); err == nil {
+				t.Errorf("AppendEvents(%+v) succeeded", b)
+			}
 		}
-		other := ev(1)
-		other.Type, other.Data = "test.other", []byte(`{"other":true}`)
-		if _, err := st.AppendEvents(t.Context(), "village-1", 1, []store.Event{other}); err != nil {
-			t.Fatal(err)
-		}
-		got := listAll(t, st, "village-1")
-		if len(got) != 1 || got[0].Type != "test.e1" {
-			t.Fatalf("stored %+v, want only the first test.e1", got)
+		if n, err := st.CountEvents(t.Context(), "village-1"); err != nil || n != 0 {
+			t.Fatalf("CountEvents = %d, %v after refused batches", n, err)
 		}
 	})
 	t.Run("the box id comes from the argument, not the events", func(t *testing.T) {
@@ -448,7 +485,7 @@ func testAppendEvents(t *testing.T, open func(t *testing.T) store.Store) {
 		mustCreateBox(t, st, newBox("village-1"))
 		e := ev(1)
 		e.BoxID = "village-2"
-		if _, err := st.AppendEvents(t.Context(), "village-1", 1, []store.Event{e}); err != nil {
+		if _, err := st.AppendEvents(t.Context(), "village-1", store.Batch{Floor: 1, Events: []store.Event{e}}); err != nil {
 			t.Fatal(err)
 		}
 		if got := listAll(t, st, "village-1"); len(got) != 1 || got[0].BoxID != "village-1" {
@@ -459,12 +496,12 @@ func testAppendEvents(t *testing.T, open func(t *testing.T) store.Store) {
 		st := fresh(t, open)
 		mustCreateBox(t, st, newBox("village-1"))
 		mustCreateBox(t, st, newBox("village-2"))
-		if _, err := st.AppendEvents(t.Context(), "village-1", 1, evs(1, 2, 3)); err != nil {
+		if _, err := st.AppendEvents(t.Context(), "village-1", store.Batch{Floor: 1, Events: evs(1, 2, 3)}); err != nil {
 			t.Fatal(err)
 		}
-		wm, err := st.AppendEvents(t.Context(), "village-2", 1, evs(2))
-		if err != nil || wm != 0 {
-			t.Fatalf("village-2 AppendEvents = %d, %v; want watermark 0 (its seq 1 is missing)", wm, err)
+		got, err := st.AppendEvents(t.Context(), "village-2", store.Batch{Floor: 1, Events: evs(2)})
+		if err != nil || got.Watermark != 0 {
+			t.Fatalf("village-2 AppendEvents = %+v, %v; want watermark 0 (its seq 1 is missing)", got, err)
 		}
 		if n, err := st.CountEvents(t.Context(), "village-2"); err != nil || n != 1 {
 			t.Fatalf("village-2 CountEvents = %d, %v; want 1", n, err)
@@ -478,7 +515,7 @@ func testAppendEvents(t *testing.T, open func(t *testing.T) store.Store) {
 	})
 	t.Run("an unknown box is ErrNotFound and nothing is stored", func(t *testing.T) {
 		st := fresh(t, open)
-		if _, err := st.AppendEvents(t.Context(), "village-9", 1, evs(1, 2)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := st.AppendEvents(t.Context(), "village-9", store.Batch{Floor: 1, Events: evs(1, 2)}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("AppendEvents = %v, want ErrNotFound", err)
 		}
 		if _, err := st.CountEvents(t.Context(), "village-9"); !errors.Is(err, store.ErrNotFound) {
@@ -521,7 +558,7 @@ func testAppendEvents(t *testing.T, open func(t *testing.T) store.Store) {
 		for range 8 {
 			wg.Go(func() {
 				for seqs := range work {
-					if _, err := st.AppendEvents(t.Context(), "village-1", 1, evs(seqs...)); err != nil {
+					if _, err := st.AppendEvents(t.Context(), "village-1", store.Batch{Floor: 1, Events: evs(seqs...)}); err != nil {
 						errs <- err
 						return
 					}
@@ -543,14 +580,18 @@ func testAppendEvents(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("UpdateBox keeps the watermark AppendEvents set", func(t *testing.T) {
 		st := fresh(t, open)
 		mustCreateBox(t, st, newBox("village-1"))
-		if _, err := st.AppendEvents(t.Context(), "village-1", 1, evs(1, 2)); err != nil {
+		if _, err := st.AppendEvents(t.Context(), "village-1", store.Batch{Floor: 1, Events: evs(1, 2)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.UpdateBox(t.Context(), "village-1", func(b *store.Box) error { b.Online = true; return nil }); err != nil {
+		change := func(b *store.Box) error {
+			b.Online, b.Watermark, b.Epoch, b.Incarnation = true, 99, testEpoch(9), 7
+			return nil
+		}
+		if err := st.UpdateBox(t.Context(), "village-1", change); err != nil {
 			t.Fatal(err)
 		}
-		if b := mustGetBox(t, st, "village-1"); b.Watermark != 2 || !b.Online {
-			t.Fatalf("after UpdateBox: Watermark %d Online %v, want 2 true", b.Watermark, b.Online)
+		if b := mustGetBox(t, st, "village-1"); b.Watermark != 2 || !b.Online || b.Epoch != "" || b.Incarnation != 1 {
+			t.Fatalf("after UpdateBox: %+v, want watermark 2, online, no epoch, incarnation 1", b)
 		}
 	})
 }
@@ -560,10 +601,10 @@ func testListEvents(t *testing.T, open func(t *testing.T) store.Store) {
 	mustCreateBox(t, st, newBox("village-1"))
 	mustCreateBox(t, st, newBox("village-2"))
 	// 1..10 without 5, and another box's events interleaved in key order.
-	if _, err := st.AppendEvents(t.Context(), "village-1", 1, evs(1, 2, 3, 4, 6, 7, 8, 9, 10)); err != nil {
+	if _, err := st.AppendEvents(t.Context(), "village-1", store.Batch{Floor: 1, Events: evs(1, 2, 3, 4, 6, 7, 8, 9, 10)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AppendEvents(t.Context(), "village-2", 1, evs(1, 2, 3, 11, 12)); err != nil {
+	if _, err := st.AppendEvents(t.Context(), "village-2", store.Batch{Floor: 1, Events: evs(1, 2, 3, 11, 12)}); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {

@@ -1,0 +1,341 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/dalaba/dalaba/cloud/broker"
+	"github.com/dalaba/dalaba/cloud/store"
+)
+
+// Presence is which boxes are connected to the township, judged from
+// what no box can forge, kept in memory and written to the store's
+// Online and LastSeen as it changes.
+//
+// With the embedded broker it follows the broker's own session events
+// (broker.Sessions): a box is online from its connection's CONNACK until
+// that connection ends, however it ends. What a box publishes on its
+// status topic is then only information: a client with a box's
+// credentials that publishes a retained "online" and leaves is offline
+// at once.
+//
+// An external broker tells the service nothing of sessions, so there
+// presence follows traffic: a box is online while messages it publishes
+// keep arriving live, each within Timeout of the last; a live "offline"
+// status (its will, or its goodbye) ends that at once. A retained
+// message, delivered because the service subscribed rather than because
+// the box spoke, never counts. A box sends its reported state every health
+// interval, so Timeout is a small multiple of that. The limit: a client
+// with a box's credentials that publishes and leaves cleanly shows online
+// until Timeout has passed.
+//
+// Nothing survives a restart as "online": the store's Online is
+// rewritten from what this run has seen (with traffic, a box last heard
+// within Timeout before the restart stays online until that runs out).
+type Presence struct {
+	timeout time.Duration // 0: sessions
+	log     *slog.Logger
+	st      store.Boxes
+	now     func() time.Time
+
+	mu    sync.Mutex
+	boxes map[string]*link
+	dirty map[string]struct{}
+	wake  chan struct{} // buffered 1: something is dirty
+}
+
+type link struct {
+	online   bool
+	since    time.Time // when the box came online
+	lastSeen time.Time // last connect or live message
+	limited  uint64    // messages the broker dropped over the box's limit
+
+	// What the store holds, to write only what changed.
+	storedOnline bool
+	storedSeen   time.Time
+}
+
+// Link is a box's connection as the township sees it now.
+type Link struct {
+	Online bool
+	// Since is when the box came online; zero when offline.
+	Since time.Time
+	// LastSeen is the box's last connect or live message.
+	LastSeen time.Time
+	// RateLimited counts the box's messages the broker dropped over its
+	// publish limit since the service started.
+	RateLimited uint64
+}
+
+// PresenceConfig says where presence comes from.
+type PresenceConfig struct {
+	// Timeout zero: from the broker's session events (the embedded
+	// broker). Positive: from traffic, a box counting as online for
+	// Timeout after each live message (an external broker).
+	Timeout time.Duration
+}
+
+// PresenceDeps are what presence uses.
+type PresenceDeps struct {
+	Logger *slog.Logger
+	Store  store.Boxes
+	Now    func() time.Time // nil = time.Now
+}
+
+var _ broker.Sessions = (*Presence)(nil)
+
+// NewPresence validates; it starts nothing. Until Run runs, what it
+// hears is kept in memory only.
+func NewPresence(cfg PresenceConfig, deps PresenceDeps) (*Presence, error) {
+	var errs []error
+	if cfg.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("timeout %s is negative", cfg.Timeout))
+	}
+	if deps.Logger == nil {
+		errs = append(errs, errors.New("no Deps.Logger"))
+	}
+	if deps.Store == nil {
+		errs = append(errs, errors.New("no Deps.Store"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("fleet: presence: %w", err)
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Presence{
+		timeout: cfg.Timeout, log: deps.Logger.With("component", "presence"), st: deps.Store, now: deps.Now,
+		boxes: map[string]*link{}, dirty: map[string]struct{}{}, wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// fromTraffic reports whether presence follows traffic, not sessions.
+func (p *Presence) fromTraffic() bool { return p.timeout > 0 }
+
+// get returns box's link, made on first use; p.mu is held.
+func (p *Presence) get(box string) *link {
+	l := p.boxes[box]
+	if l == nil {
+		l = &link{}
+		p.boxes[box] = l
+	}
+	return l
+}
+
+// mark queues box's link for the store, if the store lags; p.mu is held.
+func (p *Presence) mark(box string, l *link) {
+	if l.online == l.storedOnline && l.lastSeen.Sub(l.storedSeen) < seenGranularity {
+		return
+	}
+	p.dirty[box] = struct{}{}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// up and down change a box's presence; p.mu is held.
+func (p *Presence) up(box string, l *link, now time.Time) {
+	if !l.online {
+		l.online, l.since = true, now
+		p.log.Info("box online", "box_id", box)
+	}
+	l.lastSeen = now
+	p.mark(box, l)
+}
+
+func (p *Presence) down(box string, l *link, why string) {
+	if l.online {
+		l.online, l.since = false, time.Time{}
+		p.log.Info("box offline", "box_id", box, "reason", why)
+	}
+	p.mark(box, l)
+}
+
+// Connected implements broker.Sessions.
+func (p *Presence) Connected(box string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up(box, p.get(box), p.now())
+}
+
+// Disconnected implements broker.Sessions.
+func (p *Presence) Disconnected(box string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down(box, p.get(box), "connection ended")
+}
+
+// Limited implements broker.Sessions.
+func (p *Presence) Limited(box string, n uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.get(box).limited += n
+}
+
+// Heard records a message box published. A retained one (sent because the
+// service subscribed) tells nothing of now and is ignored. A live one moves
+// LastSeen; with traffic it also makes the box online, unless it is the
+// box's "offline" status (offline true), which makes it offline.
+func (p *Presence) Heard(box string, retained, offline bool) {
+	if retained {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, now := p.get(box), p.now()
+	switch {
+	case !p.fromTraffic():
+		if !offline {
+			l.lastSeen = now
+			p.mark(box, l)
+		}
+	case offline:
+		p.down(box, l, "offline status")
+	default:
+		p.up(box, l, now)
+	}
+}
+
+// Link returns box b's presence: what this run has seen, the store's
+// LastSeen when that is later.
+func (p *Presence) Link(b store.Box) Link {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := Link{LastSeen: b.LastSeen}
+	if l := p.boxes[b.ID]; l != nil {
+		out.Online, out.Since, out.RateLimited = l.online, l.since, l.limited
+		if l.lastSeen.After(out.LastSeen) {
+			out.LastSeen = l.lastSeen
+		}
+	}
+	return out
+}
+
+// Run writes presence to the store as it changes, and with traffic takes
+// boxes offline as their Timeout runs out, until ctx ends. It first
+// rewrites what the store says of every box, so no box stays online from
+// an earlier run.
+func (p *Presence) Run(ctx context.Context) error {
+	if err := p.load(ctx); err != nil {
+		return err
+	}
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	for {
+		next := p.expire()
+		p.flush(ctx)
+		t.Reset(next)
+		select {
+		case <-ctx.Done():
+			// What changed since the last flush, with a short grace.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushGrace)
+			p.flush(fctx)
+			cancel()
+			return nil
+		case <-p.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// flushGrace bounds the last store writes at shutdown.
+const flushGrace = 2 * time.Second
+
+// load learns what the store says and queues every box it holds as
+// online for rewriting. With traffic, a box last heard within Timeout is
+// online until that runs out.
+func (p *Presence) load(ctx context.Context) error {
+	boxes, err := p.st.ListBoxes(ctx)
+	if err != nil {
+		return fmt.Errorf("fleet: presence: %w", err)
+	}
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, b := range boxes {
+		l := p.get(b.ID)
+		l.storedOnline, l.storedSeen = b.Online, b.LastSeen
+		if l.lastSeen.Before(b.LastSeen) {
+			l.lastSeen = b.LastSeen
+		}
+		if p.fromTraffic() && b.Online && !l.online && now.Sub(b.LastSeen) < p.timeout {
+			l.online, l.since = true, b.LastSeen
+		}
+		p.mark(b.ID, l)
+	}
+	return nil
+}
+
+// expire takes boxes offline whose Timeout ran out and returns how long
+// until the next one does (an hour with none, or with sessions).
+func (p *Presence) expire() time.Duration {
+	next := time.Hour
+	if !p.fromTraffic() {
+		return next
+	}
+	now := p.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for box, l := range p.boxes {
+		if !l.online {
+			continue
+		}
+		left := l.lastSeen.Add(p.timeout).Sub(now)
+		if left <= 0 {
+			p.down(box, l, "nothing heard for "+p.timeout.String())
+			continue
+		}
+		next = min(next, left)
+	}
+	return next
+}
+
+// flush writes each dirty box's presence to the store. A box the store
+// does not hold is forgotten (it was removed, or is unknown on a shared
+// broker); a failed write is retried at the next change.
+func (p *Presence) flush(ctx context.Context) {
+	p.mu.Lock()
+	boxes := make([]string, 0, len(p.dirty))
+	for box := range p.dirty {
+		boxes = append(boxes, box)
+	}
+	clear(p.dirty)
+	p.mu.Unlock()
+	for _, box := range boxes {
+		var online bool
+		var seen time.Time
+		err := p.st.UpdateBox(ctx, box, func(b *store.Box) error {
+			p.mu.Lock()
+			l := p.get(box)
+			online, seen = l.online, l.lastSeen
+			p.mu.Unlock()
+			b.Online = online
+			if seen.After(b.LastSeen) {
+				b.LastSeen = seen
+			}
+			return nil
+		})
+		p.mu.Lock()
+		switch {
+		case err == nil:
+			l := p.get(box)
+			l.storedOnline, l.storedSeen = online, seen
+		case errors.Is(err, store.ErrNotFound):
+			delete(p.boxes, box)
+		default:
+			p.dirty[box] = struct{}{}
+		}
+		p.mu.Unlock()
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			if ctx.Err() != nil {
+				return
+			}
+			p.log.Warn("presence not recorded", "box_id", box, "err", err)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package plan
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dalaba/dalaba/cloud/fleet"
+	"github.com/dalaba/dalaba/cloud/store/boltstore"
+	"github.com/dalaba/dalaba/protocol"
+)
+
+// sent keeps what the fleet would publish to the boxes.
+type sent struct {
+	mu       sync.Mutex
+	payloads [][]byte
+}
+
+func (s *sent) PublishDesired(_ context.Context, _ string, payload []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.payloads = append(s.payloads, payload)
+	return nil
+}
+
+// lastSpec is the spec of the last desired state published, as a box
+// decodes it.
+func (s *sent) lastSpec(t *testing.T, pub ed25519.PublicKey) protocol.Spec {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.payloads) == 0 {
+		t.Fatal("nothing published")
+	}
+	d, err := protocol.OpenDesired(pub, "village-1", s.payloads[len(s.payloads)-1], time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := protocol.DecodeSpec(d.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// planner is a Planner over a real store and fleet, with one box.
+func planner(t *testing.T, allowLocal bool) (*Planner, *sent, ed25519.PublicKey) {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key, err := protocol.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := &sent{}
+	log := slog.New(slog.DiscardHandler)
+	fl, err := fleet.New(fleet.Config{Validity: 720 * time.Hour, BrokerURL: "tls://township.example:8883", CloudUser: "dalaba_cloud"},
+		fleet.Deps{Logger: log, Store: st, Key: key, Publisher: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := fl.AddBox(t.Context(), "village-1", "一村"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Deps{Logger: log, Store: st, Fleet: fl, AllowLocalCameraTargets: allowLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, pub, key.Public().(ed25519.PublicKey)
+}
+
+func setCamera(p *Planner, url string, clientAllows bool) error {
+	_, _, err := p.UpdateCameras(context.Background(), "village-1", "李干事", func(c *protocol.Cameras) error {
+		c.Cameras = []protocol.Camera{{ID: "gate", URL: url}}
+		c.AllowLocalTargets = clientAllows
+		return nil
+	})
+	return err
+}
+
+func TestACameraOnTheBoxItselfIsRefusedWhenSaved(t *testing.T) {
+	p, pub, _ := planner(t, false)
+	before := len(pub.payloads)
+	for _, url := range []string{"rtsp://127.0.0.1:22/", "rtsp://localhost:8554/x", "rtsp://169.254.169.254/latest/meta-data", "rtsp://[fe80::1]/x"} {
+		// Even when the client claims the township allows it.
+		err := setCamera(p, url, true)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "cameras.cameras[0] (gate).url") || !strings.Contains(err.Error(), "allow_local_targets") {
+			t.Errorf("camera at %s: %v, want ErrInvalid naming the camera's url and the setting", url, err)
+		}
+	}
+	if len(pub.payloads) != before {
+		t.Fatalf("a refused camera was published to the box")
+	}
+	if pl, err := p.Get(t.Context(), "village-1"); err != nil || len(pl.Cameras.Cameras) != 0 {
+		t.Fatalf("a refused camera was saved: %+v %v", pl.Cameras, err)
+	}
+	if err := setCamera(p, "rtsp://192.168.1.64:554/live", true); err != nil {
+		t.Fatalf("a camera on the LAN: %v", err)
+	}
+}
+
+func TestTheTownshipsAllowanceTravelsToTheBox(t *testing.T) {
+	p, pub, key := planner(t, true)
+	if err := setCamera(p, "rtsp://127.0.0.1:8554/cam1", false); err != nil {
+		t.Fatalf("a simulated camera on the box, allowed: %v", err)
+	}
+	if s := pub.lastSpec(t, key); s.Cameras == nil || !s.Cameras.AllowLocalTargets || s.Cameras.Cameras[0].URL != "rtsp://127.0.0.1:8554/cam1" {
+		t.Fatalf("the box got cameras %+v", s.Cameras)
+	}
+	if pl, err := p.Get(t.Context(), "village-1"); err != nil || !pl.Cameras.AllowLocalTargets {
+		t.Fatalf("saved plan's cameras %+v, %v", pl.Cameras, err)
+	}
+}
