@@ -59,7 +59,7 @@ func TestConsoleCameraKinds(t *testing.T) {
 	hevc := runSim(t, sim.Config{Clip: simFixture(t, "h265-640x360.h265"), SubClip: simFixture(t, "sub-320x180.h264")})
 	mic := runSim(t, sim.Config{Audio: simFixture(t, "tone-8k.alaw")})
 
-	c := startCloud(t, cloudOpts{})
+	c := startCloud(t, cloudOpts{config: "cameras:\n  allow_local_targets: true\n"}) // the cameras are on loopback
 	box := uniqueID("kinds")
 	startEdge(t, writeEdgeConfig(t, c.addBox(t, box)), t.TempDir())
 	eventually(t, 15*time.Second, "box online", func() bool { return c.box(t, box).Online })

@@ -33,10 +33,18 @@ func TestConsoleONVIF(t *testing.T) {
 		Username: "admin", Password: "cam-pw-1",
 		ONVIF: &sim.ONVIFConfig{Discovery: discovery, Name: "村委会门口", Hardware: "IPC-PTZ", PTZ: true}})
 
-	c := startCloud(t, cloudOpts{})
+	// The simulated camera is on loopback, where no village camera is: the
+	// township allows it (for tests), and its allowance reaches the box
+	// with the cameras section, here a STUN server before any camera.
+	c := startCloud(t, cloudOpts{config: "cameras:\n  allow_local_targets: true\n"})
 	box := uniqueID("onvif")
 	startEdge(t, writeEdgeConfig(t, c.addBox(t, box)+"\nrelay:\n  listen: 127.0.0.1:0\n  discovery: "+discovery+"\n"), t.TempDir())
 	eventually(t, 15*time.Second, "box online", func() bool { return c.box(t, box).Online })
+	var put struct {
+		DesiredRev uint64 `json:"desired_rev"`
+	}
+	c.do(t, "PUT", "/api/v1/boxes/"+box+"/cameras", protocol.Cameras{ICE: []protocol.ICEServer{{URLs: []string{"stun:127.0.0.1:3478"}}}}, &put, http.StatusOK)
+	eventually(t, 15*time.Second, "box applies the section", func() bool { return c.box(t, box).AppliedRev == put.DesiredRev })
 
 	b := newChrome(t, c, 1100, 1000, 2*time.Minute)
 	b.signIn(t, "admin", adminPassword)
