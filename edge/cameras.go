@@ -3,6 +3,7 @@ package edge
 import (
 	"cmp"
 	"context"
+	"math"
 	"strings"
 	"time"
 
@@ -24,9 +25,10 @@ func (e *Edge) applyCameras(st desired.State) {
 	var cams []relay.Camera
 	for _, cam := range c.Cameras {
 		cams = append(cams, relay.Camera{ID: cam.ID, Name: cam.Name, URL: cam.URL, Username: cam.Username, Password: cam.Password,
-			Transport: cam.Transport, AlwaysOn: cam.AlwaysOn, AllowLocal: c.AllowLocalTargets})
+			Transport: cam.Transport, AlwaysOn: cam.AlwaysOn, SubURL: cam.SubURL, AllowLocal: c.AllowLocalTargets})
 	}
 	e.wh.SetCameras(c)
+	e.cc.SetCameras(c)
 	e.pg.SetICE(c.ICE) // the box's one list of STUN and TURN servers
 	e.rl.SetLimits(cmp.Or(c.MaxViewersPerCamera, protocol.DefaultMaxViewersPerCamera), cmp.Or(c.MaxViewers, protocol.DefaultMaxViewers))
 	if err := e.rl.SetCameras(cams); err != nil {
@@ -42,9 +44,15 @@ func (e *Edge) cameraEvent(ev relay.Event) {
 	var err error
 	switch ev.Type {
 	case relay.EventOnline:
-		err = e.record(ctx, protocol.EventCameraOnline, protocol.PriorityNotice, protocol.CameraState{Camera: ev.Camera})
+		err = e.record(ctx, protocol.EventCameraOnline, protocol.PriorityNotice, protocol.CameraState{Camera: ev.Camera, Stream: ev.Stream})
 	case relay.EventOffline:
-		err = e.record(ctx, protocol.EventCameraOffline, protocol.PriorityCritical, protocol.CameraState{Camera: ev.Camera, Error: ev.Error})
+		err = e.record(ctx, protocol.EventCameraOffline, protocol.PriorityCritical, protocol.CameraState{Camera: ev.Camera, Stream: ev.Stream, Error: ev.Error})
+	case relay.EventStream:
+		i := ev.Info
+		err = e.record(ctx, protocol.EventCameraStream, protocol.PriorityNotice, protocol.CameraStream{
+			Camera: ev.Camera, Stream: ev.Stream, Codec: i.Codec, Width: i.Width, Height: i.Height,
+			BFrames: i.BFrames, BFramesReferenced: i.BFramesReferenced, FPS: round1(i.FPS), ReferenceFPS: round1(i.ReferenceFPS),
+			Kbps: i.Kbps, Audio: i.Audio})
 	default: // a viewer left: the viewing audit
 		if strings.HasPrefix(ev.Reader, whep.ReaderPrefix) {
 			return // recorded by the WebRTC side, with its bytes
@@ -56,6 +64,9 @@ func (e *Edge) cameraEvent(ev relay.Event) {
 		e.log.Error("recording a camera event", "type", ev.Type, "camera_id", ev.Camera, "err", err)
 	}
 }
+
+// round1 keeps one decimal of a frame rate.
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
 
 func orNow(t time.Time) time.Time {
 	if t.IsZero() {

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dalaba/dalaba/edge/camctl"
 	"github.com/dalaba/dalaba/edge/clock"
 	"github.com/dalaba/dalaba/edge/command"
 	"github.com/dalaba/dalaba/edge/config"
@@ -67,6 +68,7 @@ type Edge struct {
 	po  *playout.Playout
 	rl  *relay.Relay
 	wh  *whep.Server
+	cc  *camctl.Controller
 	pg  *paging.Server
 
 	drv *drivers
@@ -180,6 +182,11 @@ func (e *Edge) build() error {
 	if err != nil {
 		return fmt.Errorf("edge: webrtc: %w", err)
 	}
+	e.cc, err = camctl.New(camctl.Config{Discovery: cfg.Relay.Discovery, Interface: cfg.Relay.DiscoveryInterface},
+		camctl.Deps{Logger: log, Record: e.record})
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
 	e.pg, err = paging.New(paging.Config{MaxSessions: w.MaxPages, SessionTimeout: w.SessionTimeout, DisconnectedTimeout: w.DisconnectedTimeout,
 		IdleTimeout: w.PageIdleTimeout, MaxDuration: w.PageMaxDuration, UDPPortMin: uint16(w.UDPPortMin), UDPPortMax: uint16(w.UDPPortMax)},
 		paging.Deps{Logger: log, Air: pagingAir{e.po}})
@@ -189,6 +196,7 @@ func (e *Edge) build() error {
 	e.ap.Subscribe(e.applyCameras)
 	e.po.Register(e.cmd)
 	e.wh.Register(e.cmd)
+	e.cc.Register(e.cmd)
 	e.pg.Register(e.cmd)
 	registerProbe(e.cmd, log)
 	e.up, err = uplink.New(uplink.Config{

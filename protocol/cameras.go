@@ -23,8 +23,17 @@ type Cameras struct {
 	// DefaultMaxViewersPerCamera.
 	MaxViewersPerCamera int `json:"max_viewers_per_camera,omitempty"`
 	// BudgetKbps is the box's uplink budget for WebRTC viewers, in kbit/s;
-	// a viewer that would exceed it is refused. 0: no budget.
+	// a viewer that would exceed it is refused. 0: UplinkKbps decides.
 	BudgetKbps int `json:"budget_kbps,omitempty"`
+	// UplinkKbps is the village uplink's bandwidth as declared by the
+	// township (a 4G router, a 20 Mbit/s line shared with the village
+	// office), in kbit/s. With no BudgetKbps, the budget is UplinkShare of
+	// it. 0: not declared, and no budget.
+	UplinkKbps int `json:"uplink_kbps,omitempty"`
+	// MaxPayload is the largest RTP payload the box sends WebRTC viewers,
+	// in bytes, for a path whose MTU is smaller than TURN over a
+	// 1500-byte link (a VPN); 0: the box's default, 1400.
+	MaxPayload int `json:"max_payload,omitempty"`
 	// AllowLocalTargets lets camera URLs name the box itself or other
 	// targets no village camera has (see CheckCameraHost): for tests and
 	// demos with a simulated camera on loopback. The township sets it from
@@ -55,6 +64,16 @@ type Camera struct {
 	AlwaysOn bool `json:"always_on,omitempty"`
 	// BitrateKbps is what one viewer of it costs the budget; 0 means 4000.
 	BitrateKbps int `json:"bitrate_kbps,omitempty"`
+	// SubURL is the camera's sub stream (D1 or 720p, under 1 Mbit/s),
+	// rtsp:// like URL, with the same credentials; optional. The box
+	// re-serves it at rtsp://box:8554/<id>/sub and the camera grid shows it.
+	SubURL string `json:"sub_url,omitempty"`
+	// SubBitrateKbps is what one viewer of the sub stream costs the budget
+	// until the box has measured it; 0 means DefaultSubBitrateKbps.
+	SubBitrateKbps int `json:"sub_bitrate_kbps,omitempty"`
+	// ONVIF, when set, is how the box reaches the camera's ONVIF services
+	// (PTZ, snapshots), with Username and Password.
+	ONVIF *CameraONVIF `json:"onvif,omitempty"`
 }
 
 // ICEServer is a STUN or TURN server.
@@ -101,6 +120,9 @@ func (c *Cameras) Validate() error {
 		if cam.BitrateKbps < 0 || cam.BitrateKbps > 100_000 {
 			add("%s (%s).bitrate_kbps %d: want 1 to 100000, or 0 for 4000", where, cam.ID, cam.BitrateKbps)
 		}
+		for _, err := range cam.streamProblems(c.AllowLocalTargets) {
+			add("%s (%s)%w", where, cam.ID, err)
+		}
 	}
 	for i, s := range c.ICE {
 		if len(s.URLs) == 0 {
@@ -118,6 +140,12 @@ func (c *Cameras) Validate() error {
 	}
 	if c.BudgetKbps < 0 {
 		add("cameras.budget_kbps %d: want 0 (none) or more", c.BudgetKbps)
+	}
+	if c.MaxPayload != 0 && (c.MaxPayload < MinMaxPayload || c.MaxPayload > MaxMaxPayload) {
+		add("cameras.max_payload %d: want %d to %d bytes, or 0 for the default", c.MaxPayload, MinMaxPayload, MaxMaxPayload)
+	}
+	if c.UplinkKbps < 0 || c.UplinkKbps > 10_000_000 {
+		add("cameras.uplink_kbps %d: want 0 (not declared) to 10000000", c.UplinkKbps)
 	}
 	return errors.Join(errs...)
 }
@@ -205,6 +233,10 @@ type WHEPArgs struct {
 	Camera string `json:"camera"`
 	Offer  string `json:"offer"`  // SDP
 	Viewer string `json:"viewer"` // who watches, for the viewing audit
+	// Stream is the stream asked for: StreamMain (the default: a full
+	// view) or StreamSub (a tile of the grid). The box may send the other
+	// one and says so in the result.
+	Stream string `json:"stream,omitempty"`
 }
 
 // Validate checks the arguments on their own.
@@ -219,13 +251,36 @@ func (a WHEPArgs) Validate() error {
 	if len(a.Viewer) > MaxNameLen {
 		errs = append(errs, fmt.Errorf("viewer: longer than %d bytes", MaxNameLen))
 	}
+	switch a.Stream {
+	case "", StreamMain, StreamSub:
+	default:
+		errs = append(errs, fmt.Errorf("stream %q: want main or sub", a.Stream))
+	}
 	return errors.Join(errs...)
 }
 
-// WHEPResult is the box's answer.
+// WHEPResult is the box's answer, and what the viewer gets.
 type WHEPResult struct {
 	Session string `json:"session"`
 	Answer  string `json:"answer"` // SDP
+	// Stream is the stream sent: StreamMain or StreamSub.
+	Stream string `json:"stream,omitempty"`
+	// Codec is the video codec sent: "H264" or "H265".
+	Codec string `json:"codec,omitempty"`
+	// Frames is FramesAll, or FramesReference when the camera's B-frames
+	// are left out (a browser cannot reorder them): the picture moves at
+	// the rate of the camera's other frames.
+	Frames string `json:"frames,omitempty"`
+	// Note says why the viewer gets something other than what it asked
+	// for (one of the Note* codes), for the console to explain; empty
+	// when it gets what it asked for, whole.
+	Note string `json:"note,omitempty"`
+	// Audio is the camera's audio sent with the video ("PCMA" or
+	// "PCMU"); empty for none.
+	Audio string `json:"audio,omitempty"`
+	// FPS is the frame rate the viewer should decode (that of the frames
+	// sent), as far as the box knows it; 0 if not yet.
+	FPS float64 `json:"fps,omitempty"`
 }
 
 // WHEPStopArgs ends a viewer's session.
@@ -251,6 +306,9 @@ const (
 // CameraState is a camera's reachability as the box sees it.
 type CameraState struct {
 	Camera string `json:"camera"`
+	// Stream is StreamSub for the camera's sub stream; empty for the main
+	// one.
+	Stream string `json:"stream,omitempty"`
 	Error  string `json:"error,omitempty"`
 }
 

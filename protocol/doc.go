@@ -70,4 +70,16 @@
 //     speaker, TestToneResult) and camera.probe (open a camera, ProbeResult),
 //     for setting a village up. A box from before them answers
 //     unknown_command.
+//   - v1, additive (2026-12): cameras. A camera has a sub stream
+//     (sub_url, sub_bitrate_kbps) and an ONVIF address (onvif); the
+//     cameras section declares the uplink (uplink_kbps; the budget is
+//     UplinkSharePercent of it when budget_kbps is 0) and max_payload.
+//     camera.whep takes "stream" and its result says what the viewer
+//     gets (stream, codec, frames, note, audio, fps); a refused one may
+//     carry the codes camera_bframes and camera_codec. New commands
+//     camera.discover, camera.onvif, camera.ptz, camera.snapshot; new
+//     events camera.stream and camera.discovered; camera.online and
+//     camera.offline carry "stream" for a sub stream. Boxes that decode
+//     strictly refuse a desired state with the new fields: the boxes are
+//     updated before the township uses them.
 package protocol

@@ -125,13 +125,13 @@ func (s *stubCameraAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == "GET" && r.URL.Path == "/api/v1/boxes/village-1/cameras":
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"cameras":{"cameras":[{"id":"gate","name":"村口","url":"rtsp://10.0.0.2/1"},{"id":"yard","url":"rtsp://10.0.0.3/1"},{"id":"pond","url":"rtsp://10.0.0.4/1"}],
+		io.WriteString(w, `{"cameras":{"cameras":[{"id":"gate","name":"村口","url":"rtsp://10.0.0.2/1"},{"id":"yard","url":"rtsp://10.0.0.3/1"},{"id":"pond","url":"rtsp://10.0.0.4/1"},{"id":"barn","url":"rtsp://10.0.0.5/1"},{"id":"mill","url":"rtsp://10.0.0.6/1"}],
 			"ice":[{"urls":["stun:127.0.0.1:9"]}],"max_viewers":4,"budget_kbps":8000}}`)
 	case r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/whep"):
 		cam := strings.Split(r.URL.Path, "/")[6]
 		b, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
-		s.offers[cam] = r.Header.Get("Content-Type") + "\n" + string(b)
+		s.offers[cam] = r.Header.Get("Content-Type") + "?" + r.URL.RawQuery + "\n" + string(b)
 		a := s.answer[cam]
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
@@ -163,6 +163,8 @@ func TestCamerasBrowserRefusals(t *testing.T) {
 		"yard": {504, `{"error":"the box did not answer in time","code":"box.no_answer"}`},
 		// A proxy's own error page: no code, no JSON.
 		"pond": {502, `<html><body>Bad Gateway</body></html>`},
+		"barn": {422, `{"error":"the camera sends B-frames that other frames refer to","code":"camera.bframes"}`},
+		"mill": {422, `{"error":"the camera sends H.265","code":"camera.codec"}`},
 	}}
 	e.con.next = api
 
@@ -212,15 +214,22 @@ func TestCamerasBrowserRefusals(t *testing.T) {
 		t.Errorf("a camera without a name shows %q, want its id", n)
 	}
 
-	for cam, want := range map[string]string{
+	refusals := map[string]string{
 		"gate": "广播盒拒绝了观看：同时观看的人数或上行带宽已达上限。请先停止其他画面，稍后再试。",
 		"yard": "未送达：广播盒没有应答（可能离线）。请检查广播盒的电源和网络后再试。",
 		"pond": "操作没有成功，请稍后再试；如果一再出现，请联系管理员。",
-	} {
-		status := tile(cam) + ` [data-k=status]`
+		"barn": "无法显示：摄像头发送的B帧被其他画面引用，浏览器不能实时播放。请在摄像头的视频编码设置中把B帧设为0（关闭B帧），或配置一个没有B帧的子码流。",
+		"mill": "无法显示：摄像头只有H.265码流，浏览器不能播放。请在摄像头设置中把主码流或子码流的编码改为H.264。",
+	}
+	// All at once: each offer waits for its ICE gathering (an unreachable
+	// STUN server here, as on a village's 4G).
+	for cam := range refusals {
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(tile(cam)+` .cam-watch`))); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for cam, want := range refusals {
+		status := tile(cam) + ` [data-k=status]`
 		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('`+status+`').textContent === '`+want+`'`,
 			chromedp.WithPollingTimeout(20*time.Second))); err != nil {
 			t.Fatalf("%s: the tile never said %q (it says %q): %v", cam, want, text(status), err)
@@ -234,10 +243,12 @@ func TestCamerasBrowserRefusals(t *testing.T) {
 		if b := text(tile(cam) + ` .cam-watch`); b != "观看" {
 			t.Errorf("%s: after a refusal the button says %q, want 观看", cam, b)
 		}
-		// The offer went whole, as WHEP wants: SDP, one recvonly video.
+		// The offer went whole, as WHEP wants: SDP, a recvonly video and
+		// a recvonly audio (the camera's sound, if it has some), for the
+		// grid's sub stream.
 		offer := api.offer(cam)
-		if !strings.HasPrefix(offer, "application/sdp\nv=0") || !strings.Contains(offer, "m=video") ||
-			!strings.Contains(offer, "a=recvonly") || strings.Contains(offer, "m=audio") {
+		if !strings.HasPrefix(offer, "application/sdp?stream=sub\nv=0") || !strings.Contains(offer, "m=video") ||
+			!strings.Contains(offer, "a=recvonly") || !strings.Contains(offer, "m=audio") {
 			t.Errorf("%s: the offer as sent:\n%s", cam, offer)
 		}
 	}

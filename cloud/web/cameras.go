@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
@@ -19,6 +21,12 @@ func (s *Server) cameraRoutes() {
 	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}", auth.ActionManageCameras, s.deleteCamera)
 	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/whep", auth.ActionViewCameras, s.whep)
 	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", auth.ActionViewCameras, s.whepStop)
+	s.route("POST /api/v1/boxes/{id}/cameras/discover", auth.ActionManageCameras, s.discoverCameras)
+	s.route("POST /api/v1/boxes/{id}/cameras/onvif", auth.ActionManageCameras, s.readONVIF)
+	// Turning a camera changes what everyone watching it sees: for the
+	// roles that send commands to boxes, not for those that only look.
+	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/ptz", auth.ActionSendCommands, s.ptz)
+	s.route("GET /api/v1/boxes/{id}/cameras/{cid}/snapshot", auth.ActionViewCameras, s.snapshot)
 }
 
 // SecretMask stands for a write-only secret (a camera's password) in what
@@ -123,9 +131,25 @@ func (s *Server) deleteCamera(w http.ResponseWriter, r *http.Request) {
 
 func cameraID(x protocol.Camera) string { return x.ID }
 
-// whep takes a browser's SDP offer (WHEP: POST application/sdp), has the
-// box answer it over MQTT as a signed command, and returns the answer
-// (201, application/sdp) with the session's URL for ending it.
+// Headers of a WHEP answer saying what the viewer gets: the stream
+// (main, sub), the codec, the frames (all, or reference when B-frames are
+// left out), why it is not what was asked (protocol.Note*), and the
+// camera's audio sent with it.
+const (
+	streamHeader = "X-Camera-Stream"
+	codecHdr     = "X-Camera-Codec"
+	framesHeader = "X-Camera-Frames"
+	noteHeader   = "X-Camera-Note"
+	audioHeader  = "X-Camera-Audio"
+	fpsHeader    = "X-Camera-FPS"
+)
+
+// whep takes a browser's SDP offer (WHEP: POST application/sdp, with
+// ?stream=sub for a grid tile), has the box answer it over MQTT as a
+// signed command, and returns the answer (201, application/sdp) with the
+// session's URL for ending it and what the viewer gets in X-Camera-*
+// headers. A camera the browser cannot be shown is 422 with the box's code
+// (camera_bframes, camera_codec) and sentence.
 func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	box, cam := r.PathValue("id"), r.PathValue("cid")
 	if err := protocol.ValidateID(cam); err != nil {
@@ -136,7 +160,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	args := protocol.WHEPArgs{Camera: cam, Offer: offer, Viewer: userOf(r)}
+	args := protocol.WHEPArgs{Camera: cam, Offer: offer, Viewer: userOf(r), Stream: r.URL.Query().Get("stream")}
 	if err := args.Validate(); err != nil {
 		refuse(w, CodeBadRequest, err)
 		return
@@ -150,7 +174,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 		writeError(w, CodeNoCamera, fmt.Sprintf("box %s has no camera %q", box, cam))
 		return
 	}
-	res, ok := s.boxCommand(w, r, box, protocol.CmdWHEP, args)
+	res, ok := s.cameraCommand(w, r, box, protocol.CmdWHEP, args)
 	if !ok {
 		return
 	}
@@ -160,7 +184,57 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 		writeError(w, CodeBadAnswer, "the box gave no usable SDP answer")
 		return
 	}
+	h := w.Header()
+	for k, v := range map[string]string{streamHeader: ans.Stream, codecHdr: ans.Codec, framesHeader: ans.Frames, noteHeader: ans.Note, audioHeader: ans.Audio} {
+		if headerToken(v) {
+			h.Set(k, v)
+		}
+	}
+	if ans.FPS > 0 && ans.FPS < 1000 {
+		h.Set(fpsHeader, strconv.FormatFloat(ans.FPS, 'f', 1, 64))
+	}
 	writeAnswer(w, fmt.Sprintf("/api/v1/boxes/%s/cameras/%s/whep/%s", box, cam, ans.Session), ans.Answer)
+}
+
+// headerToken reports whether a box's word may go into a header: a short
+// run of letters, digits and '_'.
+func headerToken(v string) bool {
+	if v == "" || len(v) > 32 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// cameraCommand is boxCommand for the camera commands, whose refusals
+// may carry a camera's own code: those are 422 with the code and the
+// box's sentence, for the console to tell the official what to change in
+// the camera.
+func (s *Server) cameraCommand(w http.ResponseWriter, r *http.Request, box, typ string, args any) (protocol.CommandResult, bool) {
+	if _, err := s.st.GetBox(r.Context(), box); err != nil {
+		s.fail(w, r, err)
+		return protocol.CommandResult{}, false
+	}
+	res, err := s.sendToBox(r.Context(), box, typ, args)
+	if err != nil {
+		s.fail(w, r, err)
+		return protocol.CommandResult{}, false
+	}
+	switch {
+	case res.OK:
+		return res, true
+	case res.Code == protocol.CodeCameraBFrames:
+		writeError(w, CodeCameraBFrames, res.Error)
+	case res.Code == protocol.CodeCameraCodec:
+		writeError(w, CodeCameraCodec, res.Error)
+	default:
+		writeError(w, CodeBoxRefused, "the box refused: "+res.Error)
+	}
+	return protocol.CommandResult{}, false
 }
 
 func (s *Server) whepStop(w http.ResponseWriter, r *http.Request) {
@@ -191,4 +265,102 @@ func (s *Server) boxCommand(w http.ResponseWriter, r *http.Request, box, typ str
 		return protocol.CommandResult{}, false
 	}
 	return res, true
+}
+
+// discoverCameras has the box probe its LAN for ONVIF cameras (a body
+// {"wait_ms"} is optional) and returns what answered; the box records the
+// same as a camera.discovered event.
+func (s *Server) discoverCameras(w http.ResponseWriter, r *http.Request) {
+	var args protocol.DiscoverArgs
+	if r.ContentLength != 0 && !decode(w, r, &args) {
+		return
+	}
+	if err := args.Validate(); err != nil {
+		refuse(w, CodeBadRequest, err)
+		return
+	}
+	res, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraDiscover, args)
+	if !ok {
+		return
+	}
+	var out protocol.DiscoverResult
+	if err := json.Unmarshal(res.Data, &out); err != nil {
+		writeError(w, CodeBadAnswer, "the box's discovery result does not decode")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// readONVIF has the box read a camera's ONVIF services: one found by
+// discovery (url, username, password) or one of the box's (camera). The
+// password is not kept in the audit trail.
+func (s *Server) readONVIF(w http.ResponseWriter, r *http.Request) {
+	var args protocol.ONVIFArgs
+	if !decode(w, r, &args) {
+		return
+	}
+	if err := args.Validate(); err != nil {
+		refuse(w, CodeBadRequest, err)
+		return
+	}
+	noteAudit(r, nil, protocol.ONVIFArgs{Camera: args.Camera, URL: args.URL, Username: args.Username})
+	res, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraONVIF, args)
+	if !ok {
+		return
+	}
+	var out protocol.ONVIFResult
+	if err := json.Unmarshal(res.Data, &out); err != nil {
+		writeError(w, CodeBadAnswer, "the box's ONVIF result does not decode")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// ptz turns, zooms or stops a camera, or sends it to a preset: the body is
+// protocol.PTZArgs without the camera, which the path names.
+func (s *Server) ptz(w http.ResponseWriter, r *http.Request) {
+	cam, ok := pathID(w, r, "cid")
+	if !ok {
+		return
+	}
+	var args protocol.PTZArgs
+	if !decode(w, r, &args) {
+		return
+	}
+	if args.Camera != "" && args.Camera != cam {
+		writeError(w, CodeBadRequest, fmt.Sprintf("camera %q in the body is not the path's %q", args.Camera, cam))
+		return
+	}
+	args.Camera = cam
+	if err := args.Validate(); err != nil {
+		refuse(w, CodeBadRequest, err)
+		return
+	}
+	if _, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraPTZ, args); ok {
+		writeJSON(w, http.StatusOK, map[string]string{"action": args.Action})
+	}
+}
+
+// snapshot has the box take a still of a camera and returns it as it
+// came (image/jpeg). It is a GET, as looking is: the console shows it as
+// an image of its own origin.
+func (s *Server) snapshot(w http.ResponseWriter, r *http.Request) {
+	cam, ok := pathID(w, r, "cid")
+	if !ok {
+		return
+	}
+	res, ok := s.cameraCommand(w, r, r.PathValue("id"), protocol.CmdCameraSnapshot, protocol.SnapshotArgs{Camera: cam})
+	if !ok {
+		return
+	}
+	var out protocol.SnapshotResult
+	if err := json.Unmarshal(res.Data, &out); err != nil || len(out.Image) == 0 || !strings.HasPrefix(out.ContentType, "image/") {
+		writeError(w, CodeBadAnswer, "the box gave no usable image")
+		return
+	}
+	w.Header().Set("Content-Type", out.ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(out.Image)
 }

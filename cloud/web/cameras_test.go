@@ -83,6 +83,106 @@ func TestCamerasAndWHEP(t *testing.T) {
 	if code, body, _ := e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep", "application/sdp", []byte(offerSDP), nil); code != 409 || !strings.Contains(string(body), "viewers already") {
 		t.Fatalf("refused offer: %d %s", code, body)
 	}
+
+	// What the viewer gets travels in headers; ?stream=sub is a grid
+	// tile's.
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true,
+		Data: json.RawMessage(`{"session":"s-2","answer":"v=0\r\nanswer","stream":"sub","codec":"H264","frames":"all","note":"h265_sub","audio":"PCMA"}`)}
+	code, _, hdr = e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep?stream=sub", "application/sdp", []byte(offerSDP), nil)
+	if code != 201 || hdr.Get("X-Camera-Stream") != "sub" || hdr.Get("X-Camera-Codec") != "H264" || hdr.Get("X-Camera-Note") != "h265_sub" ||
+		hdr.Get("X-Camera-Frames") != "all" || hdr.Get("X-Camera-Audio") != "PCMA" {
+		t.Fatalf("WHEP with what the viewer gets: %d %v", code, hdr)
+	}
+	if last := e.dl.sent[len(e.dl.sent)-1]; !strings.Contains(last, `"stream":"sub"`) {
+		t.Errorf("command sent: %s", last)
+	}
+	if code, _, _ := e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep?stream=third", "application/sdp", []byte(offerSDP), nil); code != 400 {
+		t.Errorf("a stream that is neither main nor sub: %d", code)
+	}
+	// A camera the browser cannot be shown: 422, the box's code and words.
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: false, Code: protocol.CodeCameraBFrames, Error: "turn B-frames off"}
+	code, body, _ = e.raw(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/whep", "application/sdp", []byte(offerSDP), nil)
+	var refusal struct{ Error, Code string }
+	if err := json.Unmarshal(body, &refusal); err != nil || code != 422 || refusal.Code != string(CodeCameraBFrames) || refusal.Error != "turn B-frames off" {
+		t.Fatalf("a camera with B-frames: %d %s", code, body)
+	}
+
+}
+
+// The ONVIF routes: discovery and reading a camera for those who manage
+// the cameras, turning one for those who send commands (never a viewer),
+// a still for anyone who may look; each a signed command to the box, and
+// a camera's password never in the audit trail.
+func TestCameraControlRoutes(t *testing.T) {
+	e := newEnv(t)
+	e.addBox(t)
+	op, viewer := e.tokens[store.RoleOperator], e.tokens[store.RoleViewer]
+
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true,
+		Data: json.RawMessage(`{"devices":[{"url":"http://192.168.1.64/onvif/device_service","name":"村口"}]}`)}
+	var found protocol.DiscoverResult
+	if code := e.call(t, op, "POST", "/api/v1/boxes/village-1/cameras/discover", ``, &found); code != 200 || len(found.Devices) != 1 {
+		t.Fatalf("discover: %d %+v", code, found)
+	}
+	if code := e.call(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/discover", ``, nil); code != 403 {
+		t.Errorf("a viewer discovering: %d", code)
+	}
+
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true,
+		Data: json.RawMessage(`{"profiles":[{"token":"main"}],"main_url":"rtsp://192.168.1.64/main"}`)}
+	var info protocol.ONVIFResult
+	if code := e.call(t, op, "POST", "/api/v1/boxes/village-1/cameras/onvif",
+		`{"url":"http://192.168.1.64/onvif/device_service","username":"admin","password":"s3cret"}`, &info); code != 200 || info.MainURL == "" {
+		t.Fatalf("onvif: %d %+v", code, info)
+	}
+	if last := e.dl.sent[len(e.dl.sent)-1]; !strings.Contains(last, protocol.CmdCameraONVIF) || !strings.Contains(last, "s3cret") {
+		t.Errorf("command sent: %s", last)
+	}
+	recs, err := e.st.ListAudit(t.Context(), store.AuditFilter{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	audited := false
+	for _, r := range recs {
+		if strings.Contains(string(r.After), "s3cret") || strings.Contains(string(r.Before), "s3cret") {
+			t.Errorf("the camera's password is in the audit trail: %+v", r)
+		}
+		audited = audited || (strings.HasSuffix(r.Action, "/cameras/onvif") && strings.Contains(string(r.After), "192.168.1.64"))
+	}
+	if !audited {
+		t.Errorf("reading the camera is not in the audit trail: %+v", recs)
+	}
+
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true}
+	if code := e.call(t, op, "POST", "/api/v1/boxes/village-1/cameras/gate/ptz", `{"action":"move","pan":0.5}`, nil); code != 200 {
+		t.Fatalf("ptz: %d", code)
+	}
+	if last := e.dl.sent[len(e.dl.sent)-1]; !strings.Contains(last, protocol.CmdCameraPTZ) || !strings.Contains(last, `"camera":"gate"`) {
+		t.Errorf("command sent: %s", last)
+	}
+	sent := len(e.dl.sent)
+	if code := e.call(t, viewer, "POST", "/api/v1/boxes/village-1/cameras/gate/ptz", `{"action":"move","pan":0.5}`, nil); code != 403 {
+		t.Errorf("a viewer moving a camera: %d; want 403", code)
+	}
+	if len(e.dl.sent) != sent {
+		t.Error("a viewer's move reached the box")
+	}
+	for _, bad := range []string{`{"action":"dance"}`, `{"action":"move","pan":3}`, `{"action":"move"}`, `{"camera":"other","action":"stop"}`} {
+		if code := e.call(t, op, "POST", "/api/v1/boxes/village-1/cameras/gate/ptz", bad, nil); code != 400 {
+			t.Errorf("ptz %s: %d; want 400", bad, code)
+		}
+	}
+
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: true,
+		Data: json.RawMessage(`{"content_type":"image/jpeg","image":"/9j/4AAQ"}`)}
+	code, body, hdr := e.raw(t, viewer, "GET", "/api/v1/boxes/village-1/cameras/gate/snapshot", "", nil, nil)
+	if code != 200 || hdr.Get("Content-Type") != "image/jpeg" || len(body) != 6 || body[0] != 0xff {
+		t.Fatalf("snapshot: %d %v %x", code, hdr, body)
+	}
+	e.dl.res = &protocol.CommandResult{V: 1, ID: "c", BoxID: "village-1", OK: false, Code: protocol.CodeFailed, Error: "camera gate has no ONVIF address"}
+	if code, body, _ := e.raw(t, viewer, "GET", "/api/v1/boxes/village-1/cameras/gate/snapshot", "", nil, nil); code != 409 || !strings.Contains(string(body), "ONVIF") {
+		t.Errorf("a snapshot the box refused: %d %s", code, body)
+	}
 }
 
 // TestCameraPasswordIsWriteOnly: a camera read and written back as read

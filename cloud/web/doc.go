@@ -57,6 +57,8 @@
 //	speaker.silent             502  the horn did not play the test tone (the box's reason and the horn's health in "result")
 //	speaker.not_on_box         409  the box does not have the speaker yet: its settings are on their way, or it is offline
 //	speaker.busy               409  an emergency or a live page held the horn until the test tone was too late
+//	camera.bframes             422  the camera's B-frames cannot be shown in a browser; the message says what to change
+//	camera.codec               422  no stream of the camera is in a codec the browser plays; the message says what to change
 //	paging.no_zones            409  paging a box that has no zones
 //	zone.not_found             404  paging a zone the box does not have
 //	speech.bad_text            400  text the TTS cannot read: empty, too long, no words
@@ -162,8 +164,15 @@
 //	                                             with the result when it cannot
 //	POST   /api/v1/boxes/{id}/cameras/{cid}/whep WHEP: an SDP offer (application/sdp) → 201 with the box's answer and
 //	                                             Location …/whep/{session}; signalled to the box over MQTT;
-//	                                             409 box.refused when the box will not (viewer limits, budget)
+//	                                             409 box.refused when the box will not (viewer limits, budget);
+//	                                             ?stream=sub for a grid tile; X-Camera-Stream, -Codec, -Frames, -Note,
+//	                                             -Audio and -FPS say what the viewer gets and why; 422 camera.bframes or
+//	                                             camera.codec when the browser cannot be shown the camera at all
 //	DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}  end the viewing
+//	POST   /api/v1/boxes/{id}/cameras/discover   admin, operator: the box probes its LAN for ONVIF cameras (WS-Discovery)
+//	POST   /api/v1/boxes/{id}/cameras/onvif      admin, operator: the box reads a camera's ONVIF profiles and stream URIs
+//	POST   /api/v1/boxes/{id}/cameras/{cid}/ptz  admin, operator: turn, zoom, stop, go to a preset (protocol.PTZArgs)
+//	GET    /api/v1/boxes/{id}/cameras/{cid}/snapshot  a still the box takes from the camera (image/jpeg)
 //
 // Every command (…/commands, …/play, …/stop, …/volume, WHEP and paging)
 // that reached the box after its lifetime is refused by the box as expired:

@@ -64,6 +64,8 @@ const (
 	CodeSpeakerSilent      Code = "speaker.silent"            // the horn did not play the test tone
 	CodeSpeakerNotOnBox    Code = "speaker.not_on_box"        // the box does not have the speaker yet (its settings are on their way)
 	CodeSpeakerBusy        Code = "speaker.busy"              // an emergency or a live page held the horn until it was too late
+	CodeCameraBFrames      Code = "camera.bframes"            // the camera's B-frames cannot be shown in a browser
+	CodeCameraCodec        Code = "camera.codec"              // no stream of the camera is in a codec the browser plays
 	CodeNoZones            Code = "paging.no_zones"           // paging a box that has no zones
 	CodeNoZone             Code = "zone.not_found"            // paging a zone the box does not have
 	CodeTextInvalid        Code = "speech.bad_text"           // text the TTS cannot read: empty, too long, no words
@@ -131,6 +133,8 @@ func codes() map[Code]codeSpec {
 		CodeSpeakerSilent:      {http.StatusBadGateway, "the speaker did not play the test tone"},
 		CodeSpeakerNotOnBox:    {http.StatusConflict, "the box does not have this speaker yet"},
 		CodeSpeakerBusy:        {http.StatusConflict, "the speaker was busy with an emergency or a live page"},
+		CodeCameraBFrames:      {http.StatusUnprocessableEntity, "the camera cannot be shown in a browser"},
+		CodeCameraCodec:        {http.StatusUnprocessableEntity, "the camera cannot be shown in a browser"},
 		CodeNoZones:            {http.StatusConflict, "no zones to page"},
 		CodeNoZone:             {http.StatusNotFound, "no such zone"},
 		CodeTextInvalid:        {http.StatusBadRequest, "text cannot be spoken"},

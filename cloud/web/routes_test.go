@@ -66,6 +66,10 @@ func wantRoutes() map[string]auth.Action {
 		"POST /api/v1/boxes/{id}/cameras/{cid}/probe":            auth.ActionManageCameras,
 		"POST /api/v1/boxes/{id}/cameras/{cid}/whep":             auth.ActionViewCameras,
 		"DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}": auth.ActionViewCameras,
+		"POST /api/v1/boxes/{id}/cameras/discover":               auth.ActionManageCameras,
+		"POST /api/v1/boxes/{id}/cameras/onvif":                  auth.ActionManageCameras,
+		"POST /api/v1/boxes/{id}/cameras/{cid}/ptz":              auth.ActionSendCommands,
+		"GET /api/v1/boxes/{id}/cameras/{cid}/snapshot":          auth.ActionViewCameras,
 
 		"GET /api/v1/villages/{box}/households":               auth.ActionViewLists,
 		"POST /api/v1/villages/{box}/households":              auth.ActionEditLists,

@@ -12,7 +12,7 @@ import (
 	"github.com/dalaba/dalaba/devices/camera/sim"
 )
 
-const cameraUsage = "dalaba-sim camera [--listen ADDR] [--path PATH] [--clip FILE] [--fps N] [--user NAME --pass PASSWORD] [--stats-interval D]"
+const cameraUsage = "dalaba-sim camera [--listen ADDR] [--path PATH] [--clip FILE] [--sub-clip FILE] [--audio FILE] [--fps N] [--user NAME --pass PASSWORD] [--stats-interval D]"
 
 // maxClipFile bounds --clip: a looped clip is held in memory, and a
 // short one is all a simulated camera needs.
@@ -29,7 +29,9 @@ func runCamera(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	listen := fs.String("listen", "127.0.0.1:8555", "RTSP (TCP) `address`: host:port (port 0 picks one); RTP over UDP uses a pair of ports picked on the same host")
 	path := fs.String("path", sim.DefaultPath, "the stream's `path`: rtsp://ADDR/PATH")
-	clipFile := fs.String("clip", "", "Annex-B H.264 `file` (.h264) to loop (default: a built-in 2 s 640x360 test pattern)")
+	clipFile := fs.String("clip", "", "Annex-B H.264 or H.265 `file` (.h264, .h265) to loop (default: a built-in 2 s 640x360 test pattern)")
+	subFile := fs.String("sub-clip", "", "a sub stream's clip `file`, served at rtsp://ADDR/PATH/sub (default: no sub stream)")
+	audioFile := fs.String("audio", "", "raw 8 kHz A-law `file` (.alaw) looped as the camera's microphone (default: none)")
 	fps := fs.Int("fps", sim.DefaultFPS, "frames per second the clip is played at")
 	user := fs.String("user", "", "user `name` readers must give (default: no authentication)")
 	pass := fs.String("pass", "", "`password` readers must give with --user")
@@ -54,6 +56,21 @@ func runCamera(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		clip = b
 	}
+	var subClip, audio []byte
+	for _, f := range []struct {
+		name, file string
+		dst        *[]byte
+	}{{"--sub-clip", *subFile, &subClip}, {"--audio", *audioFile, &audio}} {
+		if f.file == "" {
+			continue
+		}
+		b, err := readClip(f.file)
+		if err != nil {
+			fmt.Fprintf(stderr, "dalaba-sim camera: %s: %v\n", f.name, err)
+			return exitUsage
+		}
+		*f.dst = b
+	}
 
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	// New only validates, parses the clip and binds, so whatever fails
@@ -62,6 +79,8 @@ func runCamera(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		Listen:   *listen,
 		Path:     *path,
 		Clip:     clip,
+		SubClip:  subClip,
+		Audio:    audio,
 		FPS:      *fps,
 		Username: *user,
 		Password: *pass,

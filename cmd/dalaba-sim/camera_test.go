@@ -35,7 +35,8 @@ func TestCameraUsage(t *testing.T) {
 		{"password alone", []string{"camera", "--pass", "x"}, exitUsage, "", []string{"--pass needs --user"}},
 		{"negative stats interval", []string{"camera", "--stats-interval", "-1s"}, exitUsage, "", []string{"negative"}},
 		{"missing clip", []string{"camera", "--clip", "/nonexistent.h264"}, exitUsage, "", []string{"--clip", "nonexistent"}},
-		{"H.265 clip", []string{"camera", "--listen", "127.0.0.1:0", "--clip", filepath.Join(cameraFixtures, "h265-640x360.h265")}, exitUsage, "", []string{"not H.264"}},
+		{"not a clip", []string{"camera", "--listen", "127.0.0.1:0", "--clip", filepath.Join(cameraFixtures, "tone-8k.alaw")}, exitUsage, "", []string{"Annex-B"}},
+		{"missing sub clip", []string{"camera", "--sub-clip", "/nonexistent.h264"}, exitUsage, "", []string{"--sub-clip", "nonexistent"}},
 		{"address without port", []string{"camera", "--listen", "127.0.0.1"}, exitUsage, "", []string{"127.0.0.1", "port"}},
 	}
 	for _, c := range cases {

@@ -88,7 +88,10 @@ func TestConsoleCameraGrid(t *testing.T) {
 		t.Fatalf("decoded frames a second apart: %v; want the count to grow", frames)
 	}
 	t.Logf("decoded frames a second apart: %v", frames)
-	b.poll(t, 10*time.Second, "the tile says it is live", `document.querySelector('`+tile+` [data-k=status]').textContent === '实时画面'`)
+	b.poll(t, 10*time.Second, "the tile says it is live", `document.querySelector('`+tile+` [data-k=status]').textContent.startsWith('实时画面 · 主码流 · 每秒')`)
+	if n := eval[string](t, b, `document.querySelector('`+tile+` [data-k=note]').textContent`); !strings.Contains(n, "没有子码流") {
+		t.Errorf("the tile's note %q; want it to say the camera has no sub stream", n)
+	}
 	b.screenshot(t, "cameras")
 
 	b.run(t, "stop watching", chromedp.Click(chromedp.CSS(tile+` .cam-watch`)))

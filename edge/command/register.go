@@ -29,6 +29,14 @@ func (l Lane) String() string {
 	return fmt.Sprintf("lane(%d)", int(l))
 }
 
+// Coded is a handler's error that names the result's code: a feature's own
+// (protocol.CodeCameraBFrames, say) where a person must act on something
+// the generic CodeFailed does not tell. Other errors are CodeFailed.
+type Coded interface {
+	error
+	ResultCode() string
+}
+
 // Handler runs one command of a type with its arguments decoded and
 // validated. It returns the result's data (encoded as JSON; nil for none)
 // or an error, sent back as the result's error. ctx ends at the command's

@@ -317,7 +317,11 @@ func (r *Runner) execute(ctx context.Context, j job) {
 		r.answer(failed(c, "the box stopped while it ran the command: "+err.Error()))
 	case err != nil:
 		r.log.Info("command failed", "command_id", c.ID, "type", c.Type, "lane", j.lane, "took", took, "err", err)
-		r.answer(failed(c, err.Error()))
+		code := protocol.CodeFailed
+		if ce, ok := errors.AsType[Coded](err); ok && ce.ResultCode() != "" && len(ce.ResultCode()) <= protocol.MaxResultCodeLen {
+			code = ce.ResultCode()
+		}
+		r.answer(result(c, code, err.Error()))
 	default:
 		res := protocol.CommandResult{V: protocol.Version, ID: c.ID, BoxID: r.d.BoxID, OK: true}
 		if out != nil {

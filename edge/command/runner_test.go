@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -599,6 +600,33 @@ func TestHandlerErrorsAreFailures(t *testing.T) {
 		}
 		if res := g.mustResult("u1"); res.OK || res.Code != protocol.CodeFailed || !strings.Contains(res.Error, "encoding the result") {
 			t.Errorf("unencodable result: %+v", res)
+		}
+	})
+}
+
+// codedErr is a feature's refusal that names its code.
+type codedErr struct{ code string }
+
+func (e codedErr) Error() string      { return "turn B-frames off" }
+func (e codedErr) ResultCode() string { return e.code }
+
+// A handler's error that names its code is answered with that code, the
+// way a camera that cannot be shown says why; a code too long for the
+// wire is a plain failure.
+func TestCodedHandlerErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newRig(t, t.TempDir(), Config{})
+		Register(g.r, "coded", Control, func(_ context.Context, _ protocol.Command, a json.RawMessage) (any, error) {
+			return nil, fmt.Errorf("whep: %w", codedErr{code: strings.Trim(string(a), `"`)})
+		})
+		g.run()
+		g.send("c1", "coded", `"camera_bframes"`, time.Minute)
+		g.send("c2", "coded", `"`+strings.Repeat("x", protocol.MaxResultCodeLen+1)+`"`, time.Minute)
+		if res := g.mustResult("c1"); res.OK || res.Code != protocol.CodeCameraBFrames || res.Error != "whep: turn B-frames off" {
+			t.Errorf("coded error: %+v", res)
+		}
+		if res := g.mustResult("c2"); res.Code != protocol.CodeFailed {
+			t.Errorf("overlong code: %+v", res)
 		}
 	})
 }

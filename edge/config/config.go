@@ -57,6 +57,12 @@ type Relay struct {
 	// RTPPort is the even UDP port RTP to readers leaves from; 0 picks a
 	// free pair at start.
 	RTPPort int `yaml:"rtp_port"`
+	// Discovery is where the box's ONVIF discovery probes go: empty for
+	// WS-Discovery's multicast group on the LAN (239.255.255.250:3702),
+	// or a host:port to probe one device. DiscoveryInterface sends them
+	// out of that interface; empty lets the system pick.
+	Discovery          string `yaml:"discovery"`
+	DiscoveryInterface string `yaml:"discovery_interface"`
 }
 
 // WebRTC is what the box's two WebRTC answerers share, the camera viewers'
@@ -362,6 +368,11 @@ func (c Config) Validate() error {
 	errs = append(errs, c.WebRTC.problems()...)
 	if lo, hi := c.WebRTC.UDPPortMin, c.WebRTC.UDPPortMax; c.Relay.UDP && c.Relay.RTPPort != 0 && lo != 0 && c.Relay.RTPPort+1 >= lo && c.Relay.RTPPort <= hi {
 		bad("relay.rtp_port %d: its pair %d-%d overlaps webrtc.udp_port_min-udp_port_max %d-%d", c.Relay.RTPPort, c.Relay.RTPPort, c.Relay.RTPPort+1, lo, hi)
+	}
+	if c.Relay.Discovery != "" {
+		if _, _, err := net.SplitHostPort(c.Relay.Discovery); err != nil {
+			bad("relay.discovery %q: want host:port, or empty for the LAN's multicast group", c.Relay.Discovery)
+		}
 	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)

@@ -33,7 +33,8 @@ type Camera struct {
 	// TCP if no packet arrives).
 	Transport string `json:"transport,omitempty"`
 	// AlwaysOn pulls the camera for as long as the relay runs, readers or
-	// not, so the first viewer waits for nothing.
+	// not, so the first viewer waits for nothing. The sub stream is pulled
+	// on demand all the same: the grid's tiles come and go.
 	AlwaysOn bool `json:"always_on,omitempty"`
 	// AllowLocal lets the URL name the box itself, link-local or other
 	// addresses no camera has (protocol.CheckCameraIP): the township's
@@ -42,6 +43,39 @@ type Camera struct {
 	// the relay's readers cannot probe the box's own ports or the cloud's
 	// metadata service through it.
 	AllowLocal bool `json:"allow_local,omitempty"`
+	// SubURL is the camera's sub stream, like URL; optional. It is
+	// re-served at rtsp://BOX:PORT/<ID>/sub.
+	SubURL string `json:"sub_url,omitempty"`
+}
+
+// A camera's streams.
+const (
+	StreamMain = "main"
+	StreamSub  = "sub"
+)
+
+// Path is where readers find a camera's stream on the relay (rtsp://BOX:PORT/
+// followed by it) and what Subscribe and Info take: the camera's id for its
+// main stream, id/sub for its sub stream.
+func Path(cameraID, stream string) string {
+	if stream == StreamSub {
+		return cameraID + "/" + StreamSub
+	}
+	return cameraID
+}
+
+// streams are the sources of c: its main stream and, if it has one, its
+// sub stream, each a Camera of its own URL.
+func (c Camera) streams() map[string]Camera {
+	main := c
+	main.SubURL = ""
+	out := map[string]Camera{StreamMain: main}
+	if c.SubURL != "" {
+		sub := main
+		sub.URL, sub.AlwaysOn = c.SubURL, false
+		out[StreamSub] = sub
+	}
+	return out
 }
 
 // Transports a Camera may name.
@@ -69,6 +103,11 @@ func (c Camera) Validate() error {
 	}
 	if err := checkURL(c.URL, c.AllowLocal); err != nil {
 		errs = append(errs, err)
+	}
+	if c.SubURL != "" {
+		if err := checkURL(c.SubURL, c.AllowLocal); err != nil {
+			errs = append(errs, fmt.Errorf("sub stream: %w", err))
+		}
 	}
 	if c.Username == "" && c.Password != "" {
 		errs = append(errs, errors.New("a password without a username"))

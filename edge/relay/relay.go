@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,9 +48,10 @@ func (r *Relay) SetLimits(perCamera, perBox int) {
 	}
 }
 
-// CameraStats is what Stats tells of a camera.
+// CameraStats is what Stats tells of a camera's stream.
 type CameraStats struct {
 	ID        string
+	Stream    string // StreamMain or StreamSub
 	Readers   int    // RTSP sessions and subscriptions
 	Connected bool   // the upstream pull is up
 	Packets   uint64 // RTP packets received from the camera and passed on
@@ -94,15 +96,16 @@ func New(cfg Config, deps Deps) (*Relay, error) {
 // Addr is the RTSP address: the port chosen for ":0".
 func (r *Relay) Addr() *net.TCPAddr { return r.sock.TCPAddr() }
 
-// URL is where a reader finds a camera, rtsp://HOST:PORT/<id>, without
-// credentials; an unspecified host is named by loopback.
-func (r *Relay) URL(cameraID string) string {
+// URL is where a reader finds a camera's stream, rtsp://HOST:PORT/<path>
+// (see Path), without credentials; an unspecified host is named by
+// loopback.
+func (r *Relay) URL(path string) string {
 	a := r.Addr()
 	host := a.IP.String()
 	if a.IP.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	u := url.URL{Scheme: "rtsp", Host: net.JoinHostPort(host, strconv.Itoa(a.Port)), Path: "/" + cameraID}
+	u := url.URL{Scheme: "rtsp", Host: net.JoinHostPort(host, strconv.Itoa(a.Port)), Path: "/" + path}
 	return u.String()
 }
 
@@ -129,14 +132,17 @@ func (r *Relay) SetCameras(cams []Camera) error {
 	r.mu.Lock()
 	next := make(map[string]*source, len(cams))
 	for _, c := range cams {
-		if old, ok := r.sources[c.ID]; ok && old.cam == c {
-			next[c.ID] = old
-			continue
-		}
-		s := newSource(r, c)
-		next[c.ID] = s
-		if r.runCtx != nil {
-			r.startLocked(s)
+		for stream, sc := range c.streams() {
+			path := Path(c.ID, stream)
+			if old, ok := r.sources[path]; ok && old.cam == sc {
+				next[path] = old
+				continue
+			}
+			s := newSource(r, sc, stream)
+			next[path] = s
+			if r.runCtx != nil {
+				r.startLocked(s)
+			}
 		}
 	}
 	var gone []*source
@@ -233,7 +239,7 @@ func (r *Relay) Stats() []CameraStats {
 	out := make([]CameraStats, 0, len(srcs))
 	for _, s := range srcs {
 		s.mu.Lock()
-		st := CameraStats{ID: s.cam.ID, Readers: s.readers, Connected: s.stream != nil}
+		st := CameraStats{ID: s.cam.ID, Stream: s.kind, Readers: s.readers, Connected: s.stream != nil}
 		if s.lastErr != nil {
 			st.LastError = s.lastErr.Error()
 		}
@@ -241,8 +247,22 @@ func (r *Relay) Stats() []CameraStats {
 		st.Packets, st.Bytes, st.Dropped = s.packets.Load(), s.bytes.Load(), s.dropped.Load()
 		out = append(out, st)
 	}
-	slices.SortFunc(out, func(a, b CameraStats) int { return strings.Compare(a.ID, b.ID) })
+	// The main stream before the sub stream of each camera.
+	slices.SortFunc(out, func(a, b CameraStats) int {
+		return cmp.Or(strings.Compare(a.ID, b.ID), strings.Compare(a.Stream, b.Stream))
+	})
 	return out
+}
+
+// Info is what is known of a camera's stream (path as in Path): while it
+// is pulled, what its frames have shown so far; otherwise what its last
+// pull showed (Known false if it never settled).
+func (r *Relay) Info(path string) (StreamInfo, error) {
+	src := r.lookup(path)
+	if src == nil {
+		return StreamInfo{}, fmt.Errorf("relay: info %q: %w", path, ErrUnknownCamera)
+	}
+	return src.currentInfo(), nil
 }
 
 func (r *Relay) lookup(id string) *source {

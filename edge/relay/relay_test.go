@@ -288,13 +288,14 @@ func TestSubscribe(t *testing.T) {
 	cfg.MaxReadersPerCamera = 1
 	r := startRelay(t, cfg, Camera{ID: "cam1", URL: cam.URL(), AllowLocal: true})
 
-	if _, _, _, err := r.Subscribe(t.Context(), "nope"); !errors.Is(err, ErrUnknownCamera) {
+	if _, err := r.Subscribe(t.Context(), "nope"); !errors.Is(err, ErrUnknownCamera) {
 		t.Errorf("unknown camera: %v", err)
 	}
-	desc, pkts, release, err := r.Subscribe(WithReader(t.Context(), "webrtc 10.0.0.9"), "cam1")
+	sub, err := r.Subscribe(WithReader(t.Context(), "webrtc 10.0.0.9"), "cam1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	desc, pkts, release := sub.Desc, sub.Packets, sub.Release
 	defer release()
 	var h264 *format.H264
 	if desc.FindFormat(&h264) == nil || len(h264.SPS) == 0 {
@@ -334,11 +335,12 @@ func TestSubscribe(t *testing.T) {
 func TestSubscriberToldOfLoss(t *testing.T) {
 	cam := startCamera(t, sim.Config{})
 	r := startRelay(t, quick(), Camera{ID: "cam1", URL: cam.URL(), AllowLocal: true})
-	_, pkts, release, err := r.Subscribe(t.Context(), "cam1")
+	sub, err := r.Subscribe(t.Context(), "cam1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	defer sub.Release()
+	pkts := sub.Packets
 	<-pkts
 	cam.Stop()
 	deadline := time.After(10 * time.Second)
@@ -517,12 +519,12 @@ func TestNoLeaks(t *testing.T) {
 		waitFor(t, "frames", func() bool { _, n := rd.received(); return n > 0 })
 		rd.c.Close()
 	}
-	_, pkts, release, err := r.Subscribe(t.Context(), "cam1")
+	sub, err := r.Subscribe(t.Context(), "cam1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-pkts
-	release()
+	<-sub.Packets
+	sub.Release()
 	r.Stop()
 	cam.Stop()
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
 )
 
@@ -29,11 +30,14 @@ const (
 	stateOffline
 )
 
-// source is one camera: who wants it (readers, waiters, linger) and,
-// while pulled, its upstream and the ServerStream its readers share.
-// Its run goroutine alone opens and closes the upstream.
+// source is one stream of a camera (its main or its sub stream): who
+// wants it (readers, waiters, linger) and, while pulled, its upstream and
+// the ServerStream its readers share. Its run goroutine alone opens and
+// closes the upstream.
 type source struct {
-	cam  Camera
+	cam  Camera // URL is this stream's; SubURL is empty
+	path string // where readers find it: the camera's id, or id/sub
+	kind string // StreamMain or StreamSub
 	r    *Relay
 	log  *slog.Logger
 	kick chan struct{} // capacity 1: demand changed, look again
@@ -51,6 +55,12 @@ type source struct {
 	stream    *gortsplib.ServerStream
 	desc      *description.Session
 	media     *description.Media
+	audio     *description.Media // re-served audio; nil for none
+	ana       *analyzer          // this pull's
+	gop       gop                // this pull's
+	settled   chan struct{}      // closed when this pull's ana is Known
+	info      StreamInfo         // the last pull's, once Known
+	reported  StreamInfo         // what the last EventStream said
 	subs      map[*subscription]struct{}
 	changed   chan struct{} // closed and replaced when stream, lastErr or ended change
 	attempts  int           // pulls tried, to tell waiters of a fresh failure
@@ -59,11 +69,13 @@ type source struct {
 	ended     bool // the camera was removed or the relay stopped
 }
 
-func newSource(r *Relay, cam Camera) *source {
+func newSource(r *Relay, cam Camera, stream string) *source {
 	return &source{
 		cam:     cam,
+		path:    Path(cam.ID, stream),
+		kind:    stream,
 		r:       r,
-		log:     r.log.With("camera_id", cam.ID),
+		log:     r.log.With("camera_id", cam.ID, "stream", stream),
 		kick:    make(chan struct{}, 1),
 		subs:    make(map[*subscription]struct{}),
 		changed: make(chan struct{}),
@@ -95,10 +107,10 @@ func (s *source) admit() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
-		return fmt.Errorf("%w: camera %q was removed", ErrUnknownCamera, s.cam.ID)
+		return fmt.Errorf("%w: camera %q was removed", ErrUnknownCamera, s.path)
 	}
 	if s.readers >= int(s.r.perCamera.Load()) {
-		return fmt.Errorf("%w: camera %q has its %d readers already", ErrTooManyReaders, s.cam.ID, int(s.r.perCamera.Load()))
+		return fmt.Errorf("%w: camera %q has its %d readers already", ErrTooManyReaders, s.path, int(s.r.perCamera.Load()))
 	}
 	if !s.r.takeSlot() {
 		return fmt.Errorf("%w: the box has its %d readers already", ErrTooManyReaders, int(s.r.perBox.Load()))
@@ -149,9 +161,9 @@ func (s *source) await(ctx context.Context, wait time.Duration) (*gortsplib.Serv
 		select {
 		case <-ch:
 		case <-timer.C:
-			return nil, nil, fmt.Errorf("%w: camera %q not connected within %v", ErrUnavailable, s.cam.ID, wait)
+			return nil, nil, fmt.Errorf("%w: camera %q not connected within %v", ErrUnavailable, s.path, wait)
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("camera %q: %w", s.cam.ID, ctx.Err())
+			return nil, nil, fmt.Errorf("camera %q: %w", s.path, ctx.Err())
 		}
 		s.mu.Lock()
 		st, desc, ended, attempts, lastErr := s.stream, s.desc, s.ended, s.attempts, s.lastErr
@@ -161,9 +173,9 @@ func (s *source) await(ctx context.Context, wait time.Duration) (*gortsplib.Serv
 		case st != nil:
 			return st, desc, nil
 		case ended:
-			return nil, nil, fmt.Errorf("%w: camera %q was removed", ErrUnavailable, s.cam.ID)
+			return nil, nil, fmt.Errorf("%w: camera %q was removed", ErrUnavailable, s.path)
 		case attempts > tried && lastErr != nil:
-			return nil, nil, fmt.Errorf("%w: camera %q unreachable: %w", ErrUnavailable, s.cam.ID, lastErr)
+			return nil, nil, fmt.Errorf("%w: camera %q unreachable: %w", ErrUnavailable, s.path, lastErr)
 		}
 	}
 }
@@ -252,10 +264,28 @@ func (s *source) connect(ctx context.Context) (*upstream, error) {
 		up.close()
 		return nil, fmt.Errorf("re-serve %s: %w", redact(s.cam.URL), err)
 	}
-	warned := false
-	err = up.play(func(pkt *rtp.Packet, ntp time.Time) {
-		if err := s.forward(st, up.out, pkt, ntp); err != nil && !warned {
-			warned = true // the packet callback runs on one goroutine
+	codec, sps := CodecH264, []byte(nil)
+	switch f := up.forma.(type) {
+	case *format.H264:
+		sps = f.SPS
+	case *format.H265:
+		codec, sps = CodecH265, f.SPS
+	}
+	ana := newAnalyzer(codec, sps)
+	if up.audioOut != nil {
+		ana.info.Audio = audioName(up.audioForma)
+	}
+	// Set before the first packet can come: forward reads them.
+	s.mu.Lock()
+	s.ana, s.gop, s.settled, s.audio = ana, gop{h265: codec == CodecH265}, make(chan struct{}), up.audioOut
+	s.mu.Unlock()
+	var warned atomic.Bool // UDP tracks call back on goroutines of their own
+	err = up.play(func(pkt *rtp.Packet, audio bool, ntp time.Time) {
+		medi := up.out
+		if audio {
+			medi = up.audioOut
+		}
+		if err := s.forward(st, medi, pkt, audio, ntp); err != nil && !warned.Swap(true) {
 			s.log.Warn("camera packet not relayed; later ones are only counted", "err", err)
 		}
 	})
@@ -272,11 +302,20 @@ func (s *source) connect(ctx context.Context) (*upstream, error) {
 	s.broadcastLocked()
 	s.mu.Unlock()
 	s.log.Info("camera connected", "url", redact(s.cam.URL), "codec", CodecName(up.forma),
-		"transport", transportName(up.c))
+		"audio", ana.info.Audio, "transport", transportName(up.c))
 	if !wasOnline {
-		s.r.emit(Event{Type: EventOnline, Camera: s.cam.ID})
+		s.r.emit(Event{Type: EventOnline, Camera: s.cam.ID, Stream: s.streamName()})
 	}
 	return up, nil
+}
+
+// streamName is the stream's name in events: empty for the main stream,
+// as before cameras had two.
+func (s *source) streamName() string {
+	if s.kind == StreamMain {
+		return ""
+	}
+	return s.kind
 }
 
 func transportName(c *gortsplib.Client) string {
@@ -286,16 +325,33 @@ func transportName(c *gortsplib.Client) string {
 	return ""
 }
 
-// forward passes one packet on, untouched: to each subscription (a copy,
-// since the stream rewrites the SSRC) and to the RTSP readers.
-func (s *source) forward(st *gortsplib.ServerStream, medi *description.Media, pkt *rtp.Packet, ntp time.Time) error {
+// forward passes one packet on, untouched: to the RTSP readers, and to
+// each subscription and the GOP cache (a copy made once and shared: the
+// stream rewrites the SSRC of what it is given, readers only their own
+// header). The analyzer looks at the video.
+func (s *source) forward(st *gortsplib.ServerStream, medi *description.Media, pkt *rtp.Packet, audio bool, ntp time.Time) error {
 	s.packets.Add(1)
 	s.bytes.Add(uint64(pkt.MarshalSize()))
+	shared := Packet{Packet: pkt.Clone(), Audio: audio}
+	settled := false
 	s.mu.Lock()
+	if !audio && s.ana != nil {
+		known := s.ana.info.Known
+		s.ana.packet(shared.Packet, time.Now())
+		if settled = !known && s.ana.info.Known; settled {
+			close(s.settled)
+		}
+	}
+	s.gop.add(shared)
 	for sub := range s.subs {
-		sub.offer(pkt.Clone())
+		if !audio || sub.audio {
+			sub.offer(Packet{Packet: rtpCopy(shared.Packet), Audio: audio})
+		}
 	}
 	s.mu.Unlock()
+	if settled {
+		s.settledInfo()
+	}
 	// Fails for a packet above the server's 1472-byte limit (a camera
 	// over TCP may send bigger ones): passing through means dropping it.
 	if err := st.WritePacketRTPWithNTP(medi, pkt, ntp); err != nil {
@@ -303,6 +359,50 @@ func (s *source) forward(st *gortsplib.ServerStream, medi *description.Media, pk
 		return fmt.Errorf("relay packet %d: %w", pkt.SequenceNumber, err)
 	}
 	return nil
+}
+
+// settledInfo is the pull's analysis once it is Known: kept for the next
+// viewers and the next pull, and reported when it says something new.
+func (s *source) settledInfo() {
+	s.mu.Lock()
+	if s.ana == nil {
+		s.mu.Unlock()
+		return
+	}
+	info := s.ana.info
+	s.info = info
+	report := info.Codec != s.reported.Codec || info.BFrames != s.reported.BFrames ||
+		info.BFramesReferenced != s.reported.BFramesReferenced || info.Width != s.reported.Width ||
+		info.Height != s.reported.Height || info.Audio != s.reported.Audio
+	if report {
+		s.reported = info
+	}
+	s.mu.Unlock()
+	if report {
+		s.log.Info("stream analysed", "codec", info.Codec, "size", fmt.Sprintf("%dx%d", info.Width, info.Height),
+			"fps", fmt.Sprintf("%.1f", info.FPS), "bframes", info.BFrames, "bframes_referenced", info.BFramesReferenced, "audio", info.Audio)
+		s.r.emit(Event{Type: EventStream, Camera: s.cam.ID, Stream: s.kind, Info: &info})
+	}
+}
+
+// currentInfo is what is known of the stream: the live analysis while
+// pulled, else the last pull's.
+func (s *source) currentInfo() StreamInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ana != nil && s.stream != nil {
+		info := s.ana.info
+		if !info.Known && s.info.Known {
+			// Not yet settled again: the last pull's word on B-frames.
+			info.Known, info.BFrames, info.BFramesReferenced = true, s.info.BFrames, s.info.BFramesReferenced
+			info.FPS, info.ReferenceFPS = s.info.FPS, s.info.ReferenceFPS
+		}
+		if info.Kbps == 0 {
+			info.Kbps = s.info.Kbps
+		}
+		return info
+	}
+	return s.info
 }
 
 // serve keeps the upstream while it is wanted; it returns nil when it is
@@ -351,7 +451,11 @@ func (s *source) teardown(up *upstream, why error) {
 	up.close()
 	s.mu.Lock()
 	st, subs := s.stream, s.subs
-	s.stream, s.desc, s.media = nil, nil, nil
+	if s.ana != nil && s.ana.info.Known {
+		s.info = s.ana.info
+	}
+	s.stream, s.desc, s.media, s.audio, s.ana = nil, nil, nil, nil, nil
+	s.gop.reset()
 	s.subs = make(map[*subscription]struct{})
 	s.broadcastLocked()
 	s.mu.Unlock()
@@ -378,7 +482,7 @@ func (s *source) failed(err error) {
 	s.mu.Unlock()
 	if report {
 		s.log.Warn("camera offline", "err", err)
-		s.r.emit(Event{Type: EventOffline, Camera: s.cam.ID, Error: err.Error()})
+		s.r.emit(Event{Type: EventOffline, Camera: s.cam.ID, Stream: s.streamName(), Error: err.Error()})
 	} else {
 		s.log.Debug("camera still offline", "err", err)
 	}

@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/pion/rtp"
-
+	"github.com/dalaba/dalaba/edge/relay"
 	"github.com/dalaba/dalaba/edge/rtcpeer"
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -24,9 +22,11 @@ const (
 	// silent before ICE calls it disconnected; the session ends once it
 	// has been silent twice as long (ICE failed).
 	DefaultDisconnectedTimeout = rtcpeer.DefaultDisconnectedTimeout
-	// DefaultMaxPayload keeps each RTP payload small enough that, with
-	// SRTP and a TURN or VPN header on top, a packet fits a 1500-byte MTU.
-	DefaultMaxPayload = 1200
+	// DefaultMaxPayload keeps each RTP payload small enough that a packet
+	// fits a 1500-byte MTU through TURN over IPv6: 40 bytes of IP, 8 of
+	// UDP, 4 of TURN channel data, 12 of RTP, 10 of SRTP tag, and room
+	// for a header extension. Camera packets that fit go as they are.
+	DefaultMaxPayload = 1400
 )
 
 // Config says how the Server treats viewers.
@@ -54,7 +54,9 @@ type Config struct {
 	// and for a viewer on the box itself.
 	Loopback bool
 	// MaxPayload is the largest RTP payload sent, in bytes,
-	// DefaultMaxPayload if 0; bigger camera packets are split.
+	// DefaultMaxPayload if 0 (the desired state's cameras.max_payload
+	// overrides it for a path with a smaller MTU, a VPN say); camera
+	// packets that fit are passed through, bigger ones cut anew.
 	MaxPayload int
 }
 
@@ -94,12 +96,14 @@ func (c Config) peer() rtcpeer.Config {
 	}
 }
 
-// Source is where viewers get a camera's video: the relay. Subscribe
-// returns the camera's description (one H.264 video media; not to be
-// modified) and its RTP packets, each the receiver's own; the channel
-// closes when the camera is lost or ctx ends. release must be called.
+// Source is where viewers get a camera's streams: the relay. Paths are
+// relay.Path's: a camera's id for its main stream, id/sub for its sub
+// stream. Subscribe's packets close when the stream is lost or ctx ends;
+// the subscription must be released. Info is what is known of a stream
+// without subscribing.
 type Source interface {
-	Subscribe(ctx context.Context, cameraID string) (*description.Session, <-chan *rtp.Packet, func(), error)
+	Subscribe(ctx context.Context, path string) (*relay.Subscription, error)
+	Info(path string) (relay.StreamInfo, error)
 }
 
 // Deps are what the Server is given.

@@ -2,7 +2,10 @@ package whep
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -32,7 +35,7 @@ func seqs(ps []*rtp.Packet) []uint16 {
 // TestFeedGatesOnIDR: nothing before an AU that has an IDR, and that AU
 // whole, from its first packet.
 func TestFeedGatesOnIDR(t *testing.T) {
-	f := newFeed(testSPS, testPPS, 1200)
+	f := newFeed(false, [][]byte{testSPS, testPPS}, 1200)
 	var sent []*rtp.Packet
 	push := func(p *rtp.Packet) { sent = append(sent, f.push(p)...) }
 	push(pkt(10, 0, false, 0x7c, 0x05, 1, 2))       // an IDR's tail, joined mid-AU
@@ -54,7 +57,7 @@ func TestFeedGatesOnIDR(t *testing.T) {
 // TestFeedInjectsParameterSets: a stream without in-band SPS/PPS gets the
 // description's ahead of its first IDR, numbered right before it.
 func TestFeedInjectsParameterSets(t *testing.T) {
-	f := newFeed(testSPS, testPPS, 1200)
+	f := newFeed(false, [][]byte{testSPS, testPPS}, 1200)
 	var sent []*rtp.Packet
 	for _, p := range []*rtp.Packet{
 		pkt(100, 0, true, 0x41, 9),
@@ -96,7 +99,7 @@ func TestFeedSplits(t *testing.T) {
 		"STAP-A+FU-A": {pkt(1, 0, false, stap...), pkt(2, 0, false, fuA1...), pkt(3, 0, true, fuA2...)},
 	} {
 		t.Run(name, func(t *testing.T) {
-			f := newFeed(nil, nil, 500)
+			f := newFeed(false, nil, 500)
 			// A boundary first, so the AU is seen from its start.
 			f.push(pkt(0, 0xffff, true, 0x41, 0))
 			var out []*rtp.Packet
@@ -138,10 +141,89 @@ func TestFeedJoinsAtKeyframe(t *testing.T) {
 		"STAP-A":    pkt(7, 0, false, 24, 0, 4, 0x67, 0x64, 0, 0x28, 0, 2, 0x68, 0xee),
 		"mid-slice": pkt(7, 0, false, 0x7c, 0x85, 0x08), // first_mb_in_slice != 0
 	} {
-		f := newFeed(testSPS, testPPS, 1200)
+		f := newFeed(false, [][]byte{testSPS, testPPS}, 1200)
 		got := len(f.push(first)) + len(f.push(pkt(8, 0, true, 0x7c, 0x45, 1)))
 		if want := name != "mid-slice"; (got > 0) != want {
 			t.Errorf("%s: sent %d packets; want some: %v", name, got, want)
 		}
+	}
+}
+
+// TestFeedRefragments: a camera whose FU-A fragments are a little too big
+// for the path has its NAL units cut anew across its packets, not each
+// packet in two: 2900 bytes in two packets of 1452 become three of at most
+// 1400, which depacketise to the same NAL unit; fragments that fit go as
+// they are.
+func TestFeedRefragments(t *testing.T) {
+	nal := make([]byte, 2901)
+	nal[0] = 0x65
+	for i := 1; i < len(nal); i++ {
+		nal[i] = byte(i * 7)
+	}
+	f := newFeed(false, nil, 1400)
+	f.push(pkt(0, 0xffff, true, 0x41, 0)) // a boundary first
+	var out []*rtp.Packet
+	out = append(out, f.push(pkt(1, 0, false, append([]byte{0x7c, 0x85}, nal[1:1451]...)...))...)
+	out = append(out, f.push(pkt(2, 0, true, append([]byte{0x7c, 0x45}, nal[1451:]...)...))...)
+	if len(out) != 3 {
+		t.Fatalf("%d packets; want 3", len(out))
+	}
+	dep := &codecs.H264Packet{}
+	var annex []byte
+	for i, p := range out {
+		if len(p.Payload) > 1400 || p.Marker != (i == 2) || (i > 0 && p.SequenceNumber != out[i-1].SequenceNumber+1) {
+			t.Fatalf("packet %d: %d bytes, marker %v, seq %d", i, len(p.Payload), p.Marker, p.SequenceNumber)
+		}
+		b, err := dep.Unmarshal(p.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		annex = append(annex, b...)
+	}
+	if nals := splitAnnexB(annex); len(nals) != 1 || !bytes.Equal(nals[0], nal) {
+		t.Fatal("the NAL unit was not rebuilt whole")
+	}
+	small := pkt(3, 3600, false, 0x7c, 0x81, 1, 2, 3)
+	if got := f.push(small); len(got) != 1 || got[0] != small {
+		t.Errorf("a fragment that fits: %v; want it passed through", got)
+	}
+}
+
+// The SPS of a camera with B-frames says frames are reordered; once they
+// are left out, the viewer is sent one that says none are, the rest of it
+// the same.
+func TestNoReorderSPS(t *testing.T) {
+	var sps []byte
+	for _, n := range splitAnnexB(fixture(t, "bframes-640x360.h264")) {
+		if n[0]&0x1f == nalSPS {
+			sps = n
+			break
+		}
+	}
+	var before, after h264.SPS
+	if err := before.Unmarshal(sps); err != nil || before.VUI.BitstreamRestriction.MaxNumReorderFrames == 0 {
+		t.Fatalf("the fixture's SPS: %v, %+v", err, before.VUI)
+	}
+	fixed := noReorderSPS(sps)
+	if err := after.Unmarshal(fixed); err != nil {
+		t.Fatal(err)
+	}
+	if after.VUI.BitstreamRestriction.MaxNumReorderFrames != 0 {
+		t.Error("max_num_reorder_frames is still set")
+	}
+	after.VUI.BitstreamRestriction.MaxNumReorderFrames = before.VUI.BitstreamRestriction.MaxNumReorderFrames
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("more changed than the reorder count:\n%+v\n%+v", before, after)
+	}
+	if got := noReorderSPS(testSPS); !bytes.Equal(got, testSPS) {
+		t.Error("an SPS that cannot be parsed was changed")
+	}
+	// In a STAP-A, as cameras aggregate them.
+	f := newFeed(false, nil, 1400)
+	f.noReorder = true
+	stap := append([]byte{24, 0, byte(len(sps))}, sps...)
+	stap = append(append(stap, 0, byte(len(testPPS))), testPPS...)
+	if got := stapNALs(f.fixSPS(stap)); len(got) != 2 || !bytes.Equal(got[0], fixed) || !bytes.Equal(got[1], testPPS) {
+		t.Errorf("STAP-A rewritten to %x", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +50,8 @@ type rig struct {
 
 type rigOpts struct {
 	clip             []byte
+	sub              []byte // the sub stream's clip; nil: none
+	audio            []byte // the camera's A-law; nil: none
 	maxReadersPerCam int
 	cfg              Config
 }
@@ -56,7 +59,7 @@ type rigOpts struct {
 func startRig(t testing.TB, o rigOpts) *rig {
 	t.Helper()
 	log := testenv.Logger(t, slog.LevelInfo) // debug is per packet state and floods -race runs
-	cam, err := sim.New(sim.Config{Clip: o.clip, Logger: log.With("component", "sim")})
+	cam, err := sim.New(sim.Config{Clip: o.clip, SubClip: o.sub, Audio: o.audio, Logger: log.With("component", "sim")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +73,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := rl.SetCameras([]relay.Camera{{ID: "cam1", URL: cam.URL(), AllowLocal: true}}); err != nil {
+	if err := rl.SetCameras([]relay.Camera{{ID: "cam1", URL: cam.URL(), SubURL: cam.SubURL(), AllowLocal: true}}); err != nil {
 		t.Fatal(err)
 	}
 	r.relay = rl
@@ -82,6 +85,7 @@ func startRig(t testing.TB, o rigOpts) *rig {
 		t.Fatal(err)
 	}
 	r.srv = srv
+	srv.SetCameras(protocol.Cameras{Cameras: []protocol.Camera{{ID: "cam1", URL: cam.URL(), SubURL: cam.SubURL()}}})
 	r.srvRun = testenv.Background(t, wait, "whep", srv.Run)
 	waitFor(t, "the server runs", srv.reg.Running)
 	return r
@@ -130,6 +134,9 @@ type viewer struct {
 	pc       *webrtc.PeerConnection
 	mu       sync.Mutex
 	aus      []au
+	packets  int    // video RTP packets
+	audio    int    // audio RTP packets
+	mime     string // the video track's codec
 	pt       uint8
 	state    webrtc.PeerConnectionState
 	connAt   time.Time     // when it connected
@@ -165,6 +172,12 @@ func newViewer(t testing.TB, cs []webrtc.RTPCodecParameters) (*viewer, string) {
 // newViewerWith is newViewer with more settings.
 func newViewerWith(t testing.TB, cs []webrtc.RTPCodecParameters, set func(*webrtc.SettingEngine)) (*viewer, string) {
 	t.Helper()
+	return newViewerAV(t, cs, set, false)
+}
+
+// newViewerAV is newViewerWith that receives audio too, if audio.
+func newViewerAV(t testing.TB, cs []webrtc.RTPCodecParameters, set func(*webrtc.SettingEngine), audio bool) (*viewer, string) {
+	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if cs == nil {
 		if err := m.RegisterDefaultCodecs(); err != nil {
@@ -190,11 +203,27 @@ func newViewerWith(t testing.TB, cs []webrtc.RTPCodecParameters, set func(*webrt
 		}
 	})
 	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if tr.Kind() == webrtc.RTPCodecTypeAudio {
+			for {
+				if _, _, err := tr.ReadRTP(); err != nil {
+					return
+				}
+				v.mu.Lock()
+				v.audio++
+				v.mu.Unlock()
+			}
+		}
 		v.mu.Lock()
 		v.pt = uint8(tr.PayloadType())
+		v.mime = tr.Codec().MimeType
 		v.mu.Unlock()
 		v.read(tr)
 	})
+	if audio {
+		if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		t.Fatal(err)
 	}
@@ -216,6 +245,12 @@ func (v *viewer) read(tr *webrtc.TrackRemote) {
 		p, _, err := tr.ReadRTP()
 		if err != nil {
 			return
+		}
+		v.mu.Lock()
+		v.packets++
+		v.mu.Unlock()
+		if strings.Contains(tr.Codec().MimeType, "265") {
+			continue // counted; not rebuilt
 		}
 		if len(cur.annex) > 0 && p.Timestamp != cur.ts {
 			cur = au{} // an AU without its marker: lost tail, start over

@@ -23,22 +23,68 @@ var (
 	ErrNotRunning       = errors.New("server not running")
 )
 
-// offered is one H.264 payload type of a viewer's offer.
+// offered is one H.264 (or H.265) payload type of a viewer's offer.
 type offered struct {
 	PT      uint8
 	Fmtp    string // the offer's fmtp line, kept whole for the answer
 	Profile [3]byte
 }
 
-// parseOffer checks a viewer's offer and returns the H.264 payload types
-// of its first video m-line that the box can send to: packetization-mode=1,
-// since cameras fragment their frames in FU-A, in the offer's order (the
-// viewer's preference).
-func parseOffer(raw string) ([]offered, error) {
+// offer is what a viewer's offer lets the box send.
+type offer struct {
+	h264  []offered // packetization-mode=1, in the offer's order
+	h265  []offered // in the offer's order; browsers that decode H.265 only
+	audio []offered // PCMA and PCMU of the first audio m-line the viewer receives
+}
+
+// parseOffer checks a viewer's offer and returns the payload types of its
+// first video m-line that the box can send to: H.264 with
+// packetization-mode=1, since cameras fragment their frames in FU-A, and
+// H.265, in the offer's order (the viewer's preference); and the G.711
+// payload types of its first audio m-line, if it receives one.
+func parseOffer(raw string) (offer, error) {
 	sd, err := rtcpeer.ParseOffer(raw)
 	if err != nil {
-		return nil, err
+		return offer{}, err
 	}
+	var o offer
+	for _, m := range sd.MediaDescriptions {
+		if !strings.EqualFold(m.MediaName.Media, "audio") || m.MediaName.Port.Value == 0 || direction(m) == "sendonly" || direction(m) == "inactive" {
+			continue
+		}
+		codecs, _, err := rtcpeer.Codecs(sd, m)
+		if err != nil {
+			return offer{}, err
+		}
+		for _, c := range codecs {
+			if (strings.EqualFold(c.Name, "PCMA") || strings.EqualFold(c.Name, "PCMU")) && c.ClockRate == 8000 {
+				o.audio = append(o.audio, offered{PT: c.PT, Fmtp: strings.ToUpper(c.Name)})
+			}
+		}
+		break
+	}
+	var err2 error
+	o.h264, o.h265, err2 = videoOffers(sd)
+	if err2 != nil {
+		return offer{}, err2
+	}
+	return o, nil
+}
+
+// direction is an m-line's direction attribute, "" when it has none.
+func direction(m *sdp.MediaDescription) string {
+	for _, a := range m.Attributes {
+		switch a.Key {
+		case "sendonly", "recvonly", "sendrecv", "inactive":
+			return a.Key
+		}
+	}
+	return ""
+}
+
+// videoOffers are the H.264 and H.265 payload types of the first video
+// m-line.
+func videoOffers(sd *sdp.SessionDescription) ([]offered, []offered, error) {
 	var video *sdp.MediaDescription
 	for _, m := range sd.MediaDescriptions {
 		if strings.EqualFold(m.MediaName.Media, "video") && m.MediaName.Port.Value != 0 {
@@ -47,19 +93,21 @@ func parseOffer(raw string) ([]offered, error) {
 		}
 	}
 	if video == nil {
-		return nil, ErrNoVideo
+		return nil, nil, ErrNoVideo
 	}
-	for _, a := range video.Attributes {
-		if a.Key == "sendonly" || a.Key == "inactive" {
-			return nil, fmt.Errorf("%w: the video m-line is %s", ErrNoVideo, a.Key)
-		}
+	if d := direction(video); d == "sendonly" || d == "inactive" {
+		return nil, nil, fmt.Errorf("%w: the video m-line is %s", ErrNoVideo, d)
 	}
 	codecs, names, err := rtcpeer.Codecs(sd, video)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []offered
+	var out, hevc []offered
 	for _, c := range codecs {
+		if strings.EqualFold(c.Name, "H265") && c.ClockRate == 90000 {
+			hevc = append(hevc, offered{PT: c.PT, Fmtp: c.Fmtp})
+			continue
+		}
 		if !strings.EqualFold(c.Name, "H264") || c.ClockRate != 90000 {
 			continue
 		}
@@ -74,10 +122,10 @@ func parseOffer(raw string) ([]offered, error) {
 		}
 		out = append(out, offered{PT: c.PT, Fmtp: c.Fmtp, Profile: prof})
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w (offered: %s)", ErrNoH264, strings.Join(names, " "))
+	if len(out) == 0 && len(hevc) == 0 {
+		return nil, nil, fmt.Errorf("%w (offered: %s)", ErrNoH264, strings.Join(names, " "))
 	}
-	return out, nil
+	return out, hevc, nil
 }
 
 // fmtpParams splits "a=b;c=d" into a map with lower-case keys.

@@ -50,10 +50,11 @@ func TestParseOffer(t *testing.T) {
 		"a=rtpmap:97 H264/90000\r\na=fmtp:97 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n" +
 		"a=rtpmap:98 H264/90000\r\na=fmtp:98 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n" +
 		"a=rtpmap:99 H264/90000\r\na=fmtp:99 packetization-mode=1\r\n"
-	got, err := parseOffer(video)
+	o, err := parseOffer(video)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := o.h264
 	if len(got) != 2 || got[0].PT != 98 || got[1].PT != 99 || got[1].Profile != [3]byte{0x42, 0, 0x0a} {
 		t.Errorf("parseOffer = %+v; want PTs 98 and 99 (Baseline when no profile-level-id)", got)
 	}

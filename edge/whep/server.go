@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -39,50 +40,47 @@ type Server struct {
 // state: the village's 4G uplink is shared with the loudspeakers'
 // downloads and the outbox.
 type budget struct {
-	kbps    int            // 0: none
-	bitrate map[string]int // camera id → kbit/s of one viewer, when the desired state says
+	kbps       int                // 0: none
+	cams       map[string]camConf // camera id → its streams and their declared bitrates
+	maxPayload int                // the desired state's; 0: Config's
 }
 
-// DefaultBitrateKbps is what a viewer of a camera costs the budget when the
-// desired state does not say.
+// DefaultBitrateKbps is what a viewer of a camera's main stream costs the
+// budget when the desired state does not say and the box has not measured
+// the stream.
 const DefaultBitrateKbps = 4000
 
 // ReaderPrefix marks the relay readers that are WebRTC viewers.
 const ReaderPrefix = "webrtc:"
 
 // SetCameras takes the camera section of a new desired state: the STUN and
-// TURN servers new viewers gather with (none goes back to Config.ICE) and
-// the viewing budget new viewers must fit in. Viewers already watching
-// keep watching.
+// TURN servers new viewers gather with (none goes back to Config.ICE), the
+// cameras' streams, and the viewing budget new viewers must fit in
+// (protocol.Cameras.Budget: set, or a share of the declared uplink).
+// Viewers already watching keep watching.
 func (s *Server) SetCameras(c protocol.Cameras) {
 	s.peers.SetICE(c.ICE)
-	b := budget{kbps: c.BudgetKbps, bitrate: map[string]int{}}
+	b := budget{kbps: c.Budget(), cams: map[string]camConf{}, maxPayload: c.MaxPayload}
 	for _, cam := range c.Cameras {
-		if cam.BitrateKbps > 0 {
-			b.bitrate[cam.ID] = cam.BitrateKbps
-		}
+		b.cams[cam.ID] = camConf{hasSub: cam.SubURL != "", mainKbps: cam.BitrateKbps, subKbps: cam.SubBitrateKbps}
 	}
 	s.mu.Lock()
 	s.budget = b
 	s.mu.Unlock()
 }
 
-// withinBudget refuses a viewer of camera who would take the box past its
-// budget, with viewers being answered or fed already, every one of them
-// counted at the bitrate of the camera asked for.
-func (s *Server) withinBudget(camera string, viewers int) error {
+// conf is what the desired state says of camera, and the budget.
+func (s *Server) conf(camera string) (camConf, int) {
 	s.mu.Lock()
-	b := s.budget
-	s.mu.Unlock()
-	if b.kbps == 0 {
-		return nil
-	}
-	kbps := cmp.Or(b.bitrate[camera], DefaultBitrateKbps)
-	if (viewers+1)*kbps > b.kbps {
-		return fmt.Errorf("%w: the box's viewing budget of %d kbit/s is used by %d viewers; camera %s needs %d kbit/s more",
-			ErrOverBudget, b.kbps, viewers, camera, kbps)
-	}
-	return nil
+	defer s.mu.Unlock()
+	return s.budget.cams[camera], s.budget.kbps
+}
+
+// maxPayload is the largest RTP payload for new viewers.
+func (s *Server) maxPayload() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return cmp.Or(s.budget.maxPayload, s.cfg.MaxPayload)
 }
 
 // Register gives the box's command runner the camera commands: a viewer's
@@ -144,17 +142,18 @@ func (s *Server) Stop(id string) error {
 	return nil
 }
 
-// Answer answers a viewer's offer for a camera: it subscribes to the
-// camera, negotiates H.264 (see profile.go), gathers the box's ICE
-// candidates (the answer carries them all: no trickle) and returns the
-// answer with the session's id. ctx bounds the answering only; the
-// session then lives until Stop, the viewer leaving or failing, the
-// camera going away, or Run's end.
+// Answer answers a viewer's offer for a camera: it picks what to show (see
+// plan.go) within the budget, subscribes to that stream, negotiates its
+// codec (see profile.go) and the camera's G.711 audio if both sides have
+// it, gathers the box's ICE candidates (the answer carries them all: no
+// trickle) and returns the answer with the session's id and what the
+// viewer gets. ctx bounds the answering only; the session then lives until
+// Stop, the viewer leaving or failing, the camera going away, or Run's end.
 func (s *Server) Answer(ctx context.Context, args protocol.WHEPArgs) (protocol.WHEPResult, error) {
 	if err := args.Validate(); err != nil {
 		return protocol.WHEPResult{}, fmt.Errorf("whep: answer: %w: %w", ErrBadRequest, err)
 	}
-	offers, err := parseOffer(args.Offer)
+	o, err := parseOffer(args.Offer)
 	if err != nil {
 		return protocol.WHEPResult{}, fmt.Errorf("whep: answer camera %q: %w", args.Camera, err)
 	}
@@ -166,19 +165,29 @@ func (s *Server) Answer(ctx context.Context, args protocol.WHEPArgs) (protocol.W
 	if viewer == "" {
 		viewer = "webrtc"
 	}
+	conf, kbps := s.conf(args.Camera)
+	var cands []choice
 	ss, err := s.reg.Admit(func(runCtx context.Context, held iter.Seq[*session]) (*session, error) {
 		// Counted here, under the registry's lock: two offers at once
 		// cannot both take the budget's last place.
-		viewers := 0
-		for range held {
+		used, viewers := 0, 0
+		for h := range held {
+			used += h.cost()
 			viewers++
 		}
-		if err := s.withinBudget(args.Camera, viewers); err != nil {
+		var err error
+		cands, err = s.plan(args.Camera, args.Stream, o, conf, kbps-used, kbps > 0)
+		if err != nil {
+			if errors.Is(err, ErrOverBudget) {
+				err = fmt.Errorf("%w; the box's viewing budget of %d kbit/s is used by %d viewers", err, kbps, viewers)
+			}
 			return nil, err
 		}
 		// The prefix tells the box's event log that this session's
 		// viewing is recorded here (with its bytes), not by the relay.
-		return newSession(relay.WithReader(runCtx, ReaderPrefix+viewer), s, id, args.Camera, viewer), nil
+		ss := newSession(relay.WithReader(runCtx, ReaderPrefix+viewer), s, id, args.Camera, viewer)
+		ss.reserve.Store(int64(cands[0].kbps))
+		return ss, nil
 	})
 	if err != nil {
 		return protocol.WHEPResult{}, fmt.Errorf("whep: answer camera %q: %w", args.Camera, err)
@@ -186,7 +195,7 @@ func (s *Server) Answer(ctx context.Context, args protocol.WHEPArgs) (protocol.W
 	// While answering, the caller may give up; afterwards only the
 	// session's own reasons end it.
 	unhook := context.AfterFunc(ctx, func() { ss.Stop("answer abandoned") })
-	answer, err := ss.open(args.Offer, offers)
+	res, err := ss.open(args, o, cands)
 	unhook()
 	if err != nil {
 		ss.Stop("answer failed")
@@ -207,40 +216,123 @@ func (s *Server) Answer(ctx context.Context, args protocol.WHEPArgs) (protocol.W
 	if late != nil {
 		return protocol.WHEPResult{}, fmt.Errorf("whep: answer camera %q: %w", args.Camera, late)
 	}
-	return protocol.WHEPResult{Session: id, Answer: answer}, nil
+	res.Session = id
+	return res, nil
 }
 
-// open subscribes, negotiates and gathers; it returns the answer. On error
-// nothing is left.
-func (ss *session) open(rawOffer string, offers []offered) (string, error) {
+// subscribe takes the first of cands the viewer can be shown, in order,
+// learning each stream as it is pulled; the refusal of the last one when
+// none can.
+func (ss *session) subscribe(o offer, cands []choice) (*relay.Subscription, choice, error) {
+	var last error
+	var spare *choice // a main stream shown without its B-frames, if the sub stream cannot be
+	for i := 0; i < len(cands); i++ {
+		c := cands[i]
+		sub, err := ss.srv.src.Subscribe(ss.Context(), relay.Path(ss.camera, c.stream))
+		if err != nil {
+			return nil, c, fmt.Errorf("subscribe: %w", err)
+		}
+		r := verdict(sub.Info, o)
+		if r == nil && c.stream == protocol.StreamMain && sub.Info.BFrames && i+1 < len(cands) && cands[i+1].stream == protocol.StreamSub {
+			// Learnt only now: the sub stream may have no B-frames.
+			if next, err := ss.srv.src.Info(relay.Path(ss.camera, protocol.StreamSub)); err != nil || !next.Known || !next.BFrames {
+				sub.Release()
+				cands[i+1].note = protocol.NoteBFramesSub
+				spare = &c
+				continue
+			}
+		}
+		if r == nil && c.stream == protocol.StreamSub && sub.Info.BFrames && spare != nil {
+			r = &Refusal{Code: protocol.CodeCameraBFrames} // no better than the main stream
+		}
+		if r == nil {
+			ss.reserve.Store(int64(c.kbps))
+			return sub, c, nil
+		}
+		sub.Release()
+		last = r
+		if i+1 < len(cands) && cands[i+1].stream == protocol.StreamSub {
+			cands[i+1].note = protocol.NoteBFramesSub
+			if r.Code == protocol.CodeCameraCodec {
+				cands[i+1].note = protocol.NoteH265Sub
+			}
+		}
+		ss.log.Info("stream not shown to this viewer", "stream", c.stream, "code", r.Code)
+	}
+	if spare != nil {
+		sub, err := ss.srv.src.Subscribe(ss.Context(), relay.Path(ss.camera, spare.stream))
+		if err != nil {
+			return nil, *spare, fmt.Errorf("subscribe: %w", err)
+		}
+		spare.note = ""
+		ss.reserve.Store(int64(spare.kbps))
+		return sub, *spare, nil
+	}
+	return nil, choice{}, last
+}
+
+// open subscribes, negotiates and gathers; it returns the answer and what
+// the viewer gets. On error nothing is left.
+func (ss *session) open(args protocol.WHEPArgs, o offer, cands []choice) (protocol.WHEPResult, error) {
 	s, ctx := ss.srv, ss.Context()
-	desc, pkts, release, err := s.src.Subscribe(ctx, ss.camera)
+	sub, c, err := ss.subscribe(o, cands)
 	if err != nil {
-		return "", fmt.Errorf("subscribe: %w", err)
+		return protocol.WHEPResult{}, err
 	}
 	ok := false
 	defer func() {
 		if !ok {
-			release()
+			sub.Release()
 		}
 	}()
-	h264, err := videoFormat(desc)
-	if err != nil {
-		return "", err
+	res := protocol.WHEPResult{Stream: c.stream, Codec: sub.Info.Codec, Frames: protocol.FramesAll, Note: c.note, FPS: round1(sub.Info.FPS)}
+	if sub.Info.BFrames {
+		res.Frames, res.FPS = protocol.FramesReference, round1(sub.Info.ReferenceFPS)
+		if res.Note == "" || res.Note == protocol.NoteNoSub {
+			res.Note = protocol.NoteBFramesReference
+		}
 	}
-	// The description is the relay's, read-only here; nobody sets its
-	// parameters while a viewer reads them.
-	sps, pps := h264.SPS, h264.PPS
-	camProfile, err := spsProfile(sps)
-	if err != nil {
-		s.log.Warn("camera gives no SPS in its description; profile unknown", "camera_id", ss.camera, "err", err)
+	h265 := sub.Info.Codec == relay.CodecH265
+	var video offered
+	var params [][]byte
+	if h265 {
+		f, err := hevcFormat(sub.Desc)
+		if err != nil {
+			return res, err
+		}
+		// The description is the relay's, read-only here; nobody sets
+		// its parameters while a viewer reads them.
+		params = [][]byte{f.VPS, f.SPS, f.PPS}
+		video = o.h265[0]
+	} else {
+		f, err := videoFormat(sub.Desc)
+		if err != nil {
+			return res, err
+		}
+		sps, pps := f.SPS, f.PPS
+		params = [][]byte{sps, pps}
+		camProfile, err := spsProfile(sps)
+		if err != nil {
+			s.log.Warn("camera gives no SPS in its description; profile unknown", "camera_id", ss.camera, "err", err)
+		}
+		video = choose(camProfile, o.h264)
+		ss.log.Info("answering viewer", "camera_profile", profileString(camProfile), "pt", video.PT, "fmtp", video.Fmtp)
 	}
-	pt := choose(camProfile, offers)
-	ss.log.Info("answering viewer", "camera_profile", profileString(camProfile), "pt", pt.PT, "fmtp", pt.Fmtp)
+	var audio *offered
+	if sub.Audio != nil {
+		law := audioLaw(sub.Audio)
+		for i := range o.audio {
+			if o.audio[i].Fmtp == law {
+				audio = &o.audio[i]
+				res.Audio = law
+				break
+			}
+		}
+	}
 
-	pc, err := s.newPeer(pt)
+	pc, err := s.newPeer(h265, video, audio)
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	defer func() {
 		if !ok {
@@ -249,31 +341,77 @@ func (ss *session) open(rawOffer string, offers []offered) (string, error) {
 			_ = pc.GracefulClose()
 		}
 	}()
-	ss.pc, ss.pkts, ss.release, ss.feed, ss.from = pc, pkts, release, newFeed(sps, pps, s.cfg.MaxPayload), time.Now()
+	ss.pc, ss.sub, ss.feed, ss.from = pc, sub, newFeed(h265, params, s.maxPayload()), time.Now()
+	if res.Frames == protocol.FramesReference && !h265 {
+		ss.feed.noReorder = true
+		ss.feed.params[0] = ss.feed.fixSPS(params[0])
+	}
+	ss.stream = c.stream
 
-	track, err := webrtc.NewTrackLocalStaticRTP(h264Capability(pt), "video", "dalaba-"+ss.camera)
+	track, err := webrtc.NewTrackLocalStaticRTP(videoCapability(h265, video), "video", "dalaba-"+ss.camera)
 	if err != nil {
-		return "", fmt.Errorf("track: %w", err)
+		return res, fmt.Errorf("track: %w", err)
 	}
 	sender, err := pc.AddTrack(track)
 	if err != nil {
-		return "", fmt.Errorf("add track: %w", err)
+		return res, fmt.Errorf("add track: %w", err)
 	}
 	ss.track, ss.sender = track, sender
+	if audio != nil {
+		// A stream of its own: a browser lip-syncs the tracks of one
+		// stream, and holding the picture back for the camera's audio
+		// clock (which the box does not relay) makes it stutter; a
+		// monitoring picture wants to be live more than in sync.
+		at, err := webrtc.NewTrackLocalStaticRTP(audioCapability(*audio), "audio", "dalaba-"+ss.camera+"-audio")
+		if err != nil {
+			return res, fmt.Errorf("audio track: %w", err)
+		}
+		asender, err := pc.AddTrack(at)
+		if err != nil {
+			return res, fmt.Errorf("add audio track: %w", err)
+		}
+		ss.audio, ss.audioSender = at, asender
+	}
 	pc.OnConnectionStateChange(ss.OnState)
 
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: rawOffer}); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrBadOffer, err)
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: args.Offer}); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrBadOffer, err)
 	}
-	if codecs := sender.GetParameters().Codecs; len(codecs) == 0 || !isH264(codecs[0]) {
-		return "", fmt.Errorf("%w: payload type %d not negotiated", ErrNoH264, pt.PT)
+	if codecs := sender.GetParameters().Codecs; len(codecs) == 0 || !isVideo(codecs[0], h265) {
+		return res, fmt.Errorf("%w: payload type %d not negotiated", ErrNoH264, video.PT)
 	}
 	answer, err := rtcpeer.Answer(ctx, pc)
 	if err != nil {
-		return "", err
+		return res, err
 	}
 	ok = true
-	return answer, nil
+	res.Answer = answer
+	ss.log.Info("viewer answered", "stream", res.Stream, "codec", res.Codec, "frames", res.Frames, "note", res.Note,
+		"audio", res.Audio, "cached_packets", sub.Cached)
+	return res, nil
+}
+
+// round1 keeps one decimal of a frame rate.
+func round1(f float64) float64 { return math.Round(f*10) / 10 }
+
+// hevcFormat finds the camera's H.265 format.
+func hevcFormat(desc *description.Session) (*format.H265, error) {
+	for _, m := range desc.Medias {
+		for _, f := range m.Formats {
+			if h, ok := f.(*format.H265); ok {
+				return h, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w: no H.265 in the description", ErrUnsupportedCodec)
+}
+
+// audioLaw names a G.711 media's law as SDP does.
+func audioLaw(m *description.Media) string {
+	if g, ok := m.Formats[0].(*format.G711); ok && g.MULaw {
+		return "PCMU"
+	}
+	return "PCMA"
 }
 
 // videoFormat finds the camera's H.264 format, whichever media and

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/bits"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 )
 
 // defaultClip is the clip a Config without one loops. A package variable
@@ -25,10 +27,11 @@ const maxClipFrames = 100_000
 
 // ClipInfo describes a clip as its SPS does.
 type ClipInfo struct {
-	Codec         string // "H.264"
-	Profile       string // "Constrained Baseline", "High", ...
+	Codec         string // "H.264" or "H.265"
+	Profile       string // "Constrained Baseline", "High", ... ("Main" for H.265)
 	Width, Height int
-	Frames        int // access units per loop
+	Frames        int  // access units per loop
+	BFrames       bool // some frames are shown before others sent ahead of them
 }
 
 // String is what a person reads: "H.264 640x360".
@@ -36,19 +39,35 @@ func (c ClipInfo) String() string { return fmt.Sprintf("%s %dx%d", c.Codec, c.Wi
 
 // clip is a parsed clip, ready to loop.
 type clip struct {
-	info     ClipInfo
-	sps, pps []byte     // the first of each, for the SDP
-	aus      [][][]byte // access units, each a list of NALUs; the first is an IDR
+	info          ClipInfo
+	vps, sps, pps []byte     // the first of each, for the SDP (vps: H.265 only)
+	aus           [][][]byte // access units in decode order, each a list of NALUs; the first is a keyframe
+	// shift is, per access unit, how many frame intervals after its place
+	// in decode order it is shown (negative for a B-frame): its RTP
+	// timestamp is that of its presentation.
+	shift []int
 }
 
-// ParseClip checks that b is Annex-B H.264 the simulator can loop and
-// describes it.
+// ParseClip checks that b is Annex-B H.264 or H.265 the simulator can
+// loop and describes it.
 func ParseClip(b []byte) (ClipInfo, error) {
 	c, err := parseClip(b)
 	if err != nil {
 		return ClipInfo{}, err
 	}
 	return c.info, nil
+}
+
+// isH265 tells an H.265 byte stream by its first NAL unit: an H.265 stream
+// starts with a VPS (type 32) or a delimiter (35), whose header byte
+// reads as the H.264 types 0 and 6 with the forbidden values around.
+func isH265(nalus [][]byte) bool {
+	n := nalus[0]
+	if len(n) < 2 {
+		return false
+	}
+	t := n[0] >> 1 & 0x3f
+	return (t == 32 || t == 35 || t == 33) && n[1] == 1
 }
 
 // parseClip splits b into access units. Access units before the first
@@ -59,6 +78,9 @@ func parseClip(b []byte) (*clip, error) {
 	nalus, err := splitAnnexB(b)
 	if err != nil {
 		return nil, err
+	}
+	if isH265(nalus) {
+		return parseH265(nalus)
 	}
 	c := &clip{}
 	var cur [][]byte
@@ -73,9 +95,8 @@ func parseClip(b []byte) (*clip, error) {
 		typ := h264.NALUType(n[0] & 0x1f)
 		switch {
 		case typ == 0 || typ > h264.NALUTypeReserved23:
-			// 0 and 24..31 are unspecified in H.264; an H.265 stream
-			// starts with one (its VPS reads as type 0).
-			return nil, fmt.Errorf("clip: NAL unit type %d: not H.264 (an H.265 clip?)", typ)
+			// 0 and 24..31 are unspecified in H.264.
+			return nil, fmt.Errorf("clip: NAL unit type %d: neither H.264 nor H.265", typ)
 		case typ == h264.NALUTypeAccessUnitDelimiter || typ == h264.NALUTypeFillerData ||
 			typ == h264.NALUTypeEndOfSequence || typ == h264.NALUTypeEndOfStream:
 			// Marks of the byte stream, not of a looping live stream.
@@ -150,6 +171,199 @@ func parseClip(b []byte) (*clip, error) {
 		Height:  s.Height(),
 		Frames:  len(c.aus),
 	}
+	if err := c.presentation(&s); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// presentation works out when each access unit is shown from its picture
+// order count (POC type 0, what cameras and x264 write): within a GOP,
+// frames are shown in POC order.
+func (c *clip) presentation(s *h264.SPS) error {
+	c.shift = make([]int, len(c.aus))
+	if s.PicOrderCntType != 0 {
+		return nil // type 2: shown in decode order; type 1: not from cameras
+	}
+	maxLsb := int64(1) << (s.Log2MaxPicOrderCntLsbMinus4 + 4)
+	var gop []int // indexes of the current GOP's AUs
+	var pocs []int64
+	var prevLsb, msb int64
+	flush := func() {
+		order := make([]int, len(gop))
+		for i := range order {
+			order[i] = i
+		}
+		// Sorted by POC: the k-th shown is shown at the GOP's start + k.
+		for i := 1; i < len(order); i++ {
+			for j := i; j > 0 && pocs[order[j]] < pocs[order[j-1]]; j-- {
+				order[j], order[j-1] = order[j-1], order[j]
+			}
+		}
+		for k, i := range order {
+			c.shift[gop[i]] = k - i
+			if k != i {
+				c.info.BFrames = true
+			}
+		}
+		gop, pocs = gop[:0], pocs[:0]
+	}
+	for i, au := range c.aus {
+		lsb, idr, err := pocLsb(au, s)
+		if err != nil {
+			return fmt.Errorf("clip: frame %d: %w", i, err)
+		}
+		if idr {
+			flush()
+			prevLsb, msb = 0, 0
+		}
+		switch {
+		case lsb < prevLsb && prevLsb-lsb >= maxLsb/2:
+			msb += maxLsb
+		case lsb > prevLsb && lsb-prevLsb > maxLsb/2:
+			msb -= maxLsb
+		}
+		prevLsb = lsb
+		gop = append(gop, i)
+		pocs = append(pocs, msb+lsb)
+	}
+	flush()
+	return nil
+}
+
+// pocLsb reads pic_order_cnt_lsb from an access unit's first slice.
+func pocLsb(au [][]byte, s *h264.SPS) (int64, bool, error) {
+	for _, n := range au {
+		typ := h264.NALUType(n[0] & 0x1f)
+		if !isVCL(typ) {
+			continue
+		}
+		idr := typ == h264.NALUTypeIDR
+		buf := h264.EmulationPreventionRemove(n[1:min(len(n), 32)])
+		pos := 0
+		for range 3 { // first_mb_in_slice, slice_type, pic_parameter_set_id
+			if _, err := bits.ReadGolombUnsigned(buf, &pos); err != nil {
+				return 0, false, fmt.Errorf("slice header: %w", err)
+			}
+		}
+		if s.SeparateColourPlaneFlag {
+			pos += 2
+		}
+		pos += int(s.Log2MaxFrameNumMinus4 + 4) // frame_num
+		if !s.FrameMbsOnlyFlag {
+			if field, err := bits.ReadFlag(buf, &pos); err != nil || field {
+				return 0, false, errors.New("slice header: interlaced pictures are not looped")
+			}
+		}
+		if idr {
+			if _, err := bits.ReadGolombUnsigned(buf, &pos); err != nil { // idr_pic_id
+				return 0, false, fmt.Errorf("slice header: %w", err)
+			}
+		}
+		lsb, err := bits.ReadBits(buf, &pos, int(s.Log2MaxPicOrderCntLsbMinus4+4))
+		if err != nil {
+			return 0, false, fmt.Errorf("slice header: %w", err)
+		}
+		return int64(lsb), idr, nil
+	}
+	return 0, false, errors.New("no slice")
+}
+
+// parseH265 splits an H.265 stream into access units, as parseClip does an
+// H.264 one: from the first IRAP picture, the parameter sets in front of
+// every IRAP that lacks them. Its frames are shown in decode order (the
+// clips are made without B-frames).
+func parseH265(nalus [][]byte) (*clip, error) {
+	c := &clip{}
+	var cur [][]byte
+	curVCL := false
+	flush := func() {
+		if len(cur) > 0 && curVCL {
+			c.aus = append(c.aus, cur)
+		}
+		cur, curVCL = nil, false
+	}
+	for _, n := range nalus {
+		if len(n) < 3 {
+			continue
+		}
+		typ := h265.NALUType(n[0] >> 1 & 0x3f)
+		switch {
+		case typ == h265.NALUType_AUD_NUT || typ == h265.NALUType_EOS_NUT || typ == h265.NALUType_EOB_NUT || typ == h265.NALUType_FD_NUT:
+			if curVCL {
+				flush()
+			}
+			continue
+		case typ < 32:
+			if curVCL && n[2]&0x80 != 0 { // first_slice_segment_in_pic_flag
+				flush()
+			}
+			cur = append(cur, n)
+			curVCL = true
+		case typ == h265.NALUType_SUFFIX_SEI_NUT:
+			cur = append(cur, n)
+		default:
+			if curVCL {
+				flush()
+			}
+			cur = append(cur, n)
+		}
+		if len(c.aus) > maxClipFrames {
+			return nil, fmt.Errorf("clip: more than %d frames", maxClipFrames)
+		}
+	}
+	flush()
+	var vps, sps, pps []byte
+	var kept [][][]byte
+	for _, au := range c.aus {
+		var has [3]bool
+		for _, n := range au {
+			switch h265.NALUType(n[0] >> 1 & 0x3f) {
+			case h265.NALUType_VPS_NUT:
+				vps, has[0] = n, true
+			case h265.NALUType_SPS_NUT:
+				sps, has[1] = n, true
+			case h265.NALUType_PPS_NUT:
+				pps, has[2] = n, true
+			}
+		}
+		if c.vps == nil && vps != nil {
+			c.vps = vps
+		}
+		if c.sps == nil && sps != nil {
+			c.sps = sps
+		}
+		if c.pps == nil && pps != nil {
+			c.pps = pps
+		}
+		irap := h265.IsRandomAccess(au)
+		if len(kept) == 0 && !irap {
+			continue
+		}
+		if irap && (!has[0] || !has[1] || !has[2]) {
+			if vps == nil || sps == nil || pps == nil {
+				return nil, errors.New("clip: an IRAP picture comes before any VPS, SPS and PPS")
+			}
+			var front [][]byte
+			for i, p := range [][]byte{vps, sps, pps} {
+				if !has[i] {
+					front = append(front, p)
+				}
+			}
+			au = append(front, au...)
+		}
+		kept = append(kept, au)
+	}
+	if len(kept) == 0 {
+		return nil, errors.New("clip: no IRAP frame")
+	}
+	c.aus = kept
+	c.shift = make([]int, len(kept))
+	var s h265.SPS
+	if err := s.Unmarshal(c.sps); err != nil {
+		return nil, fmt.Errorf("clip: SPS: %w", err)
+	}
+	c.info = ClipInfo{Codec: "H.265", Profile: "Main", Width: s.Width(), Height: s.Height(), Frames: len(kept)}
 	return c, nil
 }
 

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,12 +15,15 @@ func TestParseClip(t *testing.T) {
 		clip []byte
 		want ClipInfo
 	}{
-		{"default", DefaultClip(), ClipInfo{"H.264", "Constrained Baseline", 640, 360, 50}},
-		{"high", fixture(t, "high-1280x720.h264"), ClipInfo{"H.264", "High", 1280, 720, 50}},
+		{"default", DefaultClip(), ClipInfo{"H.264", "Constrained Baseline", 640, 360, 50, false}},
+		{"high", fixture(t, "high-1280x720.h264"), ClipInfo{"H.264", "High", 1280, 720, 50, false}},
 		// Parameter sets only once, at the start: each IDR gets them.
-		{"params once", paramsOnce(t, DefaultClip()), ClipInfo{"H.264", "Constrained Baseline", 640, 360, 50}},
+		{"params once", paramsOnce(t, DefaultClip()), ClipInfo{"H.264", "Constrained Baseline", 640, 360, 50, false}},
 		// A clip cut mid-GOP starts at its first IDR.
-		{"starts mid-GOP", startAt(t, DefaultClip(), 10), ClipInfo{"H.264", "Constrained Baseline", 640, 360, 25}},
+		{"starts mid-GOP", startAt(t, DefaultClip(), 10), ClipInfo{"H.264", "Constrained Baseline", 640, 360, 25, false}},
+		{"B-frames", fixture(t, "bframes-640x360.h264"), ClipInfo{"H.264", "High", 640, 360, 50, true}},
+		{"B-pyramid", fixture(t, "bpyramid-640x360.h264"), ClipInfo{"H.264", "High", 640, 360, 50, true}},
+		{"H.265", fixture(t, "h265-640x360.h265"), ClipInfo{"H.265", "Main", 640, 360, 25, false}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cl, err := parseClip(c.clip)
@@ -28,6 +32,9 @@ func TestParseClip(t *testing.T) {
 			}
 			if cl.info != c.want {
 				t.Errorf("info %+v; want %+v", cl.info, c.want)
+			}
+			if c.want.Codec == "H.265" {
+				return
 			}
 			if !h264.IsRandomAccess(cl.aus[0]) {
 				t.Error("the clip does not start with an IDR")
@@ -54,7 +61,6 @@ func TestParseClipRefuses(t *testing.T) {
 	}{
 		{"empty", nil, "Annex-B"},
 		{"start code only", []byte{0, 0, 0, 1}, "no NAL units"},
-		{"H.265", fixture(t, "h265-640x360.h265"), "not H.264"},
 		{"no IDR", startAt(t, DefaultClip(), 26)[:2000], "IDR"},
 		{"forbidden bit", []byte{0, 0, 1, 0x85, 1, 2}, "forbidden"},
 	} {
@@ -64,6 +70,29 @@ func TestParseClipRefuses(t *testing.T) {
 				t.Errorf("error %v; want one mentioning %q", err, c.want)
 			}
 		})
+	}
+}
+
+// A clip with B-frames is shown in presentation order: in decode order
+// I P B B P B B ..., each B shown before the P sent ahead of it, every
+// frame shown once per GOP.
+func TestPresentationOrder(t *testing.T) {
+	c, err := parseClip(fixture(t, "bframes-640x360.h264"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, 2, -1, -1, 2, -1, -1}; !slices.Equal(c.shift[:7], want) {
+		t.Errorf("shifts %v; want %v", c.shift[:7], want)
+	}
+	shown := map[int]bool{}
+	for i, s := range c.shift[:25] {
+		shown[i+s] = true
+	}
+	if len(shown) != 25 {
+		t.Errorf("the first GOP shows %d distinct frame times; want 25", len(shown))
+	}
+	if d, _ := parseClip(DefaultClip()); slices.ContainsFunc(d.shift, func(s int) bool { return s != 0 }) {
+		t.Error("a clip without B-frames is shifted")
 	}
 }
 

@@ -81,3 +81,30 @@ func TestFFmpegDecodes(t *testing.T) {
 		})
 	}
 }
+
+// TestMainSubAndAudio: a camera with an H.265 main stream, an H.264 sub
+// stream and a microphone, as ffprobe sees it: two paths, the main one with
+// its G.711 audio.
+func TestMainSubAndAudio(t *testing.T) {
+	ffprobe := testenv.Tool(t, "ffprobe", "apt-get install ffmpeg")
+	cam := start(t, Config{Clip: fixture(t, "h265-640x360.h265"), SubClip: fixture(t, "sub-320x180.h264"), Audio: fixture(t, "tone-8k.alaw")})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	streams := func(url string) string {
+		out, err := exec.CommandContext(ctx, ffprobe, "-v", "error", "-rtsp_transport", "tcp",
+			"-show_entries", "stream=codec_name,width,height,sample_rate", "-of", "compact=p=0:nk=1", url).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ffprobe %s: %v\n%s", url, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := streams(cam.URL()); got != "hevc|640|360|\npcm_alaw|||8000" && got != "hevc|640|360\npcm_alaw|8000" {
+		t.Errorf("main stream: ffprobe sees %q; want H.265 640x360 and A-law at 8 kHz", got)
+	}
+	if cam.SubURL() != cam.URL()+"/sub" {
+		t.Errorf("sub URL %s", cam.SubURL())
+	}
+	if got := streams(cam.SubURL()); got != "h264|320|180|" && got != "h264|320|180" {
+		t.Errorf("sub stream: ffprobe sees %q; want H.264 320x180 alone", got)
+	}
+}

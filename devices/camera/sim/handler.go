@@ -2,6 +2,7 @@ package sim
 
 import (
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -11,11 +12,13 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 )
 
-// handler answers the RTSP requests: one path, one stream, optional
-// credentials. gortsplib calls it from its connection goroutines.
+// handler answers the RTSP requests: a stream per path (the main stream,
+// maybe a sub stream), optional credentials. gortsplib calls it from its
+// connection goroutines.
 type handler struct {
-	path, user, pass string
-	log              *slog.Logger
+	paths      []string
+	user, pass string
+	log        *slog.Logger
 
 	// ready is closed when the stream first serves: a request that comes
 	// in between the server's start and the stream's (a camera booting)
@@ -25,18 +28,18 @@ type handler struct {
 
 	mu       sync.Mutex
 	stopped  bool
-	stream   *gortsplib.ServerStream // nil while not serving: requests get 503
+	streams  map[string]*gortsplib.ServerStream // by path; nil while not serving: requests get 503
 	readers  map[*gortsplib.ServerSession]struct{}
 	refused  int
 	sessions int
 }
 
-func (h *handler) setStream(st *gortsplib.ServerStream) {
+func (h *handler) setStreams(sts map[string]*gortsplib.ServerStream) {
 	h.mu.Lock()
-	h.stream = st
-	h.stopped = h.stopped || st == nil
+	h.streams = sts
+	h.stopped = h.stopped || sts == nil
 	h.mu.Unlock()
-	if st != nil {
+	if sts != nil {
 		h.readyOnce.Do(func() { close(h.ready) })
 	}
 }
@@ -113,11 +116,12 @@ func (h *handler) lookup(conn *gortsplib.ServerConn, req *base.Request, path str
 		}
 		return &base.Response{StatusCode: base.StatusUnauthorized}, nil, liberrors.ErrServerAuth{}
 	}
-	if strings.Trim(path, "/") != h.path {
+	path = strings.Trim(path, "/")
+	if !slices.Contains(h.paths, path) {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
 	}
 	h.mu.Lock()
-	st, stopped := h.stream, h.stopped
+	st, stopped := h.streams[path], h.stopped
 	h.mu.Unlock()
 	if st == nil && !stopped {
 		select {
@@ -125,7 +129,7 @@ func (h *handler) lookup(conn *gortsplib.ServerConn, req *base.Request, path str
 		case <-time.After(readyWait):
 		}
 		h.mu.Lock()
-		st = h.stream
+		st = h.streams[path]
 		h.mu.Unlock()
 	}
 	if st == nil {

@@ -33,9 +33,20 @@ type Config struct {
 	Listen string
 	// Path is the stream's path, "cam1" by default: rtsp://HOST:PORT/cam1.
 	Path string
-	// Clip is the Annex-B H.264 byte stream to loop; nil means
+	// Clip is the Annex-B H.264 or H.265 byte stream to loop; nil means
 	// DefaultClip.
 	Clip []byte
+	// SubClip, when set, is a sub stream's clip (as Clip), served at
+	// SubPath, Path+"/sub" by default: the camera's main and sub streams.
+	SubClip []byte
+	SubPath string
+	// Audio, when set, is the camera's microphone: raw G.711 at 8 kHz,
+	// mono (A-law, or µ-law with AudioMULaw), looped beside the main
+	// stream's video in 20 ms packets.
+	Audio      []byte
+	AudioMULaw bool
+	// ONVIF, when set, gives the camera its ONVIF face (see onvif.go).
+	ONVIF *ONVIFConfig
 	// FPS is the frame rate the clip is played at, DefaultFPS if 0.
 	FPS int
 	// Username and Password, when Username is set, are the credentials
@@ -56,11 +67,13 @@ type Stats struct {
 
 // Sim is a simulated RTSP camera.
 type Sim struct {
-	cfg  Config
-	clip *clip
-	sock *rtspsock.Sockets
-	h    *handler
-	log  *slog.Logger
+	cfg   Config
+	clip  *clip
+	sub   *clip      // nil: no sub stream
+	onvif *onvifFace // nil: none
+	sock  *rtspsock.Sockets
+	h     *handler
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	frames uint64
@@ -97,6 +110,24 @@ func New(cfg Config) (*Sim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("camera sim: %w", err)
 	}
+	var sub *clip
+	paths := []string{cfg.Path}
+	if cfg.SubClip != nil {
+		if sub, err = parseClip(cfg.SubClip); err != nil {
+			return nil, fmt.Errorf("camera sim: sub stream: %w", err)
+		}
+		cfg.SubPath = strings.Trim(cfg.SubPath, "/")
+		if cfg.SubPath == "" {
+			cfg.SubPath = cfg.Path + "/sub"
+		}
+		if cfg.SubPath == cfg.Path || strings.ContainsAny(cfg.SubPath, "?#") {
+			return nil, fmt.Errorf("camera sim: sub path %q: not a path of its own", cfg.SubPath)
+		}
+		paths = append(paths, cfg.SubPath)
+	}
+	if len(cfg.Audio) > 0 && len(cfg.Audio) < audioPacket {
+		return nil, fmt.Errorf("camera sim: audio of %d bytes: want at least one 20 ms packet (%d bytes)", len(cfg.Audio), audioPacket)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -105,20 +136,28 @@ func New(cfg Config) (*Sim, error) {
 	if err != nil {
 		return nil, fmt.Errorf("camera sim: %w", err)
 	}
-	return &Sim{
+	s := &Sim{
 		cfg:  cfg,
 		clip: c,
+		sub:  sub,
 		sock: sock,
 		log:  log,
 		h: &handler{
 			ready:   make(chan struct{}),
-			path:    cfg.Path,
+			paths:   paths,
 			user:    cfg.Username,
 			pass:    cfg.Password,
 			log:     log,
 			readers: make(map[*gortsplib.ServerSession]struct{}),
 		},
-	}, nil
+	}
+	if cfg.ONVIF != nil {
+		if s.onvif, err = newONVIF(s, *cfg.ONVIF); err != nil {
+			sock.Close()
+			return nil, fmt.Errorf("camera sim: %w", err)
+		}
+	}
+	return s, nil
 }
 
 // Addr is the RTSP address: the port chosen for ":0".
@@ -127,13 +166,23 @@ func (s *Sim) Addr() *net.TCPAddr { return s.sock.TCPAddr() }
 // URL is the stream's URL, rtsp://127.0.0.1:PORT/cam1, without
 // credentials. A camera listening on all interfaces is named by the
 // loopback address, which reaches it from this host.
-func (s *Sim) URL() string {
+func (s *Sim) URL() string { return s.url(s.cfg.Path) }
+
+// SubURL is the sub stream's URL, "" without one.
+func (s *Sim) SubURL() string {
+	if s.sub == nil {
+		return ""
+	}
+	return s.url(s.cfg.SubPath)
+}
+
+func (s *Sim) url(path string) string {
 	a := s.Addr()
 	host := a.IP.String()
 	if a.IP.IsUnspecified() {
 		host = "127.0.0.1" // "::" is dual stack in Go: this works for it too
 	}
-	u := url.URL{Scheme: "rtsp", Host: net.JoinHostPort(host, strconv.Itoa(a.Port)), Path: "/" + s.cfg.Path}
+	u := url.URL{Scheme: "rtsp", Host: net.JoinHostPort(host, strconv.Itoa(a.Port)), Path: "/" + path}
 	return u.String()
 }
 
@@ -159,6 +208,9 @@ func (s *Sim) Close() error {
 	if !s.ran {
 		s.ran = true // so a later Run refuses, rather than serving closed sockets
 		s.sock.Close()
+		if s.onvif != nil {
+			s.onvif.close()
+		}
 	}
 	return nil
 }
@@ -180,14 +232,25 @@ func (s *Sim) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("camera sim: start RTSP server: %w", err)
 	}
-	st := &gortsplib.ServerStream{Server: srv, Desc: s.description()}
+	st := &gortsplib.ServerStream{Server: srv, Desc: s.description(s.clip, len(s.cfg.Audio) > 0)}
 	if err := st.Initialize(); err != nil {
 		srv.Close()
 		return fmt.Errorf("camera sim: stream: %w", err)
 	}
-	s.h.setStream(st)
+	streams := map[string]*gortsplib.ServerStream{s.cfg.Path: st}
+	var subSt *gortsplib.ServerStream
+	if s.sub != nil {
+		subSt = &gortsplib.ServerStream{Server: srv, Desc: s.description(s.sub, false)}
+		if err := subSt.Initialize(); err != nil {
+			st.Close()
+			srv.Close()
+			return fmt.Errorf("camera sim: sub stream: %w", err)
+		}
+		streams[s.cfg.SubPath] = subSt
+	}
+	s.h.setStreams(streams)
 	s.log.Info("camera serving", "url", s.URL(), "clip", s.clip.info.String(),
-		"profile", s.clip.info.Profile, "fps", s.cfg.FPS, "udp_rtp", rtp)
+		"profile", s.clip.info.Profile, "fps", s.cfg.FPS, "udp_rtp", rtp, "sub", s.SubURL(), "audio", len(s.cfg.Audio) > 0)
 
 	// The server stops on its own only on a fatal error (its listener
 	// failing); its goroutine ends when srv.Close returns at the latest.
@@ -195,20 +258,34 @@ func (s *Sim) Run(ctx context.Context) error {
 	go func() { srvDone <- srv.Wait() }()
 
 	pctx, cancel := context.WithCancel(ctx)
-	playDone := make(chan error, 1)
-	go func() { playDone <- s.play(pctx, st) }()
+	onvifDone := make(chan struct{})
+	if s.onvif != nil {
+		go func() {
+			defer close(onvifDone)
+			s.onvif.run(pctx)
+		}()
+	} else {
+		close(onvifDone)
+	}
+	players := 1
+	playDone := make(chan error, 2)
+	go func() { playDone <- s.play(pctx, st, s.clip, true) }()
+	if subSt != nil {
+		players++
+		go func() { playDone <- s.play(pctx, subSt, s.sub, false) }()
+	}
 
-	played := false
 	select {
 	case <-ctx.Done():
 	case err = <-srvDone:
 		err = fmt.Errorf("camera sim: RTSP server stopped: %w", err)
 		srvDone = nil
 	case err = <-playDone:
-		played = true
+		players--
 	}
 	cancel()
-	if !played {
+	<-onvifDone
+	for ; players > 0; players-- {
 		if perr := <-playDone; err == nil {
 			err = perr
 		}
@@ -216,8 +293,11 @@ func (s *Sim) Run(ctx context.Context) error {
 	// New requests get 503 from here; then the readers are dropped and
 	// the sockets closed, all before Run returns, so the address is free
 	// for the camera's next life.
-	s.h.setStream(nil)
+	s.h.setStreams(nil)
 	st.Close()
+	if subSt != nil {
+		subSt.Close()
+	}
 	srv.Close()
 	if srvDone != nil {
 		<-srvDone

@@ -253,7 +253,9 @@ func TestNewRefuses(t *testing.T) {
 		{"password alone", Config{Password: "x"}, "password"},
 		{"query in path", Config{Path: "cam1?x=1"}, "path"},
 		{"not a clip", Config{Clip: []byte("hello")}, "Annex-B"},
-		{"H.265 clip", Config{Clip: fixture(t, "h265-640x360.h265")}, "not H.264"},
+		{"sub path is the path", Config{SubClip: DefaultClip(), SubPath: "cam1"}, "sub path"},
+		{"bad sub clip", Config{SubClip: []byte("x")}, "sub stream"},
+		{"audio too short", Config{Audio: []byte{1, 2}}, "audio"},
 		{"port taken", Config{Listen: taken.Addr().String()}, "listen"},
 		{"no port", Config{Listen: "127.0.0.1"}, "listen"},
 	} {
