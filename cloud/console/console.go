@@ -23,7 +23,7 @@ import (
 // assets are the templates and static files, built into the binary so the
 // service stays one file to copy.
 //
-//go:embed templates/*.html static/*
+//go:embed templates/*.html templates/parts/*.html static/*
 var assets embed.FS
 
 // Auth signs officials in and out; *auth.Auth is the one implementation.

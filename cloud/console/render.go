@@ -60,7 +60,7 @@ func parsePages(fsys fs.FS) (map[string]*template.Template, error) {
 		if base == "layout.html" {
 			continue
 		}
-		t, err := template.New(base).Option("missingkey=error").Funcs(funcs()).ParseFS(fsys, "templates/layout.html", n)
+		t, err := template.New(base).Option("missingkey=error").Funcs(funcs()).ParseFS(fsys, "templates/layout.html", "templates/parts/*.html", n)
 		if err != nil {
 			return nil, fmt.Errorf("console: template %s: %w", base, err)
 		}
