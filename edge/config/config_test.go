@@ -2,9 +2,9 @@ package config
 
 import (
 	"math/bits"
-	"reflect"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
