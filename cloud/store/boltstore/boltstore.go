@@ -19,8 +19,9 @@ import (
 // a newer version is refused rather than misread; an older one is migrated
 // on open (version 2 added the plans and media buckets, version 3 the
 // red/black lists' buckets, version 4 the epochs bucket and incarnations,
-// see migrate4).
-const SchemaVersion = 4
+// see migrate4; version 6 the alerting's four; 5 is left to the roster
+// and retired boxes, made in parallel).
+const SchemaVersion = 6
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. bbolt's own zero means forever, which would hang
@@ -56,11 +57,17 @@ var (
 	bucketAudit    = []byte("audit")
 	bucketEpochs   = []byte("epochs")
 	keySchema      = []byte("schema")
+
+	bucketAlertConf    = []byte("alertconf")
+	bucketIncidents    = []byte("incidents")
+	bucketAlerts       = []byte("alerts")
+	bucketAlertPending = []byte("alertpending")
 )
 
 func buckets() [][]byte {
 	return [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
-		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs}
+		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs,
+		bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending}
 }
 
 // addedIn lists the buckets each schema version added, for migration.
@@ -68,6 +75,7 @@ var addedIn = map[uint64][][]byte{
 	2: {bucketPlans, bucketMedia},
 	3: {bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit},
 	4: {bucketEpochs},
+	6: {bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending},
 }
 
 // migrations are what a schema version changed beyond adding buckets, run
