@@ -130,8 +130,8 @@ func ValidateRule(r store.AlertRule, channels []store.AlertChannel) error {
 // ValidateQuiet reports what is wrong with quiet hours.
 func ValidateQuiet(q store.QuietHours) error {
 	var errs []error
-	if err := schedule.ValidateQuiet([]schedule.Quiet{{From: q.From, To: q.To}}); err != nil {
-		errs = append(errs, fmt.Errorf("%w: %v", ErrInvalid, err))
+	if schedule.ValidateQuiet([]schedule.Quiet{{From: q.From, To: q.To}}) != nil {
+		errs = append(errs, fmt.Errorf("%w: from %q to %q: want two different times of day, HH:MM", ErrInvalid, q.From, q.To))
 	}
 	if _, err := time.LoadLocation(q.Zone); err != nil || q.Zone == "" {
 		errs = append(errs, fmt.Errorf("%w: zone %q is not a time zone", ErrInvalid, q.Zone))

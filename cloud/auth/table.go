@@ -52,6 +52,17 @@ const (
 	// ActionManageUsers adds accounts and changes their roles, passwords
 	// and whether they are disabled.
 	ActionManageUsers
+	// ActionViewAlerts reads the alert log, the open incidents and the
+	// alerting's rules (channels shown without their keys).
+	ActionViewAlerts
+	// ActionManageAlerts sets the alert channels (robot keys and
+	// secrets), rules and quiet hours, and sends test messages.
+	ActionManageAlerts
+	// ActionDiagnose reads a box's log lines and configuration (without
+	// secrets) and runs its connectivity check.
+	ActionDiagnose
+	// ActionRestartBox restarts a box's daemon.
+	ActionRestartBox
 
 	actionEnd // one past the last action
 )
@@ -76,6 +87,12 @@ type grant struct {
 //     any entry, which is more than reading how it came to be, and they
 //     need the reviewers' reasons; viewers see entries but not their
 //     earlier wordings;
+//   - alert channels hold the keys that post into the office's groups
+//     and the SMS gateway's token, so only admins set them; everyone may
+//     read the alert log, as they may read the boxes' events;
+//   - diagnostics read a box's log, which names officials and cameras,
+//     so the office (which runs the boxes) may, viewers and reviewers may
+//     not; a restart cuts off what a village is playing, so admins only;
 //   - a later role (a supervisory panel that sees lists, audit and
 //     objections and changes nothing else) is a new bit in roleSet and a
 //     column here; no route or template changes.
@@ -104,6 +121,10 @@ func table() [actionEnd]grant {
 		ActionViewEntryHistory: {"ViewEntryHistory", roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator)},
 		ActionViewAudit:        {"ViewAudit", panel},
 		ActionManageUsers:      {"ManageUsers", admin},
+		ActionViewAlerts:       {"ViewAlerts", all},
+		ActionManageAlerts:     {"ManageAlerts", admin},
+		ActionDiagnose:         {"Diagnose", office},
+		ActionRestartBox:       {"RestartBox", admin},
 	}
 }
 

@@ -33,6 +33,10 @@ func TestTable(t *testing.T) {
 		ActionViewEntryHistory: {A, R, O},
 		ActionViewAudit:        {A, R},
 		ActionManageUsers:      {A},
+		ActionViewAlerts:       {A, R, O, V},
+		ActionManageAlerts:     {A},
+		ActionDiagnose:         {A, O},
+		ActionRestartBox:       {A},
 	}
 	if len(want) != len(Actions()) {
 		t.Errorf("%d actions stated here, %d in the table", len(want), len(Actions()))

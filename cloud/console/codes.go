@@ -90,6 +90,8 @@ func codeMessages() map[string]message {
 		codeKey(web.CodeListsConflict): {"现在不能这样操作：条目或名单的状态不允许（可能刚被别人处理过，或本月还没有已通过的条目）。请刷新页面后再看。",
 			"This cannot be done now: the entry or list is not in a state that allows it (someone may just have handled it, or nothing is approved this month). Reload the page and look again."},
 		codeKey(web.CodeAnnounceFailed): {"已保存，但广播通知没有发出。请稍后重新发布或再次播报。", "Saved, but the announcement did not go out. Publish or announce it again later."},
+		codeKey(web.CodeAlertInvalid):   {"告警设置有误，请按提示修改后再保存。", "That alert setting is not valid; correct what is marked and save again."},
+		codeKey(web.CodeSendFailed):     {"测试消息没有送达。请核对机器人地址和密钥，或检查乡镇服务器的网络；下方告警记录里有平台的回复。", "The test message was not delivered. Check the robot's address and secret, or the township server's network; the alert log below has the platform's answer."},
 		codeKey(web.CodeUnhealthy):      {"乡镇服务出现故障（存储或消息服务器），请联系管理员。", "The township service is unwell (storage or message broker); tell the administrator."},
 		codeKey(web.CodeInternal):       {"服务器出错，请稍后再试；如果一再出现，请联系管理员。", "Server error; try again later, and tell the administrator if it keeps happening."},
 		codeUnknown:                     {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},

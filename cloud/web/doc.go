@@ -59,6 +59,8 @@
 //	lists.forbidden            403  the role may not, or this user may not for this entry (their own)
 //	lists.conflict             409  the entry or list is not in a state that allows it
 //	lists.announcement_failed  502  the change is saved, its announcement is not (the answer carries what was saved)
+//	alert.invalid              400  an alert channel, rule or quiet hours the alerting refuses
+//	alert.send_failed          502  a test message the channel did not take (the platform's answer in the message)
 //	service.unhealthy          503  /healthz: the store cannot write or the MQTT connection is down
 //	internal                   500  anything else; the log has it
 //
@@ -179,6 +181,41 @@
 //	POST   /api/v1/villages/{box}/lists/{period}/announce    announce again (retry)
 //	GET    /api/v1/villages/{box}/lists/{period}/poster      ?size=A4|A3: the printable poster (HTML, its own CSP)
 //	GET    /api/v1/villages/{box}/leaderboard                ?period= (all periods when absent)
+//
+// Alerts (alerts.go; reads: every role; changes and tests: admin). The
+// channels, rules and quiet hours are kept in the store; a channel's URL
+// reads back without its query (the robots' keys and access tokens) and
+// its secret only as secret_set, and leaving either out of a PUT keeps
+// the stored one. The audit record of a channel change holds what the API
+// shows, never the key or secret.
+//
+//	GET    /api/v1/alerts                        ?box=&before=SEQ&limit=N (100, at most 1000) → {alerts, next_before}:
+//	                                             the alert log, newest first, each with every channel's delivery
+//	                                             (pending, held for quiet hours, sent, failed, dropped)
+//	GET    /api/v1/alerts/incidents              {incidents}: open ones and those waiting out their hold-down
+//	GET    /api/v1/alerts/settings               {channels, rules, quiet}: every kind of rule, with its default when never set
+//	PUT    /api/v1/alerts/channels/{cid}         {name, kind, url?, secret?, phones?, disabled} → the settings
+//	DELETE /api/v1/alerts/channels/{cid}         also taken out of every rule
+//	POST   /api/v1/alerts/channels/{cid}/test    a test message now, once → {alert}; 502 alert.send_failed (with
+//	                                             the alert) when the channel did not take it; logged either way
+//	PUT    /api/v1/alerts/rules/{kind}           {enabled, hold_down ("10m"; none for the one-off kinds), threshold,
+//	                                             urgent, channels ([] every channel)}
+//	PUT    /api/v1/alerts/quiet                  {from, to, zone}: non-urgent alerts wait until to
+//	DELETE /api/v1/alerts/quiet
+//
+// Remote diagnostics (diag.go): signed commands the box answers within
+// 48 KiB; POSTs, so the audit trail records who read or restarted what.
+// 409 box.refused when the box will not (one from before diagnostics
+// answers that it has no such command).
+//
+//	POST   /api/v1/boxes/{id}/diag/logs          admin, operator: {lines? (200, at most 2000), level?} →
+//	                                             protocol.DiagLogs: the latest lines of the box's own log
+//	POST   /api/v1/boxes/{id}/diag/config        admin, operator: → protocol.DiagConfig: its effective config,
+//	                                             every secret replaced, the keys replaced named
+//	POST   /api/v1/boxes/{id}/diag/check         admin, operator: → protocol.DiagCheck: broker, township, each
+//	                                             camera (RTSP DESCRIBE), each horn (see edge/diag)
+//	POST   /api/v1/boxes/{id}/restart            admin: {reason?} → {restarting: true}, answered before the
+//	                                             daemon stops; its service manager starts it again
 //
 // Boxes download clips from /media/<sha256>, served by cloud/media.
 //

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/dalaba/dalaba/cloud/alert"
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
@@ -65,6 +66,8 @@ const (
 	CodeListsForbidden   Code = "lists.forbidden"           // the role, or this user for this entry (their own), may not
 	CodeListsConflict    Code = "lists.conflict"            // the entry or list is not in a state that allows it
 	CodeAnnounceFailed   Code = "lists.announcement_failed" // the change is saved, its announcement is not
+	CodeAlertInvalid     Code = "alert.invalid"             // an alert channel, rule or quiet hours the alerting refuses
+	CodeSendFailed       Code = "alert.send_failed"         // a test message the channel did not take (the platform's answer in the message)
 	CodeUnhealthy        Code = "service.unhealthy"         // /healthz: the store cannot write or the broker is gone
 	CodeInternal         Code = "internal"                  // anything else; the log has it
 )
@@ -119,6 +122,8 @@ func codes() map[Code]codeSpec {
 		CodeListsForbidden:   {http.StatusForbidden, "not allowed"},
 		CodeListsConflict:    {http.StatusConflict, "not now"},
 		CodeAnnounceFailed:   {http.StatusBadGateway, "saved, but the announcement failed"},
+		CodeAlertInvalid:     {http.StatusBadRequest, "not a valid alert setting"},
+		CodeSendFailed:       {http.StatusBadGateway, "the test message was not delivered"},
 		CodeUnhealthy:        {http.StatusServiceUnavailable, "unhealthy"},
 		CodeInternal:         {http.StatusInternalServerError, "internal error"},
 	}
@@ -159,6 +164,8 @@ func sentinels() []sentinel {
 		{lists.ErrAnnounce, CodeAnnounceFailed},
 		{errSpeech, CodeSpeechFailed},
 		{plan.ErrInvalid, CodePlanInvalid},
+		{alert.ErrInvalid, CodeAlertInvalid},
+		{errSendFailed, CodeSendFailed},
 		{plan.ErrInUse, CodePlanInUse},
 		{lists.ErrInvalid, CodeListsInvalid},
 		{lists.ErrForbidden, CodeListsForbidden},
