@@ -36,6 +36,9 @@ func wantRoutes() map[string]auth.Action {
 		"GET /cameras":                     auth.ActionViewCameras,
 		"GET /events":                      auth.ActionViewBoxes,
 		"GET /users":                       auth.ActionManageUsers,
+		"GET /alerts":                      auth.ActionViewAlerts,
+		"GET /diag":                        auth.ActionDiagnose,
+		"GET /diag/{id}":                   auth.ActionDiagnose,
 	}
 }
 
@@ -175,7 +178,7 @@ func TestTheBridgeFollowsTheTable(t *testing.T) {
 		for name, v := range map[string]string{
 			"{id}": "village-1", "{box}": "village-1", "{period}": "2026-11", "{sid}": "s-none", "{zid}": "z-none",
 			"{schid}": "sch-none", "{cid}": "cam-none", "{session}": "sess-none", "{eid}": "999", "{hid}": "h99",
-			"{pid}": "p99", "{name}": "nobody", "{sha}": strings.Repeat("0", 64),
+			"{pid}": "p99", "{name}": "nobody", "{sha}": strings.Repeat("0", 64), "{kind}": "rule-none",
 		} {
 			path = strings.ReplaceAll(path, name, v)
 		}
@@ -212,6 +215,8 @@ func TestPagesShowWhatTheRoleCan(t *testing.T) {
 		{"/broadcast", `id="bc-speak-form"`, auth.ActionManageBroadcast},
 		{"/broadcast", `data-send="true"`, auth.ActionPlayNow},
 		{listsPath(thisPeriod()), `id="create-form"`, auth.ActionEditLists},
+		{"/", `id="nav-diag"`, auth.ActionDiagnose},
+		{"/alerts", `id="al-add"`, auth.ActionManageAlerts},
 	}
 	for _, role := range auth.Roles() {
 		c, _ := e.signedIn(t, role)
