@@ -7,7 +7,9 @@
 // channels and whether it is urgent):
 //
 //   - box_offline: a box not connected for the hold-down (as presence
-//     sees it; the time counts from its last sign of life);
+//     sees it; the time counts from when the engine last found it
+//     connected, or from its last sign of life when that is later or the
+//     engine never did, as after a restart);
 //   - speaker_failed: a speaker.health event said a horn is unreachable,
 //     and no later one said otherwise, for the hold-down;
 //   - camera_offline: camera.offline without a later camera.online;

@@ -86,6 +86,10 @@ type Engine struct {
 	notices []noticeEvent
 	lastPos map[string]uint64 // the last event position judged, per box
 	wake    chan struct{}
+	// lastOnline is, per box, the last tick that found it online: a box
+	// is offline since then, or since its last sign of life, whichever
+	// is later (a box says little between its minutely reports).
+	lastOnline map[string]time.Time
 
 	// Owned by Run.
 	trustFrom time.Time
@@ -157,7 +161,7 @@ func New(cfg Config, deps Deps) (*Engine, error) {
 	}
 	return &Engine{
 		cfg: cfg, d: deps, log: deps.Logger.With("component", "alert"),
-		conds: map[string]*cond{}, health: map[string]reading{}, lastPos: map[string]uint64{},
+		conds: map[string]*cond{}, health: map[string]reading{}, lastPos: map[string]uint64{}, lastOnline: map[string]time.Time{},
 		wake: make(chan struct{}, 1), sending: map[string]bool{},
 	}, nil
 }
@@ -361,11 +365,12 @@ func (e *Engine) tick(ctx context.Context) {
 	for _, b := range boxes {
 		byID[b.ID] = b
 		l := e.d.Presence.Link(b)
-		switch {
+		switch seen := maxTime(l.LastSeen, e.lastOnline[b.ID]); {
 		case l.Online:
+			e.lastOnline[b.ID] = now
 			e.set(key(RuleBoxOffline, b.ID, ""), RuleBoxOffline, b.ID, "", false, "", now)
-		case trusted && !l.LastSeen.IsZero():
-			e.set(key(RuleBoxOffline, b.ID, ""), RuleBoxOffline, b.ID, "", true, "", l.LastSeen)
+		case trusted && !seen.IsZero():
+			e.set(key(RuleBoxOffline, b.ID, ""), RuleBoxOffline, b.ID, "", true, "", seen)
 		}
 	}
 	disk := rules[RuleDiskLow].Threshold
