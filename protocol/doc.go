@@ -64,4 +64,9 @@
 //     cameras on the box itself, for tests), so older boxes never see it;
 //     without it a camera URL naming the box, link-local or other non-LAN
 //     addresses is refused.
+//   - v1, additive (2026-12): remote diagnostics commands diag.logs,
+//     diag.config, diag.check and diag.restart (diag.go), their answers
+//     within MaxDiagData; a box from before them answers unknown_command.
+//     The event type update.rolled_back (RolledBack), which the township
+//     alerts on.
 package protocol
