@@ -67,9 +67,10 @@ package: ## Debian packages into dist/: dalaba-edge for arm64, armhf, amd64; dal
 	@for a in $(EDGE_ARCHS); do GO='$(GO)' VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)' DIST='$(DIST)' configs/packaging/deb.sh dalaba-edge $$a; done
 	@for a in $(CLOUD_ARCHS); do GO='$(GO)' VERSION='$(VERSION)' LDFLAGS='$(LDFLAGS)' DIST='$(DIST)' configs/packaging/deb.sh dalaba-cloud $$a; done
 
-lint: ## gofmt check and go vet
+lint: ## gofmt check, go vet and staticcheck (pinned as a go.mod tool)
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 test-race: ## go test -race over everything, benchmarks run once
 	$(GO) test -race -count=1 -timeout 12m -bench=. -benchtime=1x ./...

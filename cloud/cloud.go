@@ -30,7 +30,9 @@ import (
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/media"
+	"github.com/dalaba/dalaba/cloud/notify"
 	"github.com/dalaba/dalaba/cloud/plan"
+	"github.com/dalaba/dalaba/cloud/poster"
 	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/cloud/web"
 )
@@ -221,8 +223,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
-	ls, err := lists.New(lists.Config{Approvals: c.cfg.Lists.Approvals, Template: c.cfg.Lists.Template},
-		lists.Deps{Logger: c.deps.Logger, Store: st, Announcer: ann})
+	ls, err := lists.New(c.listsConfig(ln.Addr().String()), lists.Deps{Logger: c.deps.Logger, Store: st, Announcer: ann, Font: c.posterFont()})
 	if err != nil {
 		return abort(err)
 	}
@@ -261,6 +262,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	g.Go(func() error { defer close(dlDone); return dl.Run(mqttCtx) })
 	g.Go(func() error { return fl.Run(mqttCtx) })
 	g.Go(func() error { return pres.Run(mqttCtx) })
+	g.Go(func() error { return ls.Run(mqttCtx) })
 	g.Go(func() error { return wt.eng.Run(mqttCtx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -299,6 +301,36 @@ func (c *Cloud) Run(ctx context.Context) error {
 	err = g.Wait()
 	c.log.Info("stopped", "err", err)
 	return err
+}
+
+// listsConfig is the lists' part of the configuration; bound is the HTTP
+// address, for the group chats' picture links.
+func (c *Cloud) listsConfig(bound string) lists.Config {
+	l := c.cfg.Lists
+	r := lists.Rounds{Default: lists.Round(l.Rounds.Default), Categories: map[string]lists.Round{}}
+	for cat, x := range l.Rounds.Categories {
+		r.Categories[cat] = lists.Round(x)
+	}
+	return lists.Config{
+		Approvals: l.Approvals, Template: l.Template, NoticeDays: l.NoticeDays, Rounds: r,
+		Privacy: lists.Privacy{MaskNames: l.Privacy.MaskNames, ReasonRunes: l.Privacy.PublicReasonChars, RetentionMonths: l.Privacy.RetentionMonths},
+		Chats: lists.ChatConfig{
+			Backoff:   notify.Backoff{Initial: l.Chats.FirstRetry, Max: l.Chats.MaxRetry, Attempts: l.Chats.Attempts},
+			PublicURL: c.cfg.PublicHTTPURL(bound), ImageLife: time.Duration(l.Chats.ImageDays) * 24 * time.Hour,
+		},
+	}
+}
+
+// posterFont is the font the poster picture is drawn with. One that
+// cannot be read does not stop the service: lists are posted to group
+// chats as text alone, and the poster picture answers poster.no_font.
+func (c *Cloud) posterFont() *poster.Font {
+	f, err := poster.LoadFont(c.cfg.Lists.Chats.Font)
+	if err != nil {
+		c.deps.Logger.Error("poster font unavailable; group chats get the list as text only (install fonts-noto-cjk)", "err", err)
+		return nil
+	}
+	return f
 }
 
 // boxAuth admits a box, and only a box, to media downloads.

@@ -53,7 +53,7 @@ func (e *Edge) cameraEvent(ev relay.Event) {
 			Camera: ev.Camera, Viewer: ev.Reader, Via: "rtsp", From: ev.From, To: orNow(ev.To)})
 	}
 	if err != nil {
-		e.log.Error("recording a camera event", "type", ev.Type, "camera", ev.Camera, "err", err)
+		e.log.Error("recording a camera event", "type", ev.Type, "camera_id", ev.Camera, "err", err)
 	}
 }
 
@@ -67,6 +67,6 @@ func orNow(t time.Time) time.Time {
 // viewing records a WebRTC viewer's session.
 func (e *Edge) viewing(v protocol.Viewing) {
 	if err := e.record(context.Background(), protocol.EventCameraViewed, protocol.PriorityNotice, v); err != nil {
-		e.log.Error("recording a viewing", "camera", v.Camera, "err", err)
+		e.log.Error("recording a viewing", "camera_id", v.Camera, "err", err)
 	}
 }

@@ -46,7 +46,7 @@ func newDrivers(cfg config.Broadcast, log *slog.Logger) (*drivers, error) {
 }
 
 func (d *drivers) make(s protocol.Speaker) (playout.Driver, error) {
-	log := d.log.With("speaker", s.ID)
+	log := d.log.With("speaker_id", s.ID)
 	switch s.Driver {
 	case protocol.DriverRTP:
 		sp, err := rtpspeaker.New(rtpspeaker.Config{

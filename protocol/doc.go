@@ -4,8 +4,10 @@
 // desired state and commands.
 //
 // It is the only place that spells a topic string. It imports the standard
-// library and golang.org/x/crypto only, and knows nothing of MQTT clients,
-// stores or schedules.
+// library and golang.org/x/crypto only, and knows nothing of MQTT clients or
+// stores. The desired state carries the broadcast plan, schedules included;
+// their calendar rules are in protocol/schedule, so that the township
+// validates and previews them with the code the box fires them with.
 //
 // Every payload carries "v", the schema version. A decoder rejects a payload
 // whose version it does not speak, unknown fields, trailing data and anything

@@ -19,7 +19,7 @@ const (
 	KindStatus    Kind = "status"     // box→cloud, QoS 1, retained, also the will
 )
 
-// Kinds lists every kind, in the order of the table in DESIGN.md.
+// Kinds lists every kind, in the order of ARCHITECTURE.md's topic table.
 var kinds = [...]Kind{KindDesired, KindReported, KindCmd, KindCmdResult, KindEvents, KindEventsAck, KindStatus}
 
 // Kinds returns every topic kind.

@@ -62,9 +62,9 @@ func (e *Engine) newAlert(state string, inc store.Incident, r store.AlertRule, s
 		until = quietUntil(settings.Quiet, now)
 	}
 	for _, c := range channelsOf(r, settings) {
-		d := store.Delivery{Channel: c.ID, Status: store.DeliveryPending, At: now}
+		d := store.AlertDelivery{Channel: c.ID, Status: store.AlertDeliveryPending, At: now}
 		if !until.IsZero() {
-			d.Status, d.NotBefore = store.DeliveryHeld, until
+			d.Status, d.NotBefore = store.AlertDeliveryHeld, until
 		}
 		a.Deliveries = append(a.Deliveries, d)
 	}
@@ -84,12 +84,12 @@ func (e *Engine) quietBoth(ctx context.Context, openSeq uint64, a *store.Alert) 
 			return errNothing
 		}
 		for _, d := range o.Deliveries {
-			if d.Status != store.DeliveryHeld {
+			if d.Status != store.AlertDeliveryHeld {
 				return errNothing
 			}
 		}
 		for i := range o.Deliveries {
-			o.Deliveries[i].Status, o.Deliveries[i].At = store.DeliveryDropped, a.Time
+			o.Deliveries[i].Status, o.Deliveries[i].At = store.AlertDeliveryDropped, a.Time
 			o.Deliveries[i].Error = "cleared within quiet hours"
 		}
 		dropped = true
@@ -101,7 +101,7 @@ func (e *Engine) quietBoth(ctx context.Context, openSeq uint64, a *store.Alert) 
 	}
 	if dropped {
 		for i := range a.Deliveries {
-			a.Deliveries[i].Status, a.Deliveries[i].Error = store.DeliveryDropped, "cleared within quiet hours"
+			a.Deliveries[i].Status, a.Deliveries[i].Error = store.AlertDeliveryDropped, "cleared within quiet hours"
 		}
 	}
 	return dropped
@@ -133,7 +133,7 @@ func (e *Engine) sendDue(ctx context.Context, wg *sync.WaitGroup, sem chan struc
 	now := e.d.Now()
 	for _, a := range pending {
 		for _, d := range a.Deliveries {
-			due := d.Status == store.DeliveryPending || (d.Status == store.DeliveryHeld && !d.NotBefore.After(now))
+			due := d.Status == store.AlertDeliveryPending || (d.Status == store.AlertDeliveryHeld && !d.NotBefore.After(now))
 			k := sendKey(a.Seq, d.Channel)
 			e.sendMu.Lock()
 			busy := e.sending[k]
@@ -169,8 +169,8 @@ func (e *Engine) done(k string) {
 func (e *Engine) deliver(ctx context.Context, a store.Alert, channel string, settings store.AlertSettings) {
 	i := slices.IndexFunc(settings.Channels, func(c store.AlertChannel) bool { return c.ID == channel })
 	if i < 0 || settings.Channels[i].Disabled {
-		e.record(ctx, a.Seq, channel, func(d *store.Delivery) {
-			d.Status, d.Error = store.DeliveryFailed, "the channel was removed or turned off before it was sent"
+		e.record(ctx, a.Seq, channel, func(d *store.AlertDelivery) {
+			d.Status, d.Error = store.AlertDeliveryFailed, "the channel was removed or turned off before it was sent"
 		})
 		return
 	}
@@ -178,26 +178,28 @@ func (e *Engine) deliver(ctx context.Context, a store.Alert, channel string, set
 	m := notify.Message{Title: a.Title, Text: a.Text, Link: e.cfg.Link}
 	out := notify.Deliver(ctx, e.d.Sender, NotifyChannel(ch), m, e.cfg.Backoff, e.d.Sleep, func(n int, err error) {
 		if err != nil && ctx.Err() == nil {
-			e.record(ctx, a.Seq, channel, func(d *store.Delivery) { d.Attempts, d.Error = n, err.Error() })
+			e.record(ctx, a.Seq, channel, func(d *store.AlertDelivery) { d.Attempts, d.Error = n, err.Error() })
 		}
 	})
 	switch {
 	case out.Err == nil:
 		e.sent.Add(1)
-		e.record(ctx, a.Seq, channel, func(d *store.Delivery) { d.Status, d.Attempts, d.Error = store.DeliverySent, out.Attempts, "" })
+		e.record(ctx, a.Seq, channel, func(d *store.AlertDelivery) {
+			d.Status, d.Attempts, d.Error = store.AlertDeliverySent, out.Attempts, ""
+		})
 	case ctx.Err() != nil:
 		// Stopping: it stays pending, for the next start.
 	default:
 		e.failedSend.Add(1)
 		e.log.Warn("alert not delivered", "seq", a.Seq, "channel", channel, "attempts", out.Attempts, "err", out.Err)
-		e.record(ctx, a.Seq, channel, func(d *store.Delivery) {
-			d.Status, d.Attempts, d.Error = store.DeliveryFailed, out.Attempts, out.Err.Error()
+		e.record(ctx, a.Seq, channel, func(d *store.AlertDelivery) {
+			d.Status, d.Attempts, d.Error = store.AlertDeliveryFailed, out.Attempts, out.Err.Error()
 		})
 	}
 }
 
 // record changes alert seq's delivery to channel.
-func (e *Engine) record(ctx context.Context, seq uint64, channel string, fn func(*store.Delivery)) {
+func (e *Engine) record(ctx context.Context, seq uint64, channel string, fn func(*store.AlertDelivery)) {
 	// The outcome must be written even as the service stops.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -225,11 +227,11 @@ func (e *Engine) Test(ctx context.Context, c store.AlertChannel, by string) (sto
 	now := e.d.Now()
 	title, text := testMessage(c.Name, now, e.cfg.Location)
 	err := e.d.Sender.Send(ctx, NotifyChannel(c), notify.Message{Title: title, Text: text, Link: e.cfg.Link})
-	d := store.Delivery{Channel: c.ID, Status: store.DeliverySent, Attempts: 1, At: e.d.Now()}
+	d := store.AlertDelivery{Channel: c.ID, Status: store.AlertDeliverySent, Attempts: 1, At: e.d.Now()}
 	if err != nil {
-		d.Status, d.Error = store.DeliveryFailed, err.Error()
+		d.Status, d.Error = store.AlertDeliveryFailed, err.Error()
 	}
-	a := store.Alert{Time: now, State: store.AlertTest, Subject: by, Title: title, Text: text, Deliveries: []store.Delivery{d}}
+	a := store.Alert{Time: now, State: store.AlertTest, Subject: by, Title: title, Text: text, Deliveries: []store.AlertDelivery{d}}
 	rec, rerr := e.d.Store.RecordAlert(context.WithoutCancel(ctx), a, nil, "")
 	if rerr != nil {
 		return store.Alert{}, fmt.Errorf("alert: record a test: %w", rerr)

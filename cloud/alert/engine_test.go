@@ -249,7 +249,7 @@ func TestABoxOfflineIsAlertedOnceAndItsRecoveryOnce(t *testing.T) {
 	}
 	for _, a := range as {
 		for _, d := range a.Deliveries {
-			if d.Status != store.DeliverySent || d.Attempts != 1 {
+			if d.Status != store.AlertDeliverySent || d.Attempts != 1 {
 				t.Errorf("alert %d to %s: %+v", a.Seq, d.Channel, d)
 			}
 		}
@@ -355,7 +355,7 @@ func TestQuietHours(t *testing.T) {
 	tw.step(time.Minute)
 	tw.wantReceived(0)
 	as, _ := tw.st.ListAlerts(t.Context(), store.AlertFilter{Limit: 10})
-	if len(as) != 2 || as[0].Deliveries[0].Status != store.DeliveryDropped || as[1].Deliveries[0].Status != store.DeliveryDropped {
+	if len(as) != 2 || as[0].Deliveries[0].Status != store.AlertDeliveryDropped || as[1].Deliveries[0].Status != store.AlertDeliveryDropped {
 		t.Fatalf("the log of an incident that came and went at night: %+v", as)
 	}
 
@@ -415,11 +415,11 @@ func TestDeliveriesResumeAfterARestart(t *testing.T) {
 	tw.step(time.Second)
 	tw.wantReceived(1, "东山村广播盒已离线")
 	as, _ := tw.st.ListAlerts(t.Context(), store.AlertFilter{Limit: 1})
-	ds := map[string]store.Delivery{}
+	ds := map[string]store.AlertDelivery{}
 	for _, d := range as[0].Deliveries {
 		ds[d.Channel] = d
 	}
-	if ds["wecom"].Status != store.DeliverySent || ds["ding"].Status != store.DeliveryFailed || !strings.Contains(ds["ding"].Error, "310000") {
+	if ds["wecom"].Status != store.AlertDeliverySent || ds["ding"].Status != store.AlertDeliveryFailed || !strings.Contains(ds["ding"].Error, "310000") {
 		t.Errorf("deliveries %+v", ds)
 	}
 	tw.step(time.Minute)
@@ -430,13 +430,13 @@ func TestATestMessageIsSentAndLogged(t *testing.T) {
 	tw := newTown(t)
 	s, _ := tw.st.GetAlertSettings(t.Context())
 	a, err := tw.e.Test(t.Context(), s.Channels[1], "admin")
-	if err != nil || a.State != store.AlertTest || a.Deliveries[0].Status != store.DeliverySent {
+	if err != nil || a.State != store.AlertTest || a.Deliveries[0].Status != store.AlertDeliverySent {
 		t.Fatalf("test: %+v, %v", a, err)
 	}
 	tw.wantReceived(1, "这是发往“值班群”的测试消息")
 	bad := s.Channels[1]
 	bad.Secret = "SECwrong"
-	if a, err := tw.e.Test(t.Context(), bad, "admin"); err == nil || a.Deliveries[0].Status != store.DeliveryFailed {
+	if a, err := tw.e.Test(t.Context(), bad, "admin"); err == nil || a.Deliveries[0].Status != store.AlertDeliveryFailed {
 		t.Errorf("a wrong secret: %+v, %v", a, err)
 	}
 	if r := tw.rcv.Refused(); len(r) != 1 || !strings.Contains(r[0], "sign") {

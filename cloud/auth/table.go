@@ -52,6 +52,28 @@ const (
 	// ActionManageUsers adds accounts and changes their roles, passwords
 	// and whether they are disabled.
 	ActionManageUsers
+	// ActionViewObjections reads the objections and flags on list
+	// entries, with the objectors' names and contacts.
+	ActionViewObjections
+	// ActionLodgeObjection records an objection a villager brings to the
+	// office during public notice (公示).
+	ActionLodgeObjection
+	// ActionFlagLists flags an entry for re-examination, which holds it.
+	ActionFlagLists
+	// ActionViewShop reads the points shop: goods, redemptions, balances
+	// and statements.
+	ActionViewShop
+	// ActionRunShop keeps the goods and redeems and cancels for villagers.
+	ActionRunShop
+	// ActionManageLinks prints and revokes households' links to the
+	// villager page.
+	ActionManageLinks
+	// ActionManageChats sets a village's group chats (with their secrets)
+	// and reads what was posted to them.
+	ActionManageChats
+	// ActionExportHousehold exports everything held about a household,
+	// to answer its request under the personal information law.
+	ActionExportHousehold
 	// ActionViewAlerts reads the alert log, the open incidents and the
 	// alerting's rules (channels shown without their keys).
 	ActionViewAlerts
@@ -76,8 +98,11 @@ type grant struct {
 
 // table is who may do what: the one place that says so. Admins may do
 // everything; reviewers (the lists' panel) review entries and read the
-// audit trail; operators (the township office) run the boxes day to day
-// and keep the lists; viewers look.
+// audit trail; operators (the township office, the village clerks) run
+// the boxes day to day, keep the lists and run the points shop;
+// supervisors (监督队) see the lists, their audit trail and the
+// objections and flag entries for re-examination, and change nothing
+// else; viewers look.
 //
 // Why the narrower rows are so:
 //   - the whole audit trail holds every sign-in with its address and every
@@ -87,22 +112,26 @@ type grant struct {
 //     any entry, which is more than reading how it came to be, and they
 //     need the reviewers' reasons; viewers see entries but not their
 //     earlier wordings;
+//   - objections carry a villager's name and contact, so viewers do not
+//     read them; supervisors do: watching how they are handled is their
+//     job;
+//   - exporting a household's data and managing its links hand out
+//     personal information, so they stay with the office;
 //   - alert channels hold the keys that post into the office's groups
 //     and the SMS gateway's token, so only admins set them; everyone may
 //     read the alert log, as they may read the boxes' events;
 //   - diagnostics read a box's log, which names officials and cameras,
 //     so the office (which runs the boxes) may, viewers and reviewers may
-//     not; a restart cuts off what a village is playing, so admins only;
-//   - a later role (a supervisory panel that sees lists, audit and
-//     objections and changes nothing else) is a new bit in roleSet and a
-//     column here; no route or template changes.
+//     not (supervisors watch the lists, not the boxes); a restart cuts
+//     off what a village is playing, so admins only.
 //
 // It is a function returning an array so the table is a value nobody can
 // change at run time.
 func table() [actionEnd]grant {
-	all := roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleViewer)
+	all := roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleSupervisor, store.RoleViewer)
 	office := roles(store.RoleAdmin, store.RoleOperator)
 	panel := roles(store.RoleAdmin, store.RoleReviewer)
+	watch := roles(store.RoleAdmin, store.RoleReviewer, store.RoleSupervisor)
 	admin := roles(store.RoleAdmin)
 	return [actionEnd]grant{
 		ActionSignedIn:         {"SignedIn", all},
@@ -118,9 +147,17 @@ func table() [actionEnd]grant {
 		ActionViewLists:        {"ViewLists", all},
 		ActionEditLists:        {"EditLists", office},
 		ActionReviewLists:      {"ReviewLists", panel},
-		ActionViewEntryHistory: {"ViewEntryHistory", roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator)},
-		ActionViewAudit:        {"ViewAudit", panel},
+		ActionViewEntryHistory: {"ViewEntryHistory", roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleSupervisor)},
+		ActionViewAudit:        {"ViewAudit", watch},
 		ActionManageUsers:      {"ManageUsers", admin},
+		ActionViewObjections:   {"ViewObjections", roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleSupervisor)},
+		ActionLodgeObjection:   {"LodgeObjection", office},
+		ActionFlagLists:        {"FlagLists", roles(store.RoleAdmin, store.RoleSupervisor)},
+		ActionViewShop:         {"ViewShop", all},
+		ActionRunShop:          {"RunShop", office},
+		ActionManageLinks:      {"ManageLinks", office},
+		ActionManageChats:      {"ManageChats", office},
+		ActionExportHousehold:  {"ExportHousehold", office},
 		ActionViewAlerts:       {"ViewAlerts", all},
 		ActionManageAlerts:     {"ManageAlerts", admin},
 		ActionDiagnose:         {"Diagnose", office},
@@ -142,6 +179,8 @@ func roleBit(r store.Role) roleSet {
 		return 1 << 2
 	case store.RoleViewer:
 		return 1 << 3
+	case store.RoleSupervisor:
+		return 1 << 4
 	}
 	return 0
 }
@@ -156,7 +195,7 @@ func roles(rs ...store.Role) roleSet {
 
 // Roles are the roles there are, from most to least powerful.
 func Roles() []store.Role {
-	return []store.Role{store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleViewer}
+	return []store.Role{store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleSupervisor, store.RoleViewer}
 }
 
 // ValidRole reports whether r is one of Roles.

@@ -114,7 +114,7 @@ func (g *guard) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		id = Identity{Cloud: true} // one cloud identity, whatever else the authenticator said
 	} else {
 		if err := protocol.ValidateBoxID(id.Box); err != nil {
-			g.log.Error("authenticator returned an invalid box identity", "username", user, "error", err)
+			g.log.Error("authenticator returned an invalid box identity", "username", user, "err", err)
 			return g.refuse(cl, packets.ErrNotAuthorized, "connect", "invalid identity", "username", user, "remote", cl.Net.Remote)
 		}
 		if cl.ID != id.Box {

@@ -12,7 +12,7 @@ import (
 )
 
 // isolation proves, with real clients, that a broker keeps boxes apart as
-// DESIGN.md asks. The embedded broker and Mosquitto with
+// ARCHITECTURE.md's trust section says. The embedded broker and Mosquitto with
 // configs/mosquitto run the same scenarios.
 func isolation(t *testing.T, e env) {
 	t.Run("bad credentials are refused", func(t *testing.T) { badCredentials(t, e) })

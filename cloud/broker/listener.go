@@ -52,7 +52,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 			}
 			// Out of file descriptors and the like: say so, and do not
 			// spin while it lasts.
-			l.log.Warn("accept failed", "error", err)
+			l.log.Warn("accept failed", "err", err)
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
@@ -74,7 +74,7 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 		go func() {
 			defer l.wg.Done()
 			if err := establish(l.ID(), conn); err != nil {
-				l.log.Debug("connection ended", "remote", raw.RemoteAddr().String(), "error", err)
+				l.log.Debug("connection ended", "remote", raw.RemoteAddr().String(), "err", err)
 			}
 			_ = raw.Close() // mochi closed it already, except on early errors
 			l.mu.Lock()

@@ -60,6 +60,41 @@ type Lists struct {
 	Template string `yaml:"template"`
 	// Publish is when a published list is announced.
 	Publish announce.Config `yaml:"publish"`
+	// NoticeDays is how long a published round is first on public
+	// notice (公示), open to objections; 0 = none.
+	NoticeDays int `yaml:"notice_days"`
+	// Rounds are the periods entries take.
+	Rounds ListRounds `yaml:"rounds"`
+	// Privacy is what public pages and broadcasts show, and how long
+	// personal details are kept.
+	Privacy ListPrivacy `yaml:"privacy"`
+	// Chats is how lists are posted to the villages' group chats.
+	Chats ListChats `yaml:"chats"`
+}
+
+// ListRounds: monthly, quarterly or any, by default and per category.
+type ListRounds struct {
+	Default    string            `yaml:"default"`
+	Categories map[string]string `yaml:"categories"`
+}
+
+// ListPrivacy is cloud/lists' Privacy.
+type ListPrivacy struct {
+	MaskNames         bool `yaml:"mask_names"`
+	PublicReasonChars int  `yaml:"public_reason_chars"`
+	RetentionMonths   int  `yaml:"retention_months"`
+}
+
+// ListChats is how the group chats are posted to.
+type ListChats struct {
+	// Font draws the poster picture (an OpenType collection or font).
+	Font string `yaml:"font"`
+	// Attempts, FirstRetry and MaxRetry space a post's tries.
+	Attempts   int           `yaml:"attempts"`
+	FirstRetry time.Duration `yaml:"first_retry"`
+	MaxRetry   time.Duration `yaml:"max_retry"`
+	// ImageDays is how long a posted picture stays at its link.
+	ImageDays int `yaml:"image_days"`
 }
 
 // HTTP is the API (and later console) listener.
@@ -143,7 +178,11 @@ func Default() Config {
 		},
 		Desired: Desired{Validity: 720 * time.Hour},
 		Media:   Media{MaxBytes: 32 << 20},
-		Lists:   Lists{Approvals: 2, Publish: announce.Default()},
+		Lists: Lists{Approvals: 2, Publish: announce.Default(), NoticeDays: 3,
+			Rounds:  ListRounds{Default: "monthly", Categories: map[string]string{}},
+			Privacy: ListPrivacy{MaskNames: true, PublicReasonChars: 30, RetentionMonths: 24},
+			Chats: ListChats{Font: "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", Attempts: 5,
+				FirstRetry: 30 * time.Second, MaxRetry: 8 * time.Minute, ImageDays: 60}},
 		TTS: tts.Config{
 			Engine: "espeak",
 			Espeak: tts.EspeakConfig{Binary: "espeak-ng", Voice: "cmn-latn-pinyin", Speed: 150, Timeout: time.Minute},
@@ -199,6 +238,28 @@ func (c Config) Validate() error {
 	}
 	if err := c.Lists.Publish.Validate(); err != nil {
 		bad("lists.publish: %v", err)
+	}
+	if c.Lists.NoticeDays < 0 || c.Lists.NoticeDays > 30 {
+		bad("lists.notice_days %d: 0 (no public notice) to 30", c.Lists.NoticeDays)
+	}
+	for what, r := range map[string]string{"lists.rounds.default": c.Lists.Rounds.Default} {
+		if r != "monthly" && r != "quarterly" && r != "any" {
+			bad("%s %q: monthly, quarterly or any", what, r)
+		}
+	}
+	for cat, r := range c.Lists.Rounds.Categories {
+		if r != "monthly" && r != "quarterly" && r != "any" {
+			bad("lists.rounds.categories[%s] %q: monthly, quarterly or any", cat, r)
+		}
+	}
+	if n := c.Lists.Privacy.PublicReasonChars; n != 0 && (n < 4 || n > 200) {
+		bad("lists.privacy.public_reason_chars %d: 0 (in full) or 4 to 200", n)
+	}
+	if n := c.Lists.Privacy.RetentionMonths; n < 0 || n > 120 {
+		bad("lists.privacy.retention_months %d: 0 (for ever) to 120", n)
+	}
+	if ch := c.Lists.Chats; ch.Attempts < 1 || ch.Attempts > 20 || ch.FirstRetry < time.Second || ch.MaxRetry < ch.FirstRetry || ch.ImageDays < 1 {
+		bad("lists.chats: attempts 1-20, first_retry at least 1s, max_retry at least first_retry, image_days at least 1")
 	}
 	switch c.TTS.Engine {
 	case "espeak":

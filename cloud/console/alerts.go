@@ -134,9 +134,9 @@ func stateKey(s string) string {
 		store.AlertNotice: "AlStateNotice", store.AlertTest: "AlStateTest"}[s]
 }
 
-func deliveryKey(s string) string {
-	return map[string]string{store.DeliveryPending: "AlDelPending", store.DeliveryHeld: "AlDelHeld", store.DeliverySent: "AlDelSent",
-		store.DeliveryFailed: "AlDelFailed", store.DeliveryDropped: "AlDelDropped"}[s]
+func alertDeliveryKey(s string) string {
+	return map[string]string{store.AlertDeliveryPending: "AlDelPending", store.AlertDeliveryHeld: "AlDelHeld", store.AlertDeliverySent: "AlDelSent",
+		store.AlertDeliveryFailed: "AlDelFailed", store.AlertDeliveryDropped: "AlDelDropped"}[s]
 }
 
 type alertsData struct {
@@ -268,7 +268,7 @@ func (c *Console) alertRowOf(a store.Alert, names, chanName map[string]string, t
 	}
 	for _, dl := range a.Deliveries {
 		row.Deliveries = append(row.Deliveries, deliveryRow{Channel: cmp.Or(chanName[dl.Channel], dl.Channel), Status: dl.Status,
-			StatusText: t[deliveryKey(dl.Status)], Error: dl.Error, Attempts: dl.Attempts})
+			StatusText: t[alertDeliveryKey(dl.Status)], Error: dl.Error, Attempts: dl.Attempts})
 	}
 	return row
 }

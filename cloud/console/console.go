@@ -142,7 +142,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), alertsMessages(), diagMessages(), codeMessages())
+	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(), communityMessages(), alertsMessages(), diagMessages())
 	if err != nil {
 		return nil, err
 	}

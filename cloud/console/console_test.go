@@ -41,6 +41,12 @@ const apiMarker = "api-was-here"
 
 func newEnv(t *testing.T, tlsServer bool) *env {
 	t.Helper()
+	return newEnvWith(t, tlsServer, lists.Config{}, nil)
+}
+
+// newEnvWith is newEnv with the lists' config and clock (nil: time.Now).
+func newEnvWith(t *testing.T, tlsServer bool, cfg lists.Config, now func() time.Time) *env {
+	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +57,7 @@ func newEnv(t *testing.T, tlsServer bool) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleReviewer, store.RoleViewer} {
+	for _, r := range []store.Role{store.RoleAdmin, store.RoleOperator, store.RoleReviewer, store.RoleSupervisor, store.RoleViewer} {
 		if err := a.AddUser(t.Context(), string(r), "password-"+string(r), r); err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +80,7 @@ func newEnv(t *testing.T, tlsServer bool) *env {
 		t.Fatal(err)
 	}
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, apiMarker) })
-	ls := newLists(t, log, st)
+	ls := newListsWith(t, log, st, cfg, now)
 	con, err := New(Config{Interval: 20 * time.Millisecond}, Deps{Logger: log, Store: st, Auth: a, Next: api, Lists: ls})
 	if err != nil {
 		t.Fatal(err)

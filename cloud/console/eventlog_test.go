@@ -268,7 +268,7 @@ func TestEventLogShowsTheAlerts(t *testing.T) {
 	e.seedLog(t)
 	for _, a := range []store.Alert{
 		{Time: logAt(1, 8, 45), BoxID: "village-2", State: store.AlertOpened, Title: "【大喇叭告警】二村广播盒离线", Text: "二村广播盒已离线 10 分钟。",
-			Deliveries: []store.Delivery{{Channel: "office", Status: store.DeliverySent}}},
+			Deliveries: []store.AlertDelivery{{Channel: "office", Status: store.AlertDeliverySent}}},
 		{Time: logAt(3, 13, 0), BoxID: "village-1", State: store.AlertNotice, Title: "【大喇叭提醒】一村广播未播出", Text: "x"},
 	} {
 		if _, err := e.st.RecordAlert(t.Context(), a, nil, ""); err != nil {

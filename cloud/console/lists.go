@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/lists"
@@ -64,6 +63,7 @@ func (c *Console) listsRoutes() {
 			return err
 		})))
 	c.handle("POST /lists/publish", edit, c.listsChange(map[string]string{"period": "Period"}, c.publish))
+	c.communityRoutes()
 }
 
 // entryLabels name the entry form's fields by the paths the lists'
@@ -125,7 +125,7 @@ func (c *Console) listsChange(labels map[string]string, h func(*http.Request, *v
 			// The change is saved; only the announcement failed.
 			c.log.Warn("lists: a change is saved, its announcement failed", "err", err)
 			setFlash(w, r, flash{Text: explain(t, err, nil)})
-		case errors.Is(err, lists.ErrInvalid), errors.Is(err, lists.ErrForbidden), errors.Is(err, lists.ErrConflict),
+		case errors.Is(err, lists.ErrInvalid), errors.Is(err, lists.ErrBadPeriod), errors.Is(err, lists.ErrForbidden), errors.Is(err, lists.ErrConflict),
 			errors.Is(err, store.ErrExists), errors.Is(err, store.ErrNotFound):
 			setFlash(w, r, flash{Text: explain(t, err, labels)})
 		case errors.As(err, &fe):
@@ -199,6 +199,10 @@ type listsData struct {
 	// Board ranks the village's households by their points of the month
 	// (积分榜); households without points are left out.
 	Board []lists.Standing
+	// Holds are the village's open objections and flags; Posts its latest
+	// posts to group chats (community.go).
+	Holds []holdRow
+	Posts []postRow
 }
 
 type villageOption struct {
@@ -218,6 +222,8 @@ type entryRow struct {
 	CanApprove  bool
 	CanReject   bool
 	CanRevoke   bool
+	CanFlag     bool
+	CanObject   bool
 }
 
 func statusKey(s store.EntryStatus) string {
@@ -234,6 +240,12 @@ func statusKey(s store.EntryStatus) string {
 		return "StatusRevoked"
 	case store.StatusExpired:
 		return "StatusExpired"
+	case store.StatusNotice:
+		return "StatusNotice"
+	case store.StatusOnHold:
+		return "StatusOnHold"
+	case store.StatusWithdrawn:
+		return "StatusWithdrawn"
 	}
 	return "Unknown"
 }
@@ -245,7 +257,7 @@ func (c *Console) listsPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	d := listsData{
 		Village: q.Get("village"), Period: q.Get("period"), Flash: takeFlash(w, r),
 	}
-	if _, err := time.Parse("2006-01", d.Period); err != nil {
+	if !lists.ValidPeriod(d.Period) {
 		d.Period = c.now().In(c.cfg.Location).Format("2006-01")
 	}
 	boxes, err := c.st.ListBoxes(ctx)
@@ -317,6 +329,7 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 		row.CanApprove = canReview && e.Status == store.StatusInReview && !wrote && !approved
 		row.CanReject = canReview && (e.Status == store.StatusInReview || e.Status == store.StatusApproved)
 		row.CanRevoke = canReview && e.Status == store.StatusPublished && e.Kind == store.KindBlack
+		row.CanFlag, row.CanObject = holdable(v.user.Role, e)
 		d.CanPublish = d.CanPublish || (canEdit && e.Status == store.StatusApproved)
 		d.Entries = append(d.Entries, row)
 	}
@@ -330,15 +343,17 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 			d.Board = append(d.Board, st)
 		}
 	}
-	return nil
+	return c.fillHolds(r, v, t, d)
 }
 
 // listsPoster renders the village's published list of the period as the
 // API's poster route does.
 func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) {
 	q := r.URL.Query()
-	lv, err := c.ls.List(r.Context(), q.Get("village"), q.Get("period"))
-	if errors.Is(err, lists.ErrInvalid) || errors.Is(err, store.ErrNotFound) {
+	// Pinned up in public: names and reasons as the township's privacy
+	// settings say, entries on notice marked.
+	lv, err := c.ls.PublicList(r.Context(), q.Get("village"), q.Get("period"))
+	if errors.Is(err, lists.ErrInvalid) || errors.Is(err, lists.ErrBadPeriod) || errors.Is(err, store.ErrNotFound) {
 		c.errorPage(w, r, http.StatusNotFound, "NotFound")
 		return
 	}
@@ -346,16 +361,8 @@ func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) 
 		c.fail(w, r, v.lang, err)
 		return
 	}
-	d := poster.Data{Village: lv.VillageName, Period: periodZH(lv.Period), Issued: c.now().In(c.cfg.Location), Size: q.Get("size")}
-	if d.Village == "" {
-		d.Village = lv.Village
-	}
-	for _, row := range lv.Red {
-		d.Red = append(d.Red, poster.Entry{Name: row.Name, Household: row.HouseholdHead, Category: row.Category, Reason: row.Reason, Points: row.Points})
-	}
-	for _, row := range lv.Black {
-		d.Black = append(d.Black, poster.Entry{Name: row.Name, Household: row.HouseholdHead, Category: row.Category, Reason: row.Reason, Points: row.Points})
-	}
+	d := c.ls.PosterData(lv, "")
+	d.Size = q.Get("size")
 	var b bytes.Buffer
 	if err := poster.Render(&b, d); err != nil {
 		if errors.Is(err, poster.ErrBadData) {
@@ -369,13 +376,4 @@ func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) 
 	w.Header().Set("Content-Security-Policy", poster.CSP)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	_, _ = w.Write(b.Bytes()) // a client gone away is not our error
-}
-
-// periodZH writes "2026-11" as "2026年11月".
-func periodZH(p string) string {
-	t, err := time.Parse("2006-01", p)
-	if err != nil {
-		return p
-	}
-	return fmt.Sprintf("%d年%d月", t.Year(), int(t.Month()))
 }

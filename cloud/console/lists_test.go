@@ -14,11 +14,12 @@ import (
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 )
 
-// newLists is the lists service of an env, with one household (h1, head
-// 张三) and its member p1 (李四) in village-1.
-func newLists(t *testing.T, log *slog.Logger, st *boltstore.Store) *lists.Service {
+// newListsWith is the lists service of an env, with its config and clock
+// (nil: time.Now), and one household (h1, head 张三) and its member p1
+// (李四) in village-1.
+func newListsWith(t *testing.T, log *slog.Logger, st *boltstore.Store, cfg lists.Config, now func() time.Time) *lists.Service {
 	t.Helper()
-	ls, err := lists.New(lists.Config{}, lists.Deps{Logger: log, Store: st})
+	ls, err := lists.New(cfg, lists.Deps{Logger: log, Store: st, Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}

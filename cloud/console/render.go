@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/web"
 )
 
@@ -136,8 +137,19 @@ type rowData struct {
 	Box *boxRow
 }
 
+// vrowsData is what the villager page's "vrows" template gets.
+type vrowsData struct {
+	T     map[string]string
+	Token string
+	Kind  string
+	Rows  []lists.Row
+}
+
 func funcs() template.FuncMap {
 	return template.FuncMap{
+		"vrows": func(t map[string]string, token, kind string, rows []lists.Row) vrowsData {
+			return vrowsData{T: t, Token: token, Kind: kind, Rows: rows}
+		},
 		"rowOf": func(t map[string]string, b any) rowData {
 			if r, ok := b.(boxRow); ok {
 				return rowData{T: t, Box: &r}

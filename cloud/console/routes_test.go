@@ -16,29 +16,41 @@ import (
 func wantRoutes() map[string]auth.Action {
 	const open = auth.Action(0)
 	return map[string]auth.Action{
-		"GET /static/":                     open,
-		"GET /login":                       open,
-		"POST /login":                      open,
-		"POST /logout":                     auth.ActionSignedIn,
-		"GET /{$}":                         auth.ActionViewBoxes,
-		"GET /events/boxes":                auth.ActionViewBoxes,
-		"GET /lists":                       auth.ActionViewLists,
-		"GET /lists/poster":                auth.ActionViewLists,
-		"POST /lists/entries":              auth.ActionEditLists,
-		"POST /lists/entries/{id}/submit":  auth.ActionEditLists,
-		"POST /lists/entries/{id}/approve": auth.ActionReviewLists,
-		"POST /lists/entries/{id}/reject":  auth.ActionReviewLists,
-		"POST /lists/entries/{id}/revoke":  auth.ActionReviewLists,
-		"POST /lists/publish":              auth.ActionEditLists,
-		bridgePrefix:                       auth.ActionSignedIn,
-		"GET /broadcast":                   auth.ActionViewBroadcast,
-		"GET /paging":                      auth.ActionViewBoxes,
-		"GET /cameras":                     auth.ActionViewCameras,
-		"GET /events":                      auth.ActionViewBoxes,
-		"GET /users":                       auth.ActionManageUsers,
-		"GET /alerts":                      auth.ActionViewAlerts,
-		"GET /diag":                        auth.ActionDiagnose,
-		"GET /diag/{id}":                   auth.ActionDiagnose,
+		"GET /static/":                             open,
+		"GET /login":                               open,
+		"POST /login":                              open,
+		"POST /logout":                             auth.ActionSignedIn,
+		"GET /{$}":                                 auth.ActionViewBoxes,
+		"GET /events/boxes":                        auth.ActionViewBoxes,
+		"GET /lists":                               auth.ActionViewLists,
+		"GET /lists/poster":                        auth.ActionViewLists,
+		"POST /lists/entries":                      auth.ActionEditLists,
+		"POST /lists/entries/{id}/submit":          auth.ActionEditLists,
+		"POST /lists/entries/{id}/approve":         auth.ActionReviewLists,
+		"POST /lists/entries/{id}/reject":          auth.ActionReviewLists,
+		"POST /lists/entries/{id}/revoke":          auth.ActionReviewLists,
+		"POST /lists/publish":                      auth.ActionEditLists,
+		"POST /lists/entries/{id}/flag":            auth.ActionFlagLists,
+		"POST /lists/entries/{id}/object":          auth.ActionLodgeObjection,
+		"POST /lists/holds/{id}/uphold":            auth.ActionReviewLists,
+		"POST /lists/holds/{id}/dismiss":           auth.ActionReviewLists,
+		"GET /lists/shop":                          auth.ActionViewShop,
+		"POST /lists/shop/goods":                   auth.ActionRunShop,
+		"POST /lists/shop/redeem":                  auth.ActionRunShop,
+		"POST /lists/shop/redemptions/{id}/cancel": auth.ActionRunShop,
+		"POST /lists/shop/households/{id}/link":    auth.ActionManageLinks,
+		// The villager page: no session, the link is the key.
+		"GET /v/{id}":         open,
+		"POST /v/{id}/object": open,
+		bridgePrefix:          auth.ActionSignedIn,
+		"GET /broadcast":      auth.ActionViewBroadcast,
+		"GET /paging":         auth.ActionViewBoxes,
+		"GET /cameras":        auth.ActionViewCameras,
+		"GET /events":         auth.ActionViewBoxes,
+		"GET /users":          auth.ActionManageUsers,
+		"GET /alerts":         auth.ActionViewAlerts,
+		"GET /diag":           auth.ActionDiagnose,
+		"GET /diag/{id}":      auth.ActionDiagnose,
 	}
 }
 
@@ -132,6 +144,13 @@ func TestEveryConsoleRouteFollowsTheTable(t *testing.T) {
 		method, path := consoleRequest(t, rt.Pattern)
 		t.Run(rt.Pattern, func(t *testing.T) {
 			if rt.Open {
+				if strings.HasPrefix(path, "/v/") {
+					// A link that was never issued: a plain refusal.
+					if code := status(t, e.client(t), method, e.srv.URL+path, url.Values{"entry": {"1"}}); code != http.StatusNotFound {
+						t.Errorf("a link never issued: %d, want 404", code)
+					}
+					return
+				}
 				if method == "GET" {
 					if code := status(t, e.client(t), method, e.srv.URL+path, nil); code != http.StatusOK {
 						t.Errorf("without a session: %d, want 200", code)
@@ -178,7 +197,8 @@ func TestTheBridgeFollowsTheTable(t *testing.T) {
 		for name, v := range map[string]string{
 			"{id}": "village-1", "{box}": "village-1", "{period}": "2026-11", "{sid}": "s-none", "{zid}": "z-none",
 			"{schid}": "sch-none", "{cid}": "cam-none", "{session}": "sess-none", "{eid}": "999", "{hid}": "h99",
-			"{pid}": "p99", "{name}": "nobody", "{sha}": strings.Repeat("0", 64), "{kind}": "rule-none",
+			"{pid}": "p99", "{name}": "nobody", "{sha}": strings.Repeat("0", 64),
+			"{oid}": "999", "{gid}": "g-none", "{rid}": "999", "{img}": strings.Repeat("0", 32) + ".png", "{kind}": "rule-none",
 		} {
 			path = strings.ReplaceAll(path, name, v)
 		}

@@ -31,6 +31,7 @@ func usersMessages() map[string]message {
 		"UsersRoleReviewer":   {"审核员", "Reviewer"},
 		"UsersRoleOperator":   {"操作员", "Operator"},
 		"UsersRoleViewer":     {"查看者", "Viewer"},
+		"UsersRoleSupervisor": {"监督员", "Supervisor"},
 		"UsersActive":         {"正常", "active"},
 		"UsersDisabled":       {"已停用", "disabled"},
 		"UsersYou":            {"（您本人）", "(you)"},

@@ -20,25 +20,32 @@ type Row struct {
 	Category      string         `json:"category"`
 	Reason        string         `json:"reason"`
 	Points        int            `json:"points"`
-	PublishedAt   time.Time      `json:"published_at"`
+	PublishedAt   time.Time      `json:"published_at,omitzero"`
+	// Notice marks a row on public notice (公示) until NoticeEnds.
+	Notice     bool      `json:"notice,omitempty"`
+	NoticeEnds time.Time `json:"notice_ends,omitzero"`
 }
 
-// ListView is a village's published list of a period: what the poster
-// and the console show.
+// ListView is a village's list of a period: its published entries and
+// those on public notice (marked), what the poster and the console show.
 type ListView struct {
 	Village     string `json:"village"`
 	VillageName string `json:"village_name"`
 	Period      string `json:"period"`
 	// Expired is set once the period has ended: the rows stay for the
 	// record, the announcement is withdrawn.
-	Expired bool   `json:"expired"`
-	Red     []Row  `json:"red"`
-	Black   []Row  `json:"black"`
-	Text    string `json:"text"` // the announcement now; "" when withdrawn
+	Expired bool  `json:"expired"`
+	Red     []Row `json:"red"`
+	Black   []Row `json:"black"`
+	// NoticeEnds is when the last of the rows on public notice becomes
+	// final; zero when none is.
+	NoticeEnds time.Time `json:"notice_ends,omitzero"`
+	Text       string    `json:"text"` // the announcement now (published rows only); "" when withdrawn
 }
 
-// List returns village's published, unrevoked entries of period, red
-// then black, each by entry id, and the text announced for them.
+// List returns village's published, unrevoked entries of period and those
+// on public notice, red then black, each by entry id, and the text
+// announced for the published ones.
 func (s *Service) List(ctx context.Context, village, period string) (ListView, error) {
 	if _, err := parsePeriod(period, s.loc); err != nil {
 		return ListView{}, err
@@ -47,7 +54,7 @@ func (s *Service) List(ctx context.Context, village, period string) (ListView, e
 	if err != nil {
 		return ListView{}, err
 	}
-	es, err := s.st.ListEntries(ctx, store.EntryFilter{Village: village, Period: period, Status: store.StatusPublished})
+	es, err := s.st.ListEntries(ctx, store.EntryFilter{Village: village, Period: period})
 	if err != nil {
 		return ListView{}, fmt.Errorf("lists: list %s %s: %w", village, period, err)
 	}
@@ -61,19 +68,54 @@ func (s *Service) List(ctx context.Context, village, period string) (ListView, e
 	}
 	v := ListView{Village: village, VillageName: name, Period: period, Expired: s.ended(period), Red: []Row{}, Black: []Row{}}
 	a := Announcement{Village: name, Period: period, YearMonth: yearMonth(period)}
+	spokenLines := 0
 	for _, e := range es {
-		r := names.row(e)
-		l := Line{Name: r.Name, Category: r.Category, Reason: spoken(r.Reason), Points: r.Points}
-		if e.Kind == store.KindRed {
-			v.Red, a.Red = append(v.Red, r), append(a.Red, l)
-		} else {
-			v.Black, a.Black = append(v.Black, r), append(a.Black, l)
+		if e.Status != store.StatusPublished && e.Status != store.StatusNotice {
+			continue
 		}
+		r := names.row(e)
+		if e.Status == store.StatusNotice {
+			r.Notice, r.NoticeEnds = true, e.NoticeEnds
+			if e.NoticeEnds.After(v.NoticeEnds) {
+				v.NoticeEnds = e.NoticeEnds
+			}
+		}
+		if e.Kind == store.KindRed {
+			v.Red = append(v.Red, r)
+		} else {
+			v.Black = append(v.Black, r)
+		}
+		if r.Notice {
+			continue
+		}
+		l := Line{Name: s.maskRow(r, "某").Name, Category: r.Category, Reason: spoken(r.Reason), Points: r.Points}
+		if e.Kind == store.KindRed {
+			a.Red = append(a.Red, l)
+		} else {
+			a.Black = append(a.Black, l)
+		}
+		spokenLines++
 	}
-	if !v.Expired && len(es) > 0 {
+	if !v.Expired && spokenLines > 0 {
 		if v.Text, err = execute(s.tmpl, a); err != nil {
 			return ListView{}, fmt.Errorf("lists: render %s %s: %w", village, period, err)
 		}
+	}
+	return v, nil
+}
+
+// PublicList is List as the public sees it: names as Privacy says,
+// reasons shortened, no register ids.
+func (s *Service) PublicList(ctx context.Context, village, period string) (ListView, error) {
+	v, err := s.List(ctx, village, period)
+	if err != nil {
+		return ListView{}, err
+	}
+	for i := range v.Red {
+		v.Red[i] = s.publicRow(v.Red[i])
+	}
+	for i := range v.Black {
+		v.Black[i] = s.publicRow(v.Black[i])
 	}
 	return v, nil
 }

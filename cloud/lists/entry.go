@@ -21,7 +21,7 @@ type EntryInput struct {
 	Subject  Subject        `json:"subject"`
 	Category string         `json:"category"`
 	Reason   string         `json:"reason"`
-	Period   string         `json:"period"` // "YYYY-MM"
+	Period   string         `json:"period"` // "YYYY-MM" or "YYYY-Qn"
 	// Points: nil takes the category's default for the kind. Red entries
 	// have 0..100, black ones -100..0.
 	Points   *int   `json:"points,omitempty"`
@@ -57,6 +57,12 @@ type EntryView struct {
 	PublishedAt  time.Time         `json:"published_at,omitzero"`
 	RevokedAt    time.Time         `json:"revoked_at,omitzero"`
 	Revision     uint64            `json:"revision"`
+	// NoticeEnds is when an entry on public notice (公示) becomes final.
+	NoticeEnds     time.Time         `json:"notice_ends,omitzero"`
+	HeldFrom       store.EntryStatus `json:"held_from,omitempty"`
+	WithdrawReason string            `json:"withdraw_reason,omitempty"`
+	WithdrawnAt    time.Time         `json:"withdrawn_at,omitzero"`
+	Anonymised     time.Time         `json:"anonymised,omitzero"`
 }
 
 // stored is the view of e as stored (the audit trail's before and after).
@@ -67,6 +73,7 @@ func stored(e store.Entry) EntryView {
 		Author: e.Author, Editors: append([]string{}, e.Editors...), Status: e.Status, Approvals: []ApprovalView{},
 		RejectReason: e.RejectReason, RevokeNote: e.RevokeNote, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 		SubmittedAt: e.SubmittedAt, PublishedAt: e.PublishedAt, RevokedAt: e.RevokedAt, Revision: e.Revision,
+		NoticeEnds: e.NoticeEnds, HeldFrom: e.HeldFrom, WithdrawReason: e.WithdrawReason, WithdrawnAt: e.WithdrawnAt, Anonymised: e.Anonymised,
 	}
 	for _, a := range e.Approvals {
 		v.Approvals = append(v.Approvals, ApprovalView(a))
@@ -97,7 +104,7 @@ func (s *Service) checkEntry(ctx context.Context, village string, in EntryInput)
 	if err := checkText("evidence", in.Evidence, 0, MaxNote); err != nil {
 		errs = append(errs, err)
 	}
-	if _, err := parsePeriod(in.Period, s.loc); err != nil {
+	if err := s.checkRound(in.Category, in.Period); err != nil {
 		errs = append(errs, err)
 	}
 	switch in.Subject.Kind {
@@ -138,7 +145,7 @@ func (s *Service) checkEntry(ctx context.Context, village string, in EntryInput)
 	if in.Kind == store.KindBlack && (points > 0 || points < -MaxPoints) {
 		errs = append(errs, fmt.Errorf("%w: points: %d on the black list, want -%d to 0", ErrInvalid, points, MaxPoints))
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := joinInvalid(errs); err != nil {
 		return store.Entry{}, err
 	}
 	return store.Entry{
@@ -189,9 +196,10 @@ type Filter struct {
 func (s *Service) Entries(ctx context.Context, f Filter) ([]EntryView, error) {
 	var errs []error
 	switch f.Status {
-	case "", store.StatusDraft, store.StatusInReview, store.StatusApproved, store.StatusPublished, store.StatusRevoked, store.StatusExpired:
+	case "", store.StatusDraft, store.StatusInReview, store.StatusApproved, store.StatusPublished, store.StatusRevoked, store.StatusExpired,
+		store.StatusNotice, store.StatusOnHold, store.StatusWithdrawn:
 	default:
-		errs = append(errs, fmt.Errorf("%w: status: %q, want draft, in_review, approved, published, revoked or expired", ErrInvalid, f.Status))
+		errs = append(errs, fmt.Errorf("%w: status: %q, want draft, in_review, approved, notice, on_hold, published, withdrawn, revoked or expired", ErrInvalid, f.Status))
 	}
 	if f.Kind != "" && f.Kind != store.KindRed && f.Kind != store.KindBlack {
 		errs = append(errs, fmt.Errorf("%w: kind: %q, want red or black", ErrInvalid, f.Kind))
@@ -201,7 +209,7 @@ func (s *Service) Entries(ctx context.Context, f Filter) ([]EntryView, error) {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := joinInvalid(errs); err != nil {
 		return nil, err
 	}
 	sf := store.EntryFilter{Village: f.Village, Period: f.Period, Status: f.Status, Kind: f.Kind}

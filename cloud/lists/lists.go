@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/notify"
+	"github.com/dalaba/dalaba/cloud/poster"
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
@@ -44,6 +46,7 @@ type Announcer interface {
 type Store interface {
 	GetBox(ctx context.Context, id string) (store.Box, error)
 	store.Lists
+	store.Community
 }
 
 // Config is the township's wording and review rule.
@@ -56,6 +59,16 @@ type Config struct {
 	// Location is the township's zone, where periods begin and end;
 	// nil = China Standard Time (UTC+8, no daylight saving).
 	Location *time.Location
+	// Rounds are the periods entries take: monthly, quarterly, or both
+	// per category (rounds.go).
+	Rounds Rounds
+	// NoticeDays is how long a published round is first on public notice
+	// (公示, notice.go); 0 = none: publication is final at once.
+	NoticeDays int
+	// Privacy is what public pages and broadcasts show (privacy.go).
+	Privacy Privacy
+	// Chats posts publications to the villages' group chats (chats.go).
+	Chats ChatConfig
 }
 
 // Deps are what the service uses.
@@ -66,6 +79,13 @@ type Deps struct {
 	// whose schedule side is not wired).
 	Announcer Announcer
 	Now       func() time.Time // nil = time.Now
+	// Sender posts to group chats; nil = notify.NewSender(nil, Now).
+	Sender *notify.Sender
+	// Font draws the poster picture posted to group chats; nil posts the
+	// text alone.
+	Font *poster.Font
+	// Sleep waits between delivery attempts; nil = notify.RealSleep.
+	Sleep notify.Sleeper
 }
 
 // Service runs the lists.
@@ -77,6 +97,17 @@ type Service struct {
 	approvals int
 	tmpl      *template.Template
 	loc       *time.Location
+	rounds    Rounds
+	notice    int
+	privacy   Privacy
+	chats     ChatConfig
+	sender    *notify.Sender
+	font      *poster.Font
+	sleep     notify.Sleeper
+	// kick wakes the delivery loop when deliveries are added.
+	kick chan struct{}
+	// limiter slows addresses that try many wrong villager links.
+	limiter *linkLimiter
 
 	// announceMu serialises render-then-announce, so the last text
 	// announced for a village is rendered from the latest state.
@@ -103,6 +134,10 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	if cfg.NoticeDays < 0 || cfg.NoticeDays > MaxNoticeDays {
+		errs = append(errs, fmt.Errorf("notice days %d: want 0 to %d", cfg.NoticeDays, MaxNoticeDays))
+	}
+	errs = append(errs, cfg.Rounds.validate(), cfg.Privacy.validate(), cfg.Chats.validate())
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("lists: new: %w", err)
 	}
@@ -112,9 +147,18 @@ func New(cfg Config, deps Deps) (*Service, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.Sender == nil {
+		deps.Sender = notify.NewSender(nil, deps.Now)
+	}
+	if deps.Sleep == nil {
+		deps.Sleep = notify.RealSleep
+	}
+	cfg.Chats = cfg.Chats.withDefaults()
 	return &Service{
 		log: deps.Logger.With("component", "lists"), st: deps.Store, ann: deps.Announcer, now: deps.Now,
-		approvals: cfg.Approvals, tmpl: tmpl, loc: cfg.Location,
+		approvals: cfg.Approvals, tmpl: tmpl, loc: cfg.Location, rounds: cfg.Rounds, notice: cfg.NoticeDays,
+		privacy: cfg.Privacy.withDefaults(), chats: cfg.Chats, sender: deps.Sender, font: deps.Font, sleep: deps.Sleep,
+		kick: make(chan struct{}, 1), limiter: newLinkLimiter(deps.Now),
 	}, nil
 }
 
@@ -135,8 +179,12 @@ func (a Actor) may(action auth.Action) error {
 		return nil
 	}
 	what := "review list entries"
-	if action == auth.ActionEditLists {
+	switch action {
+	case auth.ActionEditLists:
 		what = "write list entries or registers, or publish"
+	case auth.ActionReviewLists:
+	default:
+		what = "do this (" + action.String() + ")"
 	}
 	var who []string
 	for _, r := range auth.RolesAllowed(action) {

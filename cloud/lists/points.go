@@ -49,9 +49,13 @@ func (s *Service) ledgers(ctx context.Context, village, period string) (map[stri
 	if err != nil {
 		return nil, nil, err
 	}
-	es, err := s.st.ListEntries(ctx, store.EntryFilter{Village: village, Period: period})
+	// A quarter's points are its own entries' and its months'.
+	es, err := s.st.ListEntries(ctx, store.EntryFilter{Village: village})
 	if err != nil {
 		return nil, nil, fmt.Errorf("lists: points of %s: %w", village, err)
+	}
+	if period != "" {
+		es = slices.DeleteFunc(es, func(e store.Entry) bool { return !Covers(period, e.Period) })
 	}
 	hs := make([]store.Household, 0, len(reg.households))
 	out := map[string]*Ledger{}
@@ -91,7 +95,7 @@ func (s *Service) Points(ctx context.Context, village, household string) (Ledger
 }
 
 // Leaderboard ranks every household of village by its points in period
-// ("" = all periods), most first; ties share a rank and are ordered by
+// ("" = all periods; a quarter counts its months too), most first; ties share a rank and are ordered by
 // household id.
 func (s *Service) Leaderboard(ctx context.Context, village, period string) ([]Standing, error) {
 	ls, hs, err := s.ledgers(ctx, village, period)

@@ -74,15 +74,6 @@ func execute(t *template.Template, a Announcement) (string, error) {
 	return strings.TrimSpace(b.String()), nil
 }
 
-// yearMonth says a period the way it is spoken: "2026年11月".
-func yearMonth(period string) string {
-	y, m, ok := strings.Cut(period, "-")
-	if !ok {
-		return period
-	}
-	return y + "年" + strings.TrimPrefix(m, "0") + "月"
-}
-
 // spoken trims the closing punctuation of a reason, which the template's
 // own separators replace.
 func spoken(reason string) string {

@@ -3,7 +3,6 @@ package lists
 import (
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -47,32 +46,4 @@ func checkID(field, id string) error {
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, field, err)
 	}
 	return nil
-}
-
-// periodFormat is a list's period: a calendar month.
-const periodFormat = "2006-01"
-
-// parsePeriod returns the first instant of period "YYYY-MM" in loc.
-func parsePeriod(period string, loc *time.Location) (time.Time, error) {
-	t, err := time.ParseInLocation(periodFormat, period, loc)
-	if err != nil || t.Format(periodFormat) != period || t.Year() < 2000 || t.Year() > 2099 {
-		return time.Time{}, fmt.Errorf("%w: period %q: want a month as YYYY-MM, e.g. 2026-11", ErrInvalid, period)
-	}
-	return t, nil
-}
-
-// periodEnd is when period ends: the first instant of the next month.
-func (s *Service) periodEnd(period string) (time.Time, error) {
-	start, err := parsePeriod(period, s.loc)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return start.AddDate(0, 1, 0), nil
-}
-
-// ended reports whether period is over now. A malformed stored period
-// counts as not ended, so it stays visible rather than vanishing.
-func (s *Service) ended(period string) bool {
-	end, err := s.periodEnd(period)
-	return err == nil && !s.now().Before(end)
 }

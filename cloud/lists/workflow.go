@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
@@ -178,19 +179,25 @@ func (s *Service) Revoke(ctx context.Context, by Actor, id uint64, note string) 
 		return EntryView{}, err
 	}
 	_, err = s.announce(ctx, by, v.Village, v.Period)
+	s.post(ctx, v.Village, v.Period, EventRevoke)
 	return v, err
 }
 
 // Published is the outcome of a publication.
 type Published struct {
-	Entries []EntryView `json:"entries"` // published now
-	Text    string      `json:"text"`    // announced
+	Entries []EntryView `json:"entries"` // published now, or put on public notice
+	Text    string      `json:"text"`    // announced; "" while on notice
+	// NoticeEnds is set when the entries went to public notice (公示)
+	// first: they are published, and announced, then.
+	NoticeEnds time.Time `json:"notice_ends,omitzero"`
 }
 
 // Publish publishes every approved entry of village's period in one store
-// transaction, then announces the period's list. A period that has ended
-// cannot be published. The publication stands even when the announcement
-// fails (ErrAnnounce).
+// transaction, then announces the period's list and posts it to the
+// village's group chats. With public notice configured the entries go to
+// notice (公示) instead, and Settle publishes them when it ends. A period
+// that has ended cannot be published. The publication stands even when
+// the announcement fails (ErrAnnounce).
 func (s *Service) Publish(ctx context.Context, by Actor, village, period string) (Published, error) {
 	if err := by.may(auth.ActionEditLists); err != nil {
 		return Published{}, err
@@ -216,6 +223,10 @@ func (s *Service) Publish(ctx context.Context, by Actor, village, period string)
 		ids = append(ids, e.ID)
 	}
 	now := s.now()
+	var ends time.Time
+	if s.notice > 0 {
+		ends = now.AddDate(0, 0, s.notice)
+	}
 	es, err := s.st.UpdateEntries(ctx, ids, func(e *store.Entry) (store.AuditRecord, error) {
 		// Re-checked inside the write: an entry edited since the read
 		// above is no longer approved, and then nothing is published.
@@ -223,18 +234,29 @@ func (s *Service) Publish(ctx context.Context, by Actor, village, period string)
 			return store.AuditRecord{}, fmt.Errorf("%w: entry %d changed to %s meanwhile; publish again", ErrConflict, e.ID, e.Status)
 		}
 		before := stored(*e)
-		e.Status, e.PublishedAt, e.UpdatedAt = store.StatusPublished, now, now
+		action := "entry.publish"
+		if ends.IsZero() {
+			e.Status, e.PublishedAt = store.StatusPublished, now
+		} else {
+			e.Status, e.NoticeEnds, action = store.StatusNotice, ends, "entry.notice"
+		}
+		e.UpdatedAt = now
 		e.Revision++
-		return store.AuditRecord{Time: now, Actor: by.Name, Action: "entry.publish", Target: target(e.ID), Before: mustJSON(before), After: mustJSON(stored(*e))}, nil
+		return store.AuditRecord{Time: now, Actor: by.Name, Action: action, Target: target(e.ID), Before: mustJSON(before), After: mustJSON(stored(*e))}, nil
 	})
 	if err != nil {
 		return Published{}, fmt.Errorf("lists: publish %s %s: %w", village, period, err)
 	}
-	out := Published{Entries: make([]EntryView, 0, len(es))}
+	out := Published{Entries: make([]EntryView, 0, len(es)), NoticeEnds: ends}
 	for _, e := range es {
 		out.Entries = append(out.Entries, s.view(e))
 	}
+	if !ends.IsZero() {
+		s.log.Info("list on public notice", "box_id", village, "period", period, "entries", len(es), "until", ends, "user", by.Name)
+		return out, nil
+	}
 	s.log.Info("list published", "box_id", village, "period", period, "entries", len(es), "user", by.Name)
 	out.Text, err = s.announce(ctx, by, village, period)
+	s.post(ctx, village, period, EventPublish)
 	return out, err
 }

@@ -18,6 +18,7 @@ type Entry struct {
 	Category  string // e.g. "孝老爱亲"
 	Reason    string // what was done
 	Points    int    // positive for red, usually negative for black
+	Notice    bool   // on public notice (公示), not yet final
 }
 
 // Data is one poster.
@@ -29,6 +30,9 @@ type Data struct {
 	Black    []Entry
 	Issued   time.Time // printed as a date in its own location
 	Size     string    // paper: "A4" (default) or "A3", portrait
+	// NoticeEnds is when the entries marked Notice become final; zero
+	// when none is on notice.
+	NoticeEnds time.Time
 }
 
 // ErrBadData wraps every refusal of Data.
@@ -73,6 +77,7 @@ func Render(w io.Writer, d Data) error {
 		Black:    d.Black,
 		Issued:   issued,
 		Size:     size,
+		Notice:   noticeText(d.NoticeEnds),
 	})
 	if err != nil {
 		return fmt.Errorf("poster: render: %w", err)
@@ -89,6 +94,15 @@ type view struct {
 	Red, Black      []Entry
 	Issued          string
 	Size            string // "A4" or "A3", trusted: checked against a list
+	Notice          string // the public notice's sentence; "" for none
+}
+
+// noticeText is the sentence above a list with entries on public notice.
+func noticeText(ends time.Time) string {
+	if ends.IsZero() {
+		return ""
+	}
+	return "标有“公示”的条目正在公示，公示期至 " + ends.Format("2006年1月2日 15:04") + "。如有异议，请向村委会反映。"
 }
 
 // check validates d and returns the paper size.

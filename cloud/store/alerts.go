@@ -76,15 +76,15 @@ const (
 
 // Statuses of a Delivery.
 const (
-	DeliveryPending = "pending" // to be sent now
-	DeliveryHeld    = "held"    // waiting for quiet hours to end (NotBefore)
-	DeliverySent    = "sent"
-	DeliveryFailed  = "failed"  // given up (Error says why)
-	DeliveryDropped = "dropped" // not sent: its incident cleared while it was held
+	AlertDeliveryPending = "pending" // to be sent now
+	AlertDeliveryHeld    = "held"    // waiting for quiet hours to end (NotBefore)
+	AlertDeliverySent    = "sent"
+	AlertDeliveryFailed  = "failed"  // given up (Error says why)
+	AlertDeliveryDropped = "dropped" // not sent: its incident cleared while it was held
 )
 
-// Delivery is an alert's message to one channel.
-type Delivery struct {
+// AlertDelivery is an alert's message to one channel.
+type AlertDelivery struct {
 	Channel   string
 	Status    string // one of the Delivery* statuses
 	Attempts  int
@@ -105,13 +105,13 @@ type Alert struct {
 	IncidentKey string
 	Title, Text string
 	Urgent      bool
-	Deliveries  []Delivery
+	Deliveries  []AlertDelivery
 }
 
 // Pending reports whether a delivery of a is still to be sent.
 func (a Alert) Pending() bool {
 	for _, d := range a.Deliveries {
-		if d.Status == DeliveryPending || d.Status == DeliveryHeld {
+		if d.Status == AlertDeliveryPending || d.Status == AlertDeliveryHeld {
 			return true
 		}
 	}

@@ -26,6 +26,13 @@ const (
 	StatusApproved  EntryStatus = "approved"
 	StatusPublished EntryStatus = "published"
 	StatusRevoked   EntryStatus = "revoked"
+	// Public notice (公示): an approved entry shown, not yet final, open
+	// to objections until NoticeEnds.
+	StatusNotice EntryStatus = "notice"
+	// StatusOnHold: an objection or a supervisor's flag is open on it.
+	StatusOnHold EntryStatus = "on_hold"
+	// StatusWithdrawn: a reviewer upheld an objection or a flag.
+	StatusWithdrawn EntryStatus = "withdrawn"
 	// StatusExpired is never stored: cloud/lists shows a published entry
 	// whose period has ended as expired when it is read.
 	StatusExpired EntryStatus = "expired"
@@ -83,7 +90,7 @@ type Entry struct {
 	SubjectID   string
 	Category    string
 	Reason      string
-	Period      string // "YYYY-MM"
+	Period      string // "YYYY-MM" or "YYYY-Qn"
 	Points      int
 	Evidence    string
 	Author      string
@@ -102,6 +109,13 @@ type Entry struct {
 	// Revision is 1 when created and grows by one with every change; the
 	// store sets it.
 	Revision uint64
+
+	// Public notice and holds (cloud/lists' notice.go).
+	NoticeEnds     time.Time   // when the notice of an entry in it ends
+	HeldFrom       EntryStatus // the status an entry on hold goes back to
+	WithdrawReason string
+	WithdrawnAt    time.Time
+	Anonymised     time.Time // when retention removed its personal details
 }
 
 // EntryFilter selects entries; an empty field matches everything.

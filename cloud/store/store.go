@@ -1,7 +1,7 @@
 // Package store defines what the township service keeps: the box registry,
 // the events boxes upload, users and their sessions, each box's broadcast
 // plan and the index of uploaded audio. Implementations live in
-// subpackages (boltstore by default, pgstore at scale) and must pass the
+// subpackages (boltstore, the default and so far the only one) and must pass the
 // storetest conformance suite. Nothing here mentions bbolt or SQL.
 package store
 
@@ -250,6 +250,10 @@ const (
 	RoleReviewer Role = "reviewer"
 	RoleOperator Role = "operator"
 	RoleViewer   Role = "viewer"
+	// RoleSupervisor is the supervision team (监督队): it sees the lists,
+	// their audit trail and the objections, and flags entries for
+	// re-examination; it changes nothing else.
+	RoleSupervisor Role = "supervisor"
 )
 
 // User is a township account.
@@ -347,6 +351,7 @@ type Store interface {
 	Plans
 	MediaIndex
 	Lists
+	Community
 	Alerts
 	// Ping checks that the store can take a write now: it fails when the
 	// disk is full (ErrFull) or read-only, or the store is closed or

@@ -16,15 +16,13 @@ import (
 // newAlertsEnv is an API with the alert engine behind its test route.
 func newAlertsEnv(t *testing.T) *env {
 	t.Helper()
-	var e *env
-	e = newEnvWith(t, func(d *Deps) {
+	return newEnvWith(t, func(d *Deps) {
 		eng, err := alert.New(alert.Config{}, alert.Deps{Logger: slog.New(slog.DiscardHandler), Store: d.Store.(alert.Store), Presence: d.Fleet})
 		if err != nil {
 			t.Fatal(err)
 		}
 		d.Alerts = eng
 	})
-	return e
 }
 
 // An admin sets up a DingTalk channel: its access token and signing secret
@@ -65,7 +63,7 @@ func TestAlertChannelsKeepTheirKeys(t *testing.T) {
 		t.Fatalf("rename: %d", code)
 	}
 	var out struct{ Alert alertJSON }
-	if code := e.call(t, admin, "POST", "/api/v1/alerts/channels/duty/test", "", &out); code != 200 || out.Alert.Deliveries[0].Status != store.DeliverySent {
+	if code := e.call(t, admin, "POST", "/api/v1/alerts/channels/duty/test", "", &out); code != 200 || out.Alert.Deliveries[0].Status != store.AlertDeliverySent {
 		t.Fatalf("test: %d %+v (refused %v)", code, out, rcv.Refused())
 	}
 	if got := rcv.Received(); len(got) != 1 || !strings.Contains(got[0].Text, "乡镇值班群") {
@@ -81,7 +79,7 @@ func TestAlertChannelsKeepTheirKeys(t *testing.T) {
 	}
 	var log struct{ Alerts []alertJSON }
 	e.call(t, viewer, "GET", "/api/v1/alerts?limit=5", "", &log)
-	if len(log.Alerts) != 2 || log.Alerts[0].Deliveries[0].Status != store.DeliveryFailed || !strings.Contains(log.Alerts[0].Deliveries[0].Error, "310000") {
+	if len(log.Alerts) != 2 || log.Alerts[0].Deliveries[0].Status != store.AlertDeliveryFailed || !strings.Contains(log.Alerts[0].Deliveries[0].Error, "310000") {
 		t.Errorf("alert log %+v", log.Alerts)
 	}
 	if code := e.call(t, viewer, "PUT", "/api/v1/alerts/channels/duty", `{"name":"x","kind":"dingtalk"}`, nil); code != 403 {

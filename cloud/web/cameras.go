@@ -156,7 +156,7 @@ func (s *Server) whep(w http.ResponseWriter, r *http.Request) {
 	}
 	var ans protocol.WHEPResult
 	if err := json.Unmarshal(res.Data, &ans); err != nil || ans.Answer == "" || protocol.ValidateID(ans.Session) != nil {
-		s.log.Error("box answered a WHEP offer with no usable answer", "box_id", box, "camera", cam, "err", err)
+		s.log.Error("box answered a WHEP offer with no usable answer", "box_id", box, "camera_id", cam, "err", err)
 		writeError(w, CodeBadAnswer, "the box gave no usable SDP answer")
 		return
 	}

@@ -59,6 +59,10 @@
 //	lists.forbidden            403  the role may not, or this user may not for this entry (their own)
 //	lists.conflict             409  the entry or list is not in a state that allows it
 //	lists.announcement_failed  502  the change is saved, its announcement is not (the answer carries what was saved)
+//	lists.bad_period           400  a period neither YYYY-MM nor YYYY-Qn, or one the category's round does not take
+//	shop.out_of_stock          409  the goods are sold out or off sale
+//	shop.not_enough_points     409  the household's balance does not cover the redemption (it never goes below zero)
+//	poster.no_font             503  the service has no font to draw the poster picture (lists.chats.font)
 //	alert.invalid              400  an alert channel, rule or quiet hours the alerting refuses
 //	alert.send_failed          502  a test message the channel did not take (the platform's answer in the message)
 //	service.unhealthy          503  /healthz: the store cannot write or the MQTT connection is down
@@ -180,7 +184,48 @@
 //	POST   /api/v1/villages/{box}/lists/{period}/publish     approved → published; announced
 //	POST   /api/v1/villages/{box}/lists/{period}/announce    announce again (retry)
 //	GET    /api/v1/villages/{box}/lists/{period}/poster      ?size=A4|A3: the printable poster (HTML, its own CSP)
-//	GET    /api/v1/villages/{box}/leaderboard                ?period= (all periods when absent)
+//	GET    /api/v1/villages/{box}/leaderboard                ?period= (all periods when absent; a quarter counts its months)
+//
+// Periods are months "YYYY-MM" or quarters "YYYY-Qn", as the township's
+// rounds (lists.rounds) give each category; any other is 400
+// lists.bad_period. With public notice (lists.notice_days) publish puts the
+// approved entries on notice (公示) and answers notice_ends; the service
+// publishes and announces them when it ends. Objections and flags put an
+// entry on hold (objections: admin, reviewer, operator, supervisor read
+// them; admin and operator take one at the office; admin and supervisor
+// flag; admin and reviewer uphold or dismiss):
+//
+//	GET    /api/v1/holds                                     ?village=&entry=&status=open|upheld|dismissed|closed
+//	GET    /api/v1/holds/{oid}
+//	POST   /api/v1/entries/{eid}/objections                  {name, contact, reason} → 201; the entry must be on notice
+//	POST   /api/v1/entries/{eid}/flag                        {note} → 201; in review, approved or on notice
+//	POST   /api/v1/holds/{oid}/uphold                        {reason}: the entry is withdrawn
+//	POST   /api/v1/holds/{oid}/dismiss                       {reason}: with no hold left the entry goes on
+//
+// The points shop (积分超市; reads: every role; changes: admin, operator).
+// A redemption's key is the page's, once per redemption: the same key again
+// answers 200 with replayed and what was done, changing nothing.
+//
+//	GET    /api/v1/villages/{box}/goods
+//	POST   /api/v1/villages/{box}/goods                      {id, name, price, stock, on_sale} → 201
+//	PUT    /api/v1/villages/{box}/goods/{gid}                {name, price, stock, on_sale}
+//	GET    /api/v1/villages/{box}/redemptions                ?household=
+//	POST   /api/v1/villages/{box}/redemptions                {household, goods, quantity, key} → 201 with receipt, balance
+//	POST   /api/v1/redemptions/{rid}/cancel                  {reason}: points and stock back
+//	GET    /api/v1/villages/{box}/households/{hid}/account   {balance, earned, spent, lines}
+//	GET    /api/v1/villages/{box}/households/{hid}/statement ?month=YYYY-MM: {opening, lines, closing}
+//
+// Villagers' links, exports and group chats (admin, operator):
+//
+//	GET    /api/v1/villages/{box}/households/{hid}/links     the links' dates, never their tokens
+//	POST   /api/v1/villages/{box}/households/{hid}/links     → 201 {token, path}: shown once; older links stop working
+//	DELETE /api/v1/villages/{box}/households/{hid}/links     revokes them
+//	GET    /api/v1/villages/{box}/households/{hid}/export    everything held about the household, as JSON
+//	GET    /api/v1/villages/{box}/chats                      {chats: [{id, kind, url, secret}]}; secrets read as ******
+//	PUT    /api/v1/villages/{box}/chats                      the same; ****** keeps a stored secret
+//	GET    /api/v1/villages/{box}/deliveries                 every role: the latest posts to the chats, with their outcome
+//	GET    /api/v1/villages/{box}/lists/{period}/poster.png  every role: ?size=A4|phone, the poster as a picture
+//	GET    /p/{img}                                          no token: a picture posted to a chat, by its random name
 //
 // Alerts (alerts.go; reads: every role; changes and tests: admin). The
 // channels, rules and quiet hours are kept in the store; a channel's URL

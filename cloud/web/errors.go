@@ -66,6 +66,10 @@ const (
 	CodeListsForbidden   Code = "lists.forbidden"           // the role, or this user for this entry (their own), may not
 	CodeListsConflict    Code = "lists.conflict"            // the entry or list is not in a state that allows it
 	CodeAnnounceFailed   Code = "lists.announcement_failed" // the change is saved, its announcement is not
+	CodeBadPeriod        Code = "lists.bad_period"          // a period that is neither YYYY-MM nor YYYY-Qn, or not the category's round
+	CodeOutOfStock       Code = "shop.out_of_stock"         // the goods are sold out or off sale
+	CodeNotEnoughPoints  Code = "shop.not_enough_points"    // the household's balance does not cover the redemption
+	CodeNoFont           Code = "poster.no_font"            // the service has no font to draw the poster picture
 	CodeAlertInvalid     Code = "alert.invalid"             // an alert channel, rule or quiet hours the alerting refuses
 	CodeSendFailed       Code = "alert.send_failed"         // a test message the channel did not take (the platform's answer in the message)
 	CodeUnhealthy        Code = "service.unhealthy"         // /healthz: the store cannot write or the broker is gone
@@ -122,6 +126,10 @@ func codes() map[Code]codeSpec {
 		CodeListsForbidden:   {http.StatusForbidden, "not allowed"},
 		CodeListsConflict:    {http.StatusConflict, "not now"},
 		CodeAnnounceFailed:   {http.StatusBadGateway, "saved, but the announcement failed"},
+		CodeBadPeriod:        {http.StatusBadRequest, "bad period"},
+		CodeOutOfStock:       {http.StatusConflict, "out of stock"},
+		CodeNotEnoughPoints:  {http.StatusConflict, "not enough points"},
+		CodeNoFont:           {http.StatusServiceUnavailable, "no font to draw the poster"},
 		CodeAlertInvalid:     {http.StatusBadRequest, "not a valid alert setting"},
 		CodeSendFailed:       {http.StatusBadGateway, "the test message was not delivered"},
 		CodeUnhealthy:        {http.StatusServiceUnavailable, "unhealthy"},
@@ -167,7 +175,11 @@ func sentinels() []sentinel {
 		{alert.ErrInvalid, CodeAlertInvalid},
 		{errSendFailed, CodeSendFailed},
 		{plan.ErrInUse, CodePlanInUse},
+		{lists.ErrOutOfStock, CodeOutOfStock},
+		{lists.ErrNotEnoughPoints, CodeNotEnoughPoints},
+		{lists.ErrNoFont, CodeNoFont},
 		{lists.ErrInvalid, CodeListsInvalid},
+		{lists.ErrBadPeriod, CodeBadPeriod},
 		{lists.ErrForbidden, CodeListsForbidden},
 		{lists.ErrConflict, CodeListsConflict},
 		{fleet.ErrInvalid, CodeBoxInvalid},

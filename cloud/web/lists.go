@@ -36,6 +36,7 @@ func (s *Server) listsRoutes() {
 	s.route("POST /api/v1/villages/{box}/lists/{period}/publish", edit, s.publishList)
 	s.route("POST /api/v1/villages/{box}/lists/{period}/announce", edit, s.announceList)
 	s.route("GET /api/v1/villages/{box}/leaderboard", view, s.leaderboard)
+	s.communityRoutes()
 }
 
 // actor is the signed-in user as the lists see them.

@@ -67,6 +67,8 @@ const (
 	reviewer2 = "王评委"
 	viewer1   = "赵村民"
 	admin1    = "admin"
+	// supervisor1 is on the supervision team (监督队).
+	supervisor1 = "孙监督"
 )
 
 // november is inside the period the tests publish.
@@ -77,6 +79,13 @@ func newListsEnv(t *testing.T) *listsEnv { t.Helper(); return newListsEnvWith(t,
 // newListsEnvWith is newListsEnv with a speech engine for typed
 // announcements (nil: none).
 func newListsEnvWith(t *testing.T, speech Speech) *listsEnv {
+	t.Helper()
+	return newListsEnvConfig(t, speech, lists.Config{}, lists.Deps{})
+}
+
+// newListsEnvConfig is newListsEnvWith with the lists' config and deps
+// (Logger, Store, Announcer and Now are the env's).
+func newListsEnvConfig(t *testing.T, speech Speech, cfg lists.Config, deps lists.Deps) *listsEnv {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
@@ -109,7 +118,8 @@ func newListsEnvWith(t *testing.T, speech Speech) *listsEnv {
 		t.Fatal(err)
 	}
 	ann := &announcer{}
-	ls, err := lists.New(lists.Config{}, lists.Deps{Logger: log, Store: st, Announcer: ann, Now: clk.Now})
+	deps.Logger, deps.Store, deps.Announcer, deps.Now = log, st, ann, clk.Now
+	ls, err := lists.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +136,7 @@ func newListsEnvWith(t *testing.T, speech Speech) *listsEnv {
 	t.Cleanup(e.srv.Close)
 	for name, role := range map[string]store.Role{
 		operator1: store.RoleOperator, operator2: store.RoleOperator, reviewer1: store.RoleReviewer,
-		reviewer2: store.RoleReviewer, viewer1: store.RoleViewer, admin1: store.RoleAdmin,
+		reviewer2: store.RoleReviewer, viewer1: store.RoleViewer, admin1: store.RoleAdmin, supervisor1: store.RoleSupervisor,
 	} {
 		if err := a.AddUser(t.Context(), name, "password-1234", role); err != nil {
 			t.Fatal(err)

@@ -86,6 +86,30 @@ func wantRoutes() map[string]auth.Action {
 		"POST /api/v1/villages/{box}/lists/{period}/announce": auth.ActionEditLists,
 		"GET /api/v1/villages/{box}/leaderboard":              auth.ActionViewLists,
 
+		"GET /api/v1/holds":                                     auth.ActionViewObjections,
+		"GET /api/v1/holds/{oid}":                               auth.ActionViewObjections,
+		"POST /api/v1/entries/{eid}/objections":                 auth.ActionLodgeObjection,
+		"POST /api/v1/entries/{eid}/flag":                       auth.ActionFlagLists,
+		"POST /api/v1/holds/{oid}/uphold":                       auth.ActionReviewLists,
+		"POST /api/v1/holds/{oid}/dismiss":                      auth.ActionReviewLists,
+		"GET /api/v1/villages/{box}/goods":                      auth.ActionViewShop,
+		"POST /api/v1/villages/{box}/goods":                     auth.ActionRunShop,
+		"PUT /api/v1/villages/{box}/goods/{gid}":                auth.ActionRunShop,
+		"GET /api/v1/villages/{box}/redemptions":                auth.ActionViewShop,
+		"POST /api/v1/villages/{box}/redemptions":               auth.ActionRunShop,
+		"POST /api/v1/redemptions/{rid}/cancel":                 auth.ActionRunShop,
+		"GET /api/v1/villages/{box}/households/{hid}/account":   auth.ActionViewShop,
+		"GET /api/v1/villages/{box}/households/{hid}/statement": auth.ActionViewShop,
+		"GET /api/v1/villages/{box}/households/{hid}/links":     auth.ActionManageLinks,
+		"POST /api/v1/villages/{box}/households/{hid}/links":    auth.ActionManageLinks,
+		"DELETE /api/v1/villages/{box}/households/{hid}/links":  auth.ActionManageLinks,
+		"GET /api/v1/villages/{box}/households/{hid}/export":    auth.ActionExportHousehold,
+		"GET /api/v1/villages/{box}/chats":                      auth.ActionManageChats,
+		"PUT /api/v1/villages/{box}/chats":                      auth.ActionManageChats,
+		"GET /api/v1/villages/{box}/deliveries":                 auth.ActionViewLists,
+		"GET /api/v1/villages/{box}/lists/{period}/poster.png":  auth.ActionViewLists,
+		"GET /p/{img}": open,
+
 		"GET /api/v1/users":        auth.ActionManageUsers,
 		"POST /api/v1/users":       auth.ActionManageUsers,
 		"PUT /api/v1/users/{name}": auth.ActionManageUsers,
@@ -115,7 +139,7 @@ var pathValues = map[string]string{
 	"id": "village-1", "box": "village-1", "period": "2026-11",
 	"sid": "s-none", "zid": "z-none", "schid": "sch-none", "cid": "cam-none", "session": "sess-none",
 	"eid": "999", "hid": "h99", "pid": "p99", "name": "nobody", "sha": strings.Repeat("0", 64),
-	"kind": "rule-none",
+	"oid": "999", "gid": "g-none", "rid": "999", "img": strings.Repeat("0", 32) + ".png", "kind": "rule-none",
 }
 
 // requestOf is a request a route's pattern matches: its method and a path
@@ -151,7 +175,8 @@ func TestEveryRouteFollowsTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := newListsEnvWith(t, speech)
-	users := map[store.Role]string{store.RoleAdmin: admin1, store.RoleReviewer: reviewer1, store.RoleOperator: operator1, store.RoleViewer: viewer1}
+	users := map[store.Role]string{store.RoleAdmin: admin1, store.RoleReviewer: reviewer1, store.RoleOperator: operator1, store.RoleViewer: viewer1,
+		store.RoleSupervisor: supervisor1}
 	if len(users) != len(auth.Roles()) {
 		t.Fatalf("users for %d roles, there are %d", len(users), len(auth.Roles()))
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/poster"
@@ -56,21 +55,15 @@ func (s *Server) poster(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v, err := s.ls.List(r.Context(), box, r.PathValue("period"))
+	// The poster is pinned up in public: names and reasons as the
+	// township's privacy settings say, entries on notice marked.
+	v, err := s.ls.PublicList(r.Context(), box, r.PathValue("period"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	d := poster.Data{Village: v.VillageName, Period: periodZH(v.Period), Issued: s.now(), Size: r.URL.Query().Get("size")}
-	if d.Village == "" {
-		d.Village = v.Village
-	}
-	for _, row := range v.Red {
-		d.Red = append(d.Red, posterEntry(row.Name, row.HouseholdHead, row.Category, row.Reason, row.Points))
-	}
-	for _, row := range v.Black {
-		d.Black = append(d.Black, posterEntry(row.Name, row.HouseholdHead, row.Category, row.Reason, row.Points))
-	}
+	d := s.ls.PosterData(v, "")
+	d.Size = r.URL.Query().Get("size")
 	var b bytes.Buffer
 	if err := poster.Render(&b, d); err != nil {
 		s.fail(w, r, err)
@@ -80,17 +73,4 @@ func (s *Server) poster(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(b.Bytes()) // the client may have gone; nothing to do
-}
-
-func posterEntry(name, head, category, reason string, points int) poster.Entry {
-	return poster.Entry{Name: name, Household: head, Category: category, Reason: reason, Points: points}
-}
-
-// periodZH writes "2026-11" as "2026年11月".
-func periodZH(p string) string {
-	t, err := time.Parse("2006-01", p)
-	if err != nil {
-		return p
-	}
-	return fmt.Sprintf("%d年%d月", t.Year(), int(t.Month()))
 }

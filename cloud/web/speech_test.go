@@ -68,13 +68,13 @@ func TestPosterOfThePublishedList(t *testing.T) {
 	if code != 400 {
 		t.Errorf("poster in A0: %d, want 400", code)
 	}
-	// A period that is not a month is the caller's mistake: 400 naming
-	// it, and nothing for a human in the log.
+	// A period that is neither a month nor a quarter is the caller's
+	// mistake: 400 naming it, and nothing for a human in the log.
 	for _, period := range []string{"2026-13", "november", "2026-1"} {
 		code, body, _ := e.raw(t, e.user[viewer1], "GET", "/api/v1/villages/village-1/lists/"+period+"/poster", "", nil, nil)
 		var p Problem
-		if code != 400 || json.Unmarshal(body, &p) != nil || p.Code != CodeListsInvalid || len(p.Fields) != 1 || p.Fields[0].Path != "period" {
-			t.Errorf("poster of period %q: %d %s; want 400 lists.invalid on the period", period, code, body)
+		if code != 400 || json.Unmarshal(body, &p) != nil || p.Code != CodeBadPeriod || len(p.Fields) != 1 || p.Fields[0].Path != "period" {
+			t.Errorf("poster of period %q: %d %s; want 400 lists.bad_period on the period", period, code, body)
 		}
 	}
 	e.errs.mu.Lock()

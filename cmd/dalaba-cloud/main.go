@@ -208,9 +208,9 @@ func boxAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func userAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c common
 	var role string
-	fs := newFlags("dalaba-cloud user add", "dalaba-cloud user add NAME --role admin|reviewer|operator|viewer [--config FILE] [--data-dir DIR] < password", stderr)
+	fs := newFlags("dalaba-cloud user add", "dalaba-cloud user add NAME --role admin|reviewer|operator|supervisor|viewer [--config FILE] [--data-dir DIR] < password", stderr)
 	c.register(fs)
-	fs.StringVar(&role, "role", "", "admin, reviewer, operator or viewer (required)")
+	fs.StringVar(&role, "role", "", "admin, reviewer, operator, supervisor or viewer (required)")
 	name, ok := parse(fs, args, "user name")
 	if !ok {
 		return exitUsage

@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	stdpng "image/png"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/notify"
+	"github.com/dalaba/dalaba/cloud/notify/notifytest"
 	"github.com/dalaba/dalaba/devices/audio"
 	"github.com/dalaba/dalaba/devices/speaker/speakersim"
 	edgebox "github.com/dalaba/dalaba/edge"
@@ -199,7 +204,9 @@ func listClip(t testing.TB, c *cloud, box, period string) apiClip {
 
 // The 红黑榜 from the township desk to the village loudspeaker, over a
 // real broker: entries written, approved by two reviewers and published
-// are spoken at the box's next scheduled time; a black entry revoked while
+// are spoken at the box's next scheduled time, and posted to the village's
+// group chats (a chat that keeps failing is tried again and reported, and
+// holds nothing up); a black entry revoked while
 // the box is off is gone from its cache and schedule before the next play,
 // which says the list without it; a box out of touch for longer than the
 // list window skips list announcements, saying why, while a policy
@@ -222,7 +229,9 @@ func TestListsFromDeskToLoudspeaker(t *testing.T) {
 	addUsers(t, dataDir)
 	// Spoken fast: the horn plays in real time, and the test need not
 	// wait a minute per announcement.
-	fast := "tts:\n  espeak:\n    speed: 420\n"
+	// No public notice: this test is about the loudspeaker. Group chat
+	// posts are tried again after a second.
+	fast := "tts:\n  espeak:\n    speed: 420\nlists:\n  notice_days: 0\n  chats:\n    first_retry: 1s\n    max_retry: 2s\n"
 	c := startCloud(t, cloudOpts{dataDir: dataDir, mqtt: mqttAddr, config: fast})
 	id := uniqueID("lists")
 	cfg := inProcessEdgeConfig(t, c.addBox(t, id))
@@ -251,6 +260,16 @@ func TestListsFromDeskToLoudspeaker(t *testing.T) {
 		rev1.do(t, "POST", fmt.Sprintf("/api/v1/entries/%d/approve", e), nil, nil, http.StatusOK)
 		rev2.do(t, "POST", fmt.Sprintf("/api/v1/entries/%d/approve", e), nil, nil, http.StatusOK)
 	}
+	// The village's grid heads' group chats: WeCom and DingTalk take the
+	// posts, the webhook fails every time.
+	chats := notifytest.New(t, nil)
+	chats.FailNext(notify.KindWebhook, 1000, http.StatusInternalServerError, 0)
+	var chatList []map[string]any
+	for _, k := range []notify.Kind{notify.KindWeCom, notify.KindDingTalk, notify.KindWebhook} {
+		ch := chats.Channel(k)
+		chatList = append(chatList, map[string]any{"id": "grid-" + string(k), "kind": k, "url": ch.URL, "secret": ch.Secret})
+	}
+	clerk.do(t, "PUT", v+"/chats", map[string]any{"chats": chatList}, nil, http.StatusOK)
 	clerk.do(t, "POST", v+"/lists/"+period+"/publish", nil, nil, http.StatusOK)
 
 	first := listClip(t, c, id, period)
@@ -273,6 +292,7 @@ func TestListsFromDeskToLoudspeaker(t *testing.T) {
 		t.Fatalf("the list is %d ms with level %.0f: no speech", first.DurationMS, rms(heard.Samples))
 	}
 	skip := len(heard.Samples)
+	checkChatPosts(t, c, clerk, id, chats)
 
 	// The box goes off; meanwhile 李秀英户 rectifies and the entry is revoked.
 	stopBox()
@@ -350,4 +370,68 @@ func TestListsFromDeskToLoudspeaker(t *testing.T) {
 		t.Fatalf("list skip %+v (box offline since %s), want list-%s at %s", s, offlineFrom, period, day(5, 8, 0))
 	}
 	stopBox()
+}
+
+// checkChatPosts waits for the publication's posts to the group chats:
+// WeCom got the text and a PNG poster that decodes, DingTalk the signed
+// markdown linking the picture, which the township serves; names masked
+// as the default privacy says; the failing webhook tried five times and
+// reported failed.
+func checkChatPosts(t *testing.T, c, clerk *cloud, village string, chats *notifytest.Receiver) {
+	t.Helper()
+	type post struct {
+		Chat     string `json:"chat"`
+		Status   string `json:"status"`
+		Attempts int    `json:"attempts"`
+		Error    string `json:"last_error"`
+	}
+	var posts []post
+	eventually(t, 30*time.Second, "the posts to the group chats are settled", func() bool {
+		posts = nil
+		clerk.do(t, "GET", "/api/v1/villages/"+village+"/deliveries", nil, &posts, http.StatusOK)
+		done := 0
+		for _, p := range posts {
+			if p.Status != "pending" {
+				done++
+			}
+		}
+		return len(posts) == 3 && done == 3
+	})
+	for _, p := range posts {
+		want, attempts := "delivered", 1
+		if p.Chat == "grid-webhook" {
+			want, attempts = "failed", 5
+		}
+		if p.Status != want || p.Attempts != attempts {
+			t.Errorf("post to %s: %s after %d attempts (%s), want %s after %d", p.Chat, p.Status, p.Attempts, p.Error, want, attempts)
+		}
+	}
+	if r := chats.Refused(); len(r) != 0 {
+		t.Fatalf("the chats refused requests: %q", r)
+	}
+	var text, png, link bool
+	for _, r := range chats.Received() {
+		switch {
+		case r.Kind == notify.KindWeCom && r.Type == "text":
+			text = strings.Contains(r.Text, "张*明") && !strings.Contains(r.Text, "张小明")
+		case r.Kind == notify.KindWeCom && r.Type == "image":
+			_, err := stdpng.Decode(bytes.NewReader(r.Image))
+			png = err == nil
+		case r.Kind == notify.KindDingTalk && r.ImageURL != "":
+			u, err := url.Parse(r.ImageURL)
+			if err != nil {
+				t.Fatalf("DingTalk's picture link %q: %v", r.ImageURL, err)
+			}
+			resp, err := http.Get("http://" + c.HTTP + u.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = stdpng.Decode(resp.Body)
+			resp.Body.Close()
+			link = err == nil && strings.Contains(r.Text, "张*明")
+		}
+	}
+	if !text || !png || !link {
+		t.Fatalf("the chats received %d messages: WeCom text %t, PNG %t; DingTalk's linked picture %t", len(chats.Received()), text, png, link)
+	}
 }

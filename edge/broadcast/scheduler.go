@@ -146,6 +146,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	for {
 		now := s.d.Clock.Now()
 		wait := s.cfg.MaxWait
+		var next time.Time
 		if !s.d.Trusted(now) {
 			if !untrusted {
 				s.log.Warn("clock not trusted: schedules held", "clock", now)
@@ -154,11 +155,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			untrusted = true
 		} else {
 			untrusted = false
-			if next, ok := s.pass(ctx, now); ok {
+			var ok bool
+			if next, ok = s.pass(ctx, now); ok {
 				wait = min(wait, next.Sub(now))
 			}
 		}
 		t := s.d.Clock.NewTimer(max(wait, time.Millisecond))
+		// The timer counts from the clock as it reads now, which may have
+		// moved past the next occurrence while this pass ran (a clock
+		// step, or a slow pass): then go round at once rather than wait a
+		// whole interval past it.
+		if !next.IsZero() && !s.d.Clock.Now().Before(next) {
+			t.Stop()
+			continue
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -180,7 +190,7 @@ func (s *Scheduler) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 	for _, sc := range scheds {
 		last, err := s.d.State.LastFired(sc.ID)
 		if err != nil {
-			s.log.Error("reading schedule state", "schedule", sc.ID, "err", err)
+			s.log.Error("reading schedule state", "schedule_id", sc.ID, "err", err)
 			continue
 		}
 		from := last
@@ -203,7 +213,7 @@ func (s *Scheduler) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 			// one occurrence (recorded as late by nobody) rather than
 			// playing it twice after the restart.
 			if err := s.d.State.SetLastFired(sc.ID, occ); err != nil {
-				s.log.Error("recording schedule state; not firing", "schedule", sc.ID, "err", err)
+				s.log.Error("recording schedule state; not firing", "schedule_id", sc.ID, "err", err)
 				break
 			}
 			switch {
@@ -218,7 +228,7 @@ func (s *Scheduler) pass(ctx context.Context, now time.Time) (time.Time, bool) {
 			from = occ
 		}
 		if late.Count > 0 {
-			s.log.Warn("occurrences missed", "schedule", sc.ID, "count", late.Count, "last", late.At)
+			s.log.Warn("occurrences missed", "schedule_id", sc.ID, "count", late.Count, "last", late.At)
 			s.d.Skipped(late)
 		}
 	}

@@ -332,7 +332,6 @@ func (o *Outbox) commit(batch []request) {
 				return err
 			}
 			drop.record = item{seq, uint32(len(k) + len(v)), protocol.PriorityCritical}
-			seq++
 		}
 		// The next seq is not written here: on open it is one past the
 		// highest key, and Ack records it when it deletes the highest key.

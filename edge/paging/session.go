@@ -79,7 +79,7 @@ func (ss *session) run() {
 	ss.Stop(ss.loop(&readers, &onAir, &result))
 
 	if err := ss.pc.GracefulClose(); err != nil {
-		ss.log.Warn("closing peer connection", "error", err)
+		ss.log.Warn("closing peer connection", "err", err)
 	}
 	readers.Wait() // their reads fail once the connection is closed
 	close(ss.frames)
@@ -156,7 +156,7 @@ func (ss *session) loop(readers *sync.WaitGroup, onAir *bool, result *string) st
 		},
 	})
 	if err != nil {
-		ss.log.Error("page not put on the air", "error", err)
+		ss.log.Error("page not put on the air", "err", err)
 		return "not put on the air: " + err.Error()
 	}
 	*onAir = true

@@ -98,11 +98,11 @@ func sameDriver(a, b protocol.Speaker) bool {
 
 func (p *Playout) closeDriver(id string, dr *driver) {
 	if err := dr.d.Speaker.Halt(); err != nil {
-		p.log.Warn("halting a speaker being replaced", "speaker", id, "err", err)
+		p.log.Warn("halting a speaker being replaced", "speaker_id", id, "err", err)
 	}
 	if dr.d.Close != nil {
 		if err := dr.d.Close(); err != nil {
-			p.log.Warn("closing a speaker's driver", "speaker", id, "err", err)
+			p.log.Warn("closing a speaker's driver", "speaker_id", id, "err", err)
 		}
 	}
 }
@@ -142,7 +142,7 @@ func (p *Playout) setVolumesLocked() {
 			}
 		}
 		if err := v.SetVolume(level * zone / 100); err != nil {
-			p.log.Warn("setting a speaker's volume", "speaker", id, "err", err)
+			p.log.Warn("setting a speaker's volume", "speaker_id", id, "err", err)
 		}
 	}
 }

@@ -93,7 +93,7 @@ func (p *Playout) record(typ string, prio protocol.Priority, data any) {
 }
 
 func (p *Playout) fault(_ context.Context, e protocol.BroadcastError) {
-	p.log.Error("broadcast fault", "what", e.What, "id", e.ID, "schedule", e.ScheduleID, "err", e.Error)
+	p.log.Error("broadcast fault", "what", e.What, "id", e.ID, "schedule_id", e.ScheduleID, "err", e.Error)
 	p.record(protocol.EventBroadcastError, protocol.PriorityCritical, e)
 }
 

@@ -38,7 +38,7 @@ const fireWait = time.Minute
 func (p *Playout) fire(ctx context.Context, req request, at time.Time) {
 	id := req.Meta.ScheduleID + "@" + at.UTC().Format(time.RFC3339)
 	if req.Kind == protocol.ScheduleList && !p.listConfirmed(at) {
-		p.log.Warn("list announcement skipped: the box cannot confirm the list is current", "schedule", req.Meta.ScheduleID, "at", at)
+		p.log.Warn("list announcement skipped: the box cannot confirm the list is current", "schedule_id", req.Meta.ScheduleID, "at", at)
 		p.record(protocol.EventSkipped, protocol.PriorityNotice, protocol.Skip{ScheduleID: req.Meta.ScheduleID, At: at, Count: 1, Reason: protocol.SkipListUnconfirmed})
 		return
 	}

@@ -69,6 +69,6 @@ func (p *Playout) Page(ctx context.Context, l LivePage) error {
 		p.mu.Unlock()
 		return fmt.Errorf("page: %w", err)
 	}
-	p.log.Info("paging", "item", id, "zones", zones, "pager", l.Pager, "law", l.Law, "command", l.CommandID)
+	p.log.Info("paging", "item", id, "zones", zones, "pager", l.Pager, "law", l.Law, "command_id", l.CommandID)
 	return nil
 }

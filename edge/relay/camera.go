@@ -6,9 +6,11 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
 
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -157,4 +159,14 @@ func validateCameras(cams []Camera) error {
 		seen[c.ID] = true
 	}
 	return errors.Join(errs...)
+}
+
+// CodecName names a stream's format for logs and refusals ("H264",
+// "H265", "MPEG4-GENERIC"): the encoding name of its RTP map, or its Go
+// type when it has none.
+func CodecName(f format.Format) string {
+	if name, _, _ := strings.Cut(f.RTPMap(), "/"); name != "" {
+		return name
+	}
+	return fmt.Sprintf("%T", f)
 }

@@ -271,7 +271,7 @@ func (s *source) connect(ctx context.Context) (*upstream, error) {
 	s.state = stateOnline
 	s.broadcastLocked()
 	s.mu.Unlock()
-	s.log.Info("camera connected", "url", redact(s.cam.URL), "codec", up.forma.Codec(),
+	s.log.Info("camera connected", "url", redact(s.cam.URL), "codec", CodecName(up.forma),
 		"transport", transportName(up.c))
 	if !wasOnline {
 		s.r.emit(Event{Type: EventOnline, Camera: s.cam.ID})

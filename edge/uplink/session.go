@@ -502,7 +502,7 @@ func (u *Uplink) publishResult(cl mqtt.Client, r protocol.CommandResult) {
 		err = fmt.Errorf("id %q: must be 1-%d bytes", r.ID, protocol.MaxCommandIDLen)
 	}
 	if err != nil {
-		u.log.Error("command result dropped", "id", r.ID, "err", err)
+		u.log.Error("command result dropped", "command_id", r.ID, "err", err)
 		return
 	}
 	cl.Publish(protocol.Topic(u.cfg.BoxID, protocol.KindCmdResult), 1, false, b)

@@ -274,7 +274,7 @@ func (u *Uplink) PublishResult(r protocol.CommandResult) {
 		}
 		select {
 		case old := <-u.results:
-			u.log.Warn("command result queue full; dropped the oldest", "id", old.ID, "queued", resultQueue)
+			u.log.Warn("command result queue full; dropped the oldest", "command_id", old.ID, "queued", resultQueue)
 		default:
 		}
 	}

@@ -28,7 +28,7 @@ func TestVideoFormatFindsH264Anywhere(t *testing.T) {
 		{"audio before video", []*description.Media{media(description.MediaTypeAudio, pcma), media(description.MediaTypeVideo, h264)}, ""},
 		{"H.265 and H.264 in one media", []*description.Media{media(description.MediaTypeVideo, h265, h264)}, ""},
 		{"H.265 and H.264 in two medias", []*description.Media{media(description.MediaTypeVideo, h265), media(description.MediaTypeAudio, pcma), media(description.MediaTypeVideo, h264)}, ""},
-		{"H.265 only", []*description.Media{media(description.MediaTypeVideo, h265), media(description.MediaTypeAudio, pcma)}, "no H.264 among H265, G711"},
+		{"H.265 only", []*description.Media{media(description.MediaTypeVideo, h265), media(description.MediaTypeAudio, pcma)}, "no H.264 among H265, PCMA"},
 		{"nothing", nil, "no media"},
 	}
 	for _, c := range cases {

@@ -228,10 +228,12 @@ func (ss *session) open(rawOffer string, offers []offered) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sps, pps := h264.SafeParams()
+	// The description is the relay's, read-only here; nobody sets its
+	// parameters while a viewer reads them.
+	sps, pps := h264.SPS, h264.PPS
 	camProfile, err := spsProfile(sps)
 	if err != nil {
-		s.log.Warn("camera gives no SPS in its description; profile unknown", "camera_id", ss.camera, "error", err)
+		s.log.Warn("camera gives no SPS in its description; profile unknown", "camera_id", ss.camera, "err", err)
 	}
 	pt := choose(camProfile, offers)
 	ss.log.Info("answering viewer", "camera_profile", profileString(camProfile), "pt", pt.PT, "fmtp", pt.Fmtp)
@@ -285,7 +287,7 @@ func videoFormat(desc *description.Session) (*format.H264, error) {
 			if h, ok := f.(*format.H264); ok {
 				return h, nil
 			}
-			seen = append(seen, f.Codec())
+			seen = append(seen, relay.CodecName(f))
 		}
 	}
 	if len(seen) == 0 {

@@ -53,7 +53,7 @@ func (ss *session) run() {
 
 	ss.release()
 	if err := ss.pc.GracefulClose(); err != nil {
-		ss.log.Warn("closing peer connection", "error", err)
+		ss.log.Warn("closing peer connection", "err", err)
 	}
 	<-rtcpDone
 	ss.srv.reg.Remove(ss)
@@ -104,7 +104,7 @@ func (ss *session) loop() string {
 						return "peer closed"
 					}
 					if ss.writeErrs == 0 {
-						ss.log.Debug("write", "error", err) // the rest are counted
+						ss.log.Debug("write", "err", err) // the rest are counted
 					}
 					ss.writeErrs++
 					continue

@@ -1,3 +1,4 @@
-// Package archtest holds only the test that checks the import rules of
-// STYLE.md, so the layout keeps showing the architecture.
+// Package archtest holds only tests of rules ARCHITECTURE.md states for the
+// whole module: the import rules, so the layout keeps showing the
+// architecture, and the fixed spelling of log keys.
 package archtest

@@ -60,7 +60,7 @@ type incidentRecord struct {
 	OpenSeq  uint64    `json:"open_seq,omitempty"`
 }
 
-type deliveryRecord struct {
+type alertDeliveryRecord struct {
 	Channel   string    `json:"channel"`
 	Status    string    `json:"status"`
 	Attempts  int       `json:"attempts,omitempty"`
@@ -70,16 +70,16 @@ type deliveryRecord struct {
 }
 
 type alertRecord struct {
-	Time        time.Time        `json:"time"`
-	BoxID       string           `json:"box_id,omitempty"`
-	Rule        string           `json:"rule,omitempty"`
-	Subject     string           `json:"subject,omitempty"`
-	State       string           `json:"state"`
-	IncidentKey string           `json:"incident,omitempty"`
-	Title       string           `json:"title"`
-	Text        string           `json:"text"`
-	Urgent      bool             `json:"urgent,omitempty"`
-	Deliveries  []deliveryRecord `json:"deliveries"`
+	Time        time.Time             `json:"time"`
+	BoxID       string                `json:"box_id,omitempty"`
+	Rule        string                `json:"rule,omitempty"`
+	Subject     string                `json:"subject,omitempty"`
+	State       string                `json:"state"`
+	IncidentKey string                `json:"incident,omitempty"`
+	Title       string                `json:"title"`
+	Text        string                `json:"text"`
+	Urgent      bool                  `json:"urgent,omitempty"`
+	Deliveries  []alertDeliveryRecord `json:"deliveries"`
 }
 
 func settingsOf(r settingsRecord) store.AlertSettings {
@@ -241,9 +241,9 @@ func (s *Store) DeleteIncident(ctx context.Context, key string) error {
 
 func alertRecordOf(a store.Alert) alertRecord {
 	r := alertRecord{Time: a.Time, BoxID: a.BoxID, Rule: a.Rule, Subject: a.Subject, State: a.State, IncidentKey: a.IncidentKey,
-		Title: a.Title, Text: a.Text, Urgent: a.Urgent, Deliveries: []deliveryRecord{}}
+		Title: a.Title, Text: a.Text, Urgent: a.Urgent, Deliveries: []alertDeliveryRecord{}}
 	for _, d := range a.Deliveries {
-		r.Deliveries = append(r.Deliveries, deliveryRecord{Channel: d.Channel, Status: d.Status, Attempts: d.Attempts, Error: d.Error,
+		r.Deliveries = append(r.Deliveries, alertDeliveryRecord{Channel: d.Channel, Status: d.Status, Attempts: d.Attempts, Error: d.Error,
 			At: d.At, NotBefore: d.NotBefore})
 	}
 	return r
@@ -257,7 +257,7 @@ func alertOf(seq uint64, v []byte) (store.Alert, error) {
 	a := store.Alert{Seq: seq, Time: r.Time, BoxID: r.BoxID, Rule: r.Rule, Subject: r.Subject, State: r.State, IncidentKey: r.IncidentKey,
 		Title: r.Title, Text: r.Text, Urgent: r.Urgent}
 	for _, d := range r.Deliveries {
-		a.Deliveries = append(a.Deliveries, store.Delivery{Channel: d.Channel, Status: d.Status, Attempts: d.Attempts, Error: d.Error,
+		a.Deliveries = append(a.Deliveries, store.AlertDelivery{Channel: d.Channel, Status: d.Status, Attempts: d.Attempts, Error: d.Error,
 			At: d.At, NotBefore: d.NotBefore})
 	}
 	return a, nil
@@ -355,8 +355,7 @@ func (s *Store) ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Al
 		if f.Before == 0 {
 			k, v = c.Last()
 		} else {
-			k, v = c.Seek(u64(f.Before))
-			if k == nil {
+			if k, _ = c.Seek(u64(f.Before)); k == nil {
 				k, v = c.Last()
 			} else {
 				k, v = c.Prev()

@@ -19,8 +19,8 @@ import (
 // a newer version is refused rather than misread; an older one is migrated
 // on open (version 2 added the plans and media buckets, version 3 the
 // red/black lists' buckets, version 4 the epochs bucket and incarnations,
-// see migrate4; version 6 the alerting's four; 5 is left to the roster
-// and retired boxes, made in parallel).
+// see migrate4, version 5 the buckets of community.go, version 6 the
+// alerting's four).
 const SchemaVersion = 6
 
 // DefaultTimeout is how long Open waits for the file lock when
@@ -65,9 +65,9 @@ var (
 )
 
 func buckets() [][]byte {
-	return [][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
+	return append([][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
 		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs,
-		bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending}
+		bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending}, communityBuckets()...)
 }
 
 // addedIn lists the buckets each schema version added, for migration.
@@ -75,6 +75,7 @@ var addedIn = map[uint64][][]byte{
 	2: {bucketPlans, bucketMedia},
 	3: {bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit},
 	4: {bucketEpochs},
+	5: communityBuckets(),
 	6: {bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending},
 }
 

@@ -4,8 +4,9 @@
 // Layout (schema version 6, in bucket "meta" key "schema"; an older file
 // gains the buckets added since when opened: version 2 the plans and media
 // buckets, version 3 the lists' five, version 4 the epochs, its events
-// becoming each box's first incarnation without moving, version 6 the
-// alerting's four):
+// becoming each box's first incarnation without moving, version 5 the
+// holds, shop, links, chats, deliveries and images of community.go,
+// version 6 the alerting's four):
 //
 //	boxes/<box id>             JSON box record, with the event count and the
 //	                           current incarnation: number, epoch, watermark
@@ -30,7 +31,11 @@
 //	audit/<seq>                JSON audit record; seq as 8 bytes big-endian
 //	                           from the bucket's sequence, which rolls back
 //	                           with its transaction, so seqs have no gaps.
-//	                           Nothing rewrites or deletes an audit key.
+//	                           Nothing deletes an audit key; only retention
+//	                           (Anonymise) rewrites a value, emptying what
+//	                           it held about a person
+//	holds/, goods/, redemptions/, redeemkeys/, links/, chats/, deliveries/,
+//	images/                    see community.go
 //	alertconf/settings         JSON: the alert channels (their secrets too),
 //	                           rules and quiet hours
 //	incidents/<key>            JSON incident, held or open; deleted when it

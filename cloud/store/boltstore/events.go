@@ -499,7 +499,7 @@ func (h *searchHead) fill(f store.EventFilter, budget *int) bool {
 	var k, v []byte
 	if h.bound == math.MaxUint64 {
 		k, v = c.Last()
-	} else if k, v = c.Seek(u64(h.bound)); k == nil {
+	} else if k, _ = c.Seek(u64(h.bound)); k == nil {
 		k, v = c.Last()
 	} else {
 		k, v = c.Prev() // Seek lands at the bound itself or above it

@@ -63,6 +63,12 @@ type entryRecord struct {
 	PublishedAt  time.Time        `json:"published_at,omitzero"`
 	RevokedAt    time.Time        `json:"revoked_at,omitzero"`
 	Revision     uint64           `json:"revision"`
+	// Public notice and holds (schema 5).
+	NoticeEnds     time.Time `json:"notice_ends,omitzero"`
+	HeldFrom       string    `json:"held_from,omitempty"`
+	WithdrawReason string    `json:"withdraw_reason,omitempty"`
+	WithdrawnAt    time.Time `json:"withdrawn_at,omitzero"`
+	Anonymised     time.Time `json:"anonymised,omitzero"`
 }
 
 type auditRecord struct {
@@ -84,6 +90,8 @@ func toEntryRecord(e store.Entry) entryRecord {
 		Author: e.Author, Editors: e.Editors, Status: string(e.Status), RejectReason: e.RejectReason,
 		RevokeNote: e.RevokeNote, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt, SubmittedAt: e.SubmittedAt,
 		PublishedAt: e.PublishedAt, RevokedAt: e.RevokedAt, Revision: e.Revision,
+		NoticeEnds: e.NoticeEnds, HeldFrom: string(e.HeldFrom), WithdrawReason: e.WithdrawReason,
+		WithdrawnAt: e.WithdrawnAt, Anonymised: e.Anonymised,
 	}
 	for _, a := range e.Approvals {
 		r.Approvals = append(r.Approvals, approvalRecord(a))
@@ -98,6 +106,8 @@ func (r entryRecord) entry(id uint64) store.Entry {
 		Evidence: r.Evidence, Author: r.Author, Editors: r.Editors, Status: store.EntryStatus(r.Status),
 		RejectReason: r.RejectReason, RevokeNote: r.RevokeNote, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		SubmittedAt: r.SubmittedAt, PublishedAt: r.PublishedAt, RevokedAt: r.RevokedAt, Revision: r.Revision,
+		NoticeEnds: r.NoticeEnds, HeldFrom: store.EntryStatus(r.HeldFrom), WithdrawReason: r.WithdrawReason,
+		WithdrawnAt: r.WithdrawnAt, Anonymised: r.Anonymised,
 	}
 	for _, a := range r.Approvals {
 		e.Approvals = append(e.Approvals, store.Approval(a))

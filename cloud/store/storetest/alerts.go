@@ -65,7 +65,7 @@ func testAlerts(t *testing.T, open func(t *testing.T) store.Store) {
 		open.OpenedAt = t0.Add(10 * time.Minute)
 		a, err := s.RecordAlert(t.Context(), store.Alert{Time: open.OpenedAt, BoxID: "v1", Rule: "box_offline", State: store.AlertOpened,
 			IncidentKey: held.Key, Title: "离线", Text: "东山村广播盒已离线",
-			Deliveries: []store.Delivery{{Channel: "office", Status: store.DeliveryPending}, {Channel: "sms", Status: store.DeliveryHeld, NotBefore: t0.Add(time.Hour)}}},
+			Deliveries: []store.AlertDelivery{{Channel: "office", Status: store.AlertDeliveryPending}, {Channel: "sms", Status: store.AlertDeliveryHeld, NotBefore: t0.Add(time.Hour)}}},
 			&open, "")
 		if err != nil || a.Seq != 1 {
 			t.Fatalf("RecordAlert: seq %d, %v", a.Seq, err)
@@ -80,7 +80,7 @@ func testAlerts(t *testing.T, open func(t *testing.T) store.Store) {
 		// Delivered: no longer pending.
 		if _, err := s.UpdateAlert(t.Context(), 1, func(a *store.Alert) error {
 			for i := range a.Deliveries {
-				a.Deliveries[i].Status, a.Deliveries[i].Attempts = store.DeliverySent, 1
+				a.Deliveries[i].Status, a.Deliveries[i].Attempts = store.AlertDeliverySent, 1
 			}
 			a.Seq = 99 // not changeable
 			return nil
@@ -99,7 +99,7 @@ func testAlerts(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Errorf("the incident outlived its recovery: %+v", incs)
 		}
 		got, err := s.ListAlerts(t.Context(), store.AlertFilter{Limit: 10})
-		if err != nil || len(got) != 2 || got[0].Seq != 2 || got[1].Seq != 1 || got[1].Deliveries[0].Status != store.DeliverySent {
+		if err != nil || len(got) != 2 || got[0].Seq != 2 || got[1].Seq != 1 || got[1].Deliveries[0].Status != store.AlertDeliverySent {
 			t.Errorf("alerts %+v, %v", got, err)
 		}
 		if _, err := s.UpdateAlert(t.Context(), 7, func(*store.Alert) error { return nil }); !errors.Is(err, store.ErrNotFound) {

@@ -179,7 +179,7 @@ func New(cfg Config) (*Speaker, error) {
 		client = &http.Client{}
 	}
 	life, endLife := context.WithCancel(context.Background())
-	log = log.With("component", "httpspeaker", "speaker", host)
+	log = log.With("component", "httpspeaker", "speaker_id", host)
 	return &Speaker{
 		cfg:     cfg,
 		log:     log,

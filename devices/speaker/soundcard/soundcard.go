@@ -310,12 +310,12 @@ func (s *Speaker) play(ctx context.Context, stop <-chan struct{}, f *feed, d tim
 	// hold the whole lead, or a large device buffer would run dry.
 	player.SetBufferSize(f.frames(f.lead) * f.ch * 2)
 	defer func() {
-		// oto's Close does nothing (a finalizer removes the player from
-		// the mixer some collection later). PauseAndStopReading takes it
-		// off the card now and returns once oto no longer reads the feed,
-		// so nothing of this clip sounds or is read after Play returns.
+		// oto has no Close to call since v3.4 (a finalizer removes the
+		// player from the mixer some collection later). PauseAndStopReading
+		// takes it off the card now and returns once oto no longer reads
+		// the feed, so nothing of this clip sounds or is read after Play
+		// returns.
 		player.PauseAndStopReading()
-		_ = player.Close() // always nil
 	}()
 	// The device still holds up to its buffer when the mixer has drained
 	// the player; with oto's default buffer that is tens of milliseconds
