@@ -98,6 +98,7 @@ test-32bit: ## every package and its tests compiled and vetted for armv7 and 386
 # and the arbiter's 200 ms pre-emption bound.
 ARMV7_PKGS := ./edge ./edge/store ./edge/outbox ./edge/uplink ./edge/desired ./edge/config \
 	./edge/health ./edge/localapi ./edge/media ./edge/relay ./edge/rtcpeer ./edge/broadcast \
+	./edge/logring ./edge/metrics ./edge/diag \
 	./protocol/... ./devices/audio ./devices/speaker/speakersim ./cmd/dalaba-edge
 ARMV7_SKIP := ^TestCrashKeepsEveryAcknowledgedEvent$$|^TestSIGTERMStopsTheBoxCleanly$$|^TestEmergencyPreemptsAndScheduledResumes$$
 

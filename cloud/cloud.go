@@ -153,6 +153,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	// The embedded broker ends the live session of a box whose
 	// credentials change; an external one has its own.
 	var kicker fleet.Kicker
+	var undelivered func() uint64 // the embedded broker's drops
 	// Boxes log in to the embedded broker and download clips with the same
 	// credentials, so one authenticator serves both.
 	authn, err := fleet.NewAuthenticator(st, c.cfg.MQTT.Username)
@@ -183,6 +184,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 		}
 		mqttAddr = b.Addr()
 		kicker = b
+		undelivered = b.Undelivered
 		dlCfg.URL, dlCfg.Password = "tcp://"+dialable(mqttAddr), authn.CloudPassword()
 		if c.cfg.MQTT.CertFile != "" {
 			dlCfg.URL = "tls://" + dialable(mqttAddr)
@@ -196,8 +198,13 @@ func (c *Cloud) Run(ctx context.Context) error {
 
 	rl := &relay{}
 	mediaURL := c.cfg.PublicHTTPURL(ln.Addr().String()) + media.BoxPrefix
+	wt, err := c.newWatch(watchDeps{store: st, presence: pres, undeliv: undelivered, link: c.cfg.PublicHTTPURL(ln.Addr().String()) + "/alerts",
+		connected: func() bool { return rl.dl.Connected() }})
+	if err != nil {
+		return abort(err)
+	}
 	fl, err := fleet.New(fleet.Config{Validity: c.cfg.Desired.Validity, BrokerURL: c.cfg.PublicBrokerURL(mqttAddr), MediaURL: mediaURL, CloudUser: c.cfg.MQTT.Username},
-		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl, Presence: pres, Kicker: kicker})
+		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl, Presence: pres, Kicker: kicker, Stored: wt.stored})
 	if err != nil {
 		return abort(err)
 	}
@@ -228,8 +235,8 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
-	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: dl, Planner: planner, Media: lib, Lists: ls, Speech: speech,
-		Proxies: proxies})
+	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: counted{dl, wt.met}, Planner: planner, Media: lib, Lists: ls, Speech: speech,
+		Proxies: proxies, Alerts: wt.eng})
 	if err != nil {
 		return abort(err)
 	}
@@ -241,9 +248,12 @@ func (c *Cloud) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(media.BoxPrefix, lib.BoxHandler())
+	if c.cfg.Metrics.Token != "" {
+		mux.Handle("GET /metrics", wt.met.Handler(c.cfg.Metrics.Token))
+	}
 	mux.Handle("/", con.Handler())
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           wt.met.HTTP(mux),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    16 << 10,
@@ -257,6 +267,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	g.Go(func() error { return fl.Run(mqttCtx) })
 	g.Go(func() error { return pres.Run(mqttCtx) })
 	g.Go(func() error { return ls.Run(mqttCtx) })
+	g.Go(func() error { return wt.eng.Run(mqttCtx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("cloud: http: %w", err)

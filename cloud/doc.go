@@ -3,8 +3,10 @@
 // (<data_dir>/township.key, made on first start) and the audio clips
 // (<data_dir>/media), creates the first admin, and starts the embedded
 // broker (unless an external one is configured; its session events feed
-// the fleet's presence), the downlink, the fleet and its presence, and the
-// HTTP server (the API, and /media/ for boxes) in that order,
+// the fleet's presence), the downlink, the fleet and its presence, the
+// alerting (cloud/alert), and the HTTP server (the API, /media/ for boxes
+// and, with metrics.token set, /metrics; every request timed by route for
+// cloud/metrics) in that order,
 // stopping them in reverse: HTTP drained, downlink disconnected, broker
 // closed, store closed.
 //

@@ -19,9 +19,12 @@ import (
 	"github.com/dalaba/dalaba/edge/command"
 	"github.com/dalaba/dalaba/edge/config"
 	"github.com/dalaba/dalaba/edge/desired"
+	"github.com/dalaba/dalaba/edge/diag"
 	"github.com/dalaba/dalaba/edge/health"
 	"github.com/dalaba/dalaba/edge/localapi"
+	"github.com/dalaba/dalaba/edge/logring"
 	"github.com/dalaba/dalaba/edge/media"
+	"github.com/dalaba/dalaba/edge/metrics"
 	"github.com/dalaba/dalaba/edge/outbox"
 	"github.com/dalaba/dalaba/edge/paging"
 	"github.com/dalaba/dalaba/edge/playout"
@@ -70,6 +73,11 @@ type Edge struct {
 	wh  *whep.Server
 	cc  *camctl.Controller
 	pg  *paging.Server
+	dg  *diag.Diag
+	met *metrics.Metrics
+
+	ring    *logring.Ring // the latest log lines, for diagnostics
+	restart *restarter
 
 	drv *drivers
 
@@ -93,7 +101,13 @@ func New(cfg config.Config, deps Deps) (*Edge, error) {
 	if deps.Clock == nil {
 		deps.Clock = clock.Real()
 	}
-	e := &Edge{cfg: cfg, d: deps, log: deps.Logger.With("component", "edge", "box_id", cfg.BoxID), started: deps.Clock.Now()}
+	log, ring, err := withRing(deps.Logger, cfg.Diag)
+	if err != nil {
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	deps.Logger = log
+	e := &Edge{cfg: cfg, d: deps, log: deps.Logger.With("component", "edge", "box_id", cfg.BoxID), started: deps.Clock.Now(),
+		ring: ring, restart: newRestarter()}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("edge: data dir: %w", err)
 	}
@@ -129,7 +143,7 @@ func (e *Edge) build() error {
 	}
 	e.cmd, err = command.New(command.Config{}, command.Deps{
 		Logger: log, Clock: clk, BoxID: cfg.BoxID, Key: cfg.PublicKey(), Store: e.st, Record: e.record,
-		Results: func(r protocol.CommandResult) { e.up.PublishResult(r) },
+		Results: func(r protocol.CommandResult) { e.up.PublishResult(r); e.restart.answered(r.ID) },
 	})
 	if err != nil {
 		return err
@@ -224,7 +238,10 @@ func (e *Edge) build() error {
 		},
 		Status: e.status,
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return e.buildWatch()
 }
 
 // Desired is the applier, for parts that subscribe to desired state;
@@ -273,6 +290,16 @@ func (e *Edge) Run(ctx context.Context) error {
 	runIntake("camera relay", e.rl.Run)
 	runIntake("webrtc", e.wh.Run)
 	runIntake("paging", e.pg.Run)
+	runIntake("metrics", e.met.Run)
+	g.Go(func() error {
+		select {
+		case <-intakeCtx.Done():
+			return nil
+		case reason := <-e.restart.due:
+			e.log.Info("stopping to restart, as the township asked", "reason", reason)
+			return ErrRestart
+		}
+	})
 	if e.drv.clip != nil {
 		runIntake("clip server", e.drv.clip.Run)
 	}
@@ -299,7 +326,9 @@ func (e *Edge) Run(ctx context.Context) error {
 	})
 	e.log.Info("box running", "version", e.d.Version, "data_dir", e.cfg.DataDir, "broker", e.cfg.Broker.URL, "local_api", e.cfg.SocketPath())
 	err := g.Wait()
-	if err != nil {
+	if errors.Is(err, ErrRestart) {
+		e.log.Info("box stopped to restart")
+	} else if err != nil {
 		e.log.Error("box stopped on a failure", "err", err)
 	} else {
 		e.log.Info("box stopped")
@@ -346,8 +375,11 @@ func (e *Edge) record(ctx context.Context, typ string, prio protocol.Priority, d
 	if err != nil {
 		return fmt.Errorf("edge: encode %s event: %w", typ, err)
 	}
-	_, err = e.ob.Append(ctx, outbox.Entry{Type: typ, Priority: prio, Data: b})
-	return err
+	if _, err = e.ob.Append(ctx, outbox.Entry{Type: typ, Priority: prio, Data: b}); err != nil {
+		return err
+	}
+	e.recorded(typ, data)
+	return nil
 }
 
 // lastContact is now while the uplink is up (the broker hands the box the

@@ -82,4 +82,9 @@
 //     camera.offline carry "stream" for a sub stream. Boxes that decode
 //     strictly refuse a desired state with the new fields: the boxes are
 //     updated before the township uses them.
+//   - v1, additive (2026-12): remote diagnostics commands diag.logs,
+//     diag.config, diag.check and diag.restart (diag.go), their answers
+//     within MaxDiagData; a box from before them answers unknown_command.
+//     The event type update.rolled_back (RolledBack), which the township
+//     alerts on.
 package protocol

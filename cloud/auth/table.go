@@ -77,6 +77,17 @@ const (
 	// ActionViewPersonalData reads villagers' phone numbers and last four
 	// ID digits unmasked (lists, searches by phone, the import's preview).
 	ActionViewPersonalData
+	// ActionViewAlerts reads the alert log, the open incidents and the
+	// alerting's rules (channels shown without their keys).
+	ActionViewAlerts
+	// ActionManageAlerts sets the alert channels (robot keys and
+	// secrets), rules and quiet hours, and sends test messages.
+	ActionManageAlerts
+	// ActionDiagnose reads a box's log lines and configuration (without
+	// secrets) and runs its connectivity check.
+	ActionDiagnose
+	// ActionRestartBox restarts a box's daemon.
+	ActionRestartBox
 
 	actionEnd // one past the last action
 )
@@ -111,7 +122,14 @@ type grant struct {
 //     personal information, so they stay with the office;
 //   - villagers' phone numbers and ID digits are read unmasked only by
 //     those who keep the roster (the office): they enter and correct
-//     them; everyone else sees them masked.
+//     them; everyone else sees them masked;
+//   - alert channels hold the keys that post into the office's groups
+//     and the SMS gateway's token, so only admins set them; everyone may
+//     read the alert log, as they may read the boxes' events;
+//   - diagnostics read a box's log, which names officials and cameras,
+//     so the office (which runs the boxes) may, viewers and reviewers may
+//     not (supervisors watch the lists, not the boxes); a restart cuts
+//     off what a village is playing, so admins only.
 //
 // It is a function returning an array so the table is a value nobody can
 // change at run time.
@@ -147,6 +165,10 @@ func table() [actionEnd]grant {
 		ActionManageChats:      {"ManageChats", office},
 		ActionExportHousehold:  {"ExportHousehold", office},
 		ActionViewPersonalData: {"ViewPersonalData", office},
+		ActionViewAlerts:       {"ViewAlerts", all},
+		ActionManageAlerts:     {"ManageAlerts", admin},
+		ActionDiagnose:         {"Diagnose", office},
+		ActionRestartBox:       {"RestartBox", admin},
 	}
 }
 

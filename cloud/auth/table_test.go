@@ -43,6 +43,10 @@ func TestTable(t *testing.T) {
 		ActionManageChats:      {A, O},
 		ActionExportHousehold:  {A, O},
 		ActionViewPersonalData: {A, O},
+		ActionViewAlerts:       {A, R, O, S, V},
+		ActionManageAlerts:     {A},
+		ActionDiagnose:         {A, O},
+		ActionRestartBox:       {A},
 	}
 	if len(want) != len(Actions()) {
 		t.Errorf("%d actions stated here, %d in the table", len(want), len(Actions()))

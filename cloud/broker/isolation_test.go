@@ -233,9 +233,15 @@ func retainedDesired(t *testing.T, e env) {
 		t.Fatal(err)
 	}
 	topic := protocol.Topic(boxA, protocol.KindDesired)
+	// A witness hears the publish live: once it has, the broker has kept
+	// the message (a broker may acknowledge a publish before handling it,
+	// and a box subscribing in between would get it live, not retained).
+	witness := e.mustDial(t, cloudUser, dialOpts{})
+	witness.mustSubscribe(t, topic)
 	cloud := e.mustDial(t, cloudUser, dialOpts{})
 	cloud.mustPublish(t, topic, 1, true, payload)
 	t.Cleanup(func() { cloud.Publish(topic, 1, true, []byte{}).WaitTimeout(wait) }) // an empty retained message clears it
+	witness.until(t, topic, payload)
 
 	a := e.mustDial(t, boxA, dialOpts{})
 	a.mustSubscribe(t, topic)
@@ -270,13 +276,23 @@ func oversize(t *testing.T, e env) {
 	largest := bytes.Repeat([]byte("y"), protocol.KindDesired.MaxPayload())
 	cloud := e.mustDial(t, cloudUser, dialOpts{})
 	cloud.mustPublish(t, topic, 1, false, largest)
-	select {
-	case m := <-a.msgs:
-		if !bytes.Equal(m.Payload(), largest) {
-			t.Fatalf("the box got %d bytes first, want the %d-byte payload (the oversize one must never arrive)", len(m.Payload()), len(largest))
+	timeout := time.After(wait)
+	for {
+		select {
+		case m := <-a.msgs:
+			if len(m.Payload()) == 0 {
+				// An earlier case's clearing of the retained desired state,
+				// passed on late: mochi acknowledges a publish before it
+				// delivers it. Not what this case is about.
+				continue
+			}
+			if !bytes.Equal(m.Payload(), largest) {
+				t.Fatalf("the box got %d bytes first, want the %d-byte payload (the oversize one must never arrive)", len(m.Payload()), len(largest))
+			}
+			return
+		case <-timeout:
+			t.Fatal("the largest payload the protocol allows did not arrive")
 		}
-	case <-time.After(wait):
-		t.Fatal("the largest payload the protocol allows did not arrive")
 	}
 }
 

@@ -28,7 +28,26 @@ type Config struct {
 	Cameras Cameras        `yaml:"cameras"`
 	Lists   Lists          `yaml:"lists"`
 	TTS     tts.Config     `yaml:"tts"`
+	Alerts  Alerts         `yaml:"alerts"`
+	Metrics Metrics        `yaml:"metrics"`
 	Log     logging.Config `yaml:"log"`
+}
+
+// Alerts tunes the alerting; its channels, rules and quiet hours are kept
+// in the store and set through the API and the console.
+type Alerts struct {
+	// StartupGrace is how long after a start (or the MQTT connection's
+	// return) a box missing from presence is not yet taken for offline.
+	StartupGrace time.Duration `yaml:"startup_grace"`
+	// Tick is how often conditions are judged and due messages sent.
+	Tick time.Duration `yaml:"tick"`
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	// Token, when set, serves GET /metrics on the HTTP listener to a
+	// scrape that gives it as its bearer token; empty: no endpoint.
+	Token string `yaml:"token"`
 }
 
 // Lists is how the township runs its red and black lists.
@@ -169,7 +188,8 @@ func Default() Config {
 			Espeak: tts.EspeakConfig{Binary: "espeak-ng", Voice: "cmn-latn-pinyin", Speed: 150, Timeout: time.Minute},
 			HTTP:   tts.HTTPConfig{Timeout: time.Minute, MaxBytes: 32 << 20},
 		},
-		Log: logging.Default(),
+		Alerts: Alerts{StartupGrace: 3 * time.Minute, Tick: 5 * time.Second},
+		Log:    logging.Default(),
 	}
 }
 
@@ -301,6 +321,15 @@ func (c Config) Validate() error {
 	}
 	if c.Desired.Validity < time.Hour {
 		bad("desired.validity %s: at least 1h", c.Desired.Validity)
+	}
+	if c.Alerts.StartupGrace < 0 || c.Alerts.StartupGrace > time.Hour {
+		bad("alerts.startup_grace %s: 0 to 1h", c.Alerts.StartupGrace)
+	}
+	if c.Alerts.Tick < 100*time.Millisecond || c.Alerts.Tick > time.Minute {
+		bad("alerts.tick %s: 100ms to 1m", c.Alerts.Tick)
+	}
+	if c.Metrics.Token != "" && len(c.Metrics.Token) < 16 {
+		bad("metrics.token: at least 16 characters")
 	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)

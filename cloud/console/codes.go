@@ -120,11 +120,13 @@ func codeMessages() map[string]message {
 			"This file cannot be read: upload an Excel (.xlsx) or CSV file whose first row has the columns 户主, 户号 and 姓名 (download the template to compare)."},
 		codeKey(web.CodeRosterStale): {"预览之后名册已有变动，没有导入。请重新预览，确认后再导入。",
 			"The roster changed after the preview, so nothing was imported. Preview the file again and confirm what it shows now."},
-		codeKey(web.CodeUnhealthy): {"乡镇服务出现故障（存储或消息服务器），请联系管理员。", "The township service is unwell (storage or message broker); tell the administrator."},
-		codeKey(web.CodeInternal):  {"服务器出错，请稍后再试；如果一再出现，请联系管理员。", "Server error; try again later, and tell the administrator if it keeps happening."},
-		codeUnknown:                {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
-		"CheckFields":              {"请检查：{x}。", "Check: {x}."},
-		"ListSep":                  {"、", ", "},
+		codeKey(web.CodeAlertInvalid): {"告警设置有误，请按提示修改后再保存。", "That alert setting is not valid; correct what is marked and save again."},
+		codeKey(web.CodeSendFailed):   {"测试消息没有送达。请核对机器人地址和密钥，或检查乡镇服务器的网络；下方告警记录里有平台的回复。", "The test message was not delivered. Check the robot's address and secret, or the township server's network; the alert log below has the platform's answer."},
+		codeKey(web.CodeUnhealthy):    {"乡镇服务出现故障（存储或消息服务器），请联系管理员。", "The township service is unwell (storage or message broker); tell the administrator."},
+		codeKey(web.CodeInternal):     {"服务器出错，请稍后再试；如果一再出现，请联系管理员。", "Server error; try again later, and tell the administrator if it keeps happening."},
+		codeUnknown:                   {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
+		"CheckFields":                 {"请检查：{x}。", "Check: {x}."},
+		"ListSep":                     {"、", ", "},
 	}
 }
 

@@ -42,6 +42,10 @@ type Store interface {
 	GetPlan(ctx context.Context, boxID string) (store.Plan, error)
 	// SearchEvents pages the event log (/events).
 	SearchEvents(ctx context.Context, f store.EventFilter) ([]store.Event, string, error)
+	// The alerting, for the alerts page and the event log.
+	GetAlertSettings(ctx context.Context) (store.AlertSettings, error)
+	ListIncidents(ctx context.Context) ([]store.Incident, error)
+	ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Alert, error)
 }
 
 // Config tunes the console; the zero value is ready to use.
@@ -139,7 +143,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		deps.Now = time.Now
 	}
 	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(),
-		communityMessages(), villagesMessages(), rosterMessages())
+		communityMessages(), villagesMessages(), rosterMessages(), alertsMessages(), diagMessages())
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +190,8 @@ func (c *Console) routes() error {
 	c.cameraRoutes()
 	c.eventRoutes()
 	c.userRoutes()
+	c.alertRoutes()
+	c.diagRoutes()
 	c.mux.HandleFunc("/", c.rest)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -28,6 +29,13 @@ import (
 // console's location, compared with the box's clock; to takes in its
 // whole minute (or second), as a reader of "to 10:30" means. Bad input is
 // answered 400 with the form, what is wrong and no results.
+//
+// The township's own alerts (cloud/alert's log) show among the boxes'
+// events, by time, as type "alert": a page takes the boxes' events as the
+// store pages them and the alerts down to the oldest of those events, so
+// that nothing is shown out of order across pages; abefore= (the alert
+// seq to go on below) and done= (events or alerts, when one of the two is
+// used up) carry the alerts' place beside the store's cursor.
 
 // eventPageSize is how many events one page shows: a phone's few screens.
 const eventPageSize = 50
@@ -47,6 +55,7 @@ type eventType struct{ typ, key string }
 // shows them.
 func eventTypes() []eventType {
 	return []eventType{
+		{alertType, "EvTypeAlert"},
 		{protocol.EventPlayed, "EvTypePlayed"},
 		{protocol.EventSkipped, "EvTypeSkipped"},
 		{protocol.EventBroadcastError, "EvTypeBroadcastError"},
@@ -65,6 +74,9 @@ func eventTypes() []eventType {
 		{protocol.EventBoxReset, "EvTypeBoxReset"},
 	}
 }
+
+// alertType is the type the event log gives the township's alerts.
+const alertType = "alert"
 
 // eventsMessages are the words of the event log page.
 func eventsMessages() map[string]message {
@@ -113,6 +125,7 @@ func eventsMessages() map[string]message {
 		"EvTypeMessageRejected": {"消息被拒绝", "Message rejected"},
 		"EvTypeOutboxDropped":   {"待上传事件被丢弃", "Outbox events dropped"},
 		"EvTypeBoxReset":        {"广播盒数据重置（之前的记录都已保留）", "Box data reset (earlier records all kept)"},
+		"EvTypeAlert":           {"告警（乡镇发出）", "Alert (sent by the township)"},
 	}
 }
 
@@ -141,8 +154,10 @@ type eventRow struct {
 	Seq            uint64
 	Time           string
 	Type, TypeText string
-	Play           *playRow // set for a broadcast.played that decodes
-	Data           string   // compact JSON otherwise
+	Play           *playRow  // set for a broadcast.played that decodes
+	Alert          *alertRow // set for an alert of the township's
+	Data           string    // compact JSON otherwise
+	at             time.Time // for merging the alerts in
 }
 
 // playRow is a protocol.PlayLog as the log shows it.
@@ -193,26 +208,64 @@ func (c *Console) eventLog(w http.ResponseWriter, r *http.Request, v *visit) {
 	case !f.From.IsZero() && !to.IsZero() && f.From.After(to):
 		problem = "EvBadRange"
 	}
+	done := q.Get("done")
+	abefore, aerr := uintOf(q.Get("abefore"))
+	if problem == "" && (aerr != nil || (done != "" && done != "events" && done != "alerts")) {
+		problem = "EvBadCursor"
+	}
 	if problem == "" {
-		evs, next, err := c.st.SearchEvents(r.Context(), f)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			problem = "EvBadBox" // registered nowhere, though listed a moment ago
-		case errors.Is(err, store.ErrBadFilter):
-			problem = "EvBadCursor"
-		case err != nil:
-			c.fail(w, r, v.lang, err)
-			return
+		wantEvents, wantAlerts := typ != alertType, typ == "" || typ == alertType
+		var evs []store.Event
+		next := ""
+		if wantEvents && done != "events" {
+			var err error
+			evs, next, err = c.st.SearchEvents(r.Context(), f)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				problem = "EvBadBox" // registered nowhere, though listed a moment ago
+			case errors.Is(err, store.ErrBadFilter):
+				problem = "EvBadCursor"
+			case err != nil:
+				c.fail(w, r, v.lang, err)
+				return
+			}
 		}
+		eventsLeft := next != ""
+		var alerts []store.Alert
+		if problem == "" && wantAlerts && done != "alerts" && !(eventsLeft && len(evs) == 0) {
+			af := store.AlertFilter{BoxID: box, Before: abefore, From: f.From, To: f.To, Limit: eventPageSize}
+			if eventsLeft && evs[len(evs)-1].Time.After(af.From) {
+				af.From = evs[len(evs)-1].Time // the rest come with the older events
+			}
+			var err error
+			if alerts, err = c.st.ListAlerts(r.Context(), af); err != nil {
+				c.fail(w, r, v.lang, err)
+				return
+			}
+		}
+		alertsLeft := wantAlerts && done != "alerts" && (eventsLeft || len(alerts) == eventPageSize)
 		for _, e := range evs {
 			d.Rows = append(d.Rows, c.eventRow(e, names, t))
 		}
-		if next != "" {
-			more := url.Values{"cursor": {next}}
-			for k, val := range map[string]string{"box": box, "type": typ, "from": d.From, "to": d.To} {
+		d.Rows = c.mergeAlerts(d.Rows, alerts, names, t)
+		if eventsLeft || alertsLeft {
+			more := url.Values{}
+			for k, val := range map[string]string{"box": box, "type": typ, "from": d.From, "to": d.To, "cursor": next} {
 				if val != "" {
 					more.Set(k, val)
 				}
+			}
+			switch {
+			case wantEvents && !eventsLeft:
+				more.Set("done", "events")
+			case wantAlerts && !alertsLeft:
+				more.Set("done", "alerts")
+			}
+			if n := len(alerts); n > 0 {
+				abefore = alerts[n-1].Seq
+			}
+			if abefore > 0 && alertsLeft {
+				more.Set("abefore", strconv.FormatUint(abefore, 10))
 			}
 			d.More = "/events?" + more.Encode()
 		}
@@ -241,9 +294,37 @@ func (c *Console) parseLocal(s string) (time.Time, time.Duration, error) {
 	return t, time.Second, nil
 }
 
+// uintOf reads a whole number; "" is 0.
+func uintOf(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// mergeAlerts puts the alerts (newest first) among the rows (newest
+// first), by time.
+func (c *Console) mergeAlerts(rows []eventRow, alerts []store.Alert, names map[string]string, t map[string]string) []eventRow {
+	if len(alerts) == 0 {
+		return rows
+	}
+	out := make([]eventRow, 0, len(rows)+len(alerts))
+	i := 0
+	for _, a := range alerts {
+		for i < len(rows) && rows[i].at.After(a.Time) {
+			out = append(out, rows[i])
+			i++
+		}
+		ar := c.alertRowOf(a, names, nil, t)
+		out = append(out, eventRow{BoxID: a.BoxID, BoxName: ar.Village, Type: alertType, TypeText: t["EvTypeAlert"], Time: ar.Time,
+			Alert: &ar, at: a.Time})
+	}
+	return append(out, rows[i:]...)
+}
+
 func (c *Console) eventRow(e store.Event, names map[string]string, t map[string]string) eventRow {
 	row := eventRow{BoxID: e.BoxID, BoxName: names[e.BoxID], Seq: e.Seq, Type: e.Type, TypeText: e.Type,
-		Time: e.Time.In(c.cfg.Location).Format(eventTimeLayout)}
+		Time: e.Time.In(c.cfg.Location).Format(eventTimeLayout), at: e.Time}
 	if row.BoxName == "" {
 		row.BoxName = e.BoxID
 	}

@@ -244,3 +244,90 @@ func TestEventLogNeedsSession(t *testing.T) {
 		t.Fatalf("without a session: %d %q", a.code, a.h.Get("Location"))
 	}
 }
+
+var anyRowRE = regexp.MustCompile(`<tr data-box="([^"]*)" data-seq="(\d*)" data-type="([^"]+)">`)
+
+// allRows are the rows of a page, events as "box#seq" and alerts as
+// "alert:box".
+func allRows(body string) []string {
+	var out []string
+	for _, m := range anyRowRE.FindAllStringSubmatch(body, -1) {
+		if m[3] == alertType {
+			out = append(out, "alert:"+m[1])
+			continue
+		}
+		out = append(out, m[1]+"#"+m[2])
+	}
+	return out
+}
+
+// The township's alerts show among the boxes' events by time, on their
+// own under their type, and page with them: none is lost or shown twice.
+func TestEventLogShowsTheAlerts(t *testing.T) {
+	e := newEnv(t, false)
+	e.seedLog(t)
+	for _, a := range []store.Alert{
+		{Time: logAt(1, 8, 45), BoxID: "village-2", State: store.AlertOpened, Title: "【大喇叭告警】二村广播盒离线", Text: "二村广播盒已离线 10 分钟。",
+			Deliveries: []store.AlertDelivery{{Channel: "office", Status: store.AlertDeliverySent}}},
+		{Time: logAt(3, 13, 0), BoxID: "village-1", State: store.AlertNotice, Title: "【大喇叭提醒】一村广播未播出", Text: "x"},
+	} {
+		if _, err := e.st.RecordAlert(t.Context(), a, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := e.signedIn(t, store.RoleViewer)
+	a := e.get(t, c, "/events")
+	want := []string{"alert:village-1", "village-2#2", "village-1#4", "village-1#3", "alert:village-2", "village-2#1", "village-1#2", "village-1#1"}
+	if got := allRows(a.body); !slices.Equal(got, want) {
+		t.Errorf("rows %v\nwant %v", got, want)
+	}
+	if !strings.Contains(a.body, "二村广播盒已离线 10 分钟。") || !strings.Contains(a.body, "office: 已送达") {
+		t.Errorf("the alert's text or delivery is not shown")
+	}
+	if got := allRows(e.get(t, c, eventsPath(url.Values{"type": {alertType}, "box": {"village-2"}})).body); !slices.Equal(got, []string{"alert:village-2"}) {
+		t.Errorf("village-2's alerts: %v", got)
+	}
+
+	// Across pages: alerts among many events come each once, in order.
+	var evs []store.Event
+	for i := range 2 * eventPageSize {
+		evs = append(evs, store.Event{BoxID: "village-2", Seq: uint64(3 + i), Time: logAt(4, 0, 0).Add(time.Duration(i) * time.Minute),
+			Type: protocol.EventSpeakerHealth, Data: []byte(`{}`), ReceivedAt: time.Now()})
+	}
+	if _, err := e.st.AppendEvents(t.Context(), "village-2", store.Batch{Floor: 1, Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []int{5, 70, 99} {
+		if _, err := e.st.RecordAlert(t.Context(), store.Alert{Time: logAt(4, 0, 0).Add(time.Duration(m)*time.Minute + 30*time.Second),
+			BoxID: "village-2", State: store.AlertNotice, Title: fmt.Sprintf("m%d", m)}, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := eventsPath(url.Values{"box": {"village-2"}})
+	var seen []string
+	for page := 0; next != ""; page++ {
+		if page > 5 {
+			t.Fatal("the pages never end")
+		}
+		a := e.get(t, c, next)
+		if a.code != http.StatusOK {
+			t.Fatalf("page %d: %d %s", page, a.code, a.body)
+		}
+		seen = append(seen, allRows(a.body)...)
+		next = ""
+		if m := regexp.MustCompile(`href="([^"]+)" id="ev-more"`).FindStringSubmatch(a.body); m != nil {
+			next = html.UnescapeString(m[1])
+		}
+	}
+	var wantAll []string
+	for i := 2*eventPageSize - 1; i >= 0; i-- {
+		wantAll = append(wantAll, fmt.Sprintf("village-2#%d", 3+i))
+		if i == 99 || i == 70 || i == 5 {
+			wantAll = append(wantAll[:len(wantAll)-1], "alert:village-2", wantAll[len(wantAll)-1])
+		}
+	}
+	wantAll = append(wantAll, "village-2#2", "alert:village-2", "village-2#1")
+	if !slices.Equal(seen, wantAll) {
+		t.Errorf("paged %d rows:\n%v\nwant %d:\n%v", len(seen), seen, len(wantAll), wantAll)
+	}
+}

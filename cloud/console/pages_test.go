@@ -20,7 +20,7 @@ func TestEveryPageInBothLanguages(t *testing.T) {
 		{"zh", `lang="zh-CN"`, "大喇叭 乡镇控制台"},
 		{"en", `lang="en"`, "Dalaba township console"},
 	} {
-		for _, p := range []string{"/", "/lists", "/lists/shop", "/broadcast", "/paging", "/cameras", "/events", "/users", "/villages", "/villages/village-1", "/roster"} {
+		for _, p := range []string{"/", "/lists", "/lists/shop", "/broadcast", "/paging", "/cameras", "/events", "/users", "/villages", "/villages/village-1", "/roster", "/alerts", "/diag", "/diag/village-1"} {
 			a := e.get(t, c, p+"?lang="+l.q)
 			if a.code != http.StatusOK || !strings.Contains(a.body, l.htmlLang) || !strings.Contains(a.body, l.brand) {
 				t.Errorf("%s in %s: %d\n%.300s", p, l.q, a.code, a.body)

@@ -51,6 +51,9 @@ func wantRoutes() map[string]auth.Action {
 		"GET /cameras":        auth.ActionViewCameras,
 		"GET /events":         auth.ActionViewBoxes,
 		"GET /users":          auth.ActionManageUsers,
+		"GET /alerts":         auth.ActionViewAlerts,
+		"GET /diag":           auth.ActionDiagnose,
+		"GET /diag/{id}":      auth.ActionDiagnose,
 	}
 }
 
@@ -201,7 +204,7 @@ func TestTheBridgeFollowsTheTable(t *testing.T) {
 			"{id}": "village-1", "{box}": "village-1", "{period}": "2026-11", "{sid}": "s-none", "{zid}": "z-none",
 			"{schid}": "sch-none", "{cid}": "cam-none", "{session}": "sess-none", "{eid}": "999", "{hid}": "h99",
 			"{pid}": "p99", "{name}": "nobody", "{sha}": strings.Repeat("0", 64),
-			"{oid}": "999", "{gid}": "g-none", "{rid}": "999", "{img}": strings.Repeat("0", 32) + ".png",
+			"{oid}": "999", "{gid}": "g-none", "{rid}": "999", "{img}": strings.Repeat("0", 32) + ".png", "{kind}": "rule-none",
 		} {
 			path = strings.ReplaceAll(path, name, v)
 		}
@@ -245,6 +248,8 @@ func TestPagesShowWhatTheRoleCan(t *testing.T) {
 		{"/villages/village-1", `id="vg-camera-form"`, auth.ActionManageCameras},
 		{"/villages/village-1", `data-manage-broadcast="true"`, auth.ActionManageBroadcast},
 		{"/villages/village-1", `data-manage-cameras="true"`, auth.ActionManageCameras},
+		{"/", `id="nav-diag"`, auth.ActionDiagnose},
+		{"/alerts", `id="al-add"`, auth.ActionManageAlerts},
 	}
 	for _, role := range auth.Roles() {
 		c, _ := e.signedIn(t, role)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/alert"
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/media"
@@ -34,7 +35,18 @@ func (d *secDownlink) SendCommand(_ context.Context, box, typ string, _ any, _ t
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.sent = append(d.sent, box+" "+typ)
-	return protocol.CommandResult{V: 1, ID: "c1", BoxID: box, OK: true}, nil
+	res := protocol.CommandResult{V: 1, ID: "c1", BoxID: box, OK: true}
+	// What a box answers the diagnostics with, for the pages' scripts.
+	switch typ {
+	case protocol.CmdDiagLogs:
+		res.Data = json.RawMessage(`{"lines":["time=2026-12-01T08:00:00Z level=INFO msg=\"box running\" component=edge"],"lost":0}`)
+	case protocol.CmdDiagCheck:
+		res.Data = json.RawMessage(`{"probes":[{"target":"broker","addr":"township:1883","ok":true,"code":"ok","detail":"TCP connection made (tls)","ms":12},` +
+			`{"target":"speaker","id":"horn-1","addr":"192.168.1.20:5004","ok":false,"code":"unreachable","detail":"no device answered ARP","ms":3000}],"at":"2026-12-01T08:00:00Z"}`)
+	case protocol.CmdDiagConfig:
+		res.Data = json.RawMessage(`{"yaml":"box_id: village-1\n","redacted":["broker.password"]}`)
+	}
+	return res, nil
 }
 
 func (d *secDownlink) Rejected(string) uint64 { return 0 }
@@ -83,7 +95,11 @@ func newAPIEnv(t *testing.T) *apiEnv {
 		t.Fatal(err)
 	}
 	dl := &secDownlink{}
-	api, err := web.New(web.Deps{Logger: log, Store: base.st, Auth: base.au, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: base.ls})
+	eng, err := alert.New(alert.Config{}, alert.Deps{Logger: log, Store: base.st, Presence: fl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := web.New(web.Deps{Logger: log, Store: base.st, Auth: base.au, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: base.ls, Alerts: eng})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,9 @@ type Deps struct {
 	// sessions end when the box next signs in.
 	Kicker Kicker
 	Now    func() time.Time // nil = time.Now
+	// Stored is told of each event batch once it is stored (see
+	// ingest.Deps.Stored); nil: nobody.
+	Stored func(box string, got store.Appended, evs []store.Event)
 }
 
 // Timings.
@@ -124,7 +127,7 @@ func New(cfg Config, deps Deps) (*Fleet, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	in, err := ingest.New(ingest.Deps{Logger: deps.Logger, Store: deps.Store, Now: deps.Now})
+	in, err := ingest.New(ingest.Deps{Logger: deps.Logger, Store: deps.Store, Now: deps.Now, Stored: deps.Stored})
 	if err != nil {
 		return nil, fmt.Errorf("fleet: new: %w", err)
 	}

@@ -16,14 +16,21 @@ type Deps struct {
 	Logger *slog.Logger
 	Store  store.Events
 	Now    func() time.Time // stamps Event.ReceivedAt
+	// Stored, when set, is told of each batch once it is durable, with
+	// its events (their Incarnation set); not of a batch the store
+	// refused or found diverged. A re-sent batch is told again: its
+	// events carry the same positions. It runs on the caller's goroutine
+	// before the ack is returned, so it must be quick.
+	Stored func(box string, got store.Appended, evs []store.Event)
 }
 
 // Ingester stores event batches. It holds no state of its own, so one
 // Ingester may serve any number of goroutines.
 type Ingester struct {
-	log   *slog.Logger
-	store store.Events
-	now   func() time.Time
+	log    *slog.Logger
+	store  store.Events
+	now    func() time.Time
+	stored func(box string, got store.Appended, evs []store.Event)
 }
 
 // New checks deps; it starts nothing.
@@ -41,7 +48,7 @@ func New(deps Deps) (*Ingester, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("ingest: new: %w", err)
 	}
-	return &Ingester{log: deps.Logger.With("component", "ingest"), store: deps.Store, now: deps.Now}, nil
+	return &Ingester{log: deps.Logger.With("component", "ingest"), store: deps.Store, now: deps.Now, stored: deps.Stored}, nil
 }
 
 // Handle decodes payload from box's events topic, stores its events with
@@ -81,6 +88,12 @@ func (in *Ingester) Handle(ctx context.Context, box string, payload []byte) (ack
 	got, err := in.store.AppendEvents(ctx, box, store.Batch{Epoch: batch.Epoch, Floor: batch.Floor, Events: evs, ReceivedAt: received})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: store batch of box %s: %w", box, err)
+	}
+	if in.stored != nil && !got.Diverged {
+		for i := range evs {
+			evs[i].Incarnation = got.Incarnation
+		}
+		in.stored(box, got, evs)
 	}
 	a := protocol.EventsAck{V: protocol.Version, BoxID: box, Seq: got.Ack}
 	if batch.Epoch != "" {

@@ -261,3 +261,40 @@ func TestNewRefusesMissingDeps(t *testing.T) {
 		}
 	}
 }
+
+// Whoever watches the events (alerts, metrics) hears of a batch once it is
+// stored, with where its events went, and of nothing refused.
+func TestStoredIsToldOfWhatWasStored(t *testing.T) {
+	f := newFixture(t)
+	type told struct {
+		box  string
+		got  store.Appended
+		seqs []uint64
+		inc  uint32
+	}
+	var heard []told
+	in, err := New(Deps{Logger: slog.New(slog.DiscardHandler), Store: f.store, Now: func() time.Time { return received },
+		Stored: func(b string, got store.Appended, evs []store.Event) {
+			tl := told{box: b, got: got}
+			for _, e := range evs {
+				tl.seqs = append(tl.seqs, e.Seq)
+				tl.inc = e.Incarnation
+				if n, _ := f.store.CountEvents(t.Context(), box); n < uint64(len(evs)) {
+					t.Errorf("told before the events were stored")
+				}
+			}
+			heard = append(heard, tl)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Handle(t.Context(), box, []byte(batch(box, 1, 1, 2))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Handle(t.Context(), box, []byte(batch(box, 1, 1, 1))); err == nil {
+		t.Fatal("a bad batch was taken")
+	}
+	if len(heard) != 1 || heard[0].box != box || fmt.Sprint(heard[0].seqs) != "[1 2]" || heard[0].inc != 1 || heard[0].got.Ack != 2 {
+		t.Errorf("told %+v", heard)
+	}
+}

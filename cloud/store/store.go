@@ -370,6 +370,7 @@ type Store interface {
 	MediaIndex
 	Lists
 	Community
+	Alerts
 	// Ping checks that the store can take a write now: it fails when the
 	// disk is full (ErrFull) or read-only, or the store is closed or
 	// unreachable.

@@ -74,6 +74,8 @@
 //	poster.no_font             503  the service has no font to draw the poster picture (lists.chats.font)
 //	roster.bad_file            400  not an .xlsx or CSV (UTF-8 or GBK), or row 1 lacks the 户主, 户号 or 姓名 column
 //	roster.stale               409  the roster changed since the import's preview: preview the file again
+//	alert.invalid              400  an alert channel, rule or quiet hours the alerting refuses
+//	alert.send_failed          502  a test message the channel did not take (the platform's answer in the message)
 //	service.unhealthy          503  /healthz: the store cannot write or the MQTT connection is down
 //	internal                   500  anything else; the log has it
 //
@@ -288,6 +290,41 @@
 //	                                                         and every household's ledger (积分明细)
 //	GET    /api/v1/boxes/{id}/export/playlog.xlsx            ?from=&to=: every playback with its result (播放记录)
 //	GET    /api/v1/boxes/{id}/export/viewings.xlsx           ?from=&to=: who watched which camera when (视频查看记录)
+//
+// Alerts (alerts.go; reads: every role; changes and tests: admin). The
+// channels, rules and quiet hours are kept in the store; a channel's URL
+// reads back without its query (the robots' keys and access tokens) and
+// its secret only as secret_set, and leaving either out of a PUT keeps
+// the stored one. The audit record of a channel change holds what the API
+// shows, never the key or secret.
+//
+//	GET    /api/v1/alerts                        ?box=&before=SEQ&limit=N (100, at most 1000) → {alerts, next_before}:
+//	                                             the alert log, newest first, each with every channel's delivery
+//	                                             (pending, held for quiet hours, sent, failed, dropped)
+//	GET    /api/v1/alerts/incidents              {incidents}: open ones and those waiting out their hold-down
+//	GET    /api/v1/alerts/settings               {channels, rules, quiet}: every kind of rule, with its default when never set
+//	PUT    /api/v1/alerts/channels/{cid}         {name, kind, url?, secret?, phones?, disabled} → the settings
+//	DELETE /api/v1/alerts/channels/{cid}         also taken out of every rule
+//	POST   /api/v1/alerts/channels/{cid}/test    a test message now, once → {alert}; 502 alert.send_failed (with
+//	                                             the alert) when the channel did not take it; logged either way
+//	PUT    /api/v1/alerts/rules/{kind}           {enabled, hold_down ("10m"; none for the one-off kinds), threshold,
+//	                                             urgent, channels ([] every channel)}
+//	PUT    /api/v1/alerts/quiet                  {from, to, zone}: non-urgent alerts wait until to
+//	DELETE /api/v1/alerts/quiet
+//
+// Remote diagnostics (diag.go): signed commands the box answers within
+// 48 KiB; POSTs, so the audit trail records who read or restarted what.
+// 409 box.refused when the box will not (one from before diagnostics
+// answers that it has no such command).
+//
+//	POST   /api/v1/boxes/{id}/diag/logs          admin, operator: {lines? (200, at most 2000), level?} →
+//	                                             protocol.DiagLogs: the latest lines of the box's own log
+//	POST   /api/v1/boxes/{id}/diag/config        admin, operator: → protocol.DiagConfig: its effective config,
+//	                                             every secret replaced, the keys replaced named
+//	POST   /api/v1/boxes/{id}/diag/check         admin, operator: → protocol.DiagCheck: broker, township, each
+//	                                             camera (RTSP DESCRIBE), each horn (see edge/diag)
+//	POST   /api/v1/boxes/{id}/restart            admin: {reason?} → {restarting: true}, answered before the
+//	                                             daemon stops; its service manager starts it again
 //
 // Boxes download clips from /media/<sha256>, served by cloud/media.
 //

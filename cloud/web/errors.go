@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/dalaba/dalaba/cloud/alert"
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
@@ -81,6 +82,8 @@ const (
 	CodeNoFont             Code = "poster.no_font"            // the service has no font to draw the poster picture
 	CodeRosterBadFile      Code = "roster.bad_file"           // not a workbook or CSV, or no 户主, 户号 and 姓名 columns in row 1
 	CodeRosterStale        Code = "roster.stale"              // the roster changed since the preview: preview again
+	CodeAlertInvalid       Code = "alert.invalid"             // an alert channel, rule or quiet hours the alerting refuses
+	CodeSendFailed         Code = "alert.send_failed"         // a test message the channel did not take (the platform's answer in the message)
 	CodeUnhealthy          Code = "service.unhealthy"         // /healthz: the store cannot write or the broker is gone
 	CodeInternal           Code = "internal"                  // anything else; the log has it
 )
@@ -150,6 +153,8 @@ func codes() map[Code]codeSpec {
 		CodeNoFont:             {http.StatusServiceUnavailable, "no font to draw the poster"},
 		CodeRosterBadFile:      {http.StatusBadRequest, "not a roster file"},
 		CodeRosterStale:        {http.StatusConflict, "the roster changed since the preview"},
+		CodeAlertInvalid:       {http.StatusBadRequest, "not a valid alert setting"},
+		CodeSendFailed:         {http.StatusBadGateway, "the test message was not delivered"},
 		CodeUnhealthy:          {http.StatusServiceUnavailable, "unhealthy"},
 		CodeInternal:           {http.StatusInternalServerError, "internal error"},
 	}
@@ -190,6 +195,8 @@ func sentinels() []sentinel {
 		{lists.ErrAnnounce, CodeAnnounceFailed},
 		{errSpeech, CodeSpeechFailed},
 		{plan.ErrInvalid, CodePlanInvalid},
+		{alert.ErrInvalid, CodeAlertInvalid},
+		{errSendFailed, CodeSendFailed},
 		{plan.ErrInUse, CodePlanInUse},
 		{lists.ErrOutOfStock, CodeOutOfStock},
 		{lists.ErrNotEnoughPoints, CodeNotEnoughPoints},

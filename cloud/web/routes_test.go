@@ -133,6 +133,20 @@ func wantRoutes() map[string]auth.Action {
 		"PUT /api/v1/users/{name}": auth.ActionManageUsers,
 		"GET /api/v1/audit/recent": auth.ActionViewAudit,
 		"GET /api/v1/audit":        auth.ActionViewAudit,
+
+		"GET /api/v1/alerts":                      auth.ActionViewAlerts,
+		"GET /api/v1/alerts/incidents":            auth.ActionViewAlerts,
+		"GET /api/v1/alerts/settings":             auth.ActionViewAlerts,
+		"PUT /api/v1/alerts/channels/{cid}":       auth.ActionManageAlerts,
+		"DELETE /api/v1/alerts/channels/{cid}":    auth.ActionManageAlerts,
+		"POST /api/v1/alerts/channels/{cid}/test": auth.ActionManageAlerts,
+		"PUT /api/v1/alerts/rules/{kind}":         auth.ActionManageAlerts,
+		"PUT /api/v1/alerts/quiet":                auth.ActionManageAlerts,
+		"DELETE /api/v1/alerts/quiet":             auth.ActionManageAlerts,
+		"POST /api/v1/boxes/{id}/diag/logs":       auth.ActionDiagnose,
+		"POST /api/v1/boxes/{id}/diag/config":     auth.ActionDiagnose,
+		"POST /api/v1/boxes/{id}/diag/check":      auth.ActionDiagnose,
+		"POST /api/v1/boxes/{id}/restart":         auth.ActionRestartBox,
 	}
 }
 
@@ -143,7 +157,7 @@ var pathValues = map[string]string{
 	"id": "village-1", "box": "village-1", "period": "2026-11",
 	"sid": "s-none", "zid": "z-none", "schid": "sch-none", "cid": "cam-none", "session": "sess-none",
 	"eid": "999", "hid": "h99", "pid": "p99", "name": "nobody", "sha": strings.Repeat("0", 64),
-	"oid": "999", "gid": "g-none", "rid": "999", "img": strings.Repeat("0", 32) + ".png",
+	"oid": "999", "gid": "g-none", "rid": "999", "img": strings.Repeat("0", 32) + ".png", "kind": "rule-none",
 }
 
 // requestOf is a request a route's pattern matches: its method and a path

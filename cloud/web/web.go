@@ -29,6 +29,7 @@ type Store interface {
 	store.Events
 	store.EventSearch // for the reports
 	store.AuditTrail
+	store.Alerts
 	GetMedia(ctx context.Context, sha string) (store.MediaInfo, error)
 	ListMedia(ctx context.Context) ([]store.MediaInfo, error)
 	// Ping checks the store can take a write (/healthz).
@@ -98,6 +99,9 @@ type Deps struct {
 	// Proxies are the trusted reverse proxies, whose X-Forwarded-For
 	// names a sign-in's address; the zero value trusts none.
 	Proxies forwarded.Proxies
+	// Alerts sends test messages; nil: the alert settings can be kept but
+	// not tried.
+	Alerts Alerter
 }
 
 // Limits of the API.
@@ -127,6 +131,7 @@ type Server struct {
 	md   Media
 	ls   *lists.Service
 	sp   Speech
+	al   Alerter
 	now  func() time.Time
 	mux  *http.ServeMux
 	hl   healthLog
@@ -178,7 +183,7 @@ func New(deps Deps) (*Server, error) {
 	}
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
-		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, now: deps.Now, mux: http.NewServeMux(),
+		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, al: deps.Alerts, now: deps.Now, mux: http.NewServeMux(),
 		proxies: deps.Proxies,
 	}
 	s.open("GET /healthz", s.healthz)
@@ -206,6 +211,8 @@ func New(deps Deps) (*Server, error) {
 	s.exportRoutes()
 	s.userRoutes()
 	s.auditRoutes()
+	s.alertRoutes()
+	s.diagRoutes()
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/bits"
 	"net"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dalaba/dalaba/edge/logring"
 	"github.com/dalaba/dalaba/internal/logging"
 	"github.com/dalaba/dalaba/internal/yamlfile"
 
@@ -32,7 +34,32 @@ type Config struct {
 	Broadcast      Broadcast      `yaml:"broadcast"`
 	Relay          Relay          `yaml:"relay"`
 	WebRTC         WebRTC         `yaml:"webrtc"`
+	Metrics        Metrics        `yaml:"metrics"`
+	Diag           Diag           `yaml:"diag"`
 	Log            logging.Config `yaml:"log"`
+}
+
+// Metrics is the box's Prometheus endpoint.
+type Metrics struct {
+	// Listen is where GET /metrics is served ("127.0.0.1:9101", or the
+	// LAN address for a township Prometheus); empty: not served.
+	Listen string `yaml:"listen"`
+	// Token, when set, is the bearer token a scrape must give; required
+	// for an address beyond loopback.
+	Token string `yaml:"token" secret:"true"`
+}
+
+// Diag is what the box keeps for remote diagnostics.
+type Diag struct {
+	// LogLines and LogBytes bound the ring of the box's latest log lines
+	// that support reads from the township.
+	LogLines int `yaml:"log_lines"`
+	LogBytes int `yaml:"log_bytes"`
+	// LogLevel is the least level the ring keeps, whatever log.level
+	// writes to the journal.
+	LogLevel string `yaml:"log_level"`
+	// ProbeTimeout bounds each probe of the connectivity check.
+	ProbeTimeout time.Duration `yaml:"probe_timeout"`
 }
 
 // Relay is the box's RTSP server re-serving the village's cameras to the
@@ -44,7 +71,7 @@ type Relay struct {
 	Listen string `yaml:"listen"`
 	// Username and Password, when set, are what RTSP readers must give.
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	Password string `yaml:"password" secret:"true"`
 	// Anonymous lets anyone who reaches Listen watch without credentials;
 	// it must be said explicitly for an address beyond loopback.
 	Anonymous bool `yaml:"anonymous"`
@@ -116,7 +143,7 @@ type Broadcast struct {
 type Broker struct {
 	URL            string        `yaml:"url"` // required: tcp://, ssl:// or tls://host:port
 	Username       string        `yaml:"username"`
-	Password       string        `yaml:"password"`
+	Password       string        `yaml:"password" secret:"true"`
 	CAFile         string        `yaml:"ca_file"`         // PEM; empty = the system roots
 	KeepAlive      time.Duration `yaml:"keepalive"`       // default 30s
 	ConnectTimeout time.Duration `yaml:"connect_timeout"` // default 10s
@@ -152,7 +179,8 @@ func Default() Config {
 		Relay: Relay{Listen: "127.0.0.1:8554", Linger: 30 * time.Second, UDP: true},
 		WebRTC: WebRTC{SessionTimeout: 15 * time.Second, DisconnectedTimeout: 5 * time.Second, MaxViewers: 16, MaxPages: 8,
 			PageIdleTimeout: 10 * time.Second, PageMaxDuration: 30 * time.Minute},
-		Log: logging.Default(),
+		Diag: Diag{LogLines: logring.DefaultLines, LogBytes: logring.DefaultBytes, LogLevel: "info", ProbeTimeout: 5 * time.Second},
+		Log:  logging.Default(),
 	}
 }
 
@@ -374,6 +402,59 @@ func (c Config) Validate() error {
 			bad("relay.discovery %q: want host:port, or empty for the LAN's multicast group", c.Relay.Discovery)
 		}
 	}
+	errs = append(errs, c.Metrics.problems()...)
+	errs = append(errs, c.Diag.problems()...)
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)
+}
+
+// problems lists what is wrong with the metrics section.
+func (m Metrics) problems() []error {
+	if m.Listen == "" {
+		if m.Token != "" {
+			return []error{errors.New("config: metrics.token is set but metrics.listen is empty")}
+		}
+		return nil
+	}
+	host, _, err := net.SplitHostPort(m.Listen)
+	switch {
+	case err != nil:
+		return []error{fmt.Errorf("config: metrics.listen %q: want host:port", m.Listen)}
+	case !loopback(host) && m.Token == "":
+		// The counts name the village's speakers and cameras and show
+		// when it broadcasts; beyond the box, only a scraper that knows
+		// the token reads them.
+		return []error{fmt.Errorf("config: metrics.listen %q reaches beyond the box: set metrics.token, the bearer token the scraper gives", m.Listen)}
+	case m.Token != "" && len(m.Token) < 16:
+		return []error{errors.New("config: metrics.token: at least 16 characters")}
+	}
+	return nil
+}
+
+// problems lists what is wrong with the diag section.
+func (d Diag) problems() []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("config: "+format, a...)) }
+	if d.LogLines < 100 || d.LogLines > 100_000 {
+		bad("diag.log_lines %d: 100 to 100000", d.LogLines)
+	}
+	if d.LogBytes < 64<<10 || d.LogBytes > 64<<20 {
+		bad("diag.log_bytes %d: 65536 to 67108864", d.LogBytes)
+	}
+	switch d.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("diag.log_level %q: debug, info, warn or error", d.LogLevel)
+	}
+	if d.ProbeTimeout < 100*time.Millisecond || d.ProbeTimeout > time.Minute {
+		bad("diag.probe_timeout %s: 100ms to 1m", d.ProbeTimeout)
+	}
+	return errs
+}
+
+// Level is the ring's least level (valid after Validate).
+func (d Diag) Level() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(d.LogLevel)) // Validate checked it
+	return l
 }

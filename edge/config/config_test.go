@@ -4,6 +4,7 @@ import (
 	"math/bits"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,13 @@ func TestValidateNamesEachBadKey(t *testing.T) {
 		{"webrtc.max_pages", func(c *Config) { c.WebRTC.MaxPages = 65 }},
 		{"webrtc.page_idle_timeout", func(c *Config) { c.WebRTC.PageIdleTimeout = 0 }},
 		{"webrtc.page_max_duration", func(c *Config) { c.WebRTC.PageMaxDuration = 48 * time.Hour }},
+		{"metrics.listen", func(c *Config) { c.Metrics.Listen = "9101" }},
+		{"metrics.token", func(c *Config) { c.Metrics.Token = "0123456789abcdef" }},
+		{"metrics.token", func(c *Config) { c.Metrics.Listen, c.Metrics.Token = "127.0.0.1:9101", "short" }},
+		{"diag.log_lines", func(c *Config) { c.Diag.LogLines = 10 }},
+		{"diag.log_bytes", func(c *Config) { c.Diag.LogBytes = 1 << 30 }},
+		{"diag.log_level", func(c *Config) { c.Diag.LogLevel = "trace" }},
+		{"diag.probe_timeout", func(c *Config) { c.Diag.ProbeTimeout = time.Hour }},
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {
@@ -300,4 +308,95 @@ func TestEnvironmentOverridesTheFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The metrics endpoint is off unless configured; beyond loopback, only a
+// scraper with the token reads it.
+func TestMetricsBeyondLoopbackWantsAToken(t *testing.T) {
+	clearEnv(t)
+	cases := []struct {
+		name, metrics string
+		ok            bool
+	}{
+		{"off, the default", "", true},
+		{"loopback, no token", "  listen: 127.0.0.1:9101\n", true},
+		{"the LAN without a token", "  listen: 0.0.0.0:9101\n", false},
+		{"a LAN address without a token", "  listen: 192.168.1.2:9101\n", false},
+		{"the LAN with a token", "  listen: 192.168.1.2:9101\n  token: 0123456789abcdef\n", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load(write(t, identity+"metrics:\n"+c.metrics))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = cfg.Validate()
+			if c.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !c.ok && (err == nil || !strings.Contains(err.Error(), "set metrics.token")) {
+				t.Fatalf("err = %v, want one asking for metrics.token", err)
+			}
+		})
+	}
+}
+
+// What support reads of the configuration holds no secret, and says which
+// keys it left out.
+func TestRedactedHoldsNoSecret(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(write(t, identity+"relay:\n  listen: 0.0.0.0:8554\n  username: nvr\n  password: relay-pass-9\n"+
+		"metrics:\n  listen: 0.0.0.0:9101\n  token: metrics-token-0123456\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, keys, err := cfg.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"relay-pass-9", "metrics-token-0123456", "password: secret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the redacted config shows %q:\n%s", secret, out)
+		}
+	}
+	if got := strings.Join(keys, ","); got != "broker.password,relay.password,metrics.token" {
+		t.Errorf("redacted keys %s", got)
+	}
+	for _, want := range []string{"box_id: v1", "username: nvr", "listen: 0.0.0.0:9101", "keepalive: 30s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the redacted config lacks %q:\n%s", want, out)
+		}
+	}
+	if cfg.Broker.Password != "secret" {
+		t.Error("Redacted changed the config itself")
+	}
+	// What it renders reads back as the same config, the secrets aside.
+	back, err := Load(write(t, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back.Broker.Password, back.Relay.Password, back.Metrics.Token = cfg.Broker.Password, cfg.Relay.Password, cfg.Metrics.Token
+	if back != cfg {
+		t.Errorf("read back %+v\nwant %+v", back, cfg)
+	}
+}
+
+// Every key whose name speaks of a secret is marked secret, so a new one
+// cannot reach support's screen by being forgotten.
+func TestEverySecretKeyIsMarked(t *testing.T) {
+	var walk func(t reflect.Type, prefix string)
+	walk = func(rt reflect.Type, prefix string) {
+		for f := range rt.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Time]() {
+				walk(f.Type, prefix+name+".")
+				continue
+			}
+			secretish := strings.Contains(name, "password") || strings.Contains(name, "token") || strings.Contains(name, "secret")
+			if secretish && f.Tag.Get("secret") != "true" {
+				t.Errorf("%s%s is not tagged secret:\"true\"", prefix, name)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
 }

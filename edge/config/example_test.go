@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/dalaba/dalaba/edge/logring"
 	"github.com/dalaba/dalaba/edge/paging"
 	"github.com/dalaba/dalaba/edge/relay"
 	"github.com/dalaba/dalaba/edge/whep"
@@ -126,6 +127,8 @@ func TestDefaultsAreTheParts(t *testing.T) {
 		{"webrtc.max_pages", d.WebRTC.MaxPages, paging.DefaultMaxSessions},
 		{"webrtc.page_idle_timeout", d.WebRTC.PageIdleTimeout, paging.DefaultIdleTimeout},
 		{"webrtc.page_max_duration", d.WebRTC.PageMaxDuration, paging.DefaultMaxDuration},
+		{"diag.log_lines", d.Diag.LogLines, logring.DefaultLines},
+		{"diag.log_bytes", d.Diag.LogBytes, logring.DefaultBytes},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s defaults to %v, the part's default is %v", c.key, c.got, c.want)

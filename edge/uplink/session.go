@@ -147,6 +147,7 @@ func (u *Uplink) connect(ctx context.Context) (*conn, error) {
 	}
 	u.publishReported(c.cl)
 	u.connected.Store(true)
+	u.sessionsUp.Add(1)
 	u.log.Info("connected", "broker", u.cfg.BrokerURL, "session_present", present)
 	return c, nil
 }
@@ -177,6 +178,16 @@ func (u *Uplink) status(online bool, at time.Time) []byte {
 // (which discards the will), so the township knows at once rather than
 // after a keepalive.
 func (u *Uplink) goodbye(cl mqtt.Client) {
+	// The answers of the commands the box finished while stopping go out
+	// before it says it is offline (a restart's, say), in order with it.
+	for drained := false; !drained; {
+		select {
+		case r := <-u.results:
+			u.publishResult(cl, r)
+		default:
+			drained = true
+		}
+	}
 	tok := cl.Publish(protocol.Topic(u.cfg.BoxID, protocol.KindStatus), 1, true, u.status(false, u.d.Clock.Now()))
 	if !tok.WaitTimeout(goodbyeWait) || tok.Error() != nil {
 		u.log.Warn("offline status not confirmed before disconnecting", "err", tok.Error())

@@ -88,7 +88,8 @@ type Uplink struct {
 	rng  *rand.Rand  // backoff jitter; used by Run's session goroutine only
 	once atomic.Bool // Run was called
 
-	connected atomic.Bool
+	connected  atomic.Bool
+	sessionsUp atomic.Uint64 // sessions brought up since New
 
 	// published is the highest seq ever handed to paho, stored before the
 	// publish so an honest ack can never exceed it. An ack above it would
@@ -244,6 +245,10 @@ func checkURL(raw string) (useTLS bool, err error) {
 // Connected reports whether the session is up: connected, subscribed and
 // announced online.
 func (u *Uplink) Connected() bool { return u.connected.Load() }
+
+// Sessions counts the sessions brought up since the uplink was made: the
+// reconnects are this less one.
+func (u *Uplink) Sessions() uint64 { return u.sessionsUp.Load() }
 
 // PublishReported asks for the reported state to be published now. It
 // never blocks; requests while one is pending fold into it, and a request

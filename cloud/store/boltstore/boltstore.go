@@ -20,8 +20,9 @@ import (
 // on open (version 2 added the plans and media buckets, version 3 the
 // red/black lists' buckets, version 4 the epochs bucket and incarnations,
 // see migrate4, version 5 the buckets of community.go, version 6 the
-// roster's and boxes' new fields, see migrate6).
-const SchemaVersion = 6
+// roster's and boxes' new fields, see migrate6, version 7 the alerting's
+// four).
+const SchemaVersion = 7
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. bbolt's own zero means forever, which would hang
@@ -57,11 +58,17 @@ var (
 	bucketAudit    = []byte("audit")
 	bucketEpochs   = []byte("epochs")
 	keySchema      = []byte("schema")
+
+	bucketAlertConf    = []byte("alertconf")
+	bucketIncidents    = []byte("incidents")
+	bucketAlerts       = []byte("alerts")
+	bucketAlertPending = []byte("alertpending")
 )
 
 func buckets() [][]byte {
 	return append([][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
-		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs}, communityBuckets()...)
+		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs,
+		bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending}, communityBuckets()...)
 }
 
 // addedIn lists the buckets each schema version added, for migration.
@@ -70,6 +77,7 @@ var addedIn = map[uint64][][]byte{
 	3: {bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit},
 	4: {bucketEpochs},
 	5: communityBuckets(),
+	7: {bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending},
 }
 
 // migrations are what a schema version changed beyond adding buckets, run

@@ -1,13 +1,13 @@
 // Package boltstore is the default store.Store: one bbolt file, enough for a
 // township of tens of boxes on one machine.
 //
-// Layout (schema version 6, in bucket "meta" key "schema"; an older file
+// Layout (schema version 7, in bucket "meta" key "schema"; an older file
 // gains the buckets added since when opened: version 2 the plans and media
 // buckets, version 3 the lists' five, version 4 the epochs, its events
 // becoming each box's first incarnation without moving, version 5 the
 // holds, shop, links, chats, deliveries and images of community.go,
 // version 6 the fields of boxes, households and persons below, its
-// persons becoming active):
+// persons becoming active, version 7 the alerting's four):
 //
 //	boxes/<box id>             JSON box record, with the event count and the
 //	                           current incarnation: number, epoch, watermark;
@@ -39,6 +39,14 @@
 //	                           it held about a person
 //	holds/, goods/, redemptions/, redeemkeys/, links/, chats/, deliveries/,
 //	images/                    see community.go
+//	alertconf/settings         JSON: the alert channels (their secrets too),
+//	                           rules and quiet hours
+//	incidents/<key>            JSON incident, held or open; deleted when it
+//	                           clears, in the transaction of its alert
+//	alerts/<seq>               JSON alert with its deliveries; seq as 8
+//	                           bytes big-endian from the bucket's sequence
+//	alertpending/<seq>         empty: the alert has a delivery pending or
+//	                           held; kept in step by every write of the alert
 //
 // Every write is one bbolt transaction, which fsyncs before it returns: when
 // AppendEvents returns, the events, the new watermark and a new
