@@ -74,6 +74,11 @@ type Controller struct {
 	// services, per camera id: where its media and PTZ services are,
 	// learnt at its first command (they do not move).
 	services map[string]onvif.Services
+	// stopped, per camera id: when the township issued the latest stop
+	// seen. A stop goes on the control lane and a move on the slow one,
+	// so a stop can run before the move it was meant to end; the issue
+	// times, from the township's one clock, put them back in order.
+	stopped map[string]time.Time
 }
 
 // New validates cfg; it starts nothing.
@@ -88,7 +93,7 @@ func New(cfg Config, deps Deps) (*Controller, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Controller{cfg: cfg, log: log.With("component", "camctl"), record: deps.Record, http: deps.HTTP,
-		cams: map[string]protocol.Camera{}, services: map[string]onvif.Services{}}
+		cams: map[string]protocol.Camera{}, services: map[string]onvif.Services{}, stopped: map[string]time.Time{}}
 	if c.http == nil {
 		// The address dialled is checked, not only the name given: a
 		// camera's ONVIF URL (or one a device announced) must not lead
@@ -127,6 +132,9 @@ func (c *Controller) SetCameras(cs protocol.Cameras) {
 		if n, ok := m[id]; !ok || n.ONVIF == nil || old.ONVIF == nil || *n.ONVIF != *old.ONVIF || n.Username != old.Username {
 			delete(c.services, id)
 		}
+		if _, ok := m[id]; !ok {
+			delete(c.stopped, id)
+		}
 	}
 	c.cams = m
 }
@@ -144,8 +152,8 @@ func (c *Controller) Register(r *command.Runner) {
 			return command.Control
 		}
 		return command.Slow
-	}, func(ctx context.Context, _ protocol.Command, a protocol.PTZArgs) (any, error) {
-		return nil, c.PTZ(ctx, a)
+	}, func(ctx context.Context, cmd protocol.Command, a protocol.PTZArgs) (any, error) {
+		return nil, c.PTZ(ctx, cmd.IssuedAt, a)
 	})
 	command.Register(r, protocol.CmdCameraSnapshot, command.Slow, func(ctx context.Context, _ protocol.Command, a protocol.SnapshotArgs) (any, error) {
 		return c.Snapshot(ctx, a)
@@ -303,10 +311,16 @@ func (c *Controller) profile(ctx context.Context, cl *onvif.Client, cam protocol
 }
 
 // PTZ turns or zooms a camera, stops it, or sends it to a preset.
-func (c *Controller) PTZ(ctx context.Context, a protocol.PTZArgs) error {
+func (c *Controller) PTZ(ctx context.Context, issued time.Time, a protocol.PTZArgs) error {
 	d := ptzDeadline
 	if a.Action == protocol.PTZStop {
 		d = stopDeadline
+		c.noteStop(a.Camera, issued)
+	} else if c.stoppedSince(a.Camera, issued) {
+		// A stop issued after this move already ran: making the move now
+		// would leave the camera turning.
+		c.log.Info("ptz superseded by a later stop", "camera_id", a.Camera, "action", a.Action)
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -342,7 +356,34 @@ func (c *Controller) PTZ(ctx context.Context, a protocol.PTZArgs) error {
 		return fmt.Errorf("camctl: ptz %s: %w", a.Action, err)
 	}
 	c.log.Info("ptz", "camera_id", a.Camera, "action", a.Action, "pan", a.Pan, "tilt", a.Tilt, "zoom", a.Zoom, "preset", a.Preset)
+	if a.Action != protocol.PTZStop && c.stoppedSince(a.Camera, issued) {
+		// A later stop ran while this move was on its way to the camera
+		// and may have reached it first: stop again, after the move.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopDeadline)
+		defer cancel()
+		if err := cl.Stop(sctx, svc, prof); err != nil {
+			return fmt.Errorf("camctl: ptz: stopping after a move a later stop overtook: %w", err)
+		}
+		c.log.Info("ptz stopped again after a move a later stop overtook", "camera_id", a.Camera)
+	}
 	return nil
+}
+
+// noteStop records a stop issued at issued for camera id.
+func (c *Controller) noteStop(id string, issued time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if issued.After(c.stopped[id]) {
+		c.stopped[id] = issued
+	}
+}
+
+// stoppedSince reports whether a stop issued after issued has been seen
+// for camera id.
+func (c *Controller) stoppedSince(id string, issued time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopped[id].After(issued)
 }
 
 // Snapshot takes a still of a camera, from its smallest profile, so that

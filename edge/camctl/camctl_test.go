@@ -93,26 +93,47 @@ func TestCameraControl(t *testing.T) {
 		{ID: "gate", URL: cam.URL(), Username: "admin", Password: "pw", ONVIF: &protocol.CameraONVIF{URL: cam.ONVIFURL()}},
 		{ID: "plain", URL: cam.URL()},
 	}})
-	if err := c.PTZ(ctx, protocol.PTZArgs{Camera: "gate", Action: protocol.PTZMove, Pan: -0.5, Tilt: 0.25}); err != nil {
+	if err := c.PTZ(ctx, time.Now(), protocol.PTZArgs{Camera: "gate", Action: protocol.PTZMove, Pan: -0.5, Tilt: 0.25}); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := cam.PTZ(); st.Moves != 1 || st.Pan != -0.5 || st.Tilt != 0.25 || !st.Moving {
 		t.Errorf("the camera saw %+v", st)
 	}
-	if err := c.PTZ(ctx, protocol.PTZArgs{Camera: "gate", Action: protocol.PTZStop}); err != nil {
+	if err := c.PTZ(ctx, time.Now(), protocol.PTZArgs{Camera: "gate", Action: protocol.PTZStop}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.PTZ(ctx, protocol.PTZArgs{Camera: "gate", Action: protocol.PTZGoPreset, Preset: "1"}); err != nil {
+	if err := c.PTZ(ctx, time.Now(), protocol.PTZArgs{Camera: "gate", Action: protocol.PTZGoPreset, Preset: "1"}); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := cam.PTZ(); st.Moving || st.Preset != "1" {
 		t.Errorf("after stop and preset: %+v", st)
 	}
-	if err := c.PTZ(ctx, protocol.PTZArgs{Camera: "plain", Action: protocol.PTZStop}); !errors.Is(err, ErrNoONVIF) {
+	if err := c.PTZ(ctx, time.Now(), protocol.PTZArgs{Camera: "plain", Action: protocol.PTZStop}); !errors.Is(err, ErrNoONVIF) {
 		t.Errorf("a camera without ONVIF: %v", err)
 	}
-	if err := c.PTZ(ctx, protocol.PTZArgs{Camera: "nope", Action: protocol.PTZStop}); !errors.Is(err, ErrUnknownCamera) {
+	if err := c.PTZ(ctx, time.Now(), protocol.PTZArgs{Camera: "nope", Action: protocol.PTZStop}); !errors.Is(err, ErrUnknownCamera) {
 		t.Errorf("an unknown camera: %v", err)
+	}
+
+	// Let go of a PTZ button at once: the stop (control lane) can run
+	// before the move it ends (slow lane). The move, issued earlier, is
+	// then not made; a move issued after the stop is.
+	before, _ := cam.PTZ()
+	t0 := time.Now()
+	if err := c.PTZ(ctx, t0.Add(time.Second), protocol.PTZArgs{Camera: "gate", Action: protocol.PTZStop}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PTZ(ctx, t0, protocol.PTZArgs{Camera: "gate", Action: protocol.PTZMove, Pan: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := cam.PTZ(); st.Moving || st.Moves != before.Moves {
+		t.Errorf("a move overtaken by its stop was made: %+v (before %+v)", st, before)
+	}
+	if err := c.PTZ(ctx, t0.Add(2*time.Second), protocol.PTZArgs{Camera: "gate", Action: protocol.PTZMove, Pan: 0.5}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := cam.PTZ(); !st.Moving || st.Moves != before.Moves+1 {
+		t.Errorf("a move issued after the stop: %+v", st)
 	}
 
 	snap, err := c.Snapshot(ctx, protocol.SnapshotArgs{Camera: "gate"})

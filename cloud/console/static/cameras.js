@@ -268,7 +268,15 @@
     in: { zoom: 0.5 }, out: { zoom: -0.5 }
   };
 
+  // PTZ requests of one tile go one after another, so the township
+  // issues a stop after the move it ends (the box orders them by issue
+  // time); a move that hangs ends on the camera's side after moveMs.
   function ptz(s, body) {
+    s.ptzQueue = (s.ptzQueue || Promise.resolve()).then(function () { return ptzNow(s, body); });
+    return s.ptzQueue;
+  }
+
+  function ptzNow(s, body) {
     return fetch(boxURL(s.box) + '/cameras/' + encodeURIComponent(s.cam) + '/ptz', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
@@ -289,7 +297,7 @@
     const s = {
       tile: tile, box: box, cam: cam.id, ice: ice, video: video, btn: tile.querySelector('.cam-watch'),
       fullBtn: tile.querySelector('.cam-full'), muteBtn: tile.querySelector('.cam-mute'),
-      pc: null, session: '', run: 0, stream: 'sub', monitor: 0
+      pc: null, session: '', run: 0, stream: 'sub', monitor: 0, ptzQueue: null
     };
     s.btn.addEventListener('click', function () {
       if (s.pc) stop(s, t.tStopped);
