@@ -43,6 +43,8 @@ var (
 	// ErrInService: the village's box has already been seen by the
 	// township; it needs no claim code.
 	ErrInService = errors.New("enroll: the box is already in service")
+	// ErrOpen: the village already has an open claim.
+	ErrOpen = errors.New("enroll: the village already has an open claim code")
 	// ErrNotOpen: revoking a claim that was used, has expired or was
 	// revoked.
 	ErrNotOpen = errors.New("enroll: the claim code is no longer open")
@@ -90,6 +92,9 @@ type Deps struct {
 	Store  Store
 	Fleet  Fleet
 	Now    func() time.Time // nil = time.Now
+	// TownshipURL is the service's HTTP base URL as boxes reach it: what
+	// an installer gives dalaba-edge enroll --township.
+	TownshipURL string
 }
 
 // Service runs claim codes.
@@ -99,6 +104,7 @@ type Service struct {
 	fl    Fleet
 	now   func() time.Time
 	limit *limiter
+	url   string
 }
 
 // New validates deps; it starts nothing.
@@ -109,8 +115,11 @@ func New(deps Deps) (*Service, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Service{log: deps.Logger.With("component", "enroll"), st: deps.Store, fl: deps.Fleet, now: deps.Now, limit: newLimiter()}, nil
+	return &Service{log: deps.Logger.With("component", "enroll"), st: deps.Store, fl: deps.Fleet, now: deps.Now, limit: newLimiter(), url: deps.TownshipURL}, nil
 }
+
+// TownshipURL is what boxes enroll at (Deps.TownshipURL).
+func (s *Service) TownshipURL() string { return s.url }
 
 // Village is what a claim is made for: a box id, its village's name and
 // place (taken from the box when it is registered already).
@@ -214,6 +223,11 @@ func (s *Service) Create(ctx context.Context, by string, vs []Village, ttl time.
 		a.Village = vs[0].ID
 	}
 	stored, err := s.st.CreateClaims(ctx, cs, a)
+	if errors.Is(err, store.ErrExists) {
+		// Lookups of fresh 40-bit codes do not collide in practice; an
+		// open claim of the village is what this is.
+		return nil, fmt.Errorf("%w: %v", ErrOpen, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("enroll: store claim codes: %w", err)
 	}

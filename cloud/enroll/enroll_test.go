@@ -281,7 +281,7 @@ func TestCreateRefusesWithEveryProblemAndStoresNothing(t *testing.T) {
 			t.Errorf("refusal %v does not name %q", err, want)
 		}
 	}
-	if _, err := e.svc.Create(t.Context(), "admin", []Village{{ID: "v-1", Name: "一村"}}, 0); !errors.Is(err, store.ErrExists) {
+	if _, err := e.svc.Create(t.Context(), "admin", []Village{{ID: "v-1", Name: "一村"}}, 0); !errors.Is(err, ErrOpen) {
 		t.Errorf("a second open claim for v-1: %v", err)
 	}
 	if _, err := e.svc.Create(t.Context(), "admin", []Village{{ID: "v-9", Name: "九村"}}, time.Minute); !errors.Is(err, ErrInvalid) {
