@@ -142,6 +142,7 @@ func villagesMessages() map[string]message {
 		"ClRevoked":       {"已作废。", "Revoked."},
 		"ClMade":          {"已生成 {x} 个认领码。", "{x} claim codes made."},
 		"ClNone":          {"还没有认领码。", "No claim codes yet."},
+		"ClQR":            {"认领文件二维码（扫码后存为 dalaba-claim.txt）", "Claim file as a QR code (scan, save as dalaba-claim.txt)"},
 		// The village page.
 		"VgStatus":        {"广播盒状态", "The box"},
 		"VgPlace":         {"所属片区", "Area"},

@@ -28,6 +28,8 @@ import (
 	"sync"
 	"time"
 
+	"rsc.io/qr"
+
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/sheet"
 	"github.com/dalaba/dalaba/cloud/store"
@@ -138,6 +140,37 @@ type Issued struct {
 	Name      string    `json:"name"`
 	Place     string    `json:"place,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// ClaimFile is the first boot's claim file for this code, and QR its
+	// QR code, one string of 0 and 1 a row (1 dark), for the printout: an
+	// installer's phone reads it, to be saved as dalaba-claim.txt.
+	ClaimFile string   `json:"claim_file"`
+	QR        []string `json:"qr"`
+}
+
+// claimFile is the text of a first boot's claim file.
+func claimFile(township, code, village string) string {
+	return fmt.Sprintf("township: %s\ncode: %s\nvillage: %s\n", township, code, village)
+}
+
+// qrRows is text's QR code as rows of 0 and 1 (1 dark), or nil when it
+// cannot be made (far longer text than a claim file).
+func qrRows(text string) []string {
+	c, err := qr.Encode(text, qr.M)
+	if err != nil {
+		return nil
+	}
+	rows := make([]string, c.Size)
+	for y := range c.Size {
+		b := make([]byte, c.Size)
+		for x := range c.Size {
+			b[x] = '0'
+			if c.Black(x, y) {
+				b[x] = '1'
+			}
+		}
+		rows[y] = string(b)
+	}
+	return rows
 }
 
 // View is a claim as officials see it (never its code).
@@ -258,7 +291,8 @@ func (s *Service) make(v Village, addrs fleet.Addresses, key, by string, now tim
 		Lookup: claim.Lookup(k.Proof[:]), Village: v.ID, Name: v.Name, Place: v.Place, Sealed: sealed, SecretHash: fleet.SecretHash(secret),
 		BrokerURL: addrs.BrokerURL, MediaURL: addrs.MediaURL, KeyID: key, CreatedAt: now, CreatedBy: by, ExpiresAt: now.Add(ttl),
 	}
-	return Issued{Code: code, Village: v.ID, Name: v.Name, Place: v.Place, ExpiresAt: c.ExpiresAt}, c, nil
+	file := claimFile(s.url, code, v.ID)
+	return Issued{Code: code, Village: v.ID, Name: v.Name, Place: v.Place, ExpiresAt: c.ExpiresAt, ClaimFile: file, QR: qrRows(file)}, c, nil
 }
 
 // checkVillages validates vs, every problem at once, and returns them with

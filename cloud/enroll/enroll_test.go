@@ -116,6 +116,12 @@ func TestACodeEnrollsExactlyOneBox(t *testing.T) {
 	if _, err := claim.Parse(code); err != nil {
 		t.Fatalf("made code %q: %v", code, err)
 	}
+	if f := issued[0].ClaimFile; !strings.Contains(f, "code: "+code+"\n") || !strings.Contains(f, "village: dongshan-3\n") {
+		t.Fatalf("claim file %q", f)
+	}
+	if q := issued[0].QR; len(q) < 21 || len(q[0]) != len(q) || strings.Trim(strings.Join(q, ""), "01") != "" {
+		t.Fatalf("QR code %v is not a square of modules", q)
+	}
 	if !issued[0].ExpiresAt.Equal(e.clk.Now().Add(DefaultTTL)) {
 		t.Fatalf("expires %s, want in 7 days", issued[0].ExpiresAt)
 	}

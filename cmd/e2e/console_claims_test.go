@@ -37,6 +37,10 @@ func TestConsoleClaimCodes(t *testing.T) {
 	if !strings.Contains(command, "dalaba-edge enroll --township http://"+c.HTTP+" --code "+code) {
 		t.Fatalf("the command shown: %q", command)
 	}
+	if w := eval[int](t, b, `(document.querySelector('#cl-issued-rows canvas.cl-qr') || {width: 0}).width`); w < 29*3 {
+		t.Fatalf("the claim file's QR code is %d pixels wide", w)
+	}
+	b.screenshot(t, "claims")
 	b.run(t, "close the codes", chromedp.Click(chromedp.CSS(`#cl-issued-close`)))
 	if n := eval[int](t, b, `document.querySelectorAll('#cl-issued-rows tr').length`); n != 0 {
 		t.Fatal("closed, the codes are still on the page")

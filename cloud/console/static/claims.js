@@ -50,6 +50,26 @@
   }
   function day(t) { return (t || '').slice(0, 16).replace('T', ' '); }
 
+  // drawQR draws a QR code's rows of modules (1 dark) on a canvas, with
+  // the quiet zone of four modules a reader needs.
+  function drawQR(rows) {
+    const canvas = document.createElement('canvas');
+    canvas.className = 'cl-qr';
+    const n = rows.length;
+    const px = 3;
+    canvas.width = canvas.height = (n + 8) * px;
+    const g = canvas.getContext('2d');
+    g.fillStyle = '#fff';
+    g.fillRect(0, 0, canvas.width, canvas.height);
+    g.fillStyle = '#000';
+    rows.forEach(function (row, y) {
+      for (let x = 0; x < row.length; x++) {
+        if (row[x] === '1') { g.fillRect((x + 4) * px, (y + 4) * px, px, px); }
+      }
+    });
+    return canvas;
+  }
+
   // showIssued puts the new codes on the page once; closing it forgets them.
   function showIssued(a) {
     const rows = $('cl-issued-rows');
@@ -60,6 +80,9 @@
       tr.appendChild(cell(c.code, 'cl-code'));
       tr.appendChild(cell(day(c.expires_at)));
       tr.appendChild(cell('dalaba-edge enroll --township ' + a.township_url + ' --code ' + c.code + ' --village ' + c.village, 'cl-command'));
+      const qr = cell('');
+      qr.appendChild(drawQR(c.qr || []));
+      tr.appendChild(qr);
       frag.appendChild(tr);
     });
     rows.replaceChildren(frag);
