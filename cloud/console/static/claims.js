@@ -73,6 +73,8 @@
   // showIssued puts the new codes on the page once; closing it forgets them.
   function showIssued(a) {
     const rows = $('cl-issued-rows');
+    // A phone shows each cell under its heading's words.
+    const heads = Array.prototype.map.call(document.querySelectorAll('#cl-issued thead th'), function (th) { return th.textContent; });
     const frag = document.createDocumentFragment();
     a.claims.forEach(function (c) {
       const tr = document.createElement('tr');
@@ -83,6 +85,7 @@
       const qr = cell('');
       qr.appendChild(drawQR(c.qr || []));
       tr.appendChild(qr);
+      Array.prototype.forEach.call(tr.children, function (td, i) { td.dataset.label = heads[i] || ''; });
       frag.appendChild(tr);
     });
     rows.replaceChildren(frag);
