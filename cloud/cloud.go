@@ -27,6 +27,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/config"
 	"github.com/dalaba/dalaba/cloud/console"
 	"github.com/dalaba/dalaba/cloud/downlink"
+	"github.com/dalaba/dalaba/cloud/enroll"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/media"
@@ -235,8 +236,12 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
+	en, err := enroll.New(enroll.Deps{Logger: c.deps.Logger, Store: st, Fleet: fl, TownshipURL: c.cfg.PublicHTTPURL(ln.Addr().String())})
+	if err != nil {
+		return abort(err)
+	}
 	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: counted{dl, wt.met}, Planner: planner, Media: lib, Lists: ls, Speech: speech,
-		Proxies: proxies, Alerts: wt.eng})
+		Proxies: proxies, Alerts: wt.eng, Enroll: en})
 	if err != nil {
 		return abort(err)
 	}

@@ -87,4 +87,7 @@
 //     within MaxDiagData; a box from before them answers unknown_command.
 //     The event type update.rolled_back (RolledBack), which the township
 //     alerts on.
+//   - claim v1 (2026-12): zero-touch enrollment over HTTPS, outside MQTT
+//     (protocol/claim): the request {v, proof, village?} and the sealed
+//     answer {v, sealed}.
 package protocol

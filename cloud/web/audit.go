@@ -28,11 +28,12 @@ import (
 // routes give the role and disabled flag before and after, uploads the
 // clip's name and size.
 //
-// Two kinds of change are recorded elsewhere and skipped here: the red and
-// black lists (under /api/v1/villages/ and /api/v1/entries/), which
-// cloud/lists records in the same transaction as the change, and sign-in
+// Three kinds of change are recorded elsewhere and skipped here: the red
+// and black lists (under /api/v1/villages/ and /api/v1/entries/), which
+// cloud/lists records in the same transaction as the change, sign-in
 // and sign-out, which cloud/auth records for the console and the API
-// alike.
+// alike, and claim codes (/api/v1/claims), which cloud/enroll records
+// without the codes.
 //
 // The record is appended before the answer leaves, so a client that saw
 // success finds its change in the trail. The change itself has happened
@@ -59,7 +60,8 @@ func safeMethod(m string) bool {
 // auditedElsewhere tells the changes this file does not record.
 func auditedElsewhere(r *http.Request) bool {
 	p := r.URL.Path
-	return strings.HasPrefix(p, "/api/v1/villages/") || strings.HasPrefix(p, "/api/v1/entries/") || p == "/api/v1/logout"
+	return strings.HasPrefix(p, "/api/v1/villages/") || strings.HasPrefix(p, "/api/v1/entries/") || p == "/api/v1/logout" ||
+		strings.HasPrefix(p, "/api/v1/claims")
 }
 
 // auditNote is what a handler says about its change, replacing the request

@@ -78,6 +78,17 @@
 //	alert.send_failed          502  a test message the channel did not take (the platform's answer in the message)
 //	service.unhealthy          503  /healthz: the store cannot write or the MQTT connection is down
 //	internal                   500  anything else; the log has it
+//	claim.invalid              400  a claim code request refused as written: a village, a sheet, a lifetime, a malformed enrollment
+//	claim.in_service           409  the village's box has been seen by the township already: it needs no claim code
+//	claim.open                 409  the village already has an open claim code: revoke it first
+//	claim.not_open             409  revoking a claim code that was used, has expired or was revoked
+//	claim.unknown              404  enrollment: no claim code is this one
+//	claim.used                 410  enrollment: the claim code was used already
+//	claim.expired              410  enrollment: the claim code has expired
+//	claim.revoked              410  enrollment: the claim code was revoked
+//	claim.wrong_village        403  enrollment: the box named another village than the code's
+//	claim.stale                409  enrollment: the township's broker, media address or key changed since the code was made
+//	claim.slow_down            429  enrollment: too many refused codes from this address; Retry-After says when to try again
 //
 // # Routes
 //
@@ -325,6 +336,20 @@
 //	                                             camera (RTSP DESCRIBE), each horn (see edge/diag)
 //	POST   /api/v1/boxes/{id}/restart            admin: {reason?} → {restarting: true}, answered before the
 //	                                             daemon stops; its service manager starts it again
+//
+// Claim codes (claims.go; cloud/enroll and protocol/claim say how they
+// work): made by those who register boxes, shown once; a box enrolls with
+// one without a token. Each change is in the audit trail, never a code.
+//
+//	GET    /api/v1/claims                        admin: {claims}: every claim code's village, status (open, used,
+//	                                             expired, revoked), times and who; never the code
+//	POST   /api/v1/claims                        admin: {villages: [{id, name?, place?}], ttl_hours? (168)} → 201
+//	                                             {claims: [{id, code, village, name, place, expires_at}], township_url}
+//	POST   /api/v1/claims/sheet                  admin: a CSV (UTF-8 or GBK) or .xlsx of id,name[,place] rows, raw or
+//	                                             multipart "file", ?ttl_hours= → 201 as above, all or none
+//	POST   /api/v1/claims/{cid}/revoke           admin: an open claim code withdrawn → the claim
+//	POST   /api/v1/enroll                        anyone: protocol/claim's request → its sealed answer; refusals by
+//	                                             claim.* code, counted per address like sign-in
 //
 // Boxes download clips from /media/<sha256>, served by cloud/media.
 //

@@ -10,6 +10,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/alert"
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/downlink"
+	"github.com/dalaba/dalaba/cloud/enroll"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/media"
@@ -86,6 +87,18 @@ const (
 	CodeSendFailed         Code = "alert.send_failed"         // a test message the channel did not take (the platform's answer in the message)
 	CodeUnhealthy          Code = "service.unhealthy"         // /healthz: the store cannot write or the broker is gone
 	CodeInternal           Code = "internal"                  // anything else; the log has it
+
+	CodeClaimInvalid      Code = "claim.invalid"       // a claim code request refused as written: a village, a sheet, a lifetime, a malformed enrollment
+	CodeClaimInService    Code = "claim.in_service"    // the village's box has been seen by the township already: it needs no claim code
+	CodeClaimOpen         Code = "claim.open"          // the village already has an open claim code: revoke it first
+	CodeClaimNotOpen      Code = "claim.not_open"      // revoking a claim code that was used, has expired or was revoked
+	CodeClaimUnknown      Code = "claim.unknown"       // enrollment: no claim code is this one
+	CodeClaimUsed         Code = "claim.used"          // enrollment: the claim code was used already
+	CodeClaimExpired      Code = "claim.expired"       // enrollment: the claim code has expired
+	CodeClaimRevoked      Code = "claim.revoked"       // enrollment: the claim code was revoked
+	CodeClaimWrongVillage Code = "claim.wrong_village" // enrollment: the box named another village than the code's
+	CodeClaimStale        Code = "claim.stale"         // enrollment: the township's broker, media address or key changed since the code was made
+	CodeClaimSlowDown     Code = "claim.slow_down"     // enrollment: too many refused codes from this address; Retry-After says when to try again
 )
 
 // codeSpec is a code's row of the table.
@@ -157,6 +170,17 @@ func codes() map[Code]codeSpec {
 		CodeSendFailed:         {http.StatusBadGateway, "the test message was not delivered"},
 		CodeUnhealthy:          {http.StatusServiceUnavailable, "unhealthy"},
 		CodeInternal:           {http.StatusInternalServerError, "internal error"},
+		CodeClaimInvalid:       {http.StatusBadRequest, "not a valid claim code request"},
+		CodeClaimInService:     {http.StatusConflict, "the box is in service already"},
+		CodeClaimOpen:          {http.StatusConflict, "the village already has an open claim code"},
+		CodeClaimNotOpen:       {http.StatusConflict, "the claim code is no longer open"},
+		CodeClaimUnknown:       {http.StatusNotFound, "unknown claim code"},
+		CodeClaimUsed:          {http.StatusGone, "the claim code was used already"},
+		CodeClaimExpired:       {http.StatusGone, "the claim code has expired"},
+		CodeClaimRevoked:       {http.StatusGone, "the claim code was revoked"},
+		CodeClaimWrongVillage:  {http.StatusForbidden, "the claim code is for another village"},
+		CodeClaimStale:         {http.StatusConflict, "the township's addresses changed since the claim code was made"},
+		CodeClaimSlowDown:      {http.StatusTooManyRequests, "too many refused claim codes from this address"},
 	}
 }
 
@@ -229,6 +253,17 @@ func sentinels() []sentinel {
 		{errBadRequest, CodeBadRequest},
 		{store.ErrNotFound, CodeNotFound},
 		{store.ErrExists, CodeExists},
+		{enroll.ErrInService, CodeClaimInService},
+		{enroll.ErrOpen, CodeClaimOpen},
+		{enroll.ErrNotOpen, CodeClaimNotOpen},
+		{enroll.ErrUnknown, CodeClaimUnknown},
+		{enroll.ErrUsed, CodeClaimUsed},
+		{enroll.ErrExpired, CodeClaimExpired},
+		{enroll.ErrRevoked, CodeClaimRevoked},
+		{enroll.ErrWrongVillage, CodeClaimWrongVillage},
+		{enroll.ErrStale, CodeClaimStale},
+		{enroll.ErrSlowDown, CodeClaimSlowDown},
+		{enroll.ErrInvalid, CodeClaimInvalid},
 	}
 }
 

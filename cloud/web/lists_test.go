@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/enroll"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/media"
@@ -125,7 +126,11 @@ func newListsEnvConfig(t *testing.T, speech Speech, cfg lists.Config, deps lists
 	}
 	dl := &fakeDownlink{}
 	errs := &errorLog{}
-	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now})
+	en, err := enroll.New(enroll.Deps{Logger: log, Store: st, Fleet: fl, Now: clk.Now, TownshipURL: "https://township.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now, Enroll: en})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,6 +128,12 @@ func wantRoutes() map[string]auth.Action {
 		"GET /api/v1/villages/{box}/lists/{period}/poster.png":  auth.ActionViewLists,
 		"GET /p/{img}": open,
 
+		"GET /api/v1/claims":               auth.ActionManageBoxes,
+		"POST /api/v1/claims":              auth.ActionManageBoxes,
+		"POST /api/v1/claims/sheet":        auth.ActionManageBoxes,
+		"POST /api/v1/claims/{cid}/revoke": auth.ActionManageBoxes,
+		"POST /api/v1/enroll":              open,
+
 		"GET /api/v1/users":        auth.ActionManageUsers,
 		"POST /api/v1/users":       auth.ActionManageUsers,
 		"PUT /api/v1/users/{name}": auth.ActionManageUsers,

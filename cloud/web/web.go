@@ -102,6 +102,8 @@ type Deps struct {
 	// Alerts sends test messages; nil: the alert settings can be kept but
 	// not tried.
 	Alerts Alerter
+	// Enroll runs claim codes and enrollment; nil leaves their routes out.
+	Enroll Enroller
 }
 
 // Limits of the API.
@@ -139,6 +141,7 @@ type Server struct {
 	routes []Route
 	// proxies find a sign-in's client address behind trusted proxies.
 	proxies forwarded.Proxies
+	en      Enroller
 }
 
 // Route is an API route and the action its caller's role must be allowed
@@ -184,7 +187,7 @@ func New(deps Deps) (*Server, error) {
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, al: deps.Alerts, now: deps.Now, mux: http.NewServeMux(),
-		proxies: deps.Proxies,
+		proxies: deps.Proxies, en: deps.Enroll,
 	}
 	s.open("GET /healthz", s.healthz)
 	s.open("POST /api/v1/login", s.login)
@@ -213,6 +216,7 @@ func New(deps Deps) (*Server, error) {
 	s.auditRoutes()
 	s.alertRoutes()
 	s.diagRoutes()
+	s.claimRoutes()
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/downlink"
+	"github.com/dalaba/dalaba/cloud/enroll"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
@@ -139,7 +140,11 @@ func newEnvWith(t *testing.T, edit func(*Deps)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Now: clk.Now}
+	en, err := enroll.New(enroll.Deps{Logger: log, Store: st, Fleet: fl, Now: clk.Now, TownshipURL: "https://township.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Now: clk.Now, Enroll: en}
 	if edit != nil {
 		edit(&deps)
 	}

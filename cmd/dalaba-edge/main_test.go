@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,5 +179,59 @@ func TestSIGTERMStopsTheBoxCleanly(t *testing.T) {
 	}
 	if _, err := os.Stat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket left behind: %v", err)
+	}
+}
+
+// refusingTownship answers every enrollment with the township's refusal
+// code.
+func refusingTownship(t *testing.T, status int, code string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		fmt.Fprintf(w, `{"error":"refused","code":%q}`, code)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestEnrollRefusalsWriteNothing(t *testing.T) {
+	t.Setenv("DALABA_DATA_DIR", "")
+	used := refusingTownship(t, http.StatusGone, "claim.used")
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "edge.yaml")
+	for _, c := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"no code", []string{"enroll", "--township", used}, exitUsage, "--township and --code are required"},
+		{"not a code", []string{"enroll", "--township", used, "--code", "OOOO-1111", "--config", cfg}, exitFailed, "not a claim code"},
+		{"plain http afar", []string{"enroll", "--township", "http://township.example.cn", "--code", "ABCD-EFGH", "--config", cfg}, exitFailed, "use https://"},
+		{"used", []string{"enroll", "--township", used, "--code", "ABCD-EFGH", "--config", cfg}, exitFailed, "used already"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if got := run(t.Context(), c.args, &stdout, &stderr); got != c.code || !strings.Contains(stderr.String(), c.stderr) {
+			t.Errorf("%s: exit %d, stderr %q; want %d mentioning %q", c.name, got, stderr.String(), c.code, c.stderr)
+		}
+		if _, err := os.Stat(cfg); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("%s: a config was written", c.name)
+		}
+	}
+
+	// The first boot with a refused code stops with status 2, which
+	// systemd does not restart, and writes nothing.
+	claimFile := filepath.Join(dir, "dalaba-claim.txt")
+	os.WriteFile(claimFile, []byte("township: "+refusingTownship(t, http.StatusNotFound, "claim.unknown")+"\ncode: ABCD-EFGH\n"), 0o644)
+	blank := writeConfig(t, "box_id: \"\"\n")
+	data := filepath.Join(dir, "data")
+	var stdout, stderr bytes.Buffer
+	if got := run(t.Context(), []string{"run", "--config", blank, "--data-dir", data, "--claim-file", claimFile}, &stdout, &stderr); got != exitUsage ||
+		!strings.Contains(stderr.String(), "no such claim code") {
+		t.Fatalf("first boot with an unknown code: exit %d, stderr %q", got, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(data, "enrolled.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a refused first boot wrote a config")
 	}
 }

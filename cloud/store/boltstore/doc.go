@@ -1,13 +1,14 @@
 // Package boltstore is the default store.Store: one bbolt file, enough for a
 // township of tens of boxes on one machine.
 //
-// Layout (schema version 7, in bucket "meta" key "schema"; an older file
+// Layout (schema version 8, in bucket "meta" key "schema"; an older file
 // gains the buckets added since when opened: version 2 the plans and media
 // buckets, version 3 the lists' five, version 4 the epochs, its events
 // becoming each box's first incarnation without moving, version 5 the
 // holds, shop, links, chats, deliveries and images of community.go,
 // version 6 the fields of boxes, households and persons below, its
-// persons becoming active, version 7 the alerting's four):
+// persons becoming active, version 7 the alerting's four, version 8 the
+// claim codes' two):
 //
 //	boxes/<box id>             JSON box record, with the event count and the
 //	                           current incarnation: number, epoch, watermark;
@@ -47,6 +48,7 @@
 //	                           bytes big-endian from the bucket's sequence
 //	alertpending/<seq>         empty: the alert has a delivery pending or
 //	                           held; kept in step by every write of the alert
+//	claims/, claimkeys/        claim codes, see claims.go
 //
 // Every write is one bbolt transaction, which fsyncs before it returns: when
 // AppendEvents returns, the events, the new watermark and a new

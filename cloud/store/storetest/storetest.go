@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Lists", func(t *testing.T) { testLists(t, open) })
 	t.Run("Community", func(t *testing.T) { testCommunity(t, open) })
 	t.Run("Alerts", func(t *testing.T) { testAlerts(t, open) })
+	t.Run("Claims", func(t *testing.T) { testClaims(t, open) })
 	t.Run("Ping", func(t *testing.T) { testPing(t, open) })
 }
 
