@@ -371,6 +371,7 @@ type Store interface {
 	Lists
 	Community
 	Alerts
+	Updates
 	// Ping checks that the store can take a write now: it fails when the
 	// disk is full (ErrFull) or read-only, or the store is closed or
 	// unreachable.

@@ -4,6 +4,12 @@
 //
 //	dalaba-edge [--config /etc/dalaba/edge.yaml] [--data-dir DIR]
 //	dalaba-edge --version
+//	dalaba-edge slot boot|exited [--config …] [--data-dir DIR]
+//
+// `slot boot` runs before each start (the unit's ExecStartPre): it picks
+// the software slot to run and counts the boot; `slot exited` runs after
+// each stop (ExecStopPost) and keeps $SERVICE_RESULT, so that a roll-back
+// can name the watchdog (firmware-notes/updates.md).
 //
 // configs/edge.example.yaml documents every configuration key. SIGTERM or
 // SIGINT stops the box cleanly: it finishes what it is storing, tells the
@@ -50,6 +56,9 @@ const (
 )
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "slot" {
+		return slotVerb(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("dalaba-edge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "/etc/dalaba/edge.yaml", "the YAML config `file` (configs/edge.example.yaml documents every key)")
@@ -109,3 +118,56 @@ func parseBuildDate(s string) (time.Time, bool) {
 }
 
 func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
+
+// slotVerb runs `dalaba-edge slot boot|exited`.
+func slotVerb(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "boot" && args[0] != "exited") {
+		fmt.Fprintln(stderr, "dalaba-edge slot: want boot or exited")
+		return exitUsage
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("dalaba-edge slot "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/dalaba/edge.yaml", "the YAML config `file`")
+	dataDir := fs.String("data-dir", "", "the data `dir`ectory, over data_dir and DALABA_DATA_DIR")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err == nil {
+		if *dataDir != "" {
+			cfg.DataDir = *dataDir
+		}
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "dalaba-edge: configuration %s:\n%v\n", *cfgPath, indent(err.Error()))
+		return exitUsage
+	}
+	if verb == "exited" {
+		if err := edge.SlotExited(cfg, os.Getenv("SERVICE_RESULT")); err != nil {
+			fmt.Fprintf(stderr, "dalaba-edge slot exited: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "dalaba-edge slot boot: %v\n", err)
+		return exitFailed
+	}
+	s, err := edge.SlotBoot(cfg, exe, version, time.Now())
+	if err != nil {
+		fmt.Fprintf(stderr, "dalaba-edge slot boot: %v\n", err)
+		return exitFailed
+	}
+	trial := ""
+	if s.Trial {
+		trial = fmt.Sprintf(" on trial, start %d of %d", s.Attempts, cfg.Update.MaxBoots)
+	}
+	fmt.Fprintf(stdout, "dalaba-edge slot boot: slot %s, version %s%s\n", s.Active, s.Version(), trial)
+	if rb := s.Rollback; rb != nil && !rb.Reported {
+		fmt.Fprintf(stdout, "dalaba-edge slot boot: went back from %s to %s (%s)\n", rb.From, rb.To, rb.Reason)
+	}
+	return exitOK
+}
