@@ -192,6 +192,7 @@ const (
 // (Reported.Update).
 type UpdateStatus struct {
 	Slot    string `json:"slot"`    // the running slot, a or b
+	Arch    string `json:"arch"`    // the box's architecture, one of Arches: the township picks the binary by it
 	Phase   string `json:"phase"`   // one of the Update* phases
 	Version string `json:"version"` // the running version
 	// From and Reason, after a roll-back: the version that failed and why.

@@ -108,7 +108,7 @@ func (u *Updater) Status() *protocol.UpdateStatus {
 	if err != nil {
 		return nil
 	}
-	st := &protocol.UpdateStatus{Slot: s.Active, Phase: protocol.UpdateCommitted, Version: s.Version(), Rollout: s.Rollout}
+	st := &protocol.UpdateStatus{Slot: s.Active, Arch: u.cfg.Arch, Phase: protocol.UpdateCommitted, Version: s.Version(), Rollout: s.Rollout}
 	switch {
 	case s.Trial:
 		st.Phase = protocol.UpdateTrial
