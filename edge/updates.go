@@ -61,17 +61,15 @@ func (e *Edge) notify(ctx context.Context) error {
 	for ctx.Err() == nil {
 		err := n.Watch(ctx, e.cmd.Alive)
 		if errors.Is(err, sdnotify.ErrNotAlive) {
-			// No ping until the runner answers again: if it stays hung,
-			// the service manager restarts the box.
+			// No ping until it answers again: if it stays stuck, the
+			// service manager restarts the daemon.
 			e.log.Error("the command runner does not answer; the watchdog is not pinged", "err", err)
-			continue
-		}
-		if err != nil {
+		} else if err != nil {
 			e.log.Warn("pinging the watchdog", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
 		}
 	}
 	return nil

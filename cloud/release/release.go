@@ -263,3 +263,8 @@ func (l *Library) BoxHandler() http.Handler {
 		http.ServeContent(w, r, "", st.ModTime(), f)
 	})
 }
+
+// Releases lists every release, newest first.
+func (l *Library) Releases(ctx context.Context) ([]store.Release, error) {
+	return l.d.Store.ListReleases(ctx)
+}

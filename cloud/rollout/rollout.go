@@ -324,3 +324,13 @@ func failures(r store.Rollout) int {
 	}
 	return n
 }
+
+// Rollouts lists every rollout, newest first.
+func (e *Engine) Rollouts(ctx context.Context) ([]store.Rollout, error) {
+	return e.d.Store.ListRollouts(ctx)
+}
+
+// Rollout returns one rollout; store.ErrNotFound for an unknown id.
+func (e *Engine) Rollout(ctx context.Context, id string) (store.Rollout, error) {
+	return e.d.Store.GetRollout(ctx, id)
+}

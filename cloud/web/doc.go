@@ -78,6 +78,11 @@
 //	alert.send_failed          502  a test message the channel did not take (the platform's answer in the message)
 //	service.unhealthy          503  /healthz: the store cannot write or the MQTT connection is down
 //	internal                   500  anything else; the log has it
+//	release.invalid            400  a release version, notes or binary the township refuses (not a program for its architecture)
+//	release.too_large          413  a binary over the release size limit
+//	release.busy               503  too many releases being uploaded at once (Retry-After says when to try again)
+//	rollout.invalid            400  no such release, boxes or waves for a rollout
+//	rollout.state              409  the rollout cannot do that in its state (resume a cancelled one)
 //
 // # Routes
 //
@@ -326,7 +331,24 @@
 //	POST   /api/v1/boxes/{id}/restart            admin: {reason?} → {restarting: true}, answered before the
 //	                                             daemon stops; its service manager starts it again
 //
-// Boxes download clips from /media/<sha256>, served by cloud/media.
+// Software updates (updates.go; reads: admin, operator; changes: admin).
+// A release is one dalaba-edge binary per architecture, each with a
+// manifest the township signs; a rollout sends one to boxes in waves and
+// pauses itself when more than max_failures boxes fail (firmware-notes/updates.md).
+//
+//	POST   /api/v1/releases                      multipart: version, notes, then files amd64, arm64, armhf (any of
+//	                                             them), streamed to disk → the release; 409 exists for a taken version
+//	GET    /api/v1/releases                      every release, newest first
+//	POST   /api/v1/rollouts                      {version, boxes? (none: every box in service), percent?, waves?
+//	                                             ([10,50,100]), max_failures?} → the rollout
+//	GET    /api/v1/rollouts                      every rollout with its progress, newest first
+//	GET    /api/v1/rollouts/{id}                 the rollout: state, wave, progress, each box's state and why it failed
+//	POST   /api/v1/rollouts/{id}/pause           → the rollout; 409 rollout.state when it is not running
+//	POST   /api/v1/rollouts/{id}/resume          → the rollout; the failures so far are accepted
+//	POST   /api/v1/rollouts/{id}/cancel          → the rollout
+//
+// Boxes download clips from /media/<sha256>, served by cloud/media, and
+// release binaries from /releases/<sha256>, served by cloud/release.
 //
 // Commands to a box (…/commands, …/play, …/stop, …/volume, WHEP and
 // paging) live CommandLifetime (15 s): the box never starts or carries one

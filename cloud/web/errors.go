@@ -15,7 +15,9 @@ import (
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/poster"
+	"github.com/dalaba/dalaba/cloud/release"
 	"github.com/dalaba/dalaba/cloud/report"
+	"github.com/dalaba/dalaba/cloud/rollout"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/tts"
 )
@@ -86,6 +88,11 @@ const (
 	CodeSendFailed         Code = "alert.send_failed"         // a test message the channel did not take (the platform's answer in the message)
 	CodeUnhealthy          Code = "service.unhealthy"         // /healthz: the store cannot write or the broker is gone
 	CodeInternal           Code = "internal"                  // anything else; the log has it
+	CodeReleaseInvalid     Code = "release.invalid"           // a release version, notes or binary the township refuses
+	CodeReleaseTooLarge    Code = "release.too_large"         // a binary over the release size limit
+	CodeReleaseBusy        Code = "release.busy"              // too many releases being uploaded at once (Retry-After says when to try again)
+	CodeRolloutInvalid     Code = "rollout.invalid"           // no such release, boxes or waves for a rollout
+	CodeRolloutState       Code = "rollout.state"             // the rollout cannot do that in its state (resume a cancelled one)
 )
 
 // codeSpec is a code's row of the table.
@@ -157,6 +164,11 @@ func codes() map[Code]codeSpec {
 		CodeSendFailed:         {http.StatusBadGateway, "the test message was not delivered"},
 		CodeUnhealthy:          {http.StatusServiceUnavailable, "unhealthy"},
 		CodeInternal:           {http.StatusInternalServerError, "internal error"},
+		CodeReleaseInvalid:     {http.StatusBadRequest, "not a valid release"},
+		CodeReleaseTooLarge:    {http.StatusRequestEntityTooLarge, "release binary too large"},
+		CodeReleaseBusy:        {http.StatusServiceUnavailable, "too many uploads at once"},
+		CodeRolloutInvalid:     {http.StatusBadRequest, "not a valid rollout"},
+		CodeRolloutState:       {http.StatusConflict, "not possible in the rollout's state"},
 	}
 }
 
@@ -229,6 +241,11 @@ func sentinels() []sentinel {
 		{errBadRequest, CodeBadRequest},
 		{store.ErrNotFound, CodeNotFound},
 		{store.ErrExists, CodeExists},
+		{release.ErrInvalid, CodeReleaseInvalid},
+		{release.ErrTooLarge, CodeReleaseTooLarge},
+		{release.ErrBusy, CodeReleaseBusy},
+		{rollout.ErrInvalid, CodeRolloutInvalid},
+		{rollout.ErrState, CodeRolloutState},
 	}
 }
 

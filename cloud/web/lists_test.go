@@ -125,7 +125,9 @@ func newListsEnvConfig(t *testing.T, speech Speech, cfg lists.Config, deps lists
 	}
 	dl := &fakeDownlink{}
 	errs := &errorLog{}
-	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now})
+	rels, ros := testUpdates(t, st, key, dl, clk.Now)
+	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now,
+		Releases: rels, Rollouts: ros})
 	if err != nil {
 		t.Fatal(err)
 	}

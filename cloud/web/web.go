@@ -102,6 +102,10 @@ type Deps struct {
 	// Alerts sends test messages; nil: the alert settings can be kept but
 	// not tried.
 	Alerts Alerter
+	// Releases and Rollouts run software updates; nil leaves their
+	// routes out.
+	Releases Releases
+	Rollouts Rollouts
 }
 
 // Limits of the API.
@@ -139,6 +143,8 @@ type Server struct {
 	routes []Route
 	// proxies find a sign-in's client address behind trusted proxies.
 	proxies forwarded.Proxies
+	rel     Releases
+	ro      Rollouts
 }
 
 // Route is an API route and the action its caller's role must be allowed
@@ -184,7 +190,7 @@ func New(deps Deps) (*Server, error) {
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, al: deps.Alerts, now: deps.Now, mux: http.NewServeMux(),
-		proxies: deps.Proxies,
+		proxies: deps.Proxies, rel: deps.Releases, ro: deps.Rollouts,
 	}
 	s.open("GET /healthz", s.healthz)
 	s.open("POST /api/v1/login", s.login)
@@ -213,6 +219,9 @@ func New(deps Deps) (*Server, error) {
 	s.auditRoutes()
 	s.alertRoutes()
 	s.diagRoutes()
+	if s.rel != nil && s.ro != nil {
+		s.updateRoutes()
+	}
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }

@@ -180,9 +180,9 @@ func Default() Config {
 		Relay: Relay{Listen: "127.0.0.1:8554", Linger: 30 * time.Second, UDP: true},
 		WebRTC: WebRTC{SessionTimeout: 15 * time.Second, DisconnectedTimeout: 5 * time.Second, MaxViewers: 16, MaxPages: 8,
 			PageIdleTimeout: 10 * time.Second, PageMaxDuration: 30 * time.Minute},
-		Diag: Diag{LogLines: logring.DefaultLines, LogBytes: logring.DefaultBytes, LogLevel: "info", ProbeTimeout: 5 * time.Second},
+		Diag:   Diag{LogLines: logring.DefaultLines, LogBytes: logring.DefaultBytes, LogLevel: "info", ProbeTimeout: 5 * time.Second},
 		Update: Update{CommitAfter: 2 * time.Minute, TrialTimeout: 10 * time.Minute, MaxBoots: 3, MinFreeBytes: 64 << 20},
-		Log:  logging.Default(),
+		Log:    logging.Default(),
 	}
 }
 

@@ -212,6 +212,7 @@ func (d Dir) Stage(src, version, rollout string) (State, error) {
 		}
 		s.Versions[idle] = version
 		s.Active, s.Trial, s.Attempts, s.LastExit, s.Rollout = idle, true, 0, "", rollout
+		s.Rollback = nil // told already (Run reports it at start); this update is another story
 		return nil
 	})
 }
