@@ -255,6 +255,12 @@ func (d Dir) install(s, src string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("slot: %w", err)
 	}
+	// A copy a kill cut short left its temporary file: drop it.
+	if old, _ := filepath.Glob(filepath.Join(dir, "."+Binary+".*")); len(old) > 0 {
+		for _, f := range old {
+			_ = os.Remove(f)
+		}
+	}
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("slot: install into %s: %w", s, err)
