@@ -47,7 +47,10 @@ type State struct {
 	Attempts int    `json:"attempts,omitempty"` // boots of the trial slot so far
 	LastExit string `json:"last_exit,omitempty"`
 	// Rollout is the rollout of the latest staged update, "" for none.
-	Rollout  string    `json:"rollout,omitempty"`
+	Rollout string `json:"rollout,omitempty"`
+	// Package is the version of the packaged binary (/usr/bin) last taken
+	// into a slot: a Debian package upgrade shows as another version.
+	Package  string    `json:"package,omitempty"`
 	Rollback *Rollback `json:"rollback,omitempty"`
 }
 
@@ -126,16 +129,31 @@ func (d Dir) Update(fn func(*State) error) (State, error) {
 }
 
 // Seed makes the slots from exe (the binary the package installed, of
-// version) when there are none: slot a, good. It does nothing when a
-// state exists.
+// version) when there are none: slot a, good. When the package was
+// upgraded since (another version than the one last taken), it stages the
+// packaged binary on trial like any update, so that a bad package goes
+// back to the slot that ran before it; on trial already, it waits for the
+// trial to end.
 func (d Dir) Seed(exe, version string) error {
-	if _, err := d.Load(); !errors.Is(err, ErrNoSlots) {
+	s, err := d.Load()
+	if errors.Is(err, ErrNoSlots) {
+		if err := d.install(A, exe); err != nil {
+			return err
+		}
+		return d.Save(State{Active: A, Good: A, Versions: map[string]string{A: version}, Package: version})
+	}
+	if err != nil || s.Trial || s.Package == version {
 		return err
 	}
-	if err := d.install(A, exe); err != nil {
+	if s.Version() == version {
+		_, err = d.Update(func(s *State) error { s.Package = version; return nil })
 		return err
 	}
-	return d.Save(State{Active: A, Good: A, Versions: map[string]string{A: version}})
+	if _, err := d.Stage(exe, version, ""); err != nil {
+		return err
+	}
+	_, err = d.Update(func(s *State) error { s.Package = version; return nil })
+	return err
 }
 
 // Boot counts a boot and decides the slot to run: the active one, unless

@@ -176,3 +176,31 @@ func TestATornStateFileIsRefusedNotGuessed(t *testing.T) {
 		t.Fatal("a state off trial with active != good was accepted")
 	}
 }
+
+// A Debian package upgrade (another /usr/bin/dalaba-edge) is taken into a
+// slot on trial like an update; an over-the-air update does not touch the
+// package, so it is not undone by the next boot.
+func TestAPackageUpgradeIsTakenOnTrial(t *testing.T) {
+	d := seeded(t)
+	boot(t, d)
+	if _, err := d.Stage(binary(t, "v2"), "2.0", ""); err != nil {
+		t.Fatal(err)
+	}
+	boot(t, d)
+	if _, err := d.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Seed(binary(t, "v1"), "1.0"); err != nil { // the package is still 1.0
+		t.Fatal(err)
+	}
+	if s := boot(t, d); s.Version() != "2.0" || s.Trial {
+		t.Fatalf("the unchanged package undid an update: %+v", s)
+	}
+	if err := d.Seed(binary(t, "v3"), "3.0"); err != nil { // apt installed 3.0
+		t.Fatal(err)
+	}
+	s := boot(t, d)
+	if s.Version() != "3.0" || !s.Trial || s.Good != slot.B || current(t, d) != "v3" {
+		t.Fatalf("after a package upgrade: %+v, current %q", s, current(t, d))
+	}
+}
