@@ -107,6 +107,11 @@ type spooled struct {
 
 // Begin takes an upload slot, waiting up to UploadWait (ErrBusy) or ctx.
 func (l *Library) Begin(ctx context.Context) (*Upload, error) {
+	select {
+	case l.slots <- struct{}{}:
+		return &Upload{l: l, done: func() { <-l.slots }}, nil
+	default:
+	}
 	wait := time.NewTimer(l.cfg.UploadWait)
 	defer wait.Stop()
 	select {
