@@ -34,8 +34,11 @@ import (
 	"github.com/dalaba/dalaba/cloud/notify"
 	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/poster"
+	"github.com/dalaba/dalaba/cloud/release"
+	"github.com/dalaba/dalaba/cloud/rollout"
 	"github.com/dalaba/dalaba/cloud/tts"
 	"github.com/dalaba/dalaba/cloud/web"
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // Deps are what main gives the service.
@@ -204,8 +207,10 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
+	var ro *rollout.Engine // made once the downlink is; told of reports only once running
 	fl, err := fleet.New(fleet.Config{Validity: c.cfg.Desired.Validity, BrokerURL: c.cfg.PublicBrokerURL(mqttAddr), MediaURL: mediaURL, CloudUser: c.cfg.MQTT.Username},
-		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl, Presence: pres, Kicker: kicker, Stored: wt.stored})
+		fleet.Deps{Logger: c.deps.Logger, Store: st, Key: key, Publisher: rl, Presence: pres, Kicker: kicker, Stored: wt.stored,
+			Reported: func(box string, r protocol.Reported) { ro.Reported(box, r) }})
 	if err != nil {
 		return abort(err)
 	}
@@ -223,6 +228,16 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	rl.dl = dl
+	rels, err := release.New(release.Config{Dir: filepath.Join(c.cfg.DataDir, "releases")},
+		release.Deps{Logger: c.deps.Logger, Store: st, Key: key, BoxAuth: release.BoxAuth(boxAuth(authn))})
+	if err != nil {
+		return abort(err)
+	}
+	ro, err = rollout.New(rollout.Config{ReleaseURL: c.cfg.PublicHTTPURL(ln.Addr().String()) + release.BoxPrefix},
+		rollout.Deps{Logger: c.deps.Logger, Store: st, Sender: dl})
+	if err != nil {
+		return abort(err)
+	}
 	speech := c.speech()
 	ann, err := announce.New(c.cfg.Lists.Publish, announce.Deps{Logger: c.deps.Logger, Speech: speech, Library: lib, Plans: planner})
 	if err != nil {
@@ -241,7 +256,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: counted{dl, wt.met}, Planner: planner, Media: lib, Lists: ls, Speech: speech,
-		Proxies: proxies, Alerts: wt.eng, Enroll: en})
+		Proxies: proxies, Alerts: wt.eng, Enroll: en, Releases: rels, Rollouts: ro})
 	if err != nil {
 		return abort(err)
 	}
@@ -253,6 +268,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(media.BoxPrefix, lib.BoxHandler())
+	mux.Handle(release.BoxPrefix, rels.BoxHandler())
 	if c.cfg.Metrics.Token != "" {
 		mux.Handle("GET /metrics", wt.met.Handler(c.cfg.Metrics.Token))
 	}
@@ -273,6 +289,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	g.Go(func() error { return pres.Run(mqttCtx) })
 	g.Go(func() error { return ls.Run(mqttCtx) })
 	g.Go(func() error { return wt.eng.Run(mqttCtx) })
+	g.Go(func() error { return ro.Run(mqttCtx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("cloud: http: %w", err)
@@ -307,6 +324,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	}
 	c.log.Info("ready", "http", httpAddr, "mqtt", mqttAddr, "embedded_broker", c.cfg.MQTT.Embedded,
 		"public_broker_url", c.cfg.PublicBrokerURL(mqttAddr), "media_url", mediaURL, "version", c.deps.Version)
+	g.Go(func() error { return serviceManager(gctx, c.log, c.deps.Version, st.Ping) })
 	err = g.Wait()
 	c.log.Info("stopped", "err", err)
 	return err

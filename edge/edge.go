@@ -30,6 +30,7 @@ import (
 	"github.com/dalaba/dalaba/edge/playout"
 	"github.com/dalaba/dalaba/edge/relay"
 	"github.com/dalaba/dalaba/edge/store"
+	"github.com/dalaba/dalaba/edge/update"
 	"github.com/dalaba/dalaba/edge/uplink"
 	"github.com/dalaba/dalaba/edge/whep"
 	"github.com/dalaba/dalaba/protocol"
@@ -75,6 +76,7 @@ type Edge struct {
 	pg  *paging.Server
 	dg  *diag.Diag
 	met *metrics.Metrics
+	upd *update.Updater
 
 	ring    *logring.Ring // the latest log lines, for diagnostics
 	restart *restarter
@@ -241,7 +243,10 @@ func (e *Edge) build() error {
 	if err != nil {
 		return err
 	}
-	return e.buildWatch()
+	if err := e.buildWatch(); err != nil {
+		return err
+	}
+	return e.buildUpdate()
 }
 
 // Desired is the applier, for parts that subscribe to desired state;
@@ -291,6 +296,8 @@ func (e *Edge) Run(ctx context.Context) error {
 	runIntake("webrtc", e.wh.Run)
 	runIntake("paging", e.pg.Run)
 	runIntake("metrics", e.met.Run)
+	runIntake("update", e.upd.Run)
+	runIntake("service manager", e.notify)
 	g.Go(func() error {
 		select {
 		case <-intakeCtx.Done():
@@ -400,7 +407,8 @@ func (e *Edge) lastContact() time.Time {
 // outbox backlog as it publishes.
 func (e *Edge) reported() protocol.Reported {
 	return protocol.Reported{V: protocol.Version, BoxID: e.cfg.BoxID, AppliedRev: e.ap.AppliedRev(),
-		OutboxBacklog: e.ob.Stats().Backlog, At: e.d.Clock.Now(), Version: e.d.Version, Health: e.health.Load()}
+		OutboxBacklog: e.ob.Stats().Backlog, At: e.d.Clock.Now(), Version: e.d.Version, Health: e.health.Load(),
+		Update: e.upd.Status()}
 }
 
 func (e *Edge) status() localapi.Status {

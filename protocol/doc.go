@@ -90,4 +90,18 @@
 //   - claim v1 (2026-12): zero-touch enrollment over HTTPS, outside MQTT
 //     (protocol/claim): the request {v, proof, village?} and the sealed
 //     answer {v, sealed}.
+//   - v1, additive (2026-12): software updates (update.go). The township
+//     signs a release manifest (version, arch, sha256, size) per binary
+//     with its own key, under the signing domain "dalaba/v1/release\n\n",
+//     so no second key is provisioned. The update travels as the command
+//     update.install (UpdateArgs: the signed manifest and the download
+//     URL), on the slow lane, rather than as a desired-state section: it
+//     is a one-off act with a result (staged, or refused with the codes
+//     update_signature, update_arch, update_digest, update_disk,
+//     update_on_air, update_trial), not a state to converge on, and the
+//     desired state must stay applicable by a box that has no slots.
+//     reported carries update (UpdateStatus: slot, arch, phase, version,
+//     and after a roll-back from and reason); a township from before it
+//     refuses such reports, so the township is updated first. A box from
+//     before it answers unknown_command.
 package protocol

@@ -174,6 +174,9 @@ type Reported struct {
 	At            time.Time `json:"at"`
 	Version       string    `json:"version,omitempty"`
 	Health        *Health   `json:"health,omitempty"`
+	// Update is the box's software slot (update.go); boxes without slots
+	// leave it out.
+	Update *UpdateStatus `json:"update,omitempty"`
 }
 
 // Health is the box's vital signs, also the data of an EventHealth event.

@@ -389,6 +389,15 @@ func TestGolden(t *testing.T) {
 		"status.v1.json":              enc(KindStatus, Status{V: 1, BoxID: "village-1", Online: true, At: t0}),
 		"reported.v1.json":            enc(KindReported, Reported{V: 1, BoxID: "village-1", AppliedRev: 3, At: t0, Version: "dev"}),
 		"cmd_result.v1.json":          enc(KindCmdResult, CommandResult{V: 1, ID: "c-1", BoxID: "village-1", OK: true}),
+		"reported_update.v1.json": enc(KindReported, Reported{V: 1, BoxID: "village-1", AppliedRev: 3, At: t0, Version: "1.0.0",
+			Update: &UpdateStatus{Slot: "a", Arch: ArchARMHF, Phase: UpdateRolledBack, Version: "1.0.0", From: "2.0.0", Reason: RollbackWatchdog, Rollout: "ro-1"}}),
+		"manifest.v1.json": func() []byte {
+			b, err := SignManifest(testKey(), goodManifest())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}(),
 	}
 	for name, got := range golden {
 		path := filepath.Join("testdata", name)

@@ -88,6 +88,11 @@ const (
 	ActionDiagnose
 	// ActionRestartBox restarts a box's daemon.
 	ActionRestartBox
+	// ActionViewUpdates reads the software releases and rollouts.
+	ActionViewUpdates
+	// ActionManageUpdates uploads releases and starts, pauses, resumes
+	// and cancels rollouts.
+	ActionManageUpdates
 
 	actionEnd // one past the last action
 )
@@ -129,7 +134,10 @@ type grant struct {
 //   - diagnostics read a box's log, which names officials and cameras,
 //     so the office (which runs the boxes) may, viewers and reviewers may
 //     not (supervisors watch the lists, not the boxes); a restart cuts
-//     off what a village is playing, so admins only.
+//     off what a village is playing, so admins only;
+//   - a release replaces the software of every box it reaches, so only
+//     admins upload and roll one out; the office, which runs the boxes,
+//     may watch a rollout.
 //
 // It is a function returning an array so the table is a value nobody can
 // change at run time.
@@ -169,6 +177,8 @@ func table() [actionEnd]grant {
 		ActionManageAlerts:     {"ManageAlerts", admin},
 		ActionDiagnose:         {"Diagnose", office},
 		ActionRestartBox:       {"RestartBox", admin},
+		ActionViewUpdates:      {"ViewUpdates", office},
+		ActionManageUpdates:    {"ManageUpdates", admin},
 	}
 }
 

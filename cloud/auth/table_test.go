@@ -47,6 +47,8 @@ func TestTable(t *testing.T) {
 		ActionManageAlerts:     {A},
 		ActionDiagnose:         {A, O},
 		ActionRestartBox:       {A},
+		ActionViewUpdates:      {A, O},
+		ActionManageUpdates:    {A},
 	}
 	if len(want) != len(Actions()) {
 		t.Errorf("%d actions stated here, %d in the table", len(want), len(Actions()))

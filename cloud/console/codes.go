@@ -139,10 +139,15 @@ func codeMessages() map[string]message {
 		codeKey(web.CodeClaimWrongVillage): {"这个认领码是给别的村的，请用本村的认领码。", "This claim code is for another village; use this village's code."},
 		codeKey(web.CodeClaimStale): {"生成认领码之后乡镇服务器的地址变了，这个码已不能用。请作废它并生成新的。",
 			"The township server's addresses changed after this claim code was made, so it no longer works. Revoke it and make a new one."},
-		codeKey(web.CodeClaimSlowDown): {"认领码错误次数过多，请等一会儿再试。", "Too many wrong claim codes; wait a while and try again."},
-		codeUnknown:                    {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
-		"CheckFields":                  {"请检查：{x}。", "Check: {x}."},
-		"ListSep":                      {"、", ", "},
+		codeKey(web.CodeClaimSlowDown):   {"认领码错误次数过多，请等一会儿再试。", "Too many wrong claim codes; wait a while and try again."},
+		codeKey(web.CodeReleaseInvalid):  {"没有保存这个版本：版本号或程序文件不对。每个文件须是对应架构（amd64、arm64、armhf）的 dalaba-edge 程序。", "The release was not saved: its version or a file is wrong. Each file must be the dalaba-edge program for its architecture (amd64, arm64, armhf)."},
+		codeKey(web.CodeReleaseTooLarge): {"程序文件太大，没有保存。请确认上传的是 dalaba-edge 程序本身。", "A program file is too large and was not saved; check that you uploaded the dalaba-edge program itself."},
+		codeKey(web.CodeReleaseBusy):     {"正在上传的版本太多，请过一分钟再试。", "Too many releases are being uploaded; try again in a minute."},
+		codeKey(web.CodeRolloutInvalid):  {"无法开始升级：请检查版本、设备和分批比例（逐批增加，最后一批为 100）。", "The rollout cannot start: check the release, the boxes and the waves (growing, the last one 100)."},
+		codeKey(web.CodeRolloutState):    {"这次升级现在不能这样操作（已结束或已取消），请刷新页面查看。", "The rollout cannot do that now (it is over or cancelled); reload the page to see where it stands."},
+		codeUnknown:                      {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
+		"CheckFields":                    {"请检查：{x}。", "Check: {x}."},
+		"ListSep":                        {"、", ", "},
 	}
 }
 

@@ -46,6 +46,9 @@ type Store interface {
 	GetAlertSettings(ctx context.Context) (store.AlertSettings, error)
 	ListIncidents(ctx context.Context) ([]store.Incident, error)
 	ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Alert, error)
+	// Software updates, for the updates page.
+	ListReleases(ctx context.Context) ([]store.Release, error)
+	ListRollouts(ctx context.Context) ([]store.Rollout, error)
 }
 
 // Config tunes the console; the zero value is ready to use.
@@ -143,7 +146,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		deps.Now = time.Now
 	}
 	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(),
-		communityMessages(), villagesMessages(), rosterMessages(), alertsMessages(), diagMessages())
+		communityMessages(), villagesMessages(), rosterMessages(), alertsMessages(), diagMessages(), updatesMessages())
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +195,7 @@ func (c *Console) routes() error {
 	c.userRoutes()
 	c.alertRoutes()
 	c.diagRoutes()
+	c.updateRoutes()
 	c.mux.HandleFunc("/", c.rest)
 	return nil
 }

@@ -54,6 +54,7 @@ func wantRoutes() map[string]auth.Action {
 		"GET /alerts":         auth.ActionViewAlerts,
 		"GET /diag":           auth.ActionDiagnose,
 		"GET /diag/{id}":      auth.ActionDiagnose,
+		"GET /updates":        auth.ActionViewUpdates,
 	}
 }
 
@@ -250,6 +251,7 @@ func TestPagesShowWhatTheRoleCan(t *testing.T) {
 		{"/villages/village-1", `data-manage-cameras="true"`, auth.ActionManageCameras},
 		{"/", `id="nav-diag"`, auth.ActionDiagnose},
 		{"/alerts", `id="al-add"`, auth.ActionManageAlerts},
+		{"/", `id="nav-updates"`, auth.ActionViewUpdates},
 	}
 	for _, role := range auth.Roles() {
 		c, _ := e.signedIn(t, role)

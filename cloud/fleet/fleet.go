@@ -61,6 +61,9 @@ type Deps struct {
 	// Stored is told of each event batch once it is stored (see
 	// ingest.Deps.Stored); nil: nobody.
 	Stored func(box string, got store.Appended, evs []store.Event)
+	// Reported is told of each box's reported state once recorded (the
+	// rollouts follow the boxes' versions by it); nil: nobody.
+	Reported func(box string, r protocol.Reported)
 }
 
 // Timings.
@@ -95,6 +98,8 @@ type Fleet struct {
 
 	mu      sync.Mutex
 	unknown map[string]time.Time // last Warn per unregistered box id
+
+	onReported func(box string, r protocol.Reported) // Deps.Reported; nil: none
 }
 
 // New validates cfg and deps; it starts nothing.
@@ -134,6 +139,7 @@ func New(cfg Config, deps Deps) (*Fleet, error) {
 	return &Fleet{
 		cfg: cfg, log: deps.Logger.With("component", "fleet"), st: deps.Store, key: deps.Key,
 		pub: deps.Publisher, kick: deps.Kicker, now: deps.Now, ingest: in, presence: deps.Presence, unknown: map[string]time.Time{},
+		onReported: deps.Reported,
 	}, nil
 }
 

@@ -80,6 +80,9 @@ func (f *Fleet) reported(ctx context.Context, m downlink.Message) error {
 		return fmt.Errorf("fleet: reported state of %s: %w", box, err)
 	}
 	f.log.Debug("box reported", "box_id", box, "rev", r.AppliedRev, "outbox_backlog", r.OutboxBacklog)
+	if f.onReported != nil {
+		f.onReported(box, r)
+	}
 	return nil
 }
 

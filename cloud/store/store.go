@@ -372,6 +372,7 @@ type Store interface {
 	Community
 	Alerts
 	Claims
+	Updates
 	// Ping checks that the store can take a write now: it fails when the
 	// disk is full (ErrFull) or read-only, or the store is closed or
 	// unreachable.

@@ -89,6 +89,11 @@
 //	claim.wrong_village        403  enrollment: the box named another village than the code's
 //	claim.stale                409  enrollment: the township's broker, media address or key changed since the code was made
 //	claim.slow_down            429  enrollment: too many refused codes from this address; Retry-After says when to try again
+//	release.invalid            400  a release version, notes or binary the township refuses (not a program for its architecture)
+//	release.too_large          413  a binary over the release size limit
+//	release.busy               503  too many releases being uploaded at once (Retry-After says when to try again)
+//	rollout.invalid            400  no such release, boxes or waves for a rollout
+//	rollout.state              409  the rollout cannot do that in its state (resume a cancelled one)
 //
 // # Routes
 //
@@ -351,7 +356,24 @@
 //	POST   /api/v1/enroll                        anyone: protocol/claim's request → its sealed answer; refusals by
 //	                                             claim.* code, counted per address like sign-in
 //
-// Boxes download clips from /media/<sha256>, served by cloud/media.
+// Software updates (updates.go; reads: admin, operator; changes: admin).
+// A release is one dalaba-edge binary per architecture, each with a
+// manifest the township signs; a rollout sends one to boxes in waves and
+// pauses itself when more than max_failures boxes fail (firmware-notes/updates.md).
+//
+//	POST   /api/v1/releases                      multipart: version, notes, then files amd64, arm64, armhf (any of
+//	                                             them), streamed to disk → the release; 409 exists for a taken version
+//	GET    /api/v1/releases                      every release, newest first
+//	POST   /api/v1/rollouts                      {version, boxes? (none: every box in service), percent?, waves?
+//	                                             ([10,50,100]), max_failures?} → the rollout
+//	GET    /api/v1/rollouts                      every rollout with its progress, newest first
+//	GET    /api/v1/rollouts/{id}                 the rollout: state, wave, progress, each box's state and why it failed
+//	POST   /api/v1/rollouts/{id}/pause           → the rollout; 409 rollout.state when it is not running
+//	POST   /api/v1/rollouts/{id}/resume          → the rollout; the failures so far are accepted
+//	POST   /api/v1/rollouts/{id}/cancel          → the rollout
+//
+// Boxes download clips from /media/<sha256>, served by cloud/media, and
+// release binaries from /releases/<sha256>, served by cloud/release.
 //
 // Commands to a box (…/commands, …/play, …/stop, …/volume, WHEP and
 // paging) live CommandLifetime (15 s): the box never starts or carries one

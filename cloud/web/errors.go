@@ -16,7 +16,9 @@ import (
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
 	"github.com/dalaba/dalaba/cloud/poster"
+	"github.com/dalaba/dalaba/cloud/release"
 	"github.com/dalaba/dalaba/cloud/report"
+	"github.com/dalaba/dalaba/cloud/rollout"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/tts"
 )
@@ -99,6 +101,11 @@ const (
 	CodeClaimWrongVillage Code = "claim.wrong_village" // enrollment: the box named another village than the code's
 	CodeClaimStale        Code = "claim.stale"         // enrollment: the township's broker, media address or key changed since the code was made
 	CodeClaimSlowDown     Code = "claim.slow_down"     // enrollment: too many refused codes from this address; Retry-After says when to try again
+	CodeReleaseInvalid    Code = "release.invalid"     // a release version, notes or binary the township refuses
+	CodeReleaseTooLarge   Code = "release.too_large"   // a binary over the release size limit
+	CodeReleaseBusy       Code = "release.busy"        // too many releases being uploaded at once (Retry-After says when to try again)
+	CodeRolloutInvalid    Code = "rollout.invalid"     // no such release, boxes or waves for a rollout
+	CodeRolloutState      Code = "rollout.state"       // the rollout cannot do that in its state (resume a cancelled one)
 )
 
 // codeSpec is a code's row of the table.
@@ -181,6 +188,11 @@ func codes() map[Code]codeSpec {
 		CodeClaimWrongVillage:  {http.StatusForbidden, "the claim code is for another village"},
 		CodeClaimStale:         {http.StatusConflict, "the township's addresses changed since the claim code was made"},
 		CodeClaimSlowDown:      {http.StatusTooManyRequests, "too many refused claim codes from this address"},
+		CodeReleaseInvalid:     {http.StatusBadRequest, "not a valid release"},
+		CodeReleaseTooLarge:    {http.StatusRequestEntityTooLarge, "release binary too large"},
+		CodeReleaseBusy:        {http.StatusServiceUnavailable, "too many uploads at once"},
+		CodeRolloutInvalid:     {http.StatusBadRequest, "not a valid rollout"},
+		CodeRolloutState:       {http.StatusConflict, "not possible in the rollout's state"},
 	}
 }
 
@@ -264,6 +276,11 @@ func sentinels() []sentinel {
 		{enroll.ErrStale, CodeClaimStale},
 		{enroll.ErrSlowDown, CodeClaimSlowDown},
 		{enroll.ErrInvalid, CodeClaimInvalid},
+		{release.ErrInvalid, CodeReleaseInvalid},
+		{release.ErrTooLarge, CodeReleaseTooLarge},
+		{release.ErrBusy, CodeReleaseBusy},
+		{rollout.ErrInvalid, CodeRolloutInvalid},
+		{rollout.ErrState, CodeRolloutState},
 	}
 }
 

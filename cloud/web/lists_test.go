@@ -130,7 +130,8 @@ func newListsEnvConfig(t *testing.T, speech Speech, cfg lists.Config, deps lists
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now, Enroll: en})
+	rels, ros := testUpdates(t, st, key, dl, clk.Now)
+	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now, Enroll: en, Releases: rels, Rollouts: ros})
 	if err != nil {
 		t.Fatal(err)
 	}

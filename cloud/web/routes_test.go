@@ -153,6 +153,14 @@ func wantRoutes() map[string]auth.Action {
 		"POST /api/v1/boxes/{id}/diag/config":     auth.ActionDiagnose,
 		"POST /api/v1/boxes/{id}/diag/check":      auth.ActionDiagnose,
 		"POST /api/v1/boxes/{id}/restart":         auth.ActionRestartBox,
+		"POST /api/v1/releases":                   auth.ActionManageUpdates,
+		"GET /api/v1/releases":                    auth.ActionViewUpdates,
+		"POST /api/v1/rollouts":                   auth.ActionManageUpdates,
+		"GET /api/v1/rollouts":                    auth.ActionViewUpdates,
+		"GET /api/v1/rollouts/{id}":               auth.ActionViewUpdates,
+		"POST /api/v1/rollouts/{id}/pause":        auth.ActionManageUpdates,
+		"POST /api/v1/rollouts/{id}/resume":       auth.ActionManageUpdates,
+		"POST /api/v1/rollouts/{id}/cancel":       auth.ActionManageUpdates,
 	}
 }
 

@@ -104,6 +104,10 @@ type Deps struct {
 	Alerts Alerter
 	// Enroll runs claim codes and enrollment; nil leaves their routes out.
 	Enroll Enroller
+	// Releases and Rollouts run software updates; nil leaves their
+	// routes out.
+	Releases Releases
+	Rollouts Rollouts
 }
 
 // Limits of the API.
@@ -142,6 +146,8 @@ type Server struct {
 	// proxies find a sign-in's client address behind trusted proxies.
 	proxies forwarded.Proxies
 	en      Enroller
+	rel     Releases
+	ro      Rollouts
 }
 
 // Route is an API route and the action its caller's role must be allowed
@@ -187,7 +193,7 @@ func New(deps Deps) (*Server, error) {
 	s := &Server{
 		log: deps.Logger.With("component", "web"), st: deps.Store, auth: deps.Auth, fl: deps.Fleet, dl: deps.Downlink,
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, al: deps.Alerts, now: deps.Now, mux: http.NewServeMux(),
-		proxies: deps.Proxies, en: deps.Enroll,
+		proxies: deps.Proxies, en: deps.Enroll, rel: deps.Releases, ro: deps.Rollouts,
 	}
 	s.open("GET /healthz", s.healthz)
 	s.open("POST /api/v1/login", s.login)
@@ -217,6 +223,9 @@ func New(deps Deps) (*Server, error) {
 	s.alertRoutes()
 	s.diagRoutes()
 	s.claimRoutes()
+	if s.rel != nil && s.ro != nil {
+		s.updateRoutes()
+	}
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }

@@ -25,6 +25,8 @@ import (
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
+	"github.com/dalaba/dalaba/cloud/release"
+	"github.com/dalaba/dalaba/cloud/rollout"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/protocol"
@@ -144,7 +146,8 @@ func newEnvWith(t *testing.T, edit func(*Deps)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Now: clk.Now, Enroll: en}
+	rels, ros := testUpdates(t, st, key, dl, clk.Now)
+	deps := Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Now: clk.Now, Enroll: en, Releases: rels, Rollouts: ros}
 	if edit != nil {
 		edit(&deps)
 	}
@@ -433,4 +436,21 @@ func TestBoxesAndEventPaging(t *testing.T) {
 	if len(def.Events) != 7 {
 		t.Errorf("default page has %d events, want all 7", len(def.Events))
 	}
+}
+
+// testUpdates are the release library and the rollout engine (not run)
+// over st.
+func testUpdates(t *testing.T, st store.Store, key ed25519.PrivateKey, dl *fakeDownlink, now func() time.Time) (*release.Library, *rollout.Engine) {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	rels, err := release.New(release.Config{Dir: filepath.Join(t.TempDir(), "releases")}, release.Deps{Logger: log, Store: st, Key: key,
+		BoxAuth: func(context.Context, string, string) (string, bool) { return "", false }, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ros, err := rollout.New(rollout.Config{ReleaseURL: "http://township.example/releases/"}, rollout.Deps{Logger: log, Store: st, Sender: dl, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rels, ros
 }

@@ -5,6 +5,12 @@
 //	dalaba-edge [run] [--config /etc/dalaba/edge.yaml] [--data-dir DIR] [--claim-file FILE]
 //	dalaba-edge enroll --township https://… --code XXXX-XXXX [--village ID] [--config FILE] [--data-dir DIR] [--ca FILE]
 //	dalaba-edge --version
+//	dalaba-edge slot boot|exited [--config …] [--data-dir DIR]
+//
+// `slot boot` runs before each start (the unit's ExecStartPre): it picks
+// the software slot to run and counts the boot; `slot exited` runs after
+// each stop (ExecStopPost) and keeps $SERVICE_RESULT, so that a roll-back
+// can name the watchdog (firmware-notes/updates.md).
 //
 // enroll asks the township for the box's identity with a claim code and
 // writes the config (replacing one without a box id, such as the
@@ -67,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		switch args[0] {
 		case "enroll":
 			return enroll(ctx, args[1:], stdout, stderr)
+		case "slot":
+			return slotVerb(args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		}
@@ -227,3 +235,56 @@ func parseBuildDate(s string) (time.Time, bool) {
 }
 
 func indent(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
+
+// slotVerb runs `dalaba-edge slot boot|exited`.
+func slotVerb(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "boot" && args[0] != "exited") {
+		fmt.Fprintln(stderr, "dalaba-edge slot: want boot or exited")
+		return exitUsage
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("dalaba-edge slot "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/dalaba/edge.yaml", "the YAML config `file`")
+	dataDir := fs.String("data-dir", "", "the data `dir`ectory, over data_dir and DALABA_DATA_DIR")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 {
+		return exitUsage
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err == nil {
+		if *dataDir != "" {
+			cfg.DataDir = *dataDir
+		}
+		err = cfg.Validate()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "dalaba-edge: configuration %s:\n%v\n", *cfgPath, indent(err.Error()))
+		return exitUsage
+	}
+	if verb == "exited" {
+		if err := edge.SlotExited(cfg, os.Getenv("SERVICE_RESULT")); err != nil {
+			fmt.Fprintf(stderr, "dalaba-edge slot exited: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "dalaba-edge slot boot: %v\n", err)
+		return exitFailed
+	}
+	s, err := edge.SlotBoot(cfg, exe, version, time.Now())
+	if err != nil {
+		fmt.Fprintf(stderr, "dalaba-edge slot boot: %v\n", err)
+		return exitFailed
+	}
+	trial := ""
+	if s.Trial {
+		trial = fmt.Sprintf(" on trial, start %d of %d", s.Attempts, cfg.Update.MaxBoots)
+	}
+	fmt.Fprintf(stdout, "dalaba-edge slot boot: slot %s, version %s%s\n", s.Active, s.Version(), trial)
+	if rb := s.Rollback; rb != nil && !rb.Reported {
+		fmt.Fprintf(stdout, "dalaba-edge slot boot: went back from %s to %s (%s)\n", rb.From, rb.To, rb.Reason)
+	}
+	return exitOK
+}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dalaba/dalaba/devices/audio"
@@ -145,6 +146,8 @@ type Arbiter struct {
 	owner  map[string]*entry // zone → playing entry
 	seq    uint64
 	active sync.WaitGroup
+
+	onAir atomic.Int32 // zones playing, as of the latest dispatch; read by OnAir
 }
 
 type entry struct {
@@ -219,6 +222,7 @@ func (a *Arbiter) Run(ctx context.Context) error {
 	defer a.active.Wait()
 	for {
 		a.dispatch(ctx)
+		a.onAir.Store(int32(len(a.owner)))
 		select {
 		case <-ctx.Done():
 			for _, e := range a.owner {
@@ -483,3 +487,7 @@ func (a *Arbiter) live(pctx context.Context, e *entry, speakers []Named) {
 		a.log.Warn("live item: speakers fell behind and lost frames", "item", e.ID, "frames", lost)
 	}
 }
+
+// OnAir reports whether anything plays on any zone now (as of the
+// arbiter's latest turn): a software update waits for the air to be clear.
+func (a *Arbiter) OnAir() bool { return a.onAir.Load() > 0 }

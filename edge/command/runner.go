@@ -71,6 +71,9 @@ type job struct {
 	c    protocol.Command
 	lane Lane
 	run  func(ctx context.Context) (any, error)
+	// probe, when not nil, makes the job a liveness probe (Alive): the
+	// control lane closes it and runs nothing.
+	probe chan struct{}
 }
 
 // Runner runs the box's commands. Make it with New, register the handlers,
@@ -89,6 +92,7 @@ type Runner struct {
 	slots   chan struct{}  // a token per running slow command
 	running sync.WaitGroup // slow and urgent handlers
 	stopped chan struct{}  // closed when Run returns
+	alive   chan chan struct{}
 }
 
 // New checks cfg and deps, reporting every problem at once. It registers
@@ -133,6 +137,7 @@ func New(cfg Config, deps Deps) (*Runner, error) {
 		control:  make(chan job, controlQueue),
 		slots:    make(chan struct{}, cfg.MaxSlow),
 		stopped:  make(chan struct{}),
+		alive:    make(chan chan struct{}),
 	}
 	Register(r, "ping", Control, func(context.Context, protocol.Command, json.RawMessage) (any, error) {
 		return map[string]time.Time{"pong": r.d.Clock.Now()}, nil
@@ -184,6 +189,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	for {
 		select {
 		case j := <-r.control:
+			if j.probe != nil {
+				continue
+			}
 			r.answer(failed(j.c, "the box stopped before it ran the command"))
 		default:
 			return nil
@@ -198,6 +206,12 @@ func (r *Runner) intake(ctx context.Context) {
 			return
 		case p := <-r.in:
 			r.accept(ctx, p)
+		case probe := <-r.alive:
+			select {
+			case r.control <- job{probe: probe}:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -293,6 +307,10 @@ func (r *Runner) goRun(ctx context.Context, j job, release func()) {
 
 // execute runs a command within its lifetime and answers it.
 func (r *Runner) execute(ctx context.Context, j job) {
+	if j.probe != nil {
+		close(j.probe)
+		return
+	}
 	c := j.c
 	if ctx.Err() != nil {
 		r.answer(failed(c, "the box stopped before it ran the command"))
@@ -359,5 +377,27 @@ func (r *Runner) refuse(ctx context.Context, err error, id string) {
 	r.log.Warn("command refused", "topic", topic, "reason", reason, "command_id", id, "err", err)
 	if err := r.d.Record(ctx, protocol.EventCmdRejected, protocol.PriorityCritical, protocol.Rejected{Topic: topic, Reason: reason, ID: id}); err != nil {
 		r.log.Error("recording event", "type", protocol.EventCmdRejected, "err", err)
+	}
+}
+
+// Alive returns nil once the intake and the control lane have each taken a
+// turn, which a hung runner never does; ctx bounds the wait. The service
+// manager's watchdog is pinged only after it answers.
+func (r *Runner) Alive(ctx context.Context) error {
+	probe := make(chan struct{})
+	select {
+	case r.alive <- probe:
+	case <-r.stopped:
+		return errors.New("command: the runner has stopped")
+	case <-ctx.Done():
+		return fmt.Errorf("command: intake did not answer: %w", ctx.Err())
+	}
+	select {
+	case <-probe:
+		return nil
+	case <-r.stopped:
+		return errors.New("command: the runner has stopped")
+	case <-ctx.Done():
+		return fmt.Errorf("command: the control lane did not answer: %w", ctx.Err())
 	}
 }

@@ -682,3 +682,33 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+// The watchdog's liveness check answers while the lanes turn, and not
+// while a control handler holds the control lane up.
+func TestAliveAnswersOnlyWhileTheControlLaneTurns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newRig(t, t.TempDir(), Config{})
+		stuck := newGate()
+		Register(g.r, "stuck", Control, stuck.hold)
+		g.run()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if err := g.r.Alive(ctx); err != nil {
+			t.Fatalf("Alive on an idle runner: %v", err)
+		}
+		g.send("c1", "stuck", "", 10*time.Minute)
+		synctest.Wait()
+		ctx2, cancel2 := context.WithTimeout(t.Context(), time.Second)
+		defer cancel2()
+		if err := g.r.Alive(ctx2); err == nil {
+			t.Fatal("Alive answered while the control lane was held up")
+		}
+		close(stuck.open)
+		synctest.Wait()
+		ctx3, cancel3 := context.WithTimeout(t.Context(), time.Second)
+		defer cancel3()
+		if err := g.r.Alive(ctx3); err != nil {
+			t.Fatalf("Alive once the lane was free again: %v", err)
+		}
+	})
+}

@@ -36,6 +36,7 @@ type Config struct {
 	WebRTC         WebRTC         `yaml:"webrtc"`
 	Metrics        Metrics        `yaml:"metrics"`
 	Diag           Diag           `yaml:"diag"`
+	Update         Update         `yaml:"update"`
 	Log            logging.Config `yaml:"log"`
 }
 
@@ -179,8 +180,9 @@ func Default() Config {
 		Relay: Relay{Listen: "127.0.0.1:8554", Linger: 30 * time.Second, UDP: true},
 		WebRTC: WebRTC{SessionTimeout: 15 * time.Second, DisconnectedTimeout: 5 * time.Second, MaxViewers: 16, MaxPages: 8,
 			PageIdleTimeout: 10 * time.Second, PageMaxDuration: 30 * time.Minute},
-		Diag: Diag{LogLines: logring.DefaultLines, LogBytes: logring.DefaultBytes, LogLevel: "info", ProbeTimeout: 5 * time.Second},
-		Log:  logging.Default(),
+		Diag:   Diag{LogLines: logring.DefaultLines, LogBytes: logring.DefaultBytes, LogLevel: "info", ProbeTimeout: 5 * time.Second},
+		Update: Update{CommitAfter: 2 * time.Minute, TrialTimeout: 10 * time.Minute, MaxBoots: 3, MinFreeBytes: 64 << 20},
+		Log:    logging.Default(),
 	}
 }
 
@@ -404,6 +406,7 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Metrics.problems()...)
 	errs = append(errs, c.Diag.problems()...)
+	errs = append(errs, c.Update.problems()...)
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)
 }
@@ -457,4 +460,51 @@ func (d Diag) Level() slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(d.LogLevel)) // Validate checked it
 	return l
+}
+
+// Update is how the box takes software updates (edge/update, edge/slot).
+type Update struct {
+	// SlotsDir holds the software slots a and b and their state;
+	// empty: <data_dir>/slots.
+	SlotsDir string `yaml:"slots_dir"`
+	// CommitAfter is how long a new version must stay connected with its
+	// desired state applied before it is kept.
+	CommitAfter time.Duration `yaml:"commit_after"`
+	// TrialTimeout is how long a new version has to get there before the
+	// box goes back to the previous one.
+	TrialTimeout time.Duration `yaml:"trial_timeout"`
+	// MaxBoots is how many starts a new version gets before
+	// `dalaba-edge slot boot` goes back to the previous one.
+	MaxBoots int `yaml:"max_boots"`
+	// MinFreeBytes is the free disk a download must leave.
+	MinFreeBytes int64 `yaml:"min_free_bytes"`
+}
+
+// Slots is the slots directory (valid after Validate).
+func (c Config) Slots() string {
+	if c.Update.SlotsDir != "" {
+		return c.Update.SlotsDir
+	}
+	return filepath.Join(c.DataDir, "slots")
+}
+
+func (u Update) problems() []error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("config: "+format, a...)) }
+	if u.SlotsDir != "" && !filepath.IsAbs(u.SlotsDir) {
+		bad("update.slots_dir %q: an absolute path, or empty for <data_dir>/slots", u.SlotsDir)
+	}
+	if u.CommitAfter < time.Second || u.CommitAfter > time.Hour {
+		bad("update.commit_after %s: 1s to 1h", u.CommitAfter)
+	}
+	if u.TrialTimeout <= u.CommitAfter || u.TrialTimeout > 24*time.Hour {
+		bad("update.trial_timeout %s: longer than commit_after, at most 24h", u.TrialTimeout)
+	}
+	if u.MaxBoots < 1 || u.MaxBoots > 10 {
+		bad("update.max_boots %d: 1 to 10", u.MaxBoots)
+	}
+	if u.MinFreeBytes < 0 {
+		bad("update.min_free_bytes %d: not negative", u.MinFreeBytes)
+	}
+	return errs
 }

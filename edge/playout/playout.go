@@ -253,3 +253,6 @@ func schedTZ(b *protocol.Broadcast) *time.Location {
 	}
 	return loc
 }
+
+// OnAir reports whether a broadcast or a page is on the air now.
+func (p *Playout) OnAir() bool { return p.arb.OnAir() }

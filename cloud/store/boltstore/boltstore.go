@@ -21,8 +21,9 @@ import (
 // red/black lists' buckets, version 4 the epochs bucket and incarnations,
 // see migrate4, version 5 the buckets of community.go, version 6 the
 // roster's and boxes' new fields, see migrate6, version 7 the alerting's
-// four, version 8 the claim codes' two).
-const SchemaVersion = 8
+// four, version 8 the claim codes' two, version 9 the releases and rollouts
+// of software updates).
+const SchemaVersion = 9
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. bbolt's own zero means forever, which would hang
@@ -68,7 +69,7 @@ var (
 func buckets() [][]byte {
 	return append([][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
 		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs,
-		bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending, bucketClaims, bucketClaimKeys}, communityBuckets()...)
+		bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending, bucketClaims, bucketClaimKeys, bucketReleases, bucketRollouts}, communityBuckets()...)
 }
 
 // addedIn lists the buckets each schema version added, for migration.
@@ -79,6 +80,7 @@ var addedIn = map[uint64][][]byte{
 	5: communityBuckets(),
 	7: {bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending},
 	8: {bucketClaims, bucketClaimKeys},
+	9: {bucketReleases, bucketRollouts},
 }
 
 // migrations are what a schema version changed beyond adding buckets, run
