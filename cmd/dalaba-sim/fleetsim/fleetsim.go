@@ -67,7 +67,7 @@ type Fleet struct {
 
 // counters are the fleet's totals, updated by every box.
 type counters struct {
-	online, connects, connectFails, lost               atomic.Int64
+	online, connects, connectFails, lost                   atomic.Int64
 	recorded, sent, acked, resends, batches, desired, cmds atomic.Uint64
 }
 
