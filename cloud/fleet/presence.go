@@ -13,8 +13,9 @@ import (
 )
 
 // Presence is which boxes are connected to the township, judged from
-// what no box can forge, kept in memory and written to the store's
-// Online and LastSeen as it changes.
+// what no box can forge, and what each box last reported, kept in memory
+// and written to the store's Online, LastSeen and reported fields at most
+// every FlushEvery, every box that changed in one write.
 //
 // With the embedded broker it follows the broker's own session events
 // (broker.Sessions): a box is online from its connection's CONNACK until
