@@ -376,6 +376,10 @@ func (p *Presence) flushSome(ctx context.Context, boxes []string) {
 			p.mu.Lock()
 			l := p.get(box)
 			w := written{online: l.online, seen: l.lastSeen, report: l.report, reportGen: l.reportGen}
+			// Counted as stored from here on, so that a change made while
+			// the write commits is measured against what it writes and
+			// queued again; a failed write queues the box again anyway.
+			l.storedOnline, l.storedSeen = w.online, w.seen
 			b.Online = l.online
 			if l.lastSeen.After(b.LastSeen) {
 				b.LastSeen = l.lastSeen
@@ -411,7 +415,6 @@ func (p *Presence) flushSome(ctx context.Context, boxes []string) {
 	}
 	for box, w := range wrote {
 		l := p.get(box)
-		l.storedOnline, l.storedSeen = w.online, w.seen
 		// A report that came in after the write stays to be written.
 		if w.report && l.reportGen == w.reportGen {
 			l.report = false
