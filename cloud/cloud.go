@@ -172,7 +172,8 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	if c.cfg.MQTT.Embedded {
-		b, err := broker.New(broker.Config{Listen: c.cfg.MQTT.Listen, CertFile: c.cfg.MQTT.CertFile, KeyFile: c.cfg.MQTT.KeyFile, Limit: c.cfg.MQTT.BoxLimit},
+		b, err := broker.New(broker.Config{Listen: c.cfg.MQTT.Listen, CertFile: c.cfg.MQTT.CertFile, KeyFile: c.cfg.MQTT.KeyFile, Limit: c.cfg.MQTT.BoxLimit,
+			Connects: c.cfg.MQTT.Connects},
 			broker.Deps{Logger: c.deps.Logger, Auth: authn, Sessions: pres})
 		if err != nil {
 			return abort(err)

@@ -19,9 +19,9 @@ import (
 // state and backlog of events) then reaches the service at a rate it can
 // store. The service's own client is never paced.
 type ConnectLimit struct {
-	PerSecond int           // tokens added each second
-	Burst     int           // tokens the bucket holds
-	MaxWait   time.Duration // the longest a CONNECT waits for its turn
+	PerSecond int           `yaml:"per_second"` // tokens added each second
+	Burst     int           `yaml:"burst"`      // tokens the bucket holds
+	MaxWait   time.Duration `yaml:"max_wait"`   // the longest a CONNECT waits for its turn
 }
 
 // DefaultConnectLimit lets 2,000 boxes in within a few seconds and keeps a
@@ -35,13 +35,13 @@ func DefaultConnectLimit() ConnectLimit {
 func (c ConnectLimit) Validate() error {
 	var errs []error
 	if c.PerSecond < 1 {
-		errs = append(errs, fmt.Errorf("connects per second %d: at least 1", c.PerSecond))
+		errs = append(errs, fmt.Errorf("per_second %d: at least 1", c.PerSecond))
 	}
 	if c.Burst < 1 {
-		errs = append(errs, fmt.Errorf("connect burst %d: at least 1", c.Burst))
+		errs = append(errs, fmt.Errorf("burst %d: at least 1", c.Burst))
 	}
 	if c.MaxWait < 0 || c.MaxWait >= ConnectTimeout {
-		errs = append(errs, fmt.Errorf("connect max wait %s: 0 to below %s", c.MaxWait, ConnectTimeout))
+		errs = append(errs, fmt.Errorf("max_wait %s: 0 to below %s", c.MaxWait, ConnectTimeout))
 	}
 	return errors.Join(errs...)
 }
