@@ -43,13 +43,19 @@ func (r *running) metric(b testing.TB, token, name string, labels map[string]str
 	return v
 }
 
+// settleWithin bounds a surge benchmark's wait.
+const settleWithin = 3 * time.Minute
+
 // BenchmarkConnectSurge: n boxes connect to the embedded broker in one
 // burst, each with its box.started and four events of backlog. Reported:
 // seconds until the township shows every box online (online-s) and until
 // every event is acknowledged (acked-s), the messages the broker dropped
 // on the way to the service (undelivered, must be 0), and the connects
 // that waited for their turn (paced) or were told the broker was busy
-// (busy). Before this work, 5,000 boxes within 3 s lost 11-15k messages.
+// (busy); online-s and acked-s are 0 and pending what was left when the
+// surge did not settle within settleWithin. The boxes run in this process
+// too, so on two cores they compete with the township for the CPU.
+// Before this work, 5,000 boxes within 3 s lost 11-15k messages.
 func BenchmarkConnectSurge(b *testing.B) {
 	sizes := []int{1000, 2000, 5000}
 	if raceDetector {
@@ -67,23 +73,27 @@ func BenchmarkConnectSurge(b *testing.B) {
 				b.StartTimer()
 				burst := time.Now()
 				run := testenv.Background(b, time.Minute, "the simulated fleet", sim.Run)
-				var online time.Duration
-				for {
+				// A box refused as busy backs off as a box does, up to a
+				// minute a try, so a loaded machine may take minutes; past
+				// settleWithin what is left is reported, not failed.
+				var online, acked time.Duration
+				for acked == 0 && time.Since(burst) < settleWithin {
 					if online == 0 && sim.Stats().Online == n && r.onlineCount(b) == n {
 						online = time.Since(burst)
 					}
 					if s := sim.Stats(); online > 0 && s.Pending == 0 {
-						break
-					}
-					if time.Since(burst) > 2*time.Minute {
-						b.Fatalf("not settled within 2 min: %+v", sim.Stats())
+						acked = time.Since(burst)
 					}
 					time.Sleep(100 * time.Millisecond)
 				}
-				acked := time.Since(burst)
 				b.StopTimer()
+				s := sim.Stats()
+				if acked == 0 {
+					b.Logf("not settled within %s: %+v", settleWithin, s)
+				}
 				b.ReportMetric(online.Seconds(), "online-s")
 				b.ReportMetric(acked.Seconds(), "acked-s")
+				b.ReportMetric(float64(s.Pending), "pending")
 				b.ReportMetric(r.metric(b, token, "dalaba_cloud_broker_undelivered_total", nil), "undelivered")
 				b.ReportMetric(r.metric(b, token, "dalaba_cloud_broker_connects_total", map[string]string{"outcome": "paced"}), "paced")
 				b.ReportMetric(r.metric(b, token, "dalaba_cloud_broker_connects_total", map[string]string{"outcome": "refused_busy"}), "busy")
