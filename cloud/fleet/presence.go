@@ -246,6 +246,9 @@ func (p *Presence) Link(b store.Box) Link {
 // an earlier run.
 func (p *Presence) Run(ctx context.Context) error {
 	if err := p.load(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it began: nothing to write
+		}
 		return err
 	}
 	t := time.NewTimer(time.Hour)
