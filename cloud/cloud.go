@@ -158,6 +158,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	// credentials change; an external one has its own.
 	var kicker fleet.Kicker
 	var undelivered func() uint64 // the embedded broker's drops
+	var embedded *broker.Broker
 	// Boxes log in to the embedded broker and download clips with the same
 	// credentials, so one authenticator serves both.
 	authn, err := fleet.NewAuthenticator(st, c.cfg.MQTT.Username)
@@ -175,7 +176,8 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	if c.cfg.MQTT.Embedded {
-		b, err := broker.New(broker.Config{Listen: c.cfg.MQTT.Listen, CertFile: c.cfg.MQTT.CertFile, KeyFile: c.cfg.MQTT.KeyFile, Limit: c.cfg.MQTT.BoxLimit},
+		b, err := broker.New(broker.Config{Listen: c.cfg.MQTT.Listen, CertFile: c.cfg.MQTT.CertFile, KeyFile: c.cfg.MQTT.KeyFile, Limit: c.cfg.MQTT.BoxLimit,
+			Connects: c.cfg.MQTT.Connects},
 			broker.Deps{Logger: c.deps.Logger, Auth: authn, Sessions: pres})
 		if err != nil {
 			return abort(err)
@@ -188,7 +190,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 		}
 		mqttAddr = b.Addr()
 		kicker = b
-		undelivered = b.Undelivered
+		undelivered, embedded = b.Undelivered, b
 		dlCfg.URL, dlCfg.Password = "tcp://"+dialable(mqttAddr), authn.CloudPassword()
 		if c.cfg.MQTT.CertFile != "" {
 			dlCfg.URL = "tls://" + dialable(mqttAddr)
@@ -202,7 +204,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 
 	rl := &relay{}
 	mediaURL := c.cfg.PublicHTTPURL(ln.Addr().String()) + media.BoxPrefix
-	wt, err := c.newWatch(watchDeps{store: st, presence: pres, undeliv: undelivered, link: c.cfg.PublicHTTPURL(ln.Addr().String()) + "/alerts",
+	wt, err := c.newWatch(watchDeps{store: st, presence: pres, undeliv: undelivered, broker: embedded, link: c.cfg.PublicHTTPURL(ln.Addr().String()) + "/alerts",
 		connected: func() bool { return rl.dl.Connected() }})
 	if err != nil {
 		return abort(err)

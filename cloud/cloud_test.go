@@ -65,8 +65,14 @@ func startCloud(t testing.TB, dir string, edit func(*config.Config)) *running {
 // launch runs a Cloud until the test ends and waits until it is ready.
 func launch(t testing.TB, cfg config.Config) *running {
 	t.Helper()
+	return launchLogging(t, cfg, slog.LevelInfo)
+}
+
+// launchLogging is launch logging from level up.
+func launchLogging(t testing.TB, cfg config.Config, level slog.Level) *running {
+	t.Helper()
 	r := &running{dir: cfg.DataDir, stdout: &bytes.Buffer{}}
-	c, err := New(cfg, Deps{Logger: testenv.Logger(t, slog.LevelInfo), Version: "test", Stdout: r.stdout, PasswordCost: bcrypt.MinCost})
+	c, err := New(cfg, Deps{Logger: testenv.Logger(t, level), Version: "test", Stdout: r.stdout, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}

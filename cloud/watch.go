@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/alert"
+	"github.com/dalaba/dalaba/cloud/broker"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/metrics"
@@ -23,9 +24,10 @@ type watch struct {
 type watchDeps struct {
 	store     store.Store
 	presence  *fleet.Presence
-	connected func() bool   // the service's MQTT connection
-	undeliv   func() uint64 // the embedded broker's drops; nil with an external one
-	link      string        // the console's alerts page
+	connected func() bool    // the service's MQTT connection
+	undeliv   func() uint64  // the embedded broker's drops; nil with an external one
+	broker    *broker.Broker // the embedded broker; nil with an external one
+	link      string         // the console's alerts page
 }
 
 func (c *Cloud) newWatch(d watchDeps) (*watch, error) {
@@ -34,10 +36,14 @@ func (c *Cloud) newWatch(d watchDeps) (*watch, error) {
 	if err != nil {
 		return nil, err
 	}
-	met, err := metrics.New(metrics.Source{
+	src := metrics.Source{
 		Boxes: d.store.ListBoxes, Link: d.presence.Link, Connected: d.connected, Undelivered: d.undeliv,
 		AlertsOpen: eng.Open, AlertsSent: eng.Deliveries,
-	}, c.deps.Version, c.deps.Logger)
+	}
+	if d.broker != nil {
+		src.Inflight, src.Connects = d.broker.Inflight, d.broker.Connects
+	}
+	met, err := metrics.New(src, c.deps.Version, c.deps.Logger)
 	if err != nil {
 		return nil, err
 	}

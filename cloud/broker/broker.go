@@ -54,12 +54,18 @@ type Config struct {
 	// unacknowledged; past it the broker drops what it would send it
 	// (counted by Undelivered). Zero: DefaultMaxInflight.
 	MaxInflight int
+	// Connects paces box connections; zero: DefaultConnectLimit.
+	Connects ConnectLimit
 }
 
-// DefaultMaxInflight is mochi's own default. The township's session is the
-// subscriber that needs the most: every box's messages wait in it while the
-// service stores them.
-const DefaultMaxInflight = 8192
+// DefaultMaxInflight is the most MQTT allows (packet ids are 16 bits). The
+// township's session is the subscriber that needs the most: every box's
+// messages wait in it while the service takes them, and past the window
+// mochi drops instead of queueing. mochi's own default, 8,192, was
+// overrun by 5,000 boxes connecting within 3 s. A box's session holds
+// little (its acks, commands and desired state), so the bound costs boxes
+// nothing.
+const DefaultMaxInflight = 65535
 
 // Deps are what the broker uses.
 type Deps struct {
@@ -104,12 +110,14 @@ type Broker struct {
 	auth     Authenticator
 	sessions Sessions
 	limits   *limits
+	gate     *gate
 	tls      *tls.Config
 	now      func() time.Time
 	ready    chan struct{}
 	addr     atomic.Pointer[string]
 	running  atomic.Bool
 	srv      atomic.Pointer[mqtt.Server] // set by Run; for Undelivered and Kick
+	cloud    atomic.Pointer[mqtt.Client] // the service's current connection, for Inflight
 }
 
 type noSessions struct{}
@@ -142,6 +150,12 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 	if err := cfg.Limit.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("limit: %w", err))
 	}
+	if cfg.Connects == (ConnectLimit{}) {
+		cfg.Connects = DefaultConnectLimit()
+	}
+	if err := cfg.Connects.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("connects: %w", err))
+	}
 	var tlsCfg *tls.Config
 	switch {
 	case cfg.CertFile == "" && cfg.KeyFile == "":
@@ -167,6 +181,7 @@ func New(cfg Config, deps Deps) (*Broker, error) {
 		auth:     deps.Auth,
 		sessions: deps.Sessions,
 		limits:   newLimits(cfg.Limit, log),
+		gate:     newGate(cfg.Connects, time.Now()),
 		tls:      tlsCfg,
 		now:      time.Now,
 		ready:    make(chan struct{}),
@@ -197,7 +212,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	srv := mqtt.New(options(b.log, b.cfg.MaxInflight))
 	refused := newRefusals(b.log, b.now, refusalWindow)
-	if err := srv.AddHook(newGuard(ctx, srv, b.auth, b.log, refused, b.sessions, b.limits, b.now), nil); err != nil {
+	gd := newGuard(ctx, srv, b.auth, b.log, refused, b.sessions, b.limits, b.now)
+	gd.gate, gd.cloud = b.gate, &b.cloud
+	if err := srv.AddHook(gd, nil); err != nil {
 		_ = raw.Close() // the hook error is the one to report
 		return fmt.Errorf("broker: add hook: %w", err)
 	}
@@ -254,6 +271,22 @@ func (b *Broker) Undelivered() uint64 {
 		return undelivered(srv)
 	}
 	return 0
+}
+
+// Inflight is how many messages the service's own session holds
+// unacknowledged now, and the most it may (the in-flight window): past
+// the window the broker drops what it would send the service.
+func (b *Broker) Inflight() (n, window int) {
+	if cl := b.cloud.Load(); cl != nil {
+		n = cl.State.Inflight.Len()
+	}
+	return n, b.cfg.MaxInflight
+}
+
+// Connects counts box connections that waited for their turn and those
+// refused as the broker was busy (see ConnectLimit), since New.
+func (b *Broker) Connects() (paced, refused uint64) {
+	return b.gate.paced.Load(), b.gate.refused.Load()
 }
 
 // undelivered reads mochi's counters of messages dropped on the way out.

@@ -36,6 +36,14 @@
 // (a full queue or in-flight window) are counted (Undelivered) and logged
 // as an Error once a minute.
 //
+// Box connects are paced by one token bucket (ConnectLimit): when a
+// county's boxes reconnect at once, a CONNECT past the bucket waits on
+// its own connection for its turn, and one whose turn is too far off is
+// answered "server unavailable" and backs off, jittered; the service's
+// own client is never held. The in-flight window (MaxInflight) is MQTT's
+// most, 65,535, since the service's session must hold every box's
+// messages while the service takes them (Inflight reports how full it is).
+//
 // Sessions with CleanSession=false persist in memory for SessionExpiry after
 // the client leaves; retained messages never expire. Packets above
 // MaxPacketSize are refused by closing the connection.

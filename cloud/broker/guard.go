@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -74,6 +75,8 @@ type guard struct {
 	sessions Sessions
 	limits   *limits
 	now      func() time.Time
+	gate     *gate                        // paces box connects; nil: none
+	cloud    *atomic.Pointer[mqtt.Client] // set to the service's connection; nil: not kept
 
 	// mu orders what Sessions hears of each box; current is each box's
 	// connection that Sessions was last told is up.
@@ -131,9 +134,35 @@ func (g *guard) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	if old, ok := g.srv.Clients.Get(cl.ID); ok && identityOf(old) != id {
 		return g.refuse(cl, packets.ErrNotAuthorized, "connect", "client id holds another identity's session", logKey(id), logValue(id), "client_id", cl.ID)
 	}
+	if !id.Cloud && g.gate != nil {
+		if err := g.pace(cl, id); err != nil {
+			return err
+		}
+	}
 	cl.Properties.Username = identityName(id)
 	g.log.Debug("client connected", logKey(id), logValue(id), "client_id", cl.ID, "remote", cl.Net.Remote, "clean", cl.Properties.Clean)
 	return nil
+}
+
+// pace waits for the box's turn to connect (see ConnectLimit), on the
+// box's own connection; a box whose turn is too far off is answered
+// "server busy" and backs off.
+func (g *guard) pace(cl *mqtt.Client, id Identity) error {
+	wait, ok := g.gate.take(g.now())
+	if !ok {
+		return g.refuse(cl, packets.ErrServerBusy, "connect", "busy: too many boxes connecting at once", logKey(id), logValue(id))
+	}
+	if wait == 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-g.ctx.Done():
+		return g.refuse(cl, packets.ErrServerUnavailable, "connect", "shutting down", logKey(id), logValue(id))
+	}
 }
 
 // refuse answers CONNACK with code, logs the refusal and returns the error
@@ -145,8 +174,11 @@ func (g *guard) refuse(cl *mqtt.Client, code packets.Code, action, reason string
 		// mochi sends 3.1.1 clients the 5.0 code for "not authorized",
 		// which they cannot read; 3.1.1 has 4 and 5 for these.
 		ack = packets.Err3NotAuthorized
-		if code == packets.ErrBadUsernameOrPassword {
+		switch code {
+		case packets.ErrBadUsernameOrPassword:
 			ack = packets.ErrMalformedUsernameOrPassword // 0x04, "bad user name or password" in 3.1.1
+		case packets.ErrServerBusy, packets.ErrServerUnavailable:
+			ack = packets.Err3ServerUnavailable // 0x03: the client retries later
 		}
 	}
 	if err := g.srv.SendConnack(cl, ack, false, nil); err != nil {
@@ -195,6 +227,9 @@ func (g *guard) OnSessionEstablish(cl *mqtt.Client, _ packets.Packet) {
 func (g *guard) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
 	id := identityOf(cl)
 	if id.Cloud {
+		if g.cloud != nil {
+			g.cloud.Store(cl)
+		}
 		return
 	}
 	g.mu.Lock()

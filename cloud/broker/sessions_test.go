@@ -146,6 +146,12 @@ func TestUndeliveredMessagesAreCountedAndAlerted(t *testing.T) {
 	if _, err := conn.Write(sub); err != nil {
 		t.Fatal(err)
 	}
+	// The SUBACK first: a message published before the subscription holds
+	// reaches no one and is not undelivered either.
+	suback := make([]byte, 5)
+	if _, err := io.ReadFull(conn, suback); err != nil || suback[0] != 0x90 {
+		t.Fatalf("SUBACK % x: %v", suback, err)
+	}
 	go func() { _, _ = io.Copy(io.Discard, conn) }() // reads until the test closes it
 
 	// The publisher writes its messages in one go, raw.

@@ -138,6 +138,8 @@ type MQTT struct {
 	PublicURL string `yaml:"public_url"`
 	// BoxLimit is each box's publish allowance at the embedded broker.
 	BoxLimit broker.Limit `yaml:"box_limit"`
+	// Connects paces box connections at the embedded broker.
+	Connects broker.ConnectLimit `yaml:"connects"`
 	// PresenceTimeout is, with an external broker, how long a box counts
 	// as online after the last message it published.
 	PresenceTimeout time.Duration `yaml:"presence_timeout"`
@@ -171,6 +173,7 @@ func Default() Config {
 			Username: CloudAccount,
 			ClientID: CloudAccount,
 			BoxLimit: broker.DefaultLimit(),
+			Connects: broker.DefaultConnectLimit(),
 			// Two and a half of the boxes' health interval (a minute), at
 			// which they republish their reported state: one late or lost
 			// report does not make a box look offline.
@@ -296,6 +299,11 @@ func (c Config) Validate() error {
 		if err := c.MQTT.BoxLimit.Validate(); err != nil {
 			for _, e := range unjoin(err) {
 				bad("mqtt.box_limit.%v", e)
+			}
+		}
+		if err := c.MQTT.Connects.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				bad("mqtt.connects.%v", e)
 			}
 		}
 	} else {

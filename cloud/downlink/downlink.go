@@ -35,9 +35,11 @@ type Config struct {
 	Workers int
 }
 
-// DefaultWorkers bounds parallel handling. Writes to bbolt are serialised
-// anyway; more workers help a store that writes in parallel (PostgreSQL).
-const DefaultWorkers = 4
+// DefaultWorkers bounds parallel handling. Each worker handles one box's
+// message at a time; the event batches of workers waiting on the store at
+// once share one commit (ingest's group commit), so more workers make
+// fewer, larger writes.
+const DefaultWorkers = 128
 
 // Timings.
 const (

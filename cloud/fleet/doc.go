@@ -9,8 +9,9 @@
 // through ingest), keeping presence (Presence: from the embedded broker's
 // session events, or from live traffic with an external broker; never from
 // what a retained status says, which any client with a box's credentials
-// can leave behind)
-// and admitting clients to the embedded broker.
+// can leave behind), keeping presence and reported state in memory and
+// writing them in bulk (one transaction for every box changed, once a
+// second and at stop), and admitting clients to the embedded broker.
 //
 // It knows the store through cloud/store and MQTT only as a Publisher and as
 // the messages the downlink hands it; it knows nothing of HTTP.

@@ -363,6 +363,11 @@ func TestHandle(t *testing.T) {
 
 	t0 := e.clk.Now()
 	e.handle(t, protocol.KindReported, false, msg(t, protocol.KindReported, protocol.Reported{V: 1, BoxID: "village-1", AppliedRev: 1, OutboxBacklog: 42, At: t0}))
+	// Reported state is soft: held in memory, written with the next flush.
+	if b := e.box(t, "village-1"); b.AppliedRev != 0 {
+		t.Fatalf("reported state written before the flush: %+v", b)
+	}
+	e.pres.flush(t.Context())
 	if b := e.box(t, "village-1"); b.AppliedRev != 1 || b.OutboxBacklog != 42 || !b.ReportedAt.Equal(t0) {
 		t.Fatalf("after reported: %+v", b)
 	}
@@ -371,6 +376,7 @@ func TestHandle(t *testing.T) {
 	// what it says but is no sign of the box now.
 	e.clk.Add(time.Minute)
 	e.handle(t, protocol.KindReported, true, msg(t, protocol.KindReported, protocol.Reported{V: 1, BoxID: "village-1", AppliedRev: 2, OutboxBacklog: 7, At: t0}))
+	e.pres.flush(t.Context())
 	if b := e.box(t, "village-1"); b.AppliedRev != 2 || b.OutboxBacklog != 7 || !b.ReportedAt.Equal(t0) {
 		t.Fatalf("after a retained reported: %+v, want rev 2, backlog 7, reported at %s", b, t0)
 	}

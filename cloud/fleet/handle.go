@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/store"
@@ -60,28 +61,40 @@ func (f *Fleet) status(m downlink.Message) (offline bool, err error) {
 }
 
 // reported records a box's reported state; ReportedAt only when it was
-// published now, not retained from before.
+// published now, not retained from before. With presence kept it is held
+// in memory and written with presence, many boxes in one write (soft
+// state: the box reports again every health interval and on connect);
+// without, it is written at once.
 func (f *Fleet) reported(ctx context.Context, m downlink.Message) error {
 	box := m.Box
 	r, err := protocol.DecodeReported(box, m.Payload)
 	if err != nil {
 		return err
 	}
-	now := f.now()
+	var at time.Time
+	if !m.Retained {
+		at = f.now()
+	}
+	f.log.Debug("box reported", "box_id", box, "rev", r.AppliedRev, "outbox_backlog", r.OutboxBacklog)
+	// The rollouts learn a box's version from every report, whether the
+	// report is held in memory or written at once.
+	if f.onReported != nil {
+		f.onReported(box, r)
+	}
+	if f.presence != nil {
+		f.presence.Reported(box, r.AppliedRev, r.OutboxBacklog, at)
+		return nil
+	}
 	err = f.st.UpdateBox(ctx, box, func(b *store.Box) error {
 		b.AppliedRev = r.AppliedRev
 		b.OutboxBacklog = r.OutboxBacklog
-		if !m.Retained {
-			b.ReportedAt = now
+		if !at.IsZero() {
+			b.ReportedAt = at
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("fleet: reported state of %s: %w", box, err)
-	}
-	f.log.Debug("box reported", "box_id", box, "rev", r.AppliedRev, "outbox_backlog", r.OutboxBacklog)
-	if f.onReported != nil {
-		f.onReported(box, r)
 	}
 	return nil
 }

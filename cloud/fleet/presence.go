@@ -13,8 +13,9 @@ import (
 )
 
 // Presence is which boxes are connected to the township, judged from
-// what no box can forge, kept in memory and written to the store's
-// Online and LastSeen as it changes.
+// what no box can forge, and what each box last reported, kept in memory
+// and written to the store's Online, LastSeen and reported fields at most
+// every FlushEvery, every box that changed in one write.
 //
 // With the embedded broker it follows the broker's own session events
 // (broker.Sessions): a box is online from its connection's CONNACK until
@@ -53,6 +54,13 @@ type link struct {
 	since    time.Time // when the box came online
 	lastSeen time.Time // last connect or live message
 	limited  uint64    // messages the broker dropped over the box's limit
+
+	// The box's last reported state, not yet written when report is set.
+	report     bool
+	reportGen  uint64 // counts reports, so a flush clears only what it wrote
+	rev        uint64
+	backlog    uint64
+	reportedAt time.Time // zero: the report was retained, keep the stored time
 
 	// What the store holds, to write only what changed.
 	storedOnline bool
@@ -128,7 +136,7 @@ func (p *Presence) get(box string) *link {
 
 // mark queues box's link for the store, if the store lags; p.mu is held.
 func (p *Presence) mark(box string, l *link) {
-	if l.online == l.storedOnline && l.lastSeen.Sub(l.storedSeen) < seenGranularity {
+	if !l.report && l.online == l.storedOnline && l.lastSeen.Sub(l.storedSeen) < seenGranularity {
 		return
 	}
 	p.dirty[box] = struct{}{}
@@ -177,6 +185,22 @@ func (p *Presence) Limited(box string, n uint64) {
 	p.get(box).limited += n
 }
 
+// Reported records box's reported state: the rev it applied and its
+// outbox backlog, and when it reported (at; zero for a retained copy,
+// which keeps the time stored). Like presence it is kept in memory and
+// written with the next flush, many boxes in one write.
+func (p *Presence) Reported(box string, rev, backlog uint64, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.get(box)
+	l.report, l.rev, l.backlog = true, rev, backlog
+	l.reportGen++
+	if !at.IsZero() {
+		l.reportedAt = at
+	}
+	p.mark(box, l)
+}
+
 // Heard records a message box published. A retained one (sent because the
 // service subscribed) tells nothing of now and is ignored. A live one moves
 // LastSeen; with traffic it also makes the box online, unless it is the
@@ -222,6 +246,9 @@ func (p *Presence) Link(b store.Box) Link {
 // an earlier run.
 func (p *Presence) Run(ctx context.Context) error {
 	if err := p.load(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it began: nothing to write
+		}
 		return err
 	}
 	t := time.NewTimer(time.Hour)
@@ -229,19 +256,37 @@ func (p *Presence) Run(ctx context.Context) error {
 	for {
 		next := p.expire()
 		p.flush(ctx)
+		// What changes within FlushEvery waits for one write: a thousand
+		// boxes connecting at once are one transaction, not a thousand.
+		select {
+		case <-ctx.Done():
+			return p.stop(ctx)
+		case <-time.After(FlushEvery):
+		}
+		next -= FlushEvery
+		if next <= 0 {
+			continue
+		}
 		t.Reset(next)
 		select {
 		case <-ctx.Done():
-			// What changed since the last flush, with a short grace.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushGrace)
-			p.flush(fctx)
-			cancel()
-			return nil
+			return p.stop(ctx)
 		case <-p.wake:
 		case <-t.C:
 		}
 	}
 }
+
+// stop writes what changed since the last flush, with a short grace.
+func (p *Presence) stop(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushGrace)
+	defer cancel()
+	p.flush(fctx)
+	return nil
+}
+
+// FlushEvery is how often presence and reported state are written, at most.
+const FlushEvery = time.Second
 
 // flushGrace bounds the last store writes at shutdown.
 const flushGrace = 2 * time.Second
@@ -295,9 +340,10 @@ func (p *Presence) expire() time.Duration {
 	return next
 }
 
-// flush writes each dirty box's presence to the store. A box the store
-// does not hold is forgotten (it was removed, or is unknown on a shared
-// broker); a failed write is retried at the next change.
+// flush writes every dirty box's presence and reported state to the
+// store, flushChunk boxes a transaction. A box the store does not hold is
+// forgotten (it was removed, or is unknown on a shared broker); a failed
+// write is retried at the next flush.
 func (p *Presence) flush(ctx context.Context) {
 	p.mu.Lock()
 	boxes := make([]string, 0, len(p.dirty))
@@ -306,36 +352,75 @@ func (p *Presence) flush(ctx context.Context) {
 	}
 	clear(p.dirty)
 	p.mu.Unlock()
+	for len(boxes) > 0 {
+		n := min(len(boxes), flushChunk)
+		p.flushSome(ctx, boxes[:n])
+		boxes = boxes[n:]
+	}
+}
+
+// flushChunk bounds one flush transaction.
+const flushChunk = 2000
+
+// written is what one flush wrote of a box.
+type written struct {
+	online    bool
+	seen      time.Time
+	report    bool
+	reportGen uint64
+}
+
+func (p *Presence) flushSome(ctx context.Context, boxes []string) {
+	fns := make(map[string]func(*store.Box) error, len(boxes))
+	var mu sync.Mutex // the store promises nothing of which goroutine runs fns
+	wrote := make(map[string]written, len(boxes))
 	for _, box := range boxes {
-		var online bool
-		var seen time.Time
-		err := p.st.UpdateBox(ctx, box, func(b *store.Box) error {
+		fns[box] = func(b *store.Box) error {
 			p.mu.Lock()
 			l := p.get(box)
-			online, seen = l.online, l.lastSeen
-			p.mu.Unlock()
-			b.Online = online
-			if seen.After(b.LastSeen) {
-				b.LastSeen = seen
+			w := written{online: l.online, seen: l.lastSeen, report: l.report, reportGen: l.reportGen}
+			// Counted as stored from here on, so that a change made while
+			// the write commits is measured against what it writes and
+			// queued again; a failed write queues the box again anyway.
+			l.storedOnline, l.storedSeen = w.online, w.seen
+			b.Online = l.online
+			if l.lastSeen.After(b.LastSeen) {
+				b.LastSeen = l.lastSeen
 			}
+			if l.report {
+				b.AppliedRev, b.OutboxBacklog = l.rev, l.backlog
+				if !l.reportedAt.IsZero() {
+					b.ReportedAt = l.reportedAt
+				}
+			}
+			p.mu.Unlock()
+			mu.Lock()
+			wrote[box] = w
+			mu.Unlock()
 			return nil
-		})
-		p.mu.Lock()
-		switch {
-		case err == nil:
-			l := p.get(box)
-			l.storedOnline, l.storedSeen = online, seen
-		case errors.Is(err, store.ErrNotFound):
-			delete(p.boxes, box)
-		default:
+		}
+	}
+	missing, err := p.st.UpdateBoxes(ctx, fns)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil {
+		for _, box := range boxes {
 			p.dirty[box] = struct{}{}
 		}
-		p.mu.Unlock()
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			if ctx.Err() != nil {
-				return
-			}
-			p.log.Warn("presence not recorded", "box_id", box, "err", err)
+		if ctx.Err() == nil {
+			p.log.Warn("presence not recorded", "boxes", len(boxes), "err", err)
+		}
+		return
+	}
+	for _, box := range missing {
+		delete(p.boxes, box)
+		delete(wrote, box)
+	}
+	for box, w := range wrote {
+		l := p.get(box)
+		// A report that came in after the write stays to be written.
+		if w.report && l.reportGen == w.reportGen {
+			l.report = false
 		}
 	}
 }

@@ -10,6 +10,12 @@
 // events that differ from those stored under their epoch make the ack say
 // the epoch diverged (see store.Events and package protocol).
 //
+// Writes are group commits: while one caller's write runs, the batches
+// other callers hand in wait, and the next caller to find no write running
+// stores all of them in one transaction (store.Events.AppendMany, one
+// fsync) and hands each its result. Each ack still follows the commit that
+// carries its batch.
+//
 // It knows the protocol's messages and the store's Events interface, and
 // nothing of MQTT: the caller receives the payload and publishes the ack.
 package ingest

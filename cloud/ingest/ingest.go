@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/store"
@@ -24,14 +25,39 @@ type Deps struct {
 	Stored func(box string, got store.Appended, evs []store.Event)
 }
 
-// Ingester stores event batches. It holds no state of its own, so one
-// Ingester may serve any number of goroutines.
+// Ingester stores event batches. One Ingester serves any number of
+// goroutines, and the more of them wait at once the fewer commits it
+// makes: see Handle.
 type Ingester struct {
 	log    *slog.Logger
 	store  store.Events
 	now    func() time.Time
 	stored func(box string, got store.Appended, evs []store.Event)
+
+	queue  chan *pending // batches waiting for a commit
+	leader chan struct{} // holds a token while one caller commits for all
+	// commits and batches count the store's writes and what they carried.
+	commits, batches atomic.Uint64
 }
+
+// pending is one batch waiting for the commit that carries it.
+type pending struct {
+	bb   store.BoxBatch
+	done chan store.AppendResult // buffered 1
+}
+
+// Group commit bounds.
+const (
+	// MaxCommitBatches is the most batches one commit carries: enough to
+	// carry a burst of every box of a county reconnecting, few enough
+	// that one write stays tens of milliseconds.
+	MaxCommitBatches = 512
+	// MaxCommitEvents stops a commit taking more batches once it holds
+	// this many events (a box back from days offline sends full batches).
+	MaxCommitEvents = 20_000
+	// queueLen is how many batches may wait; past it Handle waits to queue.
+	queueLen = 4096
+)
 
 // New checks deps; it starts nothing.
 func New(deps Deps) (*Ingester, error) {
@@ -48,13 +74,86 @@ func New(deps Deps) (*Ingester, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("ingest: new: %w", err)
 	}
-	return &Ingester{log: deps.Logger.With("component", "ingest"), store: deps.Store, now: deps.Now, stored: deps.Stored}, nil
+	return &Ingester{log: deps.Logger.With("component", "ingest"), store: deps.Store, now: deps.Now, stored: deps.Stored,
+		queue: make(chan *pending, queueLen), leader: make(chan struct{}, 1)}, nil
 }
+
+// Commits reports how many writes the store made and how many batches
+// they carried, since New.
+func (in *Ingester) Commits() (commits, batches uint64) { return in.commits.Load(), in.batches.Load() }
+
+// append queues bb and returns once a commit carried it. Whichever caller
+// finds no commit running commits everything queued, its own batch and
+// the others', in one store write (AppendMany), and hands each its result:
+// callers that wait while a write is running share the next one. No
+// goroutine of its own is needed, and at most one caller writes at a time.
+func (in *Ingester) append(ctx context.Context, bb store.BoxBatch) (store.Appended, error) {
+	p := &pending{bb: bb, done: make(chan store.AppendResult, 1)}
+	select {
+	case in.queue <- p:
+	case <-ctx.Done():
+		return store.Appended{}, ctx.Err()
+	}
+	for {
+		select {
+		case r := <-p.done:
+			return r.Appended, r.Err
+		case in.leader <- struct{}{}:
+			in.commit()
+			<-in.leader
+		case <-ctx.Done():
+			// The commit may still carry it; the caller only loses the
+			// answer, and the box resends.
+			return store.Appended{}, ctx.Err()
+		}
+	}
+}
+
+// commit writes what is queued, up to the bounds, in one AppendMany. It
+// runs while the caller holds the leader token. The write is not cut
+// short by the caller's context: it carries the others' batches too.
+func (in *Ingester) commit() {
+	var group []*pending
+	events := 0
+gather:
+	for len(group) < MaxCommitBatches && events < MaxCommitEvents {
+		select {
+		case p := <-in.queue:
+			group = append(group, p)
+			events += len(p.bb.Batch.Events)
+		default:
+			break gather
+		}
+	}
+	if len(group) == 0 {
+		return
+	}
+	bs := make([]store.BoxBatch, len(group))
+	for i, p := range group {
+		bs[i] = p.bb
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	res, err := in.store.AppendMany(ctx, bs)
+	in.commits.Add(1)
+	in.batches.Add(uint64(len(group)))
+	for i, p := range group {
+		if err != nil {
+			p.done <- store.AppendResult{Err: err}
+			continue
+		}
+		p.done <- res[i]
+	}
+}
+
+// commitTimeout bounds a group commit that cannot begin (a store gone).
+const commitTimeout = time.Minute
 
 // Handle decodes payload from box's events topic, stores its events with
 // the batch's epoch and floor and returns the protocol.EventsAck payload to
 // publish on box's events/ack topic. The ack is made only after the store's
-// durable commit, so it never covers an event a crash could lose, and it
+// durable commit (shared with the batches other callers handed in
+// meanwhile: group commit), so it never covers an event a crash could lose, and it
 // vouches only for the batch's own range: an ack that reaches a box after
 // it came back with other events deletes none of them.
 //
@@ -85,7 +184,7 @@ func (in *Ingester) Handle(ctx context.Context, box string, payload []byte) (ack
 			ReceivedAt: received,
 		}
 	}
-	got, err := in.store.AppendEvents(ctx, box, store.Batch{Epoch: batch.Epoch, Floor: batch.Floor, Events: evs, ReceivedAt: received})
+	got, err := in.append(ctx, store.BoxBatch{BoxID: box, Batch: store.Batch{Epoch: batch.Epoch, Floor: batch.Floor, Events: evs, ReceivedAt: received}})
 	if err != nil {
 		return nil, fmt.Errorf("ingest: store batch of box %s: %w", box, err)
 	}

@@ -24,6 +24,9 @@
 //	dalaba_cloud_mqtt_connected                              gauge      1 while the service's MQTT connection is up
 //	dalaba_cloud_broker_undelivered_total                    counter    messages the embedded broker dropped instead of delivering
 //	dalaba_cloud_broker_rate_limited_total{box}              counter    the box's messages the broker dropped over its publish limit
+//	dalaba_cloud_broker_township_inflight                    gauge      messages the broker holds unacknowledged for the service's session
+//	dalaba_cloud_broker_township_inflight_window             gauge      the most it may hold; past it the broker drops (undelivered_total)
+//	dalaba_cloud_broker_connects_total{outcome}              counter    box connects held for their turn (paced) or refused as busy (refused_busy)
 //	dalaba_cloud_alerts_open                                 gauge      alert incidents open now
 //	dalaba_cloud_alert_deliveries_total{outcome}             counter    alert messages sent or given up, since the start
 //

@@ -28,9 +28,14 @@ type Source struct {
 	Link        func(b store.Box) fleet.Link
 	Connected   func() bool
 	Undelivered func() uint64
-	AlertsOpen  func() int
-	AlertsSent  func() (sent, failed uint64)
-	Now         func() time.Time
+	// Inflight and Connects read the embedded broker: the service's
+	// session's unacknowledged messages and its window; box connects
+	// paced and refused as busy.
+	Inflight   func() (n, window int)
+	Connects   func() (paced, refused uint64)
+	AlertsOpen func() int
+	AlertsSent func() (sent, failed uint64)
+	Now        func() time.Time
 }
 
 // Metrics is the township's registry. Make it with New.
@@ -205,13 +210,16 @@ var (
 	descConnected   = prometheus.NewDesc(ns+"mqtt_connected", "1 while the service's MQTT connection is up.", nil, nil)
 	descUndelivered = prometheus.NewDesc(ns+"broker_undelivered_total", "Messages the embedded broker dropped instead of delivering.", nil, nil)
 	descLimited     = prometheus.NewDesc(ns+"broker_rate_limited_total", "The box's messages the broker dropped over its publish limit.", []string{"box"}, nil)
+	descInflight    = prometheus.NewDesc(ns+"broker_township_inflight", "Messages the embedded broker holds unacknowledged for the service's session.", nil, nil)
+	descWindow      = prometheus.NewDesc(ns+"broker_township_inflight_window", "The most the service's session may hold; past it the broker drops (undelivered).", nil, nil)
+	descConnects    = prometheus.NewDesc(ns+"broker_connects_total", "Box connects the embedded broker held for their turn (paced) or refused as busy.", []string{"outcome"}, nil)
 	descAlertsOpen  = prometheus.NewDesc(ns+"alerts_open", "Alert incidents open now.", nil, nil)
 	descDeliveries  = prometheus.NewDesc(ns+"alert_deliveries_total", "Alert messages sent or given up since the start.", []string{"outcome"}, nil)
 )
 
 func (r *readings) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descBoxes, descOnline, descBoxOnline, descLastSeen, descBacklog, descConnected,
-		descUndelivered, descLimited, descAlertsOpen, descDeliveries} {
+		descUndelivered, descLimited, descInflight, descWindow, descConnects, descAlertsOpen, descDeliveries} {
 		ch <- d
 	}
 }
@@ -255,6 +263,16 @@ func (r *readings) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.Undelivered != nil {
 		counter(descUndelivered, float64(s.Undelivered()))
+	}
+	if s.Inflight != nil {
+		n, window := s.Inflight()
+		gauge(descInflight, float64(n))
+		gauge(descWindow, float64(window))
+	}
+	if s.Connects != nil {
+		paced, refused := s.Connects()
+		counter(descConnects, float64(paced), "paced")
+		counter(descConnects, float64(refused), "refused_busy")
 	}
 	if s.AlertsOpen != nil {
 		gauge(descAlertsOpen, float64(s.AlertsOpen()))

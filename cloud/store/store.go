@@ -65,6 +65,18 @@ type Box struct {
 	// the record, and has no credentials (SecretHash is empty), so no
 	// client can sign in as it.
 	RetiredAt time.Time
+
+	// Health is the box's latest box.health event (the highest position
+	// stored), kept by AppendEvents so that showing the fleet reads no
+	// events; zero until the box sends one.
+	Health Health
+}
+
+// Health is a box's latest box.health event as the box sent it.
+type Health struct {
+	Position uint64    // of the event in the box's log; 0: none yet
+	Time     time.Time // on the box's clock
+	Data     []byte    // the event's JSON object (protocol.Health)
 }
 
 // Retired reports whether the box was taken out of service.
@@ -110,6 +122,19 @@ type Batch struct {
 	Floor      uint64    // every seq below it is settled; 0 settles nothing
 	Events     []Event   // their BoxID and Incarnation are ignored
 	ReceivedAt time.Time // the time of a box.reset the batch begins
+}
+
+// BoxBatch is one box's batch for AppendMany.
+type BoxBatch struct {
+	BoxID string
+	Batch Batch
+}
+
+// AppendResult is what AppendMany made of one BoxBatch: what
+// AppendEvents would have returned.
+type AppendResult struct {
+	Appended Appended
+	Err      error
 }
 
 // Appended is what AppendEvents made of a batch.
@@ -162,10 +187,16 @@ type Boxes interface {
 	ListBoxes(ctx context.Context) ([]Box, error)
 	// UpdateBox reads box id, lets fn change it and writes it back in one
 	// transaction. ID, SecretHash, CreatedAt and RetiredAt are not
-	// changeable this way, nor Epoch, Incarnation and Watermark, which are
-	// AppendEvents's. If fn returns an error nothing is written and the
-	// error is returned.
+	// changeable this way, nor Epoch, Incarnation, Watermark and Health,
+	// which are AppendEvents's. If fn returns an error nothing is written
+	// and the error is returned.
 	UpdateBox(ctx context.Context, id string, fn func(*Box) error) error
+	// UpdateBoxes is UpdateBox for many boxes in one transaction, for
+	// state written in bulk (presence, reported state): each box's fn runs
+	// as UpdateBox's would. Unknown ids are skipped and returned in
+	// missing. If any fn returns an error nothing is written and the
+	// error is returned.
+	UpdateBoxes(ctx context.Context, fns map[string]func(*Box) error) (missing []string, err error)
 	// UpdateBoxCredentials is UpdateBox for the fleet's changes of a box's
 	// standing: fn may also change SecretHash (a new secret, or none) and
 	// RetiredAt, together with the rest in one transaction.
@@ -220,7 +251,17 @@ type Events interface {
 	// ignored, and the incarnation's watermark advances: first to at least
 	// floor-1 (the box says every seq below floor is settled), then over
 	// every contiguous stored seq.
+	//
+	// The box's latest box.health event (protocol.EventHealth) among those
+	// stored, by position, is kept as Box.Health in the same write.
 	AppendEvents(ctx context.Context, boxID string, b Batch) (Appended, error)
+	// AppendMany stores several batches, each exactly as AppendEvents
+	// would and in their order, in one durable write (group commit), and
+	// returns what became of each, in order. A batch refused on its own (an
+	// unknown box: ErrNotFound; a bad seq) has its error in its result and
+	// changes nothing; the others are stored. err is set only when the
+	// write as a whole failed, and then nothing was stored.
+	AppendMany(ctx context.Context, bs []BoxBatch) ([]AppendResult, error)
 	// ListEvents returns up to limit events of boxID with Position above
 	// after, in position order: every incarnation's, oldest first.
 	ListEvents(ctx context.Context, boxID string, after uint64, limit int) ([]Event, error)

@@ -3,13 +3,16 @@
 //
 //	dalaba-sim speaker [--listen ADDR] [--interface IF] [--record DIR] [--stats-interval D] [--name NAME]
 //	dalaba-sim camera [--listen ADDR] [--path PATH] [--clip FILE] [--fps N] [--user U --pass P]
+//	dalaba-sim fleet --broker URL --credentials FILE [--township-key KEY] [--compress N] [--events-per-hour N] ...
 //	dalaba-sim help [COMMAND]
 //	dalaba-sim --version
 //
 // speaker is an IP paging loudspeaker: it takes RTP G.711 (PCMU or PCMA)
 // on a unicast address or a multicast group, logs what a real horn's
 // jitter buffer would suffer and, with --record, writes what it heard as
-// a WAV file. camera is an RTSP camera looping a short H.264 clip.
+// a WAV file. camera is an RTSP camera looping a short H.264 clip. fleet
+// is many village boxes in one process (package fleetsim), for measuring
+// a township at county scale.
 // `dalaba-sim help COMMAND` lists a command's flags.
 //
 // A device runs until SIGINT or SIGTERM. Exit status: 0 after a clean
@@ -57,6 +60,7 @@ func commands() []command {
 	return []command{
 		{"speaker", "an RTP paging loudspeaker (unicast or multicast), recording what it hears", runSpeaker},
 		{"camera", "an RTSP monitoring camera looping an H.264 clip (UDP or TCP, optional credentials)", runCamera},
+		{"fleet", "many village boxes speaking the box's MQTT protocol to a township, with time compression", runFleet},
 	}
 }
 

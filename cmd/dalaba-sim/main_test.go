@@ -81,6 +81,9 @@ func TestUsage(t *testing.T) {
 		{"port out of range", []string{"speaker", "--listen", "127.0.0.1:99999"}, exitUsage, "", []string{"--listen 127.0.0.1:99999"}},
 		{"interface for unicast", []string{"speaker", "--listen", "127.0.0.1:0", "--interface", "lo"}, exitUsage, "", []string{"interface"}},
 		{"negative stats interval", []string{"speaker", "--stats-interval", "-1s"}, exitUsage, "", []string{"negative"}},
+		{"fleet without credentials", []string{"fleet", "--broker", "tcp://127.0.0.1:1883"}, exitUsage, "", []string{"--credentials is required"}},
+		{"fleet with a missing credentials file", []string{"fleet", "--credentials", "/nonexistent/boxes.txt"}, exitUsage, "", []string{"--credentials"}},
+		{"help fleet", []string{"help", "fleet"}, exitOK, "-compress", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -276,6 +278,12 @@ type boxRecord struct {
 	// Events counts the box's stored events, so CountEvents need not walk
 	// them.
 	Events uint64 `json:"events"`
+	// The latest box.health event. Soft state: a reader without these
+	// fields drops them on rewrite and the box's next report restores
+	// them, so they need no schema version of their own.
+	HealthPos  uint64          `json:"health_pos,omitempty"`
+	HealthTime time.Time       `json:"health_time,omitzero"`
+	HealthData json.RawMessage `json:"health_data,omitempty"`
 }
 
 func (r boxRecord) incarnation() uint32 { return max(r.Incarnation, 1) }
@@ -286,6 +294,7 @@ func toRecord(b store.Box, events uint64) boxRecord {
 		Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
 		OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
 		DesiredRev: b.DesiredRev, Epoch: b.Epoch, Incarnation: b.Incarnation, Watermark: b.Watermark, Events: events,
+		HealthPos: b.Health.Position, HealthTime: b.Health.Time, HealthData: b.Health.Data,
 	}
 }
 
@@ -295,6 +304,7 @@ func (r boxRecord) box(id string) store.Box {
 		Online: r.Online, LastSeen: r.LastSeen, AppliedRev: r.AppliedRev,
 		OutboxBacklog: r.OutboxBacklog, ReportedAt: r.ReportedAt,
 		DesiredRev: r.DesiredRev, Epoch: r.Epoch, Incarnation: r.incarnation(), Watermark: r.Watermark,
+		Health: store.Health{Position: r.HealthPos, Time: r.HealthTime, Data: r.HealthData},
 	}
 }
 
@@ -399,28 +409,60 @@ func (s *Store) updateBox(ctx context.Context, id string, credentials bool, fn f
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		r, err := getBox(tx, id)
-		if err != nil {
-			return err
-		}
-		b := r.box(id)
-		// fn gets its own copy of the hash, so it cannot alias the record.
-		b.SecretHash = append([]byte(nil), r.SecretHash...)
-		if err := fn(&b); err != nil {
-			return err
-		}
-		b.ID, b.CreatedAt = id, r.CreatedAt
-		if !credentials {
-			b.SecretHash, b.RetiredAt = r.SecretHash, r.RetiredAt
-		}
-		b.Epoch, b.Incarnation, b.Watermark = r.Epoch, r.Incarnation, r.Watermark
-		return putBox(tx, id, toRecord(b, r.Events))
-	})
+	err := s.db.Update(func(tx *bolt.Tx) error { return updateIn(tx, id, credentials, fn) })
 	if err != nil {
 		return fmt.Errorf("boltstore: update box %s: %w", id, err)
 	}
 	return nil
+}
+
+// updateIn runs fn on box id within tx; see UpdateBox.
+func updateIn(tx *bolt.Tx, id string, credentials bool, fn func(*store.Box) error) error {
+	r, err := getBox(tx, id)
+	if err != nil {
+		return err
+	}
+	b := r.box(id)
+	// fn gets its own copy of the hash, so it cannot alias the record.
+	b.SecretHash = append([]byte(nil), r.SecretHash...)
+	if err := fn(&b); err != nil {
+		return err
+	}
+	b.ID, b.CreatedAt = id, r.CreatedAt
+	if !credentials {
+		b.SecretHash, b.RetiredAt = r.SecretHash, r.RetiredAt
+	}
+	b.Epoch, b.Incarnation, b.Watermark = r.Epoch, r.Incarnation, r.Watermark
+	b.Health = store.Health{Position: r.HealthPos, Time: r.HealthTime, Data: r.HealthData}
+	return putBox(tx, id, toRecord(b, r.Events))
+}
+
+// UpdateBoxes runs each fn on its box in one write transaction, in id
+// order (neighbouring keys share pages); see store.Boxes.
+func (s *Store) UpdateBoxes(ctx context.Context, fns map[string]func(*store.Box) error) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ids := slices.Sorted(maps.Keys(fns))
+	var missing []string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		missing = missing[:0]
+		for _, id := range ids {
+			err := updateIn(tx, id, false, fns[id])
+			if errors.Is(err, store.ErrNotFound) {
+				missing = append(missing, id)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("box %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: update %d boxes: %w", len(ids), err)
+	}
+	return missing, nil
 }
 
 // PutDesired stores d if its rev is above the stored one and records the

@@ -138,6 +138,53 @@ func (s *Store) AppendEvents(ctx context.Context, boxID string, b store.Batch) (
 	return out, nil
 }
 
+// AppendMany stores every batch of bs in one transaction, as
+// store.Events says: one commit and its fsync for them all. A batch that
+// fails inside the transaction for a reason of its own other than an
+// unknown box would leave the transaction half written, so then each
+// batch is stored in a transaction of its own instead.
+func (s *Store) AppendMany(ctx context.Context, bs []store.BoxBatch) ([]store.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]store.AppendResult, len(bs))
+	for i, x := range bs {
+		if err := checkBatch(x.Batch); err != nil {
+			out[i].Err = fmt.Errorf("boltstore: append events of box %s: %w", x.BoxID, err)
+		}
+	}
+	errAlone := errors.New("a batch failed alone")
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i, x := range bs {
+			if out[i].Err != nil && !errors.Is(out[i].Err, store.ErrNotFound) {
+				continue // refused before the transaction
+			}
+			got, err := appendBatch(tx, x.BoxID, x.Batch)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				out[i].Err = fmt.Errorf("boltstore: append events of box %s: %w", x.BoxID, err)
+			case err != nil:
+				return errAlone
+			default:
+				out[i].Appended = got
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, errAlone) {
+		for i, x := range bs {
+			if out[i].Err == nil || errors.Is(out[i].Err, store.ErrNotFound) {
+				out[i].Appended, out[i].Err = s.AppendEvents(ctx, x.BoxID, x.Batch)
+			}
+		}
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("boltstore: append %d batches: %w", len(bs), err)
+	}
+	return out, nil
+}
+
 func appendBatch(tx *bolt.Tx, boxID string, b store.Batch) (store.Appended, error) {
 	evb, r, err := eventsOf(tx, boxID)
 	if err != nil {
@@ -219,6 +266,9 @@ func appendBatch(tx *bolt.Tx, boxID string, b store.Batch) (store.Appended, erro
 			return store.Appended{}, err
 		}
 		r.Events++
+		if pos := e.Position(); e.Type == protocol.EventHealth && pos > r.HealthPos {
+			r.HealthPos, r.HealthTime, r.HealthData = pos, e.Time, e.Data
+		}
 	}
 	if b.Floor > 0 && b.Floor-1 > inc.wm {
 		inc.wm = b.Floor - 1

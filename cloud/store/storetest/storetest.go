@@ -33,6 +33,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Claims", func(t *testing.T) { testClaims(t, open) })
 	t.Run("Ping", func(t *testing.T) { testPing(t, open) })
 	t.Run("Updates", func(t *testing.T) { testUpdates(t, open) })
+	t.Run("AppendMany", func(t *testing.T) { testAppendMany(t, open) })
+	t.Run("UpdateBoxes", func(t *testing.T) { testUpdateBoxes(t, open) })
+	t.Run("Health", func(t *testing.T) { testHealth(t, open) })
 }
 
 // testPing: a working store pings clean, as often as asked, without
@@ -112,6 +115,8 @@ func normBox(b store.Box) store.Box {
 	b.LastSeen = b.LastSeen.UTC()
 	b.ReportedAt = b.ReportedAt.UTC()
 	b.RetiredAt = b.RetiredAt.UTC()
+	b.Health.Time = b.Health.Time.UTC()
+	b.Health.Data = normBytes(b.Health.Data)
 	return b
 }
 
