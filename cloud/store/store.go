@@ -371,6 +371,7 @@ type Store interface {
 	Lists
 	Community
 	Alerts
+	Overviews
 	// Ping checks that the store can take a write now: it fails when the
 	// disk is full (ErrFull) or read-only, or the store is closed or
 	// unreachable.
@@ -378,4 +379,26 @@ type Store interface {
 	// changes nothing any other method returns.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Overview is a box with what an overview of the whole fleet shows of it:
+// its plan and its latest events.
+type Overview struct {
+	Box  Box
+	Plan Plan // the empty plan, BoxID set, when none is stored
+	// Recent are the box's latest events of the asked types, oldest
+	// first: of those ListEvents(Box.ID, after, 2*window) returns, where
+	// after is Position(Box.Incarnation, Box.Watermark-window), or the
+	// incarnation's start when its watermark is below window.
+	Recent []Event
+}
+
+// Overviews reads the whole fleet at once, for the dashboard and the
+// paged box list, which would otherwise read each box's plan and events
+// on their own: two reads per box, thousands of boxes.
+type Overviews interface {
+	// ListOverviews returns every box ordered by id with its plan and
+	// its latest events of types (nil: every type), all read at one
+	// moment. window is at least 1.
+	ListOverviews(ctx context.Context, window int, types []string) ([]Overview, error)
 }
