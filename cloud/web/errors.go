@@ -9,6 +9,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/alert"
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/board"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
@@ -229,6 +230,7 @@ func sentinels() []sentinel {
 		{errBadRequest, CodeBadRequest},
 		{store.ErrNotFound, CodeNotFound},
 		{store.ErrExists, CodeExists},
+		{board.ErrBadQuery, CodeBadRequest},
 	}
 }
 
