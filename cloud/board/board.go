@@ -100,7 +100,7 @@ func (b *Board) read(ctx context.Context) (*Snapshot, error) {
 	for i, o := range ovs {
 		l := b.d.Link(o.Box)
 		e := Entry{Box: o.Box, Online: l.Online, LastSeen: l.LastSeen, State: Derive(o)}
-		e.Problems = problemsOf(e)
+		e.Problems = ProblemsOf(e)
 		s.Entries[i] = e
 	}
 	b.snap = s
@@ -118,7 +118,8 @@ type Entry struct {
 	Problems []string
 }
 
-func problemsOf(e Entry) []string {
+// ProblemsOf lists e's problems from its box, link and state.
+func ProblemsOf(e Entry) []string {
 	if e.Box.Retired() {
 		return nil
 	}
@@ -153,27 +154,33 @@ type Snapshot struct {
 
 	// memo keeps what readers made of this snapshot (Memo).
 	mu   sync.Mutex
-	memo map[string]any
+	memo map[string]*memo
 }
 
 // Memo returns what build made of the snapshot under key, making it the
 // first time: readers of one snapshot asking the same thing (the same
-// page of the dashboard in the same language) share one answer.
+// page of the dashboard in the same language) share one answer. Readers
+// of one key wait for its one build; build may call Memo for other keys.
 func (s *Snapshot) Memo(key string, build func() (any, error)) (any, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.memo[key]; ok {
-		return v, nil
+	m, ok := s.memo[key]
+	if !ok {
+		if s.memo == nil {
+			s.memo = map[string]*memo{}
+		}
+		m = &memo{}
+		s.memo[key] = m
 	}
-	v, err := build()
-	if err != nil {
-		return nil, err
-	}
-	if s.memo == nil {
-		s.memo = map[string]any{}
-	}
-	s.memo[key] = v
-	return v, nil
+	s.mu.Unlock()
+	m.once.Do(func() { m.v, m.err = build() })
+	return m.v, m.err
+}
+
+// memo is one key's answer, built once.
+type memo struct {
+	once sync.Once
+	v    any
+	err  error
 }
 
 func storeBox(id string) store.Box { return store.Box{ID: id} }

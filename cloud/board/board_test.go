@@ -35,7 +35,7 @@ func fleet(n int) *Snapshot {
 		if i%7 != 0 {
 			e.LastSeen = t0.Add(-time.Duration((i*31)%97) * time.Minute)
 		}
-		e.Problems = problemsOf(e)
+		e.Problems = ProblemsOf(e)
 		s.Entries = append(s.Entries, e)
 	}
 	return s
@@ -178,7 +178,7 @@ func TestOffsetPages(t *testing.T) {
 func TestRetiredBoxesOnlyWhenAsked(t *testing.T) {
 	s := fleet(4)
 	s.Entries[1].Box.RetiredAt = t0
-	s.Entries[1].Problems = problemsOf(s.Entries[1])
+	s.Entries[1].Problems = ProblemsOf(s.Entries[1])
 	if p, _ := s.Page(Query{Sort: SortID, Limit: 10}); slices.Contains(ids(p.Entries), "village-0001") {
 		t.Error("a retired box listed without all")
 	}

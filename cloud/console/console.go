@@ -16,6 +16,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/auth/forwarded"
+	"github.com/dalaba/dalaba/cloud/board"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/store"
 )
@@ -46,6 +47,8 @@ type Store interface {
 	GetAlertSettings(ctx context.Context) (store.AlertSettings, error)
 	ListIncidents(ctx context.Context) ([]store.Incident, error)
 	ListAlerts(ctx context.Context, f store.AlertFilter) ([]store.Alert, error)
+	// ListOverviews reads the whole fleet for the dashboard (cloud/board).
+	ListOverviews(ctx context.Context, window int, types []string) ([]store.Overview, error)
 }
 
 // Config tunes the console; the zero value is ready to use.
@@ -99,7 +102,7 @@ type Console struct {
 	msgs  catalog
 	pages map[string]*template.Template
 	mux   *http.ServeMux
-	cache rowsCache // the box streams' shared rows
+	board *board.Board // the fleet, read once per Interval for every dashboard
 	// registered are the routes with their actions, in order.
 	registered []Route
 	// proxies find a sign-in's client address behind trusted proxies.
@@ -143,7 +146,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		deps.Now = time.Now
 	}
 	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(),
-		communityMessages(), villagesMessages(), rosterMessages(), alertsMessages(), diagMessages())
+		communityMessages(), villagesMessages(), rosterMessages(), alertsMessages(), diagMessages(), dashboardMessages())
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +162,9 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		cfg: cfg, log: deps.Logger.With("component", "console"), st: deps.Store, auth: deps.Auth, ls: deps.Lists,
 		next: deps.Next, now: deps.Now, csrf: csrf{key: cfg.CSRFKey}, msgs: msgs, pages: pages,
 		mux: http.NewServeMux(), quit: make(chan struct{}), proxies: deps.Proxies,
+	}
+	if c.board, err = board.New(board.Deps{Source: deps.Store, MaxAge: cfg.Interval, Now: deps.Now}); err != nil {
+		return nil, fmt.Errorf("console: new: %w", err)
 	}
 	if err := c.routes(); err != nil {
 		return nil, err
