@@ -372,6 +372,7 @@ type Store interface {
 	Community
 	Alerts
 	Overviews
+	Batches
 	// Ping checks that the store can take a write now: it fails when the
 	// disk is full (ErrFull) or read-only, or the store is closed or
 	// unreachable.
@@ -401,4 +402,19 @@ type Overviews interface {
 	// its latest events of types (nil: every type), all read at one
 	// moment. window is at least 1.
 	ListOverviews(ctx context.Context, window int, types []string) ([]Overview, error)
+}
+
+// Batches change many boxes' plans or desired states in one durable
+// write, for a change pushed to a whole township: thousands of boxes,
+// one fsync per batch instead of two per box.
+type Batches interface {
+	// UpdatePlans is UpdatePlan for each of ids in one transaction: fn
+	// runs once per box, and a box whose fn fails, or that is unknown
+	// (ErrNotFound), is left as it was, its error at its index of errs;
+	// the others are written together. err is for the write itself, and
+	// then nothing was written. fn must not call the store.
+	UpdatePlans(ctx context.Context, ids []string, fn func(*Plan) error) (errs []error, err error)
+	// PutDesiredBatch is PutDesired for each of ds in one transaction,
+	// each one's refusal (ErrExists, ErrNotFound) at its index of errs.
+	PutDesiredBatch(ctx context.Context, ds []Desired) (errs []error, err error)
 }

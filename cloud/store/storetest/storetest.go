@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("Alerts", func(t *testing.T) { testAlerts(t, open) })
 	t.Run("Ping", func(t *testing.T) { testPing(t, open) })
 	t.Run("Overviews", func(t *testing.T) { testOverviews(t, open) })
+	t.Run("Batches", func(t *testing.T) { testBatches(t, open) })
 }
 
 // testPing: a working store pings clean, as often as asked, without
