@@ -127,6 +127,9 @@ func codeMessages() map[string]message {
 		codeUnknown:                   {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
 		"CheckFields":                 {"请检查：{x}。", "Check: {x}."},
 		"ListSep":                     {"、", ", "},
+		codeKey(web.CodeJobInvalid): {"批量修改没有开始：请选择乡镇或广播盒，并填写要加入的定时广播（或要删除的编号）。列出的盒子须已登记且在用。",
+			"The change to many boxes did not start: choose a township or boxes, and fill in the schedule to add (or the id to remove). Every box listed must be registered and in service."},
+		codeKey(web.CodeJobsBusy): {"等待中的批量修改太多，请等正在进行的完成后再试。", "Too many changes to many boxes are waiting; try again once the running one has ended."},
 	}
 }
 

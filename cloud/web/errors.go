@@ -10,6 +10,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/alert"
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/board"
+	"github.com/dalaba/dalaba/cloud/bulk"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
@@ -87,6 +88,8 @@ const (
 	CodeSendFailed         Code = "alert.send_failed"         // a test message the channel did not take (the platform's answer in the message)
 	CodeUnhealthy          Code = "service.unhealthy"         // /healthz: the store cannot write or the broker is gone
 	CodeInternal           Code = "internal"                  // anything else; the log has it
+	CodeJobInvalid         Code = "job.invalid"               // a bulk plan change that cannot run as asked (no boxes, unknown boxes, no change)
+	CodeJobsBusy           Code = "job.busy"                  // too many bulk plan changes waiting: try again when one has ended
 )
 
 // codeSpec is a code's row of the table.
@@ -158,6 +161,8 @@ func codes() map[Code]codeSpec {
 		CodeSendFailed:         {http.StatusBadGateway, "the test message was not delivered"},
 		CodeUnhealthy:          {http.StatusServiceUnavailable, "unhealthy"},
 		CodeInternal:           {http.StatusInternalServerError, "internal error"},
+		CodeJobInvalid:         {http.StatusBadRequest, "the plan change cannot run as asked"},
+		CodeJobsBusy:           {http.StatusServiceUnavailable, "too many plan changes are waiting"},
 	}
 }
 
@@ -231,6 +236,8 @@ func sentinels() []sentinel {
 		{store.ErrNotFound, CodeNotFound},
 		{store.ErrExists, CodeExists},
 		{board.ErrBadQuery, CodeBadRequest},
+		{bulk.ErrInvalid, CodeJobInvalid},
+		{bulk.ErrBusy, CodeJobsBusy},
 	}
 }
 

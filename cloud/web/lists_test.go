@@ -125,7 +125,8 @@ func newListsEnvConfig(t *testing.T, speech Speech, cfg lists.Config, deps lists
 	}
 	dl := &fakeDownlink{}
 	errs := &errorLog{}
-	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now})
+	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now,
+		Jobs: runJobs(t, pl)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,6 +104,8 @@ type Deps struct {
 	// Alerts sends test messages; nil: the alert settings can be kept but
 	// not tried.
 	Alerts Alerter
+	// Jobs pushes plan changes to many boxes; nil leaves their routes out.
+	Jobs Jobs
 }
 
 // Limits of the API.
@@ -143,6 +145,7 @@ type Server struct {
 	proxies forwarded.Proxies
 	// board is the fleet at a glance, for the paged box list.
 	board *board.Board
+	jobs  Jobs
 }
 
 // Route is an API route and the action its caller's role must be allowed
@@ -201,7 +204,7 @@ func New(deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: new: %w", err)
 	}
-	s.board = b
+	s.board, s.jobs = b, deps.Jobs
 	s.open("GET /healthz", s.healthz)
 	s.open("POST /api/v1/login", s.login)
 	s.route("POST /api/v1/logout", auth.ActionSignedIn, s.logout)
@@ -229,6 +232,9 @@ func New(deps Deps) (*Server, error) {
 	s.auditRoutes()
 	s.alertRoutes()
 	s.diagRoutes()
+	if s.jobs != nil {
+		s.jobRoutes()
+	}
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
 }

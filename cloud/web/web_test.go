@@ -139,7 +139,7 @@ func newEnvWith(t *testing.T, edit func(*Deps)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deps := Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Now: clk.Now}
+	deps := Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Now: clk.Now, Jobs: runJobs(t, pl)}
 	if edit != nil {
 		edit(&deps)
 	}
