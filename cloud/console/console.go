@@ -146,7 +146,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		deps.Now = time.Now
 	}
 	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(),
-		communityMessages(), villagesMessages(), rosterMessages(), alertsMessages(), diagMessages(), dashboardMessages())
+		communityMessages(), villagesMessages(), rosterMessages(), alertsMessages(), diagMessages(), dashboardMessages(), jobsMessages())
 	if err != nil {
 		return nil, err
 	}
@@ -198,6 +198,7 @@ func (c *Console) routes() error {
 	c.userRoutes()
 	c.alertRoutes()
 	c.diagRoutes()
+	c.jobRoutes()
 	c.mux.HandleFunc("/", c.rest)
 	return nil
 }

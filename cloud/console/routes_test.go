@@ -54,6 +54,7 @@ func wantRoutes() map[string]auth.Action {
 		"GET /alerts":         auth.ActionViewAlerts,
 		"GET /diag":           auth.ActionDiagnose,
 		"GET /diag/{id}":      auth.ActionDiagnose,
+		"GET /plan-jobs":      auth.ActionViewBroadcast,
 	}
 }
 
@@ -240,6 +241,8 @@ func TestPagesShowWhatTheRoleCan(t *testing.T) {
 		{"/paging", `id="paging-start"`, auth.ActionPage},
 		{"/broadcast", `id="bc-speak-form"`, auth.ActionManageBroadcast},
 		{"/broadcast", `data-send="true"`, auth.ActionPlayNow},
+		{"/plan-jobs", `id="jb-form"`, auth.ActionManageBroadcast},
+		{"/", `id="nav-jobs"`, auth.ActionManageBroadcast},
 		{listsPath(thisPeriod()), `id="create-form"`, auth.ActionEditLists},
 		{"/", `id="nav-villages"`, auth.ActionManageBoxes},
 		{"/", `id="nav-roster"`, auth.ActionEditLists},
