@@ -274,6 +274,8 @@ func (c *Cloud) Run(ctx context.Context) error {
 	g.Go(func() error { return ls.Run(mqttCtx) })
 	g.Go(func() error { return wt.eng.Run(mqttCtx) })
 	g.Go(func() error { return jobs.Run(mqttCtx) })
+	g.Go(func() error { return api.Run(httpCtx) })
+	g.Go(func() error { return con.Run(httpCtx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("cloud: http: %w", err)

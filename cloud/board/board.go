@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type Deps struct {
 	// fleet again; 0 = DefaultMaxAge.
 	MaxAge time.Duration
 	Now    func() time.Time // nil = time.Now
+	Logger *slog.Logger     // nil = none
 }
 
 // DefaultMaxAge is the default age under which readers share a snapshot.
@@ -43,7 +45,17 @@ type Board struct {
 	mu   sync.Mutex
 	snap *Snapshot
 	seq  uint64
+	// running is set while Run keeps the snapshot fresh; asked is when a
+	// reader last asked for it.
+	running bool
+	asked   time.Time
+	// gen counts Invalidate calls, so a read begun before one is not
+	// installed after it.
+	gen uint64
 }
+
+// Idle is how long after the last reader Run stops reading the fleet.
+const Idle = time.Minute
 
 // New checks deps.
 func New(deps Deps) (*Board, error) {
@@ -59,6 +71,9 @@ func New(deps Deps) (*Board, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
 	if deps.Link == nil {
 		deps.Link = func(b store.Box) Link { return Link{Online: b.Online, LastSeen: b.LastSeen} }
 	}
@@ -66,13 +81,67 @@ func New(deps Deps) (*Board, error) {
 }
 
 // Snapshot returns the fleet as read at most MaxAge ago.
+// While Run keeps it fresh, a reader never waits for a read but the
+// first after Idle or Invalidate.
 func (b *Board) Snapshot(ctx context.Context) (*Snapshot, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.snap != nil && b.d.Now().Sub(b.snap.At) < b.d.MaxAge {
+	now := b.d.Now()
+	b.asked = now
+	limit := b.d.MaxAge
+	if b.running {
+		// Run reads every MaxAge; a snapshot older than a few of them
+		// means Run is stuck, and the reader reads for itself.
+		limit = 3 * b.d.MaxAge
+	}
+	if b.snap != nil && now.Sub(b.snap.At) < limit {
 		return b.snap, nil
 	}
 	return b.read(ctx)
+}
+
+// Run reads the fleet every MaxAge while someone has read the board
+// within Idle, so readers find a fresh snapshot instead of waiting for a
+// read, until ctx ends.
+func (b *Board) Run(ctx context.Context) error {
+	b.mu.Lock()
+	b.running = true
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.running = false
+		b.mu.Unlock()
+	}()
+	t := time.NewTicker(b.d.MaxAge)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		b.mu.Lock()
+		wanted := b.snap != nil && b.d.Now().Sub(b.asked) < Idle
+		gen, start := b.gen, b.d.Now()
+		b.mu.Unlock()
+		if !wanted {
+			continue
+		}
+		// Read without the lock: readers keep the current snapshot
+		// meanwhile.
+		ovs, err := b.d.Source.ListOverviews(ctx, Window, Types)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.d.Logger.Warn("reading the fleet for the board", "err", err)
+			}
+			continue
+		}
+		b.mu.Lock()
+		if b.gen == gen && (b.snap == nil || b.snap.At.Before(start)) {
+			b.install(ovs)
+		}
+		b.mu.Unlock()
+	}
 }
 
 // Fresh returns a snapshot read now: for a reader that has just changed
@@ -87,6 +156,7 @@ func (b *Board) Fresh(ctx context.Context) (*Snapshot, error) {
 func (b *Board) Invalidate() {
 	b.mu.Lock()
 	b.snap = nil
+	b.gen++
 	b.mu.Unlock()
 }
 
@@ -95,6 +165,11 @@ func (b *Board) read(ctx context.Context) (*Snapshot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("board: read the fleet: %w", err)
 	}
+	return b.install(ovs), nil
+}
+
+// install makes ovs the snapshot. b.mu is held.
+func (b *Board) install(ovs []store.Overview) *Snapshot {
 	b.seq++
 	s := &Snapshot{At: b.d.Now(), Seq: b.seq, Entries: make([]Entry, len(ovs))}
 	for i, o := range ovs {
@@ -104,7 +179,7 @@ func (b *Board) read(ctx context.Context) (*Snapshot, error) {
 		s.Entries[i] = e
 	}
 	b.snap = s
-	return s, nil
+	return s
 }
 
 // Entry is one box on the board.

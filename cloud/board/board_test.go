@@ -1,13 +1,16 @@
 package board
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/store"
@@ -326,4 +329,70 @@ func TestBoardReadsTheStoreOncePerAge(t *testing.T) {
 	if n != 1 {
 		t.Errorf("Memo made its value %d times, want once", n)
 	}
+}
+
+// countingSource counts the reads of the fleet.
+type countingSource struct {
+	Source
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingSource) ListOverviews(ctx context.Context, window int, types []string) ([]store.Overview, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Source.ListOverviews(ctx, window, types)
+}
+
+func (c *countingSource) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads
+}
+
+// TestRunKeepsTheSnapshotFresh: while Run runs, readers after the first
+// never read the fleet themselves; Run reads every MaxAge while someone
+// reads the board, and stops after Idle without readers.
+func TestRunKeepsTheSnapshotFresh(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateBox(t.Context(), store.Box{ID: "village-1", Name: "一村", Incarnation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		src := &countingSource{Source: st}
+		b, err := New(Deps{Source: src, MaxAge: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- b.Run(ctx) }()
+		first, err := b.Snapshot(ctx)
+		if err != nil || src.count() != 1 {
+			t.Fatalf("first read: %v, %d reads", err, src.count())
+		}
+		time.Sleep(1500 * time.Millisecond) // Run read once meanwhile
+		synctest.Wait()
+		s, err := b.Snapshot(ctx)
+		if err != nil || s == first || src.count() != 2 {
+			t.Errorf("after MaxAge: new snapshot %t, %d reads, %v; want Run's, 2 reads", s != first, src.count(), err)
+		}
+		time.Sleep(Idle + 5*time.Second)
+		synctest.Wait()
+		idle := src.count()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if src.count() != idle {
+			t.Errorf("Run read the fleet %d times with nobody reading", src.count()-idle)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }

@@ -163,7 +163,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		next: deps.Next, now: deps.Now, csrf: csrf{key: cfg.CSRFKey}, msgs: msgs, pages: pages,
 		mux: http.NewServeMux(), quit: make(chan struct{}), proxies: deps.Proxies,
 	}
-	if c.board, err = board.New(board.Deps{Source: deps.Store, MaxAge: cfg.Interval, Now: deps.Now}); err != nil {
+	if c.board, err = board.New(board.Deps{Source: deps.Store, MaxAge: cfg.Interval, Now: deps.Now, Logger: c.log}); err != nil {
 		return nil, fmt.Errorf("console: new: %w", err)
 	}
 	if err := c.routes(); err != nil {

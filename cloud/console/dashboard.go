@@ -198,3 +198,7 @@ func dashboardMessages() map[string]message {
 		"BoardNone":       {"共 %d 台，本页没有。请改变筛选条件或回到第一页。", "%d boxes; none on this page. Change the filters or go back to the first page."},
 	}
 }
+
+// Run keeps the dashboard's view of the fleet fresh while it is watched
+// (board.Run), until ctx ends.
+func (c *Console) Run(ctx context.Context) error { return c.board.Run(ctx) }

@@ -385,8 +385,11 @@ type Store interface {
 // Overview is a box with what an overview of the whole fleet shows of it:
 // its plan and its latest events.
 type Overview struct {
-	Box  Box
-	Plan Plan // the empty plan, BoxID set, when none is stored
+	Box Box
+	// Plan holds the plan's speakers and cameras with their ids and names
+	// only: what an overview shows, without decoding all of every plan.
+	// The empty plan, BoxID set, when none is stored.
+	Plan Plan
 	// Recent are the box's latest events of the asked types, oldest
 	// first: of those ListEvents(Box.ID, after, 2*window) returns, where
 	// after is Position(Box.Incarnation, Box.Watermark-window), or the

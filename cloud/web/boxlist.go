@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -17,7 +18,7 @@ const boxListAge = 2 * time.Second
 // newBoard is the API's view of the fleet, its boxes online as presence
 // has them.
 func (s *Server) newBoard() (*board.Board, error) {
-	return board.New(board.Deps{Source: s.st, MaxAge: boxListAge, Now: s.now, Link: func(b store.Box) board.Link {
+	return board.New(board.Deps{Source: s.st, MaxAge: boxListAge, Now: s.now, Logger: s.log, Link: func(b store.Box) board.Link {
 		l := s.fl.Link(b)
 		return board.Link{Online: l.Online, LastSeen: l.LastSeen}
 	}})
@@ -87,3 +88,7 @@ func changesBoxes(pattern string) bool {
 	method, path, _ := strings.Cut(pattern, " ")
 	return method != http.MethodGet && strings.HasPrefix(path, "/api/v1/boxes")
 }
+
+// Run keeps the box list's view of the fleet fresh while it is read
+// (board.Run), until ctx ends.
+func (s *Server) Run(ctx context.Context) error { return s.board.Run(ctx) }

@@ -120,7 +120,7 @@ func (s *Store) ListOverviews(ctx context.Context, window int, types []string) (
 	}
 	var out []store.Overview
 	err := s.db.View(func(tx *bolt.Tx) error {
-		events := tx.Bucket(bucketEvents)
+		events, plans := tx.Bucket(bucketEvents), tx.Bucket(bucketPlans)
 		return tx.Bucket(bucketBoxes).ForEach(func(k, v []byte) error {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -130,15 +130,19 @@ func (s *Store) ListOverviews(ctx context.Context, window int, types []string) (
 				return fmt.Errorf("box %q: decode: %w", k, err)
 			}
 			id := string(k)
-			o := store.Overview{Box: r.box(id)}
-			p, err := getPlan(tx, id)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				p = store.Plan{BoxID: id}
-			case err != nil:
-				return err
+			o := store.Overview{Box: r.box(id), Plan: store.Plan{BoxID: id}}
+			if v := plans.Get(k); v != nil {
+				var d planDevices
+				if err := json.Unmarshal(v, &d); err != nil {
+					return fmt.Errorf("plan of box %q: decode: %w", id, err)
+				}
+				for _, s := range d.Broadcast.Speakers {
+					o.Plan.Broadcast.Speakers = append(o.Plan.Broadcast.Speakers, protocol.Speaker{ID: s.ID, Name: s.Name})
+				}
+				for _, c := range d.Cameras.Cameras {
+					o.Plan.Cameras.Cameras = append(o.Plan.Cameras.Cameras, protocol.Camera{ID: c.ID, Name: c.Name})
+				}
 			}
-			o.Plan = p
 			after := store.Position(o.Box.Incarnation, 0)
 			if o.Box.Watermark > uint64(window) {
 				after = store.Position(o.Box.Incarnation, o.Box.Watermark-uint64(window))
@@ -168,4 +172,19 @@ func (s *Store) ListOverviews(ctx context.Context, window int, types []string) (
 		return nil, fmt.Errorf("boltstore: list overviews: %w", err)
 	}
 	return out, nil
+}
+
+// planDevices is what ListOverviews decodes of a stored plan.
+type planDevices struct {
+	Broadcast struct {
+		Speakers []idName `json:"speakers"`
+	} `json:"broadcast"`
+	Cameras struct {
+		Cameras []idName `json:"cameras"`
+	} `json:"cameras"`
+}
+
+type idName struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }

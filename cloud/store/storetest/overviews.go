@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // testOverviews: the whole fleet in one call reads as each box's own
@@ -48,8 +49,13 @@ func testOverviews(t *testing.T, open func(t *testing.T) store.Store) {
 	for _, o := range got {
 		wantBox(t, o.Box, mustGetBox(t, s, o.Box.ID))
 	}
-	if !reflect.DeepEqual(got[0].Plan.Broadcast, want) || got[0].Plan.BoxID != "village-1" {
-		t.Errorf("village-1's plan %+v, want the saved one", got[0].Plan)
+	// The plan's devices, by id and name.
+	var wantSpeakers []protocol.Speaker
+	for _, s := range want.Speakers {
+		wantSpeakers = append(wantSpeakers, protocol.Speaker{ID: s.ID, Name: s.Name})
+	}
+	if !reflect.DeepEqual(got[0].Plan.Broadcast.Speakers, wantSpeakers) || got[0].Plan.BoxID != "village-1" || len(wantSpeakers) == 0 {
+		t.Errorf("village-1's speakers %+v, want %+v", got[0].Plan.Broadcast.Speakers, wantSpeakers)
 	}
 	if got[1].Plan.BoxID != "village-2" || !reflect.DeepEqual(got[1].Plan.Broadcast, store.Plan{}.Broadcast) {
 		t.Errorf("village-2's plan %+v, want the empty plan of village-2", got[1].Plan)
