@@ -71,14 +71,14 @@ func newRig(tb testing.TB, n int) *rig {
 		if err := st.CreateBox(ctx, store.Box{ID: id, Name: fmt.Sprintf("村%d", i), Incarnation: 1}); err != nil {
 			tb.Fatal(err)
 		}
-		// A village with one horn in one zone, as set up.
-		if err := st.UpdatePlan(ctx, id, func(p *store.Plan) error {
-			p.Broadcast.Speakers = []protocol.Speaker{{ID: "east", Driver: protocol.DriverRTP, Addr: "192.168.1.20:5004"}}
-			p.Broadcast.Zones = []protocol.Zone{{ID: "all", Speakers: []string{"east"}}}
-			return nil
-		}); err != nil {
-			tb.Fatal(err)
-		}
+	}
+	// Villages with one horn in one zone, as set up.
+	if _, err := st.UpdatePlans(ctx, ids(n), func(p *store.Plan) error {
+		p.Broadcast.Speakers = []protocol.Speaker{{ID: "east", Driver: protocol.DriverRTP, Addr: "192.168.1.20:5004"}}
+		p.Broadcast.Zones = []protocol.Zone{{ID: "all", Speakers: []string{"east"}}}
+		return nil
+	}); err != nil {
+		tb.Fatal(err)
 	}
 	clip := "3f1a9c0000000000000000000000000000000000000000000000000000000000"
 	if err := st.PutMedia(ctx, store.MediaInfo{SHA256: clip, Name: "防汛通知", Format: "wav", Size: 1000, DurationMS: 1000, UploadedAt: time.Now()}); err != nil {
