@@ -97,8 +97,8 @@
 //	                                        (a prefix), online=, problems=true, q= (id or name), sort=id|name|
 //	                                        last_seen|problems (-sort descending), limit= (50, at most 500),
 //	                                        cursor= or offset= asks for a page instead: {boxes (each with its
-//	                                        problems), total, offset, next_cursor}, from a view of the fleet at
-//	                                        most 2 s old (cloud/board) that a change to a box renews
+//	                                        problems), total, offset, next_cursor}, from a view of the fleet a
+//	                                        few seconds old (cloud/board) that a change to a box renews
 //	POST /api/v1/boxes                      admin: {id, name, place?} → 201 {box, edge_config}
 //	GET  /api/v1/boxes/{id}                 one box, retired or not
 //	PUT  /api/v1/boxes/{id}                 admin: {name?, place?} → the box
