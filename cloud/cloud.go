@@ -24,6 +24,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/auth/forwarded"
 	"github.com/dalaba/dalaba/cloud/broker"
+	"github.com/dalaba/dalaba/cloud/bulk"
 	"github.com/dalaba/dalaba/cloud/config"
 	"github.com/dalaba/dalaba/cloud/console"
 	"github.com/dalaba/dalaba/cloud/downlink"
@@ -254,11 +255,12 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	en, err := enroll.New(enroll.Deps{Logger: c.deps.Logger, Store: st, Fleet: fl, TownshipURL: c.cfg.PublicHTTPURL(ln.Addr().String())})
+	jobs, err := bulk.New(bulk.Deps{Logger: c.deps.Logger, Planner: planner})
 	if err != nil {
 		return abort(err)
 	}
 	api, err := web.New(web.Deps{Logger: c.deps.Logger, Store: st, Auth: au, Fleet: fl, Downlink: counted{dl, wt.met}, Planner: planner, Media: lib, Lists: ls, Speech: speech,
-		Proxies: proxies, Alerts: wt.eng, Enroll: en, Releases: rels, Rollouts: ro})
+		Proxies: proxies, Alerts: wt.eng, Enroll: en, Releases: rels, Rollouts: ro, Jobs: jobs})
 	if err != nil {
 		return abort(err)
 	}
@@ -292,6 +294,9 @@ func (c *Cloud) Run(ctx context.Context) error {
 	g.Go(func() error { return ls.Run(mqttCtx) })
 	g.Go(func() error { return wt.eng.Run(mqttCtx) })
 	g.Go(func() error { return ro.Run(mqttCtx) })
+	g.Go(func() error { return jobs.Run(mqttCtx) })
+	g.Go(func() error { return api.Run(httpCtx) })
+	g.Go(func() error { return con.Run(httpCtx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("cloud: http: %w", err)

@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/board"
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
@@ -32,81 +32,74 @@ type boxRow struct {
 	SpeakersOK bool   `json:"speakers_ok"`
 	Cameras    string `json:"cameras"`
 	CamerasOK  bool   `json:"cameras_ok"`
+	// Problems names the box's problems (board's), "—" when none.
+	Problems    string `json:"problems"`
+	HasProblems bool   `json:"has_problems"`
 }
-
-// diskLow is the free share under which the disk shows as a warning: the
-// outbox and the media cache need room while the uplink is down.
-const diskLow = 0.10
 
 // timeLayout shows a last-seen time; the year is left out because a box
 // silent for a year is plainly offline anyway.
 const timeLayout = "01-02 15:04:05"
 
-// rowsCache holds the rows last read in one language, so that every open
-// dashboard's stream shares one read per interval instead of each
-// scanning every box's latest events (about 33 ms for 100 villages).
-type rowsCache struct {
-	mu   sync.Mutex
-	at   map[lang]time.Time
-	rows map[lang][]boxRow
-}
-
-// sharedRows is rows, read at most once per Config.Interval per language.
-// Holding the lock while reading makes streams that tick together wait
-// for the one read rather than all doing it.
-func (c *Console) sharedRows(ctx context.Context, l lang) ([]boxRow, error) {
-	c.cache.mu.Lock()
-	defer c.cache.mu.Unlock()
-	if at, ok := c.cache.at[l]; ok && time.Since(at) < c.cfg.Interval {
-		return c.cache.rows[l], nil
-	}
-	rows, err := c.rows(ctx, l)
-	if err != nil {
-		return nil, err
-	}
-	if c.cache.at == nil {
-		c.cache.at, c.cache.rows = map[lang]time.Time{}, map[lang][]boxRow{}
-	}
-	c.cache.at[l], c.cache.rows[l] = time.Now(), rows
-	return rows, nil
-}
-
-// rows reads every box in service, ordered by id as the store lists
-// them.
+// rows is every box in service, ordered by id, from the board's shared
+// view of the fleet (at most Config.Interval old).
 func (c *Console) rows(ctx context.Context, l lang) ([]boxRow, error) {
-	boxes, err := c.inService(ctx)
+	snap, err := c.board.Snapshot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("console: list boxes: %w", err)
 	}
-	return c.rowsOf(ctx, l, boxes)
+	out := make([]boxRow, 0, len(snap.Entries))
+	for _, e := range snap.Entries {
+		if !e.Box.Retired() {
+			out = append(out, c.rowOf(l, e))
+		}
+	}
+	return out, nil
 }
 
-// rowsOf is boxes as the dashboard shows them.
+// rowsOf is boxes as the dashboard shows them, each read on its own: for
+// a page about one box, which must show it as it is now.
 func (c *Console) rowsOf(ctx context.Context, l lang, boxes []store.Box) ([]boxRow, error) {
-	t := c.msgs[l]
 	out := make([]boxRow, 0, len(boxes))
 	for _, b := range boxes {
 		st, err := c.stateOf(ctx, b)
 		if err != nil {
 			return nil, err
 		}
-		speakers, speakersOK := devicesText(st.Speakers, t)
-		cameras, camerasOK := devicesText(st.Cameras, t)
-		disk, low := t["Unknown"], false
-		if h := st.Health; h != nil && h.DiskTotalBytes > 0 {
-			disk = fmt.Sprintf(t["DiskFree"], bytesText(h.DiskFreeBytes), bytesText(h.DiskTotalBytes))
-			low = float64(h.DiskFreeBytes) < diskLow*float64(h.DiskTotalBytes)
-		}
-		out = append(out, boxRow{
-			ID: b.ID, Name: displayName(b), Online: b.Online, OnlineText: t[onOff(b.Online)],
-			LastSeen: c.lastSeen(b.LastSeen, t), Clock: st.Clock, ClockText: t[clockKey(st.Clock)],
-			Disk: disk, DiskLow: low, Speakers: speakers, SpeakersOK: speakersOK, Cameras: cameras, CamerasOK: camerasOK,
-			Backlog: b.OutboxBacklog, AppliedRev: b.AppliedRev, DesiredRev: b.DesiredRev,
-			Rev:    fmt.Sprintf("%d / %d", b.AppliedRev, b.DesiredRev),
-			InSync: b.AppliedRev == b.DesiredRev, SyncText: t[syncKey(b.AppliedRev == b.DesiredRev)],
-		})
+		e := board.Entry{Box: b, Online: b.Online, LastSeen: b.LastSeen, State: st}
+		e.Problems = board.ProblemsOf(e)
+		out = append(out, c.rowOf(l, e))
 	}
 	return out, nil
+}
+
+// rowOf is a board entry as the dashboard shows it, in l.
+func (c *Console) rowOf(l lang, e board.Entry) boxRow {
+	t := c.msgs[l]
+	b, st := e.Box, e.State
+	speakers, speakersOK := devicesText(st.Speakers, t)
+	cameras, camerasOK := devicesText(st.Cameras, t)
+	disk := t["Unknown"]
+	if h := st.Health; h != nil && h.DiskTotalBytes > 0 {
+		disk = fmt.Sprintf(t["DiskFree"], bytesText(h.DiskFreeBytes), bytesText(h.DiskTotalBytes))
+	}
+	problems := make([]string, 0, len(e.Problems))
+	for _, p := range e.Problems {
+		problems = append(problems, t[problemKey(p)])
+	}
+	text := "—"
+	if len(problems) > 0 {
+		text = strings.Join(problems, " · ")
+	}
+	return boxRow{
+		ID: b.ID, Name: displayName(b), Online: e.Online, OnlineText: t[onOff(e.Online)],
+		LastSeen: c.lastSeen(e.LastSeen, t), Clock: st.Clock, ClockText: t[clockKey(st.Clock)],
+		Disk: disk, DiskLow: st.DiskIsLow(), Speakers: speakers, SpeakersOK: speakersOK, Cameras: cameras, CamerasOK: camerasOK,
+		Backlog: b.OutboxBacklog, AppliedRev: b.AppliedRev, DesiredRev: b.DesiredRev,
+		Rev:    fmt.Sprintf("%d / %d", b.AppliedRev, b.DesiredRev),
+		InSync: b.AppliedRev == b.DesiredRev, SyncText: t[syncKey(b.AppliedRev == b.DesiredRev)],
+		Problems: text, HasProblems: len(problems) > 0,
+	}
 }
 
 func displayName(b store.Box) string {

@@ -145,9 +145,12 @@ func codeMessages() map[string]message {
 		codeKey(web.CodeReleaseBusy):     {"正在上传的版本太多，请过一分钟再试。", "Too many releases are being uploaded; try again in a minute."},
 		codeKey(web.CodeRolloutInvalid):  {"无法开始升级：请检查版本、设备和分批比例（逐批增加，最后一批为 100）。", "The rollout cannot start: check the release, the boxes and the waves (growing, the last one 100)."},
 		codeKey(web.CodeRolloutState):    {"这次升级现在不能这样操作（已结束或已取消），请刷新页面查看。", "The rollout cannot do that now (it is over or cancelled); reload the page to see where it stands."},
-		codeUnknown:                      {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
-		"CheckFields":                    {"请检查：{x}。", "Check: {x}."},
-		"ListSep":                        {"、", ", "},
+		codeKey(web.CodeJobInvalid): {"批量修改没有开始：请选择乡镇或广播盒，并填写要加入的定时广播（或要删除的编号）。列出的盒子须已登记且在用。",
+			"The change to many boxes did not start: choose a township or boxes, and fill in the schedule to add (or the id to remove). Every box listed must be registered and in service."},
+		codeKey(web.CodeJobsBusy): {"等待中的批量修改太多，请等正在进行的完成后再试。", "Too many changes to many boxes are waiting; try again once the running one has ended."},
+		codeUnknown:               {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
+		"CheckFields":             {"请检查：{x}。", "Check: {x}."},
+		"ListSep":                 {"、", ", "},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/auth/forwarded"
+	"github.com/dalaba/dalaba/cloud/board"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/store"
 )
@@ -49,6 +50,8 @@ type Store interface {
 	// Software updates, for the updates page.
 	ListReleases(ctx context.Context) ([]store.Release, error)
 	ListRollouts(ctx context.Context) ([]store.Rollout, error)
+	// ListOverviews reads the whole fleet for the dashboard (cloud/board).
+	ListOverviews(ctx context.Context, window int, types []string) ([]store.Overview, error)
 }
 
 // Config tunes the console; the zero value is ready to use.
@@ -102,7 +105,7 @@ type Console struct {
 	msgs  catalog
 	pages map[string]*template.Template
 	mux   *http.ServeMux
-	cache rowsCache // the box streams' shared rows
+	board *board.Board // the fleet, read once per Interval for every dashboard
 	// registered are the routes with their actions, in order.
 	registered []Route
 	// proxies find a sign-in's client address behind trusted proxies.
@@ -146,7 +149,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		deps.Now = time.Now
 	}
 	all, err := mergeMessages(messages(), broadcastMessages(), pagingMessages(), camerasMessages(), eventsMessages(), usersMessages(), codeMessages(),
-		communityMessages(), villagesMessages(), rosterMessages(), alertsMessages(), diagMessages(), updatesMessages())
+		communityMessages(), villagesMessages(), rosterMessages(), alertsMessages(), diagMessages(), updatesMessages(), dashboardMessages(), jobsMessages())
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +165,9 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		cfg: cfg, log: deps.Logger.With("component", "console"), st: deps.Store, auth: deps.Auth, ls: deps.Lists,
 		next: deps.Next, now: deps.Now, csrf: csrf{key: cfg.CSRFKey}, msgs: msgs, pages: pages,
 		mux: http.NewServeMux(), quit: make(chan struct{}), proxies: deps.Proxies,
+	}
+	if c.board, err = board.New(board.Deps{Source: deps.Store, MaxAge: cfg.Interval, Now: deps.Now, Logger: c.log}); err != nil {
+		return nil, fmt.Errorf("console: new: %w", err)
 	}
 	if err := c.routes(); err != nil {
 		return nil, err
@@ -196,6 +202,7 @@ func (c *Console) routes() error {
 	c.alertRoutes()
 	c.diagRoutes()
 	c.updateRoutes()
+	c.jobRoutes()
 	c.mux.HandleFunc("/", c.rest)
 	return nil
 }

@@ -423,6 +423,10 @@ func TestBoxStream(t *testing.T) {
 	if err := e.st.UpdateBox(t.Context(), "village-1", func(b *store.Box) error { b.OutboxBacklog = 42; return nil }); err != nil {
 		t.Fatal(err)
 	}
+	// Each page's rows come with its counts.
+	if ev = <-events; ev.name != "summary" || !strings.Contains(ev.data, `"total":1`) {
+		t.Fatalf("event after the rows %+v, want the summary", ev)
+	}
 	// Unchanged rows are not resent, so the next boxes event is the change.
 	ev = <-events
 	if ev.name != "boxes" || json.Unmarshal([]byte(ev.data), &rows) != nil || rows[0].Backlog != 42 {

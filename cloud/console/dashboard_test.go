@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/board"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/protocol"
@@ -82,8 +84,8 @@ func TestDashboardShowsDevices(t *testing.T) {
 
 // BenchmarkDashboardRows measures one refresh of the dashboard's rows for
 // a township of 100 villages, each box with a plan of four speakers and
-// two cameras and a full window of recent events: the work each open
-// dashboard costs the service every Config.Interval.
+// two cameras and a full window of recent events: one read of the fleet
+// (shared by every open dashboard, once per Config.Interval) and its rows.
 func BenchmarkDashboardRows(b *testing.B) {
 	st, err := boltstore.Open(filepath.Join(b.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
@@ -129,6 +131,7 @@ func BenchmarkDashboardRows(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
+		con.board.Invalidate()
 		rows, err := con.rows(ctx, langZH)
 		if err != nil || len(rows) != 100 {
 			b.Fatalf("rows: %d, %v", len(rows), err)
@@ -136,22 +139,23 @@ func BenchmarkDashboardRows(b *testing.B) {
 	}
 }
 
-// countingStore counts the reads of the box list.
+// countingStore counts the reads of the whole fleet.
 type countingStore struct {
 	Store
 	mu    sync.Mutex
-	lists int
+	reads int
 }
 
-func (s *countingStore) ListBoxes(ctx context.Context) ([]store.Box, error) {
+func (s *countingStore) ListOverviews(ctx context.Context, window int, types []string) ([]store.Overview, error) {
 	s.mu.Lock()
-	s.lists++
+	s.reads++
 	s.mu.Unlock()
-	return s.Store.ListBoxes(ctx)
+	return s.Store.ListOverviews(ctx, window, types)
 }
 
 // TestStreamsShareRows: dashboards open at once share one read of the
-// boxes per interval and language.
+// fleet per interval, whatever their language and page, and streams of
+// one page in one language share its message.
 func TestStreamsShareRows(t *testing.T) {
 	e := newEnv(t, false)
 	cs := &countingStore{Store: e.st}
@@ -159,19 +163,91 @@ func TestStreamsShareRows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	q, err := board.ParseQuery(url.Values{"limit": {"10"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([][]byte, 8)
 	var wg sync.WaitGroup
-	for range 8 {
+	for i := range msgs {
 		wg.Go(func() {
-			if rows, err := con.sharedRows(t.Context(), langZH); err != nil || len(rows) != 1 {
-				t.Errorf("rows %v, %v", rows, err)
+			b, err := con.streamPage(t.Context(), langZH, q)
+			if err != nil || !strings.Contains(string(b), "event: boxes") {
+				t.Errorf("stream message %q, %v", b, err)
 			}
+			msgs[i] = b
 		})
 	}
 	wg.Wait()
-	if _, err := con.sharedRows(t.Context(), langEN); err != nil {
+	for _, m := range msgs[1:] {
+		if &m[0] != &msgs[0][0] {
+			t.Error("streams of one page made their message more than once")
+			break
+		}
+	}
+	if _, err := con.streamPage(t.Context(), langEN, q); err != nil {
 		t.Fatal(err)
 	}
-	if cs.lists != 2 {
-		t.Errorf("8 streams in Chinese and one in English read the boxes %d times, want 2", cs.lists)
+	if _, err := con.rows(t.Context(), langEN); err != nil {
+		t.Fatal(err)
+	}
+	if cs.reads != 1 {
+		t.Errorf("8 streams in Chinese, one in English and a list read the fleet %d times, want 1", cs.reads)
+	}
+}
+
+// TestDashboardPages: the dashboard shows one page of the boxes the query
+// keeps, says how many there are, links the pages beside it and streams
+// that very page; a query it cannot read is refused.
+func TestDashboardPages(t *testing.T) {
+	e := newEnv(t, false)
+	for i := range 119 { // with village-1, 120 boxes
+		town := "东山镇"
+		if i%2 == 1 {
+			town = "西河镇"
+		}
+		if err := e.st.CreateBox(t.Context(), store.Box{ID: fmt.Sprintf("v%03d", i), Name: fmt.Sprintf("村%03d", i), Place: town, CreatedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := e.signedIn(t, store.RoleViewer)
+	rowsIn := func(body string) int { return strings.Count(body, `<tr data-box="v`) }
+
+	a := e.get(t, c, "/")
+	if a.code != 200 || rowsIn(a.body) != 50 || !strings.Contains(a.body, "共 120 台，显示第 1–50 台。") {
+		t.Fatalf("first page: %d, %d rows:\n%s", a.code, rowsIn(a.body), a.body)
+	}
+	if !strings.Contains(a.body, `id="db-next" class="button" href="/?offset=50"`) || strings.Contains(a.body, `id="db-prev"`) {
+		t.Errorf("first page links wrong:\n%s", a.body)
+	}
+	if !strings.Contains(a.body, `data-stream="/events/boxes?"`) {
+		t.Errorf("first page streams another page:\n%s", a.body)
+	}
+	a = e.get(t, c, "/?offset=100")
+	if rowsIn(a.body) != 20 || !strings.Contains(a.body, "显示第 101–120 台") || strings.Contains(a.body, `id="db-next"`) ||
+		!strings.Contains(a.body, `href="/?offset=50"`) || !strings.Contains(a.body, `data-stream="/events/boxes?offset=100"`) {
+		t.Errorf("last page: %d rows:\n%s", rowsIn(a.body), a.body)
+	}
+	// Offline boxes of 西河镇 with problems, by name descending, 7 a page:
+	// v001, v003 … v117, 59 of them.
+	a = e.get(t, c, "/?place=西河镇&online=false&problems=true&sort=-name&limit=7&offset=7")
+	if rowsIn(a.body) != 7 || !strings.Contains(a.body, "共 59 台，显示第 8–14 台。") {
+		t.Errorf("filtered page: %d rows:\n%s", rowsIn(a.body), a.body)
+	}
+	first := strings.Index(a.body, `data-box="v103"`)
+	if first < 0 || strings.Index(a.body, `data-box="v101"`) < first {
+		t.Errorf("filtered page not by name descending from 村103:\n%s", a.body)
+	}
+	for _, want := range []string{`value="西河镇"`, `<option value="false" selected>`, `id="db-problems" name="problems" type="checkbox" value="true" checked`} {
+		if !strings.Contains(a.body, want) {
+			t.Errorf("the form does not show the query (%s)", want)
+		}
+	}
+	if a := e.get(t, c, "/?limit=9999"); a.code != 400 {
+		t.Errorf("?limit=9999: %d, want 400", a.code)
+	}
+	// v110 … v118.
+	if a := e.get(t, c, "/?lang=en&q=V11"); rowsIn(a.body) != 9 || !strings.Contains(a.body, "9 boxes; showing 1–9.") {
+		t.Errorf("search in English: %d rows:\n%s", rowsIn(a.body), a.body)
 	}
 }

@@ -2,17 +2,26 @@ package console
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/dalaba/dalaba/cloud/board"
 )
 
-// boxEvents streams the dashboard's rows as server-sent events: an
-// "boxes" event with the JSON rows whenever they change (checked every
-// Config.Interval) and at least every keepalive; an "end" event when the
-// session ends, after which the page goes to sign-in.
+// boxEvents streams a page of the dashboard as server-sent events, the
+// page chosen by the same query string as the dashboard's: a "boxes"
+// event with the page's JSON rows and a "summary" event with its counts
+// whenever they change (checked every Config.Interval) and at least
+// every keepalive; an "end" event when the session ends, after which the
+// page goes to sign-in. The message is made once per snapshot of the
+// fleet for every stream showing the same page (streamPage).
 func (c *Console) boxEvents(w http.ResponseWriter, r *http.Request, v *visit) {
+	q, err := board.ParseQuery(r.URL.Query())
+	if err != nil {
+		c.errorPage(w, r, http.StatusBadRequest, "BadRequest")
+		return
+	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -33,13 +42,11 @@ func (c *Console) boxEvents(w http.ResponseWriter, r *http.Request, v *visit) {
 			_ = rc.Flush()                                   // likewise
 			return
 		}
-		rows, err := c.sharedRows(r.Context(), v.lang)
+		b, err := c.streamPage(r.Context(), v.lang, q)
 		if err != nil {
 			c.log.Warn("box stream: reading boxes", "err", err)
-		} else if b, err := json.Marshal(rows); err != nil {
-			c.log.Error("box stream: encoding rows", "err", err)
 		} else if !bytes.Equal(b, last) || c.now().Sub(sent) >= keepalive {
-			if _, err := fmt.Fprintf(w, "event: boxes\ndata: %s\n\n", b); err != nil {
+			if _, err := w.Write(b); err != nil {
 				return // the browser went away
 			}
 			if err := rc.Flush(); err != nil {

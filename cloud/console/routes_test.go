@@ -55,6 +55,7 @@ func wantRoutes() map[string]auth.Action {
 		"GET /diag":           auth.ActionDiagnose,
 		"GET /diag/{id}":      auth.ActionDiagnose,
 		"GET /updates":        auth.ActionViewUpdates,
+		"GET /plan-jobs":      auth.ActionViewBroadcast,
 	}
 }
 
@@ -206,6 +207,7 @@ func TestTheBridgeFollowsTheTable(t *testing.T) {
 			"{schid}": "sch-none", "{cid}": "cam-none", "{session}": "sess-none", "{eid}": "999", "{hid}": "h99",
 			"{pid}": "p99", "{name}": "nobody", "{sha}": strings.Repeat("0", 64),
 			"{oid}": "999", "{gid}": "g-none", "{rid}": "999", "{img}": strings.Repeat("0", 32) + ".png", "{kind}": "rule-none",
+			"{job}": "job-none",
 		} {
 			path = strings.ReplaceAll(path, name, v)
 		}
@@ -241,6 +243,8 @@ func TestPagesShowWhatTheRoleCan(t *testing.T) {
 		{"/paging", `id="paging-start"`, auth.ActionPage},
 		{"/broadcast", `id="bc-speak-form"`, auth.ActionManageBroadcast},
 		{"/broadcast", `data-send="true"`, auth.ActionPlayNow},
+		{"/plan-jobs", `id="jb-form"`, auth.ActionManageBroadcast},
+		{"/", `id="nav-jobs"`, auth.ActionManageBroadcast},
 		{listsPath(thisPeriod()), `id="create-form"`, auth.ActionEditLists},
 		{"/", `id="nav-villages"`, auth.ActionManageBoxes},
 		{"/", `id="nav-roster"`, auth.ActionEditLists},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/alert"
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/bulk"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/plan"
@@ -70,6 +71,7 @@ type apiEnv struct {
 	*env
 	dl  *secDownlink
 	api *web.Server
+	lib *media.Library
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
@@ -99,7 +101,21 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := web.New(web.Deps{Logger: log, Store: base.st, Auth: base.au, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: base.ls, Alerts: eng})
+	jobs, err := bulk.New(bulk.Deps{Logger: log, Planner: pl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobsCtx, stopJobs := context.WithCancel(context.Background())
+	jobsDone := make(chan error)
+	go func() { jobsDone <- jobs.Run(jobsCtx) }()
+	t.Cleanup(func() {
+		stopJobs()
+		if err := <-jobsDone; err != nil {
+			t.Errorf("jobs: %v", err)
+		}
+	})
+	api, err := web.New(web.Deps{Logger: log, Store: base.st, Auth: base.au, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: base.ls, Alerts: eng,
+		Jobs: jobs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +126,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	srv := httptest.NewServer(con.Handler())
 	t.Cleanup(srv.Close)
 	t.Cleanup(con.Shutdown)
-	return &apiEnv{env: &env{srv: srv, st: base.st, con: con, ls: base.ls, au: base.au}, dl: dl, api: api}
+	return &apiEnv{env: &env{srv: srv, st: base.st, con: con, ls: base.ls, au: base.au}, dl: dl, api: api, lib: lib}
 }
 
 // send makes a request with a JSON body (none when body is "") and the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
@@ -160,4 +161,69 @@ func (f *Fleet) refreshed(ctx context.Context, id string) (d store.Desired, fres
 	}
 	f.log.Info("desired state signed", "box_id", id, "rev", d.Rev, "reason", why)
 	return d, true, nil
+}
+
+// SetSpecs is SetSpec for many boxes with one durable write: specs[i] is
+// signed as boxes[i]'s next rev, all are stored together, and then each
+// is published. revs and errs are at each box's index; err is for the
+// write, after which nothing was stored.
+func (f *Fleet) SetSpecs(ctx context.Context, boxes []string, specs []json.RawMessage) (revs []uint64, errs []error, err error) {
+	if len(boxes) != len(specs) {
+		return nil, nil, fmt.Errorf("fleet: set specs: %d boxes, %d specs", len(boxes), len(specs))
+	}
+	revs, errs = make([]uint64, len(specs)), make([]error, len(specs))
+	f.signMu.Lock()
+	defer f.signMu.Unlock()
+	now := f.now()
+	var ds []store.Desired
+	var at []int // ds[k] is specs[at[k]]'s
+	for i, box := range boxes {
+		d, err := f.signOne(ctx, box, specs[i], now)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		ds, at = append(ds, d), append(at, i)
+	}
+	if len(ds) == 0 {
+		return revs, errs, nil
+	}
+	putErrs, err := f.st.PutDesiredBatch(ctx, ds)
+	if err != nil {
+		return nil, nil, fmt.Errorf("fleet: store desired states: %w", err)
+	}
+	for k, d := range ds {
+		i := at[k]
+		if putErrs[k] != nil {
+			errs[i] = fmt.Errorf("fleet: store desired for %s rev %d: %w", d.BoxID, d.Rev, putErrs[k])
+			continue
+		}
+		revs[i] = d.Rev
+		f.publish(ctx, d)
+	}
+	f.log.Info("desired states changed", "boxes", len(ds))
+	return revs, errs, nil
+}
+
+// signOne checks and signs spec as box's next rev. f.signMu is held.
+func (f *Fleet) signOne(ctx context.Context, box string, spec json.RawMessage, now time.Time) (store.Desired, error) {
+	if len(spec) == 0 || !json.Valid(spec) {
+		return store.Desired{}, fmt.Errorf("%w: spec of %s is not JSON", ErrInvalid, box)
+	}
+	if _, err := protocol.DecodeSpec(spec); err != nil {
+		return store.Desired{}, fmt.Errorf("%w: spec of %s: %w", ErrInvalid, box, err)
+	}
+	b, err := f.st.GetBox(ctx, box)
+	if err != nil {
+		return store.Desired{}, fmt.Errorf("fleet: sign desired for %s: %w", box, err)
+	}
+	if b.Retired() {
+		return store.Desired{}, fmt.Errorf("fleet: sign desired for %s: %w", box, ErrRetired)
+	}
+	rev := b.DesiredRev + 1
+	payload, err := protocol.SignDesired(f.key, protocol.Desired{BoxID: box, Rev: rev, IssuedAt: now, ExpiresAt: now.Add(f.cfg.Validity), Spec: spec})
+	if err != nil {
+		return store.Desired{}, fmt.Errorf("fleet: sign desired for %s rev %d: %w", box, rev, err)
+	}
+	return store.Desired{BoxID: box, Rev: rev, Payload: payload}, nil
 }

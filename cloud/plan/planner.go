@@ -121,35 +121,10 @@ func (p *Planner) update(ctx context.Context, box, by string, fn func(*store.Pla
 	var saved store.Plan
 	var spec json.RawMessage
 	err = p.st.UpdatePlan(ctx, box, func(pl *store.Plan) error {
-		if err := fn(pl); err != nil {
-			return err
-		}
-		pl.Broadcast.Media = nil // compiled, never saved
-		// The township's setting, never a client's: it is what the box
-		// trusts to take a camera on itself.
-		pl.Cameras.AllowLocalTargets = p.allowLocal
-		s, err := Compile(pl.Broadcast, index)
-		if err != nil {
-			return err
-		}
-		if len(pl.Cameras.Cameras) > 0 || len(pl.Cameras.ICE) > 0 {
-			// A camera aimed at the box itself or the cloud's metadata
-			// service is refused here, naming the camera and its url.
-			if err := pl.Cameras.Validate(); err != nil {
-				return fmt.Errorf("%w: %w", ErrInvalid, err)
-			}
-			cams := pl.Cameras
-			s.Cameras = &cams
-		}
-		if spec, err = json.Marshal(s); err != nil {
-			return fmt.Errorf("encode spec: %w", err)
-		}
-		if max := protocol.KindDesired.MaxPayload() - specHeadroom; len(spec) > max {
-			return fmt.Errorf("%w: the plan compiles to %d bytes of desired state, over %d", ErrInvalid, len(spec), max)
-		}
-		pl.UpdatedAt, pl.UpdatedBy = p.now(), by
+		var err error
+		spec, err = p.compile(pl, fn, index, by)
 		saved = *pl
-		return nil
+		return err
 	})
 	if err != nil {
 		return store.Plan{}, 0, fmt.Errorf("plan: update %s: %w", box, err)
@@ -161,4 +136,139 @@ func (p *Planner) update(ctx context.Context, box, by string, fn func(*store.Pla
 	}
 	p.log.Info("plan changed", "box_id", box, "rev", rev, "user", by)
 	return saved, rev, nil
+}
+
+// compile lets fn change pl, compiles it with the media index into a
+// desired spec and, only if that is valid, marks pl as edited by by now.
+func (p *Planner) compile(pl *store.Plan, fn func(*store.Plan) error, index map[string]store.MediaInfo, by string) (json.RawMessage, error) {
+	if err := fn(pl); err != nil {
+		return nil, err
+	}
+	pl.Broadcast.Media = nil // compiled, never saved
+	// The township's setting, never a client's: it is what the box
+	// trusts to take a camera on itself.
+	pl.Cameras.AllowLocalTargets = p.allowLocal
+	s, err := Compile(pl.Broadcast, index)
+	if err != nil {
+		return nil, err
+	}
+	if len(pl.Cameras.Cameras) > 0 || len(pl.Cameras.ICE) > 0 {
+		// A camera aimed at the box itself or the cloud's metadata
+		// service is refused here, naming the camera and its url.
+		if err := pl.Cameras.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		cams := pl.Cameras
+		s.Cameras = &cams
+	}
+	spec, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encode spec: %w", err)
+	}
+	if max := protocol.KindDesired.MaxPayload() - specHeadroom; len(spec) > max {
+		return nil, fmt.Errorf("%w: the plan compiles to %d bytes of desired state, over %d", ErrInvalid, len(spec), max)
+	}
+	pl.UpdatedAt, pl.UpdatedBy = p.now(), by
+	return spec, nil
+}
+
+// Batch limits: how many boxes share one write of their plans and one of
+// their desired states. Large enough that a township's thousands of boxes
+// cost a few dozen fsyncs; small enough that one write stays short.
+const batchSize = 250
+
+// batchStore is the store's batched writes (store.Batches).
+type batchStore interface {
+	UpdatePlans(ctx context.Context, ids []string, fn func(*store.Plan) error) ([]error, error)
+}
+
+// batchFleet signs and stores many desired states at once
+// (fleet.SetSpecs).
+type batchFleet interface {
+	SetSpecs(ctx context.Context, boxes []string, specs []json.RawMessage) ([]uint64, []error, error)
+}
+
+// UpdateMany is Update for each of boxes with the same fn, done in
+// batches when the store and the fleet can write them together. done is
+// told each box's outcome, in order, once its plan and desired state are
+// stored (rev) or it failed (err, as Update's).
+func (p *Planner) UpdateMany(ctx context.Context, boxes []string, by string, fn func(*protocol.Broadcast) error, done func(box string, rev uint64, err error)) error {
+	bs, okS := p.st.(batchStore)
+	bf, okF := p.fl.(batchFleet)
+	if !okS || !okF {
+		for _, box := range boxes {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			_, rev, err := p.Update(ctx, box, by, fn)
+			done(box, rev, err)
+		}
+		return nil
+	}
+	for start := 0; start < len(boxes); start += batchSize {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := p.updateBatch(ctx, bs, bf, boxes[start:min(start+batchSize, len(boxes))], by, fn, done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Planner) updateBatch(ctx context.Context, bs batchStore, bf batchFleet, boxes []string, by string,
+	fn func(*protocol.Broadcast) error, done func(string, uint64, error)) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	all, err := p.st.ListMedia(ctx)
+	if err != nil {
+		return fmt.Errorf("plan: update many: %w", err)
+	}
+	index := make(map[string]store.MediaInfo, len(all))
+	for _, m := range all {
+		index[m.SHA256] = m
+	}
+	specs := make(map[string]json.RawMessage, len(boxes))
+	errs, err := bs.UpdatePlans(ctx, boxes, func(pl *store.Plan) error {
+		spec, err := p.compile(pl, func(pl *store.Plan) error { return fn(&pl.Broadcast) }, index, by)
+		if err == nil {
+			specs[pl.BoxID] = spec
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("plan: update many: %w", err)
+	}
+	var saved []string
+	var savedSpecs []json.RawMessage
+	for i, box := range boxes {
+		if errs[i] == nil {
+			saved, savedSpecs = append(saved, box), append(savedSpecs, specs[box])
+		}
+	}
+	var revs []uint64
+	var signErrs []error
+	if len(saved) > 0 {
+		if revs, signErrs, err = bf.SetSpecs(ctx, saved, savedSpecs); err != nil {
+			p.log.Error("plans saved but their desired states not signed", "boxes", len(saved), "err", err)
+			return fmt.Errorf("plan: %d plans saved, desired states not made: %w", len(saved), err)
+		}
+	}
+	k := 0
+	for i, box := range boxes {
+		if errs[i] != nil {
+			done(box, 0, fmt.Errorf("plan: update %s: %w", box, errs[i]))
+			continue
+		}
+		rev, err := revs[k], signErrs[k]
+		k++
+		if err != nil {
+			p.log.Error("plan saved but its desired state not signed", "box_id", box, "err", err)
+			done(box, 0, fmt.Errorf("plan: %s saved, desired state not made: %w", box, err))
+			continue
+		}
+		done(box, rev, nil)
+	}
+	p.log.Info("plans changed", "boxes", len(saved), "user", by)
+	return nil
 }

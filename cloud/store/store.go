@@ -414,6 +414,8 @@ type Store interface {
 	Alerts
 	Claims
 	Updates
+	Overviews
+	Batches
 	// Ping checks that the store can take a write now: it fails when the
 	// disk is full (ErrFull) or read-only, or the store is closed or
 	// unreachable.
@@ -421,4 +423,44 @@ type Store interface {
 	// changes nothing any other method returns.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Overview is a box with what an overview of the whole fleet shows of it:
+// its plan and its latest events.
+type Overview struct {
+	Box Box
+	// Plan holds the plan's speakers and cameras with their ids and names
+	// only: what an overview shows, without decoding all of every plan.
+	// The empty plan, BoxID set, when none is stored.
+	Plan Plan
+	// Recent are the box's latest events of the asked types, oldest
+	// first: of those ListEvents(Box.ID, after, 2*window) returns, where
+	// after is Position(Box.Incarnation, Box.Watermark-window), or the
+	// incarnation's start when its watermark is below window.
+	Recent []Event
+}
+
+// Overviews reads the whole fleet at once, for the dashboard and the
+// paged box list, which would otherwise read each box's plan and events
+// on their own: two reads per box, thousands of boxes.
+type Overviews interface {
+	// ListOverviews returns every box ordered by id with its plan and
+	// its latest events of types (nil: every type), all read at one
+	// moment. window is at least 1.
+	ListOverviews(ctx context.Context, window int, types []string) ([]Overview, error)
+}
+
+// Batches change many boxes' plans or desired states in one durable
+// write, for a change pushed to a whole township: thousands of boxes,
+// one fsync per batch instead of two per box.
+type Batches interface {
+	// UpdatePlans is UpdatePlan for each of ids in one transaction: fn
+	// runs once per box, and a box whose fn fails, or that is unknown
+	// (ErrNotFound), is left as it was, its error at its index of errs;
+	// the others are written together. err is for the write itself, and
+	// then nothing was written. fn must not call the store.
+	UpdatePlans(ctx context.Context, ids []string, fn func(*Plan) error) (errs []error, err error)
+	// PutDesiredBatch is PutDesired for each of ds in one transaction,
+	// each one's refusal (ErrExists, ErrNotFound) at its index of errs.
+	PutDesiredBatch(ctx context.Context, ds []Desired) (errs []error, err error)
 }

@@ -77,6 +77,8 @@
 //	alert.invalid              400  an alert channel, rule or quiet hours the alerting refuses
 //	alert.send_failed          502  a test message the channel did not take (the platform's answer in the message)
 //	service.unhealthy          503  /healthz: the store cannot write or the MQTT connection is down
+//	job.invalid                400  a bulk plan change without boxes, with unknown or retired ones, or without one change
+//	job.busy                   503  too many bulk plan changes waiting; try again when one has ended
 //	internal                   500  anything else; the log has it
 //	claim.invalid              400  a claim code request refused as written: a village, a sheet, a lifetime, a malformed enrollment
 //	claim.in_service           409  the village's box has been seen by the township already: it needs no claim code
@@ -107,7 +109,12 @@
 //	                                        password; 429 with Retry-After while locked out (cloud/auth's limits,
 //	                                        counted by the address a trusted proxy names: http.trusted_proxies)
 //	POST /api/v1/logout                     every role: ends the token's session
-//	GET  /api/v1/boxes                      every box in service; ?all=true adds the retired ones
+//	GET  /api/v1/boxes                      every box in service; ?all=true adds the retired ones. Any of place=
+//	                                        (a prefix), online=, problems=true, q= (id or name), sort=id|name|
+//	                                        last_seen|problems (-sort descending), limit= (50, at most 500),
+//	                                        cursor= or offset= asks for a page instead: {boxes (each with its
+//	                                        problems), total, offset, next_cursor}, from a view of the fleet a
+//	                                        few seconds old (cloud/board) that a change to a box renews
 //	POST /api/v1/boxes                      admin: {id, name, place?} → 201 {box, edge_config}
 //	GET  /api/v1/boxes/{id}                 one box, retired or not
 //	PUT  /api/v1/boxes/{id}                 admin: {name?, place?} → the box
@@ -165,6 +172,22 @@
 //	                                             → the box's result as it is (ok false when it refused)
 //	POST   /api/v1/boxes/{id}/stop               admin, operator: protocol.StopArgs → the box's result
 //	POST   /api/v1/boxes/{id}/volume             admin, operator: protocol.VolumeArgs → the box's result
+//
+// A plan change pushed to many boxes (jobs.go, cloud/bulk; reads: every
+// role; changes: admin, operator): one schedule added (or replacing the
+// one of its id), or one taken out, on every box in service of a place
+// (a prefix) or on the boxes listed, each box getting its own signed
+// desired state. The job runs after the answer; the boxes are written in
+// batches and each is reported done only once its plan and desired state
+// are stored. Jobs are kept in memory, the latest 50: a restart forgets
+// them, and a box not reported done did not get the change (send the job
+// again; it changes nothing twice).
+//
+//	POST   /api/v1/plan-jobs                     {place | boxes, schedule | delete_schedule, announcement? {name, text}
+//	                                             spoken into the schedule's clip} → 202 the job, Location its URL
+//	GET    /api/v1/plan-jobs                     {jobs}: the jobs kept, newest first, without their boxes
+//	GET    /api/v1/plan-jobs/{job}               {id, by, change, place, state (queued, running, done), total, queued,
+//	                                             done, failed, boxes [{id, state, rev, error}]}
 //
 // Cameras (reads and viewing: every role; changes: admin, operator). A
 // camera's password is write-only: it reads back as SecretMask, and the

@@ -9,6 +9,8 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/alert"
 	"github.com/dalaba/dalaba/cloud/auth"
+	"github.com/dalaba/dalaba/cloud/board"
+	"github.com/dalaba/dalaba/cloud/bulk"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/enroll"
 	"github.com/dalaba/dalaba/cloud/fleet"
@@ -106,6 +108,8 @@ const (
 	CodeReleaseBusy       Code = "release.busy"        // too many releases being uploaded at once (Retry-After says when to try again)
 	CodeRolloutInvalid    Code = "rollout.invalid"     // no such release, boxes or waves for a rollout
 	CodeRolloutState      Code = "rollout.state"       // the rollout cannot do that in its state (resume a cancelled one)
+	CodeJobInvalid        Code = "job.invalid"         // a bulk plan change that cannot run as asked (no boxes, unknown boxes, no change)
+	CodeJobsBusy          Code = "job.busy"            // too many bulk plan changes waiting: try again when one has ended
 )
 
 // codeSpec is a code's row of the table.
@@ -193,6 +197,8 @@ func codes() map[Code]codeSpec {
 		CodeReleaseBusy:        {http.StatusServiceUnavailable, "too many uploads at once"},
 		CodeRolloutInvalid:     {http.StatusBadRequest, "not a valid rollout"},
 		CodeRolloutState:       {http.StatusConflict, "not possible in the rollout's state"},
+		CodeJobInvalid:         {http.StatusBadRequest, "the plan change cannot run as asked"},
+		CodeJobsBusy:           {http.StatusServiceUnavailable, "too many plan changes are waiting"},
 	}
 }
 
@@ -281,6 +287,9 @@ func sentinels() []sentinel {
 		{release.ErrBusy, CodeReleaseBusy},
 		{rollout.ErrInvalid, CodeRolloutInvalid},
 		{rollout.ErrState, CodeRolloutState},
+		{board.ErrBadQuery, CodeBadRequest},
+		{bulk.ErrInvalid, CodeJobInvalid},
+		{bulk.ErrBusy, CodeJobsBusy},
 	}
 }
 

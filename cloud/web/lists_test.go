@@ -131,7 +131,7 @@ func newListsEnvConfig(t *testing.T, speech Speech, cfg lists.Config, deps lists
 		t.Fatal(err)
 	}
 	rels, ros := testUpdates(t, st, key, dl, clk.Now)
-	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now, Enroll: en, Releases: rels, Rollouts: ros})
+	s, err := New(Deps{Logger: slog.New(errs), Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Lists: ls, Speech: speech, Now: clk.Now, Enroll: en, Releases: rels, Rollouts: ros, Jobs: runJobs(t, pl)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,6 +161,9 @@ func wantRoutes() map[string]auth.Action {
 		"POST /api/v1/rollouts/{id}/pause":        auth.ActionManageUpdates,
 		"POST /api/v1/rollouts/{id}/resume":       auth.ActionManageUpdates,
 		"POST /api/v1/rollouts/{id}/cancel":       auth.ActionManageUpdates,
+		"POST /api/v1/plan-jobs":                  auth.ActionManageBroadcast,
+		"GET /api/v1/plan-jobs":                   auth.ActionViewBroadcast,
+		"GET /api/v1/plan-jobs/{job}":             auth.ActionViewBroadcast,
 	}
 }
 
@@ -172,6 +175,7 @@ var pathValues = map[string]string{
 	"sid": "s-none", "zid": "z-none", "schid": "sch-none", "cid": "cam-none", "session": "sess-none",
 	"eid": "999", "hid": "h99", "pid": "p99", "name": "nobody", "sha": strings.Repeat("0", 64),
 	"oid": "999", "gid": "g-none", "rid": "999", "img": strings.Repeat("0", 32) + ".png", "kind": "rule-none",
+	"job": "job-none",
 }
 
 // requestOf is a request a route's pattern matches: its method and a path

@@ -16,6 +16,7 @@ import (
 
 	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/auth/forwarded"
+	"github.com/dalaba/dalaba/cloud/board"
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/lists"
@@ -26,6 +27,7 @@ import (
 // Store is what the API reads.
 type Store interface {
 	store.Boxes
+	store.Overviews // the paged box list
 	store.Events
 	store.EventSearch // for the reports
 	store.AuditTrail
@@ -108,6 +110,8 @@ type Deps struct {
 	// routes out.
 	Releases Releases
 	Rollouts Rollouts
+	// Jobs pushes plan changes to many boxes; nil leaves their routes out.
+	Jobs Jobs
 }
 
 // Limits of the API.
@@ -148,6 +152,9 @@ type Server struct {
 	en      Enroller
 	rel     Releases
 	ro      Rollouts
+	// board is the fleet at a glance, for the paged box list.
+	board *board.Board
+	jobs  Jobs
 }
 
 // Route is an API route and the action its caller's role must be allowed
@@ -166,6 +173,13 @@ func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 // Every route but the open ones is registered here, with its action, once.
 func (s *Server) route(pattern string, action auth.Action, h http.HandlerFunc) {
 	s.routes = append(s.routes, Route{Pattern: pattern, Action: action})
+	if changesBoxes(pattern) {
+		next := h
+		h = func(w http.ResponseWriter, r *http.Request) {
+			next(w, r)
+			s.board.Invalidate()
+		}
+	}
 	s.mux.HandleFunc(pattern, s.authed(action, h))
 }
 
@@ -195,6 +209,11 @@ func New(deps Deps) (*Server, error) {
 		pl: deps.Planner, md: deps.Media, ls: deps.Lists, sp: deps.Speech, al: deps.Alerts, now: deps.Now, mux: http.NewServeMux(),
 		proxies: deps.Proxies, en: deps.Enroll, rel: deps.Releases, ro: deps.Rollouts,
 	}
+	b, err := s.newBoard()
+	if err != nil {
+		return nil, fmt.Errorf("web: new: %w", err)
+	}
+	s.board, s.jobs = b, deps.Jobs
 	s.open("GET /healthz", s.healthz)
 	s.open("POST /api/v1/login", s.login)
 	s.route("POST /api/v1/logout", auth.ActionSignedIn, s.logout)
@@ -225,6 +244,9 @@ func New(deps Deps) (*Server, error) {
 	s.claimRoutes()
 	if s.rel != nil && s.ro != nil {
 		s.updateRoutes()
+	}
+	if s.jobs != nil {
+		s.jobRoutes()
 	}
 	s.mux.HandleFunc("/", s.notFound)
 	return s, nil
@@ -379,8 +401,15 @@ func (s *Server) boxJSON(b store.Box) boxJSON {
 	}
 }
 
-// listBoxes lists the boxes in service; ?all=true adds the retired.
+// listBoxes lists the boxes in service; ?all=true adds the retired. Any
+// of the paging, filtering or sorting parameters asks for a page
+// (pageBoxes) instead of the whole list, which stays for the callers
+// written before pages.
 func (s *Server) listBoxes(w http.ResponseWriter, r *http.Request) {
+	if paged(r) {
+		s.pageBoxes(w, r)
+		return
+	}
 	all, err := boolParam(r.URL.Query().Get("all"))
 	if err != nil {
 		refuse(w, CodeBadRequest, fmt.Errorf("all: %w", err))

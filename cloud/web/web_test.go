@@ -147,7 +147,7 @@ func newEnvWith(t *testing.T, edit func(*Deps)) *env {
 		t.Fatal(err)
 	}
 	rels, ros := testUpdates(t, st, key, dl, clk.Now)
-	deps := Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Now: clk.Now, Enroll: en, Releases: rels, Rollouts: ros}
+	deps := Deps{Logger: log, Store: st, Auth: a, Fleet: fl, Downlink: dl, Planner: pl, Media: lib, Now: clk.Now, Enroll: en, Releases: rels, Rollouts: ros, Jobs: runJobs(t, pl)}
 	if edit != nil {
 		edit(&deps)
 	}

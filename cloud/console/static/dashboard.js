@@ -6,6 +6,7 @@
   const tpl = document.getElementById('row-template');
   const empty = document.getElementById('no-boxes');
   const live = document.getElementById('live');
+  const summary = document.getElementById('db-summary');
 
   function setLive(up) {
     live.textContent = up ? live.dataset.live : live.dataset.down;
@@ -20,6 +21,7 @@
     tr.querySelector('[data-k=name]').href = '/villages/' + encodeURIComponent(row.id); // the village's page
     tr.querySelector('[data-k=online_text]').className = 'state ' + (row.online ? 'ok' : 'bad');
     tr.querySelector('[data-k=clock_text]').className = 'state clock-' + row.clock;
+    tr.querySelector('[data-k=problems]').className = 'state ' + (row.has_problems ? 'warn' : '');
     tr.querySelector('[data-k=sync_text]').className = 'state ' + (row.in_sync ? 'ok' : 'warn');
     tr.querySelector('[data-k=disk]').className = 'state ' + (row.disk_low ? 'warn' : '');
     tr.querySelector('[data-k=speakers]').className = 'devices ' + (row.speakers_ok ? '' : 'bad');
@@ -37,11 +39,15 @@
     empty.hidden = rows.length > 0;
   }
 
-  const es = new EventSource('/events/boxes');
+  // The stream of this very page: the same filters, sort and offset.
+  const es = new EventSource(document.getElementById('boxes').dataset.stream);
   es.addEventListener('open', function () { setLive(true); });
   es.addEventListener('boxes', function (e) {
     setLive(true);
     render(JSON.parse(e.data));
+  });
+  es.addEventListener('summary', function (e) {
+    summary.textContent = JSON.parse(e.data).summary;
   });
   // The session ended (signed out elsewhere, expired).
   es.addEventListener('end', function () {

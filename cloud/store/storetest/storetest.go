@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("AppendMany", func(t *testing.T) { testAppendMany(t, open) })
 	t.Run("UpdateBoxes", func(t *testing.T) { testUpdateBoxes(t, open) })
 	t.Run("Health", func(t *testing.T) { testHealth(t, open) })
+	t.Run("Overviews", func(t *testing.T) { testOverviews(t, open) })
+	t.Run("Batches", func(t *testing.T) { testBatches(t, open) })
 }
 
 // testPing: a working store pings clean, as often as asked, without
