@@ -118,6 +118,11 @@ type Downlink struct {
 	connected chan struct{} // a (re)connect happened; buffered 1
 	stop      chan struct{} // closed when Run stops taking messages
 	running   atomic.Bool
+	// lostMu, lostDone and lostLogs keep paho's connection-lost callback,
+	// which paho runs on a goroutine of its own, from outliving Run.
+	lostMu   sync.Mutex
+	lostDone bool
+	lostLogs sync.WaitGroup
 
 	mu       sync.Mutex
 	rejected map[string]*rejects
@@ -206,6 +211,14 @@ func New(cfg Config, deps Deps) (*Downlink, error) {
 			}
 		}).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			d.lostMu.Lock()
+			if d.lostDone {
+				d.lostMu.Unlock()
+				return
+			}
+			d.lostLogs.Add(1)
+			d.lostMu.Unlock()
+			defer d.lostLogs.Done()
 			d.log.Warn("connection lost, reconnecting", "broker", cfg.URL, "err", err)
 		})
 	d.client = mqtt.NewClient(d.opts)
@@ -239,6 +252,10 @@ func (d *Downlink) Run(ctx context.Context) error {
 	// Disconnect waits for route.
 	close(d.stop)
 	d.client.Disconnect(250)
+	d.lostMu.Lock()
+	d.lostDone = true
+	d.lostMu.Unlock()
+	d.lostLogs.Wait()
 	err := g.Wait()
 	d.log.Info("disconnected", "broker", d.cfg.URL)
 	return err
