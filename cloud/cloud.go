@@ -255,6 +255,9 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return abort(err)
 	}
 	en, err := enroll.New(enroll.Deps{Logger: c.deps.Logger, Store: st, Fleet: fl, TownshipURL: c.cfg.PublicHTTPURL(ln.Addr().String())})
+	if err != nil {
+		return abort(err)
+	}
 	jobs, err := bulk.New(bulk.Deps{Logger: c.deps.Logger, Planner: planner})
 	if err != nil {
 		return abort(err)
