@@ -22,7 +22,6 @@ import (
 	"github.com/dalaba/dalaba/cloud/fleet"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/store"
-	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/protocol"
 )
 
@@ -35,17 +34,6 @@ const (
 // ErrRunning is returned by AddBox and AddUser when a running dalaba-cloud
 // holds the store.
 var ErrRunning = errors.New("the township service is running")
-
-func openStore(dataDir string) (*boltstore.Store, error) {
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("cloud: data dir: %w", err)
-	}
-	st, err := boltstore.Open(filepath.Join(dataDir, storeFile), boltstore.Options{})
-	if errors.Is(err, boltstore.ErrInUse) {
-		return nil, fmt.Errorf("cloud: %w (%w)", ErrRunning, err)
-	}
-	return st, err
-}
 
 // loadKey reads the township signing key from dataDir, creating it on
 // first use.
@@ -151,7 +139,7 @@ func AddBox(ctx context.Context, cfg config.Config, id, name, brokerURL string) 
 	if err := config.ValidateBrokerURL(brokerURL); err != nil {
 		return "", fmt.Errorf("cloud: add box: broker URL: %w", err)
 	}
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(ctx, cfg)
 	if errors.Is(err, ErrRunning) {
 		return "", fmt.Errorf("%w: add the box with POST /api/v1/boxes instead", err)
 	}
@@ -187,7 +175,7 @@ func AddBox(ctx context.Context, cfg config.Config, id, name, brokerURL string) 
 // add`). An empty password is generated and returned; a given one is not
 // returned.
 func AddUser(ctx context.Context, cfg config.Config, name, role, password string) (generated string, err error) {
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(ctx, cfg)
 	if errors.Is(err, ErrRunning) {
 		return "", fmt.Errorf("%w: stop it to add a user", err)
 	}
@@ -221,7 +209,7 @@ const cliActor = "dalaba-cloud (command line)"
 
 // auditCLI records a change made on the command line, as the API records
 // its own. The change is made by then; a refusal says so.
-func auditCLI(ctx context.Context, st *boltstore.Store, action, village, target string, after any) error {
+func auditCLI(ctx context.Context, st store.Store, action, village, target string, after any) error {
 	b, err := json.Marshal(after)
 	if err != nil {
 		return fmt.Errorf("cloud: %s: audit record: %w", action, err)

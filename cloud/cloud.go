@@ -94,7 +94,7 @@ func (r *relay) PublishDesired(ctx context.Context, box string, payload []byte) 
 // Run serves until ctx ends or a part fails, then stops the parts in
 // reverse order and returns the first failure.
 func (c *Cloud) Run(ctx context.Context) error {
-	st, err := openStore(c.cfg.DataDir)
+	st, err := openStore(ctx, c.cfg)
 	if err != nil {
 		return err
 	}

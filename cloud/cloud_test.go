@@ -501,7 +501,7 @@ func TestAddBoxAndUserWhileStopped(t *testing.T) {
 		t.Fatal("an unknown role was accepted")
 	}
 	// What the command line did is in the audit trail, and only that.
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +605,7 @@ func TestStartFailsCleanlyOnTakenPort(t *testing.T) {
 		t.Fatalf("Run = %v, want the http listen error", err)
 	}
 	// The store was closed: it opens again at once.
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("store still held after the failed start: %v", err)
 	}

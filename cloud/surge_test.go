@@ -39,7 +39,7 @@ const surgeOnline = 10 * time.Second
 // a township not yet started, and returns their credentials.
 func registerSim(t testing.TB, dir string, n int) []fleetsim.Box {
 	t.Helper()
-	st, err := openStore(dir)
+	st, err := openBolt(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestConnectSurge(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	st, err := openStore(dir)
+	st, err := openBolt(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

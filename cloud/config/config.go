@@ -31,6 +31,22 @@ type Config struct {
 	Alerts  Alerts         `yaml:"alerts"`
 	Metrics Metrics        `yaml:"metrics"`
 	Log     logging.Config `yaml:"log"`
+	Store   Store          `yaml:"store"`
+}
+
+// Store kinds.
+const (
+	StoreBolt     = "bolt"     // one bbolt file, <data_dir>/cloud.db: a township
+	StorePostgres = "postgres" // a PostgreSQL database: a county's replicas share it
+)
+
+// Store says where the service keeps what it stores.
+type Store struct {
+	Kind string `yaml:"kind"` // StoreBolt or StorePostgres
+	// DSN is the PostgreSQL database (kind postgres): a URL
+	// (postgres://user@host:5432/dalaba?sslmode=verify-full) or
+	// key=value pairs, as libpq takes them.
+	DSN string `yaml:"dsn"`
 }
 
 // Alerts tunes the alerting; its channels, rules and quiet hours are kept
@@ -160,6 +176,7 @@ const (
 	EnvDataDir       = "DALABA_DATA_DIR"
 	EnvMQTTURL       = "DALABA_MQTT_URL"       // also turns the embedded broker off
 	EnvAdminPassword = "DALABA_ADMIN_PASSWORD" // read by the assembly, on the first start only
+	EnvStoreDSN      = "DALABA_STORE_DSN"      // store.dsn, and turns store.kind to postgres
 )
 
 // Default returns the built-in configuration.
@@ -193,6 +210,7 @@ func Default() Config {
 		},
 		Alerts: Alerts{StartupGrace: 3 * time.Minute, Tick: 5 * time.Second},
 		Log:    logging.Default(),
+		Store:  Store{Kind: StoreBolt},
 	}
 }
 
@@ -226,6 +244,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	if v := getenv(EnvMQTTURL); v != "" {
 		c.MQTT.URL = v
 		c.MQTT.Embedded = false
+	}
+	if v := getenv(EnvStoreDSN); v != "" {
+		c.Store.Kind, c.Store.DSN = StorePostgres, v
 	}
 }
 
@@ -339,8 +360,42 @@ func (c Config) Validate() error {
 	if c.Metrics.Token != "" && len(c.Metrics.Token) < 16 {
 		bad("metrics.token: at least 16 characters")
 	}
+	switch c.Store.Kind {
+	case StoreBolt:
+		if c.Store.DSN != "" {
+			bad("store.dsn is set but store.kind is bolt: set kind postgres, or remove the dsn")
+		}
+	case StorePostgres:
+		if err := validateDSN(c.Store.DSN); err != nil {
+			bad("store.dsn (required when store.kind is postgres): %v", err)
+		}
+	default:
+		bad("store.kind %q: bolt or postgres", c.Store.Kind)
+	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)
+}
+
+// validateDSN checks what can be checked of a PostgreSQL DSN without
+// connecting: present, and a postgres URL or key=value pairs.
+func validateDSN(dsn string) error {
+	switch {
+	case strings.TrimSpace(dsn) == "":
+		return errors.New("empty")
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return errors.New("not a valid URL") // url's error would repeat a password
+		}
+		if u.Host == "" && u.Query().Get("host") == "" {
+			return errors.New("no host")
+		}
+	case strings.Contains(dsn, "://"):
+		return errors.New("a URL must begin postgres:// or postgresql://")
+	case !strings.Contains(dsn, "="):
+		return errors.New("neither a postgres:// URL nor key=value pairs")
+	}
+	return nil
 }
 
 // unjoin splits an errors.Join into its errors.

@@ -22,6 +22,7 @@ func write(t *testing.T, s string) string {
 func noEnv(t *testing.T) {
 	t.Setenv(EnvDataDir, "")
 	t.Setenv(EnvMQTTURL, "")
+	t.Setenv(EnvStoreDSN, "")
 }
 
 func TestExampleEqualsDefaults(t *testing.T) {
@@ -257,5 +258,50 @@ func TestValidateHTTPAndMedia(t *testing.T) {
 				t.Fatalf("Validate = %v, want an error about %s", err, c.want)
 			}
 		})
+	}
+}
+
+func TestValidateStore(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string // "" = valid
+	}{
+		{"bolt by default", func(*Config) {}, ""},
+		{"postgres URL", func(c *Config) {
+			c.Store = Store{Kind: StorePostgres, DSN: "postgres://dalaba@db.county.example:5432/dalaba?sslmode=verify-full"}
+		}, ""},
+		{"postgres key=value", func(c *Config) { c.Store = Store{Kind: StorePostgres, DSN: "host=/run/postgresql dbname=dalaba"} }, ""},
+		{"postgres without a dsn", func(c *Config) { c.Store.Kind = StorePostgres }, "store.dsn"},
+		{"postgres URL without a host", func(c *Config) { c.Store = Store{Kind: StorePostgres, DSN: "postgres:///dalaba"} }, "no host"},
+		{"another scheme", func(c *Config) { c.Store = Store{Kind: StorePostgres, DSN: "mysql://db/dalaba"} }, "store.dsn"},
+		{"a word", func(c *Config) { c.Store = Store{Kind: StorePostgres, DSN: "dalaba"} }, "store.dsn"},
+		{"a dsn for bolt", func(c *Config) { c.Store.DSN = "postgres://db/dalaba" }, "store.dsn is set"},
+		{"unknown kind", func(c *Config) { c.Store.Kind = "sqlite" }, "store.kind"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestStoreDSNFromEnvironment(t *testing.T) {
+	noEnv(t)
+	t.Setenv(EnvStoreDSN, "postgres://dalaba@db.county.example/dalaba")
+	got, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Store{Kind: StorePostgres, DSN: "postgres://dalaba@db.county.example/dalaba"}); got.Store != want {
+		t.Fatalf("store = %+v, want %+v", got.Store, want)
 	}
 }

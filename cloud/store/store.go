@@ -1,7 +1,7 @@
 // Package store defines what the township service keeps: the box registry,
 // the events boxes upload, users and their sessions, each box's broadcast
 // plan and the index of uploaded audio. Implementations live in
-// subpackages (boltstore, the default and so far the only one) and must pass the
+// subpackages (boltstore, the default, and pgstore) and must pass the
 // storetest conformance suite. Nothing here mentions bbolt or SQL.
 package store
 

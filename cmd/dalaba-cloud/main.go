@@ -3,13 +3,17 @@
 //	dalaba-cloud [serve] [--config FILE] [--data-dir DIR] [--http ADDR] [--mqtt ADDR]
 //	dalaba-cloud box add ID --name NAME [--broker-url URL] [--config FILE] [--data-dir DIR]
 //	dalaba-cloud user add NAME --role ROLE [--config FILE] [--data-dir DIR]
+//	dalaba-cloud migrate --from bolt:PATH --to postgres:DSN
 //	dalaba-cloud --version
 //
 // serve runs the service until SIGINT or SIGTERM. box add registers a box
 // with the service stopped and prints its ready edge config on stdout.
 // user add creates a user with the service stopped; the password is read
 // from stdin (one line) when stdin is not a terminal, else generated and
-// printed. configs/cloud.example.yaml documents the config file.
+// printed. migrate copies a township's bbolt store into a new, empty
+// PostgreSQL database with the service stopped, checks the copy kind by
+// kind and prints the check; it refuses a database that holds anything.
+// configs/cloud.example.yaml documents the config file.
 //
 // Exit status: 0 done, 1 failed, 2 bad usage or configuration (every
 // problem is listed).
@@ -70,8 +74,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		args = args[1:]
 	case len(args) >= 2 && (args[0] == "box" || args[0] == "user") && args[1] == "add":
 		cmd, args = args[0]+" add", args[2:]
+	case args[0] == "migrate":
+		cmd, args = "migrate", args[1:]
 	default:
-		fmt.Fprintf(stderr, "dalaba-cloud: unknown command %q: serve, box add, user add or --version\n", strings.Join(args[:min(2, len(args))], " "))
+		fmt.Fprintf(stderr, "dalaba-cloud: unknown command %q: serve, box add, user add, migrate or --version\n", strings.Join(args[:min(2, len(args))], " "))
 		return exitUsage
 	}
 	switch cmd {
@@ -79,6 +85,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return boxAdd(ctx, args, stdout, stderr)
 	case "user add":
 		return userAdd(ctx, args, stdin, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args, stdout, stderr)
 	}
 	return serve(ctx, args, stdout, stderr)
 }
@@ -237,6 +245,26 @@ func userAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stdout, "user %s (%s) added; password %s (shown only this once)\n", name, role, generated)
 	} else {
 		fmt.Fprintf(stdout, "user %s (%s) added\n", name, role)
+	}
+	return exitOK
+}
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var from, to string
+	fs := newFlags("dalaba-cloud migrate", "dalaba-cloud migrate --from bolt:PATH --to postgres:DSN", stderr)
+	fs.StringVar(&from, "from", "", "the bbolt store, bolt:`PATH` (data_dir/cloud.db)")
+	fs.StringVar(&to, "to", "", "the new, empty PostgreSQL database, postgres:`DSN`")
+	if _, ok := parse(fs, args, ""); !ok {
+		return exitUsage
+	}
+	if from == "" || to == "" {
+		fmt.Fprintln(stderr, "dalaba-cloud migrate: --from and --to are required")
+		fs.Usage()
+		return exitUsage
+	}
+	if err := cloud.Migrate(ctx, from, to, stdout); err != nil {
+		fmt.Fprintf(stderr, "dalaba-cloud migrate: %v\n", err)
+		return exitFailed
 	}
 	return exitOK
 }

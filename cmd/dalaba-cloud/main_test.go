@@ -49,6 +49,9 @@ func TestUsage(t *testing.T) {
 		{"box add without name", []string{"box", "add", "village-1"}, 2, "", "--name is required"},
 		{"user add without role", []string{"user", "add", "alice"}, 2, "", "--role is required"},
 		{"user add without name", []string{"user", "add", "--role", "viewer"}, 2, "", "missing the user name"},
+		{"migrate without a target", []string{"migrate", "--from", "bolt:data/cloud.db"}, 2, "", "--from and --to are required"},
+		{"migrate from another kind", []string{"migrate", "--from", "sqlite:x.db", "--to", "postgres:host=db"}, 1, "", "want bolt:"},
+		{"migrate to another kind", []string{"migrate", "--from", "bolt:x.db", "--to", "mysql://u:secret@db/x"}, 1, "", "want postgres:"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite of store.Store: every
-// implementation (boltstore today) calls Run from its own tests, so the
+// implementation (boltstore, pgstore) calls Run from its own tests, so the
 // township service behaves the same whichever store it runs on.
 //
 // The suite pins what store.go leaves to judgement, so that implementations

@@ -122,10 +122,13 @@ func normBox(b store.Box) store.Box {
 	return b
 }
 
+// normEvent also truncates times to the microsecond (see the package
+// comment): ev's times for seqs near protocol.MaxSeq overflow a Duration
+// into nanoseconds no PostgreSQL timestamp keeps.
 func normEvent(e store.Event) store.Event {
 	e.Data = normBytes(e.Data)
-	e.Time = e.Time.UTC()
-	e.ReceivedAt = e.ReceivedAt.UTC()
+	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	e.ReceivedAt = e.ReceivedAt.UTC().Truncate(time.Microsecond)
 	return e
 }
 

@@ -1,0 +1,39 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/dalaba/dalaba/cloud/config"
+	"github.com/dalaba/dalaba/cloud/store"
+	"github.com/dalaba/dalaba/cloud/store/boltstore"
+	"github.com/dalaba/dalaba/cloud/store/pgstore"
+)
+
+// openStore opens the store cfg.Store chooses: the bbolt file in the data
+// directory (ErrRunning while a dalaba-cloud holds it), or the PostgreSQL
+// database, which several dalaba-cloud share.
+func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
+	if cfg.Store.Kind == config.StorePostgres {
+		st, err := pgstore.Open(ctx, cfg.Store.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("cloud: %w", err)
+		}
+		return st, nil
+	}
+	return openBolt(cfg.DataDir)
+}
+
+func openBolt(dataDir string) (*boltstore.Store, error) {
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("cloud: data dir: %w", err)
+	}
+	st, err := boltstore.Open(filepath.Join(dataDir, storeFile), boltstore.Options{})
+	if errors.Is(err, boltstore.ErrInUse) {
+		return nil, fmt.Errorf("cloud: %w (%w)", ErrRunning, err)
+	}
+	return st, err
+}
