@@ -72,9 +72,29 @@ func TestDebianPackageInstallAndUpgrade(t *testing.T) {
 		}
 		// The unit runs what the package installed, as the user it made.
 		var program string
+		var pre []string
 		for l := range strings.Lines(string(b)) {
 			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "ExecStart="); ok {
 				program = strings.Fields(rest)[0]
+			}
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "ExecStartPre="); ok {
+				pre = strings.Fields(rest)
+			}
+		}
+		// The box's unit starts the software slot that its ExecStartPre
+		// (dalaba-edge slot boot) chose; run that step as systemd would,
+		// as the daemon's user in its state directory (StateDirectory=).
+		if len(pre) > 0 {
+			inRoot(t, root, "install", "-d", "-o", "dalaba", "-g", "dalaba", "-m", "0750", "/var/lib/dalaba")
+			// slot boot finds its own binary through /proc, which a
+			// booted system has and a bare chroot lacks.
+			proc := filepath.Join(root, "proc")
+			if out, err := exec.Command("mount", "-t", "proc", "proc", proc).CombinedOutput(); err != nil {
+				t.Fatalf("mounting /proc in the Debian root: %v: %s", err, out)
+			}
+			t.Cleanup(func() { _ = exec.Command("umount", "-l", proc).Run() })
+			if out, err := chroot(root, "dalaba:dalaba", pre...); err != nil {
+				t.Fatalf("%s.service's ExecStartPre %q: %v\n%s", unit, pre, err, out)
 			}
 		}
 		if got := inRoot(t, root, "stat", "-c", "%F %a", program); got != "regular file 755" {
