@@ -464,3 +464,30 @@ type Batches interface {
 	// each one's refusal (ErrExists, ErrNotFound) at its index of errs.
 	PutDesiredBatch(ctx context.Context, ds []Desired) (errs []error, err error)
 }
+
+// Check refuses a batch whose floor or seqs lie outside protocol's range;
+// both stores run it before they write.
+func (b Batch) Check() error {
+	if b.Floor > protocol.MaxSeq+1 {
+		return fmt.Errorf("floor %d above %d", b.Floor, uint64(protocol.MaxSeq+1))
+	}
+	for _, e := range b.Events {
+		if e.Seq == 0 || e.Seq > protocol.MaxSeq {
+			return fmt.Errorf("seq %d: seqs are 1-%d", e.Seq, uint64(protocol.MaxSeq))
+		}
+	}
+	return nil
+}
+
+// Span is the batch's lowest seq (its floor without events) and its top:
+// its highest seq, or floor-1 without events.
+func (b Batch) Span() (from, top uint64) {
+	if len(b.Events) == 0 {
+		return b.Floor, max(b.Floor, 1) - 1
+	}
+	from = b.Events[0].Seq
+	for _, e := range b.Events {
+		from, top = min(from, e.Seq), max(top, e.Seq)
+	}
+	return from, top
+}

@@ -90,31 +90,6 @@ func putEpoch(b *bolt.Bucket, inc incarnation) error {
 	return b.Put([]byte(inc.epoch), v)
 }
 
-func checkBatch(b store.Batch) error {
-	if b.Floor > protocol.MaxSeq+1 {
-		return fmt.Errorf("floor %d above %d", b.Floor, uint64(protocol.MaxSeq+1))
-	}
-	for _, e := range b.Events {
-		if e.Seq == 0 || e.Seq > protocol.MaxSeq {
-			return fmt.Errorf("seq %d: seqs are 1-%d", e.Seq, uint64(protocol.MaxSeq))
-		}
-	}
-	return nil
-}
-
-// span is the batch's lowest seq (its floor without events) and its top:
-// its highest seq, or floor-1 without events.
-func span(b store.Batch) (from, top uint64) {
-	if len(b.Events) == 0 {
-		return b.Floor, max(b.Floor, 1) - 1
-	}
-	from = b.Events[0].Seq
-	for _, e := range b.Events {
-		from, top = min(from, e.Seq), max(top, e.Seq)
-	}
-	return from, top
-}
-
 // AppendEvents stores batch b of box boxID in one transaction, as
 // store.Events says; it returns after the commit's fsync. The box record
 // and the epoch's record change in the same transaction as the events, so
@@ -123,7 +98,7 @@ func (s *Store) AppendEvents(ctx context.Context, boxID string, b store.Batch) (
 	if err := ctx.Err(); err != nil {
 		return store.Appended{}, err
 	}
-	if err := checkBatch(b); err != nil {
+	if err := b.Check(); err != nil {
 		return store.Appended{}, fmt.Errorf("boltstore: append events of box %s: %w", boxID, err)
 	}
 	var out store.Appended
@@ -149,7 +124,7 @@ func (s *Store) AppendMany(ctx context.Context, bs []store.BoxBatch) ([]store.Ap
 	}
 	out := make([]store.AppendResult, len(bs))
 	for i, x := range bs {
-		if err := checkBatch(x.Batch); err != nil {
+		if err := x.Batch.Check(); err != nil {
 			out[i].Err = fmt.Errorf("boltstore: append events of box %s: %w", x.BoxID, err)
 		}
 	}
@@ -218,7 +193,7 @@ func appendBatch(tx *bolt.Tx, boxID string, b store.Batch) (store.Appended, erro
 			fresh = true
 		}
 	}
-	from, top := span(b)
+	from, top := b.Span()
 	reason := protocol.ResetNewEpoch
 	if cur.diverged {
 		reason = protocol.ResetDiverged

@@ -78,31 +78,6 @@ func putEpoch(ctx context.Context, tx pgx.Tx, box string, inc incarnation) error
 	return nil
 }
 
-func checkBatch(b store.Batch) error {
-	if b.Floor > protocol.MaxSeq+1 {
-		return fmt.Errorf("floor %d above %d", b.Floor, uint64(protocol.MaxSeq+1))
-	}
-	for _, e := range b.Events {
-		if e.Seq == 0 || e.Seq > protocol.MaxSeq {
-			return fmt.Errorf("seq %d: seqs are 1-%d", e.Seq, uint64(protocol.MaxSeq))
-		}
-	}
-	return nil
-}
-
-// span is the batch's lowest seq (its floor without events) and its top:
-// its highest seq, or floor-1 without events.
-func span(b store.Batch) (from, top uint64) {
-	if len(b.Events) == 0 {
-		return b.Floor, max(b.Floor, 1) - 1
-	}
-	from = b.Events[0].Seq
-	for _, e := range b.Events {
-		from, top = min(from, e.Seq), max(top, e.Seq)
-	}
-	return from, top
-}
-
 // AppendEvents stores batch b of box boxID in one transaction, as
 // store.Events says; it returns after the commit, which the server has
 // made durable. The box's row, locked first, serialises the box's appends;
@@ -111,7 +86,7 @@ func (s *Store) AppendEvents(ctx context.Context, boxID string, b store.Batch) (
 	if err := ctx.Err(); err != nil {
 		return store.Appended{}, err
 	}
-	if err := checkBatch(b); err != nil {
+	if err := b.Check(); err != nil {
 		return store.Appended{}, fmt.Errorf("pgstore: append events of box %s: %w", boxID, err)
 	}
 	var out store.Appended
@@ -149,7 +124,7 @@ func (s *Store) AppendMany(ctx context.Context, bs []store.BoxBatch) ([]store.Ap
 			return err
 		}
 		for i, x := range bs {
-			if err := checkBatch(x.Batch); err != nil {
+			if err := x.Batch.Check(); err != nil {
 				out[i].Err = fmt.Errorf("pgstore: append events of box %s: %w", x.BoxID, err)
 				continue
 			}
@@ -211,7 +186,7 @@ func appendBatch(ctx context.Context, tx pgx.Tx, boxID string, b store.Batch) (s
 			fresh = true
 		}
 	}
-	from, top := span(b)
+	from, top := b.Span()
 	reason := protocol.ResetNewEpoch
 	if cur.diverged {
 		reason = protocol.ResetDiverged
