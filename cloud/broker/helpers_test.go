@@ -214,6 +214,15 @@ func (e env) dial(t *testing.T, user string, o dialOpts) (*client, error) {
 	return c, nil
 }
 
+// leave disconnects c and returns once its connection is closed. paho's
+// Disconnect(0) returns at once and closes the connection afterwards, so a
+// message sent meanwhile can still reach, and be acknowledged by, the
+// client that is leaving: a scenario about what a session keeps must not
+// go on before the client has gone.
+func (c *client) leave() {
+	c.Disconnect(uint(wait / time.Millisecond))
+}
+
 func (e env) mustDial(t *testing.T, user string, o dialOpts) *client {
 	t.Helper()
 	c, err := e.dial(t, user, o)

@@ -38,7 +38,7 @@ func nonce(t *testing.T) string {
 func forget(t *testing.T, e env, box string) {
 	t.Cleanup(func() {
 		if c, err := e.dial(t, box, dialOpts{clientID: box}); err == nil {
-			c.Disconnect(0)
+			c.leave()
 		}
 	})
 }
@@ -302,7 +302,7 @@ func persistentSession(t *testing.T, e env) {
 	cmd := protocol.Topic(boxA, protocol.KindCmd)
 	a := e.mustDial(t, boxA, dialOpts{clientID: boxA, persist: true})
 	a.mustSubscribe(t, cmd)
-	a.Disconnect(0)
+	a.leave()
 
 	cloud := e.mustDial(t, cloudUser, dialOpts{})
 	cloud.mustPublish(t, cmd, 1, false, []byte(n))
@@ -323,7 +323,7 @@ func sessionTakeover(t *testing.T, e env) {
 	cmdA, cmdB := protocol.Topic(boxA, protocol.KindCmd), protocol.Topic(boxB, protocol.KindCmd)
 	a := e.mustDial(t, boxA, dialOpts{clientID: boxA, persist: true})
 	a.mustSubscribe(t, cmdA)
-	a.Disconnect(0)
+	a.leave()
 
 	// Box B claims box A's client id, hoping for A's session.
 	b := e.mustDial(t, boxB, dialOpts{clientID: boxA, persist: true})
