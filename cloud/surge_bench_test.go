@@ -58,7 +58,7 @@ const settleWithin = 3 * time.Minute
 // Before this work, 5,000 boxes within 3 s lost 11-15k messages.
 func BenchmarkConnectSurge(b *testing.B) {
 	sizes := []int{1000, 2000, 5000}
-	if raceDetector {
+	if testenv.Race {
 		sizes = []int{100} // make test runs it once to keep it working; the figures come from make bench
 	}
 	for _, n := range sizes {
@@ -137,7 +137,7 @@ func BenchmarkHeldBoxes(b *testing.B) {
 		b.Fatalf("building dalaba-sim: %v\n%s", err, out)
 	}
 	n, hold, spread := 2000, time.Minute, "10s"
-	if raceDetector {
+	if testenv.Race {
 		n, hold, spread = 100, 5*time.Second, "1s" // kept working by make test; measured by make bench
 	}
 	for range b.N {

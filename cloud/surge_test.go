@@ -25,7 +25,7 @@ import (
 // connections of one process many times over, with other packages'
 // tests on the same two cores) a quarter as many.
 func surgeBoxes() int {
-	if raceDetector {
+	if testenv.Race {
 		return 500
 	}
 	return 2000

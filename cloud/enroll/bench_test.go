@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dalaba/dalaba/internal/testenv"
 	"github.com/dalaba/dalaba/protocol/claim"
 )
 
@@ -27,7 +28,7 @@ func cpuTime(b *testing.B) time.Duration {
 // (create-ms), per enrollment (enroll-ms/box), and the township's CPU over
 // both (township-cpu-ms).
 func BenchmarkEnroll300(b *testing.B) {
-	const n = 300
+	n := testenv.BenchSize(300, 10)
 	var sheet strings.Builder
 	sheet.WriteString("id,name,place\n")
 	for i := range n {

@@ -34,7 +34,7 @@ const viewersEnv = "DALABA_BENCH_VIEWERS"
 // viewer (cpu-%-per-viewer of one core), and the packets each viewer gets
 // a second.
 func BenchmarkViewerCPU(b *testing.B) {
-	if raceDetector {
+	if testenv.Race {
 		b.Skip("CPU under the race detector says nothing of the box; make bench measures it")
 	}
 	ffmpeg := testenv.Tool(b, "ffmpeg", "apt-get install ffmpeg")
@@ -101,7 +101,7 @@ func BenchmarkViewerCPU(b *testing.B) {
 // viewers in a process of their own: this process's CPU (relay and WebRTC,
 // % of one core), its heap after a GC and its resident memory.
 func BenchmarkGrid(b *testing.B) {
-	if raceDetector {
+	if testenv.Race {
 		b.Skip("CPU under the race detector says nothing of the box; make bench measures it")
 	}
 	ffmpeg := testenv.Tool(b, "ffmpeg", "apt-get install ffmpeg")

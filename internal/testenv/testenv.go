@@ -5,7 +5,8 @@
 // get it. Then what many packages' tests do alike: log to the test's output
 // (Logger, EnvLogger), run a component's Run(ctx) in the background until
 // the test stops it or ends (Background), and poll a condition to a deadline
-// instead of sleeping (WaitFor).
+// instead of sleeping (WaitFor); and how big a benchmark runs under make
+// test (BenchSize).
 // Only tests import it (internal/archtest checks).
 package testenv
 

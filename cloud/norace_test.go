@@ -1,5 +1,0 @@
-//go:build !race
-
-package cloud
-
-const raceDetector = false

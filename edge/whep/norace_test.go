@@ -1,5 +1,0 @@
-//go:build !race
-
-package whep
-
-const raceDetector = false
