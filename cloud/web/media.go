@@ -21,9 +21,9 @@ const multipartSlack = 64 << 10
 const uploadRetryAfter = "60"
 
 func (s *Server) mediaRoutes() {
-	s.route("POST /api/v1/media", auth.ActionManageBroadcast, s.uploadMedia)
-	s.route("GET /api/v1/media", auth.ActionViewBroadcast, s.listMedia)
-	s.route("GET /api/v1/media/{sha}", auth.ActionViewBroadcast, s.downloadMedia)
+	s.route("POST /api/v1/media", auth.ActionManageBroadcast, TargetShared, s.uploadMedia)
+	s.route("GET /api/v1/media", auth.ActionViewBroadcast, TargetShared, s.listMedia)
+	s.route("GET /api/v1/media/{sha}", auth.ActionViewBroadcast, TargetShared, s.downloadMedia)
 }
 
 // mediaJSON is a clip as the API shows it.
