@@ -171,9 +171,14 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []bulk.Job{}
 	for _, j := range s.jobs.List() {
-		if !slices.ContainsFunc(j.Boxes, func(b bulk.Box) bool { return !seesBox(visible, b.ID) }) {
-			out = append(out, j)
+		if visible != nil {
+			// The list leaves the boxes out; the job itself has them.
+			full, ok := s.jobs.Get(j.ID)
+			if !ok || slices.ContainsFunc(full.Boxes, func(b bulk.Box) bool { return !seesBox(visible, b.ID) }) {
+				continue
+			}
 		}
+		out = append(out, j)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }
