@@ -115,7 +115,10 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 // concerns (labels: path → message key).
 func (c *Console) listsChange(labels map[string]string, h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) {
-		done, err := h(r, v)
+		done, err := "", c.changeOutside(r)
+		if err == nil {
+			done, err = h(r, v)
+		}
 		t := c.msgs[v.lang]
 		var fe formError
 		switch {
