@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -286,4 +287,32 @@ func (c *Console) changeOutside(r *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// unitsData is what the villages and users pages get to show and choose
+// townships: a county user's choice of township for a new box or user
+// (Choices; "" = the county's own), and every township's name by id
+// (Names, JSON for the page's script) for the township column.
+type unitsData struct {
+	Choices []townshipOption
+	Names   string
+}
+
+func (c *Console) unitsData(ctx context.Context) (unitsData, error) {
+	var d unitsData
+	ts, err := c.st.ListTownships(ctx)
+	if err != nil {
+		return d, err
+	}
+	names := make(map[string]string, len(ts))
+	for _, t := range ts {
+		names[t.ID] = t.Name
+	}
+	b, err := json.Marshal(names)
+	if err != nil {
+		return d, fmt.Errorf("console: encode townships: %w", err)
+	}
+	d.Names = string(b)
+	d.Choices, err = c.townshipOptions(ctx, "")
+	return d, err
 }

@@ -41,7 +41,12 @@ func (c *Console) inService(ctx context.Context) ([]store.Box, error) {
 }
 
 func (c *Console) villagesPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	c.render(w, r, http.StatusOK, "villages.html", c.pageData(v.lang, v, c.csrf.token(purposeSession, v.token), nil))
+	d, err := c.unitsData(r.Context())
+	if err != nil {
+		c.fail(w, r, v.lang, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "villages.html", c.pageData(v.lang, v, c.csrf.token(purposeSession, v.token), d))
 }
 
 // villageData is what village.html gets.
@@ -94,6 +99,7 @@ func villagesMessages() map[string]message {
 	return map[string]message{
 		"NavVillages":     {"村", "Villages"},
 		"VgTownship":      {"所属乡镇", "Township"},
+		"VlTownship":      {"所属乡镇", "Township"},
 		"VgCounty":        {"县直属", "Directly under the county"},
 		"VlTitle":         {"各村广播盒登记", "Villages and their boxes"},
 		"VlHint":          {"登记一个村的广播盒后，下载它的配置文件装到广播盒上（/etc/dalaba/edge.yaml）。配置里有广播盒的密钥，只在这里显示一次，请马上下载保存。", "Register a village's box, then download its config file and install it on the box (/etc/dalaba/edge.yaml). The config holds the box's secret, shown here this once: download it at once."},
