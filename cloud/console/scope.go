@@ -277,14 +277,23 @@ func (c *Console) changeOutside(r *http.Request) error {
 	if len(villages) == 0 {
 		return nil
 	}
+	for _, v := range villages {
+		if err := c.villageInUnit(ctx, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// villageInUnit is store.ErrNotFound for a village outside ctx's unit (or
+// unknown).
+func (c *Console) villageInUnit(ctx context.Context, village string) error {
 	boxes, err := c.st.ListBoxes(ctx) // the unit's
 	if err != nil {
 		return err
 	}
-	for _, v := range villages {
-		if !slices.ContainsFunc(boxes, func(b store.Box) bool { return b.ID == v }) {
-			return fmt.Errorf("village %q: %w", v, store.ErrNotFound)
-		}
+	if !slices.ContainsFunc(boxes, func(b store.Box) bool { return b.ID == village }) {
+		return fmt.Errorf("village %q: %w", village, store.ErrNotFound)
 	}
 	return nil
 }

@@ -63,6 +63,9 @@ func TestATownshipSeesItsOwnVillages(t *testing.T) {
 	if a := e.get(t, east, "/lists?village=village-w"); strings.Contains(a.body, "西岭村") {
 		t.Error("east's lists page offers west's village")
 	}
+	if a := e.get(t, east, "/lists/poster?village=village-w&period=2026-11"); a.code != http.StatusNotFound {
+		t.Errorf("east on west's poster: %d, want 404", a.code)
+	}
 	// A change the console makes itself, aimed at west's village, is
 	// refused as for an unknown village: nothing is made.
 	token := formToken(t, home.body)
