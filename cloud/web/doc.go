@@ -21,7 +21,9 @@
 // claim codes from a sheet) naming anything outside is refused whole with
 // 403 scope.outside, nothing done. A box or user made by a township's
 // admin is of their township; only a county admin makes townships, moves
-// a box between them and makes county users (403 scope.county_only).
+// a box between them and makes county users (403 scope.county_only). The
+// clip library is the county's (one store by sha256); its list shows a
+// township's user the clips of their township's and the county's users.
 //
 // # Errors
 //

@@ -82,6 +82,11 @@ func newTenancy(t *testing.T) *tenancy {
 	if err != nil {
 		t.Fatalf("redeem: %v", err)
 	}
+	// A clip west uploaded: the library is the county's, its list is not.
+	if err := e.st.PutMedia(ctx, store.MediaInfo{SHA256: strings.Repeat("ab", 32), Name: "西岭通知.wav", Format: "wav", Size: 44,
+		DurationMS: 1000, UploadedBy: westAdmin, UploadedAt: november}); err != nil {
+		t.Fatal(err)
+	}
 	var claims struct{ Claims []struct{ ID uint64 } }
 	e.do(t, westAdmin, "POST", "/api/v1/claims", `{"villages":[{"id":"village-w2","name":"西岭二村"}]}`, 201, &claims)
 	var job struct{ ID string }
@@ -308,6 +313,15 @@ func TestTownshipAdminsKeepToTheirOwn(t *testing.T) {
 		if u.Township != "t-east" {
 			t.Errorf("east sees user %+v", u)
 		}
+	}
+	var clips []mediaJSON
+	tn.do(t, admin1, "GET", "/api/v1/media", "", 200, &clips)
+	if len(clips) != 1 {
+		t.Errorf("the county's clip library: %+v, want west's clip", clips)
+	}
+	tn.do(t, eastAdmin, "GET", "/api/v1/media", "", 200, &clips)
+	if len(clips) != 0 {
+		t.Errorf("east's clip library: %+v, want none of west's", clips)
 	}
 	var boxes []boxJSON
 	tn.do(t, eastAdmin, "GET", "/api/v1/boxes", "", 200, &boxes)
