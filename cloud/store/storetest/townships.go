@@ -76,6 +76,11 @@ func testTownships(t *testing.T, open func(t *testing.T) store.Store) {
 		if err != nil || len(boxes) != 1 || boxes[0].Township != "t-xishan" {
 			t.Errorf("ListBoxes = %+v, %v", boxes, err)
 		}
+		// The fleet at a glance is scoped by it too.
+		ovs, err := s.ListOverviews(t.Context(), 1, nil)
+		if err != nil || len(ovs) != 1 || ovs[0].Box.Township != "t-xishan" {
+			t.Errorf("ListOverviews = %+v, %v", ovs, err)
+		}
 	})
 
 	t.Run("a user keeps its township and a move ends its sessions", func(t *testing.T) {
