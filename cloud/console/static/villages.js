@@ -116,7 +116,10 @@
   }
 
   async function load() {
-    const boxes = await api('GET', 'boxes?all=true');
+    // A county user's township filter: every box, the county's own ("")
+    // or one township's.
+    const want = $('vl-filter') ? $('vl-filter').value : '*';
+    const boxes = (await api('GET', 'boxes?all=true')).filter(function (b) { return want === '*' || (b.township || '') === want; });
     const tbody = document.querySelector('#vl-list tbody');
     const frag = document.createDocumentFragment();
     if (boxes.length === 0) {
@@ -129,6 +132,10 @@
     }
     boxes.forEach(function (b) { frag.appendChild(row(b)); });
     tbody.replaceChildren(frag);
+  }
+
+  if ($('vl-filter')) {
+    $('vl-filter').addEventListener('change', function () { load().catch(failed); });
   }
 
   $('vl-form').addEventListener('submit', async function (e) {
