@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -130,9 +131,10 @@ func (nowhere) PublishDesired(context.Context, string, []byte) error { return ni
 // AddBox registers box id with the service stopped (`dalaba-cloud box
 // add`): it stores the box and its signed desired state rev 1 and returns
 // the box's ready edge config. brokerURL "" = the configured public broker
-// URL. While the service runs the store is locked: ErrRunning, and POST
+// URL; township "" = the county's own, else a township that exists. While
+// the service runs the store is locked: ErrRunning, and POST
 // /api/v1/boxes does the same job.
-func AddBox(ctx context.Context, cfg config.Config, id, name, brokerURL string) (string, error) {
+func AddBox(ctx context.Context, cfg config.Config, id, name, township, brokerURL string) (string, error) {
 	if brokerURL == "" {
 		brokerURL = cfg.PublicBrokerURL("")
 	}
@@ -157,11 +159,20 @@ func AddBox(ctx context.Context, cfg config.Config, id, name, brokerURL string) 
 	if err != nil {
 		return "", err
 	}
-	b, secret, err := fl.AddBox(ctx, id, name)
+	if township != "" {
+		if _, err := st.GetTownship(ctx, township); err != nil {
+			return "", fmt.Errorf("cloud: add box: township %q: %w (dalaba-cloud township add makes one)", township, err)
+		}
+	}
+	b, secret, err := fl.Register(ctx, fleet.NewBox{ID: id, Name: name, Township: township})
 	if err != nil {
 		return "", err
 	}
-	if err := auditCLI(ctx, st, "box add", id, "box/"+id, map[string]string{"id": id, "name": name}); err != nil {
+	after := map[string]string{"id": id, "name": name}
+	if township != "" {
+		after["township"] = township
+	}
+	if err := auditCLI(ctx, st, "box add", id, "box/"+id, after); err != nil {
 		return "", err
 	}
 	out, err := fl.EdgeConfig(b, secret)
@@ -172,9 +183,9 @@ func AddBox(ctx context.Context, cfg config.Config, id, name, brokerURL string) 
 }
 
 // AddUser creates a user with the service stopped (`dalaba-cloud user
-// add`). An empty password is generated and returned; a given one is not
-// returned.
-func AddUser(ctx context.Context, cfg config.Config, name, role, password string) (generated string, err error) {
+// add`) in township ("" = a county user). An empty password is generated
+// and returned; a given one is not returned.
+func AddUser(ctx context.Context, cfg config.Config, name, role, township, password string) (generated string, err error) {
 	st, err := openStore(ctx, cfg)
 	if errors.Is(err, ErrRunning) {
 		return "", fmt.Errorf("%w: stop it to add a user", err)
@@ -193,15 +204,46 @@ func AddUser(ctx context.Context, cfg config.Config, name, role, password string
 		generated = base64.RawURLEncoding.EncodeToString(raw)
 		password = generated
 	}
-	if err := au.AddUser(ctx, name, password, store.Role(role)); err != nil {
+	if err := au.AddUserIn(ctx, name, password, store.Role(role), township); err != nil {
 		return "", err
 	}
 	name, _ = auth.CanonicalName(name) // as stored; AddUser accepted it
-	if err := auditCLI(ctx, st, "user add", "", "user/"+name, map[string]string{"name": name, "role": role}); err != nil {
+	after := map[string]string{"name": name, "role": role}
+	if township != "" {
+		after["township"] = township
+	}
+	if err := auditCLI(ctx, st, "user add", "", "user/"+name, after); err != nil {
 		return "", err
 	}
 	return generated, nil
 }
+
+// AddTownship makes township id named name with the service stopped
+// (`dalaba-cloud township add`); POST /api/v1/townships does the same
+// while it runs.
+func AddTownship(ctx context.Context, cfg config.Config, id, name string) error {
+	if !TownshipID(id) || strings.TrimSpace(name) == "" {
+		return fmt.Errorf("cloud: add township: id %q: \"t-\" and lowercase letters, digits or dashes (t-dongshan), and a name", id)
+	}
+	st, err := openStore(ctx, cfg)
+	if errors.Is(err, ErrRunning) {
+		return fmt.Errorf("%w: add the township with POST /api/v1/townships instead", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer st.Close() // commits are durable already; Close releases the file lock
+	if err := st.CreateTownship(ctx, store.Township{ID: id, Name: strings.TrimSpace(name), CreatedAt: time.Now()}); err != nil {
+		return fmt.Errorf("cloud: add township: %w", err)
+	}
+	return auditCLI(ctx, st, "township add", "", "township/"+id, map[string]string{"id": id, "name": name})
+}
+
+// TownshipID reports whether id looks like a township's id: "t-" and a
+// lowercase slug (the API holds ids to the same rule).
+func TownshipID(id string) bool { return townshipID.MatchString(id) }
+
+var townshipID = regexp.MustCompile(`^t-[a-z0-9][a-z0-9-]{0,38}$`)
 
 // cliActor is who the audit trail names for changes made with the service
 // stopped, on the township server itself.

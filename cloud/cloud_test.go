@@ -476,7 +476,7 @@ func TestAddBoxAndUserWhileStopped(t *testing.T) {
 	t.Setenv(config.EnvAdminPassword, "")
 	dir := t.TempDir()
 	cfg := testConfig(dir)
-	out, err := AddBox(t.Context(), cfg, "village-3", "三村", "tls://township.example:8883")
+	out, err := AddBox(t.Context(), cfg, "village-3", "三村", "", "tls://township.example:8883")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,20 +484,20 @@ func TestAddBoxAndUserWhileStopped(t *testing.T) {
 	if ec.BoxID != "village-3" || ec.Broker.URL != "tls://township.example:8883" || ec.Broker.Username != "village-3" {
 		t.Fatalf("edge config %+v", ec)
 	}
-	if _, err := AddBox(t.Context(), cfg, "village-3", "again", ""); err == nil {
+	if _, err := AddBox(t.Context(), cfg, "village-3", "again", "", ""); err == nil {
 		t.Fatal("a second box with the same id was accepted")
 	}
-	if _, err := AddBox(t.Context(), cfg, "Village 4", "x", ""); err == nil {
+	if _, err := AddBox(t.Context(), cfg, "Village 4", "x", "", ""); err == nil {
 		t.Fatal("an invalid id was accepted")
 	}
-	gen, err := AddUser(t.Context(), cfg, "operator1", "operator", "")
+	gen, err := AddUser(t.Context(), cfg, "operator1", "operator", "", "")
 	if err != nil || len(gen) < 12 {
 		t.Fatalf("user add with a generated password: %q %v", gen, err)
 	}
-	if gen, err := AddUser(t.Context(), cfg, "viewer1", "viewer", "given-password"); err != nil || gen != "" {
+	if gen, err := AddUser(t.Context(), cfg, "viewer1", "viewer", "", "given-password"); err != nil || gen != "" {
 		t.Fatalf("user add with a given password: %q %v", gen, err)
 	}
-	if _, err := AddUser(t.Context(), cfg, "x", "king", ""); err == nil {
+	if _, err := AddUser(t.Context(), cfg, "x", "king", "", ""); err == nil {
 		t.Fatal("an unknown role was accepted")
 	}
 	// What the command line did is in the audit trail, and only that.
@@ -537,7 +537,7 @@ func TestAddBoxAndUserWhileStopped(t *testing.T) {
 		t.Fatalf("rev %d", d.Rev)
 	}
 	// While it runs the store is locked, and box add says what to do.
-	if _, err := AddBox(t.Context(), cfg, "village-5", "五村", ""); !errors.Is(err, ErrRunning) || !strings.Contains(err.Error(), "POST /api/v1/boxes") {
+	if _, err := AddBox(t.Context(), cfg, "village-5", "五村", "", ""); !errors.Is(err, ErrRunning) || !strings.Contains(err.Error(), "POST /api/v1/boxes") {
 		t.Fatalf("box add while running: %v", err)
 	}
 }
@@ -652,4 +652,44 @@ func TestExternalMosquitto(t *testing.T) {
 	waitFor(t, "rejected via Mosquitto", func() bool { return r.box(t, id).RejectedMessages == 1 })
 	fb.crash(t)
 	waitFor(t, "offline via Mosquitto's will", func() bool { return !r.box(t, id).Online })
+}
+
+// TestTownshipsWhileStopped: the command line makes a township and puts
+// boxes and users in it; an unknown township is refused, changing nothing.
+func TestTownshipsWhileStopped(t *testing.T) {
+	t.Setenv(config.EnvAdminPassword, "")
+	cfg := testConfig(t.TempDir())
+	ctx := t.Context()
+	if err := AddTownship(ctx, cfg, "Dongshan", "东山镇"); err == nil {
+		t.Error("a township id without t- was accepted")
+	}
+	if err := AddTownship(ctx, cfg, "t-dongshan", "东山镇"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddBox(ctx, cfg, "village-9", "九村", "t-none", "tls://township.example:8883"); err == nil {
+		t.Error("a box of an unknown township was accepted")
+	}
+	if _, err := AddBox(ctx, cfg, "village-9", "九村", "t-dongshan", "tls://township.example:8883"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AddUser(ctx, cfg, "clerk", "operator", "t-none", "given-password"); err == nil {
+		t.Error("a user of an unknown township was accepted")
+	}
+	if _, err := AddUser(ctx, cfg, "clerk", "operator", "t-dongshan", "given-password"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if b, err := st.GetBox(ctx, "village-9"); err != nil || b.Township != "t-dongshan" {
+		t.Errorf("village-9 = %+v, %v; want of t-dongshan", b, err)
+	}
+	if u, err := st.GetUser(ctx, "clerk"); err != nil || u.Township != "t-dongshan" {
+		t.Errorf("clerk = %+v, %v; want of t-dongshan", u, err)
+	}
+	if ts, err := st.ListTownships(ctx); err != nil || len(ts) != 1 || ts[0].Name != "东山镇" {
+		t.Errorf("townships = %+v, %v", ts, err)
+	}
 }

@@ -124,12 +124,18 @@ func (a *Auth) Bootstrap(ctx context.Context, password string) (created bool, pw
 	return true, password, nil
 }
 
-// AddUser creates a user under the canonical form of name (see
+// AddUser creates a county user under the canonical form of name (see
 // CanonicalName); store.ErrExists if that name, or an older one that
 // folds to it, is taken.
 func (a *Auth) AddUser(ctx context.Context, name, password string, role store.Role) error {
+	return a.AddUserIn(ctx, name, password, role, "")
+}
+
+// AddUserIn is AddUser for a user of township ("" = the county), which
+// must exist (ErrInvalid otherwise).
+func (a *Auth) AddUserIn(ctx context.Context, name, password string, role store.Role, township string) error {
 	canon, err := CanonicalName(name)
-	if err := errors.Join(err, checkPassword(password), checkRole(role)); err != nil {
+	if err := errors.Join(err, checkPassword(password), checkRole(role), a.checkTownship(ctx, township)); err != nil {
 		return err
 	}
 	hash, err := bcrypt.GenerateFromPassword([]byte(password), a.cost)
@@ -147,11 +153,28 @@ func (a *Auth) AddUser(ctx context.Context, name, password string, role store.Ro
 			return fmt.Errorf("auth: add user %s: %w as %q", canon, store.ErrExists, u.Name)
 		}
 	}
-	if err := a.st.CreateUser(ctx, store.User{Name: canon, PasswordHash: hash, Role: role, CreatedAt: a.now()}); err != nil {
+	if err := a.st.CreateUser(ctx, store.User{Name: canon, PasswordHash: hash, Role: role, CreatedAt: a.now(), Township: township}); err != nil {
 		return fmt.Errorf("auth: add user %s: %w", canon, err)
 	}
-	a.log.Info("user added", "user", canon, "role", role)
+	a.log.Info("user added", "user", canon, "role", role, "township", township)
 	return nil
+}
+
+// checkTownship refuses a township the store does not know; "" (the
+// county) is always good. A store that keeps no townships knows none.
+func (a *Auth) checkTownship(ctx context.Context, township string) error {
+	if township == "" {
+		return nil
+	}
+	ts, ok := a.st.(store.Townships)
+	if !ok {
+		return fmt.Errorf("%w: no townships are kept here, so no user can be of %q", ErrInvalid, township)
+	}
+	_, err := ts.GetTownship(ctx, township)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: no township %q", ErrInvalid, township)
+	}
+	return err
 }
 
 func checkPassword(pw string) error {
@@ -350,6 +373,9 @@ type Change struct {
 	Role     *store.Role
 	Password *string
 	Disabled *bool
+	// Township moves the user to another unit ("" = the county); who may
+	// is the caller's to decide (auth.Decide), that it exists is Update's.
+	Township *string
 }
 
 // Update changes user name (any spelling Login would take) as by asks and returns the account before and
@@ -367,8 +393,11 @@ func (a *Auth) Update(ctx context.Context, by, name string, c Change) (before, a
 	}
 	name = u.Name
 	var errs []error
-	if c.Role == nil && c.Password == nil && c.Disabled == nil {
-		errs = append(errs, fmt.Errorf("%w: nothing to change: give role, password or disabled", ErrInvalid))
+	if c.Role == nil && c.Password == nil && c.Disabled == nil && c.Township == nil {
+		errs = append(errs, fmt.Errorf("%w: nothing to change: give role, password, disabled or township", ErrInvalid))
+	}
+	if c.Township != nil {
+		errs = append(errs, a.checkTownship(ctx, *c.Township))
 	}
 	if c.Role != nil {
 		errs = append(errs, checkRole(*c.Role))
@@ -376,8 +405,8 @@ func (a *Auth) Update(ctx context.Context, by, name string, c Change) (before, a
 	if c.Password != nil {
 		errs = append(errs, checkPassword(*c.Password))
 	}
-	if by == name && ((c.Role != nil && *c.Role != store.RoleAdmin) || (c.Disabled != nil && *c.Disabled)) {
-		errs = append(errs, fmt.Errorf("%w: %s may not take the admin role from themself or disable themself; another admin must", ErrInvalid, by))
+	if by == name && ((c.Role != nil && *c.Role != store.RoleAdmin) || (c.Disabled != nil && *c.Disabled) || (c.Township != nil && *c.Township != u.Township)) {
+		errs = append(errs, fmt.Errorf("%w: %s may not take the admin role from themself, disable themself or move themself to another unit; another admin must", ErrInvalid, by))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return store.User{}, store.User{}, err
@@ -396,9 +425,9 @@ func (a *Auth) Update(ctx context.Context, by, name string, c Change) (before, a
 	if err != nil {
 		return store.User{}, store.User{}, fmt.Errorf("auth: update user %s: %w", name, err)
 	}
-	admins := 0 // enabled admins other than name
+	admins := 0 // enabled county admins other than name
 	for _, u := range users {
-		if u.Name != name && u.Role == store.RoleAdmin && !u.Disabled {
+		if u.Name != name && u.Role == store.RoleAdmin && !u.Disabled && u.Township == "" {
 			admins++
 		}
 	}
@@ -413,16 +442,21 @@ func (a *Auth) Update(ctx context.Context, by, name string, c Change) (before, a
 		if hash != nil {
 			u.PasswordHash = hash
 		}
-		wasAdmin, isAdmin := before.Role == store.RoleAdmin && !before.Disabled, u.Role == store.RoleAdmin && !u.Disabled
-		if admins == 0 && wasAdmin && !isAdmin {
-			return fmt.Errorf("%w: %s is the last enabled admin; make another admin first", ErrInvalid, name)
+		if c.Township != nil {
+			u.Township = *c.Township
+		}
+		// The county must keep an admin: only a county admin makes
+		// townships and county users.
+		countyAdmin := func(u store.User) bool { return u.Role == store.RoleAdmin && !u.Disabled && u.Township == "" }
+		if admins == 0 && countyAdmin(before) && !countyAdmin(*u) {
+			return fmt.Errorf("%w: %s is the last enabled admin of the county; make another county admin first", ErrInvalid, name)
 		}
 		return nil
 	})
 	if err != nil {
 		return store.User{}, store.User{}, fmt.Errorf("auth: update user %s: %w", name, err)
 	}
-	a.log.Info("user changed", "user", name, "by", by, "role", after.Role, "disabled", after.Disabled, "password_changed", hash != nil)
+	a.log.Info("user changed", "user", name, "by", by, "role", after.Role, "disabled", after.Disabled, "township", after.Township, "password_changed", hash != nil)
 	return before, after, nil
 }
 

@@ -19,6 +19,18 @@
 // the table and from nowhere else, and pages get Can(role), never a role's
 // name.
 //
+// Units (scope.go): the deployment is the county, and its townships
+// (store.Township) are units under it. A user belongs to one unit
+// (store.User.Township; "" = the county) and so does a box (its
+// Township; "" = directly under the county). A role applies within the
+// user's unit: Decide(user, action, target's township) is the one
+// decision, the table's row for the role, then Scope.Covers (the county
+// covers everything, a township its own villages, users and claims
+// only), then the table's county flag, which keeps making townships,
+// moving boxes between them and the alert channels for county users. A
+// township's admin manages that township's users only; the county keeps
+// at least one enabled admin of its own.
+//
 // User names are kept in one canonical form (names.go): NFKC, case-folded,
 // from a narrow set of characters, so look-alikes cannot be made. Accounts
 // made before that rule keep their names as written and are found by the

@@ -93,15 +93,21 @@ const (
 	// ActionManageUpdates uploads releases and starts, pauses, resumes
 	// and cancels rollouts.
 	ActionManageUpdates
+	// ActionManageTownships creates and renames townships and moves boxes
+	// between them. County users only.
+	ActionManageTownships
 
 	actionEnd // one past the last action
 )
 
 // grant is one row of the table: the action's name (capabilities in
-// templates are keyed by it) and the roles that may do it.
+// templates are keyed by it), the roles that may do it, and whether only
+// a county user may (scope.go): what changes the county's own settings
+// or moves things between townships.
 type grant struct {
-	name  string
-	roles roleSet
+	name   string
+	roles  roleSet
+	county bool
 }
 
 // table is who may do what: the one place that says so. Admins may do
@@ -138,6 +144,13 @@ type grant struct {
 //   - a release replaces the software of every box it reaches, so only
 //     admins upload and roll one out; the office, which runs the boxes,
 //     may watch a rollout.
+//   - the units themselves are the county's: only a county admin makes
+//     or renames a township or moves a box between them, and only a
+//     county admin sets the alert channels every township's alerts go
+//     through and uploads releases (the county flag below).
+//
+// Every row applies within the user's unit (scope.go): a township's
+// admin is an admin of that township's villages and users only.
 //
 // It is a function returning an array so the table is a value nobody can
 // change at run time.
@@ -148,37 +161,38 @@ func table() [actionEnd]grant {
 	watch := roles(store.RoleAdmin, store.RoleReviewer, store.RoleSupervisor)
 	admin := roles(store.RoleAdmin)
 	return [actionEnd]grant{
-		ActionSignedIn:         {"SignedIn", all},
-		ActionViewBoxes:        {"ViewBoxes", all},
-		ActionManageBoxes:      {"ManageBoxes", admin},
-		ActionSendCommands:     {"SendCommands", office},
-		ActionViewBroadcast:    {"ViewBroadcast", all},
-		ActionManageBroadcast:  {"ManageBroadcast", office},
-		ActionPlayNow:          {"PlayNow", office},
-		ActionPage:             {"Page", office},
-		ActionViewCameras:      {"ViewCameras", all},
-		ActionManageCameras:    {"ManageCameras", office},
-		ActionViewLists:        {"ViewLists", all},
-		ActionEditLists:        {"EditLists", office},
-		ActionReviewLists:      {"ReviewLists", panel},
-		ActionViewEntryHistory: {"ViewEntryHistory", roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleSupervisor)},
-		ActionViewAudit:        {"ViewAudit", watch},
-		ActionManageUsers:      {"ManageUsers", admin},
-		ActionViewObjections:   {"ViewObjections", roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleSupervisor)},
-		ActionLodgeObjection:   {"LodgeObjection", office},
-		ActionFlagLists:        {"FlagLists", roles(store.RoleAdmin, store.RoleSupervisor)},
-		ActionViewShop:         {"ViewShop", all},
-		ActionRunShop:          {"RunShop", office},
-		ActionManageLinks:      {"ManageLinks", office},
-		ActionManageChats:      {"ManageChats", office},
-		ActionExportHousehold:  {"ExportHousehold", office},
-		ActionViewPersonalData: {"ViewPersonalData", office},
-		ActionViewAlerts:       {"ViewAlerts", all},
-		ActionManageAlerts:     {"ManageAlerts", admin},
-		ActionDiagnose:         {"Diagnose", office},
-		ActionRestartBox:       {"RestartBox", admin},
-		ActionViewUpdates:      {"ViewUpdates", office},
-		ActionManageUpdates:    {"ManageUpdates", admin},
+		ActionSignedIn:         {"SignedIn", all, false},
+		ActionViewBoxes:        {"ViewBoxes", all, false},
+		ActionManageBoxes:      {"ManageBoxes", admin, false},
+		ActionSendCommands:     {"SendCommands", office, false},
+		ActionViewBroadcast:    {"ViewBroadcast", all, false},
+		ActionManageBroadcast:  {"ManageBroadcast", office, false},
+		ActionPlayNow:          {"PlayNow", office, false},
+		ActionPage:             {"Page", office, false},
+		ActionViewCameras:      {"ViewCameras", all, false},
+		ActionManageCameras:    {"ManageCameras", office, false},
+		ActionViewLists:        {"ViewLists", all, false},
+		ActionEditLists:        {"EditLists", office, false},
+		ActionReviewLists:      {"ReviewLists", panel, false},
+		ActionViewEntryHistory: {"ViewEntryHistory", roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleSupervisor), false},
+		ActionViewAudit:        {"ViewAudit", watch, false},
+		ActionManageUsers:      {"ManageUsers", admin, false},
+		ActionViewObjections:   {"ViewObjections", roles(store.RoleAdmin, store.RoleReviewer, store.RoleOperator, store.RoleSupervisor), false},
+		ActionLodgeObjection:   {"LodgeObjection", office, false},
+		ActionFlagLists:        {"FlagLists", roles(store.RoleAdmin, store.RoleSupervisor), false},
+		ActionViewShop:         {"ViewShop", all, false},
+		ActionRunShop:          {"RunShop", office, false},
+		ActionManageLinks:      {"ManageLinks", office, false},
+		ActionManageChats:      {"ManageChats", office, false},
+		ActionExportHousehold:  {"ExportHousehold", office, false},
+		ActionViewPersonalData: {"ViewPersonalData", office, false},
+		ActionViewAlerts:       {"ViewAlerts", all, false},
+		ActionManageAlerts:     {"ManageAlerts", admin, true},
+		ActionDiagnose:         {"Diagnose", office, false},
+		ActionRestartBox:       {"RestartBox", admin, false},
+		ActionViewUpdates:      {"ViewUpdates", office, false},
+		ActionManageUpdates:    {"ManageUpdates", admin, false},
+		ActionManageTownships:  {"ManageTownships", admin, true},
 	}
 }
 

@@ -49,6 +49,13 @@ func TestTable(t *testing.T) {
 		ActionRestartBox:       {A},
 		ActionViewUpdates:      {A, O},
 		ActionManageUpdates:    {A},
+		ActionManageTownships:  {A},
+	}
+	county := []Action{ActionManageAlerts, ActionManageTownships}
+	for _, a := range Actions() {
+		if CountyOnly(a) != slices.Contains(county, a) {
+			t.Errorf("%s: county only %t, want %t", a, CountyOnly(a), !CountyOnly(a))
+		}
 	}
 	if len(want) != len(Actions()) {
 		t.Errorf("%d actions stated here, %d in the table", len(want), len(Actions()))

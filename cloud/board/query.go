@@ -43,6 +43,13 @@ type Query struct {
 	// Place keeps the boxes whose place begins with it (a township, or a
 	// township's area: places are written from the largest down).
 	Place string
+	// Township keeps the boxes of that township (store.Box.Township): the
+	// county's picker. "" keeps every township's.
+	Township string
+	// In keeps the boxes whose township it covers: the reader's scope
+	// (auth.Scope.Covers), set by the caller, never from a query string.
+	// nil keeps every box.
+	In func(township string) bool
 	// Online keeps only online (true) or offline (false) boxes; nil keeps
 	// both.
 	Online *bool
@@ -65,20 +72,23 @@ type Query struct {
 }
 
 // Params are the query string parameters ParseQuery reads.
-var Params = []string{"place", "online", "problems", "q", "all", "sort", "limit", "cursor", "offset"}
+var Params = []string{"place", "township", "online", "problems", "q", "all", "sort", "limit", "cursor", "offset"}
 
 // ParseQuery reads a query from a query string:
 //
-//	place=东山镇   online=true|false   problems=true   q=text   all=true
+//	place=东山镇   township=t-dongshan   online=true|false   problems=true   q=text   all=true
 //	sort=id|name|last_seen|problems, "-" before it for descending
 //	limit=1..MaxLimit (DefaultLimit)   cursor=…   offset=N
 func ParseQuery(v url.Values) (Query, error) {
 	q := Query{Sort: SortID, Limit: DefaultLimit, Place: strings.TrimSpace(v.Get("place")), Search: strings.TrimSpace(v.Get("q")),
-		Cursor: v.Get("cursor")}
+		Cursor: v.Get("cursor"), Township: strings.TrimSpace(v.Get("township"))}
 	var errs []error
 	bad := func(name, why string) { errs = append(errs, fmt.Errorf("%w: %s: %s", ErrBadQuery, name, why)) }
 	if len(q.Place) > MaxSearch {
 		bad("place", fmt.Sprintf("at most %d bytes", MaxSearch))
+	}
+	if len(q.Township) > MaxSearch {
+		bad("township", fmt.Sprintf("at most %d bytes", MaxSearch))
 	}
 	if len(q.Search) > MaxSearch {
 		bad("q", fmt.Sprintf("at most %d bytes", MaxSearch))
@@ -135,6 +145,7 @@ func (q Query) Values() url.Values {
 		}
 	}
 	set("place", q.Place)
+	set("township", q.Township)
 	set("q", q.Search)
 	if q.Online != nil {
 		v.Set("online", strconv.FormatBool(*q.Online))
@@ -206,6 +217,8 @@ func (s *Snapshot) Page(q Query) (Page, error) {
 		switch {
 		case e.Box.Retired() && !q.Retired,
 			!strings.HasPrefix(e.Box.Place, q.Place),
+			q.Township != "" && e.Box.Township != q.Township,
+			q.In != nil && !q.In(e.Box.Township),
 			q.Online != nil && e.Online != *q.Online,
 			q.Problems && len(e.Problems) == 0,
 			search != "" && !strings.Contains(strings.ToLower(e.Box.ID), search) && !strings.Contains(strings.ToLower(e.Box.Name), search):

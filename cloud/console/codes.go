@@ -148,9 +148,13 @@ func codeMessages() map[string]message {
 		codeKey(web.CodeJobInvalid): {"批量修改没有开始：请选择乡镇或广播盒，并填写要加入的定时广播（或要删除的编号）。列出的盒子须已登记且在用。",
 			"The change to many boxes did not start: choose a township or boxes, and fill in the schedule to add (or the id to remove). Every box listed must be registered and in service."},
 		codeKey(web.CodeJobsBusy): {"等待中的批量修改太多，请等正在进行的完成后再试。", "Too many changes to many boxes are waiting; try again once the running one has ended."},
-		codeUnknown:               {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
-		"CheckFields":             {"请检查：{x}。", "Check: {x}."},
-		"ListSep":                 {"、", ", "},
+		codeKey(web.CodeOutOfScope): {"其中有不属于本乡镇的村（或用户、乡镇），所以什么也没有做。请只选择本乡镇的。",
+			"Some of the villages (or users, or the township) are outside your township, so nothing was done. Choose only your township's."},
+		codeKey(web.CodeCountyOnly):      {"只有县级用户可以这样操作（管理乡镇、把村划到别的乡镇、县级账号、全县设置）。", "Only a county user may do this (townships, moving a village to another township, county accounts, the county's settings)."},
+		codeKey(web.CodeTownshipInvalid): {"乡镇不对：编号形如 t-dongshan，名称 1 到 40 个字，且须是已有的乡镇。", "The township is not right: an id like t-dongshan, a name of 1-40 characters, and it must be one that exists."},
+		codeUnknown:                      {"操作没有成功，请稍后再试；如果一再出现，请联系管理员。", "That did not work; try again later, and tell the administrator if it keeps happening."},
+		"CheckFields":                    {"请检查：{x}。", "Check: {x}."},
+		"ListSep":                        {"、", ", "},
 	}
 }
 

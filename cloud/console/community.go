@@ -162,7 +162,10 @@ func communityMessages() map[string]message {
 // in the flash, then back to back(r).
 func (c *Console) formChange(labels map[string]string, back func(*http.Request) string, h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) {
-		done, err := h(r, v)
+		done, err := "", c.changeOutside(r)
+		if err == nil {
+			done, err = h(r, v)
+		}
 		t := c.msgs[v.lang]
 		var fe formError
 		switch {
@@ -335,7 +338,11 @@ type linkData struct {
 // token is never shown again.
 func (c *Console) issueLink(w http.ResponseWriter, r *http.Request, v *visit) {
 	village, household := r.PostFormValue("village"), r.PathValue("id")
-	l, err := c.ls.IssueLink(r.Context(), actorOf(v), village, household)
+	err := c.changeOutside(r)
+	var l lists.IssuedLink
+	if err == nil {
+		l, err = c.ls.IssueLink(r.Context(), actorOf(v), village, household)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, lists.ErrInvalid) {
 			c.errorPage(w, r, http.StatusNotFound, "NotFound")

@@ -52,6 +52,7 @@ type Store interface {
 	ListRollouts(ctx context.Context) ([]store.Rollout, error)
 	// ListOverviews reads the whole fleet for the dashboard (cloud/board).
 	ListOverviews(ctx context.Context, window int, types []string) ([]store.Overview, error)
+	ListTownships(ctx context.Context) ([]store.Township, error)
 }
 
 // Config tunes the console; the zero value is ready to use.
@@ -162,7 +163,7 @@ func New(cfg Config, deps Deps) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{
-		cfg: cfg, log: deps.Logger.With("component", "console"), st: deps.Store, auth: deps.Auth, ls: deps.Lists,
+		cfg: cfg, log: deps.Logger.With("component", "console"), st: scoped{deps.Store}, auth: deps.Auth, ls: deps.Lists,
 		next: deps.Next, now: deps.Now, csrf: csrf{key: cfg.CSRFKey}, msgs: msgs, pages: pages,
 		mux: http.NewServeMux(), quit: make(chan struct{}), proxies: deps.Proxies,
 	}

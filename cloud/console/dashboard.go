@@ -26,6 +26,9 @@ type dashboardData struct {
 	Next    string // the next page's URL; "" on the last
 	// Stream is the URL of this page's live updates.
 	Stream string
+	// Townships are the picker's choices: a county user's only (a
+	// township's user has theirs alone and no picker).
+	Townships []townshipOption
 }
 
 // boardPage is a page of the board in one language, as the dashboard
@@ -40,12 +43,17 @@ type boardPage struct {
 // same page in the same language share one answer (Snapshot.Memo), so a
 // hall of officials watching the first page costs one page's work per
 // Interval.
-func (c *Console) page(snap *board.Snapshot, l lang, q board.Query) (boardPage, int, error) {
+//
+// The page is of the unit of ctx (scope.go): the board keeps the boxes it
+// covers, and the unit is part of the key, so no township is shown
+// another's page.
+func (c *Console) page(ctx context.Context, snap *board.Snapshot, l lang, q board.Query) (boardPage, int, error) {
 	type made struct {
 		p      boardPage
 		offset int
 	}
-	key := fmt.Sprintf("dashboard|%s|%s|%d|%s", l, q.Values().Encode(), q.Offset, q.Cursor)
+	q.In = unitFilter(ctx)
+	key := fmt.Sprintf("dashboard|%s|%s|%s|%d|%s", unitKey(ctx), l, q.Values().Encode(), q.Offset, q.Cursor)
 	v, err := snap.Memo(key, func() (any, error) {
 		p, err := snap.Page(q)
 		if err != nil {
@@ -87,7 +95,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, v *visit) {
 		c.fail(w, r, v.lang, err)
 		return
 	}
-	p, offset, err := c.page(snap, v.lang, q)
+	p, offset, err := c.page(r.Context(), snap, v.lang, q)
 	if errors.Is(err, board.ErrBadQuery) {
 		c.errorPage(w, r, http.StatusBadRequest, "BadRequest")
 		return
@@ -104,6 +112,10 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, v *visit) {
 		return "/?" + vals.Encode()
 	}
 	d := dashboardData{Boxes: p.Rows, Query: q, Summary: p.Summary, Sort: q.Values().Get("sort")}
+	if d.Townships, err = c.townshipOptions(r.Context(), q.Township); err != nil {
+		c.fail(w, r, v.lang, err)
+		return
+	}
 	if q.Online != nil {
 		d.Online = strconv.FormatBool(*q.Online)
 	}
@@ -129,9 +141,9 @@ func (c *Console) streamPage(ctx context.Context, l lang, q board.Query) ([]byte
 	if err != nil {
 		return nil, err
 	}
-	key := fmt.Sprintf("stream|%s|%s|%d|%s", l, q.Values().Encode(), q.Offset, q.Cursor)
+	key := fmt.Sprintf("stream|%s|%s|%s|%d|%s", unitKey(ctx), l, q.Values().Encode(), q.Offset, q.Cursor)
 	v, err := snap.Memo(key, func() (any, error) {
-		p, _, err := c.page(snap, l, q)
+		p, _, err := c.page(ctx, snap, l, q)
 		if err != nil {
 			return nil, err
 		}
@@ -173,29 +185,31 @@ func problemKey(p string) string {
 // dashboardMessages are the words of the dashboard's filters and pages.
 func dashboardMessages() map[string]message {
 	return map[string]message{
-		"ColProblems":     {"问题", "Problems"},
-		"ProblemOffline":  {"离线", "offline"},
-		"ProblemPending":  {"配置未同步", "config not applied"},
-		"ProblemClock":    {"时钟不可信", "clock not trusted"},
-		"ProblemDisk":     {"存储将满", "disk nearly full"},
-		"ProblemSpeakers": {"喇叭故障", "speaker down"},
-		"ProblemCameras":  {"摄像头故障", "camera down"},
-		"BoardSearch":     {"搜索村名或编号", "Search village name or id"},
-		"BoardPlace":      {"乡镇/片区（开头几个字）", "Township / area (its beginning)"},
-		"BoardAnyState":   {"在线和离线", "Online and offline"},
-		"BoardOnlineOnly": {"只看在线", "Online only"},
-		"BoardOffline":    {"只看离线", "Offline only"},
-		"BoardProblems":   {"只看有问题的", "Only boxes with problems"},
-		"BoardSort":       {"排序", "Sort"},
-		"SortID":          {"按编号", "By id"},
-		"SortName":        {"按村名", "By name"},
-		"SortLastSeen":    {"最近联系在前", "Last seen first"},
-		"SortProblems":    {"问题多的在前", "Most problems first"},
-		"BoardApply":      {"筛选", "Filter"},
-		"BoardPrev":       {"上一页", "Previous page"},
-		"BoardNext":       {"下一页", "Next page"},
-		"BoardSummary":    {"共 %d 台，显示第 %d–%d 台。", "%d boxes; showing %d–%d."},
-		"BoardNone":       {"共 %d 台，本页没有。请改变筛选条件或回到第一页。", "%d boxes; none on this page. Change the filters or go back to the first page."},
+		"ColProblems":      {"问题", "Problems"},
+		"ProblemOffline":   {"离线", "offline"},
+		"ProblemPending":   {"配置未同步", "config not applied"},
+		"ProblemClock":     {"时钟不可信", "clock not trusted"},
+		"ProblemDisk":      {"存储将满", "disk nearly full"},
+		"ProblemSpeakers":  {"喇叭故障", "speaker down"},
+		"ProblemCameras":   {"摄像头故障", "camera down"},
+		"BoardSearch":      {"搜索村名或编号", "Search village name or id"},
+		"BoardPlace":       {"乡镇/片区（开头几个字）", "Township / area (its beginning)"},
+		"BoardTownship":    {"乡镇", "Township"},
+		"BoardAnyTownship": {"全县各乡镇", "Every township"},
+		"BoardAnyState":    {"在线和离线", "Online and offline"},
+		"BoardOnlineOnly":  {"只看在线", "Online only"},
+		"BoardOffline":     {"只看离线", "Offline only"},
+		"BoardProblems":    {"只看有问题的", "Only boxes with problems"},
+		"BoardSort":        {"排序", "Sort"},
+		"SortID":           {"按编号", "By id"},
+		"SortName":         {"按村名", "By name"},
+		"SortLastSeen":     {"最近联系在前", "Last seen first"},
+		"SortProblems":     {"问题多的在前", "Most problems first"},
+		"BoardApply":       {"筛选", "Filter"},
+		"BoardPrev":        {"上一页", "Previous page"},
+		"BoardNext":        {"下一页", "Next page"},
+		"BoardSummary":     {"共 %d 台，显示第 %d–%d 台。", "%d boxes; showing %d–%d."},
+		"BoardNone":        {"共 %d 台，本页没有。请改变筛选条件或回到第一页。", "%d boxes; none on this page. Change the filters or go back to the first page."},
 	}
 }
 

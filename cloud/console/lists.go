@@ -115,7 +115,10 @@ func takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 // concerns (labels: path → message key).
 func (c *Console) listsChange(labels map[string]string, h func(*http.Request, *visit) (string, error)) func(http.ResponseWriter, *http.Request, *visit) {
 	return func(w http.ResponseWriter, r *http.Request, v *visit) {
-		done, err := h(r, v)
+		done, err := "", c.changeOutside(r)
+		if err == nil {
+			done, err = h(r, v)
+		}
 		t := c.msgs[v.lang]
 		var fe formError
 		switch {
@@ -353,9 +356,14 @@ func (c *Console) fillLists(r *http.Request, v *visit, t map[string]string, d *l
 // API's poster route does.
 func (c *Console) listsPoster(w http.ResponseWriter, r *http.Request, v *visit) {
 	q := r.URL.Query()
+	// A village outside the user's unit is as unknown.
+	err := c.villageInUnit(r.Context(), q.Get("village"))
 	// Pinned up in public: names and reasons as the township's privacy
 	// settings say, entries on notice marked.
-	lv, err := c.ls.PublicList(r.Context(), q.Get("village"), q.Get("period"))
+	var lv lists.ListView
+	if err == nil {
+		lv, err = c.ls.PublicList(r.Context(), q.Get("village"), q.Get("period"))
+	}
 	if errors.Is(err, lists.ErrInvalid) || errors.Is(err, lists.ErrBadPeriod) || errors.Is(err, store.ErrNotFound) {
 		c.errorPage(w, r, http.StatusNotFound, "NotFound")
 		return

@@ -40,7 +40,7 @@ func (c *Console) pageData(l lang, v *visit, csrfToken string, data any) page {
 		p.OtherLang = string(langZH)
 	}
 	if v != nil {
-		p.User, p.Can = v.user.Name, auth.Can(v.user.Role)
+		p.User, p.Can = v.user.Name, auth.CanIn(v.user)
 		p.Codes = codesData(p.T)
 	}
 	return p

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dalaba/dalaba/cloud/auth"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/protocol"
 )
@@ -44,7 +45,7 @@ func TestEventLogShowsABoxReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := e.con.stateOf(ctx, b)
+	st, err := e.con.stateOf(withScope(ctx, auth.CountyScope()), b) // as a county user's page would
 	if err != nil {
 		t.Fatal(err)
 	}

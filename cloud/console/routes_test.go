@@ -207,7 +207,7 @@ func TestTheBridgeFollowsTheTable(t *testing.T) {
 			"{schid}": "sch-none", "{cid}": "cam-none", "{session}": "sess-none", "{eid}": "999", "{hid}": "h99",
 			"{pid}": "p99", "{name}": "nobody", "{sha}": strings.Repeat("0", 64),
 			"{oid}": "999", "{gid}": "g-none", "{rid}": "999", "{img}": strings.Repeat("0", 32) + ".png", "{kind}": "rule-none",
-			"{job}": "job-none",
+			"{job}": "job-none", "{tid}": "t-none",
 		} {
 			path = strings.ReplaceAll(path, name, v)
 		}

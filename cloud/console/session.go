@@ -77,6 +77,8 @@ func (c *Console) guard(action auth.Action, form bool, h func(http.ResponseWrite
 				return
 			}
 		}
+		// Every read the page makes is of the user's unit (scope.go).
+		r = r.WithContext(withScope(r.Context(), auth.ScopeOf(u)))
 		h(w, r, &visit{user: u, token: tok, lang: l})
 	}
 }

@@ -78,6 +78,7 @@ type roleOption struct{ Value, Key string }
 
 type usersData struct {
 	Roles []roleOption
+	unitsData
 }
 
 func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *visit) {
@@ -86,6 +87,11 @@ func (c *Console) usersPage(w http.ResponseWriter, r *http.Request, v *visit) {
 	slices.Reverse(roles) // least powerful first: the safe choice on top
 	for _, r := range roles {
 		d.Roles = append(d.Roles, roleOption{Value: string(r), Key: roleKey(r)})
+	}
+	var err error
+	if d.unitsData, err = c.unitsData(r.Context()); err != nil {
+		c.fail(w, r, v.lang, err)
+		return
 	}
 	c.render(w, r, http.StatusOK, "users.html", c.pageData(v.lang, v, c.csrf.token(purposeSession, v.token), d))
 }

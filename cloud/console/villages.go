@@ -41,14 +41,22 @@ func (c *Console) inService(ctx context.Context) ([]store.Box, error) {
 }
 
 func (c *Console) villagesPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	c.render(w, r, http.StatusOK, "villages.html", c.pageData(v.lang, v, c.csrf.token(purposeSession, v.token), nil))
+	d, err := c.unitsData(r.Context())
+	if err != nil {
+		c.fail(w, r, v.lang, err)
+		return
+	}
+	c.render(w, r, http.StatusOK, "villages.html", c.pageData(v.lang, v, c.csrf.token(purposeSession, v.token), d))
 }
 
 // villageData is what village.html gets.
 type villageData struct {
-	Row     boxRow // the box as the dashboard shows it
-	Place   string
-	Retired bool
+	Row   boxRow // the box as the dashboard shows it
+	Place string
+	// Township is the name of the box's township; "" directly under the
+	// county.
+	Township string
+	Retired  bool
 	// DefaultZone is the zone schedules are read in when they name none.
 	DefaultZone string
 	// Today is the township's date, the export form's default.
@@ -80,7 +88,7 @@ func (c *Console) villagePage(w http.ResponseWriter, r *http.Request, v *visit) 
 		return
 	}
 	now := c.now().In(c.cfg.Location)
-	d := villageData{Row: rows[0], Place: boxes[i].Place, Retired: boxes[i].Retired(), DefaultZone: schedule.DefaultZone,
+	d := villageData{Row: rows[0], Place: boxes[i].Place, Township: c.townshipName(r.Context(), boxes[i].Township), Retired: boxes[i].Retired(), DefaultZone: schedule.DefaultZone,
 		Today: now.Format("2006-01-02"), MonthStart: now.Format("2006-01") + "-01", HasLists: c.ls != nil,
 		DefaultMaxViewers: protocol.DefaultMaxViewers, DefaultMaxPerCamera: protocol.DefaultMaxViewersPerCamera}
 	c.render(w, r, http.StatusOK, "village.html", c.pageData(v.lang, v, c.csrf.token(purposeSession, v.token), d))
@@ -90,6 +98,9 @@ func (c *Console) villagePage(w http.ResponseWriter, r *http.Request, v *visit) 
 func villagesMessages() map[string]message {
 	return map[string]message{
 		"NavVillages":     {"村", "Villages"},
+		"VgTownship":      {"所属乡镇", "Township"},
+		"VlTownship":      {"所属乡镇", "Township"},
+		"VgCounty":        {"县直属", "Directly under the county"},
 		"VlTitle":         {"各村广播盒登记", "Villages and their boxes"},
 		"VlHint":          {"登记一个村的广播盒后，下载它的配置文件装到广播盒上（/etc/dalaba/edge.yaml）。配置里有广播盒的密钥，只在这里显示一次，请马上下载保存。", "Register a village's box, then download its config file and install it on the box (/etc/dalaba/edge.yaml). The config holds the box's secret, shown here this once: download it at once."},
 		"VlNew":           {"登记新的广播盒", "Register a box"},

@@ -129,6 +129,9 @@ type Village struct {
 	ID    string `json:"id"`
 	Name  string `json:"name"`
 	Place string `json:"place,omitempty"`
+	// Township is the unit the box will belong to, set by the caller
+	// (never read from a request); a registered box keeps its own.
+	Township string `json:"-"`
 }
 
 // Issued is a claim just made, with its code: the only time the code is
@@ -179,6 +182,7 @@ type View struct {
 	Village   string            `json:"village"`
 	Name      string            `json:"name"`
 	Place     string            `json:"place,omitempty"`
+	Township  string            `json:"township,omitempty"`
 	Status    store.ClaimStatus `json:"status"`
 	CreatedAt time.Time         `json:"created_at"`
 	CreatedBy string            `json:"created_by"`
@@ -190,7 +194,7 @@ type View struct {
 }
 
 func (s *Service) view(c store.Claim) View {
-	return View{ID: c.ID, Village: c.Village, Name: c.Name, Place: c.Place, Status: c.Status(s.now()), CreatedAt: c.CreatedAt,
+	return View{ID: c.ID, Village: c.Village, Name: c.Name, Place: c.Place, Township: c.Township, Status: c.Status(s.now()), CreatedAt: c.CreatedAt,
 		CreatedBy: c.CreatedBy, ExpiresAt: c.ExpiresAt, UsedAt: c.UsedAt, UsedFrom: c.UsedFrom, RevokedAt: c.RevokedAt, RevokedBy: c.RevokedBy}
 }
 
@@ -288,7 +292,7 @@ func (s *Service) make(v Village, addrs fleet.Addresses, key, by string, now tim
 		return Issued{}, store.Claim{}, fmt.Errorf("village %s: %w", v.ID, err)
 	}
 	c := store.Claim{
-		Lookup: claim.Lookup(k.Proof[:]), Village: v.ID, Name: v.Name, Place: v.Place, Sealed: sealed, SecretHash: fleet.SecretHash(secret),
+		Lookup: claim.Lookup(k.Proof[:]), Village: v.ID, Name: v.Name, Place: v.Place, Township: v.Township, Sealed: sealed, SecretHash: fleet.SecretHash(secret),
 		BrokerURL: addrs.BrokerURL, MediaURL: addrs.MediaURL, KeyID: key, CreatedAt: now, CreatedBy: by, ExpiresAt: now.Add(ttl),
 	}
 	file := claimFile(s.url, code, v.ID)
@@ -330,7 +334,7 @@ func (s *Service) checkVillages(ctx context.Context, vs []Village) ([]Village, e
 		case !b.LastSeen.IsZero():
 			bad(ErrInService)
 		default:
-			out[i].Name, out[i].Place = b.Name, b.Place
+			out[i].Name, out[i].Place, out[i].Township = b.Name, b.Place, b.Township
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -476,7 +480,7 @@ func (s *Service) Enroll(ctx context.Context, addr string, body []byte) ([]byte,
 		c.UsedAt, c.UsedFrom = now, addr
 		b.SecretHash = c.SecretHash
 		if !registered {
-			b.Name, b.Place, b.CreatedAt = c.Name, c.Place, now
+			b.Name, b.Place, b.Township, b.CreatedAt = c.Name, c.Place, c.Township, now
 		}
 		return store.AuditRecord{Time: now, Actor: "box:" + c.Village, Action: "claim.use", Village: c.Village,
 			Target: fmt.Sprintf("claim/%d", c.ID), After: mustJSON(map[string]any{"box_id": c.Village, "registered_before": registered}),

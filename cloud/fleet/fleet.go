@@ -176,6 +176,9 @@ func (f *Fleet) AddBox(ctx context.Context, id, name string) (store.Box, string,
 type NewBox struct {
 	ID, Name string
 	Place    string // where the village lies in the township; optional
+	// Township is the unit the box belongs to ("" = the county's own);
+	// the caller checked it exists and that its user may put a box there.
+	Township string
 }
 
 // Register registers box nb.ID with a new MQTT secret, signs, stores and
@@ -201,7 +204,7 @@ func (f *Fleet) Register(ctx context.Context, nb NewBox) (store.Box, string, err
 		return store.Box{}, "", err
 	}
 	secret := newSecret()
-	b := store.Box{ID: nb.ID, Name: nb.Name, Place: nb.Place, SecretHash: SecretHash(secret), CreatedAt: f.now()}
+	b := store.Box{ID: nb.ID, Name: nb.Name, Place: nb.Place, Township: nb.Township, SecretHash: SecretHash(secret), CreatedAt: f.now()}
 	if err := f.st.CreateBox(ctx, b); err != nil {
 		return store.Box{}, "", fmt.Errorf("fleet: add box %s: %w", nb.ID, err)
 	}

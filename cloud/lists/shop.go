@@ -364,3 +364,13 @@ func (s *Service) Balances(ctx context.Context, village string) (map[string]int,
 	}
 	return out, nil
 }
+
+// RedemptionVillage is the village of redemption id; store.ErrNotFound
+// for an unknown id. Callers that scope by village ask it before acting.
+func (s *Service) RedemptionVillage(ctx context.Context, id uint64) (string, error) {
+	r, err := s.st.GetRedemption(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("lists: redemption %d: %w", id, err)
+	}
+	return r.Village, nil
+}

@@ -25,6 +25,8 @@ type Claim struct {
 	Village string // the box id it enrolls
 	Name    string // the village's name
 	Place   string
+	// Township is the unit the enrolled box will belong to (Box.Township).
+	Township string
 	// Sealed is the answer the box is given, sealed with a key only the
 	// code yields; emptied once the claim is used or revoked.
 	Sealed []byte

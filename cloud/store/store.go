@@ -31,10 +31,13 @@ var (
 type Box struct {
 	ID   string
 	Name string
-	// Place is where the village lies in the township (所属乡镇/片区),
-	// as the township writes it; "" when not given. It is a plain label
-	// until villages are grouped under townships and counties.
+	// Place is where the village lies (所属乡镇/片区), as the office
+	// writes it; "" when not given. It is a plain label: the unit the box
+	// belongs to is Township.
 	Place string
+	// Township is the id of the township (Township.ID) the box belongs to;
+	// "" = directly under the county, seen only by county users.
+	Township string
 	// SecretHash is sha256 of the box's MQTT password. The password is 256
 	// random bits, so a fast hash is enough and a broker can check every
 	// connect cheaply.
@@ -324,6 +327,32 @@ type User struct {
 	// Disabled accounts cannot sign in and their tokens are refused; the
 	// account is kept so the audit trail's names stay meaningful.
 	Disabled bool
+	// Township is the unit the user works in: "" = the county (every
+	// village), else a Township.ID (that township's villages only).
+	Township string
+}
+
+// Township is a unit under the county the deployment serves: its villages
+// (Box.Township) are seen and run by its own officials (User.Township)
+// and by the county's.
+type Township struct {
+	ID        string // "t-dongshan"; never changes
+	Name      string // 东山镇
+	CreatedAt time.Time
+}
+
+// Townships keeps the county's townships. They are never deleted: boxes,
+// users and the audit trail keep naming them.
+type Townships interface {
+	// CreateTownship adds t; ErrExists if the id is taken.
+	CreateTownship(ctx context.Context, t Township) error
+	// GetTownship returns ErrNotFound for an unknown id.
+	GetTownship(ctx context.Context, id string) (Township, error)
+	// ListTownships returns every township ordered by id.
+	ListTownships(ctx context.Context) ([]Township, error)
+	// RenameTownship sets township id's name and returns it as stored;
+	// ErrNotFound for an unknown id.
+	RenameTownship(ctx context.Context, id, name string) (Township, error)
 }
 
 // Session is a bearer token or console session; only the token's sha256 is
@@ -407,6 +436,7 @@ type Store interface {
 	Events
 	EventSearch
 	Users
+	Townships
 	Plans
 	MediaIndex
 	Lists

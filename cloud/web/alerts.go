@@ -23,15 +23,15 @@ type Alerter interface {
 var errSendFailed = errors.New("web: the test message was not delivered")
 
 func (s *Server) alertRoutes() {
-	s.route("GET /api/v1/alerts", auth.ActionViewAlerts, s.listAlerts)
-	s.route("GET /api/v1/alerts/incidents", auth.ActionViewAlerts, s.listIncidents)
-	s.route("GET /api/v1/alerts/settings", auth.ActionViewAlerts, s.alertSettings)
-	s.route("PUT /api/v1/alerts/channels/{cid}", auth.ActionManageAlerts, s.putChannel)
-	s.route("DELETE /api/v1/alerts/channels/{cid}", auth.ActionManageAlerts, s.deleteChannel)
-	s.route("POST /api/v1/alerts/channels/{cid}/test", auth.ActionManageAlerts, s.testChannel)
-	s.route("PUT /api/v1/alerts/rules/{kind}", auth.ActionManageAlerts, s.putRule)
-	s.route("PUT /api/v1/alerts/quiet", auth.ActionManageAlerts, s.putQuiet)
-	s.route("DELETE /api/v1/alerts/quiet", auth.ActionManageAlerts, s.deleteQuiet)
+	s.route("GET /api/v1/alerts", auth.ActionViewAlerts, TargetList, s.listAlerts)
+	s.route("GET /api/v1/alerts/incidents", auth.ActionViewAlerts, TargetList, s.listIncidents)
+	s.route("GET /api/v1/alerts/settings", auth.ActionViewAlerts, TargetShared, s.alertSettings)
+	s.route("PUT /api/v1/alerts/channels/{cid}", auth.ActionManageAlerts, TargetCounty, s.putChannel)
+	s.route("DELETE /api/v1/alerts/channels/{cid}", auth.ActionManageAlerts, TargetCounty, s.deleteChannel)
+	s.route("POST /api/v1/alerts/channels/{cid}/test", auth.ActionManageAlerts, TargetCounty, s.testChannel)
+	s.route("PUT /api/v1/alerts/rules/{kind}", auth.ActionManageAlerts, TargetCounty, s.putRule)
+	s.route("PUT /api/v1/alerts/quiet", auth.ActionManageAlerts, TargetCounty, s.putQuiet)
+	s.route("DELETE /api/v1/alerts/quiet", auth.ActionManageAlerts, TargetCounty, s.deleteQuiet)
 }
 
 // channelJSON is a channel as the API shows it: its URL without the key
@@ -308,11 +308,18 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	visible, err := s.visibleBoxes(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	out := make([]alertJSON, 0, len(as))
 	next := uint64(0)
 	for _, a := range as {
-		out = append(out, toAlertJSON(a))
-		next = a.Seq
+		next = a.Seq // of the page read, so paging goes on past what was left out
+		if seesBox(visible, a.BoxID) {
+			out = append(out, toAlertJSON(a))
+		}
 	}
 	if len(as) < limit {
 		next = 0
@@ -338,8 +345,16 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	visible, err := s.visibleBoxes(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	out := make([]incidentJSON, 0, len(incs))
 	for _, i := range incs {
+		if !seesBox(visible, i.BoxID) {
+			continue
+		}
 		out = append(out, incidentJSON{Box: i.BoxID, Rule: i.Rule, Subject: i.Subject, Since: i.Since, Detail: i.Detail,
 			Open: !i.OpenedAt.IsZero(), OpenedAt: i.OpenedAt})
 	}

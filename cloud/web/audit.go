@@ -49,8 +49,8 @@ const (
 )
 
 func (s *Server) auditRoutes() {
-	s.route("GET /api/v1/audit/recent", auth.ActionViewAudit, s.recentAudit)
-	s.route("GET /api/v1/audit", auth.ActionViewAudit, s.listAudit)
+	s.route("GET /api/v1/audit/recent", auth.ActionViewAudit, TargetList, s.recentAudit)
+	s.route("GET /api/v1/audit", auth.ActionViewAudit, TargetList, s.listAudit)
 }
 
 func safeMethod(m string) bool {
@@ -293,8 +293,29 @@ func (s *Server) recentAudit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if rs, err = s.auditInScope(r, rs); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	slices.Reverse(rs)
 	writeJSON(w, http.StatusOK, map[string]any{"records": toAuditJSON(rs)})
+}
+
+// auditInScope keeps the records a township's user may read: those of
+// the villages in their scope. Records of no village (sign-ins, accounts,
+// the county's settings) are the county's.
+func (s *Server) auditInScope(r *http.Request, rs []store.AuditRecord) ([]store.AuditRecord, error) {
+	visible, err := s.visibleBoxes(r)
+	if err != nil || visible == nil {
+		return rs, err
+	}
+	out := rs[:0:0]
+	for _, rec := range rs {
+		if rec.Village != "" && visible[rec.Village] {
+			out = append(out, rec)
+		}
+	}
+	return out, nil
 }
 
 // listAudit pages the trail forward: ?village=, ?entry=, ?after=, ?limit=.
@@ -327,7 +348,11 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, f store.Audit
 	}
 	next := f.After
 	if len(rs) > 0 {
-		next = rs[len(rs)-1].Seq
+		next = rs[len(rs)-1].Seq // of the page read, so paging goes on past what was left out
+	}
+	if rs, err = s.auditInScope(r, rs); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"records": toAuditJSON(rs), "next_after": next})
 }

@@ -61,6 +61,7 @@ func (s *Server) pageBoxes(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	q.In = scopeOf(r).Covers
 	snap, err := s.board.Snapshot(r.Context())
 	if err != nil {
 		s.fail(w, r, err)

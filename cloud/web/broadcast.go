@@ -25,15 +25,15 @@ const (
 
 func (s *Server) broadcastRoutes() {
 	view, edit := auth.ActionViewBroadcast, auth.ActionManageBroadcast
-	s.route("GET /api/v1/boxes/{id}/broadcast", view, s.getPlan)
-	s.route("PUT /api/v1/boxes/{id}/broadcast", edit, s.putPlan)
-	s.route("PUT /api/v1/boxes/{id}/speakers/{sid}", edit, s.putSpeaker)
-	s.route("DELETE /api/v1/boxes/{id}/speakers/{sid}", edit, s.deleteSpeaker)
-	s.route("PUT /api/v1/boxes/{id}/zones/{zid}", edit, s.putZone)
-	s.route("DELETE /api/v1/boxes/{id}/zones/{zid}", edit, s.deleteZone)
-	s.route("PUT /api/v1/boxes/{id}/schedules/{schid}", edit, s.putSchedule)
-	s.route("DELETE /api/v1/boxes/{id}/schedules/{schid}", edit, s.deleteSchedule)
-	s.route("GET /api/v1/boxes/{id}/upcoming", view, s.upcoming)
+	s.route("GET /api/v1/boxes/{id}/broadcast", view, TargetBox, s.getPlan)
+	s.route("PUT /api/v1/boxes/{id}/broadcast", edit, TargetBox, s.putPlan)
+	s.route("PUT /api/v1/boxes/{id}/speakers/{sid}", edit, TargetBox, s.putSpeaker)
+	s.route("DELETE /api/v1/boxes/{id}/speakers/{sid}", edit, TargetBox, s.deleteSpeaker)
+	s.route("PUT /api/v1/boxes/{id}/zones/{zid}", edit, TargetBox, s.putZone)
+	s.route("DELETE /api/v1/boxes/{id}/zones/{zid}", edit, TargetBox, s.deleteZone)
+	s.route("PUT /api/v1/boxes/{id}/schedules/{schid}", edit, TargetBox, s.putSchedule)
+	s.route("DELETE /api/v1/boxes/{id}/schedules/{schid}", edit, TargetBox, s.deleteSchedule)
+	s.route("GET /api/v1/boxes/{id}/upcoming", view, TargetBox, s.upcoming)
 }
 
 // planIn is what a client may write of a plan: everything but the media

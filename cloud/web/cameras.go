@@ -15,18 +15,18 @@ import (
 )
 
 func (s *Server) cameraRoutes() {
-	s.route("GET /api/v1/boxes/{id}/cameras", auth.ActionViewCameras, s.getCameras)
-	s.route("PUT /api/v1/boxes/{id}/cameras", auth.ActionManageCameras, s.putCameras)
-	s.route("PUT /api/v1/boxes/{id}/cameras/{cid}", auth.ActionManageCameras, s.putCamera)
-	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}", auth.ActionManageCameras, s.deleteCamera)
-	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/whep", auth.ActionViewCameras, s.whep)
-	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", auth.ActionViewCameras, s.whepStop)
-	s.route("POST /api/v1/boxes/{id}/cameras/discover", auth.ActionManageCameras, s.discoverCameras)
-	s.route("POST /api/v1/boxes/{id}/cameras/onvif", auth.ActionManageCameras, s.readONVIF)
+	s.route("GET /api/v1/boxes/{id}/cameras", auth.ActionViewCameras, TargetBox, s.getCameras)
+	s.route("PUT /api/v1/boxes/{id}/cameras", auth.ActionManageCameras, TargetBox, s.putCameras)
+	s.route("PUT /api/v1/boxes/{id}/cameras/{cid}", auth.ActionManageCameras, TargetBox, s.putCamera)
+	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}", auth.ActionManageCameras, TargetBox, s.deleteCamera)
+	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/whep", auth.ActionViewCameras, TargetBox, s.whep)
+	s.route("DELETE /api/v1/boxes/{id}/cameras/{cid}/whep/{session}", auth.ActionViewCameras, TargetBox, s.whepStop)
+	s.route("POST /api/v1/boxes/{id}/cameras/discover", auth.ActionManageCameras, TargetBox, s.discoverCameras)
+	s.route("POST /api/v1/boxes/{id}/cameras/onvif", auth.ActionManageCameras, TargetBox, s.readONVIF)
 	// Turning a camera changes what everyone watching it sees: for the
 	// roles that send commands to boxes, not for those that only look.
-	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/ptz", auth.ActionSendCommands, s.ptz)
-	s.route("GET /api/v1/boxes/{id}/cameras/{cid}/snapshot", auth.ActionViewCameras, s.snapshot)
+	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/ptz", auth.ActionSendCommands, TargetBox, s.ptz)
+	s.route("GET /api/v1/boxes/{id}/cameras/{cid}/snapshot", auth.ActionViewCameras, TargetBox, s.snapshot)
 }
 
 // SecretMask stands for a write-only secret (a camera's password) in what

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/auth"
@@ -33,10 +34,10 @@ func (s *Server) claimRoutes() {
 	if s.en == nil {
 		return
 	}
-	s.route("GET /api/v1/claims", auth.ActionManageBoxes, s.listClaims)
-	s.route("POST /api/v1/claims", auth.ActionManageBoxes, s.createClaims)
-	s.route("POST /api/v1/claims/sheet", auth.ActionManageBoxes, s.createClaimsFromSheet)
-	s.route("POST /api/v1/claims/{cid}/revoke", auth.ActionManageBoxes, s.revokeClaim)
+	s.route("GET /api/v1/claims", auth.ActionManageBoxes, TargetList, s.listClaims)
+	s.route("POST /api/v1/claims", auth.ActionManageBoxes, TargetBody, s.createClaims)
+	s.route("POST /api/v1/claims/sheet", auth.ActionManageBoxes, TargetBody, s.createClaimsFromSheet)
+	s.route("POST /api/v1/claims/{cid}/revoke", auth.ActionManageBoxes, TargetClaim, s.revokeClaim)
 	s.open("POST /api/v1/enroll", s.enroll)
 }
 
@@ -48,7 +49,51 @@ func (s *Server) issuedJSON(is []enroll.Issued) map[string]any {
 
 func (s *Server) listClaims(w http.ResponseWriter, r *http.Request) {
 	vs, err := s.en.List(r.Context())
-	s.answer(w, r, http.StatusOK, map[string]any{"claims": vs}, err)
+	sc := scopeOf(r)
+	out := make([]enroll.View, 0, len(vs))
+	for _, v := range vs {
+		if sc.Covers(v.Township) {
+			out = append(out, v)
+		}
+	}
+	s.answer(w, r, http.StatusOK, map[string]any{"claims": out}, err)
+}
+
+// claimUnits gives each village the township its box will belong to (the
+// one asked for, or the caller's own), and refuses the whole when a
+// village's registered box lies outside the caller's scope.
+func (s *Server) claimUnits(w http.ResponseWriter, r *http.Request, asked *string, vs []enroll.Village) bool {
+	unit, err := s.unitFor(r, asked, auth.ActionManageBoxes)
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	visible, err := s.visibleBoxes(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	if visible != nil {
+		of, err := s.townshipsOfBoxes(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return false
+		}
+		var outside []string
+		for _, v := range vs {
+			if _, registered := of[strings.TrimSpace(v.ID)]; registered && !visible[strings.TrimSpace(v.ID)] {
+				outside = append(outside, v.ID)
+			}
+		}
+		if len(outside) > 0 {
+			outOfScope(w, outside)
+			return false
+		}
+	}
+	for i := range vs {
+		vs[i].Township = unit
+	}
+	return true
 }
 
 // ttlParam reads a lifetime in hours ("" or 0: the default).
@@ -58,8 +103,11 @@ func (s *Server) createClaims(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Villages []enroll.Village `json:"villages"`
 		TTLHours int              `json:"ttl_hours"`
+		// Township is the unit the villages' new boxes go to; the
+		// caller's own when left out.
+		Township *string `json:"township"`
 	}
-	if !decode(w, r, &in) {
+	if !decode(w, r, &in) || !s.claimUnits(w, r, in.Township, in.Villages) {
 		return
 	}
 	is, err := s.en.Create(r.Context(), userOf(r), in.Villages, ttlParam(in.TTLHours))
@@ -68,7 +116,7 @@ func (s *Server) createClaims(w http.ResponseWriter, r *http.Request) {
 
 // createClaimsFromSheet takes a CSV file or an .xlsx workbook of villages
 // (id,name[,place]) as the raw body or the multipart field "file", and
-// ?ttl_hours=.
+// ?ttl_hours= and ?township=.
 func (s *Server) createClaimsFromSheet(w http.ResponseWriter, r *http.Request) {
 	hours := 0
 	if v := r.URL.Query().Get("ttl_hours"); v != "" {
@@ -109,6 +157,14 @@ func (s *Server) createClaimsFromSheet(w http.ResponseWriter, r *http.Request) {
 	vs, err := enroll.ParseSheet(bytes.NewReader(b))
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	var township *string
+	if q := r.URL.Query(); q.Has("township") {
+		t := q.Get("township")
+		township = &t
+	}
+	if !s.claimUnits(w, r, township, vs) {
 		return
 	}
 	is, err := s.en.Create(r.Context(), userOf(r), vs, ttlParam(hours))

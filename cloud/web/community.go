@@ -17,31 +17,31 @@ import (
 // chats, the poster as a picture and a household's export. doc.go lists
 // the routes.
 func (s *Server) communityRoutes() {
-	s.route("GET /api/v1/holds", auth.ActionViewObjections, s.listHolds)
-	s.route("GET /api/v1/holds/{oid}", auth.ActionViewObjections, s.getHold)
-	s.route("POST /api/v1/entries/{eid}/objections", auth.ActionLodgeObjection, s.lodgeObjection)
-	s.route("POST /api/v1/entries/{eid}/flag", auth.ActionFlagLists, s.flagEntry)
-	s.route("POST /api/v1/holds/{oid}/uphold", auth.ActionReviewLists, s.resolveHold(true))
-	s.route("POST /api/v1/holds/{oid}/dismiss", auth.ActionReviewLists, s.resolveHold(false))
+	s.route("GET /api/v1/holds", auth.ActionViewObjections, TargetList, s.listHolds)
+	s.route("GET /api/v1/holds/{oid}", auth.ActionViewObjections, TargetHold, s.getHold)
+	s.route("POST /api/v1/entries/{eid}/objections", auth.ActionLodgeObjection, TargetEntry, s.lodgeObjection)
+	s.route("POST /api/v1/entries/{eid}/flag", auth.ActionFlagLists, TargetEntry, s.flagEntry)
+	s.route("POST /api/v1/holds/{oid}/uphold", auth.ActionReviewLists, TargetHold, s.resolveHold(true))
+	s.route("POST /api/v1/holds/{oid}/dismiss", auth.ActionReviewLists, TargetHold, s.resolveHold(false))
 
-	s.route("GET /api/v1/villages/{box}/goods", auth.ActionViewShop, s.listGoods)
-	s.route("POST /api/v1/villages/{box}/goods", auth.ActionRunShop, s.putGoods(true))
-	s.route("PUT /api/v1/villages/{box}/goods/{gid}", auth.ActionRunShop, s.putGoods(false))
-	s.route("GET /api/v1/villages/{box}/redemptions", auth.ActionViewShop, s.listRedemptions)
-	s.route("POST /api/v1/villages/{box}/redemptions", auth.ActionRunShop, s.redeem)
-	s.route("POST /api/v1/redemptions/{rid}/cancel", auth.ActionRunShop, s.cancelRedemption)
-	s.route("GET /api/v1/villages/{box}/households/{hid}/account", auth.ActionViewShop, s.account)
-	s.route("GET /api/v1/villages/{box}/households/{hid}/statement", auth.ActionViewShop, s.statement)
+	s.route("GET /api/v1/villages/{box}/goods", auth.ActionViewShop, TargetVillage, s.listGoods)
+	s.route("POST /api/v1/villages/{box}/goods", auth.ActionRunShop, TargetVillage, s.putGoods(true))
+	s.route("PUT /api/v1/villages/{box}/goods/{gid}", auth.ActionRunShop, TargetVillage, s.putGoods(false))
+	s.route("GET /api/v1/villages/{box}/redemptions", auth.ActionViewShop, TargetVillage, s.listRedemptions)
+	s.route("POST /api/v1/villages/{box}/redemptions", auth.ActionRunShop, TargetVillage, s.redeem)
+	s.route("POST /api/v1/redemptions/{rid}/cancel", auth.ActionRunShop, TargetRedemption, s.cancelRedemption)
+	s.route("GET /api/v1/villages/{box}/households/{hid}/account", auth.ActionViewShop, TargetVillage, s.account)
+	s.route("GET /api/v1/villages/{box}/households/{hid}/statement", auth.ActionViewShop, TargetVillage, s.statement)
 
-	s.route("GET /api/v1/villages/{box}/households/{hid}/links", auth.ActionManageLinks, s.listLinks)
-	s.route("POST /api/v1/villages/{box}/households/{hid}/links", auth.ActionManageLinks, s.issueLink)
-	s.route("DELETE /api/v1/villages/{box}/households/{hid}/links", auth.ActionManageLinks, s.revokeLinks)
-	s.route("GET /api/v1/villages/{box}/households/{hid}/export", auth.ActionExportHousehold, s.exportHousehold)
+	s.route("GET /api/v1/villages/{box}/households/{hid}/links", auth.ActionManageLinks, TargetVillage, s.listLinks)
+	s.route("POST /api/v1/villages/{box}/households/{hid}/links", auth.ActionManageLinks, TargetVillage, s.issueLink)
+	s.route("DELETE /api/v1/villages/{box}/households/{hid}/links", auth.ActionManageLinks, TargetVillage, s.revokeLinks)
+	s.route("GET /api/v1/villages/{box}/households/{hid}/export", auth.ActionExportHousehold, TargetVillage, s.exportHousehold)
 
-	s.route("GET /api/v1/villages/{box}/chats", auth.ActionManageChats, s.getChats)
-	s.route("PUT /api/v1/villages/{box}/chats", auth.ActionManageChats, s.putChats)
-	s.route("GET /api/v1/villages/{box}/deliveries", auth.ActionViewLists, s.deliveries)
-	s.route("GET /api/v1/villages/{box}/lists/{period}/poster.png", auth.ActionViewLists, s.posterPNG)
+	s.route("GET /api/v1/villages/{box}/chats", auth.ActionManageChats, TargetVillage, s.getChats)
+	s.route("PUT /api/v1/villages/{box}/chats", auth.ActionManageChats, TargetVillage, s.putChats)
+	s.route("GET /api/v1/villages/{box}/deliveries", auth.ActionViewLists, TargetVillage, s.deliveries)
+	s.route("GET /api/v1/villages/{box}/lists/{period}/poster.png", auth.ActionViewLists, TargetVillage, s.posterPNG)
 	s.open("GET /p/{img}", s.postedImage)
 }
 
@@ -62,7 +62,22 @@ func (s *Server) listHolds(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := s.ls.Holds(r.Context(), store.HoldFilter{Village: q.Get("village"), EntryID: entry, Status: store.HoldStatus(q.Get("status"))})
-	s.answer(w, r, http.StatusOK, v, err)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	visible, err := s.visibleBoxes(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := v[:0:0]
+	for _, h := range v {
+		if seesBox(visible, h.Village) {
+			out = append(out, h)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getHold(w http.ResponseWriter, r *http.Request) {

@@ -18,8 +18,8 @@ import (
 // work is answered with a code that says what to check, and the box's
 // result beside it ("result").
 func (s *Server) deviceRoutes() {
-	s.route("POST /api/v1/boxes/{id}/speakers/{sid}/test", auth.ActionManageBroadcast, s.testTone)
-	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/probe", auth.ActionManageCameras, s.probeCamera)
+	s.route("POST /api/v1/boxes/{id}/speakers/{sid}/test", auth.ActionManageBroadcast, TargetBox, s.testTone)
+	s.route("POST /api/v1/boxes/{id}/cameras/{cid}/probe", auth.ActionManageCameras, TargetBox, s.probeCamera)
 }
 
 func (s *Server) testTone(w http.ResponseWriter, r *http.Request) {

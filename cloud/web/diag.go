@@ -13,10 +13,10 @@ import (
 // records who read which box's log and configuration, and who restarted
 // it, as it records every change.
 func (s *Server) diagRoutes() {
-	s.route("POST /api/v1/boxes/{id}/diag/logs", auth.ActionDiagnose, s.diagLogs)
-	s.route("POST /api/v1/boxes/{id}/diag/config", auth.ActionDiagnose, s.diagConfig)
-	s.route("POST /api/v1/boxes/{id}/diag/check", auth.ActionDiagnose, s.diagCheck)
-	s.route("POST /api/v1/boxes/{id}/restart", auth.ActionRestartBox, s.restartBox)
+	s.route("POST /api/v1/boxes/{id}/diag/logs", auth.ActionDiagnose, TargetBox, s.diagLogs)
+	s.route("POST /api/v1/boxes/{id}/diag/config", auth.ActionDiagnose, TargetBox, s.diagConfig)
+	s.route("POST /api/v1/boxes/{id}/diag/check", auth.ActionDiagnose, TargetBox, s.diagCheck)
+	s.route("POST /api/v1/boxes/{id}/restart", auth.ActionRestartBox, TargetBox, s.restartBox)
 }
 
 func (s *Server) diagLogs(w http.ResponseWriter, r *http.Request) {

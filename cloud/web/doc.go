@@ -6,6 +6,25 @@
 // are refused; uploads have their own limit), and says nosniff on every
 // answer.
 //
+// # Townships
+//
+// The deployment is the county; its townships are units under it. Every
+// route also declares how its target is scoped (scope.go: a box {id}, a
+// village {box}, an entry, hold, redemption, plan job, rollout, claim,
+// user or township, a list, a body, the county's own, or shared), and
+// the server resolves the target's township before the handler runs,
+// deciding with auth.Decide (role, action, the user's unit, the
+// target's). A county user ("" township) reaches everything; a
+// township's user only that township's villages, users and claims: a
+// target outside answers 404 not_found as an unknown one would, lists
+// leave out what lies outside, and a bulk action (plan jobs, rollouts,
+// claim codes from a sheet) naming anything outside is refused whole with
+// 403 scope.outside, nothing done. A box or user made by a township's
+// admin is of their township; only a county admin makes townships, moves
+// a box between them and makes county users (403 scope.county_only). The
+// clip library is the county's (one store by sha256); its list shows a
+// township's user the clips of their township's and the county's users.
+//
 // # Errors
 //
 // Every error answer is JSON with a stable code beside the message:
@@ -96,6 +115,9 @@
 //	release.busy               503  too many releases being uploaded at once (Retry-After says when to try again)
 //	rollout.invalid            400  no such release, boxes or waves for a rollout
 //	rollout.state              409  the rollout cannot do that in its state (resume a cancelled one)
+//	scope.outside              403  a bulk action, new box or user names villages, users or a township outside the user's township; nothing was done
+//	scope.county_only          403  only a county user may: townships, moving a box between them, county users, the county's settings
+//	township.invalid           400  a bad township id or name, or no such township
 //
 // # Routes
 //
@@ -115,7 +137,8 @@
 //	                                        cursor= or offset= asks for a page instead: {boxes (each with its
 //	                                        problems), total, offset, next_cursor}, from a view of the fleet a
 //	                                        few seconds old (cloud/board) that a change to a box renews
-//	POST /api/v1/boxes                      admin: {id, name, place?} → 201 {box, edge_config}
+//	POST /api/v1/boxes                      admin: {id, name, place?, township?} → 201 {box, edge_config}; township
+//	                                        is the unit ("" = the county's own; a township admin's own if left out)
 //	GET  /api/v1/boxes/{id}                 one box, retired or not
 //	PUT  /api/v1/boxes/{id}                 admin: {name?, place?} → the box
 //	POST /api/v1/boxes/{id}/rotate          admin: a new MQTT secret → {box, edge_config}; the old secret is refused
@@ -128,10 +151,21 @@
 //
 // Users (admin only; see users.go) and the audit trail (see audit.go):
 //
-//	GET  /api/v1/users                      every account [{name, role, created_at, disabled}], no hashes
-//	POST /api/v1/users                      {name, password, role} → 201; 409 if the name is taken
-//	PUT  /api/v1/users/{name}               {role?, password?, disabled?}; ends that user's sessions;
-//	                                        400 for an admin demoting or disabling themself, or the last admin
+//	GET  /api/v1/users                      every account in scope [{name, role, created_at, disabled, township}], no hashes
+//	POST /api/v1/users                      {name, password, role, township?} → 201; 409 if the name is taken; a
+//	                                        township admin's users are of their township
+//	PUT  /api/v1/users/{name}               {role?, password?, disabled?, township?}; ends that user's sessions;
+//	                                        400 for an admin demoting, disabling or moving themself, or the last
+//	                                        county admin
+//
+// Townships (see townships.go): read by everyone (a township's user, their
+// own), made and renamed by a county admin only:
+//
+//	GET  /api/v1/townships                  [{id, name, created_at}] in scope
+//	POST /api/v1/townships                  county admin: {id ("t-dongshan"), name (东山镇)} → 201
+//	GET  /api/v1/townships/{tid}            one township
+//	PUT  /api/v1/townships/{tid}            county admin: {name} → the township
+//	PUT  /api/v1/boxes/{id}/township        county admin: {township} ("" = the county's own) → the box
 //	GET  /api/v1/audit/recent               admin, reviewer: ?limit=N (100, at most 1000) → {records}, newest first
 //	GET  /api/v1/audit                      admin, reviewer: ?village=&entry=&after=SEQ&limit=N → {records, next_after},
 //	                                        oldest first

@@ -110,6 +110,9 @@ const (
 	CodeRolloutState      Code = "rollout.state"       // the rollout cannot do that in its state (resume a cancelled one)
 	CodeJobInvalid        Code = "job.invalid"         // a bulk plan change that cannot run as asked (no boxes, unknown boxes, no change)
 	CodeJobsBusy          Code = "job.busy"            // too many bulk plan changes waiting: try again when one has ended
+	CodeOutOfScope        Code = "scope.outside"       // a bulk action, new box or user names villages, users or a township outside the user's township; nothing was done
+	CodeCountyOnly        Code = "scope.county_only"   // only a county user may: townships, moving a box between them, county users, the county's settings
+	CodeTownshipInvalid   Code = "township.invalid"    // a bad township id or name, or no such township
 )
 
 // codeSpec is a code's row of the table.
@@ -199,6 +202,9 @@ func codes() map[Code]codeSpec {
 		CodeRolloutState:       {http.StatusConflict, "not possible in the rollout's state"},
 		CodeJobInvalid:         {http.StatusBadRequest, "the plan change cannot run as asked"},
 		CodeJobsBusy:           {http.StatusServiceUnavailable, "too many plan changes are waiting"},
+		CodeOutOfScope:         {http.StatusForbidden, "outside the user's township"},
+		CodeCountyOnly:         {http.StatusForbidden, "for county users only"},
+		CodeTownshipInvalid:    {http.StatusBadRequest, "not a valid township"},
 	}
 }
 
@@ -290,6 +296,9 @@ func sentinels() []sentinel {
 		{board.ErrBadQuery, CodeBadRequest},
 		{bulk.ErrInvalid, CodeJobInvalid},
 		{bulk.ErrBusy, CodeJobsBusy},
+		{errTownship, CodeTownshipInvalid},
+		{errOutOfScope, CodeOutOfScope},
+		{errCountyOnly, CodeCountyOnly},
 	}
 }
 

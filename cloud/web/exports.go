@@ -36,11 +36,11 @@ func (s *Server) workbook(w http.ResponseWriter, r *http.Request, name string, t
 // each a GET answered with an .xlsx attachment named in Chinese.
 func (s *Server) exportRoutes() {
 	if s.ls != nil {
-		s.route("GET /api/v1/villages/{box}/export/lists.xlsx", auth.ActionViewLists, s.exportLists)
-		s.route("GET /api/v1/villages/{box}/export/points.xlsx", auth.ActionViewLists, s.exportPoints)
+		s.route("GET /api/v1/villages/{box}/export/lists.xlsx", auth.ActionViewLists, TargetVillage, s.exportLists)
+		s.route("GET /api/v1/villages/{box}/export/points.xlsx", auth.ActionViewLists, TargetVillage, s.exportPoints)
 	}
-	s.route("GET /api/v1/boxes/{id}/export/playlog.xlsx", auth.ActionViewBoxes, s.exportPlayLog)
-	s.route("GET /api/v1/boxes/{id}/export/viewings.xlsx", auth.ActionViewCameras, s.exportViewings)
+	s.route("GET /api/v1/boxes/{id}/export/playlog.xlsx", auth.ActionViewBoxes, TargetBox, s.exportPlayLog)
+	s.route("GET /api/v1/boxes/{id}/export/viewings.xlsx", auth.ActionViewCameras, TargetBox, s.exportViewings)
 }
 
 // villageName is a box's name for a file name, its id if it has none.

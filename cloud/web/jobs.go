@@ -27,9 +27,9 @@ type Jobs interface {
 // every village of a township, or of the boxes listed, as a job whose
 // progress is read box by box.
 func (s *Server) jobRoutes() {
-	s.route("POST /api/v1/plan-jobs", auth.ActionManageBroadcast, s.submitJob)
-	s.route("GET /api/v1/plan-jobs", auth.ActionViewBroadcast, s.listJobs)
-	s.route("GET /api/v1/plan-jobs/{job}", auth.ActionViewBroadcast, s.getJob)
+	s.route("POST /api/v1/plan-jobs", auth.ActionManageBroadcast, TargetBody, s.submitJob)
+	s.route("GET /api/v1/plan-jobs", auth.ActionViewBroadcast, TargetList, s.listJobs)
+	s.route("GET /api/v1/plan-jobs/{job}", auth.ActionViewBroadcast, TargetJob, s.getJob)
 }
 
 // jobIn is a bulk plan change as the API takes it.
@@ -58,6 +58,15 @@ func (s *Server) submitJob(w http.ResponseWriter, r *http.Request) {
 	boxes, err := s.jobBoxes(r, in)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	visible, err := s.visibleBoxes(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if outside := slices.DeleteFunc(slices.Clone(boxes), func(id string) bool { return seesBox(visible, id) }); len(outside) > 0 {
+		outOfScope(w, outside)
 		return
 	}
 	change := bulk.Change{Schedule: in.Schedule, DeleteSchedule: in.DeleteSchedule}
@@ -95,8 +104,10 @@ func (s *Server) jobBoxes(r *http.Request, in jobIn) ([]string, error) {
 	}
 	var out []string
 	if place != "" {
+		// A place chooses among the villages of the caller's scope only.
+		sc := scopeOf(r)
 		for _, b := range all {
-			if !b.Retired() && strings.HasPrefix(b.Place, place) {
+			if !b.Retired() && strings.HasPrefix(b.Place, place) && sc.Covers(b.Township) {
 				out = append(out, b.ID)
 			}
 		}
@@ -150,8 +161,26 @@ func (s *Server) speakClip(w http.ResponseWriter, r *http.Request, name, text st
 	return m.SHA256, true
 }
 
-func (s *Server) listJobs(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": s.jobs.List()})
+// listJobs lists the jobs; a township's user sees those whose every box
+// lies in their scope.
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) {
+	visible, err := s.visibleBoxes(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := []bulk.Job{}
+	for _, j := range s.jobs.List() {
+		if visible != nil {
+			// The list leaves the boxes out; the job itself has them.
+			full, ok := s.jobs.Get(j.ID)
+			if !ok || slices.ContainsFunc(full.Boxes, func(b bulk.Box) bool { return !seesBox(visible, b.ID) }) {
+				continue
+			}
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
 }
 
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {

@@ -15,22 +15,22 @@ import (
 func (s *Server) listsRoutes() {
 	view, edit, review := auth.ActionViewLists, auth.ActionEditLists, auth.ActionReviewLists
 	s.rosterRoutes()
-	s.route("GET /api/v1/villages/{box}/households/{hid}/points", view, s.points)
-	s.route("GET /api/v1/villages/{box}/categories", view, s.getCategories)
-	s.route("PUT /api/v1/villages/{box}/categories", edit, s.putCategories)
-	s.route("POST /api/v1/villages/{box}/entries", edit, s.createEntry)
-	s.route("GET /api/v1/entries", view, s.listEntries)
-	s.route("GET /api/v1/entries/{eid}", view, s.getEntry)
-	s.route("GET /api/v1/entries/{eid}/history", auth.ActionViewEntryHistory, s.entryHistory)
-	s.route("PUT /api/v1/entries/{eid}", edit, s.updateEntry)
-	s.route("POST /api/v1/entries/{eid}/submit", edit, s.submitEntry)
-	s.route("POST /api/v1/entries/{eid}/approve", review, s.approveEntry)
-	s.route("POST /api/v1/entries/{eid}/reject", review, s.rejectEntry)
-	s.route("POST /api/v1/entries/{eid}/revoke", review, s.revokeEntry)
-	s.route("GET /api/v1/villages/{box}/lists/{period}", view, s.getList)
-	s.route("POST /api/v1/villages/{box}/lists/{period}/publish", edit, s.publishList)
-	s.route("POST /api/v1/villages/{box}/lists/{period}/announce", edit, s.announceList)
-	s.route("GET /api/v1/villages/{box}/leaderboard", view, s.leaderboard)
+	s.route("GET /api/v1/villages/{box}/households/{hid}/points", view, TargetVillage, s.points)
+	s.route("GET /api/v1/villages/{box}/categories", view, TargetVillage, s.getCategories)
+	s.route("PUT /api/v1/villages/{box}/categories", edit, TargetVillage, s.putCategories)
+	s.route("POST /api/v1/villages/{box}/entries", edit, TargetVillage, s.createEntry)
+	s.route("GET /api/v1/entries", view, TargetList, s.listEntries)
+	s.route("GET /api/v1/entries/{eid}", view, TargetEntry, s.getEntry)
+	s.route("GET /api/v1/entries/{eid}/history", auth.ActionViewEntryHistory, TargetEntry, s.entryHistory)
+	s.route("PUT /api/v1/entries/{eid}", edit, TargetEntry, s.updateEntry)
+	s.route("POST /api/v1/entries/{eid}/submit", edit, TargetEntry, s.submitEntry)
+	s.route("POST /api/v1/entries/{eid}/approve", review, TargetEntry, s.approveEntry)
+	s.route("POST /api/v1/entries/{eid}/reject", review, TargetEntry, s.rejectEntry)
+	s.route("POST /api/v1/entries/{eid}/revoke", review, TargetEntry, s.revokeEntry)
+	s.route("GET /api/v1/villages/{box}/lists/{period}", view, TargetVillage, s.getList)
+	s.route("POST /api/v1/villages/{box}/lists/{period}/publish", edit, TargetVillage, s.publishList)
+	s.route("POST /api/v1/villages/{box}/lists/{period}/announce", edit, TargetVillage, s.announceList)
+	s.route("GET /api/v1/villages/{box}/leaderboard", view, TargetVillage, s.leaderboard)
 	s.communityRoutes()
 }
 
@@ -116,7 +116,22 @@ func (s *Server) listEntries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := lists.Filter{Village: q.Get("village"), Period: q.Get("period"), Status: store.EntryStatus(q.Get("status")), Kind: store.ListKind(q.Get("kind"))}
 	v, err := s.ls.Entries(r.Context(), f)
-	s.answer(w, r, http.StatusOK, v, err)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	visible, err := s.visibleBoxes(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := v[:0:0]
+	for _, e := range v {
+		if seesBox(visible, e.Village) {
+			out = append(out, e)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) {

@@ -21,9 +21,9 @@ const multipartSlack = 64 << 10
 const uploadRetryAfter = "60"
 
 func (s *Server) mediaRoutes() {
-	s.route("POST /api/v1/media", auth.ActionManageBroadcast, s.uploadMedia)
-	s.route("GET /api/v1/media", auth.ActionViewBroadcast, s.listMedia)
-	s.route("GET /api/v1/media/{sha}", auth.ActionViewBroadcast, s.downloadMedia)
+	s.route("POST /api/v1/media", auth.ActionManageBroadcast, TargetShared, s.uploadMedia)
+	s.route("GET /api/v1/media", auth.ActionViewBroadcast, TargetShared, s.listMedia)
+	s.route("GET /api/v1/media/{sha}", auth.ActionViewBroadcast, TargetShared, s.downloadMedia)
 }
 
 // mediaJSON is a clip as the API shows it.
@@ -105,15 +105,35 @@ func (s *Server) putMultipart(r *http.Request, name string) (store.MediaInfo, er
 	}
 }
 
+// listMedia lists the clip library. The library is the county's, one
+// store by sha256 that every box's plan may name; a township's user is
+// shown the clips uploaded by their township's users and by the county's,
+// not another township's (whose names and uploaders are that township's
+// business).
 func (s *Server) listMedia(w http.ResponseWriter, r *http.Request) {
 	all, err := s.st.ListMedia(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	sc := scopeOf(r)
+	var unitOf map[string]string // uploader → township
+	if !sc.County() {
+		us, err := s.auth.Users(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		unitOf = make(map[string]string, len(us))
+		for _, u := range us {
+			unitOf[u.Name] = u.Township
+		}
+	}
 	out := make([]mediaJSON, 0, len(all))
 	for _, m := range all {
-		out = append(out, clipJSON(m))
+		if t := unitOf[m.UploadedBy]; sc.County() || t == "" || sc.Covers(t) {
+			out = append(out, clipJSON(m))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -18,8 +18,8 @@ import (
 // offer with a microphone track, the box answers over MQTT, and DELETE on
 // the returned Location hangs up.
 func (s *Server) pagingRoutes() {
-	s.route("POST /api/v1/boxes/{id}/paging", auth.ActionPage, s.page)
-	s.route("DELETE /api/v1/boxes/{id}/paging/{session}", auth.ActionPage, s.pageStop)
+	s.route("POST /api/v1/boxes/{id}/paging", auth.ActionPage, TargetBox, s.page)
+	s.route("DELETE /api/v1/boxes/{id}/paging/{session}", auth.ActionPage, TargetBox, s.pageStop)
 }
 
 // codecHeader tells the browser which G.711 law the box chose.

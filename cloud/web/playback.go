@@ -11,9 +11,9 @@ import (
 )
 
 func (s *Server) playbackRoutes() {
-	s.route("POST /api/v1/boxes/{id}/play", auth.ActionPlayNow, s.play)
-	s.route("POST /api/v1/boxes/{id}/stop", auth.ActionPlayNow, s.stop)
-	s.route("POST /api/v1/boxes/{id}/volume", auth.ActionPlayNow, s.volume)
+	s.route("POST /api/v1/boxes/{id}/play", auth.ActionPlayNow, TargetBox, s.play)
+	s.route("POST /api/v1/boxes/{id}/stop", auth.ActionPlayNow, TargetBox, s.stop)
+	s.route("POST /api/v1/boxes/{id}/volume", auth.ActionPlayNow, TargetBox, s.volume)
 }
 
 // play grants the clips to the box (it fetches what it lacks) and has it

@@ -19,17 +19,17 @@ import (
 // ask. Who may and what each answers is in doc.go.
 func (s *Server) rosterRoutes() {
 	view, edit := auth.ActionViewLists, auth.ActionEditLists
-	s.route("GET /api/v1/villages/{box}/households", view, s.listHouseholds)
-	s.route("POST /api/v1/villages/{box}/households", edit, s.createHousehold)
-	s.route("GET /api/v1/villages/{box}/households/{hid}", view, s.getHousehold)
-	s.route("PUT /api/v1/villages/{box}/households/{hid}", edit, s.updateHousehold)
-	s.route("GET /api/v1/villages/{box}/persons", view, s.listPersons)
-	s.route("POST /api/v1/villages/{box}/persons", edit, s.createPerson)
-	s.route("GET /api/v1/villages/{box}/persons/{pid}", view, s.getPerson)
-	s.route("PUT /api/v1/villages/{box}/persons/{pid}", edit, s.updatePerson)
-	s.route("GET /api/v1/villages/{box}/roster/template.xlsx", view, s.rosterTemplate)
-	s.route("POST /api/v1/villages/{box}/roster/preview", edit, s.previewImport)
-	s.route("POST /api/v1/villages/{box}/roster/import", edit, s.importRoster)
+	s.route("GET /api/v1/villages/{box}/households", view, TargetVillage, s.listHouseholds)
+	s.route("POST /api/v1/villages/{box}/households", edit, TargetVillage, s.createHousehold)
+	s.route("GET /api/v1/villages/{box}/households/{hid}", view, TargetVillage, s.getHousehold)
+	s.route("PUT /api/v1/villages/{box}/households/{hid}", edit, TargetVillage, s.updateHousehold)
+	s.route("GET /api/v1/villages/{box}/persons", view, TargetVillage, s.listPersons)
+	s.route("POST /api/v1/villages/{box}/persons", edit, TargetVillage, s.createPerson)
+	s.route("GET /api/v1/villages/{box}/persons/{pid}", view, TargetVillage, s.getPerson)
+	s.route("PUT /api/v1/villages/{box}/persons/{pid}", edit, TargetVillage, s.updatePerson)
+	s.route("GET /api/v1/villages/{box}/roster/template.xlsx", view, TargetVillage, s.rosterTemplate)
+	s.route("POST /api/v1/villages/{box}/roster/preview", edit, TargetVillage, s.previewImport)
+	s.route("POST /api/v1/villages/{box}/roster/import", edit, TargetVillage, s.importRoster)
 }
 
 // reveal reads ?reveal=; true only for a role that may see personal data

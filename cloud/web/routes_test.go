@@ -164,6 +164,12 @@ func wantRoutes() map[string]auth.Action {
 		"POST /api/v1/plan-jobs":                  auth.ActionManageBroadcast,
 		"GET /api/v1/plan-jobs":                   auth.ActionViewBroadcast,
 		"GET /api/v1/plan-jobs/{job}":             auth.ActionViewBroadcast,
+
+		"GET /api/v1/townships":           auth.ActionSignedIn,
+		"POST /api/v1/townships":          auth.ActionManageTownships,
+		"GET /api/v1/townships/{tid}":     auth.ActionSignedIn,
+		"PUT /api/v1/townships/{tid}":     auth.ActionManageTownships,
+		"PUT /api/v1/boxes/{id}/township": auth.ActionManageTownships,
 	}
 }
 
@@ -175,7 +181,7 @@ var pathValues = map[string]string{
 	"sid": "s-none", "zid": "z-none", "schid": "sch-none", "cid": "cam-none", "session": "sess-none",
 	"eid": "999", "hid": "h99", "pid": "p99", "name": "nobody", "sha": strings.Repeat("0", 64),
 	"oid": "999", "gid": "g-none", "rid": "999", "img": strings.Repeat("0", 32) + ".png", "kind": "rule-none",
-	"job": "job-none",
+	"job": "job-none", "tid": "t-none",
 }
 
 // requestOf is a request a route's pattern matches: its method and a path

@@ -39,14 +39,14 @@ type Rollouts interface {
 // and notes first, then one file per architecture, named amd64, arm64 or
 // armhf), streamed to disk; rollouts in waves.
 func (s *Server) updateRoutes() {
-	s.route("POST /api/v1/releases", auth.ActionManageUpdates, s.uploadRelease)
-	s.route("GET /api/v1/releases", auth.ActionViewUpdates, s.listReleases)
-	s.route("POST /api/v1/rollouts", auth.ActionManageUpdates, s.startRollout)
-	s.route("GET /api/v1/rollouts", auth.ActionViewUpdates, s.listRollouts)
-	s.route("GET /api/v1/rollouts/{id}", auth.ActionViewUpdates, s.getRollout)
-	s.route("POST /api/v1/rollouts/{id}/pause", auth.ActionManageUpdates, s.pauseRollout)
-	s.route("POST /api/v1/rollouts/{id}/resume", auth.ActionManageUpdates, s.resumeRollout)
-	s.route("POST /api/v1/rollouts/{id}/cancel", auth.ActionManageUpdates, s.cancelRollout)
+	s.route("POST /api/v1/releases", auth.ActionManageUpdates, TargetCounty, s.uploadRelease)
+	s.route("GET /api/v1/releases", auth.ActionViewUpdates, TargetShared, s.listReleases)
+	s.route("POST /api/v1/rollouts", auth.ActionManageUpdates, TargetBody, s.startRollout)
+	s.route("GET /api/v1/rollouts", auth.ActionViewUpdates, TargetList, s.listRollouts)
+	s.route("GET /api/v1/rollouts/{id}", auth.ActionViewUpdates, TargetRollout, s.getRollout)
+	s.route("POST /api/v1/rollouts/{id}/pause", auth.ActionManageUpdates, TargetRollout, s.pauseRollout)
+	s.route("POST /api/v1/rollouts/{id}/resume", auth.ActionManageUpdates, TargetRollout, s.resumeRollout)
+	s.route("POST /api/v1/rollouts/{id}/cancel", auth.ActionManageUpdates, TargetRollout, s.cancelRollout)
 }
 
 type binaryJSON struct {
@@ -204,6 +204,30 @@ func (s *Server) startRollout(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &in) {
 		return
 	}
+	visible, err := s.visibleBoxes(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if visible != nil {
+		// A township's rollout reaches its own boxes only: all of them
+		// when none are named, and none of another's.
+		if len(in.Boxes) == 0 {
+			for id := range visible {
+				in.Boxes = append(in.Boxes, id)
+			}
+			slices.Sort(in.Boxes)
+			if len(in.Boxes) == 0 {
+				// Never the county's every box, which no boxes means.
+				s.fail(w, r, fmt.Errorf("%w: your township has no boxes to roll out to", rollout.ErrInvalid))
+				return
+			}
+		}
+		if outside := slices.DeleteFunc(slices.Clone(in.Boxes), func(id string) bool { return visible[id] }); len(outside) > 0 {
+			outOfScope(w, outside)
+			return
+		}
+	}
 	ro, err := s.ro.Start(r.Context(), rollout.Spec{Version: in.Version, Boxes: in.Boxes, Percent: in.Percent, Waves: in.Waves, MaxFailures: in.MaxFailures, By: userOf(r)})
 	if err != nil {
 		s.fail(w, r, err)
@@ -221,9 +245,16 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	visible, err := s.visibleBoxes(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	out := make([]rolloutJSON, 0, len(all))
 	for _, ro := range all {
-		out = append(out, toRolloutJSON(ro))
+		if !slices.ContainsFunc(ro.Boxes, func(b store.RolloutBox) bool { return !seesBox(visible, b.BoxID) }) {
+			out = append(out, toRolloutJSON(ro))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -18,9 +18,9 @@ import (
 // and disabled flag before and after, and whether the password changed.
 // The routes are in doc.go.
 func (s *Server) userRoutes() {
-	s.route("GET /api/v1/users", auth.ActionManageUsers, s.listUsers)
-	s.route("POST /api/v1/users", auth.ActionManageUsers, s.addUser)
-	s.route("PUT /api/v1/users/{name}", auth.ActionManageUsers, s.updateUser)
+	s.route("GET /api/v1/users", auth.ActionManageUsers, TargetList, s.listUsers)
+	s.route("POST /api/v1/users", auth.ActionManageUsers, TargetBody, s.addUser)
+	s.route("PUT /api/v1/users/{name}", auth.ActionManageUsers, TargetUser, s.updateUser)
 }
 
 // userJSON is an account as the API shows it: never its password hash.
@@ -29,10 +29,12 @@ type userJSON struct {
 	Role      store.Role `json:"role"`
 	CreatedAt time.Time  `json:"created_at"`
 	Disabled  bool       `json:"disabled"`
+	// Township is the user's unit; "" (left out) = the county.
+	Township string `json:"township,omitempty"`
 }
 
 func toUserJSON(u store.User) userJSON {
-	return userJSON{Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt, Disabled: u.Disabled}
+	return userJSON{Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt, Disabled: u.Disabled, Township: u.Township}
 }
 
 // userAudit is what the audit trail keeps of an account's state.
@@ -40,6 +42,7 @@ type userAudit struct {
 	Name            string     `json:"name"`
 	Role            store.Role `json:"role"`
 	Disabled        bool       `json:"disabled"`
+	Township        string     `json:"township,omitempty"`
 	PasswordChanged bool       `json:"password_changed,omitempty"`
 }
 
@@ -49,9 +52,12 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	sc := scopeOf(r)
 	out := make([]userJSON, 0, len(us))
 	for _, u := range us {
-		out = append(out, toUserJSON(u))
+		if sc.Covers(u.Township) {
+			out = append(out, toUserJSON(u))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -61,11 +67,19 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 		Name     string     `json:"name"`
 		Password string     `json:"password"`
 		Role     store.Role `json:"role"`
+		// Township is the new user's unit: a county admin's choice ("" =
+		// the county); a township admin's own when left out.
+		Township *string `json:"township"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	if err := s.auth.AddUser(r.Context(), in.Name, in.Password, in.Role); err != nil {
+	township, err := s.unitFor(r, in.Township, auth.ActionManageUsers)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.auth.AddUserIn(r.Context(), in.Name, in.Password, in.Role, township); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -74,7 +88,7 @@ func (s *Server) addUser(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	noteAudit(r, nil, userAudit{Name: u.Name, Role: u.Role, Disabled: u.Disabled})
+	noteAudit(r, nil, userAudit{Name: u.Name, Role: u.Role, Disabled: u.Disabled, Township: u.Township})
 	w.Header().Set("Location", "/api/v1/users/"+url.PathEscape(u.Name))
 	writeJSON(w, http.StatusCreated, toUserJSON(u))
 }
@@ -84,19 +98,29 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 		Role     *store.Role `json:"role"`
 		Password *string     `json:"password"`
 		Disabled *bool       `json:"disabled"`
+		// Township moves the account to another unit ("" = the county):
+		// one the caller's scope covers (a township admin's users stay in
+		// it).
+		Township *string `json:"township"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
+	if in.Township != nil {
+		if _, err := s.unitFor(r, in.Township, auth.ActionManageUsers); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	name := r.PathValue("name")
-	before, after, err := s.auth.Update(r.Context(), userOf(r), name, auth.Change{Role: in.Role, Password: in.Password, Disabled: in.Disabled})
+	before, after, err := s.auth.Update(r.Context(), userOf(r), name, auth.Change{Role: in.Role, Password: in.Password, Disabled: in.Disabled, Township: in.Township})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	// The account's name as stored, whichever spelling the path used.
 	noteAudit(r,
-		userAudit{Name: after.Name, Role: before.Role, Disabled: before.Disabled},
-		userAudit{Name: after.Name, Role: after.Role, Disabled: after.Disabled, PasswordChanged: in.Password != nil})
+		userAudit{Name: after.Name, Role: before.Role, Disabled: before.Disabled, Township: before.Township},
+		userAudit{Name: after.Name, Role: after.Role, Disabled: after.Disabled, Township: after.Township, PasswordChanged: in.Password != nil})
 	writeJSON(w, http.StatusOK, toUserJSON(after))
 }

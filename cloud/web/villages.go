@@ -13,9 +13,9 @@ import (
 // new secret, the old one refused at once) or removed when the box is
 // retired. Who may and what each answers is in doc.go.
 func (s *Server) villageRoutes() {
-	s.route("PUT /api/v1/boxes/{id}", auth.ActionManageBoxes, s.editBox)
-	s.route("POST /api/v1/boxes/{id}/rotate", auth.ActionManageBoxes, s.rotateBox)
-	s.route("POST /api/v1/boxes/{id}/retire", auth.ActionManageBoxes, s.retireBox)
+	s.route("PUT /api/v1/boxes/{id}", auth.ActionManageBoxes, TargetBox, s.editBox)
+	s.route("POST /api/v1/boxes/{id}/rotate", auth.ActionManageBoxes, TargetBox, s.rotateBox)
+	s.route("POST /api/v1/boxes/{id}/retire", auth.ActionManageBoxes, TargetBox, s.retireBox)
 }
 
 // answerWithConfig answers with the box and its ready edge config, which

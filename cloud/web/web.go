@@ -32,6 +32,12 @@ type Store interface {
 	store.EventSearch // for the reports
 	store.AuditTrail
 	store.Alerts
+	store.Townships
+	// What the targets of routes are found by (scope.go).
+	GetEntry(ctx context.Context, id uint64) (store.Entry, error)
+	GetHold(ctx context.Context, id uint64) (store.Hold, error)
+	GetRedemption(ctx context.Context, id uint64) (store.Redemption, error)
+	GetClaim(ctx context.Context, id uint64) (store.Claim, error)
 	GetMedia(ctx context.Context, sha string) (store.MediaInfo, error)
 	ListMedia(ctx context.Context) ([]store.MediaInfo, error)
 	// Ping checks the store can take a write (/healthz).
@@ -157,11 +163,12 @@ type Server struct {
 	jobs  Jobs
 }
 
-// Route is an API route and the action its caller's role must be allowed
-// (auth's table).
+// Route is an API route, the action its caller's role must be allowed
+// (auth's table) and how its target is scoped to townships (scope.go).
 type Route struct {
 	Pattern string      // as registered: "GET /api/v1/audit"
 	Action  auth.Action // 0 when Open
+	Target  Target      // 0 when Open
 	Open    bool        // served without a token (sign-in, health)
 }
 
@@ -169,10 +176,11 @@ type Route struct {
 // of what the API serves and who may call it.
 func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
 
-// route registers pattern behind a bearer token whose role may do action.
-// Every route but the open ones is registered here, with its action, once.
-func (s *Server) route(pattern string, action auth.Action, h http.HandlerFunc) {
-	s.routes = append(s.routes, Route{Pattern: pattern, Action: action})
+// route registers pattern behind a bearer token whose role may do action
+// to target, resolved in the caller's unit. Every route but the open ones
+// is registered here, with its action and target, once.
+func (s *Server) route(pattern string, action auth.Action, target Target, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Pattern: pattern, Action: action, Target: target})
 	if changesBoxes(pattern) {
 		next := h
 		h = func(w http.ResponseWriter, r *http.Request) {
@@ -180,7 +188,7 @@ func (s *Server) route(pattern string, action auth.Action, h http.HandlerFunc) {
 			s.board.Invalidate()
 		}
 	}
-	s.mux.HandleFunc(pattern, s.authed(action, h))
+	s.mux.HandleFunc(pattern, s.authed(action, target, h))
 }
 
 // open registers pattern for anyone, without a token.
@@ -216,13 +224,13 @@ func New(deps Deps) (*Server, error) {
 	s.board, s.jobs = b, deps.Jobs
 	s.open("GET /healthz", s.healthz)
 	s.open("POST /api/v1/login", s.login)
-	s.route("POST /api/v1/logout", auth.ActionSignedIn, s.logout)
-	s.route("GET /api/v1/boxes", auth.ActionViewBoxes, s.listBoxes)
-	s.route("POST /api/v1/boxes", auth.ActionManageBoxes, s.addBox)
-	s.route("GET /api/v1/boxes/{id}", auth.ActionViewBoxes, s.getBox)
+	s.route("POST /api/v1/logout", auth.ActionSignedIn, TargetShared, s.logout)
+	s.route("GET /api/v1/boxes", auth.ActionViewBoxes, TargetList, s.listBoxes)
+	s.route("POST /api/v1/boxes", auth.ActionManageBoxes, TargetBody, s.addBox)
+	s.route("GET /api/v1/boxes/{id}", auth.ActionViewBoxes, TargetBox, s.getBox)
 	s.villageRoutes()
-	s.route("GET /api/v1/boxes/{id}/events", auth.ActionViewBoxes, s.listEvents)
-	s.route("POST /api/v1/boxes/{id}/commands", auth.ActionSendCommands, s.sendCommand)
+	s.route("GET /api/v1/boxes/{id}/events", auth.ActionViewBoxes, TargetBox, s.listEvents)
+	s.route("POST /api/v1/boxes/{id}/commands", auth.ActionSendCommands, TargetBox, s.sendCommand)
 	s.broadcastRoutes()
 	s.mediaRoutes()
 	s.playbackRoutes()
@@ -230,14 +238,15 @@ func New(deps Deps) (*Server, error) {
 	s.deviceRoutes()
 	s.pagingRoutes()
 	if s.sp != nil {
-		s.route("POST /api/v1/media/speech", auth.ActionManageBroadcast, s.speak)
+		s.route("POST /api/v1/media/speech", auth.ActionManageBroadcast, TargetShared, s.speak)
 	}
 	if s.ls != nil {
-		s.route("GET /api/v1/villages/{box}/lists/{period}/poster", auth.ActionViewLists, s.poster)
+		s.route("GET /api/v1/villages/{box}/lists/{period}/poster", auth.ActionViewLists, TargetVillage, s.poster)
 		s.listsRoutes()
 	}
 	s.exportRoutes()
 	s.userRoutes()
+	s.townshipRoutes()
 	s.auditRoutes()
 	s.alertRoutes()
 	s.diagRoutes()
@@ -280,9 +289,10 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 	writeError(w, CodeNoRoute, "no such route: "+r.Method+" "+r.URL.Path)
 }
 
-// authed wraps h with token authentication and the role check for action,
-// and records a change h makes in the audit trail (audit.go).
-func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc {
+// authed wraps h with token authentication, the role check for action,
+// the scope check of target (scope.go), and records a change h makes in
+// the audit trail (audit.go).
+func (s *Server) authed(action auth.Action, target Target, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := bearer(r)
 		if !ok {
@@ -304,7 +314,15 @@ func (s *Server) authed(action auth.Action, h http.HandlerFunc) http.HandlerFunc
 			writeError(w, CodeForbidden, fmt.Sprintf("role %s may not do this", u.Role))
 			return
 		}
+		if auth.CountyOnly(action) && !auth.ScopeOf(u).County() {
+			writeError(w, CodeCountyOnly, "only a county user may do this; the user is of township "+u.Township)
+			return
+		}
+		if !s.inScope(w, r, u, action, target) {
+			return
+		}
 		ctx := context.WithValue(r.Context(), userKey{}, u.Name)
+		ctx = context.WithValue(ctx, accountKey{}, u)
 		s.audited(w, r.WithContext(context.WithValue(ctx, roleKey{}, u.Role)), h)
 	}
 }
@@ -376,6 +394,7 @@ type boxJSON struct {
 	ID               string    `json:"id"`
 	Name             string    `json:"name"`
 	Place            string    `json:"place,omitempty"`
+	Township         string    `json:"township,omitempty"`
 	Retired          bool      `json:"retired,omitempty"`
 	RetiredAt        time.Time `json:"retired_at,omitzero"`
 	Online           bool      `json:"online"`
@@ -395,7 +414,7 @@ type boxJSON struct {
 func (s *Server) boxJSON(b store.Box) boxJSON {
 	l := s.fl.Link(b)
 	return boxJSON{
-		ID: b.ID, Name: b.Name, Place: b.Place, Retired: b.Retired(), RetiredAt: b.RetiredAt, Online: l.Online, ConnectedSince: l.Since, LastSeen: l.LastSeen, AppliedRev: b.AppliedRev,
+		ID: b.ID, Name: b.Name, Place: b.Place, Township: b.Township, Retired: b.Retired(), RetiredAt: b.RetiredAt, Online: l.Online, ConnectedSince: l.Since, LastSeen: l.LastSeen, AppliedRev: b.AppliedRev,
 		DesiredRev: b.DesiredRev, OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
 		Incarnation: b.Incarnation, Watermark: b.Watermark, RejectedMessages: s.dl.Rejected(b.ID), RateLimited: l.RateLimited, CreatedAt: b.CreatedAt,
 	}
@@ -420,9 +439,10 @@ func (s *Server) listBoxes(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	sc := scopeOf(r)
 	out := make([]boxJSON, 0, len(boxes))
 	for _, b := range boxes {
-		if all || !b.Retired() {
+		if (all || !b.Retired()) && sc.Covers(b.Township) {
 			out = append(out, s.boxJSON(b))
 		}
 	}
@@ -443,11 +463,19 @@ func (s *Server) addBox(w http.ResponseWriter, r *http.Request) {
 		ID    string `json:"id"`
 		Name  string `json:"name"`
 		Place string `json:"place"`
+		// Township is the unit of the new box: a county admin's choice
+		// ("" = the county's own); a township admin's own when left out.
+		Township *string `json:"township"`
 	}
 	if !decode(w, r, &in) {
 		return
 	}
-	b, secret, err := s.fl.Register(r.Context(), fleet.NewBox{ID: in.ID, Name: in.Name, Place: in.Place})
+	township, err := s.unitFor(r, in.Township, auth.ActionManageBoxes)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, secret, err := s.fl.Register(r.Context(), fleet.NewBox{ID: in.ID, Name: in.Name, Place: in.Place, Township: township})
 	if err != nil {
 		s.fail(w, r, err)
 		return

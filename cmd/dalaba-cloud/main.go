@@ -1,8 +1,9 @@
 // Command dalaba-cloud is the township service.
 //
 //	dalaba-cloud [serve] [--config FILE] [--data-dir DIR] [--http ADDR] [--mqtt ADDR]
-//	dalaba-cloud box add ID --name NAME [--broker-url URL] [--config FILE] [--data-dir DIR]
-//	dalaba-cloud user add NAME --role ROLE [--config FILE] [--data-dir DIR]
+//	dalaba-cloud box add ID --name NAME [--township ID] [--broker-url URL] [--config FILE] [--data-dir DIR]
+//	dalaba-cloud user add NAME --role ROLE [--township ID] [--config FILE] [--data-dir DIR]
+//	dalaba-cloud township add ID --name NAME [--config FILE] [--data-dir DIR]
 //	dalaba-cloud migrate --from bolt:PATH --to postgres:DSN
 //	dalaba-cloud --version
 //
@@ -10,7 +11,9 @@
 // with the service stopped and prints its ready edge config on stdout.
 // user add creates a user with the service stopped; the password is read
 // from stdin (one line) when stdin is not a terminal, else generated and
-// printed. migrate copies a township's bbolt store into a new, empty
+// printed. --township puts the box or user in a township (which must
+// exist; township add makes one, e.g. t-dongshan --name 东山镇); without it
+// they are the county's own. migrate copies a township's bbolt store into a new, empty
 // PostgreSQL database with the service stopped, checks the copy kind by
 // kind and prints the check; it refuses a database that holds anything.
 // configs/cloud.example.yaml documents the config file.
@@ -72,12 +75,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case len(args) == 0 || strings.HasPrefix(args[0], "-"):
 	case args[0] == "serve":
 		args = args[1:]
-	case len(args) >= 2 && (args[0] == "box" || args[0] == "user") && args[1] == "add":
+	case len(args) >= 2 && (args[0] == "box" || args[0] == "user" || args[0] == "township") && args[1] == "add":
 		cmd, args = args[0]+" add", args[2:]
 	case args[0] == "migrate":
 		cmd, args = "migrate", args[1:]
 	default:
-		fmt.Fprintf(stderr, "dalaba-cloud: unknown command %q: serve, box add, user add, migrate or --version\n", strings.Join(args[:min(2, len(args))], " "))
+		fmt.Fprintf(stderr, "dalaba-cloud: unknown command %q: serve, box add, user add, township add, migrate or --version\n", strings.Join(args[:min(2, len(args))], " "))
 		return exitUsage
 	}
 	switch cmd {
@@ -85,6 +88,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return boxAdd(ctx, args, stdout, stderr)
 	case "user add":
 		return userAdd(ctx, args, stdin, stdout, stderr)
+	case "township add":
+		return townshipAdd(ctx, args, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, args, stdout, stderr)
 	}
@@ -187,10 +192,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func boxAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c common
-	var name, brokerURL string
-	fs := newFlags("dalaba-cloud box add", "dalaba-cloud box add ID --name NAME [--broker-url URL] [--config FILE] [--data-dir DIR]", stderr)
+	var name, brokerURL, township string
+	fs := newFlags("dalaba-cloud box add", "dalaba-cloud box add ID --name NAME [--township ID] [--broker-url URL] [--config FILE] [--data-dir DIR]", stderr)
 	c.register(fs)
 	fs.StringVar(&name, "name", "", "the village's `name` (required)")
+	fs.StringVar(&township, "township", "", "the `id` of the township the box belongs to (default: the county's own)")
 	fs.StringVar(&brokerURL, "broker-url", "", "broker `URL` written into the box's config (default: mqtt.public_url, or derived)")
 	id, ok := parse(fs, args, "box id")
 	if !ok {
@@ -204,7 +210,7 @@ func boxAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return exitUsage
 	}
-	out, err := cloud.AddBox(ctx, cfg, id, name, brokerURL)
+	out, err := cloud.AddBox(ctx, cfg, id, name, township, brokerURL)
 	if err != nil {
 		fmt.Fprintf(stderr, "dalaba-cloud box add: %v\n", err)
 		return exitFailed
@@ -215,10 +221,11 @@ func boxAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func userAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var c common
-	var role string
-	fs := newFlags("dalaba-cloud user add", "dalaba-cloud user add NAME --role admin|reviewer|operator|supervisor|viewer [--config FILE] [--data-dir DIR] < password", stderr)
+	var role, township string
+	fs := newFlags("dalaba-cloud user add", "dalaba-cloud user add NAME --role admin|reviewer|operator|supervisor|viewer [--township ID] [--config FILE] [--data-dir DIR] < password", stderr)
 	c.register(fs)
 	fs.StringVar(&role, "role", "", "admin, reviewer, operator, supervisor or viewer (required)")
+	fs.StringVar(&township, "township", "", "the `id` of the township the user works in (default: the county, every village)")
 	name, ok := parse(fs, args, "user name")
 	if !ok {
 		return exitUsage
@@ -236,7 +243,7 @@ func userAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "dalaba-cloud user add: reading the password from stdin: %v\n", err)
 		return exitFailed
 	}
-	generated, err := cloud.AddUser(ctx, cfg, name, role, password)
+	generated, err := cloud.AddUser(ctx, cfg, name, role, township, password)
 	if err != nil {
 		fmt.Fprintf(stderr, "dalaba-cloud user add: %v\n", err)
 		return exitFailed
@@ -246,6 +253,32 @@ func userAdd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	} else {
 		fmt.Fprintf(stdout, "user %s (%s) added\n", name, role)
 	}
+	return exitOK
+}
+
+func townshipAdd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var c common
+	var name string
+	fs := newFlags("dalaba-cloud township add", "dalaba-cloud township add ID --name NAME [--config FILE] [--data-dir DIR]", stderr)
+	c.register(fs)
+	fs.StringVar(&name, "name", "", "the township's `name`, e.g. 东山镇 (required)")
+	id, ok := parse(fs, args, "township id")
+	if !ok {
+		return exitUsage
+	}
+	if name == "" {
+		fmt.Fprintln(stderr, "dalaba-cloud township add: --name is required")
+		return exitUsage
+	}
+	cfg, ok := loadConfig(c, nil, stderr)
+	if !ok {
+		return exitUsage
+	}
+	if err := cloud.AddTownship(ctx, cfg, id, name); err != nil {
+		fmt.Fprintf(stderr, "dalaba-cloud township add: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "township %s (%s) added\n", id, name)
 	return exitOK
 }
 

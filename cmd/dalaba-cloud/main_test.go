@@ -124,6 +124,27 @@ func TestBoxAndUserAdd(t *testing.T) {
 	if code, _, errOut := cli(t, "password1\n", "user", "add", "bob", "--role", "king", "--data-dir", dir); code != 1 || !strings.Contains(errOut, "role") {
 		t.Errorf("bad role: exit %d, %s", code, errOut)
 	}
+
+	// Townships: made, then given to a box and a user; an unknown one is
+	// refused.
+	if code, _, errOut := cli(t, "", "township", "add", "t-dongshan", "--data-dir", dir); code != 2 || !strings.Contains(errOut, "--name is required") {
+		t.Errorf("township add without a name: exit %d, %s", code, errOut)
+	}
+	if code, out, errOut := cli(t, "", "township", "add", "t-dongshan", "--name", "东山镇", "--data-dir", dir); code != 0 || !strings.Contains(out, "t-dongshan") {
+		t.Fatalf("township add: exit %d, %s %s", code, out, errOut)
+	}
+	if code, _, errOut := cli(t, "", "box", "add", "village-3", "--name", "三村", "--township", "t-none", "--data-dir", dir, "--broker-url", "tls://township.example:8883"); code != 1 || !strings.Contains(errOut, "t-none") {
+		t.Errorf("box add to an unknown township: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, "", "box", "add", "village-3", "--name", "三村", "--township", "t-dongshan", "--data-dir", dir, "--broker-url", "tls://township.example:8883"); code != 0 {
+		t.Errorf("box add --township: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, "password-for-carol\n", "user", "add", "carol", "--role", "operator", "--township", "t-none", "--data-dir", dir); code != 1 || !strings.Contains(errOut, "t-none") {
+		t.Errorf("user add to an unknown township: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := cli(t, "password-for-carol\n", "user", "add", "carol", "--role", "operator", "--township", "t-dongshan", "--data-dir", dir); code != 0 {
+		t.Errorf("user add --township: exit %d, %s", code, errOut)
+	}
 }
 
 func TestServeStopsOnCancel(t *testing.T) {

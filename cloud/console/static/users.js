@@ -11,6 +11,7 @@
     return;
   }
   const T = root.dataset;
+  const townships = JSON.parse(T.townships || '{}');
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const msg = document.getElementById('users-msg');
   const userBody = document.querySelector('#user-list tbody');
@@ -105,6 +106,7 @@
       set(tr, 'status', u.disabled ? T.disabled : T.active);
       tr.querySelector('[data-k="status"]').classList.add(u.disabled ? 'bad' : 'ok');
       set(tr, 'created', when(u.created_at));
+      set(tr, 'township', u.township ? (townships[u.township] || u.township) : T.county);
       const sel = tr.querySelector('select[name=role]');
       sel.value = u.role;
       const toggle = tr.querySelector('.act-disable');
@@ -161,7 +163,11 @@
     ev.preventDefault();
     const f = ev.target;
     const name = f.elements.name.value.trim();
-    api('POST', 'users', { name: name, role: f.elements.role.value, password: f.elements.password.value }).then(function () {
+    const user = { name: name, role: f.elements.role.value, password: f.elements.password.value };
+    // A county admin chooses the township; a township admin's users are
+    // their township's without asking.
+    if (f.elements.township) { user.township = f.elements.township.value; }
+    api('POST', 'users', user).then(function () {
       f.reset();
       say(true, fill(T.doneAdded, name));
     }, function (err) {

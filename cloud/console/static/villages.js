@@ -28,6 +28,7 @@
     return resp.json();
   }
 
+  const townships = JSON.parse(T.townships || '{}');
   const status = $('vl-status');
   const labels = { id: T.tLId, name: T.tLName, place: T.tLPlace };
   function say(text, kind) {
@@ -80,6 +81,7 @@
     name.href = '/villages/' + encodeURIComponent(b.id);
     tr.querySelector('[data-k=id]').textContent = b.id;
     tr.querySelector('[data-k=place]').textContent = b.place || '—';
+    tr.querySelector('[data-k=township]').textContent = b.township ? (townships[b.township] || b.township) : T.tCounty;
     const on = tr.querySelector('[data-k=online]');
     on.textContent = b.online ? T.tOnline : T.tOffline;
     on.classList.add(b.online ? 'ok' : 'bad');
@@ -114,7 +116,10 @@
   }
 
   async function load() {
-    const boxes = await api('GET', 'boxes?all=true');
+    // A county user's township filter: every box, the county's own ("")
+    // or one township's.
+    const want = $('vl-filter') ? $('vl-filter').value : '*';
+    const boxes = (await api('GET', 'boxes?all=true')).filter(function (b) { return want === '*' || (b.township || '') === want; });
     const tbody = document.querySelector('#vl-list tbody');
     const frag = document.createDocumentFragment();
     if (boxes.length === 0) {
@@ -129,12 +134,20 @@
     tbody.replaceChildren(frag);
   }
 
+  if ($('vl-filter')) {
+    $('vl-filter').addEventListener('change', function () { load().catch(failed); });
+  }
+
   $('vl-form').addEventListener('submit', async function (e) {
     e.preventDefault();
     const btn = $('vl-register');
     btn.disabled = true;
     try {
-      const a = await api('POST', 'boxes', { id: $('vl-id').value.trim(), name: $('vl-name').value.trim(), place: $('vl-place').value.trim() });
+      const box = { id: $('vl-id').value.trim(), name: $('vl-name').value.trim(), place: $('vl-place').value.trim() };
+      // A county user chooses the township; a township's user's boxes are
+      // their township's without asking.
+      if ($('vl-township')) { box.township = $('vl-township').value; }
+      const a = await api('POST', 'boxes', box);
       showConfig(a.box.id, a.edge_config);
       say(T.tSaved, 'ok');
       $('vl-form').reset();

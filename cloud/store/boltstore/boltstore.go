@@ -24,8 +24,9 @@ import (
 // see migrate4, version 5 the buckets of community.go, version 6 the
 // roster's and boxes' new fields, see migrate6, version 7 the alerting's
 // four, version 8 the claim codes' two, version 9 the releases and rollouts
-// of software updates).
-const SchemaVersion = 9
+// of software updates, version 10 the townships' bucket and the township
+// of boxes, users and claims, which an older reader would drop).
+const SchemaVersion = 10
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. bbolt's own zero means forever, which would hang
@@ -71,18 +72,19 @@ var (
 func buckets() [][]byte {
 	return append([][]byte{bucketMeta, bucketBoxes, bucketDesired, bucketEvents, bucketUsers, bucketSessions, bucketPlans, bucketMedia,
 		bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit, bucketEpochs,
-		bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending, bucketClaims, bucketClaimKeys, bucketReleases, bucketRollouts}, communityBuckets()...)
+		bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending, bucketClaims, bucketClaimKeys, bucketReleases, bucketRollouts, bucketTownships}, communityBuckets()...)
 }
 
 // addedIn lists the buckets each schema version added, for migration.
 var addedIn = map[uint64][][]byte{
-	2: {bucketPlans, bucketMedia},
-	3: {bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit},
-	4: {bucketEpochs},
-	5: communityBuckets(),
-	7: {bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending},
-	8: {bucketClaims, bucketClaimKeys},
-	9: {bucketReleases, bucketRollouts},
+	2:  {bucketPlans, bucketMedia},
+	3:  {bucketHouses, bucketPersons, bucketCats, bucketEntries, bucketAudit},
+	4:  {bucketEpochs},
+	5:  communityBuckets(),
+	7:  {bucketAlertConf, bucketIncidents, bucketAlerts, bucketAlertPending},
+	8:  {bucketClaims, bucketClaimKeys},
+	9:  {bucketReleases, bucketRollouts},
+	10: {bucketTownships},
 }
 
 // migrations are what a schema version changed beyond adding buckets, run
@@ -261,6 +263,7 @@ func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 type boxRecord struct {
 	Name          string    `json:"name"`
 	Place         string    `json:"place,omitempty"`
+	Township      string    `json:"township,omitempty"`
 	RetiredAt     time.Time `json:"retired_at,omitzero"`
 	SecretHash    []byte    `json:"secret_hash"`
 	CreatedAt     time.Time `json:"created_at"`
@@ -290,7 +293,7 @@ func (r boxRecord) incarnation() uint32 { return max(r.Incarnation, 1) }
 
 func toRecord(b store.Box, events uint64) boxRecord {
 	return boxRecord{
-		Name: b.Name, Place: b.Place, RetiredAt: b.RetiredAt, SecretHash: b.SecretHash, CreatedAt: b.CreatedAt,
+		Name: b.Name, Place: b.Place, Township: b.Township, RetiredAt: b.RetiredAt, SecretHash: b.SecretHash, CreatedAt: b.CreatedAt,
 		Online: b.Online, LastSeen: b.LastSeen, AppliedRev: b.AppliedRev,
 		OutboxBacklog: b.OutboxBacklog, ReportedAt: b.ReportedAt,
 		DesiredRev: b.DesiredRev, Epoch: b.Epoch, Incarnation: b.Incarnation, Watermark: b.Watermark, Events: events,
@@ -300,7 +303,7 @@ func toRecord(b store.Box, events uint64) boxRecord {
 
 func (r boxRecord) box(id string) store.Box {
 	return store.Box{
-		ID: id, Name: r.Name, Place: r.Place, RetiredAt: r.RetiredAt, SecretHash: r.SecretHash, CreatedAt: r.CreatedAt,
+		ID: id, Name: r.Name, Place: r.Place, Township: r.Township, RetiredAt: r.RetiredAt, SecretHash: r.SecretHash, CreatedAt: r.CreatedAt,
 		Online: r.Online, LastSeen: r.LastSeen, AppliedRev: r.AppliedRev,
 		OutboxBacklog: r.OutboxBacklog, ReportedAt: r.ReportedAt,
 		DesiredRev: r.DesiredRev, Epoch: r.Epoch, Incarnation: r.incarnation(), Watermark: r.Watermark,

@@ -31,6 +31,7 @@ type claimRecord struct {
 	Village    string    `json:"village"`
 	Name       string    `json:"name"`
 	Place      string    `json:"place,omitempty"`
+	Township   string    `json:"township,omitempty"`
 	Sealed     []byte    `json:"sealed,omitempty"`
 	SecretHash []byte    `json:"secret_hash"`
 	BrokerURL  string    `json:"broker_url"`
@@ -46,13 +47,13 @@ type claimRecord struct {
 }
 
 func toClaimRecord(c store.Claim) claimRecord {
-	return claimRecord{Lookup: c.Lookup, Village: c.Village, Name: c.Name, Place: c.Place, Sealed: c.Sealed, SecretHash: c.SecretHash,
+	return claimRecord{Lookup: c.Lookup, Village: c.Village, Name: c.Name, Place: c.Place, Township: c.Township, Sealed: c.Sealed, SecretHash: c.SecretHash,
 		BrokerURL: c.BrokerURL, MediaURL: c.MediaURL, KeyID: c.KeyID, CreatedAt: c.CreatedAt, CreatedBy: c.CreatedBy,
 		ExpiresAt: c.ExpiresAt, UsedAt: c.UsedAt, UsedFrom: c.UsedFrom, RevokedAt: c.RevokedAt, RevokedBy: c.RevokedBy}
 }
 
 func (r claimRecord) claim(id uint64) store.Claim {
-	return store.Claim{ID: id, Lookup: r.Lookup, Village: r.Village, Name: r.Name, Place: r.Place, Sealed: r.Sealed, SecretHash: r.SecretHash,
+	return store.Claim{ID: id, Lookup: r.Lookup, Village: r.Village, Name: r.Name, Place: r.Place, Township: r.Township, Sealed: r.Sealed, SecretHash: r.SecretHash,
 		BrokerURL: r.BrokerURL, MediaURL: r.MediaURL, KeyID: r.KeyID, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy,
 		ExpiresAt: r.ExpiresAt, UsedAt: r.UsedAt, UsedFrom: r.UsedFrom, RevokedAt: r.RevokedAt, RevokedBy: r.RevokedBy}
 }

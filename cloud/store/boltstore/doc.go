@@ -1,18 +1,19 @@
 // Package boltstore is the default store.Store: one bbolt file, enough for a
 // township of tens of boxes on one machine.
 //
-// Layout (schema version 8, in bucket "meta" key "schema"; an older file
+// Layout (schema version 10, in bucket "meta" key "schema"; an older file
 // gains the buckets added since when opened: version 2 the plans and media
 // buckets, version 3 the lists' five, version 4 the epochs, its events
 // becoming each box's first incarnation without moving, version 5 the
 // holds, shop, links, chats, deliveries and images of community.go,
 // version 6 the fields of boxes, households and persons below, its
 // persons becoming active, version 7 the alerting's four, version 8 the
-// claim codes' two):
+// claim codes' two, version 9 releases and rollouts, version 10 the
+// townships and the township field of boxes, users and claims):
 //
 //	boxes/<box id>             JSON box record, with the event count and the
 //	                           current incarnation: number, epoch, watermark;
-//	                           its place and when it was retired
+//	                           its place, township and when it was retired
 //	desired/<box id>           8-byte big-endian rev, then the signed payload
 //	events/<box id>/<pos>      JSON event; pos is store.Position (incarnation
 //	                           and seq) as 8 bytes big-endian, so keys sort
@@ -49,6 +50,8 @@
 //	alertpending/<seq>         empty: the alert has a delivery pending or
 //	                           held; kept in step by every write of the alert
 //	claims/, claimkeys/        claim codes, see claims.go
+//	releases/, rollouts/       software updates, see updates.go
+//	townships/<id>             JSON township, see townships.go
 //
 // Every write is one bbolt transaction, which fsyncs before it returns: when
 // AppendEvents returns, the events, the new watermark and a new

@@ -18,10 +18,11 @@ type userRecord struct {
 	Role         store.Role `json:"role"`
 	CreatedAt    time.Time  `json:"created_at"`
 	Disabled     bool       `json:"disabled,omitempty"`
+	Township     string     `json:"township,omitempty"`
 }
 
 func toUserRecord(u store.User) userRecord {
-	return userRecord{PasswordHash: u.PasswordHash, Role: u.Role, CreatedAt: u.CreatedAt, Disabled: u.Disabled}
+	return userRecord{PasswordHash: u.PasswordHash, Role: u.Role, CreatedAt: u.CreatedAt, Disabled: u.Disabled, Township: u.Township}
 }
 
 type sessionRecord struct {
@@ -81,7 +82,7 @@ func decodeUser(name string, v []byte) (store.User, error) {
 	if err := json.Unmarshal(v, &r); err != nil {
 		return store.User{}, fmt.Errorf("user %q: decode: %w", name, err)
 	}
-	return store.User{Name: name, PasswordHash: r.PasswordHash, Role: r.Role, CreatedAt: r.CreatedAt, Disabled: r.Disabled}, nil
+	return store.User{Name: name, PasswordHash: r.PasswordHash, Role: r.Role, CreatedAt: r.CreatedAt, Disabled: r.Disabled, Township: r.Township}, nil
 }
 
 // UpdateUser lets fn change user name and, when it changed anything,
@@ -109,7 +110,7 @@ func (s *Store) UpdateUser(ctx context.Context, name string, fn func(*store.User
 		}
 		u.Name, u.CreatedAt = old.Name, old.CreatedAt
 		out = u
-		if bytes.Equal(u.PasswordHash, old.PasswordHash) && u.Role == old.Role && u.Disabled == old.Disabled {
+		if bytes.Equal(u.PasswordHash, old.PasswordHash) && u.Role == old.Role && u.Disabled == old.Disabled && u.Township == old.Township {
 			return nil
 		}
 		nv, err := json.Marshal(toUserRecord(u))

@@ -13,7 +13,7 @@ import (
 )
 
 const boxColumns = `id, name, place, secret_hash, created_at, online, last_seen, applied_rev, outbox_backlog,
-	reported_at, desired_rev, retired_at, epoch, incarnation, watermark`
+	reported_at, desired_rev, retired_at, epoch, incarnation, watermark, township`
 
 // boxRead is what a box is read with: boxColumns and its latest health,
 // which only AppendEvents (and Load) write.
@@ -27,7 +27,7 @@ func scanBox(row pgx.Row) (store.Box, error) {
 		watermark, healthPos      int64
 	)
 	err := row.Scan(&b.ID, &b.Name, &b.Place, &b.SecretHash, &b.CreatedAt, &b.Online, &b.LastSeen, &applied, &backlog,
-		&b.ReportedAt, &desired, &b.RetiredAt, &b.Epoch, &incarnation, &watermark, &healthPos, &b.Health.Time, &b.Health.Data)
+		&b.ReportedAt, &desired, &b.RetiredAt, &b.Epoch, &incarnation, &watermark, &b.Township, &healthPos, &b.Health.Time, &b.Health.Data)
 	if err != nil {
 		return store.Box{}, err
 	}
@@ -59,9 +59,9 @@ func (s *Store) CreateBox(ctx context.Context, b store.Box) error {
 	}
 	return s.tx(ctx, "create box", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO boxes (`+boxColumns+`, events)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0) ON CONFLICT (id) DO NOTHING`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0) ON CONFLICT (id) DO NOTHING`,
 			b.ID, b.Name, b.Place, b.SecretHash, b.CreatedAt, b.Online, b.LastSeen, int64(b.AppliedRev), int64(b.OutboxBacklog),
-			b.ReportedAt, int64(b.DesiredRev), b.RetiredAt, b.Epoch, int32(max(b.Incarnation, 1)), int64(b.Watermark))
+			b.ReportedAt, int64(b.DesiredRev), b.RetiredAt, b.Epoch, int32(max(b.Incarnation, 1)), int64(b.Watermark), b.Township)
 		if err != nil {
 			return err
 		}
@@ -138,9 +138,9 @@ func writeBox(ctx context.Context, tx pgx.Tx, old store.Box, credentials bool, f
 	// The event log's columns and the health are AppendEvents's and not
 	// written here.
 	_, err := tx.Exec(ctx, `UPDATE boxes SET name = $2, place = $3, secret_hash = $4, online = $5, last_seen = $6,
-		applied_rev = $7, outbox_backlog = $8, reported_at = $9, desired_rev = $10, retired_at = $11 WHERE id = $1`,
+		applied_rev = $7, outbox_backlog = $8, reported_at = $9, desired_rev = $10, retired_at = $11, township = $12 WHERE id = $1`,
 		old.ID, b.Name, b.Place, b.SecretHash, b.Online, b.LastSeen, int64(b.AppliedRev), int64(b.OutboxBacklog),
-		b.ReportedAt, int64(b.DesiredRev), b.RetiredAt)
+		b.ReportedAt, int64(b.DesiredRev), b.RetiredAt, b.Township)
 	return err
 }
 

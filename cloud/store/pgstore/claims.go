@@ -186,9 +186,9 @@ func (s *Store) UseClaim(ctx context.Context, lookup []byte, fn func(*store.Clai
 			b = got
 		} else {
 			_, err = tx.Exec(ctx, `INSERT INTO boxes (`+boxColumns+`, events)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 0)`,
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 0)`,
 				b.ID, b.Name, b.Place, b.SecretHash, b.CreatedAt, b.Online, b.LastSeen, int64(b.AppliedRev), int64(b.OutboxBacklog),
-				b.ReportedAt, int64(b.DesiredRev), b.RetiredAt, b.Epoch, int32(max(b.Incarnation, 1)), int64(b.Watermark))
+				b.ReportedAt, int64(b.DesiredRev), b.RetiredAt, b.Epoch, int32(max(b.Incarnation, 1)), int64(b.Watermark), b.Township)
 			if err != nil {
 				return fmt.Errorf("box %q: %w", b.ID, err)
 			}

@@ -41,7 +41,7 @@ func (s *Store) ListEpochs(ctx context.Context) ([]storecopy.Epoch, error) {
 // schema's own, nor the ping row).
 var dataTables = []string{"counters", "boxes", "desired", "epochs", "events", "users", "sessions", "plans", "media",
 	"households", "persons", "categories", "entries", "audit", "holds", "goods", "redemptions", "links", "chats",
-	"deliveries", "images", "alert_settings", "incidents", "alerts", "claims", "releases", "rollouts"}
+	"deliveries", "images", "alert_settings", "incidents", "alerts", "claims", "releases", "rollouts", "townships"}
 
 // Empty reports whether the store holds nothing at all.
 func (s *Store) Empty(ctx context.Context) (bool, error) {
@@ -92,9 +92,9 @@ func load(ctx context.Context, tx pgx.Tx, rec any) error {
 	switch r := rec.(type) {
 	case store.Box:
 		_, err = tx.Exec(ctx, `INSERT INTO boxes (`+boxRead+`, events)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 0)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 0)`,
 			r.ID, r.Name, r.Place, r.SecretHash, r.CreatedAt, r.Online, r.LastSeen, int64(r.AppliedRev), int64(r.OutboxBacklog),
-			r.ReportedAt, int64(r.DesiredRev), r.RetiredAt, r.Epoch, int32(max(r.Incarnation, 1)), int64(r.Watermark),
+			r.ReportedAt, int64(r.DesiredRev), r.RetiredAt, r.Epoch, int32(max(r.Incarnation, 1)), int64(r.Watermark), r.Township,
 			int64(r.Health.Position), r.Health.Time, r.Health.Data)
 	case store.Desired:
 		payload := r.Payload
@@ -105,8 +105,10 @@ func load(ctx context.Context, tx pgx.Tx, rec any) error {
 	case storecopy.Epoch:
 		err = putEpoch(ctx, tx, r.BoxID, incarnation{n: r.Incarnation, epoch: r.Epoch, wm: r.Watermark, diverged: r.Diverged})
 	case store.User:
-		_, err = tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-			r.Name, r.PasswordHash, string(r.Role), r.CreatedAt, r.Disabled)
+		_, err = tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+			r.Name, r.PasswordHash, string(r.Role), r.CreatedAt, r.Disabled, r.Township)
+	case store.Township:
+		_, err = tx.Exec(ctx, `INSERT INTO townships (id, name, created_at) VALUES ($1, $2, $3)`, r.ID, r.Name, r.CreatedAt)
 	case store.Plan:
 		err = putPlan(ctx, tx, r)
 	case store.MediaInfo:

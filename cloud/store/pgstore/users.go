@@ -17,14 +17,14 @@ func scanUser(row pgx.Row) (store.User, error) {
 		u    store.User
 		role string
 	)
-	if err := row.Scan(&u.Name, &u.PasswordHash, &role, &u.CreatedAt, &u.Disabled); err != nil {
+	if err := row.Scan(&u.Name, &u.PasswordHash, &role, &u.CreatedAt, &u.Disabled, &u.Township); err != nil {
 		return store.User{}, err
 	}
 	u.Role, u.CreatedAt = store.Role(role), utc(u.CreatedAt)
 	return u, nil
 }
 
-const userColumns = `name, password_hash, role, created_at, disabled`
+const userColumns = `name, password_hash, role, created_at, disabled, township`
 
 // CreateUser stores u; ErrExists if the name is taken.
 func (s *Store) CreateUser(ctx context.Context, u store.User) error {
@@ -32,8 +32,8 @@ func (s *Store) CreateUser(ctx context.Context, u store.User) error {
 		return errors.New("pgstore: create user: empty name")
 	}
 	return s.tx(ctx, "create user", func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING`,
-			u.Name, u.PasswordHash, string(u.Role), u.CreatedAt, u.Disabled)
+		tag, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
+			u.Name, u.PasswordHash, string(u.Role), u.CreatedAt, u.Disabled, u.Township)
 		if err != nil {
 			return err
 		}
@@ -72,11 +72,11 @@ func (s *Store) UpdateUser(ctx context.Context, name string, fn func(*store.User
 		}
 		u.Name, u.CreatedAt = old.Name, old.CreatedAt
 		out = u
-		if bytes.Equal(u.PasswordHash, old.PasswordHash) && u.Role == old.Role && u.Disabled == old.Disabled {
+		if bytes.Equal(u.PasswordHash, old.PasswordHash) && u.Role == old.Role && u.Disabled == old.Disabled && u.Township == old.Township {
 			return nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, role = $3, disabled = $4 WHERE name = $1`,
-			name, u.PasswordHash, string(u.Role), u.Disabled); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, role = $3, disabled = $4, township = $5 WHERE name = $1`,
+			name, u.PasswordHash, string(u.Role), u.Disabled, u.Township); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM sessions WHERE user_name = $1`, name)

@@ -76,7 +76,7 @@ type Target interface {
 	// store.Entry, store.AuditRecord, store.Hold, store.Goods,
 	// store.Redemption, store.Link, Chats, store.Delivery, Image,
 	// store.AlertSettings, store.Incident, store.Alert, store.Claim,
-	// store.Release, store.Rollout.
+	// store.Release, store.Rollout, store.Township.
 	Load(ctx context.Context, records []any) error
 	// Seal ends a load: the store numbers new records after the loaded
 	// ones and counts what it holds.
@@ -87,7 +87,7 @@ type Target interface {
 var ErrNotEmpty = errors.New("storecopy: the target store is not empty")
 
 // Kinds in the order they are walked, loaded and checked.
-var Kinds = []string{"boxes", "desired", "epochs", "events", "users", "plans", "media", "households", "persons",
+var Kinds = []string{"boxes", "desired", "epochs", "events", "users", "townships", "plans", "media", "households", "persons",
 	"categories", "entries", "audit", "holds", "goods", "redemptions", "links", "chats", "deliveries", "images",
 	"alert_settings", "incidents", "alerts", "claims", "releases", "rollouts"}
 
@@ -151,6 +151,13 @@ func Walk(ctx context.Context, s Source, fn func(kind string, rec any) error) er
 		return err
 	}
 	if err := each("users", anys(users)...); err != nil {
+		return err
+	}
+	townships, err := s.ListTownships(ctx)
+	if err != nil {
+		return err
+	}
+	if err := each("townships", anys(townships)...); err != nil {
 		return err
 	}
 	for _, b := range boxes {

@@ -38,7 +38,15 @@ func Populate(t testing.TB, s store.Store) {
 		must("create box", s.CreateBox(ctx, b))
 		must("put desired", s.PutDesired(ctx, store.Desired{BoxID: id, Rev: uint64(3 + i), Payload: fmt.Appendf(nil, `{"v":1,"box":%q}`, id)}))
 	}
+	// Two townships, one renamed; village-1 in the first from its
+	// creation's update, village-2 in the second, village-3 the county's.
+	must("create township", s.CreateTownship(ctx, store.Township{ID: "t-dongshan", Name: "东山镇", CreatedAt: at(0)}))
+	must("create township", s.CreateTownship(ctx, store.Township{ID: "t-xishan", Name: "西山乡", CreatedAt: at(1)}))
+	_, err := s.RenameTownship(ctx, "t-xishan", "西山镇")
+	must("rename township", err)
+	must("move box", s.UpdateBox(ctx, "village-2", func(b *store.Box) error { b.Township = "t-xishan"; return nil }))
 	must("update box", s.UpdateBox(ctx, "village-1", func(b *store.Box) error {
+		b.Township = "t-dongshan"
 		b.Online, b.LastSeen, b.AppliedRev, b.OutboxBacklog, b.ReportedAt = true, at(5), 3, 12, at(5)
 		return nil
 	}))
@@ -56,13 +64,13 @@ func Populate(t testing.TB, s store.Store) {
 		_, err := s.AppendEvents(ctx, "village-1", store.Batch{Epoch: epochA, Floor: from, Events: batch, ReceivedAt: at(10)})
 		must("append events", err)
 	}
-	_, err := s.AppendEvents(ctx, "village-1", store.Batch{Epoch: epochB, Floor: 1, Events: evsIn(epochB, 1, 2, 3, 5), ReceivedAt: at(20)})
+	_, err = s.AppendEvents(ctx, "village-1", store.Batch{Epoch: epochB, Floor: 1, Events: evsIn(epochB, 1, 2, 3, 5), ReceivedAt: at(20)})
 	must("append a new epoch", err)
 	_, err = s.AppendEvents(ctx, "village-2", store.Batch{Floor: 1, Events: evs(1, 2, 3), ReceivedAt: at(21)})
 	must("append without an epoch", err)
 
 	must("create user", s.CreateUser(ctx, store.User{Name: "admin", PasswordHash: []byte("bcrypt-admin"), Role: store.RoleAdmin, CreatedAt: at(0)}))
-	must("create user", s.CreateUser(ctx, store.User{Name: "clerk", PasswordHash: []byte("bcrypt-clerk"), Role: store.RoleOperator, CreatedAt: at(1), Disabled: true}))
+	must("create user", s.CreateUser(ctx, store.User{Name: "clerk", PasswordHash: []byte("bcrypt-clerk"), Role: store.RoleOperator, CreatedAt: at(1), Disabled: true, Township: "t-dongshan"}))
 	must("put session", s.PutSession(ctx, store.Session{TokenHash: []byte("token-sha256-admin"), User: "admin", CreatedAt: at(2), ExpiresAt: at(600)}))
 
 	must("update plan", s.UpdatePlan(ctx, "village-1", func(p *store.Plan) error {
@@ -173,11 +181,13 @@ func Populate(t testing.TB, s store.Store) {
 	must("append health", err)
 
 	// Claim codes: one used (enrolling village-4), one revoked, one open.
-	cs, err := s.CreateClaims(ctx, []store.Claim{newClaim("village-4", 1), newClaim("village-5", 3), newClaim("village-6", 5)}, note("claim.create"))
+	claim4 := newClaim("village-4", 1)
+	claim4.Township = "t-xishan"
+	cs, err := s.CreateClaims(ctx, []store.Claim{claim4, newClaim("village-5", 3), newClaim("village-6", 5)}, note("claim.create"))
 	must("create claims", err)
 	_, _, err = s.UseClaim(ctx, cs[0].Lookup, func(c *store.Claim, b *store.Box, _ bool) (store.AuditRecord, error) {
 		c.UsedAt, c.UsedFrom = at(66), "10.0.0.4"
-		b.Name, b.SecretHash, b.CreatedAt = c.Name, c.SecretHash, at(66)
+		b.Name, b.SecretHash, b.CreatedAt, b.Township = c.Name, c.SecretHash, at(66), c.Township
 		return note("claim.use"), nil
 	})
 	must("use claim", err)

@@ -24,6 +24,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("ListEvents", func(t *testing.T) { testListEvents(t, open) })
 	t.Run("SearchEvents", func(t *testing.T) { testSearchEvents(t, open) })
 	t.Run("Users", func(t *testing.T) { testUsers(t, open) })
+	t.Run("Townships", func(t *testing.T) { testTownships(t, open) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open) })
 	t.Run("Plans", func(t *testing.T) { testPlans(t, open) })
 	t.Run("Media", func(t *testing.T) { testMedia(t, open) })
