@@ -114,7 +114,9 @@ func probeReason(ctx context.Context, err error) string {
 		}
 		return ProbeFailed
 	}
-	if ctx.Err() != nil {
+	// The client's own read timeout equals the probe's deadline, so on a
+	// slow box either may fire first: both mean the camera did not answer.
+	if _, ok := errors.AsType[liberrors.ErrClientRequestTimedOut](err); ok || ctx.Err() != nil {
 		return ProbeTimeout
 	}
 	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {

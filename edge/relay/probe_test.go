@@ -1,8 +1,6 @@
 package relay
 
 import (
-	"github.com/dalaba/dalaba/protocol"
-
 	"bufio"
 	"context"
 	"errors"
@@ -16,8 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+
 	"github.com/dalaba/dalaba/devices/camera/sim"
 	"github.com/dalaba/dalaba/internal/testenv"
+	"github.com/dalaba/dalaba/protocol"
 )
 
 // probeCamera runs a simulated camera (H.264) until the test ends.
@@ -174,5 +175,15 @@ func TestProbe(t *testing.T) {
 			t.Fatalf("%d goroutines after the probes, %d before", runtime.NumGoroutine(), base)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestProbeReasonOfTheClientsOwnTimeout: the RTSP client's read timeout
+// equals the probe's deadline, so on a slow box (an armv7 under load) it
+// can fire before the context's; the camera still did not answer.
+func TestProbeReasonOfTheClientsOwnTimeout(t *testing.T) {
+	err := fmt.Errorf("describe: %w", liberrors.ErrClientRequestTimedOut{})
+	if got := probeReason(context.Background(), err); got != ProbeTimeout {
+		t.Fatalf("reason %q for the client's own timeout, want %q", got, ProbeTimeout)
 	}
 }
