@@ -24,6 +24,7 @@ import (
 // others cannot, nothing is enabled, and an upgrade replaces the binary but
 // keeps the config the installer edited.
 func TestDebianPackageInstallAndUpgrade(t *testing.T) {
+	t.Parallel() // its own Debian root and release; mostly dpkg's I/O, so it shares the CPU well
 	v1 := firstRelease(t)
 	root := debianRoot(t)
 

@@ -136,6 +136,7 @@ func TestAlertsWhenABoxIsKilledAndComesBack(t *testing.T) {
 // A township restart with its box fine sends nothing, though the box is
 // away for longer than the hold-down while it reconnects.
 func TestATownshipRestartWithBoxesFineSendsNothing(t *testing.T) {
+	t.Parallel() // its own township and box; it mostly waits out the grace, with room to spare
 	rcv := notifytest.New(t, nil)
 	dataDir, mqtt := t.TempDir(), freePort(t)
 	const hold = time.Second
