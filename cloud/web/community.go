@@ -66,18 +66,8 @@ func (s *Server) listHolds(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	visible, err := s.visibleBoxes(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := v[:0:0]
-	for _, h := range v {
-		if seesBox(visible, h.Village) {
-			out = append(out, h)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	v, err = keepVisible(s, r, v, func(h lists.HoldView) string { return h.Village })
+	s.answer(w, r, http.StatusOK, v, err)
 }
 
 func (s *Server) getHold(w http.ResponseWriter, r *http.Request) {

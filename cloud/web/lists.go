@@ -120,18 +120,8 @@ func (s *Server) listEntries(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	visible, err := s.visibleBoxes(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := v[:0:0]
-	for _, e := range v {
-		if seesBox(visible, e.Village) {
-			out = append(out, e)
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	v, err = keepVisible(s, r, v, func(e lists.EntryView) string { return e.Village })
+	s.answer(w, r, http.StatusOK, v, err)
 }
 
 func (s *Server) getEntry(w http.ResponseWriter, r *http.Request) {

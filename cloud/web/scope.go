@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/dalaba/dalaba/cloud/auth"
@@ -284,6 +285,16 @@ func (s *Server) visibleBoxes(r *http.Request) (map[string]bool, error) {
 // seesBox reports whether visible (visibleBoxes) holds box; everything is
 // visible when visible is nil.
 func seesBox(visible map[string]bool, box string) bool { return visible == nil || visible[box] }
+
+// keepVisible is what of items lies in the caller's scope, village
+// naming each item's village (its box).
+func keepVisible[T any](s *Server, r *http.Request, items []T, village func(T) string) ([]T, error) {
+	visible, err := s.visibleBoxes(r)
+	if err != nil || visible == nil {
+		return items, err
+	}
+	return slices.DeleteFunc(items, func(it T) bool { return !visible[village(it)] }), nil
+}
 
 // outOfScope refuses a bulk action naming targets outside the caller's
 // scope, as a whole: nothing was done.
