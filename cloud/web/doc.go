@@ -11,7 +11,8 @@
 // The deployment is the county; its townships are units under it. Every
 // route also declares how its target is scoped (scope.go: a box {id}, a
 // village {box}, an entry, hold, redemption, plan job, rollout, claim,
-// user or township, a list, a body, the county's own, or shared), and
+// user or township, a clip (its uploader's township), a list, a body,
+// the county's own, or shared), and
 // the server resolves the target's township before the handler runs,
 // deciding with auth.Decide (role, action, the user's unit, the
 // target's). A county user ("" township) reaches everything; a

@@ -23,7 +23,7 @@ const uploadRetryAfter = "60"
 func (s *Server) mediaRoutes() {
 	s.route("POST /api/v1/media", auth.ActionManageBroadcast, TargetShared, s.uploadMedia)
 	s.route("GET /api/v1/media", auth.ActionViewBroadcast, TargetShared, s.listMedia)
-	s.route("GET /api/v1/media/{sha}", auth.ActionViewBroadcast, TargetShared, s.downloadMedia)
+	s.route("GET /api/v1/media/{sha}", auth.ActionViewBroadcast, TargetClip, s.downloadMedia)
 }
 
 // mediaJSON is a clip as the API shows it.

@@ -53,6 +53,9 @@ const (
 	// user); the handler checks every one with the caller's scope before
 	// it changes anything and refuses the whole with CodeOutOfScope.
 	TargetBody
+	// TargetClip: {sha} is a clip; the township of whoever uploaded it.
+	// A clip the county's users uploaded is every township's.
+	TargetClip
 	// TargetCounty: the county's own settings (townships, alert channels,
 	// releases): county users only (CodeCountyOnly).
 	TargetCounty
@@ -63,7 +66,7 @@ const (
 )
 
 var targetNames = [targetEnd]string{"undeclared", "box", "village", "entry", "hold", "redemption", "job", "claim", "rollout", "user",
-	"township", "list", "body", "county", "shared"}
+	"township", "clip", "list", "body", "county", "shared"}
 
 // String is the target's name, as doc.go shows it.
 func (t Target) String() string {
@@ -217,8 +220,29 @@ func (s *Server) resolve(r *http.Request, target Target) (kind, id string, towns
 		kind, id = "township", r.PathValue("tid")
 		t, err := s.st.GetTownship(ctx, id)
 		return kind, id, []string{t.ID}, err
+	case TargetClip:
+		kind, id = "clip", r.PathValue("sha")
+		m, err := s.st.GetMedia(ctx, id)
+		if err != nil {
+			return kind, id, nil, err
+		}
+		t, err := s.uploaderTownship(ctx, m.UploadedBy)
+		if err != nil || t == "" {
+			return kind, id, nil, err // the county's clips are everyone's
+		}
+		return kind, id, []string{t}, nil
 	}
 	return "", "", nil, nil
+}
+
+// uploaderTownship is the township of the user who uploaded a clip; ""
+// (the county's) for the county's users and for names no longer known.
+func (s *Server) uploaderTownship(ctx context.Context, name string) (string, error) {
+	u, err := s.auth.User(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return u.Township, err
 }
 
 // boxTownship is box id's township.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -82,10 +83,10 @@ func newTenancy(t *testing.T) *tenancy {
 	if err != nil {
 		t.Fatalf("redeem: %v", err)
 	}
-	// A clip west uploaded: the library is the county's, its list is not.
-	if err := e.st.PutMedia(ctx, store.MediaInfo{SHA256: strings.Repeat("ab", 32), Name: "西岭通知.wav", Format: "wav", Size: 44,
-		DurationMS: 1000, UploadedBy: westAdmin, UploadedAt: november}); err != nil {
-		t.Fatal(err)
+	// A clip west uploaded: neither listed nor served to east.
+	var clip mediaJSON
+	if code, raw, _ := e.raw(t, e.user[westAdmin], "POST", "/api/v1/media?name="+url.QueryEscape("西岭通知.wav"), "audio/wav", wavBytes(t, 1), nil); code != 201 || json.Unmarshal(raw, &clip) != nil {
+		t.Fatalf("west's clip: %d %s", code, raw)
 	}
 	var claims struct{ Claims []struct{ ID uint64 } }
 	e.do(t, westAdmin, "POST", "/api/v1/claims", `{"villages":[{"id":"village-w2","name":"西岭二村"}]}`, 201, &claims)
@@ -109,7 +110,7 @@ func newTenancy(t *testing.T) *tenancy {
 		west: map[string]string{
 			"id": "village-w", "box": "village-w", "eid": strconv.FormatUint(entry.ID, 10), "oid": strconv.FormatUint(holds[0].ID, 10),
 			"rid": strconv.FormatUint(red.ID, 10), "cid": strconv.FormatUint(claims.Claims[0].ID, 10), "job": job.ID,
-			"name": westAdmin, "tid": "t-west", "hid": "h01", "pid": "p1", "gid": "g1",
+			"name": westAdmin, "tid": "t-west", "hid": "h01", "pid": "p1", "gid": "g1", "sha": clip.SHA256,
 		},
 		markers: []string{"village-w", "西岭", "t-west", "西山镇", westAdmin, "ro-west", job.ID},
 	}
@@ -269,6 +270,8 @@ func targetParam(rt Route) string {
 		return "name"
 	case TargetTownship:
 		return "tid"
+	case TargetClip:
+		return "sha"
 	}
 	return ""
 }
