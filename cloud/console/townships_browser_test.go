@@ -31,15 +31,20 @@ func TestBrowserTownships(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox, // the tests run as root in CI containers
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx0, opts...)
-	defer cancelAlloc()
+	// Each official signs in on a browser of their own, as on their own
+	// phone: one profile would carry the first one's session cookie (the
+	// login page then goes straight to the dashboard) whenever the browser
+	// had written it to disk before it closed.
+	browser := func() (context.Context, func()) {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(chromium),
+			chromedp.NoSandbox, // the tests run as root in CI containers
+			chromedp.DisableGPU,
+			chromedp.UserDataDir(t.TempDir()),
+			chromedp.WindowSize(1280, 900),
+		)
+		return chromedp.NewExecAllocator(ctx0, opts...)
+	}
 	text := func(ctx context.Context, js string) string {
 		t.Helper()
 		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
@@ -49,6 +54,7 @@ func TestBrowserTownships(t *testing.T) {
 		return s
 	}
 	signIn := func(user, password string) (context.Context, func()) {
+		actx, cancelAlloc := browser()
 		bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
 		ctx, cancel := context.WithTimeout(bctx, time.Minute)
 		if err := chromedp.Do(ctx,
@@ -61,7 +67,7 @@ func TestBrowserTownships(t *testing.T) {
 		); err != nil {
 			t.Fatalf("%s signs in: %v", user, err)
 		}
-		return ctx, func() { cancel(); cancelBrowser() }
+		return ctx, func() { cancel(); cancelBrowser(); cancelAlloc() }
 	}
 
 	ctx, done := signIn("admin", "password-admin")
