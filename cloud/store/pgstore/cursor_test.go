@@ -9,8 +9,9 @@ import (
 	"github.com/dalaba/dalaba/cloud/store"
 )
 
-// FuzzCheckSearch: any cursor is taken or refused with ErrBadFilter,
-// never a panic, and what is taken names only boxes with a bound.
+// FuzzCheckSearch: any cursor is taken or refused with ErrBadFilter by
+// EventFilter.Bounds, never a panic, and what is taken names only boxes
+// with a bound this store's search can resume at.
 func FuzzCheckSearch(f *testing.F) {
 	good, err := searchCursor([]*searchHead{{box: "village-1", bound: 42}, {box: "village-2", buf: []store.Event{{Incarnation: 2, Seq: 7}}}})
 	if err != nil {
@@ -23,7 +24,7 @@ func FuzzCheckSearch(f *testing.F) {
 	f.Add("not base64!", "")
 	f.Add(base64.RawURLEncoding.EncodeToString([]byte(`{"v":18446744073709551615}`)), "v")
 	f.Fuzz(func(t *testing.T, cursor, box string) {
-		bounds, err := checkSearch(store.EventFilter{BoxID: box, Cursor: cursor, Limit: 1})
+		bounds, err := store.EventFilter{BoxID: box, Cursor: cursor, Limit: 1}.Bounds()
 		if err != nil {
 			if !errors.Is(err, store.ErrBadFilter) {
 				t.Fatalf("refused without ErrBadFilter: %v", err)

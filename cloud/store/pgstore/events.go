@@ -3,8 +3,6 @@ package pgstore
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -446,7 +444,7 @@ func (h *searchHead) done() bool { return len(h.buf) == 0 && h.exhausted }
 // of box id → the bound of what is left of that box (boxes done are left
 // out), the form boltstore's cursors take.
 func (s *Store) SearchEvents(ctx context.Context, f store.EventFilter) ([]store.Event, string, error) {
-	bounds, err := checkSearch(f)
+	bounds, err := f.Bounds()
 	if err != nil {
 		return nil, "", fmt.Errorf("pgstore: search events: %w", err)
 	}
@@ -482,33 +480,6 @@ func (s *Store) SearchEvents(ctx context.Context, f store.EventFilter) ([]store.
 		return nil, "", err
 	}
 	return out, next, nil
-}
-
-// checkSearch validates f and decodes its cursor (nil for none).
-func checkSearch(f store.EventFilter) (map[string]uint64, error) {
-	if f.Limit < 1 {
-		return nil, fmt.Errorf("%w: limit %d, want at least 1", store.ErrBadFilter, f.Limit)
-	}
-	if !f.From.IsZero() && !f.To.IsZero() && f.From.After(f.To) {
-		return nil, fmt.Errorf("%w: from %s is after to %s", store.ErrBadFilter, f.From, f.To)
-	}
-	if f.Cursor == "" {
-		return nil, nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(f.Cursor)
-	var bounds map[string]uint64
-	if err == nil {
-		err = json.Unmarshal(raw, &bounds)
-	}
-	if err != nil || len(bounds) == 0 {
-		return nil, fmt.Errorf("%w: malformed cursor", store.ErrBadFilter)
-	}
-	for box, bound := range bounds {
-		if bound == 0 || (f.BoxID != "" && box != f.BoxID) {
-			return nil, fmt.Errorf("%w: the cursor is not one of this search", store.ErrBadFilter)
-		}
-	}
-	return bounds, nil
 }
 
 // searchHeads places each box of the search: at its newest event, or
@@ -650,12 +621,5 @@ func searchCursor(heads []*searchHead) (string, error) {
 			bounds[h.box] = h.bound
 		}
 	}
-	if len(bounds) == 0 {
-		return "", nil
-	}
-	b, err := json.Marshal(bounds)
-	if err != nil {
-		return "", fmt.Errorf("encode cursor: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
+	return store.EncodeCursor(bounds)
 }
