@@ -1,91 +1,31 @@
 package pgstore
 
 import (
-	"fmt"
-	"runtime"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/pgstore/pgtest"
+	"github.com/dalaba/dalaba/cloud/store/storetest"
 )
 
-// BenchmarkAppendEvents500 stores batches of 500 events (the upload size
-// of a box catching up), each batch one committed transaction: the same
-// call as boltstore's benchmark of the name.
+// BenchmarkAppendEvents500: storetest.BenchAppend500 on PostgreSQL, the
+// same call as boltstore's benchmark of the name.
 func BenchmarkAppendEvents500(b *testing.B) {
-	const size = 500
 	s, err := Open(b.Context(), pgtest.New(b).Fresh(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	ctx := b.Context()
-	if err := s.CreateBox(ctx, store.Box{ID: "village-1"}); err != nil {
-		b.Fatal(err)
-	}
-	now := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
-	batch := make([]store.Event, size)
-	next := uint64(1)
-	for b.Loop() {
-		for i := range batch {
-			batch[i] = store.Event{
-				Seq: next, Time: now, Type: "play.done", Priority: 2, ReceivedAt: now,
-				Data: fmt.Appendf(nil, `{"speaker_id":"sp-%d","clip":"3f1a9c","ms":30000}`, i%8),
-			}
-			next++
-		}
-		got, err := s.AppendEvents(ctx, "village-1", store.Batch{Epoch: "0123456789abcdef0123456789abcdef", Floor: 1, Events: batch, ReceivedAt: now})
-		if err != nil || got.Watermark != next-1 {
-			b.Fatalf("AppendEvents = %+v, %v; want watermark %d", got, err, next-1)
-		}
-	}
-	b.ReportMetric(float64(next-1)/b.Elapsed().Seconds(), "events/s")
+	storetest.BenchAppend500(b, s)
 }
 
-// BenchmarkAppendEventsManyBoxes is a county's steady state: 32 boxes
-// each uploading batches of 10 events at once. Each box's appends are
-// serialised on its row; different boxes' commit side by side.
+// BenchmarkAppendEventsManyBoxes: storetest.BenchAppendManyBoxes on
+// PostgreSQL. Each box's appends are serialised on its row; different
+// boxes' commit side by side.
 func BenchmarkAppendEventsManyBoxes(b *testing.B) {
 	s, err := Open(b.Context(), pgtest.New(b).Fresh(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	benchManyBoxes(b, s)
-}
-
-func benchManyBoxes(b *testing.B, s store.Store) {
-	const boxes, size = 32, 10
-	ctx := b.Context()
-	now := time.Date(2026, 11, 1, 8, 0, 0, 0, time.UTC)
-	var (
-		ids   atomic.Int64
-		total atomic.Uint64
-	)
-	// About 32 uploaders, each its own box.
-	b.SetParallelism(max(1, boxes/runtime.GOMAXPROCS(0)))
-	b.RunParallel(func(pb *testing.PB) {
-		id := fmt.Sprintf("village-%02d", ids.Add(1))
-		if err := s.CreateBox(ctx, store.Box{ID: id}); err != nil {
-			b.Error(err)
-			return
-		}
-		next := uint64(1)
-		batch := make([]store.Event, size)
-		for pb.Next() {
-			for i := range batch {
-				batch[i] = store.Event{Seq: next, Time: now, Type: "play.done", Priority: 2, ReceivedAt: now,
-					Data: []byte(`{"speaker_id":"sp-1","clip":"3f1a9c","ms":30000}`)}
-				next++
-			}
-			if _, err := s.AppendEvents(ctx, id, store.Batch{Floor: 1, Events: batch, ReceivedAt: now}); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-		total.Add(next - 1)
-	})
-	b.ReportMetric(float64(total.Load())/b.Elapsed().Seconds(), "events/s")
+	storetest.BenchAppendManyBoxes(b, s)
 }
