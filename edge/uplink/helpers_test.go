@@ -11,6 +11,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,6 +99,13 @@ func (b *broker) stop() {
 		return
 	}
 	l.shut()
+	// mochi's Close read-locks its client list twice over (GetByListener
+	// calls Len), so a connection still ending, which write-locks it to
+	// delete its client, deadlocks the two. Its ClientsConnected drops
+	// only after that delete: wait for the shut connections to end first.
+	for deadline := time.Now().Add(10 * time.Second); atomic.LoadInt64(&srv.Info.ClientsConnected) > 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // each ending connection's goroutine finishing
+	}
 	_ = srv.Close() // a test broker; its close error tells nothing
 }
 
