@@ -58,7 +58,10 @@ func loadKey(dataDir string, log *slog.Logger) (ed25519.PrivateKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeSynced(path, []byte(protocol.EncodePrivateKey(k)+"\n"), 0o600); err != nil {
+	if err := writeSynced(path, []byte(protocol.EncodePrivateKey(k)+"\n"), 0o600); errors.Is(err, os.ErrExist) {
+		// Another replica sharing the data directory made it first.
+		return loadKey(dataDir, log)
+	} else if err != nil {
 		return nil, fmt.Errorf("cloud: township key: %w", err)
 	}
 	log.Info("township key created", "path", path, "public_key", protocol.EncodePublicKey(k.Public().(ed25519.PublicKey)))
@@ -69,9 +72,15 @@ func loadKey(dataDir string, log *slog.Logger) (ed25519.PrivateKey, error) {
 // fsync of the directory, so a crash never leaves half a key that would
 // lock every box out. It refuses to replace an existing file.
 func writeSynced(path string, data []byte, mode os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	// A temporary file of its own, so processes racing never write one file.
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
 	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	if err := f.Chmod(mode); err != nil {
+		_ = f.Close()
+		_ = os.Remove(tmp) // the chmod error is the one to report
 		return err
 	}
 	_, werr := f.Write(data)

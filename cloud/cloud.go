@@ -30,6 +30,7 @@ import (
 	"github.com/dalaba/dalaba/cloud/downlink"
 	"github.com/dalaba/dalaba/cloud/enroll"
 	"github.com/dalaba/dalaba/cloud/fleet"
+	"github.com/dalaba/dalaba/cloud/lease"
 	"github.com/dalaba/dalaba/cloud/lists"
 	"github.com/dalaba/dalaba/cloud/media"
 	"github.com/dalaba/dalaba/cloud/notify"
@@ -99,11 +100,12 @@ func (c *Cloud) Run(ctx context.Context) error {
 		return err
 	}
 	// Whoever waits for listen.json must not read the last run's ports.
-	if err := removeListen(c.cfg.DataDir); err != nil {
+	listen := c.listenFile()
+	if err := removeListen(c.cfg.DataDir, listen); err != nil {
 		return err
 	}
 	defer func() {
-		if err := removeListen(c.cfg.DataDir); err != nil {
+		if err := removeListen(c.cfg.DataDir, listen); err != nil {
 			c.log.Warn("stale listen file left", "err", err)
 		}
 	}()
@@ -152,7 +154,10 @@ func (c *Cloud) Run(ctx context.Context) error {
 
 	dlCfg := downlink.Config{
 		URL: c.cfg.MQTT.URL, Username: c.cfg.MQTT.Username, Password: c.cfg.MQTT.Password,
-		ClientID: c.cfg.MQTT.ClientID, CAFile: c.cfg.MQTT.CAFile,
+		ClientID: c.cfg.ClientID(), CAFile: c.cfg.MQTT.CAFile,
+	}
+	if c.cfg.Clustered() {
+		dlCfg.ShareGroup = c.cfg.Cluster.ShareGroup
 	}
 	mqttAddr := ""
 	// The embedded broker ends the live session of a box whose
@@ -273,6 +278,13 @@ func (c *Cloud) Run(ctx context.Context) error {
 	if err != nil {
 		return abort(err)
 	}
+	// The jobs that act on their own: with replicas, one at a time runs
+	// them, the one holding the store's lease.
+	periodic, err := lease.New(lease.Config{Name: "periodic-jobs"}, lease.Deps{Logger: c.deps.Logger, Locker: locker(st, c.cfg)},
+		fl.Run, ls.Run, wt.eng.Run, ro.Run)
+	if err != nil {
+		return abort(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(media.BoxPrefix, lib.BoxHandler())
 	mux.Handle(release.BoxPrefix, rels.BoxHandler())
@@ -292,11 +304,8 @@ func (c *Cloud) Run(ctx context.Context) error {
 
 	dlDone := make(chan struct{})
 	g.Go(func() error { defer close(dlDone); return dl.Run(mqttCtx) })
-	g.Go(func() error { return fl.Run(mqttCtx) })
 	g.Go(func() error { return pres.Run(mqttCtx) })
-	g.Go(func() error { return ls.Run(mqttCtx) })
-	g.Go(func() error { return wt.eng.Run(mqttCtx) })
-	g.Go(func() error { return ro.Run(mqttCtx) })
+	g.Go(func() error { return periodic.Run(mqttCtx) })
 	g.Go(func() error { return jobs.Run(mqttCtx) })
 	g.Go(func() error { return api.Run(httpCtx) })
 	g.Go(func() error { return con.Run(httpCtx) })
@@ -324,7 +333,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 	})
 
 	httpAddr := ln.Addr().String()
-	if err := writeListen(c.cfg.DataDir, httpAddr, mqttAddr); err != nil {
+	if err := writeListen(c.cfg.DataDir, listen, httpAddr, mqttAddr); err != nil {
 		stopHTTP()
 		_ = srv.Close() // err is the failure to report
 		stopMQTT()
@@ -332,7 +341,7 @@ func (c *Cloud) Run(ctx context.Context) error {
 		_ = g.Wait() // err is the failure to report
 		return err
 	}
-	c.log.Info("ready", "http", httpAddr, "mqtt", mqttAddr, "embedded_broker", c.cfg.MQTT.Embedded,
+	c.log.Info("ready", "replica", c.cfg.Cluster.Replica, "http", httpAddr, "mqtt", mqttAddr, "embedded_broker", c.cfg.MQTT.Embedded,
 		"public_broker_url", c.cfg.PublicBrokerURL(mqttAddr), "media_url", mediaURL, "version", c.deps.Version)
 	g.Go(func() error { return serviceManager(gctx, c.log, c.deps.Version, st.Ping) })
 	err = g.Wait()
@@ -424,14 +433,23 @@ func pinnedTLS(certFile string) (*tls.Config, error) {
 // that start the service on port 0.
 const listenFile = "listen.json"
 
-func removeListen(dir string) error {
+// listenFile is this process's listen file: listen.json, or
+// listen.<replica>.json for a replica, since replicas share data_dir.
+func (c *Cloud) listenFile() string {
+	if c.cfg.Clustered() {
+		return "listen." + c.cfg.Cluster.Replica + ".json"
+	}
+	return listenFile
+}
+
+func removeListen(dir, listenFile string) error {
 	if err := os.Remove(filepath.Join(dir, listenFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("cloud: remove %s: %w", listenFile, err)
 	}
 	return nil
 }
 
-func writeListen(dir, httpAddr, mqttAddr string) error {
+func writeListen(dir, listenFile, httpAddr, mqttAddr string) error {
 	b, err := json.Marshal(map[string]string{"http": httpAddr, "mqtt": mqttAddr})
 	if err != nil {
 		return fmt.Errorf("cloud: write %s: %w", listenFile, err)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/dalaba/dalaba/cloud/config"
+	"github.com/dalaba/dalaba/cloud/lease"
 	"github.com/dalaba/dalaba/cloud/store"
 	"github.com/dalaba/dalaba/cloud/store/boltstore"
 	"github.com/dalaba/dalaba/cloud/store/pgstore"
@@ -36,4 +37,21 @@ func openBolt(dataDir string) (*boltstore.Store, error) {
 		return nil, fmt.Errorf("cloud: %w (%w)", ErrRunning, err)
 	}
 	return st, err
+}
+
+// locker is what takes the periodic jobs' lease: the PostgreSQL store's
+// advisory locks for a replica; none for a service alone on its store,
+// which runs them at once.
+func locker(st store.Store, cfg config.Config) lease.Locker {
+	pg, ok := st.(*pgstore.Store)
+	if !cfg.Clustered() || !ok {
+		return nil
+	}
+	return func(ctx context.Context, name string) (lease.Held, error) {
+		l, err := pg.TryLease(ctx, name)
+		if l == nil || err != nil {
+			return nil, err // a nil *Lease must not become a non-nil Held
+		}
+		return l, nil
+	}
 }

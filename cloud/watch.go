@@ -31,7 +31,8 @@ type watchDeps struct {
 }
 
 func (c *Cloud) newWatch(d watchDeps) (*watch, error) {
-	eng, err := alert.New(alert.Config{Tick: c.cfg.Alerts.Tick, StartupGrace: c.cfg.Alerts.StartupGrace, Link: d.link},
+	eng, err := alert.New(alert.Config{Tick: c.cfg.Alerts.Tick, StartupGrace: c.cfg.Alerts.StartupGrace, Link: d.link,
+		FromStore: c.cfg.Clustered()},
 		alert.Deps{Logger: c.deps.Logger, Store: d.store, Presence: d.presence, Connected: d.connected})
 	if err != nil {
 		return nil, err

@@ -45,6 +45,10 @@ type Config struct {
 	Link string
 	// Location shows times in messages; nil: Asia/Shanghai.
 	Location *time.Location
+	// FromStore: the events are judged as read from the store on every
+	// tick, not as this process stores them, because other replicas store
+	// them too and only the replica holding the lease runs the engine.
+	FromStore bool
 }
 
 // Store is what the engine keeps and reads.
@@ -52,6 +56,7 @@ type Store interface {
 	store.Alerts
 	ListBoxes(ctx context.Context) ([]store.Box, error)
 	GetPlan(ctx context.Context, boxID string) (store.Plan, error)
+	ListEvents(ctx context.Context, boxID string, after uint64, limit int) ([]store.Event, error)
 }
 
 // Presence says whether a box is connected (fleet.Presence, the fleet).
@@ -179,6 +184,17 @@ func key(rule, box, subject string) string {
 // returns at once; Run acts on it. Events at or before a position already
 // judged (a batch sent again) are passed over.
 func (e *Engine) Observe(box string, _ store.Appended, evs []store.Event) {
+	if !e.cfg.FromStore {
+		e.judgeAll(box, evs)
+	}
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// judgeAll judges box's events above the last position judged.
+func (e *Engine) judgeAll(box string, evs []store.Event) {
 	now := e.d.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -192,9 +208,38 @@ func (e *Engine) Observe(box string, _ store.Appended, evs []store.Event) {
 		e.judge(box, ev, now)
 	}
 	e.lastPos[box] = last
-	select {
-	case e.wake <- struct{}{}:
-	default:
+}
+
+// catchUpPage is how many events one store read of catchUp takes.
+const catchUpPage = 1000
+
+// catchUp judges, with FromStore, the events the store holds above what
+// was judged of each box whose log has moved past it.
+func (e *Engine) catchUp(ctx context.Context, boxes []store.Box) {
+	for _, b := range boxes {
+		top := store.Position(b.Incarnation, b.Watermark)
+		for {
+			e.mu.Lock()
+			last := e.lastPos[b.ID]
+			e.mu.Unlock()
+			if top <= last {
+				break
+			}
+			evs, err := e.d.Store.ListEvents(ctx, b.ID, last, catchUpPage)
+			if err != nil {
+				if ctx.Err() == nil {
+					e.log.Error("reading the events to judge", "box_id", b.ID, "err", err)
+				}
+				return
+			}
+			if len(evs) == 0 {
+				break
+			}
+			e.judgeAll(b.ID, evs)
+			if len(evs) < catchUpPage {
+				break
+			}
+		}
 	}
 }
 
@@ -355,6 +400,9 @@ func (e *Engine) tick(ctx context.Context) {
 	if err != nil {
 		e.log.Error("reading the boxes", "err", err)
 		return
+	}
+	if e.cfg.FromStore {
+		e.catchUp(ctx, boxes)
 	}
 	rules := map[string]store.AlertRule{}
 	for _, r := range Rules(settings) {

@@ -48,13 +48,17 @@ type town struct {
 	rcv  *notifytest.Receiver
 	e    *Engine
 	seq  uint64 // the next event seq per box (one box is enough)
+	// fromStore: the engine is a replica's, judging what the store holds.
+	fromStore bool
 
 	stopPresence func() // ends presence's Run, which writes what it knows
 }
 
-func newTown(t *testing.T) *town {
+func newTown(t *testing.T) *town { t.Helper(); return newTownOf(t, false) }
+
+func newTownOf(t *testing.T, fromStore bool) *town {
 	t.Helper()
-	tw := &town{t: t, clk: &clock{t: start}, path: filepath.Join(t.TempDir(), "cloud.db"), seq: 1}
+	tw := &town{t: t, clk: &clock{t: start}, path: filepath.Join(t.TempDir(), "cloud.db"), seq: 1, fromStore: fromStore}
 	tw.rcv = notifytest.New(t, tw.clk.Now)
 	tw.open()
 	for _, id := range []string{"dongshan", "xishan"} {
@@ -128,7 +132,7 @@ func (tw *town) start() {
 	}
 	tw.stopPresence = stop
 	tw.t.Cleanup(stop)
-	tw.e, err = New(Config{StartupGrace: grace, Backoff: notify.Backoff{Initial: time.Second, Max: time.Second, Attempts: 2}}, Deps{
+	tw.e, err = New(Config{FromStore: tw.fromStore, StartupGrace: grace, Backoff: notify.Backoff{Initial: time.Second, Max: time.Second, Attempts: 2}}, Deps{
 		Logger: log, Store: tw.st, Presence: pres, Now: tw.clk.Now, Sender: notify.NewSender(nil, tw.clk.Now),
 		Sleep: func(ctx context.Context, _ time.Duration) bool { return ctx.Err() == nil },
 	})
@@ -177,6 +181,14 @@ func (tw *town) stepCtx(ctx context.Context, d time.Duration) {
 // event stores and hands the engine an event of dongshan, as ingest does.
 func (tw *town) event(typ string, data any) {
 	tw.t.Helper()
+	got, ev := tw.stored(typ, data)
+	tw.e.Observe("dongshan", got, []store.Event{ev})
+}
+
+// stored stores an event of dongshan as another replica would, without
+// telling this engine.
+func (tw *town) stored(typ string, data any) (store.Appended, store.Event) {
+	tw.t.Helper()
 	b, _ := json.Marshal(data)
 	ev := store.Event{Seq: tw.seq, Time: tw.clk.Now(), Type: typ, Priority: 2, Data: b}
 	tw.seq++
@@ -185,7 +197,7 @@ func (tw *town) event(typ string, data any) {
 		tw.t.Fatal(err)
 	}
 	ev.Incarnation = got.Incarnation
-	tw.e.Observe("dongshan", got, []store.Event{ev})
+	return got, ev
 }
 
 // received is what the receiver accepted, as one string per message, and
@@ -337,6 +349,29 @@ func TestAHornFailingAndAFlap(t *testing.T) {
 	tw.e.Observe("dongshan", store.Appended{}, []store.Event{{Seq: 1, Incarnation: 1, Type: protocol.EventSpeakerHealth, Data: old}})
 	tw.step(10 * time.Minute)
 	tw.wantReceived(4, "喇叭“村口大喇叭”已恢复正常")
+}
+
+// With replicas, the engine of the lease holder judges what any replica
+// stored: a horn failing, reported to another replica, is alerted once,
+// and its recovery once.
+func TestTheLeaseHolderJudgesWhatOtherReplicasStored(t *testing.T) {
+	tw := newTownOf(t, true)
+	tw.pres.Connected("dongshan")
+	tw.pres.Connected("xishan")
+	tw.step(grace)
+	tw.stored(protocol.EventSpeakerHealth, protocol.SpeakerHealth{ID: "horn-1", Reachable: false, Error: "no route to host"})
+	tw.step(DefaultTick) // the next tick reads it
+	tw.wantReceived(0)
+	tw.step(5*time.Minute + time.Second)
+	tw.wantReceived(2, "东山村的喇叭“村口大喇叭”无法播放（no route to host）")
+	tw.step(time.Minute)
+	tw.wantReceived(2)
+	// Observed here too (this replica stored it): judged once, from the store.
+	tw.event(protocol.EventSpeakerHealth, protocol.SpeakerHealth{ID: "horn-1", Reachable: true})
+	tw.step(10 * time.Minute)
+	tw.wantReceived(4, "喇叭“村口大喇叭”已恢复正常")
+	tw.step(10 * time.Minute)
+	tw.wantReceived(4)
 }
 
 // Quiet hours hold what is not urgent; an incident that comes and goes

@@ -32,6 +32,33 @@ type Config struct {
 	Metrics Metrics        `yaml:"metrics"`
 	Log     logging.Config `yaml:"log"`
 	Store   Store          `yaml:"store"`
+	Cluster Cluster        `yaml:"cluster"`
+}
+
+// Cluster makes the service one of several replicas sharing a PostgreSQL
+// store and an external broker (a county that one machine does not hold).
+type Cluster struct {
+	// Replica names this process among the replicas; "" = the only one.
+	// It is appended to mqtt.client_id, so each replica has its own MQTT
+	// session, and it names the replica's listen file and log lines.
+	// Set, the service takes box messages through a shared subscription
+	// and runs the periodic jobs only while it holds the store's lease.
+	Replica string `yaml:"replica"`
+	// ShareGroup is the MQTT shared-subscription group the replicas take
+	// box messages through ($share/<group>/...).
+	ShareGroup string `yaml:"share_group"`
+}
+
+// Clustered reports whether the service is one of several replicas.
+func (c Config) Clustered() bool { return c.Cluster.Replica != "" }
+
+// ClientID is the service's MQTT client id: mqtt.client_id, with the
+// replica's name when clustered, so that no two replicas share a session.
+func (c Config) ClientID() string {
+	if c.Clustered() {
+		return c.MQTT.ClientID + "." + c.Cluster.Replica
+	}
+	return c.MQTT.ClientID
 }
 
 // Store kinds.
@@ -177,6 +204,7 @@ const (
 	EnvMQTTURL       = "DALABA_MQTT_URL"       // also turns the embedded broker off
 	EnvAdminPassword = "DALABA_ADMIN_PASSWORD" // read by the assembly, on the first start only
 	EnvStoreDSN      = "DALABA_STORE_DSN"      // store.dsn, and turns store.kind to postgres
+	EnvReplica       = "DALABA_REPLICA"        // cluster.replica
 )
 
 // Default returns the built-in configuration.
@@ -208,9 +236,10 @@ func Default() Config {
 			Espeak: tts.EspeakConfig{Binary: "espeak-ng", Voice: "cmn-latn-pinyin", Speed: 150, Timeout: time.Minute},
 			HTTP:   tts.HTTPConfig{Timeout: time.Minute, MaxBytes: 32 << 20},
 		},
-		Alerts: Alerts{StartupGrace: 3 * time.Minute, Tick: 5 * time.Second},
-		Log:    logging.Default(),
-		Store:  Store{Kind: StoreBolt},
+		Alerts:  Alerts{StartupGrace: 3 * time.Minute, Tick: 5 * time.Second},
+		Log:     logging.Default(),
+		Store:   Store{Kind: StoreBolt},
+		Cluster: Cluster{ShareGroup: "dalaba"},
 	}
 }
 
@@ -247,6 +276,9 @@ func (c *Config) applyEnv(getenv func(string) string) {
 	}
 	if v := getenv(EnvStoreDSN); v != "" {
 		c.Store.Kind, c.Store.DSN = StorePostgres, v
+	}
+	if v := getenv(EnvReplica); v != "" {
+		c.Cluster.Replica = v
 	}
 }
 
@@ -372,8 +404,38 @@ func (c Config) Validate() error {
 	default:
 		bad("store.kind %q: bolt or postgres", c.Store.Kind)
 	}
+	if c.Clustered() {
+		if !validName(c.Cluster.Replica) {
+			bad("cluster.replica %q: 1-32 of a-z, 0-9 and '-'", c.Cluster.Replica)
+		}
+		if !validName(c.Cluster.ShareGroup) {
+			bad("cluster.share_group %q: 1-32 of a-z, 0-9 and '-'", c.Cluster.ShareGroup)
+		}
+		// Replicas share what they store and hear boxes through one broker;
+		// a bbolt file or an embedded broker would each be one replica's.
+		if c.Store.Kind != StorePostgres {
+			bad("cluster.replica is set: replicas need store.kind postgres")
+		}
+		if c.MQTT.Embedded {
+			bad("cluster.replica is set: replicas need an external broker (mqtt.embedded false, mqtt.url)")
+		}
+	}
 	errs = append(errs, c.Log.Validate()...)
 	return errors.Join(errs...)
+}
+
+// validName: 1-32 of a-z, 0-9 and '-', safe in a client id, a topic
+// filter and a file name.
+func validName(s string) bool {
+	if len(s) < 1 || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 // validateDSN checks what can be checked of a PostgreSQL DSN without

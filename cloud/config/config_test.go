@@ -23,6 +23,7 @@ func noEnv(t *testing.T) {
 	t.Setenv(EnvDataDir, "")
 	t.Setenv(EnvMQTTURL, "")
 	t.Setenv(EnvStoreDSN, "")
+	t.Setenv(EnvReplica, "")
 }
 
 func TestExampleEqualsDefaults(t *testing.T) {
@@ -303,5 +304,54 @@ func TestStoreDSNFromEnvironment(t *testing.T) {
 	}
 	if want := (Store{Kind: StorePostgres, DSN: "postgres://dalaba@db.county.example/dalaba"}); got.Store != want {
 		t.Fatalf("store = %+v, want %+v", got.Store, want)
+	}
+}
+
+func TestValidateCluster(t *testing.T) {
+	replicas := func(c *Config) {
+		c.MQTT.Embedded, c.MQTT.URL = false, "tcp://emqx.county.example:1883"
+		c.Store = Store{Kind: StorePostgres, DSN: "postgres://dalaba@db.county.example/dalaba"}
+		c.Cluster.Replica = "r1"
+	}
+	cases := []struct {
+		name string
+		edit func(*Config)
+		want string // "" = valid
+	}{
+		{"alone by default", func(*Config) {}, ""},
+		{"a replica on postgres and an external broker", replicas, ""},
+		{"a replica on bolt", func(c *Config) { replicas(c); c.Store = Store{Kind: StoreBolt} }, "replicas need store.kind postgres"},
+		{"a replica with the embedded broker", func(c *Config) { replicas(c); c.MQTT.Embedded = true }, "replicas need an external broker"},
+		{"a replica name with a slash", func(c *Config) { replicas(c); c.Cluster.Replica = "r/1" }, "cluster.replica"},
+		{"a replica name too long", func(c *Config) { replicas(c); c.Cluster.Replica = strings.Repeat("r", 33) }, "cluster.replica"},
+		{"a share group with a plus", func(c *Config) { replicas(c); c.Cluster.ShareGroup = "a+" }, "cluster.share_group"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestReplicaFromEnvironmentNamesTheClientID(t *testing.T) {
+	noEnv(t)
+	t.Setenv(EnvReplica, "r2")
+	got, err := Read("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Clustered() || got.ClientID() != CloudAccount+".r2" {
+		t.Fatalf("clustered %v, client id %q; want true, %q", got.Clustered(), got.ClientID(), CloudAccount+".r2")
+	}
+	if alone := Default(); alone.Clustered() || alone.ClientID() != CloudAccount {
+		t.Fatalf("alone: clustered %v, client id %q", alone.Clustered(), alone.ClientID())
 	}
 }

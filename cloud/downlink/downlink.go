@@ -33,6 +33,17 @@ type Config struct {
 	CAFile string
 	// Workers is how many boxes are handled in parallel; 0 = DefaultWorkers.
 	Workers int
+	// ShareGroup, set, makes this one of several replicas. Event batches,
+	// the bulk of the traffic and each to be stored once, are taken
+	// through the shared subscription $share/<group>/..., so the broker
+	// hands each batch to one replica. The rest is small and subscribed
+	// plainly, so every replica hears it: every command result, so the
+	// replica whose request waits for it answers; every status and
+	// reported state, so each replica knows every box's presence and
+	// software (the rollouts, run by one replica, need every report). The
+	// session is then clean: a replica that dies leaves nothing queued
+	// for it, and a batch it had not acknowledged its box sends again.
+	ShareGroup string
 }
 
 // DefaultWorkers bounds parallel handling. Each worker handles one box's
@@ -190,9 +201,9 @@ func New(cfg Config, deps Deps) (*Downlink, error) {
 		SetClientID(cfg.ClientID).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
-		// A persistent session: what boxes publish while the service
-		// restarts waits at the broker.
-		SetCleanSession(false).
+		// Alone, a persistent session: what boxes publish while the
+		// service restarts waits at the broker.
+		SetCleanSession(cfg.ShareGroup != "").
 		// route only queues, so paho's ordered delivery costs nothing.
 		SetOrderMatters(true).
 		SetKeepAlive(keepAlive).
@@ -283,10 +294,7 @@ func (d *Downlink) session(ctx context.Context) {
 // subscribe subscribes to every box's box→cloud topics, retrying with
 // backoff while the connection is up. It reports whether it succeeded.
 func (d *Downlink) subscribe(ctx context.Context) bool {
-	filters := make(map[string]byte, len(subscribed))
-	for _, k := range subscribed {
-		filters[protocol.AllBoxes(k)] = 1
-	}
+	filters := d.filters()
 	wait := time.Second
 	for {
 		tok := d.client.SubscribeMultiple(filters, d.route)
@@ -309,6 +317,19 @@ func (d *Downlink) subscribe(ctx context.Context) bool {
 		}
 		wait = min(2*wait, maxBackoff)
 	}
+}
+
+// filters are the subscriptions, each at QoS 1.
+func (d *Downlink) filters() map[string]byte {
+	f := make(map[string]byte, len(subscribed))
+	for _, k := range subscribed {
+		filter := protocol.AllBoxes(k)
+		if d.cfg.ShareGroup != "" && k == protocol.KindEvents {
+			filter = "$share/" + d.cfg.ShareGroup + "/" + filter
+		}
+		f[filter] = 1
+	}
+	return f
 }
 
 // route runs on paho's router goroutine: it only queues the message for its

@@ -485,6 +485,57 @@ func TestPresenceFromTraffic(t *testing.T) {
 	}
 }
 
+// Replicas each hear a share of a box's traffic over one store: a
+// replica that last heard the box long ago takes the word of the one
+// that heard it lately, both in what it shows and in what it writes; the
+// box's goodbye, heard by either, takes it offline for both.
+func TestReplicasTakeEachOthersWordFromTheStore(t *testing.T) {
+	const timeout = 150 * time.Second
+	e := newEnvTimeout(t, timeout) // replica a
+	if _, _, err := e.f.AddBox(t.Context(), "village-1", "一村"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewPresence(PresenceConfig{Timeout: timeout}, PresenceDeps{Logger: slog.New(slog.DiscardHandler), Store: e.st, Now: e.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	linkB := func() Link { return b.Link(e.box(t, "village-1")) }
+
+	b.Heard("village-1", false, false) // b hears the box once
+	b.flush(t.Context())
+	e.clk.Add(100 * time.Second)
+	e.pres.Heard("village-1", false, false) // then only a does
+	e.pres.flush(t.Context())
+	heard := e.clk.Now()
+
+	e.clk.Add(timeout - 100*time.Second + time.Second) // b's own word has run out, a's has not
+	b.expire()
+	if l := linkB(); !l.Online || !l.LastSeen.Equal(heard) {
+		t.Fatalf("b shows %+v, want online, last seen %s (a heard it)", l, heard)
+	}
+	b.flush(t.Context())
+	if st := e.box(t, "village-1"); !st.Online || !st.LastSeen.Equal(heard) {
+		t.Fatalf("b wrote online %v, last seen %s over a's word (online, %s)", st.Online, st.LastSeen, heard)
+	}
+
+	e.pres.Heard("village-1", false, true) // a hears the goodbye
+	e.pres.flush(t.Context())
+	if l := linkB(); l.Online {
+		t.Fatalf("b shows %+v after the box's goodbye to a", l)
+	}
+	b.flush(t.Context())
+	if e.box(t, "village-1").Online {
+		t.Fatal("the box is online in the store after its goodbye")
+	}
+	e.clk.Add(timeout) // and what a wrote runs out on its own
+	e.pres.Heard("village-1", false, false)
+	e.pres.flush(t.Context())
+	e.clk.Add(timeout)
+	if l := linkB(); l.Online {
+		t.Fatalf("b shows %+v a Timeout after anyone heard the box", l)
+	}
+}
+
 // Presence reaches the store's Online and LastSeen while Run runs, and
 // the last change is written when it stops.
 func TestPresenceReachesTheStore(t *testing.T) {

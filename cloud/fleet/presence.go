@@ -37,6 +37,13 @@ import (
 // Nothing survives a restart as "online": the store's Online is
 // rewritten from what this run has seen (with traffic, a box last heard
 // within Timeout before the restart stays online until that runs out).
+//
+// Replicas (several services on one store and one broker) each hear a
+// share of the traffic, so with traffic the store's word is taken where
+// it is newer: a box whose stored LastSeen is later than what this
+// replica heard was heard by another, which wrote whether it is online.
+// A flush then keeps that rather than writing this replica's older view,
+// and Link reports it.
 type Presence struct {
 	timeout time.Duration // 0: sessions
 	log     *slog.Logger
@@ -219,6 +226,9 @@ func (p *Presence) Heard(box string, retained, offline bool) {
 			p.mark(box, l)
 		}
 	case offline:
+		// The goodbye is the box's latest word, which replicas that
+		// heard it earlier take from the store.
+		l.lastSeen = now
 		p.down(box, l, "offline status")
 	default:
 		p.up(box, l, now)
@@ -231,13 +241,23 @@ func (p *Presence) Link(b store.Box) Link {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := Link{LastSeen: b.LastSeen}
-	if l := p.boxes[b.ID]; l != nil {
+	l := p.boxes[b.ID]
+	if l != nil {
 		out.Online, out.Since, out.RateLimited = l.online, l.since, l.limited
 		if l.lastSeen.After(out.LastSeen) {
 			out.LastSeen = l.lastSeen
 		}
 	}
+	if p.fromTraffic() && (l == nil || b.LastSeen.After(l.lastSeen)) {
+		out.Online, out.Since = p.storedOnline(b, p.now()), time.Time{}
+	}
 	return out
+}
+
+// storedOnline is whether the store says box b is online: as written by
+// whichever replica heard it last, and only until Timeout after that.
+func (p *Presence) storedOnline(b store.Box, now time.Time) bool {
+	return b.Online && now.Sub(b.LastSeen) < p.timeout
 }
 
 // Run writes presence to the store as it changes, and with traffic takes
@@ -378,6 +398,16 @@ func (p *Presence) flushSome(ctx context.Context, boxes []string) {
 		fns[box] = func(b *store.Box) error {
 			p.mu.Lock()
 			l := p.get(box)
+			if p.fromTraffic() && b.LastSeen.After(l.lastSeen) {
+				// Another replica heard the box later: its word stands.
+				l.lastSeen = b.LastSeen
+				switch on := p.storedOnline(*b, p.now()); {
+				case on && !l.online:
+					l.online, l.since = true, b.LastSeen
+				case !on && l.online:
+					l.online, l.since = false, time.Time{}
+				}
+			}
 			w := written{online: l.online, seen: l.lastSeen, report: l.report, reportGen: l.reportGen}
 			// Counted as stored from here on, so that a change made while
 			// the write commits is measured against what it writes and

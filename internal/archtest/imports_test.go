@@ -70,6 +70,7 @@ func TestImportRules(t *testing.T) {
 	// Packages named *test (storetest, rtcpeertest ...) are test helpers
 	// themselves, and forbid passes over them.
 	forbid(module, func(d string) bool { return d == module+"/internal/testenv" }, "only tests import internal/testenv")
+	forbid(module+"/cloud/lease", func(d string) bool { return under(d, module) }, "the lease runner knows nothing of stores or the jobs it runs")
 	if _, ok := all[module+"/devices"]; ok || hasUnder(all, module+"/devices") {
 		forbid(module+"/devices", func(d string) bool {
 			return under(d, module+"/edge") || under(d, module+"/cloud") || under(d, module+"/protocol") ||

@@ -1,0 +1,140 @@
+package downlink
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/dalaba/dalaba/internal/testenv"
+	"github.com/dalaba/dalaba/protocol"
+)
+
+func randomSuffix(t *testing.T) string {
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// Replicas on one broker: each event batch a box publishes is handled by
+// exactly one of them; its status, reported state and command results
+// reach every replica, so the one that sent a command gets its result.
+func TestReplicasShareBoxMessagesAndEachHearsResults(t *testing.T) {
+	addr := testenv.Mosquitto(t)
+	tag := randomSuffix(t)
+	key, err := protocol.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hs [2]*handler
+	var ds [2]*Downlink
+	for i := range ds {
+		hs[i] = &handler{}
+		ds[i], err = New(Config{URL: "tcp://" + addr, ClientID: fmt.Sprintf("dalaba_cloud_test.%s-%d", tag, i), ShareGroup: "g" + tag},
+			Deps{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Handler: hs[i], Key: key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, ds[i], hs[i])
+	}
+	id := "shared-" + tag
+	b := connectBox(t, addr, id)
+	const n = 200
+	for i := range n {
+		b.publish(t, protocol.KindEvents, fmt.Sprint(i))
+	}
+	events := func(h *handler) []string {
+		var out []string
+		for _, m := range h.messages(id) {
+			if strings.HasPrefix(m, string(protocol.KindEvents)+" ") {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	handled := func() (total int, per [2]int) {
+		for i, h := range hs {
+			per[i] = len(events(h))
+			total += per[i]
+		}
+		return total, per
+	}
+	waitFor(t, "every event message handled", func() bool { total, _ := handled(); return total >= n })
+	total, per := handled()
+	if total != n {
+		t.Fatalf("%d messages handled for %d published (%v per replica): want each exactly once", total, n, per)
+	}
+	if per[0] == 0 || per[1] == 0 {
+		t.Fatalf("handled per replica %v: the broker gave one replica everything", per)
+	}
+	seen := map[string]bool{}
+	for _, h := range hs {
+		for _, m := range events(h) {
+			if seen[m] {
+				t.Fatalf("%q handled twice", m)
+			}
+			seen[m] = true
+		}
+	}
+	waitFor(t, "every ack published to the box", func() bool { return len(b.received(protocol.KindEventsAck)) == n })
+
+	b.publish(t, protocol.KindReported, "report")
+	b.publish(t, protocol.KindStatus, "online")
+	for i, h := range hs {
+		waitFor(t, fmt.Sprintf("replica %d hears the reported state and the status", i), func() bool {
+			var rep, st bool
+			for _, m := range h.messages(id) {
+				rep = rep || m == string(protocol.KindReported)+" report"
+				st = st || m == string(protocol.KindStatus)+" online"
+			}
+			return rep && st
+		})
+	}
+
+	// The box answers the command it gets; the result reaches both
+	// replicas, and the one that sent the command returns it.
+	answer := make(chan error, 1)
+	b.cl.Subscribe(protocol.Topic(id, protocol.KindCmd), 1, func(_ mqtt.Client, m mqtt.Message) {
+		c, err := protocol.OpenCommand(key.Public().(ed25519.PublicKey), id, m.Payload(), time.Now())
+		if err != nil {
+			answer <- err
+			return
+		}
+		res, err := protocol.Marshal(protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: c.ID, BoxID: id, OK: true})
+		if err != nil {
+			answer <- err
+			return
+		}
+		b.cl.Publish(protocol.Topic(id, protocol.KindCmdResult), 1, false, res)
+	})
+	for i, d := range ds {
+		res, err := d.SendCommand(t.Context(), id, "ping", nil, time.Minute)
+		if err != nil || !res.OK {
+			select {
+			case aerr := <-answer:
+				t.Fatalf("the box could not answer: %v", aerr)
+			default:
+			}
+			t.Fatalf("replica %d: ping: %+v, %v", i, res, err)
+		}
+	}
+	for i, h := range hs {
+		results := 0
+		for _, m := range h.messages(id) {
+			if strings.HasPrefix(m, string(protocol.KindCmdResult)+" ") {
+				results++
+			}
+		}
+		if results != len(ds) {
+			t.Errorf("replica %d heard %d command results, want all %d", i, results, len(ds))
+		}
+	}
+}
