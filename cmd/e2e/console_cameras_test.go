@@ -21,18 +21,7 @@ import (
 // that the box has applied as camera "gate" (村口).
 func cameraVillage(t *testing.T) (c *cloud, box string, cam *sim.Sim) {
 	t.Helper()
-	clip, err := os.ReadFile(filepath.Join("..", "..", "devices", "camera", "sim", "testdata", "high-1280x720.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cam, err = sim.New(sim.Config{Listen: "127.0.0.1:0", Clip: clip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	camDone := make(chan error, 1)
-	go func() { camDone <- cam.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-camDone })
+	cam = startCamera(t)
 
 	// The camera is simulated on loopback, beside the box.
 	c = startCloud(t, cloudOpts{config: "cameras:\n  allow_local_targets: true\n"})
@@ -45,6 +34,25 @@ func cameraVillage(t *testing.T) (c *cloud, box string, cam *sim.Sim) {
 	c.do(t, "PUT", "/api/v1/boxes/"+box+"/cameras/gate", protocol.Camera{ID: "gate", Name: "村口", URL: cam.URL()}, &put, http.StatusOK)
 	eventually(t, 15*time.Second, "box applies the camera", func() bool { return c.box(t, box).AppliedRev == put.DesiredRev })
 	return c, box, cam
+}
+
+// startCamera runs a simulated H.264 High-profile camera on loopback
+// until the test ends.
+func startCamera(t *testing.T) *sim.Sim {
+	t.Helper()
+	clip, err := os.ReadFile(filepath.Join("..", "..", "devices", "camera", "sim", "testdata", "high-1280x720.h264"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cam, err := sim.New(sim.Config{Listen: "127.0.0.1:0", Clip: clip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	camDone := make(chan error, 1)
+	go func() { camDone <- cam.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-camDone })
+	return cam
 }
 
 // TestConsoleCameraGrid: an official opens 监控 in Chromium, presses

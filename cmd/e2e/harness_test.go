@@ -164,6 +164,7 @@ type cloudOpts struct {
 	dataDir string // reuse across restarts; "" = a new temp dir
 	mqtt    string // embedded broker address; "" = 127.0.0.1:0
 	config  string // extra YAML written to the config file
+	replica string // cluster.replica (DALABA_REPLICA); "" = alone
 }
 
 func startCloud(t testing.TB, o cloudOpts) *cloud {
@@ -174,7 +175,10 @@ func startCloud(t testing.TB, o cloudOpts) *cloud {
 	if o.mqtt == "" {
 		o.mqtt = "127.0.0.1:0"
 	}
-	listen := filepath.Join(o.dataDir, "listen.json")
+	listen, env, name := filepath.Join(o.dataDir, "listen.json"), []string{"DALABA_ADMIN_PASSWORD=" + adminPassword}, "dalaba-cloud"
+	if o.replica != "" {
+		listen, env, name = filepath.Join(o.dataDir, "listen."+o.replica+".json"), append(env, "DALABA_REPLICA="+o.replica), "dalaba-cloud-"+o.replica
+	}
 	os.Remove(listen)
 	args := []string{"serve", "--data-dir", o.dataDir, "--http", "127.0.0.1:0", "--mqtt", o.mqtt}
 	if o.config != "" {
@@ -184,7 +188,7 @@ func startCloud(t testing.TB, o cloudOpts) *cloud {
 		}
 		args = append(args, "--config", cfg)
 	}
-	p := start(t, "dalaba-cloud", bins.cloud, []string{"DALABA_ADMIN_PASSWORD=" + adminPassword}, args...)
+	p := start(t, name, bins.cloud, env, args...)
 	c := &cloud{proc: p, dataDir: o.dataDir}
 	eventually(t, 20*time.Second, "cloud writes listen.json", func() bool {
 		if !p.alive() {
