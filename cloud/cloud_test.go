@@ -85,7 +85,7 @@ func launchLogging(t testing.TB, cfg config.Config, level slog.Level) *running {
 			t.Fatalf("cloud exited before it was ready: %v", run.Err())
 		default:
 		}
-		b, err := os.ReadFile(filepath.Join(cfg.DataDir, listenFile))
+		b, err := os.ReadFile(filepath.Join(cfg.DataDir, c.listenFile()))
 		if err != nil {
 			return false
 		}

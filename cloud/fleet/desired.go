@@ -125,6 +125,9 @@ func (f *Fleet) each(ctx context.Context, all bool) {
 			continue // nothing more is signed for it
 		}
 		d, fresh, err := f.refreshed(ctx, b.ID)
+		if err != nil && ctx.Err() != nil {
+			return // stopping: the next start signs it
+		}
 		if err != nil {
 			f.log.Error("desired state not refreshed", "box_id", b.ID, "err", err)
 			continue
@@ -152,6 +155,12 @@ func (f *Fleet) refreshed(ctx context.Context, id string) (d store.Desired, fres
 		return d, false, err
 	}
 	d, err = f.signNext(ctx, id, nil)
+	if errors.Is(err, store.ErrExists) {
+		// Another replica signed the box's next rev meanwhile: that one
+		// is the box's desired state now.
+		d, err = f.st.GetDesired(ctx, id)
+		return d, err == nil, err
+	}
 	if err != nil {
 		return store.Desired{}, false, err
 	}

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,13 +130,50 @@ func (p *Planner) update(ctx context.Context, box, by string, fn func(*store.Pla
 	if err != nil {
 		return store.Plan{}, 0, fmt.Errorf("plan: update %s: %w", box, err)
 	}
-	rev, err := p.fl.SetSpec(ctx, box, spec)
+	rev, err := p.sign(ctx, box, spec, index)
 	if err != nil {
 		p.log.Error("plan saved but its desired state not signed", "box_id", box, "err", err)
 		return saved, 0, fmt.Errorf("plan: %s saved, desired state not made: %w", box, err)
 	}
 	p.log.Info("plan changed", "box_id", box, "rev", rev, "user", by)
 	return saved, rev, nil
+}
+
+// signAttempts bounds sign's rounds against replicas changing one plan.
+const signAttempts = 4
+
+// sign signs spec, compiled from the plan as saved, as box's next
+// desired state. Replicas of the service save and sign one box's plan
+// side by side, so another may have saved a later plan and signed it
+// before this signature: the box would then get the earlier plan, the
+// later rev. So once signed, the plan stored is compiled again, and while
+// that differs from what was signed (or another replica took the rev),
+// it is signed in turn: the last rev is always the stored plan's.
+func (p *Planner) sign(ctx context.Context, box string, spec json.RawMessage, index map[string]store.MediaInfo) (uint64, error) {
+	var err error
+	for range signAttempts {
+		var rev uint64
+		rev, err = p.fl.SetSpec(ctx, box, spec)
+		if err != nil && !errors.Is(err, store.ErrExists) {
+			return 0, err
+		}
+		cur, gerr := p.st.GetPlan(ctx, box)
+		if errors.Is(gerr, store.ErrNotFound) {
+			cur, gerr = store.Plan{BoxID: box}, nil
+		}
+		if gerr != nil {
+			return 0, gerr
+		}
+		now, cerr := p.compile(&cur, func(*store.Plan) error { return nil }, index, "")
+		if cerr != nil {
+			return 0, cerr
+		}
+		if err == nil && bytes.Equal(now, spec) {
+			return rev, nil
+		}
+		spec = now
+	}
+	return 0, fmt.Errorf("plan: the plan of %s kept changing while it was signed: %w", box, err)
 }
 
 // compile lets fn change pl, compiles it with the media index into a

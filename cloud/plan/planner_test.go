@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"path/filepath"
@@ -118,5 +119,80 @@ func TestTheTownshipsAllowanceTravelsToTheBox(t *testing.T) {
 	}
 	if pl, err := p.Get(t.Context(), "village-1"); err != nil || !pl.Cameras.AllowLocalTargets {
 		t.Fatalf("saved plan's cameras %+v, %v", pl.Cameras, err)
+	}
+}
+
+// interleaved is a replica's fleet whose first signature waits until
+// another replica has saved and signed its own change of the same plan.
+type interleaved struct {
+	*fleet.Fleet
+	before func()
+	once   sync.Once
+}
+
+func (f *interleaved) SetSpec(ctx context.Context, id string, spec json.RawMessage) (uint64, error) {
+	f.once.Do(f.before)
+	return f.Fleet.SetSpec(ctx, id, spec)
+}
+
+// Two replicas change one village's plan at once: replica a saves its
+// change, replica b saves its own on top and signs it, and only then does
+// a sign. The box must end with the plan as stored (both changes), not
+// with a's earlier one under the later rev.
+func TestReplicasChangingOnePlanLeaveTheBoxTheStoredPlan(t *testing.T) {
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key, err := protocol.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	pub := &sent{}
+	newFleet := func() *fleet.Fleet {
+		fl, err := fleet.New(fleet.Config{Validity: 720 * time.Hour, BrokerURL: "tls://township.example:8883", CloudUser: "dalaba_cloud"},
+			fleet.Deps{Logger: log, Store: st, Key: key, Publisher: pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fl
+	}
+	flA, flB := newFleet(), newFleet()
+	if _, _, err := flA.AddBox(t.Context(), "village-1", "一村"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Deps{Logger: log, Store: st, Fleet: flB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	camera := func(id, url string) func(*protocol.Cameras) error {
+		return func(c *protocol.Cameras) error {
+			c.Cameras = append(c.Cameras, protocol.Camera{ID: id, URL: url})
+			return nil
+		}
+	}
+	fa := &interleaved{Fleet: flA, before: func() {
+		if _, _, err := b.UpdateCameras(t.Context(), "village-1", "李干事", camera("yard", "rtsp://192.168.1.65:554/live")); err != nil {
+			t.Errorf("replica b: %v", err)
+		}
+	}}
+	a, err := New(Deps{Logger: log, Store: st, Fleet: fa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := a.UpdateCameras(t.Context(), "village-1", "王主任", camera("gate", "rtsp://192.168.1.64:554/live")); err != nil {
+		t.Fatalf("replica a: %v", err)
+	}
+	spec := pub.lastSpec(t, key.Public().(ed25519.PublicKey))
+	var ids []string
+	if spec.Cameras != nil {
+		for _, c := range spec.Cameras.Cameras {
+			ids = append(ids, c.ID)
+		}
+	}
+	if len(ids) != 2 {
+		t.Fatalf("the box's last desired state has cameras %v; want the stored plan's, gate and yard", ids)
 	}
 }
