@@ -84,19 +84,15 @@ func (l *listener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
-// Close is called by mochi's Server.Close: it disconnects mochi's clients,
-// stops accepting and closes every connection still open, then waits for
-// their goroutines, so mochi's own wait for its clients starts after the
-// last one has registered.
+// Close is called by mochi's Server.Close. It stops accepting, closes every
+// connection and waits for their goroutines, each of which returns once
+// mochi has let its client go; only then does it let mochi disconnect its
+// clients, of which none is left. The other order deadlocks: mochi's
+// disconnecting read-locks its client list twice over, and a connection
+// ending meanwhile write-locks it between the two to delete its client.
+// The boxes speak MQTT 3.1.1, in which the server sends no DISCONNECT, so
+// closing their connections first tells them nothing less.
 func (l *listener) Close(closeClients listeners.CloseFn) {
-	// mochi writes DISCONNECT to each client in turn; a client that stopped
-	// reading must not hold the shutdown for its whole keepalive.
-	l.mu.Lock()
-	for c := range l.conns {
-		_ = c.SetWriteDeadline(time.Now().Add(time.Second)) // best effort
-	}
-	l.mu.Unlock()
-	closeClients(l.ID())
 	l.mu.Lock()
 	l.closed = true
 	_ = l.raw.Close() // ends Accept; an error means it was closed already
@@ -105,6 +101,7 @@ func (l *listener) Close(closeClients listeners.CloseFn) {
 	}
 	l.mu.Unlock()
 	l.wg.Wait()
+	closeClients(l.ID())
 }
 
 // wait returns once Serve and every connection goroutine have returned.
