@@ -622,7 +622,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 }
 
 func TestExternalMosquitto(t *testing.T) {
-	addr := testenv.Mosquitto(t)
+	addr := testenv.PrivateMosquitto(t)
 	id := fmt.Sprintf("ext-%d", time.Now().UnixNano())
 	r := startCloud(t, t.TempDir(), func(c *config.Config) {
 		c.MQTT.Embedded = false

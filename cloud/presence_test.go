@@ -83,7 +83,7 @@ func TestPresenceFromTheEmbeddedBrokersSessions(t *testing.T) {
 // status counts only until the presence timeout, and left retained it
 // makes nobody online after a restart.
 func TestPresenceFromTrafficOverMosquitto(t *testing.T) {
-	addr := testenv.Mosquitto(t)
+	addr := testenv.PrivateMosquitto(t)
 	id := fmt.Sprintf("pres-%d", time.Now().UnixNano())
 	const timeout = 2 * time.Second
 	dir := t.TempDir()

@@ -33,7 +33,7 @@ func BenchmarkReplicasIngest(b *testing.B) {
 	if testenv.Race {
 		boxes, backlog = 20, 20 // make test keeps it working; make bench measures
 	}
-	mq := testenv.Mosquitto(b)
+	mq := testenv.PrivateMosquitto(b)
 	db := pgtest.New(b)
 	for _, n := range []int{1, 2, 3} {
 		b.Run(fmt.Sprintf("replicas=%d", n), func(b *testing.B) {

@@ -28,7 +28,7 @@ func randomSuffix(t *testing.T) string {
 // exactly one of them; its status, reported state and command results
 // reach every replica, so the one that sent a command gets its result.
 func TestReplicasShareBoxMessagesAndEachHearsResults(t *testing.T) {
-	addr := testenv.Mosquitto(t)
+	addr := testenv.PrivateMosquitto(t)
 	tag := randomSuffix(t)
 	key, err := protocol.GenerateKey()
 	if err != nil {

@@ -15,11 +15,11 @@ import (
 	"github.com/dalaba/dalaba/protocol"
 )
 
-// intruder is a client on the shared Mosquitto (anonymous, no ACL there):
-// it plays a hijacked broker that can publish anything on any topic.
-func intruder(t *testing.T) mqtt.Client {
+// intruder is a client on the test's Mosquitto at addr (anonymous, no ACL
+// there): it plays a hijacked broker that can publish anything on any
+// topic.
+func intruder(t *testing.T, addr string) mqtt.Client {
 	t.Helper()
-	addr := testenv.Mosquitto(t)
 	o := mqtt.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(uniqueID("intruder")).SetAutoReconnect(false)
 	cl := mqtt.NewClient(o)
 	if tok := cl.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
@@ -71,7 +71,8 @@ func rejections(t *testing.T, c *cloud, box string) []protocol.Rejected {
 // an event that reaches the township, and the applied state stays as it was.
 // Garbage on every topic leaves both daemons running and connected.
 func TestHostileBrokerMessages(t *testing.T) {
-	c := startCloud(t, cloudOpts{config: mosquittoConfig(t)})
+	mq := testenv.PrivateMosquitto(t)
+	c := startCloud(t, cloudOpts{config: mosquittoConfig(mq)})
 	id := uniqueID("hostile")
 	e := startEdge(t, writeEdgeConfig(t, c.addBox(t, id)), t.TempDir())
 	var applied uint64
@@ -100,7 +101,7 @@ func TestHostileBrokerMessages(t *testing.T) {
 	}
 	unsigned := []byte(`{"v":1,"body":{"v":1,"box_id":"` + id + `","rev":999,"issued_at":"2026-01-01T00:00:00Z","expires_at":"2099-01-01T00:00:00Z"},"sig":null}`)
 
-	in := intruder(t)
+	in := intruder(t, mq)
 	hostile := []struct {
 		kind    protocol.Kind
 		payload []byte

@@ -36,7 +36,7 @@ func TestThreeReplicasSurviveSIGKILL(t *testing.T) {
 	const simBoxes = 500
 	began := time.Now()
 	phase := func(what string) { t.Logf("%5.1fs %s", time.Since(began).Seconds(), what) }
-	mq := testenv.Mosquitto(t)
+	mq := testenv.PrivateMosquitto(t)
 	dsn := pgtest.New(t).Fresh(t)
 	cam := startCamera(t)
 	shared := t.TempDir() // the data_dir the replicas share (the township key)

@@ -25,8 +25,8 @@ func uniqueID(prefix string) string {
 	return prefix + "-" + hex.EncodeToString(b)
 }
 
-func mosquittoConfig(t testing.TB) string {
-	addr := testenv.Mosquitto(t)
+// mosquittoConfig points the township service at the Mosquitto at addr.
+func mosquittoConfig(addr string) string {
 	return fmt.Sprintf(`mqtt:
   embedded: false
   url: tcp://%s
@@ -56,7 +56,7 @@ func TestOnlineOfflineEmbeddedBroker(t *testing.T) {
 }
 
 func TestOnlineOfflineMosquitto(t *testing.T) {
-	onlineThenKilled(t, startCloud(t, cloudOpts{config: mosquittoConfig(t)}))
+	onlineThenKilled(t, startCloud(t, cloudOpts{config: mosquittoConfig(testenv.PrivateMosquitto(t))}))
 }
 
 // appendLoad posts n events in batches of size from workers goroutines and
