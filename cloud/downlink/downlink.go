@@ -129,6 +129,7 @@ type Downlink struct {
 	connected chan struct{} // a (re)connect happened; buffered 1
 	stop      chan struct{} // closed when Run stops taking messages
 	running   atomic.Bool
+	shed      atomic.Uint64 // event batches left to their boxes (Shed)
 	// lostMu, lostDone and lostLogs keep paho's connection-lost callback,
 	// which paho runs on a goroutine of its own, from outliving Run.
 	lostMu   sync.Mutex
@@ -340,13 +341,38 @@ func (d *Downlink) route(_ mqtt.Client, m mqtt.Message) {
 		d.log.Warn("message on a topic the service does not take", "topic", m.Topic(), "err", err)
 		return
 	}
+	if k == protocol.KindCmdResult {
+		// Matched at once (a decode and a lookup): a request waiting for
+		// its answer must not queue behind the box's event batches, whose
+		// store writes can take long.
+		d.report(box, k, d.result(box, m.Payload()))
+	}
+	msg := Message{Box: box, Kind: k, Payload: m.Payload(), Retained: m.Retained()}
+	shard := d.shards[shardOf(box, len(d.shards))]
+	if k == protocol.KindEvents && d.cfg.ShareGroup != "" {
+		// A replica never holds up its MQTT connection for a batch: the
+		// other replicas and every answer to a request travel on it too.
+		// A batch that finds its worker's queue full is left to its box,
+		// which sends it again when no ack comes.
+		select {
+		case shard <- msg:
+		default:
+			d.shed.Add(1)
+			d.log.Debug("event batch left to its box: the worker is behind", "box_id", box)
+		}
+		return
+	}
 	select {
-	case d.shards[shardOf(box, len(d.shards))] <- Message{Box: box, Kind: k, Payload: m.Payload(), Retained: m.Retained()}:
+	case shard <- msg:
 	case <-d.stop:
 		// Shutting down. An event batch is resent by its box until acked;
 		// status and reported are retained and come again on subscribe.
 	}
 }
+
+// Shed counts the event batches a replica left to their boxes because
+// their worker was behind (ShareGroup set); the boxes send them again.
+func (d *Downlink) Shed() uint64 { return d.shed.Load() }
 
 // refused returns an error naming the filters a SUBACK refused (0x80),
 // which paho does not report as a token error.
@@ -385,12 +411,9 @@ func (d *Downlink) work(ctx context.Context, ch <-chan Message) {
 }
 
 func (d *Downlink) dispatch(ctx context.Context, m Message) {
-	if m.Kind == protocol.KindCmdResult {
-		d.report(m.Box, m.Kind, d.result(m.Box, m.Payload))
-	}
 	reply, err := d.h.Handle(ctx, m)
 	if m.Kind == protocol.KindCmdResult {
-		err = nil // already judged above; the handler only notes the box was seen
+		err = nil // judged by route; the handler only notes the box was seen
 	}
 	d.report(m.Box, m.Kind, err)
 	if err == nil && reply != nil && m.Kind == protocol.KindEvents {

@@ -1,6 +1,7 @@
 package downlink
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -127,14 +128,73 @@ func TestReplicasShareBoxMessagesAndEachHearsResults(t *testing.T) {
 		}
 	}
 	for i, h := range hs {
-		results := 0
-		for _, m := range h.messages(id) {
-			if strings.HasPrefix(m, string(protocol.KindCmdResult)+" ") {
-				results++
+		waitFor(t, fmt.Sprintf("replica %d hears both command results", i), func() bool {
+			results := 0
+			for _, m := range h.messages(id) {
+				if strings.HasPrefix(m, string(protocol.KindCmdResult)+" ") {
+					results++
+				}
 			}
+			return results == len(ds)
+		})
+	}
+}
+
+// stuck is a handler whose event batches wait until release is closed: a
+// store that has stopped answering.
+type stuck struct {
+	*handler
+	release chan struct{}
+}
+
+func (s stuck) Handle(ctx context.Context, m Message) ([]byte, error) {
+	if m.Kind == protocol.KindEvents {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
 		}
-		if results != len(ds) {
-			t.Errorf("replica %d heard %d command results, want all %d", i, results, len(ds))
+	}
+	return s.handler.Handle(ctx, m)
+}
+
+// A replica whose store is stuck on a box's event batches still answers
+// a request for that box: the command's result does not wait behind the
+// batches, and the batches past what the worker can hold are left to the
+// box, which sends them again, instead of holding up the connection.
+func TestAReplicasAnswersDoNotWaitBehindEventBatches(t *testing.T) {
+	addr := testenv.PrivateMosquitto(t)
+	tag := randomSuffix(t)
+	key, err := protocol.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := stuck{handler: &handler{}, release: make(chan struct{})}
+	defer close(h.release)
+	d, err := New(Config{URL: "tcp://" + addr, ClientID: "dalaba_cloud_test." + tag, ShareGroup: "g" + tag, Workers: 1},
+		Deps{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Handler: h, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, d, h.handler)
+	id := "stuck-" + tag
+	b := connectBox(t, addr, id)
+	b.cl.Subscribe(protocol.Topic(id, protocol.KindCmd), 1, func(_ mqtt.Client, m mqtt.Message) {
+		c, err := protocol.OpenCommand(key.Public().(ed25519.PublicKey), id, m.Payload(), time.Now())
+		if err != nil {
+			return // SendCommand then times out, which fails the test
 		}
+		res, _ := protocol.Marshal(protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: c.ID, BoxID: id, OK: true})
+		b.cl.Publish(protocol.Topic(id, protocol.KindCmdResult), 1, false, res)
+	})
+	for i := range 2 * workerQueue {
+		b.publish(t, protocol.KindEvents, fmt.Sprint(i))
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if res, err := d.SendCommand(ctx, id, "ping", nil, time.Minute); err != nil || !res.OK {
+		t.Fatalf("ping while the box's batches wait: %+v, %v", res, err)
+	}
+	if d.Shed() == 0 {
+		t.Fatalf("no batch was left to the box, though %d came to a worker holding %d", 2*workerQueue, workerQueue)
 	}
 }
