@@ -81,6 +81,11 @@ func start(t testing.TB, name, bin string, env []string, args ...string) *proc {
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			t.Logf("--- %s log (last 3000 bytes) ---\n%s", name, tail(b, 3000))
+			// DALABA_E2E_LOGS keeps every daemon's whole log of a failed test.
+			if dir := os.Getenv("DALABA_E2E_LOGS"); dir != "" {
+				_ = os.MkdirAll(dir, 0o755)                                                             // best effort: the test failed already
+				_ = os.WriteFile(filepath.Join(dir, filepath.Base(t.Name())+"-"+name+".log"), b, 0o644) // likewise
+			}
 		}
 	})
 	return p

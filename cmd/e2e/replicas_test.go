@@ -78,7 +78,7 @@ cameras:
 	// The simulated boxes connect in one burst (time ×10: a health report
 	// every 6 s) and each records an event a second besides a backlog.
 	fl, err := fleetsim.New(fleetsim.Config{BrokerURL: "tcp://" + mq, Boxes: boxes, TownshipKey: key, Compress: 10,
-		Backlog: 20, EventsPerHour: 3600}, fleetsim.Deps{})
+		Backlog: 20, EventsPerHour: 360}, fleetsim.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
