@@ -415,6 +415,9 @@ func (d *Downlink) dispatch(ctx context.Context, m Message) {
 	if m.Kind == protocol.KindCmdResult {
 		err = nil // judged by route; the handler only notes the box was seen
 	}
+	if err != nil && ctx.Err() != nil {
+		return // stopping: the box sends the batch again to the next run
+	}
 	d.report(m.Box, m.Kind, err)
 	if err == nil && reply != nil && m.Kind == protocol.KindEvents {
 		d.publishAsync(m.Box, protocol.Topic(m.Box, protocol.KindEventsAck), reply)
