@@ -66,8 +66,10 @@ const (
 // for the service's lifetime, so it does not keep one of the pool's
 // slots). When the connection fails (the server restarted, the session
 // was ended) the failure is logged to logger (nil = none) and WatchFleet
-// connects and listens again, waiting between attempts from 200 ms,
-// doubling up to 10 s while they fail; it never gives up on its own.
+// connects and listens again. The wait before an attempt is drawn from
+// the upper half of a bound that starts at 200 ms and doubles, up to
+// 10 s, while attempts fail (and starts afresh once a connection has
+// served longer than 10 s); it never gives up on its own.
 func (s *Store) WatchFleet(ctx context.Context, logger *slog.Logger, changed func()) error {
 	if changed == nil {
 		return errors.New("pgstore: watch fleet: nil changed")
