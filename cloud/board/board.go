@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dalaba/dalaba/cloud/store"
@@ -30,12 +31,20 @@ type Deps struct {
 	// MaxAge is how old a snapshot may be before a reader reads the
 	// fleet again; 0 = DefaultMaxAge.
 	MaxAge time.Duration
+	// MinGap is how long after a read the fleet is read again when
+	// Changed says it changed: a stream of changes costs one read per
+	// MinGap at most. 0 = DefaultMinGap; above MaxAge it is MaxAge.
+	MinGap time.Duration
 	Now    func() time.Time // nil = time.Now
 	Logger *slog.Logger     // nil = none
 }
 
 // DefaultMaxAge is the default age under which readers share a snapshot.
 const DefaultMaxAge = 3 * time.Second
+
+// DefaultMinGap is the default least time between a read and the next
+// one that a change brings on.
+const DefaultMinGap = time.Second
 
 // Board hands out snapshots of the fleet.
 type Board struct {
@@ -52,6 +61,13 @@ type Board struct {
 	// gen counts Invalidate calls, so a read begun before one is not
 	// installed after it.
 	gen uint64
+	// changes counts Changed calls (atomic, so Changed never waits for a
+	// read); covered is the count when the current snapshot's read began:
+	// while changes is past it the fleet may have changed since.
+	changes atomic.Uint64
+	covered uint64
+	// nudge wakes Run on a change.
+	nudge chan struct{}
 }
 
 // Idle is how long after the last reader Run stops reading the fleet.
@@ -65,9 +81,16 @@ func New(deps Deps) (*Board, error) {
 	if deps.MaxAge < 0 {
 		return nil, fmt.Errorf("board: new: negative MaxAge %s", deps.MaxAge)
 	}
+	if deps.MinGap < 0 {
+		return nil, fmt.Errorf("board: new: negative MinGap %s", deps.MinGap)
+	}
 	if deps.MaxAge == 0 {
 		deps.MaxAge = DefaultMaxAge
 	}
+	if deps.MinGap == 0 {
+		deps.MinGap = DefaultMinGap
+	}
+	deps.MinGap = min(deps.MinGap, deps.MaxAge)
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
@@ -77,10 +100,12 @@ func New(deps Deps) (*Board, error) {
 	if deps.Link == nil {
 		deps.Link = func(b store.Box) Link { return Link{Online: b.Online, LastSeen: b.LastSeen} }
 	}
-	return &Board{d: deps}, nil
+	return &Board{d: deps, nudge: make(chan struct{}, 1)}, nil
 }
 
-// Snapshot returns the fleet as read at most MaxAge ago.
+// Snapshot returns the fleet as read at most MaxAge ago, or MinGap
+// after a Changed if Run is not running (while it runs, it reads the
+// change in for the readers).
 // While Run keeps it fresh, a reader never waits for a read but the
 // first after Idle or Invalidate.
 func (b *Board) Snapshot(ctx context.Context) (*Snapshot, error) {
@@ -93,6 +118,8 @@ func (b *Board) Snapshot(ctx context.Context) (*Snapshot, error) {
 		// Run reads every MaxAge; a snapshot older than a few of them
 		// means Run is stuck, and the reader reads for itself.
 		limit = 3 * b.d.MaxAge
+	} else if b.changed() {
+		limit = b.d.MinGap
 	}
 	if b.snap != nil && now.Sub(b.snap.At) < limit {
 		return b.snap, nil
@@ -100,9 +127,27 @@ func (b *Board) Snapshot(ctx context.Context) (*Snapshot, error) {
 	return b.read(ctx)
 }
 
+// Changed tells the board that the fleet has changed (another replica
+// wrote to the store): Run reads it MinGap after its last read, or at
+// once if that is past, rather than MaxAge after, and only while someone
+// reads the board. Changes told within a gap cost one read. It never
+// waits, so a store's notifications can be handed straight to it.
+func (b *Board) Changed() {
+	b.changes.Add(1)
+	select {
+	case b.nudge <- struct{}{}:
+	default: // Run is nudged already
+	}
+}
+
+// changed says whether Changed was called since the current snapshot's
+// read began. b.mu is held.
+func (b *Board) changed() bool { return b.changes.Load() != b.covered }
+
 // Run reads the fleet every MaxAge while someone has read the board
-// within Idle, so readers find a fresh snapshot instead of waiting for a
-// read, until ctx ends.
+// within Idle, and MinGap after the last read when Changed says the
+// fleet changed, so readers find a fresh snapshot instead of waiting for
+// a read, until ctx ends.
 func (b *Board) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.running = true
@@ -112,36 +157,63 @@ func (b *Board) Run(ctx context.Context) error {
 		b.running = false
 		b.mu.Unlock()
 	}()
-	t := time.NewTicker(b.d.MaxAge)
+	t := time.NewTimer(b.d.MaxAge)
 	defer t.Stop()
+	var tried time.Time // when Run last began a read
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
 		b.mu.Lock()
-		wanted := b.snap != nil && b.d.Now().Sub(b.asked) < Idle
-		gen, start := b.gen, b.d.Now()
+		now := b.d.Now()
+		wait := b.due(now, tried)
+		gen, seen := b.gen, b.changes.Load()
 		b.mu.Unlock()
-		if !wanted {
-			continue
-		}
-		// Read without the lock: readers keep the current snapshot
-		// meanwhile.
-		ovs, err := b.d.Source.ListOverviews(ctx, Window, Types)
-		if err != nil {
-			if ctx.Err() == nil {
-				b.d.Logger.Warn("reading the fleet for the board", "err", err)
+		if wait > 0 {
+			t.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			case <-b.nudge:
 			}
 			continue
 		}
+		tried = now
+		// Read without the lock: readers keep the current snapshot
+		// meanwhile.
+		ovs, err := b.d.Source.ListOverviews(ctx, Window, Types)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			b.d.Logger.Warn("reading the fleet for the board", "err", err)
+			continue
+		}
 		b.mu.Lock()
-		if b.gen == gen && (b.snap == nil || b.snap.At.Before(start)) {
-			b.install(ovs)
+		if b.gen == gen && (b.snap == nil || b.snap.At.Before(now)) {
+			b.install(ovs, seen)
 		}
 		b.mu.Unlock()
 	}
+}
+
+// due returns how long Run waits before its next read, 0 if it reads
+// now; tried is when it last began one. b.mu is held.
+func (b *Board) due(now, tried time.Time) time.Duration {
+	if b.snap == nil || now.Sub(b.asked) >= Idle {
+		// Nobody reads the board (the first reader after Idle or
+		// Invalidate reads for itself): look again in a while.
+		return b.d.MaxAge
+	}
+	gap := b.d.MaxAge
+	if b.changed() {
+		gap = b.d.MinGap
+	}
+	// From the last read, or the last attempt if it failed since: a
+	// failing store is not asked more often than a working one.
+	last := b.snap.At
+	if tried.After(last) {
+		last = tried
+	}
+	return max(last.Add(gap).Sub(now), 0)
 }
 
 // Fresh returns a snapshot read now: for a reader that has just changed
@@ -160,16 +232,20 @@ func (b *Board) Invalidate() {
 	b.mu.Unlock()
 }
 
+// read reads the fleet and installs it. b.mu is held.
 func (b *Board) read(ctx context.Context) (*Snapshot, error) {
+	seen := b.changes.Load()
 	ovs, err := b.d.Source.ListOverviews(ctx, Window, Types)
 	if err != nil {
 		return nil, fmt.Errorf("board: read the fleet: %w", err)
 	}
-	return b.install(ovs), nil
+	return b.install(ovs, seen), nil
 }
 
-// install makes ovs the snapshot. b.mu is held.
-func (b *Board) install(ovs []store.Overview) *Snapshot {
+// install makes ovs the snapshot; seen is the count of Changed calls
+// when their read began. b.mu is held.
+func (b *Board) install(ovs []store.Overview, seen uint64) *Snapshot {
+	b.covered = max(b.covered, seen)
 	b.seq++
 	s := &Snapshot{At: b.d.Now(), Seq: b.seq, Entries: make([]Entry, len(ovs))}
 	for i, o := range ovs {

@@ -396,3 +396,274 @@ func TestRunKeepsTheSnapshotFresh(t *testing.T) {
 		}
 	})
 }
+
+// timedSource records when the fleet is read, and fails while failing is
+// set.
+type timedSource struct {
+	Source
+	mu      sync.Mutex
+	reads   []time.Time
+	failing bool
+}
+
+// runaway is more reads than any test makes: a board reading in a loop
+// is held at the next read, so the test fails on the count instead of
+// spinning in its bubble, where time does not pass.
+const runaway = 1000
+
+func (s *timedSource) ListOverviews(ctx context.Context, window int, types []string) ([]store.Overview, error) {
+	s.mu.Lock()
+	s.reads = append(s.reads, time.Now())
+	failing, n := s.failing, len(s.reads)
+	s.mu.Unlock()
+	if n > runaway {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	if failing {
+		return nil, errors.New("the store is down")
+	}
+	return s.Source.ListOverviews(ctx, window, types)
+}
+
+func (s *timedSource) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.reads)
+}
+
+func (s *timedSource) fail(on bool) {
+	s.mu.Lock()
+	s.failing = on
+	s.mu.Unlock()
+}
+
+// since returns the reads from from on.
+func (s *timedSource) since(from time.Time) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []time.Time
+	for _, r := range s.reads {
+		if !r.Before(from) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// oneBox is a store holding village-1.
+func oneBox(t *testing.T) *boltstore.Store {
+	t.Helper()
+	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.CreateBox(t.Context(), store.Box{ID: "village-1", Name: "一村", Incarnation: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// running starts b.Run in the bubble and stops it when the test ends.
+func running(t *testing.T, b *Board) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// TestChangedReadsSoon: with Run running, a change told to the board is
+// read MinGap after the last read, or at once when that is past, well
+// before MaxAge; without changes Run reads every MaxAge.
+func TestChangedReadsSoon(t *testing.T) {
+	st := oneBox(t)
+	synctest.Test(t, func(t *testing.T) {
+		src := &timedSource{Source: st}
+		b, err := New(Deps{Source: src}) // MaxAge 3 s, MinGap 1 s
+		if err != nil {
+			t.Fatal(err)
+		}
+		running(t, b)
+		start := time.Now()
+		at := func(d time.Duration) {
+			time.Sleep(time.Until(start.Add(d)))
+			synctest.Wait()
+		}
+		if _, err := b.Snapshot(t.Context()); err != nil || src.count() != 1 {
+			t.Fatalf("first read: %v, %d reads", err, src.count())
+		}
+
+		// Another replica adds a box and says so 100 ms after the read.
+		at(100 * time.Millisecond)
+		if err := st.CreateBox(t.Context(), store.Box{ID: "village-2", Incarnation: 1}); err != nil {
+			t.Fatal(err)
+		}
+		b.Changed()
+		at(999 * time.Millisecond)
+		if s, _ := b.Snapshot(t.Context()); len(s.Entries) != 1 || src.count() != 1 {
+			t.Fatalf("within MinGap of the read: %d entries, %d reads; want the old snapshot", len(s.Entries), src.count())
+		}
+		at(time.Second)
+		if s, _ := b.Snapshot(t.Context()); len(s.Entries) != 2 || src.count() != 2 {
+			t.Fatalf("MinGap after the read: %d entries, %d reads; want the new box read once more", len(s.Entries), src.count())
+		}
+
+		// A change told more than MinGap after the last read is read at
+		// once.
+		at(2500 * time.Millisecond)
+		b.Changed()
+		synctest.Wait()
+		if src.count() != 3 {
+			t.Fatalf("a change 1.5 s after the read: %d reads, want it read at once", src.count())
+		}
+
+		// Without changes, MaxAge after the last read.
+		at(5499 * time.Millisecond)
+		if src.count() != 3 {
+			t.Fatalf("before MaxAge: %d reads, want 3", src.count())
+		}
+		at(5500 * time.Millisecond)
+		if src.count() != 4 {
+			t.Fatalf("at MaxAge: %d reads, want 4", src.count())
+		}
+	})
+}
+
+// TestChangedFloodReadsOncePerGap: a stream of changes (a busy fleet)
+// makes Run read once per MinGap, not once per change, also while the
+// store fails.
+func TestChangedFloodReadsOncePerGap(t *testing.T) {
+	st := oneBox(t)
+	synctest.Test(t, func(t *testing.T) {
+		src := &timedSource{Source: st}
+		b, err := New(Deps{Source: src, MaxAge: 3 * time.Second, MinGap: 500 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running(t, b)
+		ctx, stop := context.WithCancel(t.Context())
+		var wg sync.WaitGroup
+		// Changes every 10 ms; a reader every 100 ms.
+		for _, c := range []struct {
+			every time.Duration
+			do    func()
+		}{
+			{10 * time.Millisecond, b.Changed},
+			{100 * time.Millisecond, func() { _, _ = b.Snapshot(ctx) }},
+		} {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					c.do()
+					time.Sleep(c.every)
+				}
+			})
+		}
+		start := time.Now()
+		time.Sleep(10 * time.Second)
+		src.fail(true)
+		failFrom := time.Now()
+		time.Sleep(5 * time.Second)
+		stop()
+		wg.Wait()
+
+		reads := src.since(start)
+		for i := 1; i < len(reads); i++ {
+			if gap := reads[i].Sub(reads[i-1]); gap < 500*time.Millisecond {
+				t.Fatalf("reads %d and %d %s apart, under MinGap", i-1, i, gap)
+			}
+		}
+		// 1000 changes in 10 s working: one read per gap, about 20.
+		if n := len(reads) - len(src.since(failFrom)); n < 19 || n > 21 {
+			t.Errorf("%d reads in 10 s of changes, want one per 500 ms", n)
+		}
+		// 500 changes in 5 s failing: retried once per gap too.
+		if n := len(src.since(failFrom)); n < 9 || n > 11 {
+			t.Errorf("%d reads in 5 s of changes while the store fails, want one per 500 ms", n)
+		}
+	})
+}
+
+// TestChangedWithNobodyWatching: changes cost no read while nobody reads
+// the board, before the first reader or Idle after the last.
+func TestChangedWithNobodyWatching(t *testing.T) {
+	st := oneBox(t)
+	synctest.Test(t, func(t *testing.T) {
+		src := &timedSource{Source: st}
+		b, err := New(Deps{Source: src, MaxAge: time.Second, MinGap: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		running(t, b)
+		flood := func(d time.Duration) {
+			for range d / (10 * time.Millisecond) {
+				b.Changed()
+				time.Sleep(10 * time.Millisecond)
+			}
+			synctest.Wait()
+		}
+		flood(5 * time.Second)
+		if n := src.count(); n != 0 {
+			t.Fatalf("%d reads before anyone read the board, want none", n)
+		}
+		if _, err := b.Snapshot(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(Idle)
+		synctest.Wait()
+		idle := src.count()
+		flood(10 * time.Second)
+		if n := src.count() - idle; n != 0 {
+			t.Errorf("%d reads for changes after Idle without readers, want none", n)
+		}
+	})
+}
+
+// TestChangedWithoutRun: a board nobody runs reads a change on the next
+// Snapshot MinGap after its last read, not MaxAge.
+func TestChangedWithoutRun(t *testing.T) {
+	st := oneBox(t)
+	synctest.Test(t, func(t *testing.T) {
+		src := &timedSource{Source: st}
+		b, err := New(Deps{Source: src}) // MaxAge 3 s, MinGap 1 s
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, err := b.Snapshot(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Changed()
+		time.Sleep(999 * time.Millisecond)
+		if s, _ := b.Snapshot(t.Context()); s != first {
+			t.Error("a change read within MinGap of the last read")
+		}
+		time.Sleep(time.Millisecond)
+		s, _ := b.Snapshot(t.Context())
+		if s == first || src.count() != 2 {
+			t.Fatalf("MinGap after a change: new snapshot %t, %d reads; want a new read", s != first, src.count())
+		}
+		time.Sleep(2 * time.Second)
+		if again, _ := b.Snapshot(t.Context()); again != s {
+			t.Error("read again within MaxAge with no change since")
+		}
+	})
+}
+
+func TestNewChecksMinGap(t *testing.T) {
+	if _, err := New(Deps{Source: &timedSource{}, MinGap: -time.Second}); err == nil {
+		t.Error("a negative MinGap taken")
+	}
+	b, err := New(Deps{Source: &timedSource{}, MaxAge: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.d.MinGap != 200*time.Millisecond {
+		t.Errorf("MinGap %s; want the default cut to MaxAge, 200ms", b.d.MinGap)
+	}
+}

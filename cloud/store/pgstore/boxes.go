@@ -68,7 +68,7 @@ func (s *Store) CreateBox(ctx context.Context, b store.Box) error {
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("box %q: %w", b.ID, store.ErrExists)
 		}
-		return nil
+		return notifyFleet(ctx, tx)
 	})
 }
 
@@ -117,7 +117,10 @@ func (s *Store) updateBox(ctx context.Context, id string, credentials bool, fn f
 		if err != nil {
 			return err
 		}
-		return writeBox(ctx, tx, old, credentials, fn)
+		if err := writeBox(ctx, tx, old, credentials, fn); err != nil {
+			return err
+		}
+		return notifyFleet(ctx, tx)
 	})
 }
 
@@ -166,7 +169,10 @@ func (s *Store) UpdateBoxes(ctx context.Context, fns map[string]func(*store.Box)
 				return fmt.Errorf("box %q: %w", id, err)
 			}
 		}
-		return nil
+		if len(found) == 0 {
+			return nil
+		}
+		return notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
@@ -198,7 +204,10 @@ func (s *Store) PutDesired(ctx context.Context, d store.Desired) error {
 		if _, err := getBox(ctx, tx, d.BoxID, true); err != nil {
 			return err
 		}
-		return putDesired(ctx, tx, d)
+		if err := putDesired(ctx, tx, d); err != nil {
+			return err
+		}
+		return notifyFleet(ctx, tx)
 	})
 }
 
@@ -241,6 +250,7 @@ func (s *Store) PutDesiredBatch(ctx context.Context, ds []store.Desired) ([]erro
 		if err != nil {
 			return err
 		}
+		stored := false
 		for i, d := range ds {
 			if _, ok := found[d.BoxID]; !ok {
 				errs[i] = fmt.Errorf("pgstore: put desired: box %q: %w", d.BoxID, store.ErrNotFound)
@@ -251,9 +261,14 @@ func (s *Store) PutDesiredBatch(ctx context.Context, ds []store.Desired) ([]erro
 				errs[i] = fmt.Errorf("pgstore: put desired: %w", err)
 			} else if err != nil {
 				return err
+			} else {
+				stored = true
 			}
 		}
-		return nil
+		if !stored {
+			return nil
+		}
+		return notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return nil, err

@@ -197,8 +197,10 @@ func (s *Store) UseClaim(ctx context.Context, lookup []byte, fn func(*store.Clai
 			}
 		}
 		outC, outB = normClaim(c), b
-		_, err = appendAudit(ctx, tx, a)
-		return err
+		if _, err = appendAudit(ctx, tx, a); err != nil {
+			return err
+		}
+		return notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return store.Claim{}, store.Box{}, err

@@ -29,6 +29,14 @@
 // A box's latest box.health event is kept in its row (schema version 2),
 // and ListOverviews reads the fleet in three queries, each box's window of
 // events by a lateral join.
+//
+// Fleet changes: every transaction that changes what the fleet's board
+// shows (a box's row, its events, desired state or plan) notifies
+// FleetChannel once, delivered at its commit; WatchFleet listens on a
+// connection of its own and tells a replica's board, so a change made by
+// one replica shows on the others' dashboards without waiting for their
+// next poll.
+//
 // Records read and written whole (entries, holds, alerts, ...) are JSON
 // documents beside the columns queries filter on. It knows nothing of
 // MQTT.

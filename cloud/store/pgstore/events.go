@@ -90,8 +90,10 @@ func (s *Store) AppendEvents(ctx context.Context, boxID string, b store.Batch) (
 	var out store.Appended
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		out, err = appendBatch(ctx, tx, boxID, b)
-		return err
+		if out, err = appendBatch(ctx, tx, boxID, b); err != nil {
+			return err
+		}
+		return notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return store.Appended{}, fmt.Errorf("pgstore: append events of box %s: %w", boxID, err)
@@ -117,6 +119,7 @@ func (s *Store) AppendMany(ctx context.Context, bs []store.BoxBatch) ([]store.Ap
 	ids = slices.Compact(ids)
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		clear(out)
+		stored := false
 		found, err := lockBoxes(ctx, tx, ids)
 		if err != nil {
 			return err
@@ -146,8 +149,14 @@ func (s *Store) AppendMany(ctx context.Context, bs []store.BoxBatch) ([]store.Ap
 				return err
 			}
 			out[i].Appended = got
+			stored = true
 		}
-		return nil
+		if !stored {
+			return nil
+		}
+		// Once for the transaction, outside the savepoints: a notification
+		// queued in one that is rolled back would be dropped with it.
+		return notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: append %d batches: %w", len(bs), err)

@@ -83,7 +83,7 @@ func (s *Store) Load(ctx context.Context, records []any) error {
 				return fmt.Errorf("load %d events: %w", len(events), err)
 			}
 		}
-		return nil
+		return notifyFleet(ctx, tx)
 	})
 }
 
@@ -193,7 +193,9 @@ func (s *Store) Seal(ctx context.Context) error {
 				return fmt.Errorf("counter %s: %w", name, err)
 			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE boxes b SET events = (SELECT count(*) FROM events e WHERE e.box_id = b.id)`)
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE boxes b SET events = (SELECT count(*) FROM events e WHERE e.box_id = b.id)`); err != nil {
+			return err
+		}
+		return notifyFleet(ctx, tx)
 	})
 }

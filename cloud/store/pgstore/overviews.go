@@ -22,6 +22,7 @@ func (s *Store) UpdatePlans(ctx context.Context, ids []string, fn func(*store.Pl
 	sorted := slices.Compact(slices.Sorted(slices.Values(ids)))
 	err := s.tx(ctx, "update plans", func(tx pgx.Tx) error {
 		clear(errs)
+		stored := false
 		found, err := lockBoxes(ctx, tx, sorted)
 		if err != nil {
 			return err
@@ -46,8 +47,12 @@ func (s *Store) UpdatePlans(ctx context.Context, ids []string, fn func(*store.Pl
 			if err := putPlan(ctx, tx, p); err != nil {
 				return err
 			}
+			stored = true
 		}
-		return nil
+		if !stored {
+			return nil
+		}
+		return notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return nil, err

@@ -191,7 +191,10 @@ func (s *Store) UpdatePlan(ctx context.Context, boxID string, fn func(*store.Pla
 			return err
 		}
 		p.BoxID = boxID
-		return putPlan(ctx, tx, p)
+		if err := putPlan(ctx, tx, p); err != nil {
+			return err
+		}
+		return notifyFleet(ctx, tx)
 	})
 }
 
