@@ -308,6 +308,10 @@ func (c *Cloud) Run(ctx context.Context) error {
 	g.Go(func() error { return periodic.Run(mqttCtx) })
 	g.Go(func() error { return jobs.Run(mqttCtx) })
 	g.Go(func() error { return api.Run(httpCtx) })
+	if watch := fleetWatcher(st, c.cfg, c.deps.Logger); watch != nil {
+		// Another replica's change reaches this one's dashboards at once.
+		g.Go(func() error { return watch(httpCtx, func() { api.FleetChanged(); con.FleetChanged() }) })
+	}
 	g.Go(func() error { return con.Run(httpCtx) })
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

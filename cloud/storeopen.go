@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -54,4 +55,15 @@ func locker(st store.Store, cfg config.Config) lease.Locker {
 		}
 		return l, nil
 	}
+}
+
+// fleetWatcher is what tells a replica that another changed the fleet:
+// the PostgreSQL store's notifications; nil for a service alone on its
+// store, whose own changes its boards see at their next read.
+func fleetWatcher(st store.Store, cfg config.Config, log *slog.Logger) func(ctx context.Context, changed func()) error {
+	pg, ok := st.(*pgstore.Store)
+	if !cfg.Clustered() || !ok {
+		return nil
+	}
+	return func(ctx context.Context, changed func()) error { return pg.WatchFleet(ctx, log, changed) }
 }

@@ -216,3 +216,7 @@ func dashboardMessages() map[string]message {
 // Run keeps the dashboard's view of the fleet fresh while it is watched
 // (board.Run), until ctx ends.
 func (c *Console) Run(ctx context.Context) error { return c.board.Run(ctx) }
+
+// FleetChanged tells the dashboard that another replica changed the
+// fleet: it is read again soon, not at its next refresh.
+func (c *Console) FleetChanged() { c.board.Changed() }

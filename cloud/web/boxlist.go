@@ -93,3 +93,7 @@ func changesBoxes(pattern string) bool {
 // Run keeps the box list's view of the fleet fresh while it is read
 // (board.Run), until ctx ends.
 func (s *Server) Run(ctx context.Context) error { return s.board.Run(ctx) }
+
+// FleetChanged tells the box list that another replica changed the fleet:
+// it is read again soon, not at its next refresh.
+func (s *Server) FleetChanged() { s.board.Changed() }
