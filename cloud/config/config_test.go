@@ -90,11 +90,7 @@ log: {level: loud, format: xml}
 }
 
 func TestValidateEmbedded(t *testing.T) {
-	cases := []struct {
-		name string
-		edit func(*Config)
-		want string // "" = valid
-	}{
+	cases := []validateCase{
 		{"defaults", func(*Config) {}, ""},
 		{"port zero", func(c *Config) { c.MQTT.Listen = "127.0.0.1:0" }, ""},
 		{"bad listen", func(c *Config) { c.MQTT.Listen = "1883" }, "mqtt.listen"},
@@ -123,11 +119,7 @@ func TestValidateEmbedded(t *testing.T) {
 
 func TestValidateExternal(t *testing.T) {
 	external := func(c *Config) { c.MQTT.Embedded, c.MQTT.URL = false, "tcp://10.0.0.5:1883" }
-	cases := []struct {
-		name string
-		edit func(*Config)
-		want string // "" = valid
-	}{
+	cases := []validateCase{
 		{"defaults", func(*Config) {}, ""},
 		{"box limit ignored with an external broker", func(c *Config) { c.MQTT.BoxLimit.MessagesPerSecond = 0 }, ""},
 		{"presence timeout below a second", func(c *Config) { c.MQTT.PresenceTimeout = 500 * time.Millisecond }, "mqtt.presence_timeout"},
@@ -263,11 +255,7 @@ func TestValidateHTTPAndMedia(t *testing.T) {
 }
 
 func TestValidateStore(t *testing.T) {
-	cases := []struct {
-		name string
-		edit func(*Config)
-		want string // "" = valid
-	}{
+	cases := []validateCase{
 		{"bolt by default", func(*Config) {}, ""},
 		{"postgres URL", func(c *Config) {
 			c.Store = Store{Kind: StorePostgres, DSN: "postgres://dalaba@db.county.example:5432/dalaba?sslmode=verify-full"}
@@ -280,19 +268,7 @@ func TestValidateStore(t *testing.T) {
 		{"a dsn for bolt", func(c *Config) { c.Store.DSN = "postgres://db/dalaba" }, "store.dsn is set"},
 		{"unknown kind", func(c *Config) { c.Store.Kind = "sqlite" }, "store.kind"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := Default()
-			tc.edit(&c)
-			err := c.Validate()
-			if tc.want == "" && err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
-				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
-			}
-		})
-	}
+	checkValidate(t, cases)
 }
 
 func TestStoreDSNFromEnvironment(t *testing.T) {
@@ -313,11 +289,7 @@ func TestValidateCluster(t *testing.T) {
 		c.Store = Store{Kind: StorePostgres, DSN: "postgres://dalaba@db.county.example/dalaba"}
 		c.Cluster.Replica = "r1"
 	}
-	cases := []struct {
-		name string
-		edit func(*Config)
-		want string // "" = valid
-	}{
+	cases := []validateCase{
 		{"alone by default", func(*Config) {}, ""},
 		{"a replica on postgres and an external broker", replicas, ""},
 		{"a replica on bolt", func(c *Config) { replicas(c); c.Store = Store{Kind: StoreBolt} }, "replicas need store.kind postgres"},
@@ -326,19 +298,7 @@ func TestValidateCluster(t *testing.T) {
 		{"a replica name too long", func(c *Config) { replicas(c); c.Cluster.Replica = strings.Repeat("r", 33) }, "cluster.replica"},
 		{"a share group with a plus", func(c *Config) { replicas(c); c.Cluster.ShareGroup = "a+" }, "cluster.share_group"},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			c := Default()
-			tc.edit(&c)
-			err := c.Validate()
-			if tc.want == "" && err != nil {
-				t.Fatalf("refused: %v", err)
-			}
-			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
-				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
-			}
-		})
-	}
+	checkValidate(t, cases)
 }
 
 func TestReplicaFromEnvironmentNamesTheClientID(t *testing.T) {
@@ -353,5 +313,29 @@ func TestReplicaFromEnvironmentNamesTheClientID(t *testing.T) {
 	}
 	if alone := Default(); alone.Clustered() || alone.ClientID() != CloudAccount {
 		t.Fatalf("alone: clustered %v, client id %q", alone.Clustered(), alone.ClientID())
+	}
+}
+
+// validateCase is a change to the defaults and what Validate says of it.
+type validateCase struct {
+	name string
+	edit func(*Config)
+	want string // "" = valid, else a part of the error
+}
+
+func checkValidate(t *testing.T, cases []validateCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if tc.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -50,8 +50,17 @@ func (s *sent) lastSpec(t *testing.T, pub ed25519.PublicKey) protocol.Spec {
 	return spec
 }
 
-// planner is a Planner over a real store and fleet, with one box.
-func planner(t *testing.T, allowLocal bool) (*Planner, *sent, ed25519.PublicKey) {
+// township is a real store with one box, village-1, the township key, and
+// what its fleets publish; newFleet makes a fleet over them (one per
+// replica).
+type township struct {
+	st       *boltstore.Store
+	key      ed25519.PrivateKey
+	pub      *sent
+	newFleet func() *fleet.Fleet
+}
+
+func newTownship(t *testing.T) township {
 	t.Helper()
 	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
 	if err != nil {
@@ -62,17 +71,27 @@ func planner(t *testing.T, allowLocal bool) (*Planner, *sent, ed25519.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := &sent{}
-	log := slog.New(slog.DiscardHandler)
-	fl, err := fleet.New(fleet.Config{Validity: 720 * time.Hour, BrokerURL: "tls://township.example:8883", CloudUser: "dalaba_cloud"},
-		fleet.Deps{Logger: log, Store: st, Key: key, Publisher: pub})
-	if err != nil {
+	tw := township{st: st, key: key, pub: &sent{}}
+	tw.newFleet = func() *fleet.Fleet {
+		fl, err := fleet.New(fleet.Config{Validity: 720 * time.Hour, BrokerURL: "tls://township.example:8883", CloudUser: "dalaba_cloud"},
+			fleet.Deps{Logger: slog.New(slog.DiscardHandler), Store: st, Key: key, Publisher: tw.pub})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fl
+	}
+	if _, _, err := tw.newFleet().AddBox(t.Context(), "village-1", "一村"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := fl.AddBox(t.Context(), "village-1", "一村"); err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(Deps{Logger: log, Store: st, Fleet: fl, AllowLocalCameraTargets: allowLocal})
+	return tw
+}
+
+// planner is a Planner over a real store and fleet, with one box.
+func planner(t *testing.T, allowLocal bool) (*Planner, *sent, ed25519.PublicKey) {
+	t.Helper()
+	tw := newTownship(t)
+	st, pub, key, log := tw.st, tw.pub, tw.key, slog.New(slog.DiscardHandler)
+	p, err := New(Deps{Logger: log, Store: st, Fleet: tw.newFleet(), AllowLocalCameraTargets: allowLocal})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,29 +159,9 @@ func (f *interleaved) SetSpec(ctx context.Context, id string, spec json.RawMessa
 // a sign. The box must end with the plan as stored (both changes), not
 // with a's earlier one under the later rev.
 func TestReplicasChangingOnePlanLeaveTheBoxTheStoredPlan(t *testing.T) {
-	st, err := boltstore.Open(filepath.Join(t.TempDir(), "cloud.db"), boltstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key, err := protocol.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.DiscardHandler)
-	pub := &sent{}
-	newFleet := func() *fleet.Fleet {
-		fl, err := fleet.New(fleet.Config{Validity: 720 * time.Hour, BrokerURL: "tls://township.example:8883", CloudUser: "dalaba_cloud"},
-			fleet.Deps{Logger: log, Store: st, Key: key, Publisher: pub})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fl
-	}
-	flA, flB := newFleet(), newFleet()
-	if _, _, err := flA.AddBox(t.Context(), "village-1", "一村"); err != nil {
-		t.Fatal(err)
-	}
+	tw := newTownship(t)
+	st, key, pub, log := tw.st, tw.key, tw.pub, slog.New(slog.DiscardHandler)
+	flA, flB := tw.newFleet(), tw.newFleet()
 	b, err := New(Deps{Logger: log, Store: st, Fleet: flB})
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,19 +39,17 @@ func cameraVillage(t *testing.T) (c *cloud, box string, cam *sim.Sim) {
 // until the test ends.
 func startCamera(t *testing.T) *sim.Sim {
 	t.Helper()
+	return runSim(t, sim.Config{Clip: highClip(t)})
+}
+
+// highClip is the simulated camera's High-profile 1280×720 H.264 clip.
+func highClip(t *testing.T) []byte {
+	t.Helper()
 	clip, err := os.ReadFile(filepath.Join("..", "..", "devices", "camera", "sim", "testdata", "high-1280x720.h264"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cam, err := sim.New(sim.Config{Listen: "127.0.0.1:0", Clip: clip})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	camDone := make(chan error, 1)
-	go func() { camDone <- cam.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-camDone })
-	return cam
+	return clip
 }
 
 // TestConsoleCameraGrid: an official opens 监控 in Chromium, presses

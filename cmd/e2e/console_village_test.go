@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,18 +39,7 @@ func TestConsoleVillageSetup(t *testing.T) {
 	// The simulated camera is on this machine: the township must allow it.
 	c := startCloud(t, cloudOpts{dataDir: dataDir, config: "cameras:\n  allow_local_targets: true\n"})
 	horn := startSpeakerSim(t)
-	clip, err := os.ReadFile(filepath.Join("..", "..", "devices", "camera", "sim", "testdata", "high-1280x720.h264"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cam, err := sim.New(sim.Config{Listen: "127.0.0.1:0", Clip: clip, Username: "admin", Password: "cam-pass"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	camDone := make(chan error, 1)
-	go func() { camDone <- cam.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-camDone })
+	cam := runSim(t, sim.Config{Clip: highClip(t), Username: "admin", Password: "cam-pass"})
 
 	b := newChrome(t, c, 390, 844, 3*time.Minute)
 	box := uniqueID("shan")
