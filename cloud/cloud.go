@@ -210,7 +210,11 @@ func (c *Cloud) Run(ctx context.Context) error {
 
 	rl := &relay{}
 	mediaURL := c.cfg.PublicHTTPURL(ln.Addr().String()) + media.BoxPrefix
-	wt, err := c.newWatch(watchDeps{store: st, presence: pres, undeliv: undelivered, broker: embedded, link: c.cfg.PublicHTTPURL(ln.Addr().String()) + "/alerts",
+	var shed func() uint64
+	if c.cfg.Clustered() {
+		shed = func() uint64 { return rl.dl.Shed() }
+	}
+	wt, err := c.newWatch(watchDeps{store: st, presence: pres, undeliv: undelivered, shed: shed, broker: embedded, link: c.cfg.PublicHTTPURL(ln.Addr().String()) + "/alerts",
 		connected: func() bool { return rl.dl.Connected() }})
 	if err != nil {
 		return abort(err)

@@ -26,6 +26,7 @@ type watchDeps struct {
 	presence  *fleet.Presence
 	connected func() bool    // the service's MQTT connection
 	undeliv   func() uint64  // the embedded broker's drops; nil with an external one
+	shed      func() uint64  // batches a replica left to their boxes; nil alone
 	broker    *broker.Broker // the embedded broker; nil with an external one
 	link      string         // the console's alerts page
 }
@@ -38,7 +39,7 @@ func (c *Cloud) newWatch(d watchDeps) (*watch, error) {
 		return nil, err
 	}
 	src := metrics.Source{
-		Boxes: d.store.ListBoxes, Link: d.presence.Link, Connected: d.connected, Undelivered: d.undeliv,
+		Boxes: d.store.ListBoxes, Link: d.presence.Link, Connected: d.connected, Undelivered: d.undeliv, Shed: d.shed,
 		AlertsOpen: eng.Open, AlertsSent: eng.Deliveries,
 	}
 	if d.broker != nil {

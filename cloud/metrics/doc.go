@@ -23,6 +23,7 @@
 //	dalaba_cloud_http_request_duration_seconds{route,code}   histogram  HTTP requests by route pattern and status class (2xx…); event streams left out
 //	dalaba_cloud_mqtt_connected                              gauge      1 while the service's MQTT connection is up
 //	dalaba_cloud_broker_undelivered_total                    counter    messages the embedded broker dropped instead of delivering
+//	dalaba_cloud_ingest_shed_total                           counter    a replica's event batches left to their boxes (sent again) while its worker was behind
 //	dalaba_cloud_broker_rate_limited_total{box}              counter    the box's messages the broker dropped over its publish limit
 //	dalaba_cloud_broker_township_inflight                    gauge      messages the broker holds unacknowledged for the service's session
 //	dalaba_cloud_broker_township_inflight_window             gauge      the most it may hold; past it the broker drops (undelivered_total)

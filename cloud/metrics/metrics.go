@@ -28,6 +28,9 @@ type Source struct {
 	Link        func(b store.Box) fleet.Link
 	Connected   func() bool
 	Undelivered func() uint64
+	// Shed counts the event batches a replica left to their boxes
+	// because its worker was behind; nil for a service alone.
+	Shed func() uint64
 	// Inflight and Connects read the embedded broker: the service's
 	// session's unacknowledged messages and its window; box connects
 	// paced and refused as busy.
@@ -213,13 +216,14 @@ var (
 	descInflight    = prometheus.NewDesc(ns+"broker_township_inflight", "Messages the embedded broker holds unacknowledged for the service's session.", nil, nil)
 	descWindow      = prometheus.NewDesc(ns+"broker_township_inflight_window", "The most the service's session may hold; past it the broker drops (undelivered).", nil, nil)
 	descConnects    = prometheus.NewDesc(ns+"broker_connects_total", "Box connects the embedded broker held for their turn (paced) or refused as busy.", []string{"outcome"}, nil)
+	descShed        = prometheus.NewDesc(ns+"ingest_shed_total", "Event batches this replica left to their boxes, which send them again, because its worker was behind.", nil, nil)
 	descAlertsOpen  = prometheus.NewDesc(ns+"alerts_open", "Alert incidents open now.", nil, nil)
 	descDeliveries  = prometheus.NewDesc(ns+"alert_deliveries_total", "Alert messages sent or given up since the start.", []string{"outcome"}, nil)
 )
 
 func (r *readings) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descBoxes, descOnline, descBoxOnline, descLastSeen, descBacklog, descConnected,
-		descUndelivered, descLimited, descInflight, descWindow, descConnects, descAlertsOpen, descDeliveries} {
+		descUndelivered, descShed, descLimited, descInflight, descWindow, descConnects, descAlertsOpen, descDeliveries} {
 		ch <- d
 	}
 }
@@ -263,6 +267,9 @@ func (r *readings) Collect(ch chan<- prometheus.Metric) {
 	}
 	if s.Undelivered != nil {
 		counter(descUndelivered, float64(s.Undelivered()))
+	}
+	if s.Shed != nil {
+		counter(descShed, float64(s.Shed()))
 	}
 	if s.Inflight != nil {
 		n, window := s.Inflight()

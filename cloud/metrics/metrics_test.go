@@ -47,7 +47,7 @@ func TestAScrapeShowsTheTownshipAsDocumented(t *testing.T) {
 	pres.Connected("dongshan")
 	pres.Limited("xishan", 3)
 	m, err := New(Source{Boxes: st.ListBoxes, Link: pres.Link, Connected: func() bool { return true }, Undelivered: func() uint64 { return 7 },
-		Inflight: func() (int, int) { return 12, 65535 }, Connects: func() (uint64, uint64) { return 30, 2 },
+		Shed: func() uint64 { return 5 }, Inflight: func() (int, int) { return 12, 65535 }, Connects: func() (uint64, uint64) { return 30, 2 },
 		AlertsOpen: func() int { return 1 }, AlertsSent: func() (uint64, uint64) { return 4, 1 }, Now: func() time.Time { return now }}, "1.2.3", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +99,7 @@ func TestAScrapeShowsTheTownshipAsDocumented(t *testing.T) {
 		{"dalaba_cloud_commands_total", map[string]string{"type": "other", "result": "not_connected"}, 1},
 		{"dalaba_cloud_http_request_duration_seconds", map[string]string{"route": "GET /api/v1/boxes/{id}", "code": "4xx"}, 2},
 		{"dalaba_cloud_broker_undelivered_total", nil, 7},
+		{"dalaba_cloud_ingest_shed_total", nil, 5},
 		{"dalaba_cloud_broker_rate_limited_total", map[string]string{"box": "xishan"}, 3},
 		{"dalaba_cloud_broker_township_inflight", nil, 12},
 		{"dalaba_cloud_broker_township_inflight_window", nil, 65535},
