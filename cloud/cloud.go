@@ -284,7 +284,8 @@ func (c *Cloud) Run(ctx context.Context) error {
 	}
 	// The jobs that act on their own: with replicas, one at a time runs
 	// them, the one holding the store's lease.
-	periodic, err := lease.New(lease.Config{Name: "periodic-jobs"}, lease.Deps{Logger: c.deps.Logger, Locker: locker(st, c.cfg)},
+	rep := replicationOf(st, c.cfg, c.deps.Logger)
+	periodic, err := lease.New(lease.Config{Name: "periodic-jobs"}, lease.Deps{Logger: c.deps.Logger, Locker: rep.lock},
 		fl.Run, ls.Run, wt.eng.Run, ro.Run)
 	if err != nil {
 		return abort(err)
@@ -312,9 +313,9 @@ func (c *Cloud) Run(ctx context.Context) error {
 	g.Go(func() error { return periodic.Run(mqttCtx) })
 	g.Go(func() error { return jobs.Run(mqttCtx) })
 	g.Go(func() error { return api.Run(httpCtx) })
-	if watch := fleetWatcher(st, c.cfg, c.deps.Logger); watch != nil {
+	if rep.watch != nil {
 		// Another replica's change reaches this one's dashboards at once.
-		g.Go(func() error { return watch(httpCtx, func() { api.FleetChanged(); con.FleetChanged() }) })
+		g.Go(func() error { return rep.watch(httpCtx, func() { api.FleetChanged(); con.FleetChanged() }) })
 	}
 	g.Go(func() error { return con.Run(httpCtx) })
 	g.Go(func() error {

@@ -24,6 +24,9 @@ func openStore(ctx context.Context, cfg config.Config) (store.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cloud: %w", err)
 		}
+		if !cfg.Clustered() {
+			st.QuietFleet() // no other replica listens
+		}
 		return st, nil
 	}
 	return openBolt(cfg.DataDir)
@@ -40,30 +43,28 @@ func openBolt(dataDir string) (*boltstore.Store, error) {
 	return st, err
 }
 
-// locker is what takes the periodic jobs' lease: the PostgreSQL store's
-// advisory locks for a replica; none for a service alone on its store,
-// which runs them at once.
-func locker(st store.Store, cfg config.Config) lease.Locker {
-	pg, ok := st.(*pgstore.Store)
-	if !cfg.Clustered() || !ok {
-		return nil
-	}
-	return func(ctx context.Context, name string) (lease.Held, error) {
-		l, err := pg.TryLease(ctx, name)
-		if l == nil || err != nil {
-			return nil, err // a nil *Lease must not become a non-nil Held
-		}
-		return l, nil
-	}
+// replication is what a replica does through the PostgreSQL store that a
+// service alone on its store does not: take the periodic jobs' lease (lock;
+// nil runs them at once) and hear the other replicas' changes to the fleet
+// (watch; nil hears nothing).
+type replication struct {
+	lock  lease.Locker
+	watch func(ctx context.Context, changed func()) error
 }
 
-// fleetWatcher is what tells a replica that another changed the fleet:
-// the PostgreSQL store's notifications; nil for a service alone on its
-// store, whose own changes its boards see at their next read.
-func fleetWatcher(st store.Store, cfg config.Config, log *slog.Logger) func(ctx context.Context, changed func()) error {
+func replicationOf(st store.Store, cfg config.Config, log *slog.Logger) replication {
 	pg, ok := st.(*pgstore.Store)
 	if !cfg.Clustered() || !ok {
-		return nil
+		return replication{}
 	}
-	return func(ctx context.Context, changed func()) error { return pg.WatchFleet(ctx, log, changed) }
+	return replication{
+		lock: func(ctx context.Context, name string) (lease.Held, error) {
+			l, err := pg.TryLease(ctx, name)
+			if l == nil || err != nil {
+				return nil, err // a nil *Lease must not become a non-nil Held
+			}
+			return l, nil
+		},
+		watch: func(ctx context.Context, changed func()) error { return pg.WatchFleet(ctx, log, changed) },
+	}
 }

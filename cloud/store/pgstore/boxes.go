@@ -68,7 +68,7 @@ func (s *Store) CreateBox(ctx context.Context, b store.Box) error {
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("box %q: %w", b.ID, store.ErrExists)
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 }
 
@@ -120,7 +120,7 @@ func (s *Store) updateBox(ctx context.Context, id string, credentials bool, fn f
 		if err := writeBox(ctx, tx, old, credentials, fn); err != nil {
 			return err
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 }
 
@@ -172,7 +172,7 @@ func (s *Store) UpdateBoxes(ctx context.Context, fns map[string]func(*store.Box)
 		if len(found) == 0 {
 			return nil
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
@@ -207,7 +207,7 @@ func (s *Store) PutDesired(ctx context.Context, d store.Desired) error {
 		if err := putDesired(ctx, tx, d); err != nil {
 			return err
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 }
 
@@ -268,7 +268,7 @@ func (s *Store) PutDesiredBatch(ctx context.Context, ds []store.Desired) ([]erro
 		if !stored {
 			return nil
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return nil, err

@@ -200,7 +200,7 @@ func (s *Store) UseClaim(ctx context.Context, lookup []byte, fn func(*store.Clai
 		if _, err = appendAudit(ctx, tx, a); err != nil {
 			return err
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return store.Claim{}, store.Box{}, err

@@ -93,7 +93,7 @@ func (s *Store) AppendEvents(ctx context.Context, boxID string, b store.Batch) (
 		if out, err = appendBatch(ctx, tx, boxID, b); err != nil {
 			return err
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return store.Appended{}, fmt.Errorf("pgstore: append events of box %s: %w", boxID, err)
@@ -156,7 +156,7 @@ func (s *Store) AppendMany(ctx context.Context, bs []store.BoxBatch) ([]store.Ap
 		}
 		// Once for the transaction, outside the savepoints: a notification
 		// queued in one that is rolled back would be dropped with it.
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: append %d batches: %w", len(bs), err)

@@ -83,7 +83,7 @@ func (s *Store) Load(ctx context.Context, records []any) error {
 				return fmt.Errorf("load %d events: %w", len(events), err)
 			}
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 }
 
@@ -196,6 +196,6 @@ func (s *Store) Seal(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `UPDATE boxes b SET events = (SELECT count(*) FROM events e WHERE e.box_id = b.id)`); err != nil {
 			return err
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 }

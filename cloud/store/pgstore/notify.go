@@ -23,20 +23,28 @@ import (
 // which costs them a needless read and nothing else.
 const FleetChannel = "dalaba_fleet"
 
-// notifyFleet queues the fleet's notification in tx: one statement per
-// transaction, whatever it wrote.
+// notifyFleet queues the fleet's notification in tx, unless the store is
+// quiet: one statement per transaction, whatever it wrote.
 //
 // A transaction that notifies takes the server's notify lock for its
 // commit, so notifying commits are serialised against one another
 // (across every replica). The writers that notify commit a few times a
 // second per replica (ingest's group commit, presence's flush, an
 // official's change), so the lock is not contended in earnest.
-func notifyFleet(ctx context.Context, tx pgx.Tx) error {
+func (s *Store) notifyFleet(ctx context.Context, tx pgx.Tx) error {
+	if s.quiet.Load() {
+		return nil
+	}
 	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, FleetChannel); err != nil {
 		return fmt.Errorf("notify %s: %w", FleetChannel, err)
 	}
 	return nil
 }
+
+// QuietFleet stops the store's notifications on FleetChannel: for a
+// service alone on its database, which has no other replica to tell, so
+// that its commits do not take the server's notify lock for nobody.
+func (s *Store) QuietFleet() { s.quiet.Store(true) }
 
 // How WatchFleet keeps listening.
 const (

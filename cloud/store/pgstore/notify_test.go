@@ -285,6 +285,11 @@ func TestOneNotificationPerTransaction(t *testing.T) {
 			t.Errorf("%s: %d notifications, want %d", c.what, got, c.want)
 		}
 	}
+	// A service alone on the database tells nobody.
+	s.QuietFleet()
+	if got := count("CreateBox by a quiet store", func() error { return s.CreateBox(ctx, store.Box{ID: "village-4"}) }); got != 0 {
+		t.Errorf("a quiet store's CreateBox: %d notifications, want 0", got)
+	}
 }
 
 // listeners returns the pids of the sessions listening on the database

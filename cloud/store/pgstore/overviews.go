@@ -52,7 +52,7 @@ func (s *Store) UpdatePlans(ctx context.Context, ids []string, fn func(*store.Pl
 		if !stored {
 			return nil
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 	if err != nil {
 		return nil, err

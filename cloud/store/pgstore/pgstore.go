@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -81,7 +82,8 @@ const (
 // Store is a store.Store on a PostgreSQL database. Its methods are safe for
 // concurrent use, also by several dalaba-cloud processes on one database.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	quiet atomic.Bool // QuietFleet: no notifications on FleetChannel
 }
 
 var _ store.Store = (*Store)(nil)

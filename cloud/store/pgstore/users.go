@@ -194,7 +194,7 @@ func (s *Store) UpdatePlan(ctx context.Context, boxID string, fn func(*store.Pla
 		if err := putPlan(ctx, tx, p); err != nil {
 			return err
 		}
-		return notifyFleet(ctx, tx)
+		return s.notifyFleet(ctx, tx)
 	})
 }
 
