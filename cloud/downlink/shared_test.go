@@ -25,6 +25,42 @@ func randomSuffix(t *testing.T) string {
 	return hex.EncodeToString(b)
 }
 
+// replica runs a downlink that is one of the replicas sharing group on
+// the broker at addr, until the test ends.
+func replica(t *testing.T, addr, clientID, group string, workers int, h Handler, hd *handler, key ed25519.PrivateKey) *Downlink {
+	t.Helper()
+	d, err := New(Config{URL: "tcp://" + addr, ClientID: clientID, ShareGroup: group, Workers: workers},
+		Deps{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Handler: h, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, d, hd)
+	return d
+}
+
+// answer makes the box answer every command it can verify with OK; a
+// failure to answer goes to failed (the command then times out).
+func (b *box) answer(t *testing.T, pub ed25519.PublicKey, failed chan<- error) {
+	t.Helper()
+	tok := b.cl.Subscribe(protocol.Topic(b.id, protocol.KindCmd), 1, func(_ mqtt.Client, m mqtt.Message) {
+		c, err := protocol.OpenCommand(pub, b.id, m.Payload(), time.Now())
+		if err == nil {
+			var res []byte
+			if res, err = protocol.Marshal(protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: c.ID, BoxID: b.id, OK: true}); err == nil {
+				b.cl.Publish(protocol.Topic(b.id, protocol.KindCmdResult), 1, false, res)
+				return
+			}
+		}
+		select {
+		case failed <- err:
+		default:
+		}
+	})
+	if !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("box subscribe: %v", tok.Error())
+	}
+}
+
 // Replicas on one broker: each event batch a box publishes is handled by
 // exactly one of them; its status, reported state and command results
 // reach every replica, so the one that sent a command gets its result.
@@ -39,12 +75,7 @@ func TestReplicasShareBoxMessagesAndEachHearsResults(t *testing.T) {
 	var ds [2]*Downlink
 	for i := range ds {
 		hs[i] = &handler{}
-		ds[i], err = New(Config{URL: "tcp://" + addr, ClientID: fmt.Sprintf("dalaba_cloud_test.%s-%d", tag, i), ShareGroup: "g" + tag},
-			Deps{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Handler: hs[i], Key: key})
-		if err != nil {
-			t.Fatal(err)
-		}
-		run(t, ds[i], hs[i])
+		ds[i] = replica(t, addr, fmt.Sprintf("dalaba_cloud_test.%s-%d", tag, i), "g"+tag, 0, hs[i], hs[i], key)
 	}
 	id := "shared-" + tag
 	b := connectBox(t, addr, id)
@@ -103,19 +134,7 @@ func TestReplicasShareBoxMessagesAndEachHearsResults(t *testing.T) {
 	// The box answers the command it gets; the result reaches both
 	// replicas, and the one that sent the command returns it.
 	answer := make(chan error, 1)
-	b.cl.Subscribe(protocol.Topic(id, protocol.KindCmd), 1, func(_ mqtt.Client, m mqtt.Message) {
-		c, err := protocol.OpenCommand(key.Public().(ed25519.PublicKey), id, m.Payload(), time.Now())
-		if err != nil {
-			answer <- err
-			return
-		}
-		res, err := protocol.Marshal(protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: c.ID, BoxID: id, OK: true})
-		if err != nil {
-			answer <- err
-			return
-		}
-		b.cl.Publish(protocol.Topic(id, protocol.KindCmdResult), 1, false, res)
-	})
+	b.answer(t, key.Public().(ed25519.PublicKey), answer)
 	for i, d := range ds {
 		res, err := d.SendCommand(t.Context(), id, "ping", nil, time.Minute)
 		if err != nil || !res.OK {
@@ -170,28 +189,22 @@ func TestAReplicasAnswersDoNotWaitBehindEventBatches(t *testing.T) {
 	}
 	h := stuck{handler: &handler{}, release: make(chan struct{})}
 	defer close(h.release)
-	d, err := New(Config{URL: "tcp://" + addr, ClientID: "dalaba_cloud_test." + tag, ShareGroup: "g" + tag, Workers: 1},
-		Deps{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Handler: h, Key: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, d, h.handler)
+	d := replica(t, addr, "dalaba_cloud_test."+tag, "g"+tag, 1, h, h.handler, key)
 	id := "stuck-" + tag
 	b := connectBox(t, addr, id)
-	b.cl.Subscribe(protocol.Topic(id, protocol.KindCmd), 1, func(_ mqtt.Client, m mqtt.Message) {
-		c, err := protocol.OpenCommand(key.Public().(ed25519.PublicKey), id, m.Payload(), time.Now())
-		if err != nil {
-			return // SendCommand then times out, which fails the test
-		}
-		res, _ := protocol.Marshal(protocol.KindCmdResult, protocol.CommandResult{V: 1, ID: c.ID, BoxID: id, OK: true})
-		b.cl.Publish(protocol.Topic(id, protocol.KindCmdResult), 1, false, res)
-	})
+	failed := make(chan error, 1)
+	b.answer(t, key.Public().(ed25519.PublicKey), failed)
 	for i := range 2 * workerQueue {
 		b.publish(t, protocol.KindEvents, fmt.Sprint(i))
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	if res, err := d.SendCommand(ctx, id, "ping", nil, time.Minute); err != nil || !res.OK {
+		select {
+		case aerr := <-failed:
+			t.Fatalf("the box could not answer: %v", aerr)
+		default:
+		}
 		t.Fatalf("ping while the box's batches wait: %+v, %v", res, err)
 	}
 	if d.Shed() == 0 {
